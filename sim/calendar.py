@@ -1,0 +1,97 @@
+"""Days <-> dates, calendar months and the buyer's budget releases.
+
+The engine counts time in float days from the scenario's ``start_date`` (day 0 is that date at
+00:00). Everything calendar-shaped (monthly periods, quarter ends, fiscal years) is computed here
+once per run as arrays of day offsets, so that the hot path only compares floats.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+
+import numpy as np
+
+DAYS_PER_YEAR = 365.25
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+
+def parse_month_day(text: str) -> tuple[int, int]:
+    """Split an ``MM-DD`` string into (month, day); the scenario layer has validated it."""
+    month, day = text.split("-")
+    return int(month), int(day)
+
+
+class Calendar:
+    """Maps simulation days to dates and calendar periods for one scenario.
+
+    Args:
+        start_date: the date of day 0.
+        horizon_days: the length of the simulated window.
+    """
+
+    def __init__(self, start_date: dt.date, horizon_days: float):
+        self.start_date = start_date
+        self.horizon_days = float(horizon_days)
+        self.period_starts, self.period_labels = self._monthly_periods()
+
+    def date_of(self, day: float) -> dt.date:
+        """The calendar date on which simulation day ``day`` falls."""
+        return self.start_date + dt.timedelta(days=math.floor(day))
+
+    def day_of(self, date: dt.date) -> int:
+        """Day offset of a date (negative before the start)."""
+        return (date - self.start_date).days
+
+    def _monthly_periods(self) -> tuple[np.ndarray, list[str]]:
+        """Start day of each calendar month that overlaps [0, horizon), and its YYYY-MM label."""
+        starts = [0.0]
+        labels = [f"{self.start_date:%Y-%m}"]
+        year, month = self.start_date.year, self.start_date.month
+        while True:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            day = self.day_of(dt.date(year, month, 1))
+            if day >= self.horizon_days:
+                break
+            starts.append(float(day))
+            labels.append(f"{year:04d}-{month:02d}")
+        return np.asarray(starts), labels
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.period_labels)
+
+    def period_ends(self) -> np.ndarray:
+        """End day (exclusive) of each period; the last one is cut at the horizon."""
+        return np.append(self.period_starts[1:], self.horizon_days)
+
+    def period_index(self, days: np.ndarray) -> np.ndarray:
+        """Index of the monthly period of each day (days must lie in [0, horizon))."""
+        return np.searchsorted(self.period_starts, days, side="right") - 1
+
+    def quarter_end_periods(self) -> list[int]:
+        """Indices of the periods that end a calendar quarter (Mar, Jun, Sep, Dec), plus the last."""
+        idx = [i for i, label in enumerate(self.period_labels) if int(label[5:]) % 3 == 0]
+        if not idx or idx[-1] != self.n_periods - 1:
+            idx.append(self.n_periods - 1)
+        return idx
+
+    def budget_release_days(self, fiscal_year_start: str, lag_days: float) -> list[float]:
+        """Days on which new fiscal-year money arrives, from a year before day 0 to past the horizon.
+
+        A release is the fiscal-year start (``MM-DD`` in each calendar year) plus the lag. The list
+        is sorted; the engine looks up the first release strictly after a given moment.
+        """
+        month, day = parse_month_day(fiscal_year_start)
+        first_year = self.start_date.year - 1
+        last_year = self.date_of(self.horizon_days).year + 1
+        return [
+            float(self.day_of(dt.date(year, month, day))) + lag_days
+            for year in range(first_year, last_year + 1)
+        ]
+
+
+def next_release(releases: list[float], day: float) -> float:
+    """The first release strictly after ``day`` (the list must extend past it)."""
+    return releases[bisect.bisect_right(releases, day)]

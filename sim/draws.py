@@ -1,0 +1,232 @@
+"""Everything random in a replication, drawn in bulk before the SimPy run starts.
+
+The engine's per-visit work must stay at a few list look-ups (see DESIGN section 6), so all
+distributions are sampled here with vectorized inverse transforms:
+
+* per deal and visit ``k``: the duration and the exit it would take in *each* state if its k-th
+  visit were there (tables ``durations[deal][state][k]`` and ``exits[deal][state][k]``), plus the
+  budget draws of that visit;
+* per deal and role: the replacement times of the person in the role, and the draws that decide
+  what each replacement does;
+* per deal and shock: the draw that decides whether the shock resets it;
+* per replication (the market): arrival times, shock times and severities, the timing indicator.
+
+Rows are keyed by deal (see :mod:`sim.randomness`), so two scenarios compared on one seed see the
+same numbers for the same decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.model import Model
+from sim.randomness import Group, Purpose, Streams, name_key
+
+VISITS = 8  # pre-drawn stage visits per deal; rare longer stories extend in blocks of this size
+SHOCK_SLOTS = 32  # pre-drawn shock reactions per deal
+ROLE_SLOTS = 16  # pre-drawn replacements per deal and role
+
+
+@dataclass
+class DealTables:
+    """Pre-drawn numbers for a block of deals (the day-0 pipeline or the arrivals)."""
+
+    group: Group
+    durations: (
+        np.ndarray
+    )  # (n, S+1, VISITS): the k-th visit's duration in each active/dormant state
+    exits: np.ndarray  # (n, S+1, VISITS): the state the k-th visit would leave to
+    amounts: np.ndarray  # (n,)
+    funded: np.ndarray | None  # (n, VISITS) budget draws per visit
+    recheck: np.ndarray | None  # (n, VISITS)
+    role_times: list[np.ndarray]  # per role: (n, ROLE_SLOTS) absolute replacement days
+    role_effect: list[np.ndarray]  # per role: (n, ROLE_SLOTS)
+    shock_effect: np.ndarray | None  # (n, SHOCK_SLOTS)
+
+
+@dataclass
+class Market:
+    """The shared environment of one replication."""
+
+    arrival_days: np.ndarray  # accepted arrival days, increasing
+    arrival_rows: np.ndarray  # row of each accepted arrival in the arrivals tables
+    n_arrival_rows: int
+    shock_days: np.ndarray
+    shock_severity: np.ndarray
+    timing_release: np.ndarray | None  # per day j: the day the timing wait begun on day j ends
+
+
+def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
+    """Durations and exits of every (active or dormant) state for the given uniforms.
+
+    Args:
+        u_duration, u_exit: arrays of any shape with the same shape.
+
+    Returns:
+        (durations, exits) with a new axis of length S+1 before the last axis of the inputs
+        (state-major inside each deal), so that ``durations[..., s, k]`` is visit k in state s.
+    """
+    n_stages = model.n_stages
+    shape = (*u_duration.shape[:-1], n_stages + 1, u_duration.shape[-1])
+    durations = np.empty(shape)
+    exits = np.empty(shape, dtype=np.int64)
+    for s in range(n_stages):
+        durations[..., s, :] = model.durations[s].ppf(u_duration)
+        exits[..., s, :] = np.searchsorted(model.exit_cumulative[s], u_exit, side="right")
+    np.minimum(exits, model.n_states - 1, out=exits)
+    # Dormant: an exponential reactivation races the give-up clock. The same uniform feeds both
+    # the time and the decision, so one draw settles the whole dormant spell.
+    reactivate = -model.dormant_mean_days * np.log1p(-u_duration)
+    gives_up = reactivate >= model.dormant_give_up_days
+    durations[..., n_stages, :] = np.where(gives_up, model.dormant_give_up_days, reactivate)
+    exits[..., n_stages, :] = np.where(gives_up, model.n_stages + 3, 0)
+    return durations, exits
+
+
+def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> DealTables:
+    """Draw every per-deal number for ``n`` deals of a group."""
+    u_duration = streams.uniforms(Purpose.STAGE_DURATION, group, n, VISITS)
+    u_exit = streams.uniforms(Purpose.STAGE_EXIT, group, n, VISITS)
+    durations, exits = state_tables(model, u_duration, u_exit)
+    amounts = model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
+    funded = recheck = shock_effect = None
+    if model.budget is not None:
+        funded = streams.uniforms(Purpose.BUDGET_FUNDED, group, n, VISITS)
+        recheck = streams.uniforms(Purpose.BUDGET_RECHECK, group, n, VISITS)
+    if model.shocks is not None:
+        shock_effect = streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS)
+    role_times, role_effect = [], []
+    for role in model.roles:
+        key = name_key(role.name)
+        gaps = streams.generator(Purpose.ROLE_TENURE, group, key).standard_exponential(
+            (n, ROLE_SLOTS)
+        )
+        role_times.append(np.cumsum(gaps, axis=1) * role.tenure_mean_days)
+        role_effect.append(streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key))
+    return DealTables(
+        group, durations, exits, amounts, funded, recheck, role_times, role_effect, shock_effect
+    )
+
+
+def extend_role_times(
+    streams: Streams, group: Group, role_key: int, row: int, last: float, tenure: float, block: int
+) -> tuple[list[float], list[float]]:
+    """More replacement times (and effect draws) for a deal whose pre-drawn ones ran out."""
+    rng = streams.generator(Purpose.EXTENSION, group, row, block, role_key)
+    times = last + np.cumsum(rng.standard_exponential(ROLE_SLOTS)) * tenure
+    return times.tolist(), rng.random(ROLE_SLOTS).tolist()
+
+
+def extend_visits(model: Model, streams: Streams, group: Group, row: int, block: int):
+    """Another block of visit draws for a deal that used up its pre-drawn ones.
+
+    Returns (durations, exits, funded, recheck) lists shaped like one deal's rows.
+    """
+    u = streams.extension(group, row, block, VISITS)
+    durations, exits = state_tables(model, u[0:1], u[1:2])
+    return durations[0].tolist(), exits[0].tolist(), u[2].tolist(), u[3].tolist()
+
+
+def extend_shock_effects(streams: Streams, group: Group, row: int, count: int) -> list[float]:
+    """Shock-reaction draws beyond the pre-drawn slots (a replication with very many shocks)."""
+    rng = streams.generator(Purpose.EXTENSION, group, row, 1_000_000 + count)
+    return rng.random(count).tolist()
+
+
+def draw_market(model: Model, streams: Streams) -> Market:
+    """Shock times and severities, the timing indicator, and the arrival times."""
+    horizon = model.horizon
+    shock_days = np.empty(0)
+    severity = np.empty(0)
+    if model.shocks is not None:
+        shock_days = _poisson_days(streams, Purpose.SHOCK_TIMES, model.shocks.rate_per_day, horizon)
+        u = streams.uniforms(Purpose.SHOCK_SEVERITY, Group.MARKET, 1, max(len(shock_days), 1))
+        severity = model.shocks.severity.ppf(u[0, : len(shock_days)])
+    arrival_days, rows, n_rows = _arrivals(model, streams, shock_days, severity)
+    return Market(
+        arrival_days=arrival_days,
+        arrival_rows=rows,
+        n_arrival_rows=n_rows,
+        shock_days=shock_days,
+        shock_severity=severity,
+        timing_release=_timing_release_days(model, streams),
+    )
+
+
+def _poisson_days(streams: Streams, purpose: Purpose, rate_per_day: float, horizon: float):
+    """Event days of a homogeneous Poisson process on [0, horizon), from unit exponential gaps.
+
+    Gaps are scaled by the rate rather than redrawn, so two scenarios with different rates see
+    their events at proportional times (common random numbers across a rate sweep).
+    """
+    if rate_per_day <= 0:
+        return np.empty(0)
+    rng = streams.generator(purpose, Group.MARKET)
+    expected = rate_per_day * horizon
+    chunk = int(expected + 6 * math.sqrt(expected) + 16)
+    days = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day
+    while days[-1] < horizon:
+        more = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day + days[-1]
+        days = np.concatenate([days, more])
+    return days[days < horizon]
+
+
+def _arrivals(model: Model, streams: Streams, shock_days: np.ndarray, severity: np.ndarray):
+    """Arrival days by thinning a Poisson process at the peak rate.
+
+    Returns (accepted days, their candidate rows, number of candidates). Each deal keeps the
+    row of its candidate, so a scenario that cuts the inflow keeps the other deals' numbers.
+    """
+    rate = model.arrivals_per_day
+    peak = rate * (model.seasonality.max() if model.seasonality is not None else 1.0)
+    days = _poisson_days(streams, Purpose.ARRIVAL_GAPS, peak, model.horizon)
+    n = len(days)
+    if n == 0:
+        return days, np.empty(0, dtype=np.int64), 0
+    accept_ratio = np.ones(n)
+    if model.seasonality is not None:
+        months = np.array([model.calendar.date_of(d).month for d in days]) - 1
+        accept_ratio *= model.seasonality[months] / model.seasonality.max()
+    shocks = model.shocks
+    if shocks is not None and shocks.inflow_drop > 0:
+        for day, sev in zip(shock_days, severity, strict=True):
+            inside = (days >= day) & (days < day + shocks.recovery_days)
+            accept_ratio[inside] *= 1.0 - shocks.inflow_drop * sev
+    rows = np.arange(n)
+    if np.any(accept_ratio < 1.0):
+        u = streams.uniforms(Purpose.ARRIVAL_THINNING, Group.MARKET, 1, n)[0]
+        keep = u < accept_ratio
+        days, rows = days[keep], rows[keep]
+    return days, rows, n
+
+
+def _timing_release_days(model: Model, streams: Streams) -> np.ndarray | None:
+    """For each day j, the day on which a timing wait that began on day j ends.
+
+    The indicator is a daily geometric random walk starting at 1.0. A wait begun on day j ends on
+    the first later day whose level is at or below ``buy_when_below`` times the level of day j;
+    ``inf`` where that does not happen within ``max_wait_days`` (the deal then waits the maximum).
+    """
+    timing = model.timing
+    if timing is None:
+        return None
+    max_steps = math.ceil(timing.max_wait_days)
+    n_days = math.ceil(model.horizon) + 1
+    z = streams.uniforms(Purpose.INDICATOR, Group.MARKET, 1, n_days + max_steps)[0]
+    from scipy.special import ndtri
+
+    steps = timing.daily_log_drift + timing.daily_log_sd * ndtri(z)
+    log_level = np.concatenate([[0.0], np.cumsum(steps)])
+    threshold = log_level[:n_days] + math.log(timing.buy_when_below)
+    release = np.full(n_days, np.inf)
+    pending = np.ones(n_days, dtype=bool)
+    for m in range(1, max_steps + 1):
+        hit = pending & (log_level[m : m + n_days] <= threshold + 1e-12)
+        release[hit] = np.arange(n_days)[hit] + m
+        pending &= ~hit
+        if not pending.any():
+            break
+    return release

@@ -1,0 +1,213 @@
+"""A validated scenario compiled into the integers and arrays the engine works with.
+
+The scenario file speaks in names ("need", "dormant", "won"); the engine speaks in state codes so
+that a stage visit costs a few list look-ups. State codes:
+
+* ``0 .. S-1``: the active stages, in file order;
+* ``S``: dormant;
+* ``S+1, S+2, S+3``: the outcomes won, lost, no_decision (absorbing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.calendar import DAYS_PER_MONTH, DAYS_PER_YEAR, Calendar
+from sim.distributions import Distribution
+from sim.scenario import Scenario
+
+OUTCOMES = ("won", "lost", "no_decision")
+DORMANT = "dormant"
+
+# Causes that the results attribute stall time to, in the order of the per-deal stall matrix.
+CAUSES = (
+    "budget_wait",
+    "timing_wait",
+    "dormant",
+    "budget_rework",
+    "group_change_rework",
+    "shock_rework",
+)
+BUDGET_WAIT, TIMING_WAIT, DORMANT_CAUSE, BUDGET_REWORK, GROUP_REWORK, SHOCK_REWORK = range(6)
+
+
+@dataclass(frozen=True)
+class RoleModel:
+    """One decision-group role: where it matters and what a replacement does."""
+
+    name: str
+    tenure_mean_days: float
+    stages: frozenset[int]
+    to: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class BudgetModel:
+    gate: int
+    funded_share: float
+    releases: list[float]
+    recheck_to: int
+    recheck_probability: float
+
+
+@dataclass(frozen=True)
+class ShockModel:
+    rate_per_day: float
+    severity: Distribution
+    from_stage: int
+    reset_probability: float
+    to: int
+    inflow_drop: float
+    recovery_days: float
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    stage: int
+    daily_log_drift: float
+    daily_log_sd: float
+    buy_when_below: float
+    max_wait_days: float
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything the engine needs, indexed by state code."""
+
+    scenario: Scenario
+    calendar: Calendar
+    stage_names: list[str]
+    durations: list[Distribution]
+    exit_cumulative: np.ndarray  # (S, n_states): cumulative exit probabilities per stage
+    initial_states: list[int]  # one entry per day-0 deal
+    arrivals_per_day: float
+    seasonality: np.ndarray | None  # 12 multipliers (Jan..Dec), mean 1
+    amount: Distribution
+    dormant_mean_days: float
+    dormant_give_up_days: float
+    budget: BudgetModel | None
+    roles: list[RoleModel] = field(default_factory=list)
+    shocks: ShockModel | None = None
+    timing: TimingModel | None = None
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.stage_names)
+
+    @property
+    def dormant(self) -> int:
+        return self.n_stages
+
+    @property
+    def won(self) -> int:
+        return self.n_stages + 1
+
+    @property
+    def n_states(self) -> int:
+        return self.n_stages + 4
+
+    @property
+    def horizon(self) -> float:
+        return self.calendar.horizon_days
+
+    def state_names(self) -> list[str]:
+        return [*self.stage_names, DORMANT, *OUTCOMES]
+
+    def code(self, name: str) -> int:
+        return self.state_names().index(name)
+
+
+def compile_scenario(scenario: Scenario) -> Model:
+    """Turn a validated scenario into a Model (no randomness, no I/O)."""
+    names = [stage.name for stage in scenario.stages]
+    states = [*names, DORMANT, *OUTCOMES]
+    code = {name: i for i, name in enumerate(states)}
+    calendar = Calendar(scenario.start_date, scenario.horizon_days)
+
+    probs = np.zeros((len(names), len(states)))
+    for s, stage in enumerate(scenario.stages):
+        for target, p in stage.exits.items():
+            probs[s, code[target]] = p
+    cumulative = np.cumsum(probs, axis=1)
+    cumulative /= cumulative[:, -1:]  # exits sum to 1 within 1e-6: make the last step exact
+
+    initial = [code[name] for name in names for _ in range(scenario.deals.initial.get(name, 0))]
+
+    seasonality = None
+    if scenario.deals.seasonality is not None:
+        season = np.asarray(scenario.deals.seasonality, dtype=float)
+        seasonality = season / season.mean()
+
+    dormant = scenario.dormant
+    return Model(
+        scenario=scenario,
+        calendar=calendar,
+        stage_names=names,
+        durations=[stage.duration for stage in scenario.stages],
+        exit_cumulative=cumulative,
+        initial_states=initial,
+        arrivals_per_day=scenario.deals.arrivals_per_month / DAYS_PER_MONTH,
+        seasonality=seasonality,
+        amount=scenario.deals.amount,
+        dormant_mean_days=dormant.reactivate_mean_days if dormant else np.inf,
+        dormant_give_up_days=dormant.give_up_after_days if dormant else np.inf,
+        budget=_compile_budget(scenario, code, calendar),
+        roles=[
+            RoleModel(
+                name=role.role,
+                tenure_mean_days=role.tenure_mean_days,
+                stages=frozenset(code[s] for s in role.stages),
+                to=code[role.on_change.to],
+                probability=role.on_change.probability,
+            )
+            for role in scenario.decision_group
+        ],
+        shocks=_compile_shocks(scenario, code),
+        timing=_compile_timing(scenario, code),
+    )
+
+
+def _compile_budget(scenario: Scenario, code: dict[str, int], calendar: Calendar):
+    budget = scenario.budget
+    if budget is None:
+        return None
+    recheck = budget.recheck
+    return BudgetModel(
+        gate=code[budget.gate],
+        funded_share=budget.funded_share,
+        releases=calendar.budget_release_days(budget.fiscal_year_start, budget.release_lag_days),
+        recheck_to=code[recheck.to] if recheck else code[budget.gate],
+        recheck_probability=recheck.probability if recheck else 0.0,
+    )
+
+
+def _compile_shocks(scenario: Scenario, code: dict[str, int]):
+    shocks = scenario.shocks
+    if shocks is None:
+        return None
+    return ShockModel(
+        rate_per_day=shocks.rate_per_year / DAYS_PER_YEAR,
+        severity=shocks.severity,
+        from_stage=code[shocks.from_stage],
+        reset_probability=shocks.reset_probability,
+        to=code[shocks.to],
+        inflow_drop=shocks.inflow_drop,
+        recovery_days=shocks.recovery_days,
+    )
+
+
+def _compile_timing(scenario: Scenario, code: dict[str, int]):
+    timing = scenario.timing
+    if timing is None:
+        return None
+    vol = timing.indicator.volatility
+    return TimingModel(
+        stage=code[timing.stage],
+        daily_log_drift=(timing.indicator.drift - vol**2 / 2) / DAYS_PER_YEAR,
+        daily_log_sd=vol / np.sqrt(DAYS_PER_YEAR),
+        buy_when_below=timing.buy_when_below,
+        max_wait_days=timing.max_wait_days,
+    )

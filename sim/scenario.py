@@ -1,0 +1,885 @@
+"""Scenario files: pydantic models of the TOML, loading, validation, JSON Schema, dumping.
+
+A scenario is the whole input of a simulation (DESIGN.md section 3 is the contract for its keys).
+Validation happens here, once, so that the engine can trust every name and number it is given:
+field checks live on the models, checks that need the whole file (stage names used as targets,
+exits that sum to 1, stages that can never end) live on ``Scenario``. Every problem the user can
+cause becomes one ``ScenarioError`` naming the file and each field, with stage list indices
+replaced by stage names (``stages.options.exits`` rather than ``stages[1].exits``) because that is
+what the user sees in the file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import datetime as dt
+import difflib
+import hashlib
+import importlib.resources
+import json
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.distributions import DistributionSpec
+from sim.errors import ScenarioError
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "MAX_REPLICATIONS",
+    "OUTCOMES",
+    "RESERVED_NAMES",
+    "Budget",
+    "Deals",
+    "Dormant",
+    "Indicator",
+    "OnChange",
+    "Recheck",
+    "Role",
+    "Scenario",
+    "Shocks",
+    "Stage",
+    "Timing",
+    "apply_overrides",
+    "bundled_scenarios",
+    "bundled_scenarios_dir",
+    "dump_scenario_toml",
+    "find_scenario",
+    "load_scenario",
+    "parse_override",
+    "scenario_from_dict",
+    "scenario_hash",
+    "scenario_json_schema",
+    "toml_dumps",
+]
+
+#: Absorbing end states of a deal.
+OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision")
+#: Names a stage may not take: outcomes, stage zero, and the "still open" column of the results.
+RESERVED_NAMES: frozenset[str] = frozenset({*OUTCOMES, "dormant", "open"})
+#: Upper bound on replications: beyond it a typo (an extra zero or two) is likelier than intent.
+MAX_REPLICATIONS = 100_000
+#: Scenario used when none is named.
+DEFAULT_SCENARIO = "equipment"
+#: Tolerance on the sum of a stage's exit probabilities.
+EXIT_SUM_TOLERANCE = 1e-6
+
+# Numbers are strict (no bools, no numeric strings) and finite, as in sim.distributions: a typo
+# such as `funded_share = "0.4"` must be an error, and nan/inf would poison every statistic.
+# Strict floats still accept TOML integers (`horizon_days = 730`).
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+NonNegativeFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Model(BaseModel):
+    """Base of the scenario models: unknown keys are errors (typos), values are immutable."""
+
+    model_config = _STRICT
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+class Stage(_Model):
+    """One active buying stage: how long a visit lasts and where the deal goes next."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Identifier used in exits etc.")
+    label: str | None = Field(default=None, description="Display name; default: the name.")
+    duration: DistributionSpec = Field(description="Time spent in one visit, in days.")
+    exits: dict[str, NonNegativeFloat] = Field(
+        description="Probability of each next state (stage, dormant or outcome); sum 1."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_label(cls, data: Any) -> Any:
+        """Fill ``label`` from the name, so that reports never have to handle a missing one."""
+        if (
+            isinstance(data, dict)
+            and data.get("label") is None
+            and isinstance(data.get("name"), str)
+        ):
+            name = data["name"].replace("_", " ").replace("-", " ")
+            data = {**data, "label": name[:1].upper() + name[1:]}
+        return data
+
+
+class Deals(_Model):
+    """The pipeline at day 0, the inflow of new deals, and deal amounts."""
+
+    initial: dict[str, NonNegativeInt] = Field(
+        default_factory=dict, description="Open deals at day 0, by stage name."
+    )
+    arrivals_per_month: NonNegativeFloat = Field(
+        default=0.0, description="Poisson inflow into the first stage (a month = 365.25/12 days)."
+    )
+    amount: DistributionSpec = Field(description="Deal amount, in the scenario's currency.")
+    seasonality: list[NonNegativeFloat] | None = Field(
+        default=None,
+        description="12 monthly multipliers of arrivals, Jan..Dec (normalised to mean 1).",
+    )
+
+    @field_validator("seasonality")
+    @classmethod
+    def _twelve_months(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return value
+        if len(value) != 12:
+            raise ValueError(f"needs 12 monthly multipliers (Jan..Dec), got {len(value)}")
+        if not sum(value) > 0:
+            raise ValueError("multipliers must not all be 0 (their mean must be > 0)")
+        return value
+
+
+class Dormant(_Model):
+    """Stage zero: the client will do without, for now."""
+
+    reactivate_mean_days: PositiveFloat = Field(
+        description="Mean of the exponential wait before the deal returns to the first stage."
+    )
+    give_up_after_days: PositiveFloat = Field(
+        description="Still dormant this long after entering: no_decision."
+    )
+
+
+class Recheck(_Model):
+    """Final doubts after waiting for the budget."""
+
+    to: str = Field(description="A stage before the gate.")
+    probability: Probability
+
+
+class Budget(_Model):
+    """The buyer's budget cycle: entering the gate stage needs allocated money."""
+
+    fiscal_year_start: str = Field(
+        default="01-01", description="MM-DD, a date that exists every year."
+    )
+    gate: str = Field(description="Entering this stage needs money.")
+    funded_share: Probability = Field(description="Probability that the money is already there.")
+    release_lag_days: NonNegativeFloat = Field(
+        default=0.0, description="Money arrives this long after the fiscal year starts."
+    )
+    recheck: Recheck | None = None
+
+    @field_validator("fiscal_year_start")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d{2})-(\d{2})", value)
+        if not match:
+            raise ValueError(f"{value!r} is not MM-DD (e.g. '04-01' for April 1)")
+        month, day = int(match[1]), int(match[2])
+        if not 1 <= month <= 12:
+            raise ValueError(f"{value!r}: there is no month {month} (months are 01-12)")
+        if (month, day) == (2, 29):
+            raise ValueError(
+                "'02-29' is not allowed: February 29 does not exist every year "
+                "(use '02-28' or '03-01')"
+            )
+        last = calendar.monthrange(2023, month)[1]  # a non-leap year
+        if not 1 <= day <= last:
+            raise ValueError(
+                f"{value!r}: {calendar.month_name[month]} has no day {day} (it has {last} days)"
+            )
+        return value
+
+
+class OnChange(_Model):
+    """What a replacement in a role does to a deal at one of the role's stages."""
+
+    to: str = Field(description="A stage at or before the role's first stage, dormant or outcome.")
+    probability: Probability
+
+
+class Role(_Model):
+    """A member of the buying group, replaced at random."""
+
+    role: str = Field(min_length=1)
+    tenure_mean_days: PositiveFloat = Field(description="Mean exponential time until replaced.")
+    stages: list[str] = Field(min_length=1, description="Stages where this person matters.")
+    on_change: OnChange
+
+    @field_validator("stages")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        dups = sorted({s for s in value if value.count(s) > 1})
+        if dups:
+            raise ValueError(f"listed more than once: {', '.join(dups)}")
+        return value
+
+
+class Shocks(_Model):
+    """Market-wide macroeconomic shocks (one Poisson process per replication)."""
+
+    rate_per_year: PositiveFloat
+    severity: DistributionSpec = Field(description="Shock severity, within [0, 1].")
+    from_stage: str = Field(description="This stage and later ones are exposed.")
+    reset_probability: Probability = Field(description="Times severity: chance a deal is reset.")
+    to: str = Field(description="A stage at or before from_stage, dormant or an outcome.")
+    inflow_drop: Probability = Field(default=0.0, description="Arrivals x (1 - drop * severity).")
+    recovery_days: NonNegativeFloat = Field(default=0.0, description="... for this long.")
+
+
+class Indicator(_Model):
+    """A shared market indicator: geometric random walk, 1.0 at day 0, yearly parameters."""
+
+    volatility: NonNegativeFloat
+    drift: Float = 0.0
+
+
+class Timing(_Model):
+    """Choosing the best moment: waiting for a good level of the indicator."""
+
+    stage: str
+    indicator: Indicator
+    buy_when_below: PositiveFloat = Field(
+        description="Relative to the indicator's level when the deal began waiting."
+    )
+    max_wait_days: PositiveFloat
+
+
+class Scenario(_Model):
+    """A whole scenario file."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]+$")
+    description: str = ""
+    start_date: dt.date = Field(description="Day 0 (TOML date or ISO string).")
+    horizon_days: PositiveFloat
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    replications: int = Field(default=500, strict=True, ge=2, le=MAX_REPLICATIONS)
+    seed: NonNegativeInt = 1
+    deals: Deals
+    stages: list[Stage] = Field(min_length=1)
+    dormant: Dormant | None = None
+    budget: Budget | None = None
+    decision_group: list[Role] = Field(default_factory=list)
+    shocks: Shocks | None = None
+    timing: Timing | None = None
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Stage names in file order (the order that "before" and "later" refer to)."""
+        return [s.name for s in self.stages]
+
+    def stage_index(self, name: str) -> int:
+        """Position of stage ``name`` in file order.
+
+        Raises:
+            KeyError: no such stage.
+        """
+        for i, stage in enumerate(self.stages):
+            if stage.name == name:
+                return i
+        raise KeyError(name)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        problems = _cross_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-field checks
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_names(names: typing.Iterable[str]) -> str:
+    return ", ".join(names)
+
+
+def _cross_problems(s: Scenario) -> list[str]:
+    """All whole-file problems, each as ``path: message``."""
+    problems: list[str] = []
+    names = s.stage_names
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    targets = list(dict.fromkeys([*names, "dormant", *OUTCOMES]))
+
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            problems.append(f"stages.{name}: the stage name {name!r} is used more than once")
+        seen.add(name)
+        if name in RESERVED_NAMES:
+            problems.append(
+                f"stages.{name}.name: {name!r} is reserved "
+                f"({_fmt_names(sorted(RESERVED_NAMES))} cannot name a stage)"
+            )
+
+    def check_dist(path: str, spec: Any, within: tuple[float, float] | None = None) -> None:
+        lo, hi = spec.support()
+        if within is None:
+            if lo < 0:
+                problems.append(f"{path}: {spec.describe()} can be negative (down to {lo:g})")
+        elif lo < within[0] or hi > within[1]:
+            problems.append(
+                f"{path}: {spec.describe()} ranges over [{lo:g}, {hi:g}], "
+                f"outside [{within[0]:g}, {within[1]:g}]"
+            )
+
+    dormant_used: list[str] = []
+    for stage in s.stages:
+        path = f"stages.{stage.name}"
+        check_dist(f"{path}.duration", stage.duration)
+        unknown = [t for t in stage.exits if t not in targets]
+        for t in unknown:
+            problems.append(
+                f"{path}.exits: unknown target {t!r}; valid targets: {_fmt_names(targets)}"
+            )
+        total = sum(stage.exits.values())
+        if abs(total - 1.0) > EXIT_SUM_TOLERANCE:
+            problems.append(f"{path}.exits: probabilities must sum to 1, they sum to {total:.10g}")
+        if "dormant" in stage.exits:
+            dormant_used.append(f"{path}.exits")
+    check_dist("deals.amount", s.deals.amount)
+
+    for stage_name in s.deals.initial:
+        if stage_name not in index:
+            problems.append(
+                f"deals.initial.{stage_name}: unknown stage {stage_name!r}; "
+                f"stages: {_fmt_names(names)}"
+            )
+
+    def check_to(path: str, to: str, last: int | None, what: str) -> None:
+        """``to`` must be a stage at index <= last, dormant or an outcome."""
+        if to == "dormant":
+            dormant_used.append(path)
+            return
+        if to in OUTCOMES:
+            return
+        earlier = names[: last + 1] if last is not None else []
+        allowed = list(dict.fromkeys([*earlier, "dormant", *OUTCOMES]))
+        if to not in index:
+            problems.append(f"{path}: unknown target {to!r}; allowed: {_fmt_names(allowed)}")
+        elif last is not None and index[to] > last:
+            problems.append(f"{path}: {to!r} comes after {what}; allowed: {_fmt_names(allowed)}")
+
+    if s.budget is not None:
+        gate = s.budget.gate
+        if gate not in index:
+            problems.append(f"budget.gate: unknown stage {gate!r}; stages: {_fmt_names(names)}")
+        elif s.budget.recheck is not None:
+            to = s.budget.recheck.to
+            before = names[: index[gate]]
+            if to not in index or index[to] >= index[gate]:
+                allowed = _fmt_names(before) if before else "none (the gate is the first stage)"
+                why = f"{to!r} is not a stage" if to not in index else f"{to!r} is not before it"
+                problems.append(
+                    f"budget.recheck.to: the gate is {gate!r} and {why}; "
+                    f"allowed (stages before the gate): {allowed}"
+                )
+
+    roles_seen: set[str] = set()
+    for role in s.decision_group:
+        path = f"decision_group.{role.role}"
+        if role.role in roles_seen:
+            problems.append(f"{path}.role: the role {role.role!r} is listed more than once")
+        roles_seen.add(role.role)
+        missing = [st for st in role.stages if st not in index]
+        if missing:
+            problems.append(
+                f"{path}.stages: unknown stage(s) {_fmt_names(missing)}; "
+                f"stages: {_fmt_names(names)}"
+            )
+        known = [index[st] for st in role.stages if st in index]
+        first = min(known) if known else None
+        what = f"the role's first stage {names[first]!r}" if first is not None else "its stages"
+        check_to(f"{path}.on_change.to", role.on_change.to, first, what)
+
+    if s.shocks is not None:
+        sh = s.shocks
+        check_dist("shocks.severity", sh.severity, within=(0.0, 1.0))
+        if sh.from_stage not in index:
+            problems.append(
+                f"shocks.from_stage: unknown stage {sh.from_stage!r}; stages: {_fmt_names(names)}"
+            )
+            check_to("shocks.to", sh.to, None, "from_stage")
+        else:
+            check_to("shocks.to", sh.to, index[sh.from_stage], f"from_stage {sh.from_stage!r}")
+
+    if s.timing is not None and s.timing.stage not in index:
+        problems.append(
+            f"timing.stage: unknown stage {s.timing.stage!r}; stages: {_fmt_names(names)}"
+        )
+
+    if dormant_used and s.dormant is None:
+        problems.append(
+            f"dormant: {_fmt_names(dormant_used)} send(s) deals to 'dormant' but there is no "
+            "[dormant] section (add reactivate_mean_days and give_up_after_days)"
+        )
+
+    stuck = _stages_that_never_end(s)
+    if stuck:
+        problems.append(
+            f"stages: {_fmt_names(stuck)} can never end: no path of exits with probability > 0 "
+            f"leads to an outcome ({_fmt_names(OUTCOMES)}) or to dormant"
+        )
+    return problems
+
+
+def _stages_that_never_end(s: Scenario) -> list[str]:
+    """Stages from which no outcome is reachable through exits with probability > 0.
+
+    Dormant always ends (give-up leads to no_decision), so an exit to it counts as ending.
+    Mechanism edges (recheck, on_change, shocks) are not needed for ending and are ignored.
+    """
+    can_end: set[str] = {*OUTCOMES, "dormant"}
+    edges = {st.name: [t for t, p in st.exits.items() if p > 0] for st in s.stages}
+    changed = True
+    while changed:
+        changed = False
+        for node, outs in edges.items():
+            if node not in can_end and any(t in can_end for t in outs):
+                can_end.add(node)
+                changed = True
+    return [name for name in edges if name not in can_end]
+
+
+# --------------------------------------------------------------------------------------------
+# Error messages
+# --------------------------------------------------------------------------------------------
+
+_NAMED_LISTS = {"stages": "name", "decision_group": "role"}
+_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated and Optional from a type."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _field_keys(model: type[BaseModel]) -> dict[str, Any]:
+    """File key -> annotation of a model's fields (aliases are what the file uses)."""
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
+
+
+def _step_type(tp: Any, item: str | int) -> Any:
+    """The type one loc step below ``tp``, or None when it cannot be told."""
+    tp = _unwrap(tp)
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return _field_keys(tp).get(item) if isinstance(item, str) else None
+    if origin is list and isinstance(item, int):
+        return typing.get_args(tp)[0]
+    if origin is dict and isinstance(item, str):
+        return typing.get_args(tp)[1]
+    if origin in (typing.Union, types.UnionType) and isinstance(item, str):
+        for member in typing.get_args(tp):
+            dist = getattr(member, "model_fields", {}).get("dist")
+            if dist is not None and item in typing.get_args(dist.annotation):
+                return member
+    return None
+
+
+def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
+    """Pydantic loc -> ``stages.need.exits`` and the model type of the parent of the last item.
+
+    Walks the raw input alongside the loc so that list indices of stages and roles become their
+    names, and the discriminator tag that pydantic inserts for distributions is dropped.
+    """
+    parts: list[str] = []
+    node: Any = data
+    tp: Any = Scenario
+    parent_tp: Any = None
+    for pos, item in enumerate(loc):
+        if isinstance(item, str) and isinstance(node, dict) and item not in node:
+            if node.get("dist") == item:  # tagged-union step: not a key of the file
+                tp = _step_type(tp, item)
+                continue
+        parent_tp = tp
+        tp = _step_type(tp, item) if tp is not None else None
+        if isinstance(item, int):
+            label = f"[{item}]"
+            elem = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+            key = _NAMED_LISTS.get(str(loc[pos - 1])) if pos == 1 else None
+            if key and isinstance(elem, dict):
+                name = elem.get(key)
+                same = [e for e in node if isinstance(e, dict) and e.get(key) == name]
+                if isinstance(name, str) and _SIMPLE_KEY.match(name) and len(same) == 1:
+                    label = f".{name}"
+            parts.append(label)
+            node = elem
+        else:
+            parts.append(f".{item}" if parts else str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts).lstrip("."), parent_tp
+
+
+def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
+    """Pydantic's message without its noise, made specific where that helps."""
+    kind = err["type"]
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1]) if err["loc"] else ""
+        model = _unwrap(parent_tp)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            allowed = list(_field_keys(model))
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return f"unknown key {key!r} ({hint}allowed: {_fmt_names(allowed)})"
+        return f"unknown key {key!r}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_not_found":
+        return "missing key 'dist' (the distribution family, e.g. dist = \"lognormal\")"
+    ctx = err.get("ctx") or {}
+    if kind == "union_tag_invalid":
+        return f"unknown distribution {ctx.get('tag')!r}; one of: {ctx.get('expected_tags')}"
+    value = err.get("input")
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
+    if kind not in ("value_error", "assertion_error") and isinstance(value, int | float | str):
+        if not isinstance(value, bool) or kind.endswith("_type"):
+            msg = f"{msg} (got {value!r})"
+    return msg
+
+
+def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        path, parent_tp = _format_loc(tuple(err["loc"]), data)
+        msg = _error_message(err, parent_tp)
+        if path:
+            lines.extend(f"  {path}: {line}" for line in msg.splitlines())
+        else:  # whole-file checks: each line already starts with its field path
+            lines.extend(f"  {line}" for line in msg.splitlines())
+    count = len(lines)
+    return f"{source}: invalid scenario ({count} problem{'s' if count != 1 else ''}):\n" + (
+        "\n".join(lines)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and loading files
+# --------------------------------------------------------------------------------------------
+
+
+def bundled_scenarios_dir() -> Path:
+    """Folder of the bundled scenarios.
+
+    A wheel carries the repository's ``scenarios/`` as ``sim/_bundled_scenarios`` (hatch
+    force-include); a source checkout uses ``scenarios/`` next to the package.
+    """
+    try:
+        packaged = importlib.resources.files("sim") / "_bundled_scenarios"
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, OSError):  # pragma: no cover - defensive
+        pass
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def _bundled_paths() -> dict[str, Path]:
+    folder = bundled_scenarios_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def bundled_scenarios() -> list[tuple[str, str, Path]]:
+    """The bundled scenarios as (name, description, path), sorted by name.
+
+    The name is the file stem (what ``find_scenario`` looks up). Only the TOML is parsed, not
+    validated, so listing stays cheap and a broken file does not hide the others.
+    """
+    out: list[tuple[str, str, Path]] = []
+    for name, path in sorted(_bundled_paths().items()):
+        try:
+            with path.open("rb") as fh:
+                description = str(tomllib.load(fh).get("description", ""))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            description = f"(unreadable: {exc})"
+        out.append((name, description, path))
+    return out
+
+
+def find_scenario(ref: str | Path | None) -> Path:
+    """Resolve a scenario reference: None (the default), a file path, or a bundled name.
+
+    A string is a path when it names an existing file, ends with ``.toml`` or contains a path
+    separator; otherwise it is a bundled name.
+
+    Raises:
+        ScenarioError: an unknown bundled name (the message lists the bundled ones).
+    """
+    if ref is None:
+        ref = DEFAULT_SCENARIO
+    if isinstance(ref, Path):
+        return ref
+    text = str(ref)
+    if Path(text).is_file() or text.endswith(".toml") or "/" in text or "\\" in text:
+        return Path(text)
+    bundled = _bundled_paths()
+    if text in bundled:
+        return bundled[text]
+    listed = _fmt_names(bundled) if bundled else "none found in " + str(bundled_scenarios_dir())
+    raise ScenarioError(f"{text}: no such scenario file or bundled scenario (bundled: {listed})")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a folder, not a scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", text)
+        if match:
+            where = f"line {match[1]}, column {match[2]}"
+            raise ScenarioError(
+                f"{path}: TOML syntax error at {where}: {text[: match.start()]}"
+            ) from None
+        raise ScenarioError(f"{path}: TOML syntax error: {text}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate parsed scenario data.
+
+    Raises:
+        ScenarioError: every problem at once, one per line, naming ``source`` and each field.
+    """
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}: a scenario must be a table, not {type(data).__name__}")
+    try:
+        return Scenario.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ScenarioError(_validation_message(source, exc, data)) from None
+
+
+def load_scenario(
+    ref: str | Path | None = None, overrides: Mapping[str, object] | None = None
+) -> Scenario:
+    """Find, read and validate a scenario.
+
+    Args:
+        ref: a bundled name, a path, or None for the default scenario.
+        overrides: dotted keys to set before validation, e.g. ``{"deals.arrivals_per_month": 8}``
+            or ``{"stages.need.duration.median": 90}`` (list items of ``stages`` and
+            ``decision_group`` are addressed by name or by index).
+
+    Raises:
+        ScenarioError: missing file, TOML syntax error, bad override or invalid scenario.
+    """
+    path = find_scenario(ref)
+    data = _read_toml(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return scenario_from_dict(data, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides (--set K=V)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """Parse ``KEY=VALUE`` from the command line; VALUE is read as a TOML value if it is one.
+
+    So ``horizon_days=365`` gives an int, ``budget.gate=decision`` a string, and
+    ``deals.amount={dist="fixed", value=1}`` a table.
+
+    Raises:
+        ScenarioError: no ``=`` or an empty key.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text}: expected KEY=VALUE, e.g. horizon_days=365")
+    try:
+        value: object = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) -> dict[str, Any]:
+    """A deep copy of ``data`` with each dotted key set (missing tables are created).
+
+    Raises:
+        ScenarioError: a key that goes through something that is not a table or list item.
+    """
+    out = copy.deepcopy(dict(data))
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if not all(parts):
+            raise ScenarioError(f"--set {key}: empty part in the key")
+        node: Any = out
+        for pos, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: pos + 1])
+            if isinstance(node, list):
+                node = _list_item(node, part, parts[pos - 1] if pos else "", key)
+            elif isinstance(node, dict):
+                if part not in node:
+                    node[part] = {}
+                node = node[part]
+            else:
+                raise ScenarioError(f"--set {key}: {where} is not a table")
+            if not isinstance(node, dict | list):
+                raise ScenarioError(f"--set {key}: {where} is a value, not a table")
+        last = parts[-1]
+        if isinstance(node, list):
+            item = _list_item(node, last, parts[-2] if len(parts) > 1 else "", key)
+            node[node.index(item)] = copy.deepcopy(value)
+        else:
+            node[last] = copy.deepcopy(value)
+    return out
+
+
+def _list_item(items: list[Any], part: str, list_key: str, key: str) -> Any:
+    """Pick a list item by its name (stages, roles) or by index."""
+    name_key = _NAMED_LISTS.get(list_key)
+    if name_key:
+        for item in items:
+            if isinstance(item, dict) and item.get(name_key) == part:
+                return item
+    if part.isdigit() and int(part) < len(items):
+        return items[int(part)]
+    names = [str(i.get(name_key)) for i in items if isinstance(i, dict)] if name_key else []
+    hint = f" (have: {_fmt_names(names)})" if names else f" (0..{len(items) - 1})"
+    raise ScenarioError(f"--set {key}: no item {part!r} in {list_key or 'the list'}{hint}")
+
+
+# --------------------------------------------------------------------------------------------
+# Schema, TOML dump, hash
+# --------------------------------------------------------------------------------------------
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, for editors (e.g. taplo / Even Better TOML)."""
+    schema = Scenario.model_json_schema()
+    schema.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "dealsim scenario",
+        **schema,
+    }
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """sha256 (hex) of the canonical JSON of the resolved scenario: same inputs, same hash."""
+    canonical = json.dumps(
+        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def dump_scenario_toml(scenario: Scenario) -> str:
+    """The resolved scenario (defaults filled in) as TOML text that loads back to an equal one."""
+    data = scenario.model_dump(mode="python", exclude_none=True)
+    return f"# dealsim scenario {scenario.name!r}, as resolved\n" + toml_dumps(data)
+
+
+def toml_dumps(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for the shapes scenario files use.
+
+    Top-level tables become ``[section]``s, lists of tables ``[[section]]``s, and anything deeper
+    (distributions, exits, on_change...) inline tables. None values are not representable in
+    TOML: leave them out beforehand.
+    """
+    head: list[str] = []
+    sections: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            sections.append("")
+            sections.append(f"[{_toml_key(key)}]")
+            sections.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for item in value:
+                sections.append("")
+                sections.append(f"[[{_toml_key(key)}]]")
+                sections.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items())
+        else:
+            head.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    return "\n".join([*head, *sections]) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if _SIMPLE_KEY.match(key) else _toml_string(key)
+
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        inner = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
