@@ -1,0 +1,262 @@
+"""From one replication's records to a compact vector, and from the vectors to the summary.
+
+Workers reduce each replication to a fixed-length vector of numbers (:func:`reduce_replication`);
+the main process appends the vectors, in replication order, to a disk-backed matrix and pools
+the cycle times into histograms (:class:`Aggregate`). Memory therefore stays flat however many
+replications run, and the summary is the same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine import ReplicationRecords
+from sim.model import CAUSES, OUTCOMES, Model
+from sim.stats import FAN_PERCENTILES, PooledQuantiles, describe, mean_and_se, ratio_mean_and_se
+
+OUTCOME_KEYS = (*OUTCOMES, "open")
+CYCLE_CLASSES = ("closed", *OUTCOMES)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each metric lives in a replication's vector."""
+
+    n_periods: int
+    n_open_states: int  # stages + dormant
+    n_states: int
+
+    def _sizes(self) -> list[tuple[str, int]]:
+        p = self.n_periods
+        return [
+            ("n_deals", 1),
+            ("outcome_counts", len(OUTCOME_KEYS)),
+            ("bookings", 1),
+            ("cycle_sums", len(CYCLE_CLASSES)),
+            ("cycle_counts", len(CYCLE_CLASSES)),
+            ("period_bookings", p),
+            ("period_won", p),
+            ("open_by_state", p * self.n_open_states),
+            ("stall_sums", len(CAUSES)),
+            ("touched", len(CAUSES)),
+            ("ended", len(CAUSES)),
+            ("flows", self.n_states * self.n_states),
+            ("events", 1),
+            ("shocks", 1),
+        ]
+
+    def slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for name, size in self._sizes():
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    @property
+    def width(self) -> int:
+        return sum(size for _, size in self._sizes())
+
+    @classmethod
+    def of(cls, model: Model) -> Layout:
+        return cls(model.calendar.n_periods, model.n_stages + 1, model.n_states)
+
+
+def cycle_days_by_class(model: Model, rec: ReplicationRecords) -> dict[str, np.ndarray]:
+    """Cycle days (close day - creation day) of the deals closed in each way."""
+    cycle = rec.closed - rec.created
+    out = {"closed": cycle[rec.state >= model.won]}
+    for offset, name in enumerate(OUTCOMES):
+        out[name] = cycle[rec.state == model.won + offset]
+    return out
+
+
+def reduce_replication(model: Model, rec: ReplicationRecords) -> tuple[np.ndarray, dict]:
+    """The replication's metric vector, and its cycle times for the pooled percentiles."""
+    layout = Layout.of(model)
+    at = layout.slices()
+    vec = np.zeros(layout.width)
+    won = rec.state == model.won
+    vec[at["n_deals"]] = rec.n_deals
+    outcome_codes = [model.won, model.won + 1, model.won + 2]
+    counts = [np.count_nonzero(rec.state == c) for c in outcome_codes]
+    vec[at["outcome_counts"]] = [*counts, rec.n_deals - sum(counts)]
+    vec[at["bookings"]] = rec.amount[won].sum()
+    cycles = cycle_days_by_class(model, rec)
+    vec[at["cycle_sums"]] = [cycles[c].sum() for c in CYCLE_CLASSES]
+    vec[at["cycle_counts"]] = [len(cycles[c]) for c in CYCLE_CLASSES]
+    period = model.calendar.period_index(rec.closed[won])
+    n_periods = layout.n_periods
+    vec[at["period_bookings"]] = np.bincount(period, rec.amount[won], minlength=n_periods)
+    vec[at["period_won"]] = np.bincount(period, minlength=n_periods)
+    vec[at["open_by_state"]] = rec.open_by_state.ravel()
+    vec[at["stall_sums"]] = rec.stall.sum(axis=0)
+    bits = 1 << np.arange(len(CAUSES))
+    vec[at["touched"]] = ((rec.touched[:, None] & bits) != 0).sum(axis=0)
+    vec[at["ended"]] = np.bincount(rec.ended_by[rec.ended_by >= 0], minlength=len(CAUSES))
+    vec[at["flows"]] = rec.flows.ravel()
+    vec[at["events"]] = rec.n_events
+    vec[at["shocks"]] = len(rec.shock_days)
+    return vec, cycles
+
+
+class Aggregate:
+    """Accumulates replication vectors in order into a disk-backed matrix.
+
+    Args:
+        model: the compiled scenario.
+        replications: how many vectors will come.
+        matrix: a (replications, width) array to fill: a numpy memmap for big runs.
+    """
+
+    def __init__(self, model: Model, replications: int, matrix: np.ndarray | None = None):
+        self.model = model
+        self.layout = Layout.of(model)
+        self.at = self.layout.slices()
+        shape = (replications, self.layout.width)
+        self.matrix = np.zeros(shape) if matrix is None else matrix
+        self.done = 0
+        upper = model.horizon + 1.0
+        self.cycles = {name: PooledQuantiles(upper) for name in CYCLE_CLASSES}
+
+    def add(self, vec: np.ndarray, cycles: dict[str, np.ndarray]) -> None:
+        self.matrix[self.done] = vec
+        self.done += 1
+        for name, values in cycles.items():
+            self.cycles[name].add(values)
+
+    def column(self, name: str) -> np.ndarray:
+        return np.asarray(self.matrix[: self.done, self.at[name]])
+
+    def total_events(self) -> int:
+        return int(self.column("events").sum())
+
+    def per_replication(self) -> dict[str, np.ndarray]:
+        """The headline metrics of each replication (the unit of paired comparisons)."""
+        n = self.column("n_deals")[:, 0]
+        counts = self.column("outcome_counts")
+        safe = np.where(n > 0, n, 1)
+        out = {"n_deals": n, "bookings": self.column("bookings")[:, 0]}
+        for j, key in enumerate(OUTCOME_KEYS):
+            out[f"{key}_share"] = counts[:, j] / safe
+        sums, cnt = self.column("cycle_sums"), self.column("cycle_counts")
+        won = CYCLE_CLASSES.index("won")
+        out["cycle_days_won"] = np.where(
+            cnt[:, won] > 0, sums[:, won] / np.maximum(cnt[:, won], 1), np.nan
+        )
+        return out
+
+    def summary(self) -> dict:
+        """The deterministic summary.json content (DESIGN section 4)."""
+        model = self.model
+        scenario = model.scenario
+        n = self.column("n_deals")[:, 0]
+        total_deals = n.sum()
+        return {
+            "scenario": scenario.name,
+            "seed": None,  # filled by the runner, which knows the seed actually used
+            "replications": self.done,
+            "start_date": scenario.start_date.isoformat(),
+            "horizon_days": scenario.horizon_days,
+            "currency": scenario.currency,
+            "deals": {"mean": float(n.mean()), "total": int(total_deals)},
+            "outcomes": self._outcomes(n),
+            "cycle_days": self._cycle_days(),
+            "bookings": describe(self.column("bookings")[:, 0]),
+            "periods": self._periods(),
+            "stall_days": self._stall_days(total_deals),
+            "stall_counts": self._stall_counts(total_deals),
+            "flows": self._flows(),
+            "shocks_per_replication": float(self.column("shocks").mean()),
+        }
+
+    def _outcomes(self, n: np.ndarray) -> dict:
+        counts = self.column("outcome_counts")
+        safe = np.where(n > 0, n, 1)
+        out = {}
+        for j, key in enumerate(OUTCOME_KEYS):
+            _, se = mean_and_se(counts[:, j] / safe)
+            out[key] = {
+                "share": float(counts[:, j].sum() / max(n.sum(), 1)),
+                "share_se": se,
+                "count_mean": float(counts[:, j].mean()),
+            }
+        return out
+
+    def _cycle_days(self) -> dict:
+        sums, counts = self.column("cycle_sums"), self.column("cycle_counts")
+        out = {}
+        for j, name in enumerate(CYCLE_CLASSES):
+            mean, se = ratio_mean_and_se(sums[:, j], counts[:, j])
+            pooled = self.cycles[name]
+            out[name] = {"n": pooled.n, "mean": mean, "se": se, **pooled.percentiles()}
+        return out
+
+    def _periods(self) -> list[dict]:
+        model = self.model
+        bookings = self.column("period_bookings")
+        won = self.column("period_won")
+        width = self.layout.n_open_states
+        open_counts = self.column("open_by_state").reshape(self.done, -1, width)
+        names = [*model.stage_names, "dormant"]
+        periods = []
+        for p, label in enumerate(model.calendar.period_labels):
+            periods.append(
+                {
+                    "period": label,
+                    "bookings": describe(bookings[:, p], FAN_PERCENTILES),
+                    "won": describe(won[:, p]),
+                    "open_by_stage": {
+                        name: float(open_counts[:, p, s].mean()) for s, name in enumerate(names)
+                    },
+                }
+            )
+        return periods
+
+    def _stall_days(self, total_deals: float) -> dict:
+        sums = self.column("stall_sums")
+        n = np.maximum(self.column("n_deals")[:, 0], 1)
+        out = {}
+        for c, cause in enumerate(CAUSES):
+            _, se = mean_and_se(sums[:, c] / n)
+            out[cause] = {"mean": float(sums[:, c].sum() / max(total_deals, 1)), "se": se}
+        return out
+
+    def _stall_counts(self, total_deals: float) -> dict:
+        touched, ended = self.column("touched"), self.column("ended")
+        denominator = max(total_deals, 1)
+        return {
+            cause: {
+                "touched_share": float(touched[:, c].sum() / denominator),
+                "ended_share": float(ended[:, c].sum() / denominator),
+            }
+            for c, cause in enumerate(CAUSES)
+        }
+
+    def _flows(self) -> dict:
+        names = self.model.state_names()
+        k = len(names)
+        mean = self.column("flows").mean(axis=0).reshape(k, k)
+        return {
+            src: {dst: float(mean[a, b]) for b, dst in enumerate(names) if mean[a, b] > 0}
+            for a, src in enumerate(names)
+            if mean[a].sum() > 0
+        }
+
+
+def clean_for_json(value):
+    """Round floats to 6 significant digits and turn nan/inf into null, recursively."""
+    if isinstance(value, dict):
+        return {k: clean_for_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_for_json(v) for v in value]
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.6g}")
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

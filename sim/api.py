@@ -1,0 +1,167 @@
+"""The Python API: run a scenario and get its results as objects (the CLI is a thin shell on it)."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy
+import simpy
+
+from sim import __version__
+from sim.errors import UserError
+from sim.model import Model, compile_scenario
+from sim.results import (
+    FORECAST,
+    MANIFEST,
+    SCENARIO,
+    SUMMARY,
+    ResultsWriter,
+    default_output_dir,
+    forecast_csv,
+)
+from sim.runner import default_jobs, run
+from sim.scenario import (
+    MAX_REPLICATIONS,
+    Scenario,
+    dump_scenario_toml,
+    load_scenario,
+    scenario_hash,
+)
+
+
+@dataclass
+class RunResult:
+    """A finished run: its summary (as in summary.json), where it was written, and its provenance."""
+
+    scenario: Scenario
+    summary: dict
+    manifest: dict
+    per_replication: dict[str, np.ndarray] = field(repr=False)
+    folder: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def check_run_options(replications: int, seed: int, jobs: int) -> None:
+    """Reject impossible options with a message naming the option."""
+    if not 2 <= replications <= MAX_REPLICATIONS:
+        raise UserError(
+            f"--replications: {replications} is outside 2..{MAX_REPLICATIONS} "
+            "(at least 2 are needed for a standard error)"
+        )
+    if seed < 0:
+        raise UserError(f"--seed: {seed} must be >= 0")
+    if jobs < 1:
+        raise UserError(f"--jobs: {jobs} must be >= 1")
+
+
+def simulate(
+    scenario: Scenario | str | Path | None = None,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    jobs: int | None = None,
+    output: Path | str | None = None,
+    write: bool = True,
+    force: bool = False,
+    events: bool = False,
+    plots: bool = True,
+    progress: Callable[[int], None] | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Run a scenario's replications and (unless ``write=False``) write its results folder.
+
+    Args:
+        scenario: a Scenario, a bundled name, a path to a TOML file, or None for the default.
+        replications, seed: override the scenario's defaults.
+        jobs: worker processes (default: all cores); results do not depend on it.
+        output: the results folder (default ``results/<scenario>-<timestamp>``).
+        write: False runs in memory only (for notebooks and comparisons).
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    replications = scenario.replications if replications is None else replications
+    seed = scenario.seed if seed is None else seed
+    jobs = default_jobs() if jobs is None else jobs
+    check_run_options(replications, seed, jobs)
+    model = compile_scenario(scenario)
+    if not write:
+        return _run_in_memory(model, replications, seed, jobs, progress, command)
+    target = Path(output) if output is not None else default_output_dir(scenario.name)
+    with ResultsWriter(target, model, force=force, events=events) as writer:
+        started = time.perf_counter()
+        aggregate = run(
+            model,
+            seed,
+            replications,
+            jobs,
+            record_events=events,
+            on_output=writer.on_output,
+            progress=progress,
+            matrix=writer.matrix(replications, _width(model)),
+        )
+        summary = _summary(aggregate, seed)
+        per_replication = {k: np.array(v) for k, v in aggregate.per_replication().items()}
+        wall = time.perf_counter() - started
+        manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command)
+        writer.write_json(SUMMARY, summary)
+        writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
+        writer.write_text(SCENARIO, dump_scenario_toml(scenario))
+        drawn: list[Path] = []
+        if plots:
+            from sim.plots import draw_all
+
+            drawn = [target / p.name for p in draw_all(summary, writer.folder)]
+        manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
+        writer.write_json(MANIFEST, manifest)
+        folder = writer.publish()
+    return RunResult(scenario, summary, manifest, per_replication, folder, drawn)
+
+
+def _width(model: Model) -> int:
+    from sim.aggregate import Layout
+
+    return Layout.of(model).width
+
+
+def _run_in_memory(model, replications, seed, jobs, progress, command) -> RunResult:
+    started = time.perf_counter()
+    aggregate = run(model, seed, replications, jobs, progress=progress)
+    summary = _summary(aggregate, seed)
+    wall = time.perf_counter() - started
+    manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command)
+    return RunResult(model.scenario, summary, manifest, aggregate.per_replication())
+
+
+def _summary(aggregate, seed: int) -> dict:
+    summary = aggregate.summary()
+    summary["seed"] = seed
+    return summary
+
+
+def _manifest(scenario, replications, seed, jobs, wall, aggregate, command) -> dict:
+    """Provenance: what ran, on what, how long. Not deterministic, unlike the summary."""
+    return {
+        "dealsim_version": __version__,
+        "command": command if command is not None else sys.argv,
+        "scenario": scenario.name,
+        "scenario_hash": scenario_hash(scenario),
+        "replications": replications,
+        "seed": seed,
+        "jobs": jobs,
+        "wall_seconds": round(wall, 3),
+        "events": aggregate.total_events(),
+        "stage_visits": int(aggregate.column("flows").sum()),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "simpy": simpy.__version__,
+        "platform": platform.platform(),
+        "id": hashlib.sha256(f"{time.time_ns()}".encode()).hexdigest()[:12],
+    }

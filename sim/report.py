@@ -1,0 +1,60 @@
+"""Text a person reads on the terminal: short, aligned, with the uncertainty shown."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
+
+
+def money(value: float | None, currency: str) -> str:
+    """350000 -> '350k EUR'; 12.3e6 -> '12.3M EUR'."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix} {currency}"
+    return f"{value:.0f} {currency}"
+
+
+def _num(value: float | None, fmt: str = ".0f") -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return format(value, fmt)
+
+
+def run_summary(summary: dict, folder: Path | None) -> str:
+    """The terminal summary of a run: outcomes, cycle times, bookings, where the files are."""
+    cur = summary["currency"]
+    lines = [
+        f"{summary['scenario']}: {summary['replications']} replications, seed {summary['seed']}, "
+        f"{summary['deals']['mean']:.1f} deals per replication, "
+        f"horizon {summary['horizon_days']:g} days from {summary['start_date']}",
+        "",
+        "Outcomes (share of all deals, +- standard error)",
+    ]
+    for key, label in OUTCOME_LABELS.items():
+        o = summary["outcomes"][key]
+        lines.append(
+            f"  {label:<12} {100 * o['share']:5.1f}% +- {100 * (o['share_se'] or 0):.1f}"
+            f"   ({o['count_mean']:.1f} per replication)"
+        )
+    lines += ["", "Cycle time, days (creation to close)       P10     P50     P90    mean"]
+    for key in ("won", "lost", "no_decision", "closed"):
+        c = summary["cycle_days"][key]
+        label = OUTCOME_LABELS.get(key, "All closed")
+        lines.append(
+            f"  {label:<40} {_num(c['p10']):>6}  {_num(c['p50']):>6}  {_num(c['p90']):>6}  "
+            f"{_num(c['mean']):>6}"
+        )
+    b = summary["bookings"]
+    lines += [
+        "",
+        f"Bookings within the horizon ({cur})",
+        f"  P10 {money(b['p10'], cur)}   P50 {money(b['p50'], cur)}   P90 {money(b['p90'], cur)}"
+        f"   mean {money(b['mean'], cur)} +- {money(b['se'], cur)}",
+    ]
+    if folder is not None:
+        lines += ["", f"Results in {folder}"]
+    return "\n".join(lines)

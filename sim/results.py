@@ -1,0 +1,157 @@
+"""Writing and reading a results folder (DESIGN section 4).
+
+A run writes into a hidden temporary folder next to the target and renames it at the end, so an
+interrupted or failed run leaves no half-written results behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from sim.aggregate import clean_for_json
+from sim.errors import UserError
+from sim.records_csv import EVENT_COLUMNS, deal_columns
+from sim.runner import ReplicationOutput
+
+SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
+FORECAST = "forecast.csv"
+DEALS = "deals.csv"
+EVENTS = "events.csv"
+SCENARIO = "scenario.toml"
+
+
+def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Path:
+    now = now or dt.datetime.now()
+    return Path("results") / f"{scenario_name}-{now:%Y%m%d-%H%M%S}"
+
+
+def check_output_dir(path: Path, force: bool) -> None:
+    """Refuse to overwrite a folder with something in it, unless forced (checked before running)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: output path exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(
+            f"{path}: output folder exists and is not empty (use --force to replace it)"
+        )
+
+
+class ResultsWriter:
+    """Streams a run's files into a temporary folder and publishes it atomically.
+
+    Use as a context manager: leaving the block with an exception removes the temporary folder.
+    """
+
+    def __init__(self, target: Path, model, force: bool = False, events: bool = False):
+        self.target = Path(target)
+        check_output_dir(self.target, force)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.target.parent / f".{self.target.name}.tmp-{os.getpid()}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        self._deals = open(self.tmp / DEALS, "w", encoding="utf-8", newline="")
+        self._deals.write(",".join(deal_columns(model)) + "\n")
+        self._events = None
+        if events:
+            self._events = open(self.tmp / EVENTS, "w", encoding="utf-8", newline="")
+            self._events.write(",".join(EVENT_COLUMNS) + "\n")
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def matrix(self, rows: int, width: int) -> np.ndarray:
+        """Disk-backed storage for per-replication vectors, deleted when the run ends."""
+        return np.lib.format.open_memmap(
+            self.tmp / ".replications.npy", mode="w+", dtype=np.float64, shape=(rows, width)
+        )
+
+    def on_output(self, output: ReplicationOutput) -> None:
+        self._deals.write(output.deal_rows)
+        if self._events is not None and output.event_rows:
+            self._events.write(output.event_rows)
+
+    @property
+    def folder(self) -> Path:
+        """Where files go while the run is in progress."""
+        return self.tmp
+
+    def write_text(self, name: str, text: str) -> None:
+        (self.tmp / name).write_text(text, encoding="utf-8")
+
+    def write_json(self, name: str, data: dict) -> None:
+        self.write_text(name, json.dumps(clean_for_json(data), indent=2) + "\n")
+
+    def publish(self) -> Path:
+        """Close the files and move the folder into place."""
+        self._close()
+        (self.tmp / ".replications.npy").unlink(missing_ok=True)
+        if self.target.exists():
+            shutil.rmtree(self.target)
+        os.replace(self.tmp, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        self._close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _close(self) -> None:
+        for f in (self._deals, self._events):
+            if f is not None and not f.closed:
+                f.close()
+
+
+def forecast_csv(summary: dict, stage_names: list[str]) -> str:
+    """One row per month: bookings and won-deal percentiles, open deals by stage."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    open_names = [*stage_names, "dormant"]
+    writer.writerow(
+        [
+            "period",
+            "bookings_mean",
+            "bookings_p10",
+            "bookings_p50",
+            "bookings_p90",
+            "won_mean",
+            "won_p10",
+            "won_p50",
+            "won_p90",
+            *[f"open_{name}" for name in open_names],
+        ]
+    )
+    clean = clean_for_json(summary)
+    for p in clean["periods"]:
+        b, w = p["bookings"], p["won"]
+        writer.writerow(
+            [
+                p["period"],
+                *(b[k] for k in ("mean", "p10", "p50", "p90")),
+                *(w[k] for k in ("mean", "p10", "p50", "p90")),
+                *(p["open_by_stage"][name] for name in open_names),
+            ]
+        )
+    return out.getvalue()
+
+
+def read_summary(folder: Path) -> dict:
+    """The summary of a results folder, or a clear error if it is not one."""
+    path = Path(folder) / SUMMARY
+    if not path.is_file():
+        raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None

@@ -1,0 +1,145 @@
+"""Monte Carlo replications: seeds, parallel jobs, streaming aggregation.
+
+Replication ``r`` always draws from ``SeedSequence(seed, spawn_key=(r, ...))`` (see
+:mod:`sim.randomness`), whichever worker runs it, and the main process aggregates results in
+replication order, so the output does not depend on ``jobs``.
+
+Batches of replications are mapped over an executor with the ``concurrent.futures`` interface:
+local processes by default, but any executor of that interface (dask.distributed's, Ray's) can
+be passed in without touching the engine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.aggregate import Aggregate, reduce_replication
+from sim.engine import simulate_replication
+from sim.model import Model
+from sim.records_csv import deal_rows, event_rows
+
+
+@dataclass
+class ReplicationOutput:
+    """What a worker sends back for one replication: small, and formatted already."""
+
+    replication: int
+    vector: np.ndarray
+    cycles: dict[str, np.ndarray]
+    deal_rows: str
+    event_rows: str | None
+
+
+def run_batch(
+    model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
+) -> list[ReplicationOutput]:
+    """Simulate and reduce a batch of replications (runs in a worker)."""
+    out = []
+    for r in replications:
+        rec = simulate_replication(model, seed, r, record_events)
+        vector, cycles = reduce_replication(model, rec)
+        out.append(
+            ReplicationOutput(
+                replication=r,
+                vector=vector,
+                cycles=cycles,
+                deal_rows=deal_rows(model, rec) if with_rows else "",
+                event_rows=event_rows(model, rec) if record_events else None,
+            )
+        )
+    return out
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def batches(replications: int, jobs: int) -> list[range]:
+    """Split replications into batches: enough to keep every worker busy, few enough to be cheap."""
+    if jobs <= 1:
+        size = 1
+    else:
+        size = max(1, min(25, math.ceil(replications / (jobs * 8))))
+    return [range(start, min(start + size, replications)) for start in range(0, replications, size)]
+
+
+def iterate_outputs(
+    model: Model,
+    seed: int,
+    replications: int,
+    jobs: int,
+    record_events: bool = False,
+    with_rows: bool = True,
+    executor: Executor | None = None,
+) -> Iterator[ReplicationOutput]:
+    """Yield every replication's output in replication order, computing ahead in parallel."""
+    work = batches(replications, jobs)
+    if jobs <= 1 and executor is None:
+        for batch in work:
+            yield from run_batch(model, seed, batch, record_events, with_rows)
+        return
+    own = executor is None
+    if own:
+        executor = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        window: deque = deque()
+        pending = iter(work)
+        # Keep a few batches per worker in flight; results are consumed in submission order.
+        for batch in pending:
+            window.append(executor.submit(run_batch, model, seed, batch, record_events, with_rows))
+            if len(window) >= 3 * jobs:
+                break
+        while window:
+            outputs = window.popleft().result()
+            batch = next(pending, None)
+            if batch is not None:
+                window.append(
+                    executor.submit(run_batch, model, seed, batch, record_events, with_rows)
+                )
+            yield from outputs
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def run(
+    model: Model,
+    seed: int,
+    replications: int,
+    jobs: int = 1,
+    record_events: bool = False,
+    on_output: Callable[[ReplicationOutput], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    matrix: np.ndarray | None = None,
+    executor: Executor | None = None,
+) -> Aggregate:
+    """Run the replications and aggregate them.
+
+    Args:
+        on_output: called with each replication's output in order (the results writer appends
+            its CSV rows); when None, rows are not even formatted.
+        progress: called with the number of replications done so far.
+        matrix: storage for the per-replication vectors (a memmap keeps memory flat).
+    """
+    aggregate = Aggregate(model, replications, matrix)
+    outputs = iterate_outputs(
+        model, seed, replications, jobs, record_events, on_output is not None, executor
+    )
+    for output in outputs:
+        aggregate.add(output.vector, output.cycles)
+        if on_output is not None:
+            on_output(output)
+        if progress is not None:
+            progress(aggregate.done)
+    return aggregate
