@@ -38,7 +38,7 @@ from sim.scenario import (
 
 @dataclass
 class RunResult:
-    """A finished run: its summary (as in summary.json), where it was written, and its provenance."""
+    """A finished run: its summary (as in summary.json), its folder, and its provenance."""
 
     scenario: Scenario
     summary: dict

@@ -71,14 +71,14 @@ class Calendar:
         return np.searchsorted(self.period_starts, days, side="right") - 1
 
     def quarter_end_periods(self) -> list[int]:
-        """Indices of the periods that end a calendar quarter (Mar, Jun, Sep, Dec), plus the last."""
+        """Indices of the periods that end a quarter (Mar, Jun, Sep, Dec), plus the last one."""
         idx = [i for i, label in enumerate(self.period_labels) if int(label[5:]) % 3 == 0]
         if not idx or idx[-1] != self.n_periods - 1:
             idx.append(self.n_periods - 1)
         return idx
 
     def budget_release_days(self, fiscal_year_start: str, lag_days: float) -> list[float]:
-        """Days on which new fiscal-year money arrives, from a year before day 0 to past the horizon.
+        """Days on which fiscal-year money arrives, from a year before day 0 to past the horizon.
 
         A release is the fiscal-year start (``MM-DD`` in each calendar year) plus the lag. The list
         is sorted; the engine looks up the first release strictly after a given moment.

@@ -33,7 +33,8 @@ def ratio_mean_and_se(sums: np.ndarray, counts: np.ndarray) -> tuple[float, floa
     """Pooled mean sum(sums)/sum(counts) over replications, with its delta-method standard error.
 
     Each replication contributes a total (say, of cycle days) and a count (of closed deals);
-    replications with no deals still count. SE = sd(sum_r - mean * count_r) / (mean count * sqrt(R)).
+    replications with no deals still count.
+    SE = sd(sum_r - mean * count_r) / (mean count * sqrt(R)).
     """
     sums = np.asarray(sums, dtype=float)
     counts = np.asarray(counts, dtype=float)
