@@ -1,0 +1,5 @@
+"""python -m sim: the dealsim command line."""
+
+from sim.cli import entry
+
+entry()
