@@ -130,7 +130,8 @@ def scenarios():
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (testable without a subprocess)."""
     try:
-        cli.main(args=argv, prog_name="dealsim", standalone_mode=False)
+        # With standalone_mode=False, click returns the code given to ctx.exit() (click >= 8.2).
+        code = cli.main(args=argv, prog_name="dealsim", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry() -> None:
