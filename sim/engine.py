@@ -39,6 +39,7 @@ from sim.model import (
     TIMING_WAIT,
     Model,
 )
+from sim.paths import VisitLog, open_by_state, walk
 from sim.randomness import Group, Streams, name_key
 
 INF = float("inf")
@@ -110,7 +111,11 @@ class _Replication:
 
     # --- running -------------------------------------------------------------------------------
 
-    def run(self) -> ReplicationRecords:
+    def run(self, allow_planned: bool = True) -> ReplicationRecords:
+        """Simulate to the horizon; a scenario of stage dynamics only takes the planned path."""
+        stages_only = self.exposed is None and self.model.budget is None
+        if allow_planned and stages_only and self.model.timing is None and self.events is None:
+            return self.run_planned()
         model, env = self.model, self.env
         deal = self.deal_process()
         initial = _TableLists(self.initial)
@@ -124,7 +129,100 @@ class _Replication:
         env.process(self.period_marks(period_ends[:-1], marks))
         env.run(until=model.horizon)
         marks.append(len(self.transitions))
-        return self._records(self._open_by_state(period_ends, marks))
+        moves = np.asarray(self.transitions, dtype=np.int64)
+        return self._records(self._open_by_state(period_ends, marks), moves)
+
+    def run_planned(self) -> ReplicationRecords:
+        """A scenario of stage dynamics only: paths decided in bulk, lived by the processes.
+
+        Gives the same records as the general ``deal`` process (a test holds them equal), with
+        a visit reduced to one timeout and one state update.
+        """
+        model, env, market = self.model, self.env, self.market
+        n_initial = len(model.initial_states)
+        initial_states = np.asarray(model.initial_states, dtype=np.int64)
+        n_arrived = len(market.arrival_days)
+        paths = [
+            walk(
+                model,
+                self.streams,
+                self.initial,
+                np.arange(n_initial),
+                initial_states,
+                np.zeros(n_initial),
+            ),
+            walk(
+                model,
+                self.streams,
+                self.arrivals,
+                market.arrival_rows,
+                np.zeros(n_arrived, np.int64),
+                market.arrival_days,
+            ),
+        ]
+        created = [0.0] * self.n
+        deal = self._planned_deal_process(created)
+        initial_path = paths[0]
+        states = model.initial_states
+        bounds = initial_path.offsets.tolist()
+        durations = initial_path.durations.tolist()
+        next_states = initial_path.next_states.tolist()
+        for i in range(n_initial):
+            env.process(deal(i, states[i], bounds[i], bounds[i + 1], durations, next_states))
+        env.process(self._planned_arrivals(deal, n_initial, paths[1]))
+        env.run(until=model.horizon)
+        log = VisitLog.of(
+            paths,
+            [np.asarray(created[:n_initial]), np.asarray(created[n_initial:])],
+            [0, n_initial],
+        )
+        self._dormant_from_log(log)
+        done = log.end < model.horizon
+        moves = log.state[done] * model.n_states + log.next_state[done]
+        return self._records(open_by_state(model, log, model.calendar.period_ends()), moves)
+
+    def _planned_deal_process(self, created: list[float]):
+        env, timeout = self.env, self.env.timeout
+        cur, closed = self.cur, self.closed
+        first_outcome = self.model.won
+
+        def planned_deal(i, state, lo, hi, durations, next_states):
+            """Deal i lives its planned visits lo..hi-1: a timeout and a state update each."""
+            created[i] = env.now
+            cur[i] = state
+            for j in range(lo, hi):
+                yield timeout(durations[j])
+                cur[i] = state = next_states[j]
+            if state >= first_outcome:
+                closed[i] = env.now
+
+        return planned_deal
+
+    def _planned_arrivals(self, deal, first_id: int, path):
+        env, timeout, market = self.env, self.env.timeout, self.market
+        bounds = path.offsets.tolist()
+        durations = path.durations.tolist()
+        next_states = path.next_states.tolist()
+        for j, day in enumerate(market.arrival_days.tolist()):
+            yield timeout(day - env.now)
+            env.process(deal(first_id + j, 0, bounds[j], bounds[j + 1], durations, next_states))
+
+    def _dormant_from_log(self, log: VisitLog) -> None:
+        """Dormant time, touches and give-ups of planned deals, from their visits."""
+        model = self.model
+        dormant = log.state == model.dormant
+        if not dormant.any():
+            return
+        spent = np.minimum(log.end[dormant], model.horizon) - log.start[dormant]
+        per_deal = np.bincount(log.deal[dormant], spent, minlength=self.n)
+        self.stall[DORMANT_CAUSE] = per_deal.tolist()
+        touched = np.zeros(self.n, dtype=np.int64)
+        touched[log.deal[dormant]] = 1 << DORMANT_CAUSE
+        self.touched = touched.tolist()
+        gave_up = dormant & (log.next_state >= model.won) & (log.end < model.horizon)
+        ended = np.full(self.n, -1)
+        ended[log.deal[gave_up]] = DORMANT_CAUSE
+        self.ended_by = ended.tolist()
 
     def arrival_process(self, deal, first_id: int):
         env, timeout, market = self.env, self.env.timeout, self.market
@@ -289,6 +387,8 @@ class _Replication:
             self._begin_wait(i, DORMANT_CAUSE)
             yield env.timeout(duration)
             self._end_wait(i)
+            if nxt >= self.model.won:  # the give-up clock ran out: dormant ended the deal
+                self.ended_by[i] = DORMANT_CAUSE
             return nxt, "dormant"
         if interrupts is not None and self.exposed[state]:
             hit = yield from interrupts.sleep(state, duration)
@@ -420,7 +520,7 @@ class _Replication:
 
     # --- results ------------------------------------------------------------------------------
 
-    def _records(self, open_by_state: np.ndarray) -> ReplicationRecords:
+    def _records(self, open_by_state: np.ndarray, moves: np.ndarray) -> ReplicationRecords:
         model = self.model
         horizon = model.horizon
         # Stalls still running at the horizon end there.
@@ -429,15 +529,13 @@ class _Replication:
         for i in [i for i, rework in enumerate(self.rework) if rework is not None]:
             self._credit_rework(i, until=horizon)
         n_states = model.n_states
-        flows = np.bincount(
-            np.asarray(self.transitions, dtype=np.int64), minlength=n_states * n_states
-        ).reshape(n_states, n_states)
+        flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, n_states)
         n_initial = len(model.initial_states)
         n_arrived = self.n - n_initial
         n_processes = self.n + 2
         n_open = int(np.count_nonzero(np.asarray(self.cur) < model.won))
         n_timeouts = (
-            len(self.transitions)
+            len(moves)
             + n_open
             + self.extra_timeouts
             + len(self.market.arrival_days)
