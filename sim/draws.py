@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,17 +35,30 @@ ROLE_SLOTS = 16  # pre-drawn replacements per deal and role
 class DealTables:
     """Pre-drawn numbers for a block of deals (the day-0 pipeline or the arrivals)."""
 
+    model: Model
     group: Group
-    durations: (
-        np.ndarray
-    )  # (n, S+1, VISITS): the k-th visit's duration in each active/dormant state
-    exits: np.ndarray  # (n, S+1, VISITS): the state the k-th visit would leave to
+    u_duration: np.ndarray  # (n, VISITS): the uniform behind the k-th visit's duration
+    u_exit: np.ndarray  # (n, VISITS): the uniform behind the k-th visit's exit
     amounts: np.ndarray  # (n,)
     funded: np.ndarray | None  # (n, VISITS) budget draws per visit
     recheck: np.ndarray | None  # (n, VISITS)
     role_times: list[np.ndarray]  # per role: (n, ROLE_SLOTS) absolute replacement days
     role_effect: list[np.ndarray]  # per role: (n, ROLE_SLOTS)
     shock_effect: np.ndarray | None  # (n, SHOCK_SLOTS)
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        return state_tables(self.model, self.u_duration, self.u_exit)
+
+    @property
+    def durations(self) -> np.ndarray:
+        """(n, S+1, VISITS): the k-th visit's duration if it were in state s (general path)."""
+        return self._tables[0]
+
+    @property
+    def exits(self) -> np.ndarray:
+        """(n, S+1, VISITS): the state the k-th visit would leave to."""
+        return self._tables[1]
 
 
 @dataclass
@@ -57,6 +71,35 @@ class Market:
     shock_days: np.ndarray
     shock_severity: np.ndarray
     timing_release: np.ndarray | None  # per day j: the day the timing wait begun on day j ends
+
+
+def visit_draws(model: Model, states: np.ndarray, u_duration: np.ndarray, u_exit: np.ndarray):
+    """Duration and exit of visits to the given states (1-d arrays), from their uniforms."""
+    durations = np.empty(len(states))
+    exits = np.empty(len(states), dtype=np.int64)
+    for s in np.unique(states).tolist():
+        at = states == s
+        if s == model.dormant:
+            durations[at], exits[at] = _dormant_spell(model, u_duration[at])
+        else:
+            durations[at] = model.durations[s].ppf(u_duration[at])
+            exits[at] = np.searchsorted(model.exit_cumulative[s], u_exit[at], side="right")
+    np.minimum(exits, model.n_states - 1, out=exits)
+    return durations, exits
+
+
+def _dormant_spell(model: Model, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An exponential reactivation races the give-up clock.
+
+    One uniform settles the whole dormant spell: its length and whether it ends in a
+    reactivation (back to the first stage) or a give-up (no decision).
+    """
+    reactivate = -model.dormant_mean_days * np.log1p(-u)
+    gives_up = reactivate >= model.dormant_give_up_days
+    return (
+        np.where(gives_up, model.dormant_give_up_days, reactivate),
+        np.where(gives_up, model.n_stages + 3, 0),
+    )
 
 
 def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
@@ -77,12 +120,7 @@ def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
         durations[..., s, :] = model.durations[s].ppf(u_duration)
         exits[..., s, :] = np.searchsorted(model.exit_cumulative[s], u_exit, side="right")
     np.minimum(exits, model.n_states - 1, out=exits)
-    # Dormant: an exponential reactivation races the give-up clock. The same uniform feeds both
-    # the time and the decision, so one draw settles the whole dormant spell.
-    reactivate = -model.dormant_mean_days * np.log1p(-u_duration)
-    gives_up = reactivate >= model.dormant_give_up_days
-    durations[..., n_stages, :] = np.where(gives_up, model.dormant_give_up_days, reactivate)
-    exits[..., n_stages, :] = np.where(gives_up, model.n_stages + 3, 0)
+    durations[..., n_stages, :], exits[..., n_stages, :] = _dormant_spell(model, u_duration)
     return durations, exits
 
 
@@ -90,7 +128,6 @@ def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> De
     """Draw every per-deal number for ``n`` deals of a group."""
     u_duration = streams.uniforms(Purpose.STAGE_DURATION, group, n, VISITS)
     u_exit = streams.uniforms(Purpose.STAGE_EXIT, group, n, VISITS)
-    durations, exits = state_tables(model, u_duration, u_exit)
     amounts = model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
     funded = recheck = shock_effect = None
     if model.budget is not None:
@@ -107,7 +144,16 @@ def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> De
         role_times.append(np.cumsum(gaps, axis=1) * role.tenure_mean_days)
         role_effect.append(streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key))
     return DealTables(
-        group, durations, exits, amounts, funded, recheck, role_times, role_effect, shock_effect
+        model,
+        group,
+        u_duration,
+        u_exit,
+        amounts,
+        funded,
+        recheck,
+        role_times,
+        role_effect,
+        shock_effect,
     )
 
 

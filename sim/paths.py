@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.draws import VISITS, DealTables, extend_visits
+from sim.draws import VISITS, DealTables, extend_visits, visit_draws
 from sim.model import Model
 from sim.randomness import Streams
 
@@ -55,8 +55,8 @@ def walk(
     while active.any():
         live = np.flatnonzero(active)
         if k < VISITS:
-            d = tables.durations[rows[live], state[live], k]
-            x = tables.exits[rows[live], state[live], k]
+            r = rows[live]
+            d, x = visit_draws(model, state[live], tables.u_duration[r, k], tables.u_exit[r, k])
         else:
             d, x = _extended(model, streams, tables, rows[live], state[live], k)
         step_d = np.full(n, np.nan)
@@ -125,10 +125,17 @@ class VisitLog:
 
 
 def open_by_state(model: Model, log: VisitLog, period_ends: np.ndarray) -> np.ndarray:
-    """Open deals by stage/dormant at each period end (a visit [start, end) covers the instant)."""
+    """Open deals by stage/dormant at each period end (a visit [start, end) covers the instant).
+
+    Each visit adds one to its state from the first period end it covers to the last, as +1/-1
+    marks in a (period, state) table summed down the periods.
+    """
     width = model.n_stages + 1
-    out = np.zeros((len(period_ends), width), dtype=np.int64)
-    for p, instant in enumerate(period_ends.tolist()):
-        inside = (log.start <= instant) & (log.end > instant) & (log.state < width)
-        out[p] = np.bincount(log.state[inside], minlength=width)
-    return out
+    visible = log.state < width
+    state = log.state[visible]
+    first = np.searchsorted(period_ends, log.start[visible], side="left")
+    after = np.searchsorted(period_ends, log.end[visible], side="left")
+    marks = np.zeros((len(period_ends) + 1, width), dtype=np.int64)
+    np.add.at(marks, (first, state), 1)
+    np.add.at(marks, (after, state), -1)
+    return np.cumsum(marks, axis=0)[:-1]
