@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import numpy as np
-
 from sim.engine import ReplicationRecords
 from sim.model import CAUSES, Model
 
@@ -50,27 +48,34 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     """deals.csv rows (no header) for one replication, one per deal."""
     names = model.state_names()
     r = rec.replication
-    stall = rec.stall[:, active_causes(model)].round(2).tolist()
-    rows = []
-    for i, (created, first, amount, state, closed) in enumerate(
-        zip(
-            rec.created.tolist(),
-            rec.first_state.tolist(),
-            rec.amount.tolist(),
-            rec.state.tolist(),
-            rec.closed.tolist(),
-            strict=True,
-        )
-    ):
-        if math.isnan(closed):
-            close_text = ","
-        else:
-            close_text = f"{closed:.2f},{closed - created:.2f}"
-        extra = "".join(f",{v:g}" for v in stall[i])
-        rows.append(
-            f"{r},{i},{names[first]},{created:.2f},{amount:.2f},{names[state]},{close_text}{extra}\n"
-        )
-    return "".join(rows)
+    closed_text = [
+        "," if math.isnan(closed) else f"{closed:.2f},{closed - created:.2f}"
+        for created, closed in zip(rec.created.tolist(), rec.closed.tolist(), strict=True)
+    ]
+    causes = active_causes(model)
+    if causes:
+        stall = rec.stall[:, causes].round(2).tolist()
+        tails = [",".join(map(str, row)) for row in stall]
+        row_format = f"{r},%d,%s,%.2f,%.2f,%s,%s,%s\n"
+    else:
+        tails = [""] * rec.n_deals
+        row_format = f"{r},%d,%s,%.2f,%.2f,%s,%s%s\n"
+    return "".join(
+        [
+            row_format % (i, names[first], created, amount, names[state], close, tail)
+            for i, (first, created, amount, state, close, tail) in enumerate(
+                zip(
+                    rec.first_state.tolist(),
+                    rec.created.tolist(),
+                    rec.amount.tolist(),
+                    rec.state.tolist(),
+                    closed_text,
+                    tails,
+                    strict=True,
+                )
+            )
+        ]
+    )
 
 
 def event_rows(model: Model, rec: ReplicationRecords) -> str:
@@ -87,9 +92,3 @@ def event_rows(model: Model, rec: ReplicationRecords) -> str:
             f"{r},{deal_text},{day:.3f},{dates[int(day)]},{event},{names[src]},{names[dst]},{cause}\n"
         )
     return "".join(out)
-
-
-def state_counts(model: Model, states: np.ndarray) -> dict[str, int]:
-    names = model.state_names()
-    counts = np.bincount(states, minlength=len(names))
-    return {name: int(c) for name, c in zip(names, counts, strict=True)}
