@@ -42,9 +42,9 @@ class DealTables:
     amounts: np.ndarray  # (n,)
     funded: np.ndarray | None  # (n, VISITS) budget draws per visit
     recheck: np.ndarray | None  # (n, VISITS)
-    role_times: list[np.ndarray]  # per role: (n, ROLE_SLOTS) absolute replacement days
-    role_effect: list[np.ndarray]  # per role: (n, ROLE_SLOTS)
-    shock_effect: np.ndarray | None  # (n, SHOCK_SLOTS)
+    role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
+    role_effect: list[np.ndarray]  # per role: (n, m) the replacement days that move the deal
+    shock_effect: np.ndarray | None  # (n, shocks + 1) the shock days that reset the deal
 
     @cached_property
     def _tables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +124,9 @@ def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
     return durations, exits
 
 
-def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> DealTables:
+def draw_deal_tables(
+    model: Model, streams: Streams, group: Group, n: int, market: Market
+) -> DealTables:
     """Draw every per-deal number for ``n`` deals of a group."""
     u_duration = streams.uniforms(Purpose.STAGE_DURATION, group, n, VISITS)
     u_exit = streams.uniforms(Purpose.STAGE_EXIT, group, n, VISITS)
@@ -134,15 +136,12 @@ def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> De
         funded = streams.uniforms(Purpose.BUDGET_FUNDED, group, n, VISITS)
         recheck = streams.uniforms(Purpose.BUDGET_RECHECK, group, n, VISITS)
     if model.shocks is not None:
-        shock_effect = streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS)
+        shock_effect = _shock_hits(model, streams, group, n, market)
     role_times, role_effect = [], []
     for role in model.roles:
-        key = name_key(role.name)
-        gaps = streams.generator(Purpose.ROLE_TENURE, group, key).standard_exponential(
-            (n, ROLE_SLOTS)
-        )
-        role_times.append(np.cumsum(gaps, axis=1) * role.tenure_mean_days)
-        role_effect.append(streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key))
+        times, hits = _replacements(model, streams, group, n, role)
+        role_times.append(times)
+        role_effect.append(hits)
     return DealTables(
         model,
         group,
@@ -157,13 +156,49 @@ def draw_deal_tables(model: Model, streams: Streams, group: Group, n: int) -> De
     )
 
 
-def extend_role_times(
-    streams: Streams, group: Group, role_key: int, row: int, last: float, tenure: float, block: int
-) -> tuple[list[float], list[float]]:
-    """More replacement times (and effect draws) for a deal whose pre-drawn ones ran out."""
-    rng = streams.generator(Purpose.EXTENSION, group, row, block, role_key)
-    times = last + np.cumsum(rng.standard_exponential(ROLE_SLOTS)) * tenure
-    return times.tolist(), rng.random(ROLE_SLOTS).tolist()
+def _with_stop(times: np.ndarray) -> np.ndarray:
+    """Sort each row and end it with +inf, so a scan for the next time always stops."""
+    times = np.sort(times, axis=1)
+    return np.hstack([times, np.full((len(times), 1), np.inf)])
+
+
+def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
+    """Each deal's replacement days of the person in a role, and those that move the deal.
+
+    Returns (all replacement days, replacement days whose effect draw moves the deal), both
+    (n, m) and ending in +inf. Blocks of ``ROLE_SLOTS`` gaps are added until every deal's
+    person has been replaced past the horizon; block b of deal i is the same in any scenario.
+    """
+    key = name_key(role.name)
+    times, effect = [], []
+    last = np.zeros(n)
+    block = 0
+    while block == 0 or (n and last.min() < model.horizon):
+        rng = streams.generator(Purpose.ROLE_TENURE, group, key, block)
+        block_times = (
+            last[:, None]
+            + np.cumsum(rng.standard_exponential((n, ROLE_SLOTS)), axis=1) * role.tenure_mean_days
+        )
+        times.append(block_times)
+        effect.append(
+            streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
+        )
+        last = block_times[:, -1] if n else last
+        block += 1
+    times = np.hstack(times)
+    moving = np.where(np.hstack(effect) < role.probability, times, np.inf)
+    return _with_stop(times), _with_stop(moving)
+
+
+def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Market):
+    """(n, shocks + 1): the days of the shocks that would reset each deal if exposed, then inf."""
+    n_shocks = len(market.shock_days)
+    blocks = max(1, -(-n_shocks // SHOCK_SLOTS))
+    u = np.hstack(
+        [streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS, b) for b in range(blocks)]
+    )[:, :n_shocks]
+    threshold = model.shocks.reset_probability * market.shock_severity
+    return _with_stop(np.where(u < threshold, market.shock_days, np.inf))
 
 
 def extend_visits(model: Model, streams: Streams, group: Group, row: int, block: int):
@@ -174,12 +209,6 @@ def extend_visits(model: Model, streams: Streams, group: Group, row: int, block:
     u = streams.extension(group, row, block, VISITS)
     durations, exits = state_tables(model, u[0:1], u[1:2])
     return durations[0].tolist(), exits[0].tolist(), u[2].tolist(), u[3].tolist()
-
-
-def extend_shock_effects(streams: Streams, group: Group, row: int, count: int) -> list[float]:
-    """Shock-reaction draws beyond the pre-drawn slots (a replication with very many shocks)."""
-    rng = streams.generator(Purpose.EXTENSION, group, row, 1_000_000 + count)
-    return rng.random(count).tolist()
 
 
 def draw_market(model: Model, streams: Streams) -> Market:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine import _Replication, simulate_replication
+from sim.engine import Replication, simulate_replication
 from sim.model import compile_scenario
 from sim.scenario import scenario_from_dict
 
@@ -43,8 +43,8 @@ FIELDS = ("created", "first_state", "amount", "state", "closed", "stall", "touch
 @pytest.mark.parametrize("replication", [0, 1, 2])
 def test_planned_path_gives_the_same_records_as_the_general_process(replication):
     model = compile_scenario(scenario_from_dict(stage_only_scenario()))
-    planned = _Replication(model, 5, replication, False).run()
-    general = _Replication(model, 5, replication, False).run(allow_planned=False)
+    planned = Replication(model, 5, replication, False).run()
+    general = Replication(model, 5, replication, False).run(allow_planned=False)
     for name in FIELDS:
         np.testing.assert_array_equal(getattr(planned, name), getattr(general, name), name)
     np.testing.assert_array_equal(planned.open_by_state, general.open_by_state)

@@ -1,0 +1,93 @@
+"""How fast is a whole `dealsim run`, against the ceiling of one SimPy process per deal?
+
+Measures, on this machine, in one sitting:
+
+1. the ceiling: raw SimPy shaped like deals (2000 concurrent processes that each make 4 bare
+   timeouts, DESIGN section 6), in timeouts per second (best of several rounds);
+2. stage visits per second of a whole `dealsim run` on one job (the command timed from the
+   outside, interpreter start-up included), for a pure chain and for a scenario with all four
+   stall mechanisms switched on;
+3. the speed-up of two jobs over one on a run of about ten seconds.
+
+Usage: python bench/speed.py [--replications N] [--mechanisms-replications M]
+The figures go into the README by hand; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import simpy
+
+HERE = Path(__file__).resolve().parent
+CHAIN = HERE / "chain4.toml"
+
+
+def ceiling(rounds: int = 7, processes: int = 2000, timeouts: int = 4) -> float:
+    """Bare SimPy timeouts per second, in processes shaped like deals (best round)."""
+
+    def deal(env):
+        for _ in range(timeouts):
+            yield env.timeout(1.0)
+
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(5):
+            env = simpy.Environment()
+            for _ in range(processes):
+                env.process(deal(env))
+            env.run()
+        best = max(best, 5 * processes * timeouts / (time.perf_counter() - started))
+    return best
+
+
+def timed_run(scenario: str, replications: int, jobs: int) -> tuple[float, dict]:
+    """Wall seconds of the whole command, and its manifest."""
+    out = Path(tempfile.mkdtemp()) / "run"
+    command = [
+        sys.executable, "-m", "sim", "run", scenario, "-n", str(replications),
+        "-j", str(jobs), "-o", str(out), "--no-plots",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    manifest = json.loads((out / "manifest.json").read_text())
+    shutil.rmtree(out.parent)
+    return wall, manifest
+
+
+def report(label: str, scenario: str, replications: int, top: float) -> float:
+    wall, manifest = timed_run(scenario, replications, 1)
+    rate = manifest["stage_visits"] / wall
+    print(
+        f"{label:<28} {manifest['stage_visits']:>10,} visits in {wall:6.2f} s: "
+        f"{rate:>9,.0f} visits/s = {rate / top:.2f} of the ceiling "
+        f"({manifest['events']:,} SimPy events)"
+    )
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replications", type=int, default=400)
+    parser.add_argument("--mechanisms-replications", type=int, default=400)
+    args = parser.parse_args()
+
+    top = ceiling()
+    print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s")
+    one = report("pure chain, 1 job", str(CHAIN), args.replications, top)
+    report("equipment (all mechanisms)", "equipment", args.mechanisms_replications, top)
+    two, _ = timed_run(str(CHAIN), args.replications, 2)
+    print(f"{'pure chain, 2 jobs':<28} {two:6.2f} s against {one:.2f} s: speed-up {one / two:.2f}")
+
+
+if __name__ == "__main__":
+    main()
