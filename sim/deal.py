@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.calendar import next_release
-from sim.draws import VISITS, extend_visits
+from sim.draws import VISITS
 from sim.model import (
     BUDGET_REWORK,
     BUDGET_WAIT,
@@ -57,6 +57,8 @@ class DealLives:
         shocks = model.shocks
         self.shock_from = shocks.from_stage if shocks is not None else model.n_stages
         self.extra_timeouts = 0
+        # Plain ints: the model's properties would be recomputed on every move.
+        self.n_states, self.dormant, self.won = model.n_states, model.dormant, model.won
 
     # --- the process ------------------------------------------------------------------------
 
@@ -170,27 +172,23 @@ class DealLives:
     def _draw(self, lists: TableLists, row: int, state: int, k: int) -> tuple[float, int]:
         """(duration, next state) of the deal's k-th visit, if it is in ``state``."""
         if k < VISITS:
-            return lists.durations_item(row, state, k), lists.exits_item(row, state, k)
-        durations, exits, _, _ = self._extension(lists, row, k)
-        return durations[state][k % VISITS], exits[state][k % VISITS]
+            return lists.durations_item[0](row, state, k), lists.exits_item[0](row, state, k)
+        page, column = self._page(lists, k)
+        return lists.durations_item[page](row, state, column), lists.exits_item[page](
+            row, state, column
+        )
 
     def _budget_draw(self, lists: TableLists, row: int, k: int, recheck: bool) -> float:
         """The funded (or recheck) draw of the deal's k-th visit."""
-        if k < VISITS:
-            table = lists.tables.recheck if recheck else lists.tables.funded
-            return table.item(row, k)
-        _, _, funded, rechecks = self._extension(lists, row, k)
-        return (rechecks if recheck else funded)[k % VISITS]
+        page, column = self._page(lists, k)
+        return (lists.recheck_item if recheck else lists.funded_item)[page](row, column)
 
-    def _extension(self, lists: TableLists, row: int, k: int):
-        """Draws for visits beyond the pre-drawn ones (a long, winding story), kept per block."""
-        key = (row, k // VISITS)
-        if key not in lists.extended:
-            rep = self.rep
-            lists.extended[key] = extend_visits(
-                self.model, rep.streams, lists.tables.group, row, k // VISITS
-            )
-        return lists.extended[key]
+    @staticmethod
+    def _page(lists: TableLists, k: int) -> tuple[int, int]:
+        page, column = divmod(k, VISITS)
+        while page >= len(lists.durations_item):
+            lists.add_page()
+        return page, column
 
     def _timing_end(self, work_end: float) -> float:
         """When a client ready at ``work_end`` stops waiting for a good market moment."""
@@ -203,15 +201,15 @@ class DealLives:
 
     def _move(self, i: int, state: int, nxt: int, cause: str) -> None:
         rep = self.rep
-        rep.transitions.append(state * self.model.n_states + nxt)
+        rep.transitions.append(state * self.n_states + nxt)
         rep.cur[i] = nxt
         if rep.events is not None:
             rep.events.append((i, rep.env.now, "move", state, nxt, cause))
-            if nxt >= self.model.won:
+            if nxt >= self.won:
                 rep.events.append((i, rep.env.now, "close", state, nxt, cause))
-        if self.rework[i] is not None and (nxt < self.model.dormant or nxt >= self.model.won):
-            if nxt >= self.rework[i][2]:
-                self._credit_rework(i, rep.env.now)
+        rework = self.rework[i]
+        if rework is not None and (nxt < self.dormant or nxt >= self.won) and nxt >= rework[2]:
+            self._credit_rework(i, rep.env.now)
 
     def _credit_waits(self, i: int, until: float) -> None:
         """Count the waits of the deal's stretch up to ``until`` (its end, a cut, the horizon)."""

@@ -18,8 +18,7 @@ same numbers for the same decisions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,32 +32,41 @@ ROLE_SLOTS = 16  # pre-drawn replacements per deal and role
 
 @dataclass
 class DealTables:
-    """Pre-drawn numbers for a block of deals (the day-0 pipeline or the arrivals)."""
+    """Pre-drawn numbers for a block of deals (the day-0 pipeline or the arrivals).
+
+    Visit draws come in pages of ``VISITS`` visits for every deal of the block: page 0 is drawn
+    up front, later pages the first time any deal of the block needs them (a long, winding
+    story). Page p of deal i is the same whichever deal asked first.
+    """
 
     model: Model
+    streams: Streams
     group: Group
-    u_duration: np.ndarray  # (n, VISITS): the uniform behind the k-th visit's duration
-    u_exit: np.ndarray  # (n, VISITS): the uniform behind the k-th visit's exit
+    n: int
     amounts: np.ndarray  # (n,)
-    funded: np.ndarray | None  # (n, VISITS) budget draws per visit
-    recheck: np.ndarray | None  # (n, VISITS)
     role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
     role_effect: list[np.ndarray]  # per role: (n, m) the replacement days that move the deal
     shock_effect: np.ndarray | None  # (n, shocks + 1) the shock days that reset the deal
+    _pages: dict = field(default_factory=dict, repr=False)
 
-    @cached_property
-    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
-        return state_tables(self.model, self.u_duration, self.u_exit)
+    def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
+        """(n, VISITS) uniforms of visits ``page * VISITS ...`` for one purpose."""
+        key = (purpose, page)
+        if key not in self._pages:
+            sub = () if page == 0 else (page,)
+            self._pages[key] = self.streams.uniforms(purpose, self.group, self.n, VISITS, *sub)
+        return self._pages[key]
 
-    @property
-    def durations(self) -> np.ndarray:
-        """(n, S+1, VISITS): the k-th visit's duration if it were in state s (general path)."""
-        return self._tables[0]
-
-    @property
-    def exits(self) -> np.ndarray:
-        """(n, S+1, VISITS): the state the k-th visit would leave to."""
-        return self._tables[1]
+    def tables(self, page: int) -> tuple[np.ndarray, np.ndarray]:
+        """(durations, exits), each (n, S+1, VISITS): visit k of the page in any state."""
+        key = ("tables", page)
+        if key not in self._pages:
+            self._pages[key] = state_tables(
+                self.model,
+                self.uniforms(Purpose.STAGE_DURATION, page),
+                self.uniforms(Purpose.STAGE_EXIT, page),
+            )
+        return self._pages[key]
 
 
 @dataclass
@@ -128,13 +136,8 @@ def draw_deal_tables(
     model: Model, streams: Streams, group: Group, n: int, market: Market
 ) -> DealTables:
     """Draw every per-deal number for ``n`` deals of a group."""
-    u_duration = streams.uniforms(Purpose.STAGE_DURATION, group, n, VISITS)
-    u_exit = streams.uniforms(Purpose.STAGE_EXIT, group, n, VISITS)
     amounts = model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
-    funded = recheck = shock_effect = None
-    if model.budget is not None:
-        funded = streams.uniforms(Purpose.BUDGET_FUNDED, group, n, VISITS)
-        recheck = streams.uniforms(Purpose.BUDGET_RECHECK, group, n, VISITS)
+    shock_effect = None
     if model.shocks is not None:
         shock_effect = _shock_hits(model, streams, group, n, market)
     role_times, role_effect = [], []
@@ -142,18 +145,7 @@ def draw_deal_tables(
         times, hits = _replacements(model, streams, group, n, role)
         role_times.append(times)
         role_effect.append(hits)
-    return DealTables(
-        model,
-        group,
-        u_duration,
-        u_exit,
-        amounts,
-        funded,
-        recheck,
-        role_times,
-        role_effect,
-        shock_effect,
-    )
+    return DealTables(model, streams, group, n, amounts, role_times, role_effect, shock_effect)
 
 
 def _with_stop(times: np.ndarray) -> np.ndarray:
@@ -199,16 +191,6 @@ def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Ma
     )[:, :n_shocks]
     threshold = model.shocks.reset_probability * market.shock_severity
     return _with_stop(np.where(u < threshold, market.shock_days, np.inf))
-
-
-def extend_visits(model: Model, streams: Streams, group: Group, row: int, block: int):
-    """Another block of visit draws for a deal that used up its pre-drawn ones.
-
-    Returns (durations, exits, funded, recheck) lists shaped like one deal's rows.
-    """
-    u = streams.extension(group, row, block, VISITS)
-    durations, exits = state_tables(model, u[0:1], u[1:2])
-    return durations[0].tolist(), exits[0].tolist(), u[2].tolist(), u[3].tolist()
 
 
 def draw_market(model: Model, streams: Streams) -> Market:

@@ -17,7 +17,7 @@ import simpy
 
 from sim.draws import DealTables, Market, draw_deal_tables, draw_market
 from sim.model import CAUSES, Model
-from sim.randomness import Group, Streams
+from sim.randomness import Group, Purpose, Streams
 
 
 @dataclass
@@ -63,16 +63,28 @@ class TableLists:
     """A block's pre-drawn tables, read one number at a time with ``ndarray.item``.
 
     ``item`` (~60 ns) beats converting a deal's whole table to lists, since a deal reads only a
-    few of the (states x visits) numbers drawn for it.
+    few of the (states x visits) numbers drawn for it. Index ``page`` of each list is a page of
+    ``VISITS`` visits.
     """
 
     def __init__(self, tables: DealTables):
         self.tables = tables
-        self.durations_item = tables.durations.item
-        self.exits_item = tables.exits.item
+        self.durations_item: list = []
+        self.exits_item: list = []
+        self.funded_item: list = []
+        self.recheck_item: list = []
+        self.add_page()
         shocks = tables.shock_effect
         self.shock_effect_item = shocks.item if shocks is not None else None
-        self.extended: dict[tuple[int, int], tuple] = {}
+
+    def add_page(self) -> None:
+        page = len(self.durations_item)
+        durations, exits = self.tables.tables(page)
+        self.durations_item.append(durations.item)
+        self.exits_item.append(exits.item)
+        if self.tables.model.budget is not None:
+            self.funded_item.append(self.tables.uniforms(Purpose.BUDGET_FUNDED, page).item)
+            self.recheck_item.append(self.tables.uniforms(Purpose.BUDGET_RECHECK, page).item)
 
 
 class Replication:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.draws import VISITS, DealTables, extend_visits, visit_draws
+from sim.draws import VISITS, DealTables, visit_draws
 from sim.model import Model
-from sim.randomness import Streams
+from sim.randomness import Purpose, Streams
 
 
 @dataclass
@@ -54,11 +54,14 @@ def walk(
     k = 0
     while active.any():
         live = np.flatnonzero(active)
-        if k < VISITS:
-            r = rows[live]
-            d, x = visit_draws(model, state[live], tables.u_duration[r, k], tables.u_exit[r, k])
-        else:
-            d, x = _extended(model, streams, tables, rows[live], state[live], k)
+        page, column = divmod(k, VISITS)
+        r = rows[live]
+        d, x = visit_draws(
+            model,
+            state[live],
+            tables.uniforms(Purpose.STAGE_DURATION, page)[r, column],
+            tables.uniforms(Purpose.STAGE_EXIT, page)[r, column],
+        )
         step_d = np.full(n, np.nan)
         step_x = np.full(n, -1, dtype=np.int64)
         step_d[live], step_x[live] = d, x
@@ -81,16 +84,6 @@ def walk(
         next_states=np.stack(steps_x, axis=1)[taken],
         offsets=offsets,
     )
-
-
-def _extended(model, streams, tables, rows, states, k):
-    """Visit k >= VISITS for a few long-lived deals (one keyed draw per deal and block)."""
-    d = np.empty(len(rows))
-    x = np.empty(len(rows), dtype=np.int64)
-    for j, (row, s) in enumerate(zip(rows.tolist(), states.tolist(), strict=True)):
-        durations, exits, _, _ = extend_visits(model, streams, tables.group, row, k // VISITS)
-        d[j], x[j] = durations[s][k % VISITS], exits[s][k % VISITS]
-    return d, x
 
 
 @dataclass

@@ -36,7 +36,6 @@ class Purpose(IntEnum):
     SHOCK_SEVERITY = 11
     SHOCK_EFFECT = 12
     INDICATOR = 13
-    EXTENSION = 14
 
 
 class Group(IntEnum):
@@ -72,10 +71,3 @@ class Streams:
     def uniforms(self, purpose: Purpose, group: Group, rows: int, width: int, *sub: int):
         """A (rows, width) matrix of uniforms in [0, 1); row i is the same for any ``rows`` > i."""
         return self.generator(purpose, group, *sub).random((rows, width))
-
-    def extension(self, group: Group, deal: int, block: int, width: int) -> np.ndarray:
-        """Extra per-deal uniforms for the rare deal that outlives its pre-drawn visits.
-
-        Returns a (n_purposes, width) matrix keyed by the deal and the block number.
-        """
-        return self.generator(Purpose.EXTENSION, group, deal, block).random((4, width))
