@@ -85,7 +85,7 @@ class Calendar:
         """
         month, day = parse_month_day(fiscal_year_start)
         first_year = self.start_date.year - 1
-        last_year = self.date_of(self.horizon_days).year + 1
+        last_year = self.date_of(self.horizon_days).year + 2
         return [
             float(self.day_of(dt.date(year, month, day))) + lag_days
             for year in range(first_year, last_year + 1)

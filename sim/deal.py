@@ -81,6 +81,7 @@ class DealLives:
         next_shock = 0
 
         cur[i] = state
+        rep.entered[i] = env.now
         if events is not None:
             events.append((i, env.now, "created", -1, state, "arrival"))
         k = 0
@@ -137,7 +138,7 @@ class DealLives:
                     next_shock += 1
                     at = shock_hits(row, next_shock)
                 if at < hit_at:
-                    hit_at, hit_shock = at, True
+                    hit_at, hit_role, hit_shock = at, -1, True
 
             yield timeout(hit_at - now)
             if self.waits[i] is not None:
@@ -201,7 +202,9 @@ class DealLives:
 
     def _move(self, i: int, state: int, nxt: int, cause: str) -> None:
         rep = self.rep
-        rep.transitions.append(state * self.n_states + nxt)
+        now = rep.env.now
+        rep.stays.append((state * self.n_states + nxt, rep.entered[i], now))
+        rep.entered[i] = now
         rep.cur[i] = nxt
         if rep.events is not None:
             rep.events.append((i, rep.env.now, "move", state, nxt, cause))

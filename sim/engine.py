@@ -109,13 +109,15 @@ class Replication:
         self.touched = [0] * n
         self.ended_by = [-1] * n
         self.extra_timeouts = 0  # timeouts beyond one per stage visit (waits, interruptions)
-        self.transitions: list[int] = []
+        # Every stay in a state, (state, start, end), for flows and open deals by period.
+        self.stays: list[tuple[int, float, float]] = []
+        self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
         self.env = simpy.Environment()
 
     def run(self, allow_planned: bool = True) -> ReplicationRecords:
         """Simulate to the horizon."""
-        if allow_planned and stages_only(self.model) and self.events is None:
+        if allow_planned and self.events is None:
             from sim.planned import run_planned
 
             return run_planned(self)
@@ -132,17 +134,21 @@ class Replication:
         env.process(self.arrival_process(lives, self.n_initial))
         if model.shocks is not None and self.events is not None:
             env.process(self.market_log())
-        period_ends = model.calendar.period_ends()
-        marks: list[int] = []
-        env.process(self.period_marks(period_ends[:-1], marks))
         env.run(until=model.horizon)
         lives.finish(model.horizon)
         self.extra_timeouts = lives.extra_timeouts
-        marks.append(len(self.transitions))
         if self.events is not None:
             self.events.sort(key=lambda event: event[1])  # stretches log their inner events late
-        moves = np.asarray(self.transitions, dtype=np.int64)
-        return self._records(self._open_by_state(period_ends, marks), moves)
+        n_moves = len(self.stays)
+        for i, state in enumerate(self.cur):  # the stays still under way at the horizon
+            if 0 <= state < model.won:
+                self.stays.append((state * model.n_states, self.entered[i], np.inf))
+        code, start, end = (np.asarray(column) for column in zip(*self.stays, strict=True))
+        state = code // model.n_states
+        period_ends = model.calendar.period_ends()
+        from sim.planned import open_by_state
+
+        return self._records(open_by_state(model, state, start, end, period_ends), code[:n_moves])
 
     def arrival_process(self, lives, first_id: int):
         env, timeout, market = self.env, self.env.timeout, self.market
@@ -159,34 +165,6 @@ class Replication:
         for day, severity in zip(self.market.shock_days, self.market.shock_severity, strict=True):
             yield timeout(day - env.now)
             self.events.append((-1, env.now, "shock", -1, -1, f"shock:severity={severity:.2f}"))
-
-    def period_marks(self, days: np.ndarray, marks: list[int]):
-        """Notes how many moves had happened at each period end (see ``_open_by_state``)."""
-        env = self.env
-        for day in days.tolist():
-            yield env.timeout(day - env.now)
-            marks.append(len(self.transitions))
-
-    def _open_by_state(self, period_ends: np.ndarray, marks: list[int]) -> np.ndarray:
-        """Open deals by stage/dormant at each period end, rebuilt from the log of moves.
-
-        Moves are logged in time order, so the state counts at a period end are the day-0
-        pipeline, plus the arrivals so far, plus the net moves before that period's mark. This
-        costs nothing per visit, unlike counting every deal at every period end.
-        """
-        model = self.model
-        width = model.n_states
-        moves = np.asarray(self.transitions, dtype=np.int64)
-        period_of_move = np.searchsorted(np.asarray(marks), np.arange(len(moves)), side="right")
-        n_periods = len(marks)
-        net = np.zeros((n_periods + 1, width), dtype=np.int64)
-        np.add.at(net, (period_of_move, moves % width), 1)
-        np.add.at(net, (period_of_move, moves // width), -1)
-        counts = np.cumsum(net[:n_periods], axis=0)
-        counts += np.bincount(np.asarray(model.initial_states, dtype=np.int64), minlength=width)
-        arrived = np.searchsorted(self.market.arrival_days, period_ends, side="left")
-        counts[:, 0] += arrived
-        return counts[:, : model.n_stages + 1]
 
     def _records(self, open_by_state: np.ndarray, moves: np.ndarray) -> ReplicationRecords:
         model = self.model

@@ -1,10 +1,9 @@
-"""The planned path: a scenario of stage dynamics only, decided in bulk, lived by processes.
+"""The fast path of a replication: stretches planned in bulk, lived by one process per deal.
 
-With no budget, decision group, shocks or timing, nothing outside a deal can change its path,
-so the whole path is walked with numpy beforehand (:mod:`sim.paths`) and each deal's SimPy
-process only lives it: a timeout and a state update per visit. The bookkeeping (moves, open
-deals by period, dormant time) is done on arrays from the same numbers. The records are the
-same as the general process gives (a test holds them equal), at a fraction of the cost.
+:mod:`sim.planner` decides every deal's stretches with numpy; here each deal's SimPy process
+lives its plan (a timeout and a state update per stretch) and the records are assembled from
+the plan. The general process of :mod:`sim.deal` gives the same records (tests hold them equal);
+it runs instead when an event log is wanted.
 """
 
 from __future__ import annotations
@@ -12,80 +11,88 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine import Replication, ReplicationRecords
-from sim.model import DORMANT_CAUSE
-from sim.paths import Paths, VisitLog, open_by_state, walk
+from sim.model import Model
+from sim.planner import Plan, plan_block
 
 
 def run_planned(rep: Replication) -> ReplicationRecords:
     model, env, market = rep.model, rep.env, rep.market
     n_initial = rep.n_initial
-    n_arrived = len(market.arrival_days)
-    initial_states = np.asarray(model.initial_states, dtype=np.int64)
-    paths = [
-        walk(model, rep.streams, rep.initial, np.arange(n_initial), initial_states,
-             np.zeros(n_initial)),
-        walk(model, rep.streams, rep.arrivals, market.arrival_rows,
-             np.zeros(n_arrived, np.int64), market.arrival_days),
+    release = market.timing_release
+    arrival_clock = _arrival_clock(market.arrival_days)
+    plans = [
+        plan_block(model, rep.initial, np.arange(n_initial),
+                   np.asarray(model.initial_states, dtype=np.int64), np.zeros(n_initial), release),
+        plan_block(model, rep.arrivals, market.arrival_rows,
+                   np.zeros(len(arrival_clock), np.int64), arrival_clock, release),
     ]  # fmt: skip
-    created = [0.0] * rep.n
-    deal = _planned_deal_process(rep, created)
-    bounds = paths[0].offsets.tolist()
-    durations = paths[0].durations.tolist()
-    next_states = paths[0].next_states.tolist()
-    states = model.initial_states
-    for i in range(n_initial):
-        env.process(deal(i, states[i], bounds[i], bounds[i + 1], durations, next_states))
-    env.process(_planned_arrivals(rep, deal, n_initial, paths[1]))
+    deal = _deal_process(rep)
+    for i, (state, (lo, hi)) in enumerate(
+        zip(model.initial_states, plans[0].per_deal(n_initial), strict=True)
+    ):
+        env.process(deal(i, state, lo, hi, plans[0]))
+    env.process(_arrivals(rep, deal, plans[1]))
     env.run(until=model.horizon)
-    log = VisitLog.of(
-        paths, [np.asarray(created[:n_initial]), np.asarray(created[n_initial:])], [0, n_initial]
-    )
-    _dormant_from_log(rep, log)
-    done = log.end < model.horizon
-    moves = log.state[done] * model.n_states + log.next_state[done]
-    return rep._records(open_by_state(model, log, model.calendar.period_ends()), moves)
+
+    state = np.concatenate([plans[0].state, plans[1].state])
+    next_state = np.concatenate([plans[0].next_state, plans[1].next_state])
+    start = np.concatenate([plans[0].start, plans[1].start])
+    end = np.concatenate([plans[0].end, plans[1].end])
+    for name in ("stall", "touched", "ended_by"):
+        setattr(rep, name, np.concatenate([getattr(p, name) for p in plans]))
+    rep.stall = rep.stall.T.tolist()
+    rep.closed = np.concatenate([p.closed for p in plans]).tolist()
+    done = end < model.horizon
+    moves = state[done] * model.n_states + next_state[done]
+    rep.extra_timeouts = 0
+    period_ends = model.calendar.period_ends()
+    return rep._records(open_by_state(model, state, start, end, period_ends), moves)
 
 
-def _planned_deal_process(rep: Replication, created: list[float]):
-    env, timeout = rep.env, rep.env.timeout
-    cur, closed = rep.cur, rep.closed
-    first_outcome = rep.model.won
+def _arrival_clock(days: np.ndarray) -> np.ndarray:
+    """The clock at each arrival as SimPy shows it (it adds each gap to the previous time)."""
+    clock, now = [], 0.0
+    for day in days.tolist():
+        now = now + (day - now)
+        clock.append(now)
+    return np.asarray(clock)
 
-    def planned_deal(i, state, lo, hi, durations, next_states):
-        """Deal i lives its planned visits lo..hi-1: a timeout and a state update each."""
-        created[i] = env.now
+
+def _deal_process(rep: Replication):
+    timeout, cur = rep.env.timeout, rep.cur
+
+    def planned_deal(i: int, state: int, lo: int, hi: int, plan: Plan):
+        """Deal i lives stretches lo..hi-1 of its plan: a timeout and a state update each."""
         cur[i] = state
+        delays = plan.delay_list
+        nexts = plan.next_list
         for j in range(lo, hi):
-            yield timeout(durations[j])
-            cur[i] = state = next_states[j]
-        if state >= first_outcome:
-            closed[i] = env.now
+            yield timeout(delays[j])
+            cur[i] = nexts[j]
 
     return planned_deal
 
 
-def _planned_arrivals(rep: Replication, deal, first_id: int, path: Paths):
+def _arrivals(rep: Replication, deal, plan: Plan):
     env, timeout = rep.env, rep.env.timeout
-    bounds = path.offsets.tolist()
-    durations = path.durations.tolist()
-    next_states = path.next_states.tolist()
+    bounds = plan.per_deal(len(rep.market.arrival_days))
     for j, day in enumerate(rep.market.arrival_days.tolist()):
         yield timeout(day - env.now)
-        env.process(deal(first_id + j, 0, bounds[j], bounds[j + 1], durations, next_states))
+        lo, hi = bounds[j]
+        env.process(deal(rep.n_initial + j, 0, lo, hi, plan))
 
 
-def _dormant_from_log(rep: Replication, log: VisitLog) -> None:
-    """Dormant time, touches and give-ups of planned deals, from their visits."""
-    model = rep.model
-    dormant = log.state == model.dormant
-    if not dormant.any():
-        return
-    spent = np.minimum(log.end[dormant], model.horizon) - log.start[dormant]
-    rep.stall[DORMANT_CAUSE] = np.bincount(log.deal[dormant], spent, minlength=rep.n).tolist()
-    touched = np.zeros(rep.n, dtype=np.int64)
-    touched[log.deal[dormant]] = 1 << DORMANT_CAUSE
-    rep.touched = touched.tolist()
-    gave_up = dormant & (log.next_state >= model.won) & (log.end < model.horizon)
-    ended = np.full(rep.n, -1)
-    ended[log.deal[gave_up]] = DORMANT_CAUSE
-    rep.ended_by = ended.tolist()
+def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> np.ndarray:
+    """Open deals by stage/dormant at each period end (a stretch [start, end) covers it).
+
+    Each stretch adds one to its state from the first period end it covers to the last, as
+    +1/-1 marks in a (period, state) table summed down the periods.
+    """
+    width = model.n_stages + 1
+    visible = state < width
+    first = np.searchsorted(period_ends, start[visible], side="left")
+    after = np.searchsorted(period_ends, end[visible], side="left")
+    marks = np.zeros((len(period_ends) + 1, width), dtype=np.int64)
+    np.add.at(marks, (first, state[visible]), 1)
+    np.add.at(marks, (after, state[visible]), -1)
+    return np.cumsum(marks, axis=0)[:-1]

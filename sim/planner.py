@@ -1,0 +1,350 @@
+"""Every deal's stretches, decided in bulk with numpy: the fast path of the engine.
+
+Deals do not interact: what happens to a deal depends only on its own pre-drawn numbers and on
+the market of its replication (shock days, budget releases, the indicator), all known before the
+run starts. So the stretches that :mod:`sim.deal` lives one by one can be decided for all deals
+of a block at once, a step at a time, with the same rules in array form. The SimPy processes
+then only live their plans: one timeout and one state update per stretch (DESIGN section 6:
+"draw and decide in bulk beforehand").
+
+:mod:`sim.deal` stays the reference: it runs when an event log is wanted, and tests hold the two
+equal on random scenarios with every mechanism switched on. Times are computed with the same
+float operations SimPy applies (``now + (end - now)``), so clocks agree to the last bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.draws import VISITS, DealTables, visit_draws
+from sim.model import (
+    BUDGET_REWORK,
+    BUDGET_WAIT,
+    CAUSES,
+    DORMANT_CAUSE,
+    GROUP_REWORK,
+    SHOCK_REWORK,
+    TIMING_WAIT,
+    Model,
+)
+from sim.randomness import Purpose
+
+INF = np.inf
+
+
+@dataclass
+class Plan:
+    """Stretches of a block of deals in the order they happen to each deal, flattened.
+
+    Stretch s belongs to ``deal[s]``; it begins at ``start[s]`` in ``state[s]`` and ends at
+    ``end[s]`` with a move to ``next_state[s]`` (or runs past the horizon, with no move).
+    """
+
+    deal: np.ndarray
+    state: np.ndarray
+    next_state: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    delay: np.ndarray  # the timeout the process yields: SimPy's clock then shows ``end``
+    closed: np.ndarray  # per deal: close day, nan while open
+    final_state: np.ndarray  # per deal
+    stall: np.ndarray  # (n, causes)
+    touched: np.ndarray
+    ended_by: np.ndarray
+
+    def __post_init__(self):
+        # Plain lists for the processes: indexing them is cheaper than numpy items.
+        self.delay_list = self.delay.tolist()
+        self.next_list = self.next_state.tolist()
+
+    def per_deal(self, n: int) -> list[tuple[int, int]]:
+        """(first, last + 1) stretch indices of each deal (stretches are grouped by deal)."""
+        bounds = np.searchsorted(self.deal, np.arange(n + 1), side="left")
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+class _Block:
+    """The per-deal state of the walk, as arrays."""
+
+    def __init__(self, model: Model, tables: DealTables, rows, first_states, created, release):
+        n = len(rows)
+        self.model, self.tables, self.rows, self.release = model, tables, rows, release
+        self.live = np.ones(n, dtype=bool)
+        self.state = np.asarray(first_states, dtype=np.int64).copy()
+        self.now = np.asarray(created, dtype=float).copy()
+        self.k = np.zeros(n, dtype=np.int64)
+        self.unfunded = np.zeros(n, dtype=bool)
+        self.role_next = [np.zeros(n, dtype=np.int64) for _ in model.roles]
+        self.shock_next = np.zeros(n, dtype=np.int64)
+        self.stall = np.zeros((n, len(CAUSES)))
+        self.touched = np.zeros(n, dtype=np.int64)
+        self.ended_by = np.full(n, -1, dtype=np.int64)
+        self.closed = np.full(n, np.nan)
+        self.rework_cause = np.full(n, -1, dtype=np.int64)
+        self.rework_since = np.zeros(n)
+        self.rework_target = np.zeros(n, dtype=np.int64)
+        self.rework_waited = np.zeros(n)
+        self.log: list[tuple] = []
+
+    # --- draws ----------------------------------------------------------------------------
+
+    def draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray):
+        """(duration, next state) of visit k of each deal in ``who`` if spent in ``states``."""
+        durations = np.empty(len(who))
+        exits = np.empty(len(who), dtype=np.int64)
+        pages = k // VISITS
+        for page in np.unique(pages).tolist():
+            at = pages == page
+            rows, col = self.rows[who[at]], k[at] % VISITS
+            durations[at], exits[at] = visit_draws(
+                self.model,
+                states[at],
+                self.tables.uniforms(Purpose.STAGE_DURATION, page)[rows, col],
+                self.tables.uniforms(Purpose.STAGE_EXIT, page)[rows, col],
+            )
+        return durations, exits
+
+    def budget_draws(self, who: np.ndarray, purpose: Purpose) -> np.ndarray:
+        out = np.empty(len(who))
+        k = self.k[who]
+        pages = k // VISITS
+        for page in np.unique(pages).tolist():
+            at = pages == page
+            out[at] = self.tables.uniforms(purpose, page)[self.rows[who[at]], k[at] % VISITS]
+        return out
+
+    # --- stall bookkeeping ----------------------------------------------------------------
+
+    def credit(self, who: np.ndarray, cause: int, start, end, until) -> None:
+        """Count the part of waits [start, end) before ``until`` (arrays over ``who``)."""
+        spent = np.minimum(end, until) - start
+        waited = spent > 0
+        if waited.any():
+            self.stall[who[waited], cause] += spent[waited]
+            self.touched[who[waited]] |= 1 << cause
+
+    def waited(self, who: np.ndarray) -> np.ndarray:
+        s = self.stall[who]
+        return s[:, BUDGET_WAIT] + s[:, TIMING_WAIT] + s[:, DORMANT_CAUSE]
+
+    def credit_rework(self, who: np.ndarray, until: np.ndarray) -> None:
+        cause = self.rework_cause[who]
+        spent = (until - self.rework_since[who]) - (self.waited(who) - self.rework_waited[who])
+        self.stall[who, cause] += spent
+        self.rework_cause[who] = -1
+
+    def start_rework(self, who, cause, stages, lost, now) -> None:
+        """A cause moved these deals away from ``stages``; mirror of ``DealLives._start_rework``."""
+        self.touched[who] |= 1 << cause
+        again = self.rework_cause[who] >= 0
+        if again.any():  # moved again: the earlier cause keeps its time so far
+            self.credit_rework(who[again], now[again])
+            stages = np.where(again, np.maximum(stages, self.rework_target[who]), stages)
+        self.stall[who, cause] += lost
+        self.rework_cause[who] = cause
+        self.rework_since[who] = now
+        self.rework_target[who] = stages
+        self.rework_waited[who] = self.waited(who)
+
+    # --- a step: every live deal's next stretch -------------------------------------------
+
+    def step(self, horizon: float) -> np.ndarray:
+        """Plan the next stretch of every live deal; returns which deals are still live."""
+        model = self.model
+        live = np.flatnonzero(self.live)
+        if len(live) == 0:
+            return live
+        dormant = live[self.state[live] == model.dormant]
+        if len(dormant):
+            self._dormant_step(dormant, horizon)
+        active = live[self.state[live] < model.dormant]
+        if len(active):
+            self._active_step(active, horizon)
+        return live
+
+    def _dormant_step(self, who: np.ndarray, horizon: float) -> None:
+        model = self.model
+        now = self.now[who]
+        d, nxt = self.draws(who, self.state[who], self.k[who])
+        self.k[who] += 1
+        end = now + d  # as SimPy: the dormant spell is one timeout of its own length
+        self.credit(who, DORMANT_CAUSE, now, end, np.minimum(end, horizon))
+        done = end < horizon
+        # A stretch that would end at or past the horizon is still under way there.
+        self._record(who, self.state[who], nxt, now, np.where(done, end, INF), d)
+        self.live[who[~done]] = False
+        who, nxt, end = who[done], nxt[done], end[done]
+        self.ended_by[who[nxt >= model.won]] = DORMANT_CAUSE
+        self._move(who, nxt, end)
+
+    def _active_step(self, who: np.ndarray, horizon: float) -> None:
+        model, budget = self.model, self.model.budget
+        state, now = self.state[who], self.now[who]
+        work_start = now.copy()
+        send_back = np.zeros(len(who), dtype=bool)
+        unfunded = self.unfunded[who]
+        if unfunded.any():
+            releases = np.asarray(budget.releases)
+            at = np.flatnonzero(unfunded)
+            work_start[at] = releases[np.searchsorted(releases, now[at], side="right")]
+            rechecks = self.budget_draws(who[at], Purpose.BUDGET_RECHECK)
+            send_back[at] = rechecks < budget.recheck_probability
+        nxt = np.full(len(who), budget.recheck_to if budget is not None else -1, dtype=np.int64)
+        work_end = work_start.copy()
+        works = np.flatnonzero(~send_back)
+        d, nxt[works] = self.draws(who[works], state[works], self.k[who[works]])
+        self.k[who[works]] += 1
+        work_end[works] = work_start[works] + d
+        end = work_end.copy()
+        timing = model.timing
+        if timing is not None:
+            ready = np.flatnonzero((state == timing.stage) & ~send_back)
+            end[ready] = self._timing_end(work_end[ready])
+
+        hit_at, hit_role, hit_shock = self._first_hits(who, state, now, end)
+        interrupted = hit_at < end
+        nxt = np.where(interrupted, self._targets(hit_role, hit_shock), nxt)
+        stop = np.minimum(hit_at, end)
+        self.credit(who, BUDGET_WAIT, now, work_start, np.minimum(stop, horizon))
+        self.credit(who, TIMING_WAIT, work_end, end, np.minimum(stop, horizon))
+        clock = now + (stop - now)  # what SimPy shows after timeout(stop - now)
+        done = stop < horizon
+        self._record(who, state, nxt, now, np.where(done, clock, INF), stop - now)
+
+        self.live[who[~done]] = False
+        who, state, nxt, now = who[done], state[done], nxt[done], clock[done]
+        interrupted, hit_role, hit_shock = interrupted[done], hit_role[done], hit_shock[done]
+        work_start, work_end, send_back = work_start[done], work_end[done], send_back[done]
+        if interrupted.any():
+            self._interrupt(who, state, nxt, now, interrupted, hit_role, hit_shock,
+                            work_start, work_end)  # fmt: skip
+        backs = send_back & ~interrupted
+        if backs.any():
+            self.start_rework(who[backs], BUDGET_REWORK, state[backs], 0.0, now[backs])
+        self.unfunded[who] = False
+        if budget is not None:
+            enter = np.flatnonzero((nxt == budget.gate) & (state != budget.gate))
+            if len(enter):
+                funded = self.budget_draws(who[enter], Purpose.BUDGET_FUNDED)
+                self.unfunded[who[enter]] = funded >= budget.funded_share
+        self._move(who, nxt, now)
+
+    def _targets(self, hit_role: np.ndarray, hit_shock: np.ndarray) -> np.ndarray:
+        """Where each interruption sends a deal."""
+        model = self.model
+        roles_to = np.array([role.to for role in model.roles] + [-1], dtype=np.int64)
+        out = roles_to[hit_role]  # hit_role -1 picks the trailing -1
+        if model.shocks is not None:
+            out = np.where(hit_shock, model.shocks.to, out)
+        return out
+
+    def _interrupt(self, who, state, nxt, now, hit, hit_role, hit_shock, work_start, work_end):
+        """Rework and pointers of the deals an interruption moved (mirror of DealLives)."""
+        model = self.model
+        shock = hit & hit_shock
+        group = hit & ~hit_shock
+        if shock.any():
+            self.shock_next[who[shock]] += 1
+        for j in range(len(model.roles)):
+            mine = group & (hit_role == j)
+            self.role_next[j][who[mine]] += 1
+        lost = np.maximum(0.0, np.minimum(now, work_end) - work_start)
+        for cause, mask in ((SHOCK_REWORK, shock), (GROUP_REWORK, group)):
+            if mask.any():
+                self.start_rework(who[mask], cause, state[mask], lost[mask], now[mask])
+                ends = mask & (nxt >= model.won)
+                self.ended_by[who[ends]] = cause
+
+    def _first_hits(self, who, state, now, end):
+        """The first interruption that moves each deal after ``now``, if before ``end``."""
+        model, tables = self.model, self.tables
+        hit_at = end.copy()
+        hit_role = np.full(len(who), -1, dtype=np.int64)
+        hit_shock = np.zeros(len(who), dtype=bool)
+        rows = self.rows[who]
+        for j, role in enumerate(model.roles):
+            relevant = np.isin(state, list(role.stages))
+            if relevant.any():
+                at = np.flatnonzero(relevant)
+                first = self._next_after(tables.role_effect[j], self.role_next[j], who[at],
+                                         rows[at], now[at])  # fmt: skip
+                closer = first < hit_at[at]
+                hit_at[at[closer]] = first[closer]
+                hit_role[at[closer]] = j
+        shocks = model.shocks
+        if shocks is not None:
+            at = np.flatnonzero((state >= shocks.from_stage) & (state < model.n_stages))
+            if len(at):
+                first = self._next_after(tables.shock_effect, self.shock_next, who[at],
+                                         rows[at], now[at])  # fmt: skip
+                closer = first < hit_at[at]
+                hit_at[at[closer]] = first[closer]
+                hit_shock[at[closer]] = True
+                hit_role[at[closer]] = -1
+        return hit_at, hit_role, hit_shock
+
+    @staticmethod
+    def _next_after(times: np.ndarray, pointer: np.ndarray, who, rows, now) -> np.ndarray:
+        """Advance each deal's pointer past ``now`` in its sorted row; the time it points at."""
+        p = pointer[who]
+        t = times[rows, p]
+        behind = t <= now
+        while behind.any():
+            p[behind] += 1
+            t[behind] = times[rows[behind], p[behind]]
+            behind = t <= now
+        pointer[who] = p
+        return t
+
+    def _timing_end(self, work_end: np.ndarray) -> np.ndarray:
+        release = self.release
+        day = work_end.astype(np.int64)
+        ready = np.where(day < len(release), release[np.minimum(day, len(release) - 1)], INF)
+        return np.minimum(ready, work_end + self.model.timing.max_wait_days)
+
+    # --- moves and records ----------------------------------------------------------------
+
+    def _record(self, who, state, nxt, start, end, delay) -> None:
+        self.log.append((who, state, nxt, start, end, delay))
+
+    def _move(self, who: np.ndarray, nxt: np.ndarray, now: np.ndarray) -> None:
+        model = self.model
+        target = self.rework_target[who]
+        settle = (
+            (self.rework_cause[who] >= 0)
+            & ((nxt < model.dormant) | (nxt >= model.won))
+            & (nxt >= target)
+        )
+        if settle.any():
+            self.credit_rework(who[settle], now[settle])
+        self.state[who] = nxt
+        self.now[who] = now
+        closing = nxt >= model.won
+        self.closed[who[closing]] = now[closing]
+        self.live[who[closing]] = False
+
+    def finish(self, horizon: float) -> None:
+        """Rework still under way at the horizon ends there."""
+        pending = np.flatnonzero(self.rework_cause >= 0)
+        if len(pending):
+            self.credit_rework(pending, np.full(len(pending), horizon))
+
+    def plan(self) -> Plan:
+        parts = [np.concatenate(column) for column in zip(*self.log, strict=True)]
+        order = np.argsort(parts[0], kind="stable")  # group by deal, keep each deal's order
+        deal, state, nxt, start, end, delay = (part[order] for part in parts)
+        return Plan(deal, state, nxt, start, end, delay, self.closed, self.state, self.stall,
+                    self.touched, self.ended_by)  # fmt: skip
+
+
+def plan_block(model: Model, tables: DealTables, rows, first_states, created, release) -> Plan:
+    """Decide every stretch of a block of deals from their creation to an outcome or the horizon."""
+    block = _Block(model, tables, rows, first_states, created, release)
+    if len(rows) == 0:
+        block.log.append(tuple(np.empty(0, dtype=t) for t in (int, int, int, float, float, float)))
+    while len(block.step(model.horizon)):
+        pass
+    block.finish(model.horizon)
+    return block.plan()
