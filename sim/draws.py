@@ -27,7 +27,7 @@ from sim.randomness import Group, Purpose, Streams, name_key
 
 VISITS = 8  # pre-drawn stage visits per deal; rare longer stories extend in blocks of this size
 SHOCK_SLOTS = 32  # pre-drawn shock reactions per deal
-ROLE_SLOTS = 16  # pre-drawn replacements per deal and role
+ROLE_SLOTS = 8  # replacements per deal and role in a block; blocks run past the horizon
 
 
 @dataclass
@@ -179,7 +179,8 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
         block += 1
     times = np.hstack(times)
     moving = np.where(np.hstack(effect) < role.probability, times, np.inf)
-    return _with_stop(times), _with_stop(moving)
+    stop = np.full((n, 1), np.inf)
+    return np.hstack([times, stop]), _with_stop(moving)  # times are sorted already
 
 
 def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Market):

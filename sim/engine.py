@@ -192,7 +192,7 @@ class Replication:
             ),
             state=np.asarray(self.cur),
             closed=np.asarray(self.closed),
-            stall=np.asarray(self.stall).T.reshape(self.n, len(CAUSES)),
+            stall=_per_deal_stall(self.stall, self.n),
             touched=np.asarray(self.touched),
             ended_by=np.asarray(self.ended_by),
             open_by_state=open_by_state,
@@ -202,3 +202,10 @@ class Replication:
             n_events=n_processes + n_timeouts,
             events=self.events,
         )
+
+
+def _per_deal_stall(stall, n: int) -> np.ndarray:
+    """(n, causes) from either the process's per-cause lists or the planner's matrix."""
+    if isinstance(stall, np.ndarray):
+        return stall
+    return np.asarray(stall).T.reshape(n, len(CAUSES))

@@ -40,7 +40,6 @@ def run_planned(rep: Replication) -> ReplicationRecords:
     end = np.concatenate([plans[0].end, plans[1].end])
     for name in ("stall", "touched", "ended_by"):
         setattr(rep, name, np.concatenate([getattr(p, name) for p in plans]))
-    rep.stall = rep.stall.T.tolist()
     rep.closed = np.concatenate([p.closed for p in plans]).tolist()
     done = end < model.horizon
     moves = state[done] * model.n_states + next_state[done]

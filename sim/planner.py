@@ -72,6 +72,10 @@ class _Block:
         n = len(rows)
         self.model, self.tables, self.rows, self.release = model, tables, rows, release
         self.live = np.ones(n, dtype=bool)
+        # Per role, indexed by state: does the role matter there?
+        self.role_matters = [
+            np.isin(np.arange(model.n_states), list(role.stages)) for role in model.roles
+        ]
         self.state = np.asarray(first_states, dtype=np.int64).copy()
         self.now = np.asarray(created, dtype=float).copy()
         self.k = np.zeros(n, dtype=np.int64)
@@ -264,8 +268,8 @@ class _Block:
         hit_role = np.full(len(who), -1, dtype=np.int64)
         hit_shock = np.zeros(len(who), dtype=bool)
         rows = self.rows[who]
-        for j, role in enumerate(model.roles):
-            relevant = np.isin(state, list(role.stages))
+        for j, matters in enumerate(self.role_matters):
+            relevant = matters[state]
             if relevant.any():
                 at = np.flatnonzero(relevant)
                 first = self._next_after(tables.role_effect[j], self.role_next[j], who[at],
