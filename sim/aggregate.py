@@ -148,13 +148,17 @@ class Aggregate:
         )
         return out
 
-    def summary(self) -> dict:
-        """The deterministic summary.json content (DESIGN section 4)."""
+    def summary(self, target: float | None = None) -> dict:
+        """The deterministic summary.json content (DESIGN section 4).
+
+        Args:
+            target: a bookings amount; adds the probability of reaching it by each quarter end.
+        """
         model = self.model
         scenario = model.scenario
         n = self.column("n_deals")[:, 0]
         total_deals = n.sum()
-        return {
+        out = {
             "scenario": scenario.name,
             "seed": None,  # filled by the runner, which knows the seed actually used
             "replications": self.done,
@@ -171,6 +175,21 @@ class Aggregate:
             "flows": self._flows(),
             "shocks_per_replication": float(self.column("shocks").mean()),
         }
+        if target is not None:
+            out["target"] = self._target(target)
+        return out
+
+    def _target(self, amount: float) -> dict:
+        """P(cumulative bookings >= amount) at each quarter end, with binomial standard errors."""
+        cumulative = np.cumsum(self.column("period_bookings"), axis=1)
+        labels = self.model.calendar.period_labels
+        by_period = []
+        for p in self.model.calendar.quarter_end_periods():
+            reached = cumulative[:, p] >= amount
+            probability = float(reached.mean())
+            se = math.sqrt(probability * (1 - probability) / max(self.done, 1))
+            by_period.append({"period": labels[p], "probability": probability, "se": se})
+        return {"amount": amount, "by_period": by_period}
 
     def _outcomes(self, n: np.ndarray) -> dict:
         counts = self.column("outcome_counts")
@@ -191,12 +210,24 @@ class Aggregate:
         for j, name in enumerate(CYCLE_CLASSES):
             mean, se = ratio_mean_and_se(sums[:, j], counts[:, j])
             pooled = self.cycles[name]
-            out[name] = {"n": pooled.n, "mean": mean, "se": se, **pooled.percentiles()}
+            out[name] = {
+                "n": pooled.n,
+                "mean": mean,
+                "se": se,
+                **pooled.percentiles(),
+                "histogram": pooled.histogram(self.histogram_days),
+            }
         return out
+
+    @property
+    def histogram_days(self) -> int:
+        """Bin width of the cycle-time histograms: about fifty bins over the horizon."""
+        return max(1, math.ceil(self.model.horizon / 50))
 
     def _periods(self) -> list[dict]:
         model = self.model
         bookings = self.column("period_bookings")
+        cumulative = np.cumsum(bookings, axis=1)
         won = self.column("period_won")
         width = self.layout.n_open_states
         open_counts = self.column("open_by_state").reshape(self.done, -1, width)
@@ -207,6 +238,7 @@ class Aggregate:
                 {
                     "period": label,
                     "bookings": describe(bookings[:, p], FAN_PERCENTILES),
+                    "cumulative_bookings": describe(cumulative[:, p], FAN_PERCENTILES),
                     "won": describe(won[:, p]),
                     "open_by_stage": {
                         name: float(open_counts[:, p, s].mean()) for s, name in enumerate(names)

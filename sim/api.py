@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 import sys
 import time
@@ -72,6 +73,7 @@ def simulate(
     force: bool = False,
     events: bool = False,
     plots: bool = True,
+    target: float | None = None,
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
 ) -> RunResult:
@@ -83,6 +85,7 @@ def simulate(
         jobs: worker processes (default: all cores); results do not depend on it.
         output: the results folder (default ``results/<scenario>-<timestamp>``).
         write: False runs in memory only (for notebooks and comparisons).
+        target: a bookings amount: adds the probability of reaching it by each quarter end.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -90,11 +93,13 @@ def simulate(
     seed = scenario.seed if seed is None else seed
     jobs = default_jobs() if jobs is None else jobs
     check_run_options(replications, seed, jobs)
+    if target is not None and not (target > 0 and math.isfinite(target)):
+        raise UserError(f"--target: {target} must be a positive amount")
     model = compile_scenario(scenario)
     if not write:
-        return _run_in_memory(model, replications, seed, jobs, progress, command)
-    target = Path(output) if output is not None else default_output_dir(scenario.name)
-    with ResultsWriter(target, model, force=force, events=events) as writer:
+        return _run_in_memory(model, replications, seed, jobs, progress, command, target)
+    folder = Path(output) if output is not None else default_output_dir(scenario.name)
+    with ResultsWriter(folder, model, force=force, events=events) as writer:
         started = time.perf_counter()
         aggregate = run(
             model,
@@ -106,7 +111,7 @@ def simulate(
             progress=progress,
             matrix=writer.matrix(replications, _width(model)),
         )
-        summary = _summary(aggregate, seed)
+        summary = _summary(aggregate, seed, target)
         per_replication = {k: np.array(v) for k, v in aggregate.per_replication().items()}
         wall = time.perf_counter() - started
         manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command)
@@ -117,11 +122,11 @@ def simulate(
         if plots:
             from sim.plots import draw_all
 
-            drawn = [target / p.name for p in draw_all(summary, writer.folder)]
+            drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
         manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
         writer.write_json(MANIFEST, manifest)
-        folder = writer.publish()
-    return RunResult(scenario, summary, manifest, per_replication, folder, drawn)
+        published = writer.publish()
+    return RunResult(scenario, summary, manifest, per_replication, published, drawn)
 
 
 def _width(model: Model) -> int:
@@ -130,17 +135,17 @@ def _width(model: Model) -> int:
     return Layout.of(model).width
 
 
-def _run_in_memory(model, replications, seed, jobs, progress, command) -> RunResult:
+def _run_in_memory(model, replications, seed, jobs, progress, command, target) -> RunResult:
     started = time.perf_counter()
     aggregate = run(model, seed, replications, jobs, progress=progress)
-    summary = _summary(aggregate, seed)
+    summary = _summary(aggregate, seed, target)
     wall = time.perf_counter() - started
     manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command)
     return RunResult(model.scenario, summary, manifest, aggregate.per_replication())
 
 
-def _summary(aggregate, seed: int) -> dict:
-    summary = aggregate.summary()
+def _summary(aggregate, seed: int, target: float | None = None) -> dict:
+    summary = aggregate.summary(target)
     summary["seed"] = seed
     return summary
 

@@ -65,8 +65,11 @@ class _Progress:
 @click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
 @click.option("--events", is_flag=True, help="Also write every event to events.csv.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
-def run_command(scenario, replications, seed, jobs, output, force, events, no_plots, as_json):
+def run_command(
+    scenario, replications, seed, jobs, output, force, events, no_plots, target, as_json
+):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
     from sim.report import run_summary
@@ -85,6 +88,7 @@ def run_command(scenario, replications, seed, jobs, output, force, events, no_pl
             force=force,
             events=events,
             plots=not no_plots,
+            target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
         )
@@ -106,6 +110,18 @@ def validate(scenario):
 
     loaded = load_scenario(scenario)
     click.echo(f"OK {find_scenario(scenario)}: {loaded.name}, {len(loaded.stages)} stages")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def plot(folder):
+    """Redraw the figures of a results FOLDER from its summary.json."""
+    from sim.plots import draw_all
+    from sim.results import read_summary
+
+    summary = read_summary(folder)
+    for path in draw_all(summary, folder):
+        click.echo(f"wrote {path}")
 
 
 @cli.command()

@@ -55,6 +55,14 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         f"  P10 {money(b['p10'], cur)}   P50 {money(b['p50'], cur)}   P90 {money(b['p90'], cur)}"
         f"   mean {money(b['mean'], cur)} +- {money(b['se'], cur)}",
     ]
+    if "target" in summary:
+        t = summary["target"]
+        lines += ["", f"Chance of reaching {money(t['amount'], cur)} in bookings"]
+        for row in t["by_period"]:
+            lines.append(
+                f"  by the end of {row['period']}: {100 * row['probability']:5.1f}%"
+                f" +- {100 * row['se']:.1f}"
+            )
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)

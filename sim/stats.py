@@ -103,6 +103,16 @@ class PooledQuantiles:
     def percentiles(self, qs=PERCENTILES) -> dict[str, float]:
         return {f"p{q}": self.quantile(q / 100) for q in qs}
 
+    def histogram(self, bin_days: int) -> dict:
+        """Counts in coarser bins of ``bin_days`` days (for a picture of the distribution)."""
+        per_bin = max(1, int(round(bin_days / self.resolution)))
+        n_bins = -(-self.n_bins // per_bin)
+        padded = np.zeros(n_bins * per_bin, dtype=np.int64)
+        padded[: self.n_bins] = self.counts
+        counts = padded.reshape(n_bins, per_bin).sum(axis=1)
+        last = int(np.flatnonzero(counts).max()) + 1 if counts.any() else 0
+        return {"bin_days": bin_days, "counts": counts[:last].tolist()}
+
 
 def paired_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
     """Mean of b - a over paired replications with a t confidence interval.
