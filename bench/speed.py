@@ -78,13 +78,13 @@ def report(label: str, scenario: str, replications: int, top: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=400)
-    parser.add_argument("--mechanisms-replications", type=int, default=400)
+    parser.add_argument("--mechanisms-replications", type=int, default=150)
     args = parser.parse_args()
 
     top = ceiling()
     print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s")
     one = report("pure chain, 1 job", str(CHAIN), args.replications, top)
-    report("equipment (all mechanisms)", "equipment", args.mechanisms_replications, top)
+    report("portfolio (all mechanisms)", "portfolio", args.mechanisms_replications, top)
     two, _ = timed_run(str(CHAIN), args.replications, 2)
     print(f"{'pure chain, 2 jobs':<28} {two:6.2f} s against {one:.2f} s: speed-up {one / two:.2f}")
 
