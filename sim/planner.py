@@ -60,9 +60,14 @@ class Plan:
         self.next_list = self.next_state.tolist()
 
     def per_deal(self, n: int) -> list[tuple[int, int]]:
-        """(first, last + 1) stretch indices of each deal (stretches are grouped by deal)."""
+        """(first, last + 1) indices of each deal's stretches that end before the horizon.
+
+        Stretches are grouped by deal; the one still under way at the horizon (at most one,
+        the last) is left out: its timeout would never fire, so the process need not wait it.
+        """
         bounds = np.searchsorted(self.deal, np.arange(n + 1), side="left")
-        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        under_way = np.bincount(self.deal[np.isinf(self.end)], minlength=n)
+        return list(zip(bounds[:-1].tolist(), (bounds[1:] - under_way).tolist(), strict=True))
 
 
 class _Block:

@@ -1,0 +1,144 @@
+"""``--set KEY=VALUE``: change a scenario without editing its file, validated like the file.
+
+Keys are dotted paths into the TOML; items of ``stages`` and ``decision_group`` are named by
+their ``name``/``role`` (``stages.need.duration.median=90``, ``decision_group.technologist.
+tenure_mean_days=700``). Values are read as TOML (numbers, strings, booleans, dates, inline
+tables and arrays); text that is not TOML is taken as a string, so ``budget.gate=contract``
+works without quotes. The walking and setting live in :mod:`sim.scenario`
+(``parse_override``/``apply_overrides``); this module adds what the commands need on top: errors
+that name both the file and the key, overrides on a :class:`Scenario` object, labels for
+tables and plots, and the comma-separated values of ``dealsim sweep``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sim.errors import ScenarioError
+from sim.scenario import (
+    Scenario,
+    _read_toml,
+    _toml_value,
+    apply_overrides,
+    find_scenario,
+    parse_override,
+    scenario_from_dict,
+)
+
+__all__ = [
+    "ScenarioRef",
+    "apply_sets",
+    "format_sets",
+    "parse_sets",
+    "parse_sweep_values",
+    "resolve_scenario",
+    "value_text",
+]
+
+#: What the API accepts as a scenario: an object, a bundled name, a path, or None (default).
+ScenarioRef = Scenario | str | Path | None
+
+
+def parse_sets(texts: Iterable[str]) -> dict[str, object]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` (a key given twice: the last one wins).
+
+    Raises:
+        ScenarioError: an option without ``=`` or with an empty key.
+    """
+    out: dict[str, object] = {}
+    for text in texts:
+        key, value = parse_override(text)
+        out.pop(key, None)  # keep the order in which the user gave the keys
+        out[key] = value
+    return out
+
+
+def value_text(value: object) -> str:
+    """A value as a person would type it after ``KEY=`` (for labels, tables and CSV cells)."""
+    if isinstance(value, str):
+        return value
+    return _toml_value(value)
+
+
+def format_sets(sets: Mapping[str, object]) -> str:
+    """``{"shocks.rate_per_year": 2}`` -> ``"shocks.rate_per_year=2"`` (comma-separated)."""
+    return ", ".join(f"{key}={value_text(value)}" for key, value in sets.items())
+
+
+def _apply(data: Mapping[str, Any], sets: Mapping[str, object], source: str) -> Scenario:
+    """Set the keys on raw scenario data and validate it, naming ``source`` and the keys."""
+    if not sets:
+        return scenario_from_dict(data, source=source)
+    try:
+        changed = apply_overrides(data, sets)
+    except ScenarioError as exc:  # a path that cannot be walked: name the file too
+        raise ScenarioError(f"{source}: {exc}") from None
+    return scenario_from_dict(changed, source=f"{source} with --set {format_sets(sets)}")
+
+
+def apply_sets(scenario: Scenario, sets: Mapping[str, object] | None) -> Scenario:
+    """A copy of a scenario object with the dotted keys set, validated again."""
+    if not sets:
+        return scenario
+    data = scenario.model_dump(mode="python", exclude_none=True)
+    return _apply(data, sets, f"scenario {scenario.name!r}")
+
+
+def resolve_scenario(
+    ref: ScenarioRef, sets: Mapping[str, object] | None = None
+) -> tuple[Scenario, Path | None]:
+    """The scenario (with ``sets`` applied and validated) and the file it came from.
+
+    Raises:
+        ScenarioError: unknown scenario, unreadable file, a key that names no table, stage or
+            role, or a changed scenario that does not validate; the message names the file
+            (or the scenario) and the key.
+    """
+    if isinstance(ref, Scenario):
+        return apply_sets(ref, sets), None
+    path = find_scenario(ref)
+    return _apply(_read_toml(path), sets or {}, str(path)), path
+
+
+def parse_sweep_values(text: str) -> tuple[str, list[object], list[str]]:
+    """``KEY=V1,V2,...`` -> (key, parsed values, each value's text).
+
+    The whole right-hand side is first read as the items of one TOML array, so quoted strings
+    and inline tables or arrays with commas inside work (``stages.need.duration={dist="fixed",
+    value=30},{dist="fixed", value=60}``). Otherwise it is split on commas and each piece read
+    like a ``--set`` value (bare words are strings).
+
+    Raises:
+        ScenarioError: no ``=``, an empty key, an empty value, or a list that mixes bare words
+            with tables or arrays in a way that cannot be split safely.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ScenarioError(
+            f"--set {text}: expected KEY=V1,V2,..., e.g. budget.funded_share=0.2,0.4"
+        )
+    try:
+        values = tomllib.loads(f"v = [{raw}]")["v"]
+    except tomllib.TOMLDecodeError:
+        values = None
+    if values is not None and values:
+        if len(values) == 1:
+            return key, values, [raw]
+        texts = [p.strip() for p in raw.split(",")]
+        if len(texts) != len(values):  # commas inside tables/arrays: label by the parsed value
+            texts = [value_text(v) for v in values]
+        return key, values, texts
+    pieces = [p.strip() for p in raw.split(",")]
+    if any(not p for p in pieces):
+        raise ScenarioError(f"--set {text}: empty value in the list (write V1,V2,... )")
+    if any(ch in raw for ch in '{}[]"'):
+        raise ScenarioError(
+            f"--set {text}: cannot split these values on commas; write each as TOML "
+            'and quote strings, e.g. stages.need.duration={dist="fixed", value=30},'
+            '{dist="fixed", value=60}'
+        )
+    return key, [parse_override(f"{key}={p}")[1] for p in pieces], pieces
