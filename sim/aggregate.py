@@ -118,7 +118,7 @@ class Aggregate:
         shape = (replications, self.layout.width)
         self.matrix = np.zeros(shape) if matrix is None else matrix
         self.done = 0
-        upper = model.horizon + 1.0
+        upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
         self.cycles = {name: PooledQuantiles(upper) for name in CYCLE_CLASSES}
 
     def add(self, vec: np.ndarray, cycles: dict[str, np.ndarray]) -> None:

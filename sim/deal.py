@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.calendar import next_release
-from sim.draws import VISITS
+from sim.draws import VISITS, visit_draws
 from sim.model import (
     BUDGET_REWORK,
     BUDGET_WAIT,
@@ -33,6 +35,7 @@ from sim.model import (
     SHOCK_REWORK,
     TIMING_WAIT,
 )
+from sim.randomness import Purpose
 
 if TYPE_CHECKING:
     from sim.engine import Replication, TableLists
@@ -172,12 +175,23 @@ class DealLives:
 
     def _draw(self, lists: TableLists, row: int, state: int, k: int) -> tuple[float, int]:
         """(duration, next state) of the deal's k-th visit, if it is in ``state``."""
+        if k == 0 and lists.age is not None and lists.age[row] > 0 and state < self.dormant:
+            return self._aged_first_visit(lists, row, state)
         if k < VISITS:
             return lists.durations_item[0](row, state, k), lists.exits_item[0](row, state, k)
         page, column = self._page(lists, k)
         return lists.durations_item[page](row, state, column), lists.exits_item[page](
             row, state, column
         )
+
+    def _aged_first_visit(self, lists: TableLists, row: int, state: int) -> tuple[float, int]:
+        """A CRM deal's first visit: what remains of a stage it has been in for a while."""
+        tables = lists.tables
+        u_duration = tables.uniforms(Purpose.STAGE_DURATION, 0)[row : row + 1, 0]
+        u_exit = tables.uniforms(Purpose.STAGE_EXIT, 0)[row : row + 1, 0]
+        age = np.asarray(lists.age[row : row + 1])
+        durations, exits = visit_draws(self.model, np.array([state]), u_duration, u_exit, age)
+        return float(durations[0]), int(exits[0])
 
     def _budget_draw(self, lists: TableLists, row: int, k: int, recheck: bool) -> float:
         """The funded (or recheck) draw of the deal's k-th visit."""

@@ -47,6 +47,7 @@ class DealTables:
     role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
     role_effect: list[np.ndarray]  # per role: (n, m) the replacement days that move the deal
     shock_effect: np.ndarray | None  # (n, shocks + 1) the shock days that reset the deal
+    age_in_stage: np.ndarray | None = None  # days already spent in the first stage (CRM deals)
     _pages: dict = field(default_factory=dict, repr=False)
 
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
@@ -81,19 +82,45 @@ class Market:
     timing_release: np.ndarray | None  # per day j: the day the timing wait begun on day j ends
 
 
-def visit_draws(model: Model, states: np.ndarray, u_duration: np.ndarray, u_exit: np.ndarray):
-    """Duration and exit of visits to the given states (1-d arrays), from their uniforms."""
+def visit_draws(
+    model: Model,
+    states: np.ndarray,
+    u_duration: np.ndarray,
+    u_exit: np.ndarray,
+    age: np.ndarray | None = None,
+):
+    """Duration and exit of visits to the given states (1-d arrays), from their uniforms.
+
+    Args:
+        age: days already spent in the stage before the visit was drawn (a deal imported
+            from a CRM, mid-stage on day 0): its duration is what remains.
+    """
     durations = np.empty(len(states))
     exits = np.empty(len(states), dtype=np.int64)
     for s in np.unique(states).tolist():
         at = states == s
         if s == model.dormant:
             durations[at], exits[at] = _dormant_spell(model, u_duration[at])
+            continue
+        if age is not None and np.any(age[at] > 0):
+            durations[at] = remaining_duration(model.durations[s], u_duration[at], age[at])
         else:
             durations[at] = model.durations[s].ppf(u_duration[at])
-            exits[at] = np.searchsorted(model.exit_cumulative[s], u_exit[at], side="right")
+        exits[at] = np.searchsorted(model.exit_cumulative[s], u_exit[at], side="right")
     np.minimum(exits, model.n_states - 1, out=exits)
     return durations, exits
+
+
+def remaining_duration(dist, u: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Time left in a stage already ``age`` days old: the duration given that it exceeds age.
+
+    Inverse transform of the conditional distribution: the uniform is mapped into
+    [F(age), 1), so an old deal is not treated as a fresh one (and a deal with age 0 draws
+    exactly what it would have drawn anyway).
+    """
+    floor = np.asarray(dist.cdf(age), dtype=float)
+    conditioned = np.minimum(floor + u * (1.0 - floor), 1.0 - 1e-12)
+    return np.maximum(dist.ppf(conditioned) - age, 0.0)
 
 
 def _dormant_spell(model: Model, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +164,11 @@ def draw_deal_tables(
 ) -> DealTables:
     """Draw every per-deal number for ``n`` deals of a group."""
     amounts = model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
+    age = None
+    if group == Group.INITIAL:
+        given = model.initial.amounts
+        amounts = np.where(np.isnan(given), amounts, given)  # a CRM deal keeps its own amount
+        age = model.initial.age_in_stage if model.initial.aged else None
     shock_effect = None
     if model.shocks is not None:
         shock_effect = _shock_hits(model, streams, group, n, market)
@@ -145,7 +177,7 @@ def draw_deal_tables(
         times, hits = _replacements(model, streams, group, n, role)
         role_times.append(times)
         role_effect.append(hits)
-    return DealTables(model, streams, group, n, amounts, role_times, role_effect, shock_effect)
+    return DealTables(model, streams, group, n, amounts, role_times, role_effect, shock_effect, age)
 
 
 def _with_stop(times: np.ndarray) -> np.ndarray:

@@ -76,6 +76,8 @@ class TableLists:
         self.add_page()
         shocks = tables.shock_effect
         self.shock_effect_item = shocks.item if shocks is not None else None
+        age = tables.age_in_stage
+        self.age = age.tolist() if age is not None else None
 
     def add_page(self) -> None:
         page = len(self.durations_item)
@@ -183,7 +185,7 @@ class Replication:
         )
         return ReplicationRecords(
             replication=self.replication,
-            created=np.concatenate([np.zeros(n_initial), self.market.arrival_days]),
+            created=np.concatenate([model.initial.created, self.market.arrival_days]),
             first_state=np.concatenate(
                 [np.asarray(model.initial_states, dtype=np.int64), np.zeros(n_arrived, np.int64)]
             ),

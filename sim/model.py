@@ -74,6 +74,30 @@ class TimingModel:
 
 
 @dataclass(frozen=True)
+class InitialPipeline:
+    """The open deals at day 0: from the scenario's counts by stage, or from a CRM export.
+
+    A deal from a CRM has already spent ``age_in_stage`` days in its stage, was created
+    ``-created`` days before day 0, and has its own amount (nan: drawn from the scenario).
+    """
+
+    states: np.ndarray
+    age_in_stage: np.ndarray
+    created: np.ndarray
+    amounts: np.ndarray
+    ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_counts(cls, states: list[int]) -> InitialPipeline:
+        n = len(states)
+        return cls(np.asarray(states, dtype=np.int64), np.zeros(n), np.zeros(n), np.full(n, np.nan))
+
+    @property
+    def aged(self) -> bool:
+        return bool(np.any(self.age_in_stage > 0))
+
+
+@dataclass(frozen=True)
 class Model:
     """Everything the engine needs, indexed by state code."""
 
@@ -82,7 +106,7 @@ class Model:
     stage_names: list[str]
     durations: list[Distribution]
     exit_cumulative: np.ndarray  # (S, n_states): cumulative exit probabilities per stage
-    initial_states: list[int]  # one entry per day-0 deal
+    initial: InitialPipeline  # the day-0 deals
     arrivals_per_day: float
     seasonality: np.ndarray | None  # 12 multipliers (Jan..Dec), mean 1
     amount: Distribution
@@ -92,6 +116,10 @@ class Model:
     roles: list[RoleModel] = field(default_factory=list)
     shocks: ShockModel | None = None
     timing: TimingModel | None = None
+
+    @property
+    def initial_states(self) -> list[int]:
+        return self.initial.states.tolist()
 
     @property
     def n_stages(self) -> int:
@@ -120,8 +148,12 @@ class Model:
         return self.state_names().index(name)
 
 
-def compile_scenario(scenario: Scenario) -> Model:
-    """Turn a validated scenario into a Model (no randomness, no I/O)."""
+def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None) -> Model:
+    """Turn a validated scenario into a Model (no randomness, no I/O).
+
+    Args:
+        pipeline: the day-0 deals from a CRM export, replacing ``deals.initial``.
+    """
     names = [stage.name for stage in scenario.stages]
     states = [*names, DORMANT, *OUTCOMES]
     code = {name: i for i, name in enumerate(states)}
@@ -148,7 +180,7 @@ def compile_scenario(scenario: Scenario) -> Model:
         stage_names=names,
         durations=[stage.duration for stage in scenario.stages],
         exit_cumulative=cumulative,
-        initial_states=initial,
+        initial=pipeline if pipeline is not None else InitialPipeline.from_counts(initial),
         arrivals_per_day=scenario.deals.arrivals_per_month / DAYS_PER_MONTH,
         seasonality=seasonality,
         amount=scenario.deals.amount,

@@ -104,14 +104,17 @@ class _Block:
         durations = np.empty(len(who))
         exits = np.empty(len(who), dtype=np.int64)
         pages = k // VISITS
+        aged = self.tables.age_in_stage
         for page in np.unique(pages).tolist():
             at = pages == page
             rows, col = self.rows[who[at]], k[at] % VISITS
+            age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
             durations[at], exits[at] = visit_draws(
                 self.model,
                 states[at],
                 self.tables.uniforms(Purpose.STAGE_DURATION, page)[rows, col],
                 self.tables.uniforms(Purpose.STAGE_EXIT, page)[rows, col],
+                age,
             )
         return durations, exits
 

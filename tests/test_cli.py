@@ -523,7 +523,7 @@ def test_keyboard_interrupt_leaves_no_folder(tiny_scenario, tmp_path, monkeypatc
 
 
 def test_a_crash_is_exit_1_and_leaves_no_folder(tiny_scenario, tmp_path, monkeypatch):
-    def boom(aggregate, seed):
+    def boom(*args, **kwargs):
         raise RuntimeError("boom in the summary")
 
     monkeypatch.setattr(sim.api, "_summary", boom)
