@@ -48,6 +48,7 @@ __all__ = [
     "Shocks",
     "Stage",
     "Timing",
+    "Crm",
     "apply_overrides",
     "bundled_scenarios",
     "bundled_scenarios_dir",
@@ -253,6 +254,15 @@ class Timing(_Model):
     max_wait_days: PositiveFloat
 
 
+class Crm(_Model):
+    """How a CRM export's stage names map to this scenario's stages (for --pipeline)."""
+
+    stage_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="CRM stage name -> scenario stage (or an outcome, for closed deals).",
+    )
+
+
 class Scenario(_Model):
     """A whole scenario file."""
 
@@ -270,6 +280,7 @@ class Scenario(_Model):
     decision_group: list[Role] = Field(default_factory=list)
     shocks: Shocks | None = None
     timing: Timing | None = None
+    crm: Crm | None = None
 
     @property
     def stage_names(self) -> list[str]:
@@ -425,6 +436,15 @@ def _cross_problems(s: Scenario) -> list[str]:
             f"dormant: {_fmt_names(dormant_used)} send(s) deals to 'dormant' but there is no "
             "[dormant] section (add reactivate_mean_days and give_up_after_days)"
         )
+
+    if s.crm is not None:
+        allowed = {*names, *OUTCOMES}
+        for crm_stage, target in s.crm.stage_map.items():
+            if target not in allowed:
+                problems.append(
+                    f"crm.stage_map.{crm_stage}: {target!r} is not a stage or an outcome; "
+                    f"stages: {_fmt_names(names)}"
+                )
 
     stuck = _stages_that_never_end(s)
     if stuck:
