@@ -59,7 +59,6 @@ class DealLives:
                 self.roles_at[s].append(j)
         shocks = model.shocks
         self.shock_from = shocks.from_stage if shocks is not None else model.n_stages
-        self.extra_timeouts = 0
         # Plain ints: the model's properties would be recomputed on every move.
         self.n_states, self.dormant, self.won = model.n_states, model.dormant, model.won
 

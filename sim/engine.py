@@ -52,13 +52,6 @@ def simulate_replication(
     return Replication(model, seed, replication, record_events).run()
 
 
-def stages_only(model: Model) -> bool:
-    """True when nothing but stage dynamics (and dormant) drives the deals."""
-    return (
-        model.budget is None and model.timing is None and model.shocks is None and not model.roles
-    )
-
-
 class TableLists:
     """A block's pre-drawn tables, read one number at a time with ``ndarray.item``.
 
@@ -110,7 +103,6 @@ class Replication:
         self.stall = [[0.0] * n for _ in CAUSES]
         self.touched = [0] * n
         self.ended_by = [-1] * n
-        self.extra_timeouts = 0  # timeouts beyond one per stage visit (waits, interruptions)
         # Every stay in a state, (state, start, end), for flows and open deals by period.
         self.stays: list[tuple[int, float, float]] = []
         self.entered = [0.0] * n
@@ -138,7 +130,6 @@ class Replication:
             env.process(self.market_log())
         env.run(until=model.horizon)
         lives.finish(model.horizon)
-        self.extra_timeouts = lives.extra_timeouts
         if self.events is not None:
             self.events.sort(key=lambda event: event[1])  # stretches log their inner events late
         n_moves = len(self.stays)
@@ -174,15 +165,10 @@ class Replication:
         flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, n_states)
         n_initial = len(model.initial_states)
         n_arrived = self.n - n_initial
-        n_processes = self.n + 2
-        n_open = int(np.count_nonzero(np.asarray(self.cur) < model.won))
-        n_timeouts = (
-            len(moves)
-            + n_open
-            + self.extra_timeouts
-            + len(self.market.arrival_days)
-            + len(open_by_state)
-        )
+        # Events SimPy processed: each process's start, each move (one timeout per stretch),
+        # each arrival's timeout; timeouts still pending at the horizon are never processed.
+        n_processes = self.n + 1
+        n_timeouts = len(moves) + len(self.market.arrival_days)
         return ReplicationRecords(
             replication=self.replication,
             created=np.concatenate([model.initial.created, self.market.arrival_days]),

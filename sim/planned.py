@@ -43,7 +43,6 @@ def run_planned(rep: Replication) -> ReplicationRecords:
     rep.closed = np.concatenate([p.closed for p in plans]).tolist()
     done = end < model.horizon
     moves = state[done] * model.n_states + next_state[done]
-    rep.extra_timeouts = 0
     period_ends = model.calendar.period_ends()
     return rep._records(open_by_state(model, state, start, end, period_ends), moves)
 
