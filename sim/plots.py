@@ -6,6 +6,7 @@ folder without running anything again.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from pathlib import Path
 
@@ -14,23 +15,75 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 BAND_COLOR = "#2b6cb0"
 MEDIAN_COLOR = "#1a365d"
 MEAN_COLOR = "#dd6b20"
+TARGET_COLOR = "#c53030"
+DORMANT_COLOR = "#a0aec0"
+OUTCOME_COLORS = {"won": "#2f855a", "lost": "#c53030", "no_decision": "#718096"}
+FORWARD_COLOR = "#2b6cb0"
+EXIT_COLOR = "#a0aec0"
+BACKWARD_COLOR = "#dd6b20"
+REVIVED_COLOR = "#319795"
+TITLE_SIZE = 14
+DPI = 120
+
+OUTCOMES = ("won", "lost", "no_decision")
+STALL_LABELS = {
+    "budget_wait": "Waiting for budget",
+    "timing_wait": "Waiting for a good market moment",
+    "dormant": "Dormant (doing without, for now)",
+    "budget_rework": "Re-work after budget re-check",
+    "group_change_rework": "Re-work after a decision-maker changed",
+    "shock_rework": "Re-work after a market shock",
+}
 
 
-def money_formatter(currency: str) -> FuncFormatter:
-    """Axis labels like '1.2M EUR' or '350k EUR'."""
+def pretty(name: str) -> str:
+    """A state name for people: 'no_decision' -> 'No decision'."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _short_money(value: float) -> str:
+    """'1.2M', '350k', '999' (3 significant digits, never an exponent)."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size * 0.9995:
+            text = f"{value / size:.3g}"
+            return (text if "e" not in text else f"{value / size:.0f}") + suffix
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def money(value: float, currency: str) -> str:
+    """An amount for a label: '14.3M EUR'."""
+    return f"{_short_money(value)} {currency}"
+
+
+def money_formatter(currency: str | None = None) -> FuncFormatter:
+    """Axis tick labels like '1.2M' or '350k' (with the currency if given)."""
 
     def fmt(value, _pos):
-        for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-            if abs(value) >= size:
-                return f"{value / size:.3g}{suffix} {currency}"
-        return f"{value:.0f} {currency}"
+        if value == 0:
+            return "0"
+        return money(value, currency) if currency else _short_money(value)
 
     return FuncFormatter(fmt)
+
+
+def _count(value: float) -> str:
+    """A mean count for a label: '155', '20.7', '4.6', '0.23'."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.1f}"
+    return f"{value:.2g}"
 
 
 def caption(summary: dict) -> str:
@@ -41,45 +94,650 @@ def caption(summary: dict) -> str:
     )
 
 
+def _start(summary: dict) -> dt.date:
+    return dt.date.fromisoformat(str(summary["start_date"])[:10])
+
+
+def _end(summary: dict) -> dt.date:
+    return _start(summary) + dt.timedelta(days=float(summary["horizon_days"]))
+
+
 def _month_dates(periods: list[dict]) -> list[dt.date]:
     """Mid-month dates, so bars and bands sit inside their month."""
     return [dt.date(int(p["period"][:4]), int(p["period"][5:7]), 15) for p in periods]
 
 
-def _finish(fig, ax, summary: dict, path: Path) -> Path:
-    ax.grid(True, alpha=0.3)
+def _month_end(period: str, cap: dt.date | None = None) -> dt.date:
+    year, month = int(period[:4]), int(period[5:7])
+    day = dt.date(year, month, calendar.monthrange(year, month)[1])
+    return min(day, cap) if cap else day
+
+
+def _month_end_dates(summary: dict) -> list[dt.date]:
+    """The date each period ends (the horizon end for a last, partial month)."""
+    end = _end(summary)
+    return [_month_end(p["period"], end) for p in summary["periods"]]
+
+
+def _date_axis(ax, first: dt.date, last: dt.date) -> None:
+    """Readable date ticks for spans from a few months to decades."""
+    years = (last - first).days / 365.25
+    if years <= 1.5:
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, 2)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    elif years <= 4:
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+        ax.xaxis.set_minor_locator(mdates.MonthLocator())
+    elif years <= 10:
+        ax.xaxis.set_major_locator(mdates.YearLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        ax.xaxis.set_minor_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    else:
+        ax.xaxis.set_major_locator(mdates.YearLocator(base=2))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        ax.xaxis.set_minor_locator(mdates.YearLocator())
+    ax.set_xlim(first, last)
+
+
+def _window(summary: dict) -> tuple[dt.date, dt.date, str | None]:
+    """The dates to show: the horizon, or less when nothing happens in its last part.
+
+    Returns (first, last, note); the note says where the axis stops and why, or is None.
+    """
+    start, end = _start(summary), _end(summary)
+    periods = summary.get("periods") or []
+    active = [
+        i
+        for i, p in enumerate(periods)
+        if ((p.get("bookings") or {}).get("p90") or 0) > 0
+        or ((p.get("bookings") or {}).get("mean") or 0) > 0
+        or sum(v or 0 for v in (p.get("open_by_stage") or {}).values()) >= 0.05
+    ]
+    if not active:
+        return start, end, None
+    last = _month_end(periods[active[-1]]["period"], end)
+    if (last - start).days >= 0.6 * (end - start).days:
+        return start, end, None
+    shown = min(end, last + dt.timedelta(days=max(92, 0.15 * (last - start).days)))
+    note = f"Nothing happens after {last:%b %Y}, so the axis stops there (horizon ends {end:%b %Y})"
+    return start, shown, note
+
+
+def _join(*lines: str | None) -> str | None:
+    text = "\n".join(line for line in lines if line)
+    return text or None
+
+
+def _title(ax, title: str, subtitle: str | None = None) -> None:
+    lines = subtitle.count("\n") + 1 if subtitle else 0
+    ax.set_title(title, fontsize=TITLE_SIZE, loc="left", pad=8 + 14 * lines)
+    if subtitle:
+        ax.text(
+            0,
+            1.02,
+            subtitle,
+            transform=ax.transAxes,
+            fontsize=9.5,
+            color="#4a5568",
+            va="bottom",
+        )
+
+
+def _finish(fig, ax, summary: dict, path: Path, grid: bool = True) -> Path:
+    if grid:
+        ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     fig.text(0.01, 0.01, caption(summary), fontsize=8, color="#555555")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+def _quantiles(periods: list[dict], key: str) -> dict[str, list[float]]:
+    return {
+        k: [(p.get(key) or {}).get(k) or 0.0 for p in periods]
+        for k in ("p10", "p25", "p50", "p75", "p90", "mean")
+    }
+
+
+def _fan(ax, dates, q: dict[str, list[float]], step: bool = False) -> None:
+    kw = {"step": "mid"} if step else {}
+    ax.fill_between(dates, q["p10"], q["p90"], color=BAND_COLOR, alpha=0.18, lw=0, **kw)
+    ax.fill_between(dates, q["p25"], q["p75"], color=BAND_COLOR, alpha=0.35, lw=0, **kw)
+    draw = ax.step if step else ax.plot
+    extra = {"where": "mid"} if step else {}
+    draw(dates, q["p50"], color=MEDIAN_COLOR, lw=2, **extra)
+    draw(dates, q["mean"], color=MEAN_COLOR, lw=1.6, ls="--", **extra)
+
+
+def _fan_legend(ax, loc: str = "upper left", extra: list | None = None) -> None:
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=BAND_COLOR, alpha=0.18, label="P10-P90 (8 in 10 runs)"),
+        plt.Rectangle((0, 0), 1, 1, color=BAND_COLOR, alpha=0.45, label="P25-P75 (half the runs)"),
+        Line2D([], [], color=MEDIAN_COLOR, lw=2, label="Median"),
+        Line2D([], [], color=MEAN_COLOR, lw=1.6, ls="--", label="Mean"),
+    ]
+    ax.legend(handles=handles + (extra or []), loc=loc, frameon=True, framealpha=0.9, fontsize=9)
 
 
 def bookings_fan(summary: dict, path: Path) -> Path:
     """Bookings by month: P10-P90 and P25-P75 bands, median and mean."""
     periods = summary["periods"]
+    currency = summary["currency"]
     dates = _month_dates(periods)
-    get = {
-        k: [p["bookings"][k] or 0.0 for p in periods]
-        for k in ("p10", "p25", "p50", "p75", "p90", "mean")
-    }
+    q = _quantiles(periods, "bookings")
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    ax.fill_between(dates, get["p10"], get["p90"], color=BAND_COLOR, alpha=0.18, label="P10-P90")
-    ax.fill_between(dates, get["p25"], get["p75"], color=BAND_COLOR, alpha=0.35, label="P25-P75")
-    ax.plot(dates, get["p50"], color=MEDIAN_COLOR, lw=2, label="Median")
-    ax.plot(dates, get["mean"], color=MEAN_COLOR, lw=1.5, ls="--", label="Mean")
-    ax.set_title(f"Bookings by month - {summary['scenario']}", fontsize=13, loc="left")
-    ax.set_ylabel(f"Won amount per month ({summary['currency']})")
-    ax.yaxis.set_major_formatter(money_formatter(summary["currency"]))
-    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", frameon=False)
+    _fan(ax, dates, q, step=True)
+    total = summary.get("bookings") or {}
+    subtitle = None
+    if total.get("mean") is not None:
+        subtitle = (
+            f"Total over the horizon: mean {money(total['mean'], currency)}, "
+            f"8 in 10 runs between {money(total.get('p10') or 0, currency)} "
+            f"and {money(total.get('p90') or 0, currency)}"
+        )
+    first, last, note = _window(summary)
+    _title(ax, f"Bookings by month - {summary['scenario']}", _join(subtitle, note))
+    ax.set_ylabel(f"Won amount per month ({currency})")
+    ax.yaxis.set_major_formatter(money_formatter())
+    if dates:
+        _date_axis(ax, first, last)
+    ax.set_ylim(bottom=0, top=max(q["p90"] + q["mean"] + [1.0]) * 1.12)
+    _fan_legend(ax)
     return _finish(fig, ax, summary, path)
+
+
+def _target_labels(by_period: list[dict], end: dt.date) -> list[tuple[dt.date, float]]:
+    """(quarter-end date, probability), thinned to at most about 12 labels."""
+    points = [(_month_end(b["period"], end), b.get("probability") or 0.0) for b in by_period]
+    if len(points) <= 12:
+        return points
+    year_ends = [(d, p) for d, p in points if d.month == 12 or d == points[-1][0]]
+    step = max(1, -(-len(year_ends) // 12))
+    kept = year_ends[::step]
+    if year_ends and kept[-1] != year_ends[-1]:
+        if len(kept) > 1 and step > 1:
+            kept.pop()  # keep the last year end, not two labels crowded together
+        kept.append(year_ends[-1])
+    return kept
+
+
+def cumulative_bookings(summary: dict, path: Path) -> Path:
+    """Cumulative bookings fan; with a target, the chance of having reached it by quarter end."""
+    periods = summary["periods"]
+    currency = summary["currency"]
+    start = _start(summary)
+    dates = [start] + _month_end_dates(summary)
+    q = {k: [0.0] + v for k, v in _quantiles(periods, "cumulative_bookings").items()}
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    _fan(ax, dates, q)
+    target = summary.get("target")
+    top = max(q["p90"] + q["mean"] + [1.0])
+    extra = []
+    subtitle = "Won amount since the start of the horizon"
+    if target:
+        amount = float(target["amount"])
+        top = max(top, amount)
+        ax.axhline(amount, color=TARGET_COLOR, lw=1.4, ls=":")
+        extra.append(
+            Line2D(
+                [],
+                [],
+                color=TARGET_COLOR,
+                lw=1.4,
+                ls=":",
+                label=f"Target {money(amount, currency)}",
+            )
+        )
+        by_period = target.get("by_period") or []
+        labels = _target_labels(by_period, _end(summary))
+        every = "quarter end" if len(labels) == len(by_period) else "year end"
+        last = _window(summary)[1]
+        labels = [(day, prob) for day, prob in labels if day <= last]
+        for day, prob in labels:
+            ax.plot([day], [amount], marker="o", ms=4, color=TARGET_COLOR)
+            ax.annotate(
+                f"{prob:.0%}",
+                (day, amount),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8.5,
+                fontweight="bold",
+                color=TARGET_COLOR,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+        subtitle = f"Labels on the target line: chance of having reached the target by each {every}"
+        if by_period:
+            final = by_period[-1].get("probability") or 0.0
+            subtitle += f" ({final:.0%} by the end of the horizon)"
+    first, last, note = _window(summary)
+    _title(ax, f"Cumulative bookings - {summary['scenario']}", _join(subtitle, note))
+    ax.set_ylabel(f"Cumulative won amount ({currency})")
+    ax.yaxis.set_major_formatter(money_formatter())
+    _date_axis(ax, first, last)
+    ax.set_xlim(first, last + (last - first) * 0.03)  # room for the last label
+    ax.set_ylim(bottom=0, top=top * 1.12)
+    _fan_legend(ax, loc="lower right", extra=extra)
+    return _finish(fig, ax, summary, path)
+
+
+def _stage_order(summary: dict) -> list[str]:
+    """Stage names in order (dormant excluded), from the summary only."""
+    names: list[str] = []
+    for period in summary.get("periods") or []:
+        for name in period.get("open_by_stage") or {}:
+            if name != "dormant" and name not in names:
+                names.append(name)
+    for src, moves in (summary.get("flows") or {}).items():
+        for name in [src, *moves]:
+            if name not in names and name not in ("dormant", *OUTCOMES):
+                names.append(name)
+    return names
+
+
+def pipeline_by_stage(summary: dict, path: Path) -> Path:
+    """Open pipeline by stage over time: stacked mean counts, dormant last in grey."""
+    periods = summary["periods"]
+    stages = _stage_order(summary)
+    dates = _month_end_dates(summary)
+    series = {s: [(p.get("open_by_stage") or {}).get(s) or 0.0 for p in periods] for s in stages}
+    dormant = [(p.get("open_by_stage") or {}).get("dormant") or 0.0 for p in periods]
+    cmap = plt.get_cmap("viridis")
+    n = max(len(stages), 1)
+    colors = [cmap(0.15 + 0.75 * i / max(n - 1, 1)) for i in range(len(stages))]
+    labels = [pretty(s) for s in stages]
+    values = [series[s] for s in stages]
+    if any(dormant):
+        labels.append("Dormant")
+        values.append(dormant)
+        colors.append(DORMANT_COLOR)
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    if dates and values:
+        ax.stackplot(dates, values, labels=labels, colors=colors, alpha=0.9, lw=0.3, ec="white")
+        _date_axis(ax, dates[0], min(dates[-1], _window(summary)[1]))
+        handles, names = ax.get_legend_handles_labels()
+        ax.legend(
+            handles[::-1],
+            names[::-1],
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1),
+            frameon=False,
+            title="Stage (top to bottom)",
+            fontsize=9,
+        )
+    _title(
+        ax,
+        f"Open pipeline by stage - {summary['scenario']}",
+        _join("Mean number of open deals in each stage at each month end", _window(summary)[2]),
+    )
+    ax.set_ylabel("Open deals (mean count)")
+    ax.set_ylim(bottom=0)
+    return _finish(fig, ax, summary, path)
+
+
+def cycle_times(summary: dict, path: Path) -> Path:
+    """Cycle-time distribution by outcome (share of deals per bin), medians marked."""
+    cycles = summary.get("cycle_days") or {}
+    longest = 0.0
+    for outcome in OUTCOMES:
+        hist = (cycles.get(outcome) or {}).get("histogram") or {}
+        counts = hist.get("counts") or []
+        total, seen, bins = sum(counts), 0, 0
+        for bins, count in enumerate(counts, start=1):  # noqa: B007
+            seen += count
+            if total and seen >= 0.995 * total:
+                break
+        longest = max(longest, bins * float(hist.get("bin_days") or 0))
+    months = longest > 730
+    scale = 30.4375 if months else 1.0
+    unit = "months" if months else "days"
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    drawn = 0
+    for outcome in OUTCOMES:
+        stats = cycles.get(outcome) or {}
+        hist = stats.get("histogram") or {}
+        counts = hist.get("counts") or []
+        total = sum(counts)
+        if not total:
+            continue
+        width = float(hist["bin_days"]) / scale
+        edges = [i * width for i in range(len(counts) + 1)]
+        shares = [c / total for c in counts]
+        color = OUTCOME_COLORS[outcome]
+        median = stats.get("p50")
+        label = pretty(outcome)
+        if median is not None:
+            label += f" - median {median / scale:.0f} {unit}"
+        ax.stairs(shares, edges, color=color, lw=2, label=label)
+        ax.stairs(shares, edges, color=color, alpha=0.12, fill=True)
+        if median is not None:
+            ax.axvline(median / scale, color=color, lw=1.3, ls="--")
+        drawn += 1
+    if not drawn:
+        ax.text(
+            0.5,
+            0.5,
+            "No deal closed within the horizon",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=12,
+            color="#4a5568",
+        )
+    else:
+        ax.legend(loc="upper right", frameon=True, framealpha=0.9, fontsize=9.5)
+        ax.set_xlim(0, longest / scale)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    ax.set_ylim(bottom=0)
+    bin_days = next(
+        (
+            (cycles.get(o) or {}).get("histogram", {}).get("bin_days")
+            for o in OUTCOMES
+            if (cycles.get(o) or {}).get("histogram")
+        ),
+        None,
+    )
+    bins = f" per {bin_days:g}-day bin" if bin_days else ""
+    ax.set_ylabel(f"Share of the outcome's deals{bins}")
+    ax.set_xlabel(f"Cycle time, creation to close ({unit})")
+    _title(
+        ax,
+        f"Cycle time by outcome - {summary['scenario']}",
+        "Deals closed within the horizon (still-open deals not included); dashed lines: medians",
+    )
+    return _finish(fig, ax, summary, path)
+
+
+def _flow_states(summary: dict) -> list[str]:
+    flows = summary.get("flows") or {}
+    seen = {s for src, moves in flows.items() for s in [src, *moves]}
+    states = _stage_order(summary)
+    if "dormant" in seen:
+        states.append("dormant")
+    states += [o for o in OUTCOMES if o in seen]
+    return states
+
+
+def _arc(ax, x0: float, x1: float, y: float, height: float, color, width: float, label: str):
+    """A quadratic arc from (x0, y) to (x1, y) peaking at y + height, labelled at its peak."""
+    text_color = "#4a5568" if color == EXIT_COLOR else color
+    mid = (x0 + x1) / 2
+    path = MplPath([(x0, y), (mid, y + 2 * height), (x1, y)], [1, 3, 3])
+    head = 3 + width * 0.9
+    patch = FancyArrowPatch(
+        path=path,
+        arrowstyle=f"-|>,head_length={head / 10:.2f},head_width={head / 16:.2f}",
+        mutation_scale=10,
+        color=color,
+        lw=width,
+        alpha=0.85,
+        shrinkA=0,
+        shrinkB=0,
+        zorder=2,
+    )
+    ax.add_patch(patch)
+    ax.text(
+        mid,
+        y + height,
+        label,
+        ha="center",
+        va="center",
+        fontsize=8.5,
+        color=text_color,
+        fontweight="bold",
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9},
+        zorder=4,
+    )
+
+
+def stage_flows(summary: dict, path: Path) -> Path:
+    """Mean moves per replication between states: forward arcs above, backward arcs below."""
+    flows = summary.get("flows") or {}
+    states = _flow_states(summary)
+    pos = {s: i for i, s in enumerate(states)}
+    stages = set(_stage_order(summary))
+    biggest = max((v for moves in flows.values() for v in moves.values()), default=0.0) or 1.0
+    fig, ax = plt.subplots(
+        figsize=(max(10, 1.45 * len(states) + 2), min(6.8, 3.2 + 0.45 * len(states)))
+    )
+    box_w, box_h = 0.62, 0.5
+    for state, x in pos.items():
+        if state in stages:
+            face, edge = "#ebf4ff", FORWARD_COLOR
+        elif state == "dormant":
+            face, edge = "#edf2f7", "#718096"
+        else:
+            face, edge = "white", OUTCOME_COLORS[state]
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - box_w / 2, -box_h / 2),
+                box_w,
+                box_h,
+                boxstyle="round,pad=0.02",
+                fc=face,
+                ec=edge,
+                lw=1.8,
+                zorder=3,
+            )
+        )
+        restarts = (flows.get(state) or {}).get(state) or 0.0
+        if restarts:
+            ax.text(
+                x,
+                -0.12,
+                f"restarted {_count(restarts)}",
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color=BACKWARD_COLOR,
+                fontweight="bold",
+                zorder=5,
+            )
+        ax.text(
+            x,
+            0.07 if restarts else 0,
+            pretty(state),
+            ha="center",
+            va="center",
+            fontsize=10 if len(pretty(state)) <= 10 else 8.5,
+            fontweight="bold",
+            zorder=5,
+            wrap=True,
+        )
+    top = bottom = 0.0
+    kinds = set()
+    for src, moves in flows.items():
+        for dst, value in moves.items():
+            if not value or src not in pos or dst not in pos:
+                continue
+            width = 0.8 + 9 * value / biggest
+            label = _count(value)
+            xs, xd = pos[src], pos[dst]
+            if src == dst:  # labelled inside the box
+                kinds.add("restart")
+                continue
+            backward = dst == "dormant" or (dst in stages and src in stages and xd < xs)
+            revived = src == "dormant" and dst in stages
+            span = abs(xd - xs)
+            height = 0.35 + 0.42 * span
+            off = 0.16
+            if backward:
+                _arc(ax, xs - off, xd + off, -box_h / 2, -height, BACKWARD_COLOR, width, label)
+                bottom = min(bottom, -box_h / 2 - height)
+                kinds.add("backward")
+            elif revived:
+                _arc(ax, xs - off, xd + off, box_h / 2, height, REVIVED_COLOR, width, label)
+                top = max(top, box_h / 2 + height)
+                kinds.add("revived")
+            else:
+                color = FORWARD_COLOR if dst in stages or dst == "won" else EXIT_COLOR
+                kinds.add("forward" if color == FORWARD_COLOR else "exit")
+                if span == 1 and dst in stages:
+                    # the main line: a straight arrow between neighbouring boxes
+                    ax.add_patch(
+                        FancyArrowPatch(
+                            (xs + box_w / 2, -0.03),
+                            (xd - box_w / 2, -0.03),
+                            arrowstyle="-|>,head_length=0.6,head_width=0.4",
+                            mutation_scale=10 + width,
+                            color=color,
+                            lw=width,
+                            shrinkA=1,
+                            shrinkB=1,
+                            zorder=2,
+                        )
+                    )
+                    ax.text(
+                        (xs + xd) / 2,
+                        0.12,
+                        label,
+                        ha="center",
+                        va="bottom",
+                        fontsize=8.5,
+                        color=color,
+                        fontweight="bold",
+                        zorder=4,
+                    )
+                else:
+                    _arc(ax, xs + off, xd - off, box_h / 2, height, color, width, label)
+                    top = max(top, box_h / 2 + height)
+    legend = {
+        "forward": (FORWARD_COLOR, "-", "Forward: to a later stage or won"),
+        "exit": (EXIT_COLOR, "-", "Exit: lost or no decision"),
+        "backward": (BACKWARD_COLOR, "-", "Backward: to an earlier stage or dormant"),
+        "revived": (REVIVED_COLOR, "-", "Revived from dormant"),
+    }
+    handles = [
+        Line2D([], [], color=c, lw=4, ls=ls, label=text)
+        for kind, (c, ls, text) in legend.items()
+        if kind in kinds
+    ]
+    if "restart" in kinds:
+        handles.append(
+            Line2D([], [], color="none", label="'restarted N': began the same stage again")
+        )
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.01),
+            ncol=min(len(handles), 3),
+            frameon=False,
+            fontsize=9,
+        )
+    if not flows:
+        ax.text(0, 1, "No moves recorded", ha="center", fontsize=12, color="#4a5568")
+    ax.set_xlim(-0.6, max(len(states) - 0.4, 0.6))
+    ax.set_ylim(bottom - 0.35, top + 0.25)
+    ax.axis("off")
+    _title(
+        ax,
+        f"Stage flows - {summary['scenario']}",
+        "Mean moves per replication between states; arrow width proportional to the number",
+    )
+    return _finish(fig, ax, summary, path, grid=False)
+
+
+def stall_causes(summary: dict, path: Path) -> Path:
+    """Where the time went: stall days per deal by cause, with the share of deals touched."""
+    days = summary.get("stall_days") or {}
+    counts = summary.get("stall_counts") or {}
+    causes = [c for c in STALL_LABELS if c in days] + [c for c in days if c not in STALL_LABELS]
+    value = {c: (days[c] or {}).get("mean") or 0.0 for c in causes}
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    _title(
+        ax,
+        f"Where the time went - {summary['scenario']}",
+        "Stalled days per deal by cause (mean over all deals; whiskers: 95% interval)",
+    )
+    if not any(value.values()):
+        ax.text(
+            0.5,
+            0.5,
+            "No stall mechanisms in this scenario:\n"
+            "deals spend their time only on working through their stages.",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="#4a5568",
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[["left", "bottom"]].set_visible(False)
+        return _finish(fig, ax, summary, path, grid=False)
+    causes.sort(key=lambda c: value[c])  # barh draws bottom-up: largest on top
+    ys = list(range(len(causes)))
+    vals = [value[c] for c in causes]
+    errs = [1.96 * ((days[c] or {}).get("se") or 0.0) for c in causes]
+    colors = [
+        "#cbd5e0" if not value[c] else (DORMANT_COLOR if c == "dormant" else BAND_COLOR)
+        for c in causes
+    ]
+    ax.barh(ys, vals, xerr=errs, color=colors, height=0.6, error_kw={"lw": 1, "ecolor": "#4a5568"})
+    biggest = max(vals)
+    ax.text(
+        1.02,
+        1.0,
+        "Deals touched",
+        transform=ax.transAxes,
+        fontsize=9.5,
+        fontweight="bold",
+        va="bottom",
+        color="#2d3748",
+    )
+    for y, cause, err in zip(ys, causes, errs, strict=True):
+        stats = counts.get(cause) or {}
+        grey = not value[cause]
+        ax.text(
+            value[cause] + err + biggest * 0.015,
+            y,
+            "none in this scenario" if grey else f"{value[cause]:.1f} days",
+            va="center",
+            fontsize=9.5,
+            fontweight="normal" if grey else "bold",
+            color="#a0aec0" if grey else "#2d3748",
+        )
+        touched = stats.get("touched_share") or 0.0
+        share = f"{touched:.0%}" if touched >= 0.01 or not touched else f"{touched:.1%}"
+        ended = stats.get("ended_share") or 0.0
+        if ended >= 0.0005:
+            share += f"\n({ended:.1%} ended by it)"
+        ax.text(
+            1.02,
+            y,
+            "-" if grey else share,
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=9.5,
+            color="#a0aec0" if grey else "#2d3748",
+        )
+    ax.set_yticks(ys)
+    ax.set_yticklabels([STALL_LABELS.get(c, pretty(c)) for c in causes], fontsize=10)
+    for tick, cause in zip(ax.get_yticklabels(), causes, strict=True):
+        if not value[cause]:
+            tick.set_color("#a0aec0")
+    ax.set_xlim(0, biggest * 1.25)
+    ax.set_xlabel("Stalled days per deal (mean)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _finish(fig, ax, summary, path, grid=False)
+
+
+FIGURES = {
+    "bookings_fan.png": bookings_fan,
+    "cumulative_bookings.png": cumulative_bookings,
+    "pipeline_by_stage.png": pipeline_by_stage,
+    "cycle_times.png": cycle_times,
+    "stage_flows.png": stage_flows,
+    "stall_causes.png": stall_causes,
+}
 
 
 def draw_all(summary: dict, folder: Path) -> list[Path]:
     """Every figure for a results folder; returns the files written."""
     folder = Path(folder)
-    return [bookings_fan(summary, folder / "bookings_fan.png")]
+    return [draw(summary, folder / name) for name, draw in FIGURES.items()]
