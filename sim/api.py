@@ -7,7 +7,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,7 @@ def simulate(
     target: float | None = None,
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
+    sets: Mapping[str, object] | Sequence[str] | str | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -86,8 +87,15 @@ def simulate(
         output: the results folder (default ``results/<scenario>-<timestamp>``).
         write: False runs in memory only (for notebooks and comparisons).
         target: a bookings amount: adds the probability of reaching it by each quarter end.
+        sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
+            ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
     """
-    if not isinstance(scenario, Scenario):
+    if sets:
+        from sim.comparison import normalize_sets
+        from sim.overrides import resolve_scenario
+
+        scenario, _ = resolve_scenario(scenario, normalize_sets(sets))
+    elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     replications = scenario.replications if replications is None else replications
     seed = scenario.seed if seed is None else seed

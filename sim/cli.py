@@ -56,26 +56,57 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
+_SET_HELP = (
+    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
+    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
+)
+
+
+def _set_option(help_text: str = _SET_HELP):
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
+
+
+def _common_run_options(func):
+    """-n, --seed, -j, -o, --force: the same meaning on run, compare and sweep."""
+    for option in reversed(
+        [
+            click.option(
+                "-n", "--replications", type=int, help="Replications (default: the scenario's)."
+            ),
+            click.option("--seed", type=int, help="Random seed (default: the scenario's)."),
+            click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores)."),
+            click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder."),
+            click.option("--force", is_flag=True, help="Replace a non-empty results folder."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _print_json(data: dict) -> None:
+    from sim.aggregate import clean_for_json
+    from sim.comparison import jsonable
+
+    click.echo(json.dumps(clean_for_json(jsonable(data)), indent=2))
+
+
 @cli.command("run")
 @click.argument("scenario", required=False)
-@click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
-@click.option("--seed", type=int, help="Random seed (default: the scenario's).")
-@click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
-@click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
+@_common_run_options
+@_set_option()
 @click.option("--events", is_flag=True, help="Also write every event to events.csv.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 def run_command(
-    scenario, replications, seed, jobs, output, force, events, no_plots, target, as_json
+    scenario, replications, seed, jobs, output, force, sets, events, no_plots, target, as_json
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
+    from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
-    from sim.scenario import load_scenario
 
-    loaded = load_scenario(scenario)
+    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
@@ -95,11 +126,101 @@ def run_command(
     finally:
         progress.close()
     if as_json:
-        from sim.aggregate import clean_for_json
-
-        click.echo(json.dumps(clean_for_json(result.summary), indent=2))
+        _print_json(result.summary)
     else:
         click.echo(run_summary(result.summary, result.folder))
+
+
+@cli.command("compare")
+@click.argument("scenarios", nargs=-1, required=True)
+@_common_run_options
+@_set_option(
+    "Change the scenarios (dotted KEY=VALUE, as on run). With ONE scenario, it is compared "
+    "with its changed self; with several, the change applies to each. Repeatable."
+)
+@click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
+@click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
+def compare_command(scenarios, replications, seed, jobs, output, force, sets, no_plots, as_json):
+    """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
+
+    Every scenario runs with the same seed and replications; each metric's paired difference
+    to the first scenario gets a 95% confidence interval. Writes comparison.json and
+    compare_bookings.png to the results folder (default results/compare-<names>-<time>).
+    """
+    from sim.comparison import Comparison, compare_folder, prepare_arms, run_arms
+    from sim.overrides import parse_sets
+    from sim.results import check_output_dir
+
+    arms = prepare_arms(list(scenarios), parse_sets(sets))
+    folder = output if output is not None else compare_folder(arms)
+    check_output_dir(folder, force)
+    per_run = replications if replications is not None else arms[0].scenario.replications
+    progress = _Progress(per_run * len(arms), f"Comparing {len(arms)} scenarios")
+    try:
+        replications, seed = run_arms(
+            arms,
+            replications=replications,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+            command=["dealsim", *sys.argv[1:]],
+        )
+    finally:
+        progress.close()
+    comparison = Comparison(arms, replications, seed)
+    written = comparison.write(
+        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
+    )
+    if as_json:
+        _print_json(comparison.to_dict())
+    else:
+        click.echo(comparison.table(written))
+
+
+@cli.command("sweep")
+@click.argument("scenario")
+@_common_run_options
+@_set_option(
+    "KEY=V1,V2,... : the parameter to sweep (one run per value); other --set KEY=VALUE "
+    "options (one value) apply to every run. Repeatable."
+)
+@click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
+def sweep_command(scenario, replications, seed, jobs, output, force, sets, no_plots, as_json):
+    """Run SCENARIO once per value of a parameter, on common random numbers.
+
+    Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
+    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
+    """
+    from sim.comparison import run_arms
+    from sim.results import check_output_dir
+    from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
+
+    parameter, values, labels, others = parse_sweep_options(sets)
+    arms = prepare_sweep(scenario, parameter, values, labels, others)
+    folder = output if output is not None else sweep_folder(arms, parameter)
+    check_output_dir(folder, force)
+    per_run = replications if replications is not None else arms[0].scenario.replications
+    progress = _Progress(per_run * len(arms), f"Sweeping {parameter}")
+    try:
+        replications, seed = run_arms(
+            arms,
+            replications=replications,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+            command=["dealsim", *sys.argv[1:]],
+        )
+    finally:
+        progress.close()
+    result = Sweep(parameter, arms, values, labels, others, replications, seed)
+    written = result.write(
+        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
+    )
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(result.table(written))
 
 
 @cli.command()

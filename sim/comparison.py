@@ -1,0 +1,557 @@
+"""What-if comparisons on common random numbers (``dealsim compare``, ``sim.compare``).
+
+Every scenario runs with the same seed and replication count. The engine draws its random
+numbers per (replication, deal, purpose), so replication ``r`` of scenario B meets the same
+market, the same clients and the same dice as replication ``r`` of scenario A wherever the two
+scenarios make the same decision. The difference B - A is therefore computed replication by
+replication (a paired difference) and its confidence interval only carries the noise the change
+itself causes: typically several times narrower than two independent runs would give, and
+exactly zero when a scenario is compared with itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim import __version__
+from sim.errors import UserError
+from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
+from sim.scenario import Scenario, scenario_hash
+from sim.stats import mean_and_se, paired_difference
+
+__all__ = [
+    "LEVEL",
+    "MAIN_METRICS",
+    "METRICS",
+    "Arm",
+    "Comparison",
+    "atomic_folder",
+    "compare",
+    "compare_folder",
+    "describe_metric",
+    "paired_metric",
+    "prepare_arms",
+]
+
+#: Confidence level of every interval here.
+LEVEL = 0.95
+#: Per-replication metrics compared (names as in ``RunResult.per_replication``), in table order,
+#: with their kind (how to print them) and their label.
+METRICS: dict[str, tuple[str, str]] = {
+    "bookings": ("money", "bookings"),
+    "won_share": ("share", "won share"),
+    "lost_share": ("share", "lost share"),
+    "no_decision_share": ("share", "no-decision share"),
+    "open_share": ("share", "still-open share"),
+    "cycle_days_won": ("days", "won cycle (days)"),
+    "n_deals": ("count", "deals"),
+}
+#: The metrics that plots and short tables show.
+MAIN_METRICS = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
+
+COMPARISON_JSON = "comparison.json"
+COMPARE_PLOT = "compare_bookings.png"
+MANIFEST = "manifest.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics of per-replication metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def _t_half_width(se: float, n: int, level: float) -> float:
+    """Half width of a t interval; 0 for a zero standard error (no scipy needed then)."""
+    if not math.isfinite(se) or n < 2:
+        return math.nan
+    if se == 0:
+        return 0.0
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, n - 1)) * se
+
+
+def describe_metric(values: np.ndarray, level: float = LEVEL) -> dict[str, float]:
+    """Mean of per-replication values with its t interval; replications without a value (nan,
+    e.g. no deal won) are left out and ``n`` says how many were used."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    mean, se = mean_and_se(values)
+    half = _t_half_width(se, len(values), level)
+    return {
+        "mean": mean,
+        "se": se,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+        "n": len(values),
+    }
+
+
+def paired_metric(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> dict[str, float]:
+    """``{a, b, delta, ci_low, ci_high, se, n}``: means of A and B and the paired B - A.
+
+    Only replications where both sides have a value are used (a replication in which no deal
+    was won has no won cycle time), so ``a`` and ``b`` are the means over those same ``n``
+    replications and ``delta`` is exactly ``b - a`` up to rounding.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    both = np.isfinite(a) & np.isfinite(b)
+    a, b = a[both], b[both]
+    n = len(a)
+    if n == 0:
+        nan = math.nan
+        return {"a": nan, "b": nan, "delta": nan, "ci_low": nan, "ci_high": nan, "se": nan, "n": 0}
+    diff = paired_difference(a, b, level)
+    if diff["se"] == 0:  # identical or shifted by a constant: a zero-width interval, exactly
+        diff["ci_low"] = diff["ci_high"] = diff["delta"]
+    return {
+        "a": float(a.mean()),
+        "b": float(b.mean()),
+        "delta": diff["delta"],
+        "ci_low": diff["ci_low"],
+        "ci_high": diff["ci_high"],
+        "se": diff["se"],
+        "n": n,
+    }
+
+
+def compare_runs(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], level: float = LEVEL
+) -> dict[str, dict[str, float]]:
+    """Paired differences B - A of every metric of two runs on the same seed."""
+    return {name: paired_metric(a[name], b[name], level) for name in METRICS if name in a}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios to compare
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    """One scenario of a comparison (or one point of a sweep) and, once run, its result."""
+
+    label: str
+    scenario: Scenario
+    path: Path | None = None
+    sets: dict[str, object] = field(default_factory=dict)
+    result: object | None = field(default=None, repr=False)  # a sim.api.RunResult
+
+    def describe(self) -> dict:
+        """Name, file and changes: enough to run it again."""
+        return {
+            "label": self.label,
+            "name": self.scenario.name,
+            "path": str(self.path) if self.path is not None else None,
+            "sets": jsonable(self.sets),
+            "scenario_hash": scenario_hash(self.scenario),
+        }
+
+
+def normalize_sets(sets: Mapping[str, object] | Sequence[str] | str | None) -> dict[str, object]:
+    """Accept ``{"k": v}``, ``["k=v", ...]`` or ``"k=v"`` (the API is used from notebooks)."""
+    if sets is None:
+        return {}
+    if isinstance(sets, str):
+        return parse_sets([sets])
+    if isinstance(sets, Mapping):
+        return dict(sets)
+    return parse_sets(list(sets))
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Suffix repeated labels with [2], [3]... so that table columns and legends differ."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} [{seen[label]}]")
+    return out
+
+
+def prepare_arms(
+    refs: Sequence[ScenarioRef], sets: Mapping[str, object] | None = None
+) -> list[Arm]:
+    """Load and validate every scenario before anything runs.
+
+    One scenario with ``sets`` is compared with its changed self (labelled
+    ``"equipment (shocks.rate_per_year=2)"``); with two or more, ``sets`` applies to each.
+
+    Raises:
+        UserError: fewer than two scenarios (and no ``sets``), or any scenario error.
+    """
+    sets = dict(sets or {})
+    refs = list(refs)
+    if not refs or (len(refs) == 1 and not sets):
+        raise UserError(
+            "compare: give two or more scenarios, or one scenario and --set KEY=VALUE "
+            "to compare it with its changed self"
+        )
+    if len(refs) == 1:
+        base, path = resolve_scenario(refs[0])
+        changed, _ = resolve_scenario(refs[0], sets)
+        return [
+            Arm(base.name, base, path),
+            Arm(f"{base.name} ({format_sets(sets)})", changed, path, sets),
+        ]
+    arms = []
+    for ref in refs:
+        scenario, path = resolve_scenario(ref, sets)
+        arms.append(Arm(scenario.name, scenario, path, dict(sets)))
+    for arm, label in zip(arms, _unique([a.label for a in arms]), strict=True):
+        arm.label = label
+    return arms
+
+
+def compare_folder(arms: list[Arm]) -> Path:
+    """``results/compare-<names>-<timestamp>`` (each scenario name once)."""
+    from sim.results import default_output_dir
+
+    names = "-".join(dict.fromkeys(arm.scenario.name for arm in arms))
+    return default_output_dir(f"compare-{names}")
+
+
+def run_arms(
+    arms: list[Arm],
+    *,
+    replications: int | None,
+    seed: int | None,
+    jobs: int | None,
+    progress: Callable[[int], None] | None = None,
+    command: list[str] | None = None,
+) -> tuple[int, int]:
+    """Run every arm in memory on the same seed and replications; returns (replications, seed).
+
+    ``progress`` is called with the number of replications done over all arms.
+    """
+    from sim.api import simulate
+
+    first = arms[0].scenario
+    replications = first.replications if replications is None else replications
+    seed = first.seed if seed is None else seed
+    for i, arm in enumerate(arms):
+        done_before = i * replications
+        arm.result = simulate(
+            arm.scenario,
+            replications=replications,
+            seed=seed,
+            jobs=jobs,
+            write=False,
+            progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
+            command=command,
+        )
+    return replications, seed
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Scenarios run on common random numbers and their paired differences to the first one.
+
+    Attributes:
+        arms: the scenarios, each with its label and RunResult (``arm.result``).
+        metrics: ``{name: {a, b, delta, ci_low, ci_high, se, n}}`` for the first two scenarios.
+        comparisons: one entry per scenario after the first: ``{a, b, metrics}``.
+    """
+
+    arms: list[Arm]
+    replications: int
+    seed: int
+    level: float = LEVEL
+    comparisons: list[dict] = field(init=False)
+
+    def __post_init__(self) -> None:
+        first = self.arms[0]
+        self.comparisons = [
+            {
+                "a": first.label,
+                "b": arm.label,
+                "metrics": compare_runs(
+                    first.result.per_replication, arm.result.per_replication, self.level
+                ),
+            }
+            for arm in self.arms[1:]
+        ]
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        return self.comparisons[0]["metrics"]
+
+    @property
+    def labels(self) -> list[str]:
+        return [arm.label for arm in self.arms]
+
+    @property
+    def results(self) -> list:
+        """The RunResult of each scenario (summary, per-replication arrays)."""
+        return [arm.result for arm in self.arms]
+
+    @property
+    def currency(self) -> str:
+        return self.arms[0].scenario.currency
+
+    def to_dict(self) -> dict:
+        """The content of comparison.json (deterministic for the same inputs)."""
+        scenarios = []
+        for arm in self.arms:
+            per = arm.result.per_replication
+            entry = arm.describe()
+            entry["metrics"] = {m: describe_metric(per[m], self.level) for m in METRICS if m in per}
+            scenarios.append(entry)
+        return {
+            "scenarios": scenarios,
+            "seed": self.seed,
+            "replications": self.replications,
+            "level": self.level,
+            "currency": self.currency,
+            "metrics": self.metrics,
+            "comparisons": self.comparisons,
+        }
+
+    def table(self, folder: Path | None = None) -> str:
+        """The terminal table: metric, A, B, delta, 95% CI (one block per scenario after A)."""
+        return comparison_table(self, folder)
+
+    def write(
+        self,
+        folder: Path | str | None = None,
+        *,
+        force: bool = False,
+        plots: bool = True,
+        command: list[str] | None = None,
+    ) -> Path:
+        """Write comparison.json, manifest.json and the overlay plot, atomically."""
+        target = Path(folder) if folder is not None else compare_folder(self.arms)
+        with atomic_folder(target, force) as tmp:
+            write_json(tmp / COMPARISON_JSON, self.to_dict())
+            if plots:
+                from sim.compare_plots import compare_bookings
+
+                compare_bookings(
+                    [(arm.label, arm.result.summary) for arm in self.arms],
+                    tmp / COMPARE_PLOT,
+                    self.caption(),
+                )
+            write_json(tmp / MANIFEST, self.manifest(command))
+        return target
+
+    def caption(self) -> str:
+        return (
+            f"Scenarios {', '.join(self.labels)} - {self.replications} replications each, "
+            f"seed {self.seed}, common random numbers"
+        )
+
+    def manifest(self, command: list[str] | None = None) -> dict:
+        """Provenance (not deterministic): versions, command, time of each run."""
+        return {
+            "dealsim_version": __version__,
+            "command": command if command is not None else sys.argv,
+            "runs": [
+                {
+                    "label": arm.label,
+                    "scenario_hash": arm.result.manifest.get("scenario_hash"),
+                    "wall_seconds": arm.result.manifest.get("wall_seconds"),
+                    "jobs": arm.result.manifest.get("jobs"),
+                }
+                for arm in self.arms
+            ],
+            "created": dt.datetime.now().isoformat(timespec="seconds"),
+        }
+
+
+def compare(
+    a: ScenarioRef,
+    b: ScenarioRef = None,
+    *more: ScenarioRef,
+    replications: int | None = None,
+    seed: int | None = None,
+    jobs: int | None = None,
+    sets: Mapping[str, object] | Sequence[str] | str | None = None,
+    level: float = LEVEL,
+    progress: Callable[[int], None] | None = None,
+    command: list[str] | None = None,
+) -> Comparison:
+    """Run scenarios on common random numbers and compare each with the first (in memory).
+
+    Args:
+        a, b, more: scenarios (objects, bundled names or paths). ``b`` may be left out when
+            ``sets`` is given: then ``a`` is compared with its changed self.
+        replications, seed: the same for every scenario (default: those of ``a``).
+        jobs: worker processes (default: all cores); results do not depend on it.
+        sets: dotted keys to change, ``{"budget.funded_share": 0.5}`` or ``["k=v", ...]``.
+
+    Returns:
+        A Comparison; ``.metrics["bookings"]["delta"]`` etc., ``.to_dict()``, ``.write(dir)``.
+    """
+    if not 0 < level < 1:
+        raise UserError(f"level: {level} must be between 0 and 1")
+    refs = [ref for ref in (a, b, *more) if ref is not None]
+    if a is None:
+        refs.insert(0, None)
+    arms = prepare_arms(refs, normalize_sets(sets))
+    replications, seed = run_arms(
+        arms,
+        replications=replications,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+        command=command,
+    )
+    return Comparison(arms, replications, seed, level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and text
+# ---------------------------------------------------------------------------------------------
+
+
+def jsonable(value):
+    """Dates (TOML values) as ISO text, so that ``sets`` and sweep values go into JSON."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    from sim.aggregate import clean_for_json
+
+    text = json.dumps(clean_for_json(jsonable(data)), indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path, force: bool = False) -> Iterator[Path]:
+    """A temporary folder next to ``target``, renamed to it when the block ends without error.
+
+    Refuses a non-empty ``target`` unless ``force`` (checked first, before anything is
+    written); an error inside the block removes the temporary folder and leaves ``target`` as
+    it was.
+    """
+    from sim.results import check_output_dir
+
+    target = Path(target)
+    check_output_dir(target, force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
+def _compact(value: float, sign: bool = False) -> str:
+    """12345678 -> '12.35M' (4 significant digits), with a sign for differences."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:{'+' if sign else ''}.4g}{suffix}"
+    return f"{value:{'+' if sign else ''}.4g}"
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """A metric's value for the terminal (shares in %, money compact, days with a decimal)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if kind == "share":
+        return f"{100 * value:.1f}%"
+    if kind == "money":
+        return _compact(value)
+    return f"{value:.1f}"
+
+
+def format_delta(kind: str, value: float | None) -> str:
+    """A difference: percentage points for shares, signed."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if kind == "share":
+        return f"{100 * value:+.2f} pp"
+    if kind == "money":
+        return _compact(value, sign=True)
+    return f"{value:+.1f}"
+
+
+def format_interval(kind: str, low: float | None, high: float | None) -> str:
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    if kind == "share":
+        return f"[{100 * low:+.2f}, {100 * high:+.2f}] pp"
+    return f"[{format_delta(kind, low)}, {format_delta(kind, high)}]"
+
+
+def render_table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[c]) if c in right else cell.ljust(widths[c])
+            for c, cell in enumerate(row)
+        ]
+        out.append("  " + "  ".join(cells).rstrip())
+    return out
+
+
+def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
+    """One block per scenario after the first: metric, A, B, delta, CI of the delta."""
+    level = f"{100 * comparison.level:g}%"
+    currency = comparison.currency
+    lines = [
+        f"Comparison on common random numbers: {comparison.replications} replications each, "
+        f"seed {comparison.seed}; delta = B - A, paired, with its {level} confidence interval"
+    ]
+    first = comparison.arms[0].label
+    for entry in comparison.comparisons:
+        short = max(len(first), len(entry["b"])) > 16
+        head_a, head_b = ("A", "B") if short else (first, entry["b"])
+        lines.append("")
+        if short:
+            lines += [f"A = {first}", f"B = {entry['b']}"]
+        rows = [["metric", head_a, head_b, "delta", f"{level} CI"]]
+        for name, m in entry["metrics"].items():
+            kind, label = METRICS[name]
+            if kind == "money":
+                label = f"{label} ({currency})"
+            rows.append(
+                [
+                    label,
+                    format_value(kind, m["a"]),
+                    format_value(kind, m["b"]),
+                    format_delta(kind, m["delta"]),
+                    format_interval(kind, m["ci_low"], m["ci_high"]),
+                ]
+            )
+        lines += render_table(rows, right={1, 2, 3})
+    lines += [
+        "",
+        "Bookings: won amount within the horizon per replication; shares: of all deals; "
+        "won cycle: mean days from creation to win, over replications with a win.",
+    ]
+    if folder is not None:
+        lines += ["", f"Results in {folder}"]
+    return "\n".join(lines)

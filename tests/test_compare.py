@@ -1,0 +1,199 @@
+"""``dealsim compare`` and ``sim.compare`` (issue 4, points 2, 4, 5): paired differences on
+common random numbers, comparison.json, the table, the overlay plot, --json, user errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.stats import t as student_t
+from test_overrides import small_scenario_data  # tests/ is on sys.path (rootdir conftest)
+
+import sim
+from sim.cli import cli, main
+from sim.comparison import METRICS, Comparison, paired_metric
+from sim.scenario import load_scenario, toml_dumps
+
+REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(toml_dumps(small_scenario_data()), encoding="utf-8")
+    return path
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def test_comparing_a_scenario_with_itself_gives_exactly_zero(small_file):
+    result = sim.compare(small_file, small_file, replications=20, jobs=1)
+    assert isinstance(result, Comparison)
+    assert set(REQUIRED) <= set(result.metrics)
+    for name, m in result.metrics.items():
+        assert m["delta"] == 0.0, name
+        assert m["ci_low"] == 0.0 and m["ci_high"] == 0.0, name
+        assert m["a"] == m["b"], name
+    assert result.labels == ["small", "small [2]"]
+
+
+def test_paired_interval_is_several_times_narrower_than_independent_runs():
+    """funded_share 0.35 -> 0.40 on equipment: the same two scenarios compared on one seed
+    (paired) and on two seeds (independent runs, Welch interval)."""
+    n = 30
+    base = load_scenario("equipment")
+    paired = sim.compare(base, sets={"budget.funded_share": 0.40}, replications=n, jobs=1)
+    changed = paired.arms[1].scenario
+    other_seed = sim.simulate(changed, replications=n, seed=2, jobs=1, write=False)
+    a = paired.arms[0].result.per_replication
+    b2 = other_seed.per_replication
+    for name in ("bookings", "won_share"):
+        m = paired.metrics[name]
+        paired_width = m["ci_high"] - m["ci_low"]
+        se = math.sqrt(a[name].var(ddof=1) / n + b2[name].var(ddof=1) / n)
+        independent_width = 2 * float(student_t.ppf(0.975, 2 * n - 2)) * se
+        print(f"{name}: paired CI width {paired_width:.4g}, independent {independent_width:.4g}")
+        assert paired_width > 0
+        assert independent_width >= 3 * paired_width, (name, paired_width, independent_width)
+    assert paired.metrics["bookings"]["ci_low"] > 0  # more funded deals: more bookings, surely
+
+
+def test_cycle_days_pairs_drop_replications_without_a_win():
+    a = np.array([10.0, np.nan, 30.0, 40.0])
+    b = np.array([12.0, 20.0, np.nan, 44.0])
+    m = paired_metric(a, b)
+    assert m["n"] == 2
+    assert m["a"] == 25.0 and m["b"] == 28.0 and m["delta"] == 3.0
+    assert m["ci_low"] < 3.0 < m["ci_high"]
+    assert paired_metric(np.array([np.nan]), np.array([1.0]))["n"] == 0
+
+
+def test_one_scenario_with_sets_is_compared_with_its_changed_self(small_file):
+    sets = ["deals.arrivals_per_month=8"]
+    result = sim.compare(small_file, sets=sets, replications=10, jobs=1)
+    assert result.labels == ["small", "small (deals.arrivals_per_month=8)"]
+    assert result.arms[1].scenario.deals.arrivals_per_month == 8
+    data = result.to_dict()
+    assert data["scenarios"][0]["sets"] == {}
+    assert data["scenarios"][1]["sets"] == {"deals.arrivals_per_month": 8}
+    assert data["metrics"]["n_deals"]["ci_low"] > 0  # twice the inflow: more deals
+
+
+def test_three_scenarios_each_compared_with_the_first(small_file):
+    result = sim.compare(
+        small_file, small_file, small_file, replications=10, jobs=1, sets={"seed": 5}
+    )
+    data = result.to_dict()
+    assert [c["b"] for c in data["comparisons"]] == ["small [2]", "small [3]"]
+    assert data["metrics"] == data["comparisons"][0]["metrics"]
+    assert all(s["sets"] == {"seed": 5} for s in data["scenarios"])
+
+
+def test_compare_needs_two_scenarios_or_sets(small_file):
+    with pytest.raises(sim.errors.UserError, match="two or more scenarios"):
+        sim.compare(small_file)
+
+
+def test_import_sim_is_cheap_and_exposes_the_api():
+    code = (
+        "import sys, sim; assert 'sim.comparison' not in sys.modules;"
+        "assert 'numpy' not in sys.modules; assert callable(sim.compare);"
+        "assert callable(sim.simulate) and callable(sim.sweep); import sim.comparison;"
+        "assert callable(sim.compare)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_cli_compare_writes_json_plot_and_table(small_file, tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke("compare", small_file, small_file, "-n", 10, "-j", 1, "-o", out,
+                    "--set", "budget.funded_share=0.8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {
+        "comparison.json",
+        "compare_bookings.png",
+        "manifest.json",
+    }
+    data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert data["seed"] == 3 and data["replications"] == 10
+    assert [s["name"] for s in data["scenarios"]] == ["small", "small"]
+    assert data["scenarios"][0]["path"] == str(small_file)
+    for name in REQUIRED:
+        assert {"a", "b", "delta", "ci_low", "ci_high"} <= set(data["metrics"][name])
+    for label in ("metric", "delta", "95% CI", "bookings (EUR)", "won share", str(out)):
+        assert label in result.stdout
+    assert (out / "compare_bookings.png").stat().st_size > 10_000
+
+
+def test_cli_compare_one_scenario_with_set_and_json(small_file, tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke("compare", small_file, "--set", "shocks.rate_per_year=2", "-n", 10,
+                    "-j", 1, "-o", out, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    assert printed == json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert printed["scenarios"][1]["label"] == "small (shocks.rate_per_year=2)"
+    assert set(printed["metrics"]) >= set(METRICS) - {"n_deals"}
+
+
+def test_cli_compare_is_the_same_whatever_the_jobs(small_file, tmp_path):
+    for jobs, name in ((1, "a"), (2, "b")):
+        out = str(tmp_path / name)
+        args = ["compare", str(small_file), "--set", "budget.funded_share=0.9", "-n", "6"]
+        code = main([*args, "-j", str(jobs), "-o", out, "--no-plots"])
+        assert code == 0
+    read = lambda name: (tmp_path / name / "comparison.json").read_text(encoding="utf-8")  # noqa: E731
+    assert read("a") == read("b")
+
+
+def test_cli_compare_default_folder_under_results(small_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(small_file), "--set", "seed=4", "-n", "3", "-j", "1",
+                 "--no-plots"]) == 0  # fmt: skip
+    folders = list((tmp_path / "results").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("compare-small-")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["{small}"], "two or more scenarios"),
+        (["{small}", "no-such-scenario"], "no-such-scenario"),
+        (["{small}", "{small}", "-n", "1"], "--replications"),
+        (["{small}", "--set", "stages.nope.duration.median=3"], "'nope'"),
+    ],
+)
+def test_cli_compare_bad_input_is_exit_2_without_a_folder(small_file, tmp_path, args, needle):
+    out = tmp_path / "cmp"
+    args = [a.format(small=small_file) for a in args]
+    result = invoke("compare", *args, "-j", 1, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_cli_compare_refuses_a_non_empty_folder_without_force(small_file, tmp_path):
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    args = ["compare", small_file, "--set", "seed=4", "-n", 3, "-j", 1, "-o", out]
+    result = invoke(*args)
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert (out / "keep.txt").exists()
+    assert invoke(*args, "--force").exit_code == 0
+    assert not (out / "keep.txt").exists() and (out / "comparison.json").exists()

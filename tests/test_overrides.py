@@ -1,0 +1,257 @@
+"""``--set KEY=VALUE`` (issue 4, point 3): dotted paths with stages and roles by name, TOML
+values, validation like the file, and errors that name the file and the key (exit 2, no
+traceback, no results folder)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import cli
+from sim.errors import ScenarioError
+from sim.overrides import (
+    apply_sets,
+    format_sets,
+    parse_sets,
+    parse_sweep_values,
+    resolve_scenario,
+)
+from sim.scenario import load_scenario, scenario_from_dict, toml_dumps
+
+
+def small_scenario_data() -> dict:
+    """Two stages and every mechanism that --set paths reach (budget, a role, shocks)."""
+    return {
+        "name": "small",
+        "start_date": dt.date(2027, 1, 1),
+        "horizon_days": 365,
+        "currency": "EUR",
+        "replications": 10,
+        "seed": 3,
+        "deals": {
+            "initial": {"need": 10, "decide": 6},
+            "arrivals_per_month": 4.0,
+            "amount": {"dist": "uniform", "low": 1000, "high": 2000},
+        },
+        "stages": [
+            {
+                "name": "need",
+                "duration": {"dist": "lognormal", "median": 30, "p90": 90},
+                "exits": {"decide": 0.7, "dormant": 0.1, "lost": 0.2},
+            },
+            {
+                "name": "decide",
+                "duration": {"dist": "exponential", "mean": 20},
+                "exits": {"won": 0.5, "lost": 0.3, "no_decision": 0.2},
+            },
+        ],
+        "dormant": {"reactivate_mean_days": 120, "give_up_after_days": 200},
+        "budget": {
+            "fiscal_year_start": "07-01",
+            "gate": "decide",
+            "funded_share": 0.4,
+            "release_lag_days": 10,
+            "recheck": {"to": "need", "probability": 0.2},
+        },
+        "decision_group": [
+            {
+                "role": "cfo",
+                "tenure_mean_days": 400,
+                "stages": ["decide"],
+                "on_change": {"to": "need", "probability": 0.5},
+            }
+        ],
+        "shocks": {
+            "rate_per_year": 1.0,
+            "severity": {"dist": "uniform", "low": 0.2, "high": 1.0},
+            "from_stage": "decide",
+            "reset_probability": 0.5,
+            "to": "dormant",
+        },
+    }
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(toml_dumps(small_scenario_data()), encoding="utf-8")
+    return path
+
+
+def resolve(path: Path, *texts: str):
+    scenario, _ = resolve_scenario(path, parse_sets(texts))
+    return scenario
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def test_stage_by_name(small_file):
+    s = resolve(small_file, "stages.need.duration.median=45")
+    assert s.stages[0].duration.median == 45
+    assert s.stages[1].duration.mean() == 20  # the other stage is untouched
+
+
+def test_role_by_name(small_file):
+    s = resolve(small_file, "decision_group.cfo.tenure_mean_days=700")
+    assert s.decision_group[0].tenure_mean_days == 700
+
+
+def test_top_level_and_nested_tables(small_file):
+    s = resolve(
+        small_file,
+        "horizon_days=200",
+        "budget.funded_share=0.2",
+        "budget.recheck.probability=0.5",
+        "shocks.rate_per_year=1.5",
+        "start_date=2028-03-01",
+    )
+    assert s.horizon_days == 200
+    assert s.budget.funded_share == 0.2
+    assert s.budget.recheck.probability == 0.5
+    assert s.shocks.rate_per_year == 1.5
+    assert s.start_date == dt.date(2028, 3, 1)
+
+
+def test_toml_values_inline_table_array_string(small_file):
+    s = resolve(
+        small_file,
+        'stages.need.duration={dist="fixed", value=10}',
+        'decision_group.cfo.stages=["need", "decide"]',
+        "shocks.to=need",  # a bare word is a string
+    )
+    assert s.stages[0].duration.dist == "fixed" and s.stages[0].duration.value == 10
+    assert s.decision_group[0].stages == ["need", "decide"]
+    assert s.shocks.to == "need"
+
+
+def test_the_last_of_a_repeated_key_wins(small_file):
+    assert resolve(small_file, "horizon_days=100", "horizon_days=200").horizon_days == 200
+
+
+def test_bundled_scenario_by_name():
+    changed, path = resolve_scenario("equipment", {"stages.need.duration.median": 90})
+    assert changed.stages[0].duration.median == 90
+    assert path is not None and path.name == "equipment.toml"
+    assert load_scenario("equipment").stages[0].duration.median != 90
+
+
+def test_sets_on_a_scenario_object():
+    base = scenario_from_dict(small_scenario_data())
+    changed = apply_sets(base, {"budget.funded_share": 0.9, "stages.decide.duration.mean": 5})
+    assert changed.budget.funded_share == 0.9
+    assert changed.stages[1].duration.mean() == 5
+    assert base.budget.funded_share == 0.4  # the original is not changed
+    assert apply_sets(base, {}) is base
+
+
+def test_format_sets_reads_like_the_command_line():
+    text = format_sets({"shocks.rate_per_year": 2, "budget.gate": "need", "x": True})
+    assert text == "shocks.rate_per_year=2, budget.gate=need, x=true"
+
+
+# --- errors: each names the file and the key ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("stages.nope.duration.median=3", ["stages", "'nope'", "have: need, decide"]),
+        ("decision_group.ceo.tenure_mean_days=3", ["decision_group", "'ceo'", "cfo"]),
+        ("budget.fundedshare=0.2", ["budget.fundedshare", "did you mean 'funded_share'"]),
+        ("budjet.funded_share=0.2", ["budjet", "did you mean 'budget'"]),
+        ("budget.funded_share=abc", ["budget.funded_share", "valid number", "'abc'"]),
+        ("budget.funded_share=true", ["budget.funded_share", "valid number"]),
+        ("budget.funded_share=1.5", ["budget.funded_share", "less than or equal to 1"]),
+        ("stages.need.exits.decide=0.9", ["stages.need.exits", "sum to 1"]),
+        ("budget.gate=nowhere", ["budget.gate", "nowhere"]),
+        ("horizon_days.x=1", ["horizon_days.x", "not a table"]),
+        ("stages.need.duration.mean=5", ["stages.need.duration", "unknown key 'mean'"]),
+    ],
+)
+def test_bad_set_names_the_file_and_the_key(small_file, text, needles):
+    with pytest.raises(ScenarioError) as err:
+        resolve(small_file, text)
+    message = str(err.value)
+    assert str(small_file) in message
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("text", ["nokey", "=3", " =3"])
+def test_malformed_set(text):
+    with pytest.raises(ScenarioError, match="KEY=VALUE"):
+        parse_sets([text])
+
+
+# --- sweep values -----------------------------------------------------------------------------
+
+
+def test_sweep_values_numbers_words_and_tables():
+    assert parse_sweep_values("budget.funded_share=0.2,0.3, 0.4") == (
+        "budget.funded_share",
+        [0.2, 0.3, 0.4],
+        ["0.2", "0.3", "0.4"],
+    )
+    assert parse_sweep_values("budget.gate=need,decide")[1] == ["need", "decide"]
+    key, values, labels = parse_sweep_values(
+        'stages.need.duration={dist="fixed", value=30},{dist="fixed", value=60}'
+    )
+    assert key == "stages.need.duration"
+    assert values == [{"dist": "fixed", "value": 30}, {"dist": "fixed", "value": 60}]
+    assert len(labels) == 2
+    assert parse_sweep_values("horizon_days=365")[1] == [365]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("x=1,,2", "empty value"), ("x=a,{b", "cannot split"), ("x", "KEY=V1,V2")],
+)
+def test_sweep_values_that_cannot_be_split(text, needle):
+    with pytest.raises(ScenarioError, match=needle):
+        parse_sweep_values(text)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_run_with_set_writes_the_changed_scenario(small_file, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(
+        "run", small_file, "-n", 2, "-j", 1, "-o", out, "--no-plots",
+        "--set", "stages.need.duration.median=45", "--set", "budget.funded_share=0.25",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    resolved = (out / "scenario.toml").read_text(encoding="utf-8")
+    assert "funded_share = 0.25" in resolved
+    assert "median = 45" in resolved
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "needle"),
+    [
+        ("run", "stages.nope.duration.median=3", "'nope'"),
+        ("run", "budget.funded_share=abc", "budget.funded_share"),
+        ("compare", "decision_group.ceo.tenure_mean_days=3", "'ceo'"),
+        ("compare", "budget.funded_share=2", "budget.funded_share"),
+        ("sweep", "budget.funded_share=0.2,2", "budget.funded_share"),
+        ("sweep", "stages.nope.duration.median=3,4", "'nope'"),
+    ],
+)
+def test_bad_set_on_each_command_is_exit_2_without_a_folder(
+    small_file, tmp_path, command, text, needle
+):
+    out = tmp_path / "out"
+    result = invoke(command, small_file, "-n", 2, "-j", 1, "-o", out, "--set", text)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output + result.stderr
+    assert str(small_file) in result.stderr and needle in result.stderr, result.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
