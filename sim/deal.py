@@ -35,7 +35,7 @@ from sim.model import (
     SHOCK_REWORK,
     TIMING_WAIT,
 )
-from sim.randomness import Purpose
+from sim.randomness import Group, Purpose
 
 if TYPE_CHECKING:
     from sim.engine import Replication, TableLists
@@ -53,6 +53,7 @@ class DealLives:
         n = rep.n
         self.waits: list[tuple | None] = [None] * n  # (cause, start, end) segments of a stretch
         self.rework: list[tuple | None] = [None] * n  # (cause, since, stage, waited before)
+        self.pending_log: list[tuple | None] = [None] * n  # a stretch under way, for the log
         self.roles_at = [[] for _ in range(model.n_stages + 1)]
         for j, role in enumerate(model.roles):
             for s in role.stages:
@@ -87,7 +88,13 @@ class DealLives:
         if events is not None:
             events.append((i, env.now, "created", -1, state, "arrival"))
         k = 0
-        unfunded = False  # arrived at the gate without money: waits for the next release
+        # Arrived at the gate without money: waits for the next release. A new deal whose
+        # first stage is the gate enters it, so it needs money too; a day-0 deal is there already.
+        unfunded = (
+            state == gate
+            and lists.tables.group == Group.ARRIVALS
+            and self._budget_draw(lists, row, k, recheck=False) >= budget.funded_share
+        )
         while state < won:
             now = env.now
             if state == dormant:
@@ -142,10 +149,13 @@ class DealLives:
                 if at < hit_at:
                     hit_at, hit_role, hit_shock = at, -1, True
 
+            if events is not None:
+                self.pending_log[i] = (state, now, work_start, work_end, end, lists, row)
             yield timeout(hit_at - now)
             if self.waits[i] is not None:
                 self._credit_waits(i, hit_at)
             if events is not None:
+                self.pending_log[i] = None
                 self._log_stretch(i, state, now, work_start, work_end, end, hit_at, lists, row)
             if hit_shock or hit_role >= 0:
                 cause_index = SHOCK_REWORK if hit_shock else GROUP_REWORK
@@ -154,6 +164,8 @@ class DealLives:
                 cause = "shock" if hit_shock else f"group_change:{role.name}"
                 if hit_role >= 0:
                     next_role[hit_role] += 1
+                else:
+                    next_shock += 1  # this shock is spent, whatever the clock's last bit says
                 lost_work = max(0.0, min(hit_at, work_end) - work_start)
                 self._start_rework(i, cause_index, state, lost_work)
                 if nxt >= won:
@@ -163,7 +175,8 @@ class DealLives:
                 self._start_rework(i, BUDGET_REWORK, state, 0.0)
             else:
                 cause = "stage"
-            unfunded = False
+            # Moved back to the gate while waiting for money (a new person there): still no money.
+            unfunded = unfunded and nxt == gate and hit_at < work_start
             if nxt == gate and state != gate:
                 unfunded = self._budget_draw(lists, row, k, recheck=False) >= budget.funded_share
             self._move(i, state, nxt, cause)
@@ -246,9 +259,10 @@ class DealLives:
         rep = self.rep
         rep.touched[i] |= 1 << cause
         previous = self.rework[i]
-        if previous is not None:  # moved again: the earlier cause keeps its time so far
-            self._credit_rework(i, rep.env.now)
+        if previous is not None:  # moved again: the earlier cause keeps its time so far,
+            self._credit_rework(i, rep.env.now)  # which holds the work lost in this stage too
             stage = max(stage, previous[2])
+            lost_work = 0.0
         rep.stall[cause][i] += lost_work
         self.rework[i] = (cause, rep.env.now, stage, self._waited(i))
 
@@ -258,7 +272,11 @@ class DealLives:
         self.rework[i] = None
 
     def finish(self, horizon: float) -> None:
-        """Stalls still running at the horizon end there."""
+        """Stalls still running at the horizon end there, and so do their log lines."""
+        for i, pending in enumerate(self.pending_log):
+            if pending is not None:
+                state, start, work_start, work_end, end, lists, row = pending
+                self._log_stretch(i, state, start, work_start, work_end, end, horizon, lists, row)
         for i, waits in enumerate(self.waits):
             if waits is not None:
                 self._credit_waits(i, horizon)

@@ -136,7 +136,8 @@ class Replication:
         for i, state in enumerate(self.cur):  # the stays still under way at the horizon
             if 0 <= state < model.won:
                 self.stays.append((state * model.n_states, self.entered[i], np.inf))
-        code, start, end = (np.asarray(column) for column in zip(*self.stays, strict=True))
+        stays = np.asarray(self.stays, dtype=float).reshape(-1, 3)  # no deals: no rows
+        code, start, end = stays[:, 0].astype(np.int64), stays[:, 1], stays[:, 2]
         state = code // model.n_states
         period_ends = model.calendar.period_ends()
         from sim.planned import open_by_state

@@ -29,7 +29,7 @@ from sim.model import (
     TIMING_WAIT,
     Model,
 )
-from sim.randomness import Purpose
+from sim.randomness import Group, Purpose
 
 INF = np.inf
 
@@ -151,9 +151,10 @@ class _Block:
         """A cause moved these deals away from ``stages``; mirror of ``DealLives._start_rework``."""
         self.touched[who] |= 1 << cause
         again = self.rework_cause[who] >= 0
-        if again.any():  # moved again: the earlier cause keeps its time so far
-            self.credit_rework(who[again], now[again])
+        if again.any():  # moved again: the earlier cause keeps its time so far,
+            self.credit_rework(who[again], now[again])  # which holds the lost work too
             stages = np.where(again, np.maximum(stages, self.rework_target[who]), stages)
+            lost = np.where(again, 0.0, lost)
         self.stall[who, cause] += lost
         self.rework_cause[who] = cause
         self.rework_since[who] = now
@@ -235,8 +236,11 @@ class _Block:
         backs = send_back & ~interrupted
         if backs.any():
             self.start_rework(who[backs], BUDGET_REWORK, state[backs], 0.0, now[backs])
+        # Moved back to the gate while waiting for money (a new person there): still no money.
+        was_waiting = self.unfunded[who] & (hit_at[done] < work_start)
         self.unfunded[who] = False
         if budget is not None:
+            self.unfunded[who] = was_waiting & (nxt == budget.gate)
             enter = np.flatnonzero((nxt == budget.gate) & (state != budget.gate))
             if len(enter):
                 funded = self.budget_draws(who[enter], Purpose.BUDGET_FUNDED)
@@ -354,6 +358,12 @@ class _Block:
 def plan_block(model: Model, tables: DealTables, rows, first_states, created, release) -> Plan:
     """Decide every stretch of a block of deals from their creation to an outcome or the horizon."""
     block = _Block(model, tables, rows, first_states, created, release)
+    budget = model.budget
+    if budget is not None and tables.group == Group.ARRIVALS:
+        # A new deal whose first stage is the gate enters it, so it needs money too.
+        at_gate = np.flatnonzero(block.state == budget.gate)
+        funded = block.budget_draws(at_gate, Purpose.BUDGET_FUNDED)
+        block.unfunded[at_gate] = funded >= budget.funded_share
     if len(rows) == 0:
         block.log.append(tuple(np.empty(0, dtype=t) for t in (int, int, int, float, float, float)))
     while len(block.step(model.horizon)):
