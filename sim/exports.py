@@ -1,0 +1,284 @@
+"""Exporting a run's event log: as a stage history (to check ``fit`` against known truth) and
+as a process-mining log (CSV or XES, IEEE 1849-2016, written with the standard library).
+
+Both read ``events.csv`` of a results folder made with ``dealsim run --events``. Times are the
+scenario's ``start_date`` plus the event's day (a float), so they keep the simulation's
+sub-day precision; they are UTC by convention (the simulation has no time zone).
+
+Choices:
+- History (``deal_id, stage, entered_at``): a ``created`` event is the entry into the first
+  stage, each ``move`` the entry into its target, outcomes included; ``dormant`` is written as a
+  state row (``sim.fit`` understands it and fits ``[dormant]`` from it). Deal ids are
+  ``r<replication>-d<deal>``.
+- Process-mining log: one case per deal and replication. Each stage visit is an activity with a
+  ``start`` event at entry and a ``complete`` event when the deal leaves it (a visit still open
+  at the horizon has no ``complete``); an outcome is one ``complete`` event; the other events
+  (budget_wait, budget_released, timing_wait, person_replaced, shock_survived) are
+  instantaneous ``complete`` events named after themselves. Market-wide shocks belong to no deal
+  and are left out. ``close`` rows repeat the move into the outcome and are left out too.
+
+Files are written to a temporary file and renamed: an error leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from sim.errors import UserError
+
+EVENTS = "events.csv"
+SUMMARY = "summary.json"
+OUTCOMES = ("won", "lost", "no_decision")
+LOG_COLUMNS = ("case:concept:name", "concept:name", "time:timestamp", "lifecycle:transition")
+XES_NS = "http://www.xes-standard.org/"
+_SIDE_EVENTS = (
+    "budget_wait",
+    "budget_released",
+    "timing_wait",
+    "person_replaced",
+    "shock_survived",
+)
+_REQUIRED = ("replication", "deal", "day", "event", "from_stage", "to_stage")
+
+
+def _start_date(folder: Path) -> dt.datetime:
+    path = folder / SUMMARY
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        return dt.datetime.combine(dt.date.fromisoformat(summary["start_date"]), dt.time(0))
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such file ({folder} is not a dealsim results folder)"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: cannot read start_date ({exc})") from None
+
+
+def _events_path(folder: Path) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such results folder")
+    path = folder / EVENTS
+    if not path.is_file():
+        raise UserError(
+            f"{folder}: has no {EVENTS}: the run was made without --events "
+            f"(run it again with `dealsim run SCENARIO --events -o {folder}`)"
+        )
+    return path
+
+
+def _read_events(folder: Path) -> Iterator[tuple[int, int, float, str, str, str, str, int]]:
+    """(replication, deal, day, event, from, to, cause, line) of the deal events, in file order."""
+    path = _events_path(folder)
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(
+                f"{path}: missing column(s) {', '.join(missing)} "
+                f"(found: {', '.join(reader.fieldnames or [])})"
+            )
+        for rec in reader:
+            if not rec["deal"]:  # market-wide events (shocks)
+                continue
+            try:
+                rep, deal, day = int(rec["replication"]), int(rec["deal"]), float(rec["day"])
+            except (TypeError, ValueError):
+                raise UserError(
+                    f"{path}: line {reader.line_num}: not a dealsim event row: {rec}"
+                ) from None
+            yield (
+                rep,
+                deal,
+                day,
+                rec["event"],
+                rec["from_stage"] or "",
+                rec["to_stage"] or "",
+                rec.get("cause") or "",
+                reader.line_num,
+            )
+
+
+def _when(start: dt.datetime, day: float) -> dt.datetime:
+    return start + dt.timedelta(seconds=round(day * 86400))
+
+
+def _atomic_text(out: Path, write) -> None:
+    """Stream into a temporary file next to ``out``; rename at the end, remove on error."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; -o needs a file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _check_replication(folder: Path, replication: int | None, seen: set[int]) -> None:
+    if replication is not None and replication not in seen:
+        have = f"0..{max(seen)}" if seen else "none"
+        raise UserError(f"--replication {replication}: {folder} has replications {have}")
+
+
+def export_history(
+    results_dir: Path | str, out_csv: Path | str, replication: int = 0
+) -> tuple[Path, int, int]:
+    """Write one replication's stage history as ``deal_id, stage, entered_at`` (plain format).
+
+    Returns:
+        (path written, deals, rows).
+
+    Raises:
+        UserError: not a results folder, no events.csv (run with --events), no such replication.
+    """
+    folder = Path(results_dir)
+    start = _start_date(folder)
+    counts = {"rows": 0}
+    deals: set[int] = set()
+    reps: set[int] = set()
+
+    def write(fh) -> None:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["deal_id", "stage", "entered_at"])
+        for rep, deal, day, event, _src, dst, _cause, _line in _read_events(folder):
+            reps.add(rep)
+            if rep != replication or event not in ("created", "move"):
+                continue
+            w.writerow([f"r{rep}-d{deal}", dst, _when(start, day).isoformat(timespec="seconds")])
+            deals.add(deal)
+            counts["rows"] += 1
+        _check_replication(folder, replication, reps)
+
+    _atomic_text(Path(out_csv), write)
+    return Path(out_csv), len(deals), counts["rows"]
+
+
+def _log_events(folder: Path, replication: int | None):
+    """Cases in order: (case id, [(activity, when, transition, cause)]) per deal."""
+    start = _start_date(folder)
+    cases: dict[tuple[int, int], list[tuple[str, dt.datetime, str, str]]] = {}
+    current_rep: int | None = None
+    done: set[int] = set()
+    reps: set[int] = set()
+
+    def flush():
+        for (rep, deal), events in sorted(cases.items()):
+            yield f"r{rep}-d{deal}", events
+        cases.clear()
+
+    for rep, deal, day, event, src, dst, cause, line in _read_events(folder):
+        reps.add(rep)
+        if replication is not None and rep != replication:
+            continue
+        if rep != current_rep:
+            yield from flush()
+            if rep in done:
+                raise UserError(
+                    f"{folder / EVENTS}: line {line}: replication {rep} is not contiguous"
+                )
+            if current_rep is not None:
+                done.add(current_rep)
+            current_rep = rep
+        when = _when(start, day)
+        trace = cases.setdefault((rep, deal), [])
+        if event == "created":
+            trace.append((dst, when, "start", cause))
+        elif event == "move":
+            if src:
+                trace.append((src, when, "complete", cause))
+            trace.append((dst, when, "complete" if dst in OUTCOMES else "start", cause))
+        elif event in _SIDE_EVENTS:
+            trace.append((event, when, "complete", cause))
+    yield from flush()
+    _check_replication(folder, replication, reps)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.isoformat(timespec="milliseconds") + "+00:00"
+
+
+def export_log(
+    results_dir: Path | str, out: Path | str, format: str, replication: int | None = None
+) -> tuple[Path, int, int]:
+    """Write the simulated event log for process-mining tools (``csv`` or ``xes``).
+
+    Args:
+        replication: only this replication (default: all; case ids are ``r<rep>-d<deal>``).
+
+    Returns:
+        (path written, cases, events).
+    """
+    folder = Path(results_dir)
+    fmt = format.lower()
+    if fmt not in ("csv", "xes"):
+        raise UserError(f"--format {format}: expected xes or csv")
+    _events_path(folder)
+    totals = {"cases": 0, "events": 0}
+    scenario = ""
+    try:
+        scenario = json.loads((folder / SUMMARY).read_text(encoding="utf-8")).get("scenario", "")
+    except (OSError, ValueError):
+        pass
+
+    def write_csv(fh) -> None:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(LOG_COLUMNS)
+        for case, events in _log_events(folder, replication):
+            totals["cases"] += 1
+            for activity, when, transition, _cause in events:
+                w.writerow([case, activity, _iso(when), transition])
+                totals["events"] += 1
+
+    def write_xes(fh) -> None:
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        fh.write(f'<log xes.version="1849-2016" xes.features="" xmlns="{XES_NS}">\n')
+        for name, prefix in (("Concept", "concept"), ("Time", "time"), ("Lifecycle", "lifecycle")):
+            fh.write(
+                f'  <extension name="{name}" prefix="{prefix}" '
+                f'uri="http://www.xes-standard.org/{prefix}.xesext"/>\n'
+            )
+        fh.write('  <global scope="trace">\n')
+        fh.write('    <string key="concept:name" value="__INVALID__"/>\n  </global>\n')
+        fh.write('  <global scope="event">\n')
+        fh.write('    <string key="concept:name" value="__INVALID__"/>\n')
+        fh.write('    <date key="time:timestamp" value="1970-01-01T00:00:00.000+00:00"/>\n')
+        fh.write('    <string key="lifecycle:transition" value="complete"/>\n  </global>\n')
+        fh.write('  <classifier name="Activity" keys="concept:name"/>\n')
+        fh.write(
+            '  <classifier name="Activity and transition" '
+            'keys="concept:name lifecycle:transition"/>\n'
+        )
+        fh.write(
+            f'  <string key="concept:name" value={quoteattr(f"dealsim {scenario}".strip())}/>\n'
+        )
+        for case, events in _log_events(folder, replication):
+            totals["cases"] += 1
+            fh.write(f'  <trace>\n    <string key="concept:name" value={quoteattr(case)}/>\n')
+            for activity, when, transition, cause in events:
+                fh.write(
+                    f"    <event>"
+                    f'<string key="concept:name" value={quoteattr(activity)}/>'
+                    f'<string key="lifecycle:transition" value="{transition}"/>'
+                    f'<date key="time:timestamp" value="{_iso(when)}"/>'
+                    + (f'<string key="cause" value={quoteattr(cause)}/>' if cause else "")
+                    + "</event>\n"
+                )
+                totals["events"] += 1
+            fh.write("  </trace>\n")
+        fh.write("</log>\n")
+
+    _atomic_text(Path(out), write_csv if fmt == "csv" else write_xes)
+    return Path(out), totals["cases"], totals["events"]

@@ -1,0 +1,656 @@
+"""Calibrating a scenario from a CRM stage history (``dealsim fit``).
+
+Per stage: the visits, the time each visit lasted, and where the deal went next. A deal still in
+a stage at ``as_of`` has not finished its visit: its time there is *right-censored* (it lasted at
+least this long). Dropping those visits would keep only the quick ones and bias every duration
+down, badly so for long-cycle sales where the slow deals are exactly the open ones; so each
+candidate family (exponential, lognormal, gamma, weibull) is fitted by maximum likelihood on the
+censored likelihood (log-density of the finished visits plus log-survival of the open ones) and
+the family with the lowest AIC is chosen.
+
+Exit probabilities are the shares of the observed next states (forward, backward, dormant,
+outcomes): a censored visit says nothing about where it will go. Arrivals per month are the deals
+that entered the history after its first instant (a batch at the very first instant is the
+pipeline that was already there when recording began), over the months from that instant to
+``as_of``. The open deals at ``as_of`` become ``deals.initial`` (they start their stage afresh in
+the simulation: ``--pipeline`` is the way to keep their age).
+
+A stage whose visits are all still open has no observed exit: it cannot be fitted, so it is sent
+to ``no_decision`` with an exponential duration whose mean is the total time observed in it (as if
+one visit had just ended: a rough lower bound), and the report says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from sim.crm import OUTCOMES, History, HistoryRow
+from sim.distributions import Z90, parse_distribution
+from sim.errors import UserError
+from sim.scenario import scenario_from_dict, toml_dumps
+
+#: Candidate families, in the order of the report.
+FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
+#: Days in a month, as everywhere in dealsim (a year is 365.25 days).
+MONTH_DAYS = 365.25 / 12
+#: Default horizon of a fitted scenario.
+HORIZON_DAYS = 365
+
+
+@dataclass
+class Candidate:
+    """One family's maximum-likelihood fit: scenario parameters, log-likelihood and AIC."""
+
+    family: str
+    spec: dict
+    loglik: float
+    aic: float
+
+
+@dataclass
+class StageFit:
+    """What the history says about one stage."""
+
+    name: str
+    label: str
+    visits: int
+    censored: int
+    durations: np.ndarray = field(repr=False)  # days, finished and open visits
+    observed: np.ndarray = field(repr=False)  # True where the visit finished
+    exits: Counter = field(default_factory=Counter)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    chosen: str = ""
+    spec: dict = field(default_factory=dict)
+    median: float = math.nan
+    p90: float = math.nan
+    km_median: float = math.nan  # Kaplan-Meier median (nan when the curve stays above 0.5)
+    note: str = ""
+
+    def exit_probabilities(self) -> dict[str, float]:
+        """Shares of the observed exits, rounded to 6 decimals, summing exactly to 1."""
+        total = sum(self.exits.values())
+        if total == 0:
+            return {"no_decision": 1.0}
+        probs = {k: round(v / total, 6) for k, v in self.exits.most_common()}
+        top = next(iter(probs))
+        probs[top] = round(1.0 - sum(v for k, v in probs.items() if k != top), 6)
+        return probs
+
+
+@dataclass
+class FitResult:
+    """A fitted history: per-stage fits, inflow, pipeline, and the scenario they make."""
+
+    source: str
+    as_of: dt.datetime  # the instant visits are censored at
+    as_of_text: str  # as the user gave it
+    stages: list[StageFit]
+    arrivals_per_month: float
+    arrivals: int
+    window_start: dt.datetime
+    initial: dict[str, int]
+    deals: int
+    rows: int
+    amount: dict
+    dormant: dict | None
+    scenario: dict
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Maximum likelihood on right-censored durations
+# --------------------------------------------------------------------------------------------
+
+
+def _sig(x: float, digits: int = 6) -> float:
+    """Round to significant digits, so that the TOML stays readable."""
+    return float(f"{x:.{digits}g}")
+
+
+def _neg_loglik(family: str, theta: np.ndarray, x: np.ndarray, c: np.ndarray) -> float:
+    """Minus the censored log-likelihood; theta holds log-parameters (location for lognormal)."""
+    if family == "lognormal":
+        mu, s = theta[0], math.exp(theta[1])
+        lx, lc = np.log(x), np.log(c)
+        ll = np.sum(stats.norm.logpdf(lx, mu, s) - lx) + np.sum(stats.norm.logsf(lc, mu, s))
+    elif family == "gamma":
+        k, scale = math.exp(theta[0]), math.exp(theta[1])
+        ll = np.sum(stats.gamma.logpdf(x, k, scale=scale))
+        ll += np.sum(stats.gamma.logsf(c, k, scale=scale))
+    elif family == "weibull":
+        k, lam = math.exp(theta[0]), math.exp(theta[1])
+        z = x / lam
+        ll = np.sum(math.log(k / lam) + (k - 1) * np.log(z) - z**k) - np.sum((c / lam) ** k)
+    else:  # pragma: no cover - guarded by the callers
+        raise ValueError(family)
+    return -float(ll) if np.isfinite(ll) else 1e300
+
+
+def _start(family: str, x: np.ndarray, mean: float) -> np.ndarray:
+    """Starting values from the finished visits (the optimiser corrects for censoring)."""
+    lx = np.log(x)
+    sd = max(float(np.std(lx)), 0.1)
+    if family == "lognormal":
+        return np.array([float(np.mean(lx)) + 0.5 * sd, math.log(sd)])
+    cv = max(float(np.std(x) / np.mean(x)), 0.1)
+    if family == "gamma":
+        k = 1 / cv**2
+        return np.array([math.log(k), math.log(mean / k)])
+    k = max(1.2 / sd, 0.2)  # weibull: sd of log x is about 1.28 / shape
+    return np.array([math.log(k), math.log(mean / special.gamma(1 + 1 / k))])
+
+
+def _to_spec(family: str, theta: np.ndarray) -> dict:
+    """Fitted parameters in the scenario's vocabulary."""
+    if family == "lognormal":
+        mu, s = theta[0], math.exp(theta[1])
+        return {
+            "dist": "lognormal",
+            "median": _sig(math.exp(mu)),
+            "p90": _sig(math.exp(mu + Z90 * s)),
+        }
+    if family == "gamma":
+        k, scale = math.exp(theta[0]), math.exp(theta[1])
+        return {"dist": "gamma", "mean": _sig(k * scale), "cv": _sig(1 / math.sqrt(k))}
+    k, lam = math.exp(theta[0]), math.exp(theta[1])
+    return {"dist": "weibull", "shape": _sig(k), "scale": _sig(lam)}
+
+
+def fit_durations(x: np.ndarray, c: np.ndarray) -> dict[str, Candidate]:
+    """Every family's censored maximum-likelihood fit (x: finished visits, c: open ones; days).
+
+    The exponential has a closed form (events / total time); the two-parameter families are
+    fitted with Nelder-Mead on log-parameters, and need at least two distinct finished visits.
+    """
+    x = np.asarray(x, float)
+    c = np.asarray(c, float)
+    total = float(x.sum() + c.sum())
+    n = len(x)
+    out: dict[str, Candidate] = {}
+    mean = total / n
+    ll = n * math.log(1 / mean) - total / mean
+    out["exponential"] = Candidate(
+        "exponential", {"dist": "exponential", "mean": _sig(mean)}, ll, 2 * 1 - 2 * ll
+    )
+    if n < 2 or np.ptp(x) <= 0:
+        return out
+    for family in FAMILIES[1:]:
+        best = None
+        for start in (_start(family, x, mean), _start(family, x, mean) + np.array([0.3, -0.3])):
+            res = optimize.minimize(
+                lambda t, f=family: _neg_loglik(f, t, x, c),
+                start,
+                method="Nelder-Mead",
+                options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000},
+            )
+            if best is None or res.fun < best.fun:
+                best = res
+        if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
+            continue
+        try:
+            spec = _to_spec(family, best.x)
+            parse_distribution(spec)
+        except (ValueError, OverflowError):
+            continue  # degenerate (e.g. p90 == median after rounding): not a candidate
+        ll = -float(best.fun)
+        out[family] = Candidate(family, spec, ll, 2 * 2 - 2 * ll)
+    return out
+
+
+def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival: the step function's times (with 0) and values after each step."""
+    order = np.argsort(durations, kind="stable")
+    t, e = durations[order], observed[order]
+    times, surv = [0.0], [1.0]
+    s = 1.0
+    at_risk = len(t)
+    i = 0
+    while i < len(t):
+        j = i
+        while j < len(t) and t[j] == t[i]:
+            j += 1
+        events = int(e[i:j].sum())
+        if events:
+            s *= 1 - events / at_risk
+            times.append(float(t[i]))
+            surv.append(s)
+        at_risk -= j - i
+        i = j
+    return np.array(times), np.array(surv)
+
+
+# --------------------------------------------------------------------------------------------
+# From history to fits
+# --------------------------------------------------------------------------------------------
+
+
+def _as_instant(as_of: dt.date | dt.datetime) -> dt.datetime:
+    """A date means the end of that day (everything dated that day happened by then)."""
+    if isinstance(as_of, dt.datetime):
+        return as_of.replace(tzinfo=None)
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0))
+
+
+def _days(a: dt.datetime, b: dt.datetime) -> float:
+    return (b - a).total_seconds() / 86400.0
+
+
+def _name_slug(text: str) -> str:
+    slug = "-".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+    return slug or "fitted"
+
+
+def fit_history(
+    rows: History | Iterable[HistoryRow],
+    as_of: dt.date | dt.datetime,
+    *,
+    name: str | None = None,
+    amounts: Mapping[str, float] | None = None,
+    horizon_days: float = HORIZON_DAYS,
+    labels: Mapping[str, str] | None = None,
+) -> FitResult:
+    """Fit a scenario to a stage history.
+
+    Args:
+        rows: a ``History`` (from ``sim.crm.read_history``) or history rows.
+        as_of: the export day (a date means the end of that day) or instant; visits still open
+            then are censored, and no row may come later.
+        name: scenario name (default: the history file's stem).
+        amounts: deal amounts (default: the History's).
+        horizon_days: horizon of the fitted scenario.
+        labels: stage name -> display label (default: the CRM spelling).
+
+    Raises:
+        UserError: rows after ``as_of``; a history no scenario can be made of.
+    """
+    history = rows if isinstance(rows, History) else None
+    rows = list(history.rows if history is not None else rows)
+    if not rows:
+        raise UserError("the history has no rows")
+    source = history.source if history is not None else "<history>"
+    if amounts is None:
+        amounts = history.amounts if history is not None else {}
+    if name is None:
+        name = Path(source).stem if history is not None else "fitted"
+    if labels is None:
+        labels = {}
+        for r in rows:
+            if r.crm_stage:
+                labels.setdefault(r.state, r.crm_stage)
+    date_only = all(r.entered_at.time() == dt.time(0) for r in rows)
+    floor = 0.5 if date_only else 1e-3  # a same-day move took "less than a day"
+    instant = _as_instant(as_of)
+    late = [r for r in rows if r.entered_at > instant]
+    if late:
+        listed = ", ".join(str(r.row) for r in late[:8]) + (" ..." if len(late) > 8 else "")
+        raise UserError(
+            f"{source}: {len(late)} row(s) dated after --as-of {as_of} (rows {listed}; "
+            f"first: deal {late[0].deal_id!r} entering {late[0].crm_stage or late[0].state!r} "
+            f"on {late[0].entered_at:%Y-%m-%d}): use the export day as --as-of"
+        )
+
+    per_deal: dict[str, list[HistoryRow]] = defaultdict(list)
+    for r in rows:
+        per_deal[r.deal_id].append(r)
+    notes: list[str] = list(history.notes) if history is not None else []
+    durations: dict[str, list[float]] = defaultdict(list)
+    observed: dict[str, list[bool]] = defaultdict(list)
+    exits: dict[str, Counter] = defaultdict(Counter)
+    nexts: dict[str, list[str | None]] = defaultdict(list)
+    first_pos: dict[str, list[int]] = defaultdict(list)
+    appearance: dict[str, int] = {}
+    open_at: Counter = Counter()
+    firsts: list[dt.datetime] = []
+    outcome_first = 0
+    for deal_rows in per_deal.values():
+        deal_rows.sort(key=lambda r: r.entered_at)
+        firsts.append(deal_rows[0].entered_at)
+        if deal_rows[0].state in OUTCOMES:
+            outcome_first += 1
+        seen: set[str] = set()
+        for pos, (cur, nxt) in enumerate(zip(deal_rows, [*deal_rows[1:], None], strict=True)):
+            state = cur.state
+            if state in OUTCOMES:
+                break
+            appearance.setdefault(state, len(appearance))
+            if state not in seen:
+                first_pos[state].append(pos)
+                seen.add(state)
+            end = nxt.entered_at if nxt is not None else instant
+            durations[state].append(max(_days(cur.entered_at, end), floor))
+            observed[state].append(nxt is not None)
+            nexts[state].append(nxt.state if nxt is not None else None)
+            if nxt is not None:
+                exits[state][nxt.state] += 1
+            else:
+                open_at[state] += 1
+    if outcome_first:
+        notes.append(f"{outcome_first} deals whose first row is an outcome: no stage visit")
+
+    stage_names = [s for s in appearance if s != "dormant"]
+    if not stage_names:
+        raise UserError(f"{source}: no deal ever was in a stage (only outcomes): nothing to fit")
+    stage_names.sort(key=lambda s: (float(np.median(first_pos[s])), appearance[s]))
+
+    fits: list[StageFit] = []
+    for s in stage_names:
+        d = np.array(durations[s])
+        o = np.array(observed[s], bool)
+        fit = StageFit(
+            name=s,
+            label=labels.get(s, s),
+            visits=len(d),
+            censored=int((~o).sum()),
+            durations=d,
+            observed=o,
+            exits=exits[s],
+        )
+        if o.any():
+            fit.candidates = fit_durations(d[o], d[~o])
+            fit.chosen = min(fit.candidates.values(), key=lambda c: c.aic).family
+            fit.spec = fit.candidates[fit.chosen].spec
+        else:
+            fit.chosen = "exponential"
+            fit.spec = {"dist": "exponential", "mean": _sig(float(d.sum()))}
+            fit.note = (
+                f"all {len(d)} visits still open at as_of: no exit observed; sent to "
+                "no_decision, duration a rough lower bound (mean = total time observed)"
+            )
+            notes.append(f"stage {s}: {fit.note}")
+        dist = parse_distribution(fit.spec)
+        fit.median, fit.p90 = float(dist.quantile(0.5)), float(dist.quantile(0.9))
+        t, surv = kaplan_meier(d, o)
+        if surv[-1] <= 0.5:
+            fit.km_median = float(t[np.argmax(surv <= 0.5)])
+            gap = abs(fit.median - fit.km_median)
+            if int(o.sum()) >= 100 and gap > 0.2 * fit.km_median + 2 * floor:
+                notes.append(
+                    f"stage {s}: the fitted median ({fit.median:.1f} days) is far from the "
+                    f"Kaplan-Meier median ({fit.km_median:.1f}): none of the families fits "
+                    f"this stage well (the Kaplan-Meier curve ends at {surv[-1]:.0%}"
+                    + (": some deals seem to stall for good)" if surv[-1] > 0.05 else ")")
+                    + "; see the plot"
+                )
+        fits.append(fit)
+
+    dormant = _fit_dormant(durations, nexts, exits, stage_names, notes)
+    if "dormant" in open_at:
+        notes.append(
+            f"{open_at['dormant']} deals dormant at as_of: not in deals.initial (a scenario's "
+            "initial deals start in a stage)"
+        )
+        del open_at["dormant"]
+
+    t0 = min(firsts)
+    arrivals = sum(1 for t in firsts if t > t0)
+    months = _days(t0, instant) / MONTH_DAYS
+    per_month = arrivals / months if months > 0 else 0.0
+    at_start = len(firsts) - arrivals
+    if at_start > 1:
+        notes.append(
+            f"{at_start} deals entered at the history's first instant ({t0:%Y-%m-%d %H:%M}): "
+            "counted as the pipeline already there, not as arrivals"
+        )
+    amount = _amount_spec(amounts, notes)
+    initial = {s: open_at[s] for s in stage_names if open_at[s]}
+    as_of_date = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    scenario = _scenario_dict(
+        _name_slug(name),
+        source,
+        as_of_date,
+        horizon_days,
+        fits,
+        initial,
+        per_month,
+        amount,
+        dormant,
+    )
+    try:
+        scenario_from_dict(scenario, source=f"scenario fitted from {source}")
+    except UserError as exc:
+        raise UserError(f"{source}: the fitted scenario is not valid:\n{exc}") from None
+    return FitResult(
+        source=source,
+        as_of=instant,
+        as_of_text=str(as_of) if not isinstance(as_of, dt.datetime) else f"{as_of:%Y-%m-%d %H:%M}",
+        stages=fits,
+        arrivals_per_month=per_month,
+        arrivals=arrivals,
+        window_start=t0,
+        initial=initial,
+        deals=len(per_deal),
+        rows=len(rows),
+        amount=amount,
+        dormant=dormant,
+        scenario=scenario,
+        notes=notes,
+    )
+
+
+def _fit_dormant(durations, nexts, exits, stage_names, notes) -> dict | None:
+    """``[dormant]`` from the dormant spells: reactivation is exponential, competing with give-up.
+
+    Reactivations are the events; give-ups and spells still open are censored for it. The
+    give-up time is the median length of the spells that ended in no_decision.
+    """
+    used = "dormant" in durations or any("dormant" in e for e in exits.values())
+    if not used:
+        return None
+    d = np.array(durations.get("dormant", []), float)
+    nxt = list(nexts.get("dormant", []))
+    reactivations = sum(1 for x in nxt if x is not None and x not in OUTCOMES)
+    total = float(d.sum())
+    if reactivations:
+        mean = total / reactivations
+    else:
+        mean = max(total, 365.0)
+        notes.append("dormant: no reactivation observed; reactivate_mean_days is a guess")
+    gave_up = [float(t) for t, x in zip(d, nxt, strict=True) if x == "no_decision"]
+    if gave_up:
+        give_up = float(np.median(gave_up))
+    else:
+        give_up = max(float(d.max()) * 2 if len(d) else 730.0, 1.0)
+        notes.append("dormant: no give-up observed; give_up_after_days = twice the longest spell")
+    if any(x is not None and x != stage_names[0] and x not in OUTCOMES for x in nxt):
+        notes.append(
+            f"dormant: some deals left dormant for a stage other than {stage_names[0]!r}; "
+            "the scenario reactivates into the first stage"
+        )
+    return {"reactivate_mean_days": _sig(mean), "give_up_after_days": _sig(give_up)}
+
+
+def _amount_spec(amounts: Mapping[str, float], notes: list[str]) -> dict:
+    """Deal amounts: a lognormal through the median and P90 of the positive amounts."""
+    values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
+    if len(values) == 0:
+        notes.append("no amounts in the history: deals.amount = fixed 1 (counts, not money)")
+        return {"dist": "fixed", "value": 1}
+    median, p90 = (float(np.quantile(values, q)) for q in (0.5, 0.9))
+    if len(values) < 10 or not p90 > median * 1.0001:
+        return {"dist": "fixed", "value": _sig(median)}
+    return {"dist": "lognormal", "median": _sig(median), "p90": _sig(p90)}
+
+
+def _scenario_dict(name, source, as_of, horizon, fits, initial, per_month, amount, dormant) -> dict:
+    data: dict = {
+        "name": name,
+        "description": f"Fitted by dealsim fit from {Path(source).name} as of {as_of}",
+        "start_date": as_of,
+        "horizon_days": horizon,
+        "deals": {
+            "initial": initial,
+            "arrivals_per_month": _sig(per_month),
+            "amount": amount,
+        },
+        "stages": [
+            {
+                "name": f.name,
+                "label": f.label,
+                "duration": f.spec,
+                "exits": f.exit_probabilities(),
+            }
+            for f in fits
+        ],
+    }
+    if dormant is not None:
+        data["dormant"] = dormant
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Report, plot, files
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_days(x: float) -> str:
+    return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
+
+
+def describe_spec(spec: Mapping) -> str:
+    """``lognormal(median 45, p90 160)``."""
+    return parse_distribution(dict(spec)).describe()
+
+
+def fit_report(result: FitResult) -> str:
+    """Per stage: visits, censored, chosen distribution, median, P90, exits; then the notes."""
+    lines = [
+        f"Fit of {result.source} as of {result.as_of_text}: {result.deals} deals, "
+        f"{result.rows} rows",
+        f"Arrivals: {result.arrivals_per_month:.2f} per month ({result.arrivals} deals entered "
+        f"{result.window_start:%Y-%m-%d} .. {result.as_of_text})",
+        "Open at as-of: " + (", ".join(f"{k} {v}" for k, v in result.initial.items()) or "none"),
+        f"Amount: {describe_spec(result.amount)}",
+        "",
+    ]
+    width = max(len(f.name) for f in result.stages)
+    lines.append(
+        f"{'stage':<{width}}  {'visits':>7}  {'censored':>8}  {'median':>7}  {'P90':>7}  "
+        f"{'KM med':>7}  chosen"
+    )
+    for f in result.stages:
+        lines.append(
+            f"{f.name:<{width}}  {f.visits:>7}  {f.censored:>8}  {_fmt_days(f.median):>7}  "
+            f"{_fmt_days(f.p90):>7}  "
+            f"{_fmt_days(f.km_median) if math.isfinite(f.km_median) else '-':>7}  "
+            f"{describe_spec(f.spec)}"
+        )
+        if f.candidates:
+            aics = ", ".join(
+                f"{c.family} {c.aic:,.1f}" + (" *" if c.family == f.chosen else "")
+                for c in f.candidates.values()
+            )
+            lines.append(f"{'':<{width}}    AIC: {aics}")
+        total = sum(f.exits.values())
+        ex = (
+            ", ".join(f"{k} {v / total:.1%} ({v})" for k, v in f.exits.most_common())
+            or "none observed -> no_decision"
+        )
+        lines.append(f"{'':<{width}}    exits: {ex}")
+    if result.dormant:
+        lines.append(
+            f"dormant: reactivate_mean_days {result.dormant['reactivate_mean_days']:g}, "
+            f"give_up_after_days {result.dormant['give_up_after_days']:g}"
+        )
+    if result.notes:
+        lines.append("")
+        lines.extend(f"Note: {n}" for n in result.notes)
+    return "\n".join(lines)
+
+
+def plot_fit(result: FitResult, path: Path) -> Path:
+    """One PNG, a panel per stage: Kaplan-Meier survival of the visits against the fitted one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(result.stages)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, f in zip(axes.flat, result.stages, strict=False):
+        t, s = kaplan_meier(f.durations, f.observed)
+        ax.step(t, s, where="post", color="black", lw=1.4, label="Kaplan-Meier (censored)")
+        done = np.sort(f.durations[f.observed])
+        if len(done):
+            ax.step(
+                np.r_[0, done],
+                np.r_[1, 1 - np.arange(1, len(done) + 1) / len(done)],
+                where="post",
+                color="tab:red",
+                lw=1,
+                ls=":",
+                label="finished visits only (biased)",
+            )
+        dist = parse_distribution(f.spec)
+        top = max(float(np.quantile(f.durations, 0.99)), f.p90) * 1.1
+        grid = np.linspace(0, top, 300)
+        ax.plot(grid, 1 - dist.cdf(grid), color="tab:blue", lw=1.6, label=dist.describe())
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{f.label}: {f.visits} visits, {f.censored} open", fontsize=10)
+        ax.set_xlabel("days in stage")
+        ax.set_ylabel("still in stage")
+        ax.legend(fontsize=7, loc="upper right")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"Stage durations: fit vs Kaplan-Meier ({Path(result.source).name})")
+    fig.tight_layout()
+    path = Path(path)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def scenario_toml(result: FitResult) -> str:
+    """The fitted scenario as TOML, with the fit's notes as comments on top."""
+    head = [
+        f"# Fitted by `dealsim fit` from {result.source} as of {result.as_of_text}.",
+        "# Durations: censored maximum likelihood, family chosen by AIC; exits: observed shares.",
+    ]
+    head += [f"# Note: {n}" for n in result.notes]
+    return "\n".join(head) + "\n" + toml_dumps(result.scenario)
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: no half files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_fit(result: FitResult, out: Path | str, plot: bool = True) -> tuple[Path, Path | None]:
+    """Write the scenario TOML and ``<stem>-fit.png`` next to it; returns both paths."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; -o needs a .toml file name")
+    text = scenario_toml(result)
+    png = out.with_name(f"{out.stem}-fit.png") if plot else None
+    if png is not None:
+        plot_fit(result, png)
+    try:
+        _atomic(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    except BaseException:
+        if png is not None and png.exists():
+            png.unlink()
+        raise
+    return out, png

@@ -1,0 +1,142 @@
+"""export-history and export-log: the run's events as a history and as a process-mining log."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from sim.api import simulate
+from sim.cli_data import register
+from sim.exports import LOG_COLUMNS, XES_NS
+from sim.scenario import load_scenario
+
+NS = {"x": XES_NS}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("exports") / "run"
+    scenario = load_scenario(Path(__file__).parent / "data" / "cli" / "tiny.toml")
+    simulate(scenario, replications=3, jobs=1, output=folder, events=True, plots=False)
+    return folder
+
+
+@pytest.fixture
+def group():
+    @click.group()
+    def g():
+        """Test group."""
+
+    register(g)
+    return g
+
+
+def _events(folder: Path) -> list[dict]:
+    with (folder / "events.csv").open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_export_history_rows_are_the_entries(run_dir, tmp_path, group):
+    out = tmp_path / "history.csv"
+    result = CliRunner().invoke(group, ["export-history", str(run_dir), "-o", str(out), "-r", "1"])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    entries = [
+        e for e in _events(run_dir) if e["replication"] == "1" and e["event"] in ("created", "move")
+    ]
+    assert len(rows) == len(entries) > 0
+    assert list(rows[0]) == ["deal_id", "stage", "entered_at"]
+    assert [(r["deal_id"], r["stage"]) for r in rows] == [
+        (f"r1-d{e['deal']}", e["to_stage"]) for e in entries
+    ]
+    assert all(r["entered_at"][:10] == e["date"] for r, e in zip(rows, entries, strict=True))
+
+
+def test_xes_parses_with_one_trace_per_deal(run_dir, tmp_path, group):
+    out = tmp_path / "log.xes"
+    result = CliRunner().invoke(
+        group, ["export-log", str(run_dir), "--format", "xes", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    root = ET.parse(out).getroot()
+    assert root.tag == f"{{{XES_NS}}}log"
+    assert root.get("xes.version") == "1849-2016"
+    assert {e.get("prefix") for e in root.findall("x:extension", NS)} == {
+        "concept",
+        "time",
+        "lifecycle",
+    }
+    deals = {(e["replication"], e["deal"]) for e in _events(run_dir) if e["deal"]}
+    traces = root.findall("x:trace", NS)
+    names = [t.find("x:string[@key='concept:name']", NS).get("value") for t in traces]
+    assert len(traces) == len(deals) == len(set(names))
+    assert set(names) == {f"r{r}-d{d}" for r, d in deals}
+    for trace in traces:
+        for event in trace.findall("x:event", NS):
+            stamp = event.find("x:date[@key='time:timestamp']", NS).get("value")
+            assert stamp.endswith("+00:00") and "T" in stamp
+            assert event.find("x:string[@key='lifecycle:transition']", NS).get("value") in (
+                "start",
+                "complete",
+            )
+
+
+def test_csv_log_columns_exact(run_dir, tmp_path, group):
+    out = tmp_path / "log.csv"
+    result = CliRunner().invoke(
+        group, ["export-log", str(run_dir), "--format", "csv", "-o", str(out), "-r", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    assert (
+        tuple(header)
+        == LOG_COLUMNS
+        == (
+            "case:concept:name",
+            "concept:name",
+            "time:timestamp",
+            "lifecycle:transition",
+        )
+    )
+    assert rows and all(r[0].startswith("r0-d") for r in rows)
+    won = [r for r in rows if r[1] == "won"]
+    assert won and all(r[3] == "complete" for r in won)
+
+
+def test_no_events_csv_asks_for_events(run_dir, tmp_path, group):
+    folder = tmp_path / "noevents"
+    simulate(
+        load_scenario(Path(__file__).parent / "data" / "cli" / "tiny.toml"),
+        replications=2,
+        jobs=1,
+        output=folder,
+        plots=False,
+    )
+    for args in (["export-history", str(folder)], ["export-log", str(folder), "--format", "xes"]):
+        out = tmp_path / "out.file"
+        result = CliRunner().invoke(group, [*args, "-o", str(out)])
+        assert result.exit_code == 2
+        assert "--events" in result.output and str(folder) in result.output
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noevents"]
+
+
+def test_unknown_replication_and_folder(run_dir, tmp_path, group):
+    out = tmp_path / "h.csv"
+    result = CliRunner().invoke(group, ["export-history", str(run_dir), "-o", str(out), "-r", "7"])
+    assert result.exit_code == 2
+    assert "--replication 7" in result.output and "0..2" in result.output
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary file
+    result = CliRunner().invoke(
+        group, ["export-log", str(tmp_path / "nope"), "--format", "csv", "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "no such results folder" in result.output
