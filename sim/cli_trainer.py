@@ -1,0 +1,114 @@
+"""Trainer commands: ``trace``, ``explain`` and ``weighted`` (thin: parse, call, print).
+
+They are standalone click commands; ``register(group)`` adds them to the ``dealsim`` group,
+whose ``invoke`` turns a :class:`sim.errors.UserError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("trace")
+@click.argument("scenario", required=False)
+@click.option("--deal", type=int, help="Tell this deal's story (0-based: day-0 pipeline first).")
+@click.option("-r", "--replication", type=int, help="Replication (default: first with a match).")
+@click.option("--seed", type=int, help="Random seed (default: the scenario's).")
+@click.option("--stalled", "pick", flag_value="stalled", help="The deal with most stalled days.")
+@click.option(
+    "--reset", "pick", flag_value="reset", help="A deal sent back by budget, people or a shock."
+)
+@click.option("--won", "pick", flag_value="won", help="A won deal with a story to tell.")
+@click.option(
+    "--picture",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also draw the timeline as a PNG.",
+)
+@click.option("--deals", "more", help="More deals of the same replication, e.g. 3,17,40.")
+def trace_command(scenario, deal, replication, seed, pick, picture, more):
+    """One deal's story as a dated timeline (default: the deal with the most stalled days).
+
+    SCENARIO is a bundled name or a TOML file (default: equipment).
+    """
+    from sim.trace import draw_timeline, find_story, parse_deal_list, stories_of
+
+    extra = parse_deal_list(more)
+    story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
+    stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
+    click.echo("\n\n".join(s.text() for s in stories))
+    if picture is not None:
+        path = draw_timeline(stories, picture)
+        click.echo(f"\nwrote {path}")
+
+
+@click.command("explain")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-n", "--replications", type=int, help="Fewer replications for the re-runs (speed).")
+@click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
+@click.option("--no-counterfactuals", is_flag=True, help="Only what summary.json knows.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def explain_command(folder, replications, jobs, no_counterfactuals, as_json):
+    """Why deals stall in the run in FOLDER: days lost by cause and what each mechanism costs.
+
+    Re-runs the folder's scenario.toml on the same seed with each mechanism switched off (common
+    random numbers). The folder is only read.
+    """
+    from sim.explain import explain_folder, explain_json, explain_text
+    from sim.runner import default_jobs
+
+    def progress(step: str) -> None:
+        if not as_json:
+            click.echo(f"re-running: {step}", err=True)
+
+    summary, found = explain_folder(
+        folder,
+        replications=replications,
+        jobs=default_jobs() if jobs is None else jobs,
+        with_counterfactuals=not no_counterfactuals,
+        progress=progress,
+    )
+    if as_json:
+        click.echo(json.dumps(explain_json(summary, found), indent=2))
+    else:
+        click.echo(explain_text(summary, found))
+
+
+@click.command("weighted")
+@click.argument("scenario", required=False)
+@click.option(
+    "--crm-probabilities",
+    "crm",
+    help="CRM win percentages by stage, in order, e.g. 10,25,50,70 (default 10/25/50/70/90 "
+    "spread over the stages).",
+)
+@click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
+@click.option("--seed", type=int, help="Random seed (default: the scenario's).")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def weighted_command(scenario, crm, replications, seed, jobs, as_json):
+    """The CRM's weighted pipeline beside the simulation of the day-0 pipeline.
+
+    Also shows the field's commonest error: every deal really one stage earlier than recorded.
+    """
+    from sim.aggregate import clean_for_json
+    from sim.weighted import weighted_text, weighted_vs_simulation
+
+    found = weighted_vs_simulation(
+        scenario, crm=crm, replications=replications, seed=seed, jobs=jobs
+    )
+    if as_json:
+        click.echo(json.dumps(clean_for_json(found), indent=2))
+    else:
+        click.echo(weighted_text(found))
+
+
+COMMANDS = (trace_command, explain_command, weighted_command)
+
+
+def register(group: click.Group) -> None:
+    """Add the trainer commands to a click group (``sim.cli.cli``)."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -1,0 +1,777 @@
+"""One deal's story as a dated timeline a training room can follow (``dealsim trace``).
+
+Statistics say *how often* deals stall; a trainer also needs *one* deal to point at: "watch
+this deal: the new general director arrives, the proposal goes back to market monitoring, then
+the fiscal year ends". This module runs one replication with the event log on, picks a deal
+(by number, or the one with the most stalled days, one that was reset, or a won one), and turns
+its events into plain sentences with dates, and optionally into a timeline picture.
+
+Everything is deterministic for a given scenario, seed and replication: the engine is, and the
+selection rules below break every tie by the deal number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.calendar import next_release
+from sim.engine import ReplicationRecords, simulate_replication
+from sim.errors import UserError
+from sim.model import CAUSES, Model, compile_scenario
+from sim.report import money
+from sim.scenario import Scenario, load_scenario
+
+#: How a deal can be picked automatically, and what each pick means (for messages and help).
+PICKS = {
+    "stalled": "the deal with the most stalled days",
+    "reset": "a deal sent back by a budget re-check, a decision-group change or a shock",
+    "won": "a won deal",
+}
+#: With no --replication, replications 0 .. SEARCH-1 are tried in order until one has a match.
+SEARCH = 20
+#: Stories with at least this many lines are preferred (a room needs something to follow).
+RICH_STORY = 5
+RESET_CAUSES = ("budget_recheck", "shock", "group_change")
+ACRONYMS = frozenset({"it", "cfo", "ceo", "cto", "cio", "coo", "hr"})
+DORMANT_COLOR = "#d9cfc1"  # warm stone: clearly not one of the blue stages
+
+CAUSE_WORDS = {
+    "budget_wait": "budget wait",
+    "timing_wait": "exchange-rate wait",
+    "dormant": "dormant",
+    "budget_rework": "re-work after final doubts",
+    "group_change_rework": "re-work after a new decision-maker",
+    "shock_rework": "re-work after a shock",
+}
+
+
+@dataclass
+class Story:
+    """One deal of one replication, with everything needed to tell and draw it."""
+
+    scenario: Scenario
+    model: Model
+    seed: int
+    replication: int
+    deal: int
+    amount: float
+    created: float
+    first_state: int
+    state: int  # at the horizon
+    closed: float  # nan if still open
+    stall: np.ndarray  # days by cause, in CAUSES order
+    events: list[tuple]  # (deal, day, event, from, to, cause) of this deal, by day
+    shocks: dict[float, float] = field(default_factory=dict)  # day -> severity (market-wide)
+    pick: str | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        """'won', 'lost', 'no_decision', or None while open."""
+        if self.state < self.model.won:
+            return None
+        return self.model.state_names()[self.state]
+
+    @property
+    def stalled_days(self) -> float:
+        return float(self.stall.sum())
+
+    def label(self, code: int) -> str:
+        """The display name of a state code (the scenario's stage label)."""
+        model = self.model
+        if code < model.n_stages:
+            return model.scenario.stages[code].label or model.stage_names[code]
+        return {
+            model.dormant: "dormant",
+            model.won: "won",
+            model.won + 1: "lost",
+            model.won + 2: "no decision",
+        }[code]
+
+    def lines(self) -> list[tuple[float, str]]:
+        """The story as (day, sentence) pairs, in date order, ending with the outcome."""
+        return story_lines(self)
+
+    def text(self) -> str:
+        return format_story(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and picking
+# ---------------------------------------------------------------------------------------------
+
+
+def run_with_events(model: Model, seed: int, replication: int) -> ReplicationRecords:
+    return simulate_replication(model, seed, replication, record_events=True)
+
+
+def deal_events(records: ReplicationRecords) -> dict[int, list[tuple]]:
+    """Each deal's events, in log order (already sorted by day)."""
+    by_deal: dict[int, list[tuple]] = {}
+    for event in records.events or []:
+        if event[0] >= 0:
+            by_deal.setdefault(event[0], []).append(event)
+    return by_deal
+
+
+def without_echoes(events: list[tuple]) -> list[tuple]:
+    """Drop the log's echo of an effective interruption.
+
+    The engine logs the replacements and shocks of a stretch from its start inclusive, so the
+    replacement (or shock) that ended the previous stretch and moved the deal is logged again,
+    at the same moment, as one that "did not move" it. Those echoes would tell the room that
+    the same new person both sent the deal back and kept it going.
+    """
+    moved = {(e[1], e[5]) for e in events if e[2] == "move" and e[5] != "stage"}
+    return [
+        e
+        for e in events
+        if not (
+            (e[2] == "person_replaced" and (e[1], e[5]) in moved)
+            or (e[2] == "shock_survived" and (e[1], "shock") in moved)
+        )
+    ]
+
+
+def shock_severities(records: ReplicationRecords) -> dict[float, float]:
+    return {
+        float(day): float(sev)
+        for day, sev in zip(records.shock_days, records.shock_severity, strict=True)
+    }
+
+
+def _is_reset(model: Model, event: tuple) -> bool:
+    """A move that a budget re-check, a person or a shock made backwards (or to dormant)."""
+    _, _, kind, src, dst, cause = event
+    if kind != "move" or not cause.startswith(RESET_CAUSES):
+        return False
+    return dst == model.dormant or dst < src
+
+
+def _n_lines(model: Model, events: list[tuple]) -> int:
+    """How many lines a story would have (moves into an outcome are told by their close)."""
+    return sum(1 for e in events if not (e[2] == "move" and e[4] >= model.won)) + 1
+
+
+def select_deal(model: Model, records: ReplicationRecords, pick: str) -> int | None:
+    """The deal of this replication that best shows ``pick`` (see PICKS), or None.
+
+    Rules (ties go to the lowest deal number, so the choice is deterministic):
+
+    * ``stalled``: the most stalled days (all causes);
+    * ``reset``: the most distinct reset causes, then the most events, then stalled days;
+    * ``won``: the most events, then stalled days.
+
+    Among the candidates, stories of at least RICH_STORY lines are preferred.
+    """
+    if pick not in PICKS:
+        raise UserError(f"unknown pick {pick!r}: use one of {', '.join(PICKS)}")
+    events = deal_events(records)
+    stalled = records.stall.sum(axis=1)
+    best, best_key = None, None
+    for i in range(records.n_deals):
+        mine = events.get(i, [])
+        n_lines = _n_lines(model, mine)
+        if pick == "stalled":
+            if stalled[i] <= 0:
+                continue
+            score: tuple = (stalled[i], n_lines)
+        elif pick == "reset":
+            resets = {e[5].split(":")[0] for e in mine if _is_reset(model, e)}
+            if not resets:
+                continue
+            score = (len(resets), n_lines, stalled[i])
+        else:
+            if records.state[i] != model.won:
+                continue
+            score = (n_lines, stalled[i])
+        key = (n_lines >= RICH_STORY, *score)
+        if best_key is None or key > best_key:
+            best, best_key = i, key
+    return best
+
+
+def find_story(
+    scenario: Scenario | str | Path | None,
+    *,
+    deal: int | None = None,
+    pick: str | None = None,
+    replication: int | None = None,
+    seed: int | None = None,
+) -> Story:
+    """Run a replication and return the story of one deal.
+
+    Args:
+        scenario: a Scenario, a bundled name or a path (None: the default scenario).
+        deal: an explicit deal number (0-based: the day-0 pipeline first, then arrivals).
+        pick: 'stalled', 'reset' or 'won' (see :func:`select_deal`); default 'stalled' when
+            no deal is given.
+        replication: which replication (default: the first of 0..SEARCH-1 with a match).
+        seed: default: the scenario's.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    seed = scenario.seed if seed is None else seed
+    if seed < 0:
+        raise UserError(f"--seed: {seed} must be >= 0")
+    if replication is not None and replication < 0:
+        raise UserError(f"--replication: {replication} must be >= 0")
+    if deal is not None and pick is not None:
+        raise UserError(f"--deal and --{pick} cannot be used together: choose one")
+    model = compile_scenario(scenario)
+    if deal is not None:
+        rep = 0 if replication is None else replication
+        records = run_with_events(model, seed, rep)
+        if not 0 <= deal < records.n_deals:
+            raise UserError(
+                f"--deal: {deal} is not a deal of replication {rep} "
+                f"(it has {records.n_deals} deals, numbered 0..{records.n_deals - 1})"
+            )
+        return _story(scenario, model, seed, records, deal, None)
+    pick = pick or "stalled"
+    tried = [replication] if replication is not None else list(range(SEARCH))
+    for rep in tried:
+        records = run_with_events(model, seed, rep)
+        chosen = select_deal(model, records, pick)
+        if chosen is not None:
+            return _story(scenario, model, seed, records, chosen, pick)
+    where = (
+        f"replication {replication}" if replication is not None else f"replications 0..{SEARCH - 1}"
+    )
+    raise UserError(
+        f"--{pick}: no deal in {where} of '{scenario.name}' (seed {seed}) is {PICKS[pick]}; "
+        "try another --seed or --replication, or a scenario with that mechanism"
+    )
+
+
+def stories_of(story: Story, deals: list[int]) -> list[Story]:
+    """Other deals of the same replication (for a picture of a few deals)."""
+    records = run_with_events(story.model, story.seed, story.replication)
+    out = []
+    for d in deals:
+        if not 0 <= d < records.n_deals:
+            raise UserError(
+                f"--deals: {d} is not a deal of replication {story.replication} "
+                f"(it has {records.n_deals} deals, numbered 0..{records.n_deals - 1})"
+            )
+        out.append(_story(story.scenario, story.model, story.seed, records, d, None))
+    return out
+
+
+def _story(scenario, model, seed, records, deal, pick) -> Story:
+    return Story(
+        scenario=scenario,
+        model=model,
+        seed=seed,
+        replication=records.replication,
+        deal=deal,
+        amount=float(records.amount[deal]),
+        created=float(records.created[deal]),
+        first_state=int(records.first_state[deal]),
+        state=int(records.state[deal]),
+        closed=float(records.closed[deal]),
+        stall=np.asarray(records.stall[deal], dtype=float),
+        events=without_echoes(deal_events(records).get(deal, [])),
+        shocks=shock_severities(records),
+        pick=pick,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Telling
+# ---------------------------------------------------------------------------------------------
+
+
+def _role(cause: str) -> str:
+    return cause.split(":", 1)[1] if ":" in cause else "decision-maker"
+
+
+def _new(role: str) -> str:
+    """'general director' -> 'New general director'; 'it director' -> 'New IT director'."""
+    words = [w.upper() if w.lower() in ACRONYMS else w for w in role.split(" ")]
+    return "New " + " ".join(words)
+
+
+def _severity(story: Story, day: float) -> str:
+    sev = story.shocks.get(float(day))
+    return f" (severity {sev:.2f})" if sev is not None else ""
+
+
+def _close_line(story: Story, event: tuple) -> str:
+    """The sentence for a deal reaching its outcome, naming who or what ended it."""
+    _, day, _, src, dst, cause = event
+    model = story.model
+    outcome = {model.won: "WON", model.won + 1: "LOST", model.won + 2: "NO DECISION"}[dst]
+    if dst == model.won:
+        return f"Contract signed: WON ({money(story.amount, story.scenario.currency)})"
+    if cause == "dormant":
+        give_up = model.dormant_give_up_days
+        return f"Still shelved after {give_up:.0f} days of silence: closed as {outcome}"
+    if cause == "shock":
+        return f"Market shock{_severity(story, day)}: the project is cancelled -> {outcome}"
+    if cause.startswith("group_change"):
+        return f"{_new(_role(cause))}: the project is cancelled -> {outcome}"
+    if dst == model.won + 1:
+        return "LOST: the client buys from a competitor or drops the project"
+    return "NO DECISION: the client never makes up its mind"
+
+
+def _move_line(story: Story, event: tuple) -> str:
+    _, day, _, src, dst, cause = event
+    model = story.model
+    to = story.label(dst)
+    if cause == "dormant":  # leaving dormant for a stage: reactivation
+        return f"The client comes back to the project -> {to}"
+    if cause == "budget_recheck":
+        return f"Final doubts: the client re-checks the original terms -> back to {to}"
+    if cause == "shock":
+        if dst == model.dormant:
+            return (
+                f"Market shock{_severity(story, day)}: the client shelves the project "
+                "-> dormant (doing without, for now)"
+            )
+        return f"Market shock{_severity(story, day)}: the plans are reopened -> back to {to}"
+    if cause.startswith("group_change"):
+        new = _new(_role(cause))
+        if dst == model.dormant:
+            return f"{new} freezes the project -> dormant (doing without, for now)"
+        return f"{new}: the proposal must be presented again -> back to {to}"
+    if dst == model.dormant:
+        return "The client decides to do without, for now -> dormant"
+    if dst > src:
+        return f"Moves on -> {to}"
+    return f"The client slides back -> back to {to}"
+
+
+def _wait_after(events: list[tuple], k: int) -> float | None:
+    """Days from event k to the deal's next move (how long a wait lasted), if any."""
+    day = events[k][1]
+    for e in events[k + 1 :]:
+        if e[2] in ("move", "close"):
+            return float(e[1] - day)
+    return None
+
+
+def story_lines(story: Story) -> list[tuple[float, str]]:
+    """The deal's events as (day, plain sentence) pairs, ending with the outcome or the horizon."""
+    model = story.model
+    out: list[tuple[float, str]] = []
+    events = story.events
+    for k, event in enumerate(events):
+        _, day, kind, src, dst, cause = event
+        day = float(day)
+        if kind == "created":
+            if story.deal < len(model.initial_states):
+                text = f"Already in the pipeline at the start: {story.label(dst)}"
+            else:
+                text = f"New enquiry: enters {story.label(dst)}"
+            text += f" ({money(story.amount, story.scenario.currency)})"
+        elif kind == "move":
+            if dst >= model.won:
+                continue  # told by the close event that follows
+            text = _move_line(story, event)
+        elif kind == "close":
+            text = _close_line(story, event)
+        elif kind == "budget_wait":
+            release = next_release(model.budget.releases, day)
+            text = (
+                "Budget line only: waits for the next fiscal year's money "
+                f"(released {model.calendar.date_of(release).isoformat()})"
+            )
+        elif kind == "budget_released":
+            text = "The budget money is released"
+        elif kind == "timing_wait":
+            text = "Ready to buy, waiting for a better exchange rate"
+            waited = _wait_after(events, k)
+            if waited is not None and model.timing is not None:
+                if waited >= model.timing.max_wait_days - 1e-6:
+                    text += f" (stops waiting after {waited:.0f} days: the line is needed)"
+                else:
+                    text += f" (waits {waited:.0f} days)"
+        elif kind == "person_replaced":
+            text = f"{_new(_role(cause))} takes over and keeps the project going"
+        elif kind == "shock_survived":
+            text = f"Market shock{_severity(story, day)}: this client carries on"
+        else:
+            text = f"{kind} ({cause})"
+        out.append((day, text))
+    if story.outcome is None:
+        horizon = model.horizon
+        where = (
+            "dormant (doing without, for now)"
+            if story.state == model.dormant
+            else f"in {story.label(story.state)}"
+        )
+        out.append((horizon, f"Still open at the horizon: {where}"))
+    return out
+
+
+def _duration(days: float) -> str:
+    if days >= 60:
+        return f"{days / (365.25 / 12):.1f} months"
+    return f"{days:.0f} days"
+
+
+def format_story(story: Story) -> str:
+    """The story as text: a header, one dated line per event, and where the time went."""
+    model = story.model
+    scenario = story.scenario
+    why = f", picked as {PICKS[story.pick]}" if story.pick else ""
+    head = (
+        f"Deal {story.deal} of '{scenario.name}' (replication {story.replication}, "
+        f"seed {story.seed}{why})"
+    )
+    lines = [head, ""]
+    for day, text in story.lines():
+        lines.append(f"{model.calendar.date_of(day).isoformat()}  {text}")
+    lines.append("")
+    end = story.closed if story.outcome else model.horizon
+    life = _duration(end - story.created)
+    if story.outcome:
+        verdict = f"Closed {story.outcome.replace('_', ' ')} after {life}"
+    else:
+        verdict = f"Still open after {life} (at the horizon)"
+    total = story.stalled_days
+    if total > 0:
+        parts = [
+            f"{CAUSE_WORDS[c]} {d:.0f}"
+            for c, d in zip(CAUSES, story.stall, strict=True)
+            if d >= 0.5
+        ]
+        verdict += f"; {total:.0f} of those days stalled: " + ", ".join(parts)
+    else:
+        verdict += "; no stalled days"
+    lines.append(verdict + ".")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The picture
+# ---------------------------------------------------------------------------------------------
+
+
+def _segments(story: Story) -> list[tuple[float, float, int]]:
+    """(start, end, state) of each stay in a stage or dormant, until the outcome or horizon."""
+    end_day = story.closed if story.outcome else story.model.horizon
+    segments = []
+    state, since = story.first_state, story.created
+    for _, day, kind, _, dst, _ in story.events:
+        if kind != "move":
+            continue
+        segments.append((since, float(day), state))
+        state, since = dst, float(day)
+    if state < story.model.won:
+        segments.append((since, end_day, state))
+    return [s for s in segments if s[1] > s[0] or s[2] < story.model.won]
+
+
+def _waits(story: Story) -> list[tuple[float, float, str]]:
+    """(start, end, 'budget'|'timing') of the waits inside stage stays."""
+    end_day = story.closed if story.outcome else story.model.horizon
+    out = []
+    events = story.events
+    for k, (_, day, kind, *_rest) in enumerate(events):
+        if kind not in ("budget_wait", "timing_wait"):
+            continue
+        stop = end_day
+        for later in events[k + 1 :]:
+            if later[2] in ("move", "budget_released"):
+                stop = float(later[1])
+                break
+        out.append((float(day), stop, "budget" if kind == "budget_wait" else "timing"))
+    return out
+
+
+# marker, colour, size, legend label: one entry per kind of mark on the picture
+MARKS = {
+    "group_reset": ("v", "#6b46c1", 120, "New decision-maker: deal sent back"),
+    "group_kept": ("v", "none", 90, "New decision-maker: deal carries on"),
+    "shock_reset": ("X", "#c53030", 130, "Market shock: deal reset"),
+    "shock_kept": ("X", "none", 100, "Market shock: deal carries on"),
+    "recheck": ("<", "#dd6b20", 120, "Final doubts after the budget: sent back"),
+    "released": ("P", "#2b6cb0", 110, "Budget money released"),
+    "won": ("*", "#2f855a", 260, "Won"),
+    "lost": ("X", "#1a202c", 130, "Lost"),
+    "no_decision": ("o", "#718096", 120, "No decision"),
+    "open": (">", "#1a202c", 110, "Still open at the horizon"),
+}
+
+
+def _marks(story: Story) -> list[tuple[float, str, str]]:
+    """(day, kind of mark, short note) of what happened; the note names a new person."""
+    model = story.model
+    out = []
+    for _, day, kind, _, dst, cause in story.events:
+        day = float(day)
+        who = _new(_role(cause)).removeprefix("New ") if cause.startswith("group_change") else ""
+        if kind == "move" and dst < model.won:
+            if who:
+                out.append((day, "group_reset", who))
+            elif cause == "shock":
+                out.append((day, "shock_reset", ""))
+            elif cause == "budget_recheck":
+                out.append((day, "recheck", ""))
+        elif kind == "close":
+            out.append((day, model.state_names()[dst], ""))
+            if who:
+                out.append((day, "group_reset", who))
+            elif cause == "shock":
+                out.append((day, "shock_reset", ""))
+        elif kind == "person_replaced":
+            out.append((day, "group_kept", who))
+        elif kind == "shock_survived":
+            out.append((day, "shock_kept", ""))
+        elif kind == "budget_released":
+            out.append((day, "released", ""))
+    if story.outcome is None:
+        out.append((model.horizon, "open", ""))
+    return out
+
+
+def stage_colors(model: Model) -> list[str]:
+    """One colour per stage, light to dark along the funnel (blue), then dormant grey."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["Blues"]
+    n = model.n_stages
+    colors = [matplotlib.colors.to_hex(cmap(0.3 + 0.6 * s / max(n - 1, 1))) for s in range(n)]
+    return [*colors, DORMANT_COLOR]
+
+
+def _stage_number(model: Model, state: int) -> str:
+    """'1', '2', ... for stages and '0' for dormant (the forum's "stage zero")."""
+    return "0" if state == model.dormant else str(state + 1)
+
+
+def draw_timeline(stories: list[Story], path: Path | str) -> Path:
+    """Draw the stories as a timeline picture: one row per deal, stages as bars over dates.
+
+    Waits (budget, exchange rate) are hatched over the stage bar; what happened is marked with
+    symbols explained in the legend; market-wide shocks are dashed vertical lines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if not stories:
+        raise UserError("no deal to draw")
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UserError(f"--picture: {path} must end in .png")
+    model = stories[0].model
+    scenario = stories[0].scenario
+    start = scenario.start_date
+    colors = stage_colors(model)
+
+    def when(day: float) -> float:
+        return mdates.date2num(start) + day
+
+    n = len(stories)
+    fig_height = 2.9 + 0.95 * n
+    fig, ax = plt.subplots(figsize=(12.5, fig_height), dpi=120)
+    bar = 0.5
+    used_marks: list[str] = []
+    used_waits: set[str] = set()
+    for row, story in enumerate(stories):
+        y = n - 1 - row
+        for seg_start, seg_end, state in _segments(story):
+            ax.broken_barh(
+                [(when(seg_start), max(seg_end - seg_start, 0.5))],
+                (y - bar / 2, bar),
+                facecolors=colors[min(state, model.n_stages)],
+                edgecolor="white",
+                linewidth=1.2,
+            )
+            if seg_end - seg_start >= 22:  # room for the stage number inside the bar
+                dark = state < model.n_stages and state >= model.n_stages / 2
+                ax.text(
+                    when((seg_start + seg_end) / 2),
+                    y - bar / 2 + 0.06,
+                    _stage_number(model, state),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="white" if dark else "#1a202c",
+                    zorder=4,
+                )
+        for w_start, w_end, kind in _waits(story):
+            used_waits.add(kind)
+            ax.broken_barh(
+                [(when(w_start), max(w_end - w_start, 0.5))],
+                (y - bar / 2, bar),
+                facecolors="none",
+                edgecolor="#dd6b20" if kind == "budget" else "#2c7a7b",
+                hatch="////" if kind == "budget" else "....",
+                linewidth=0,
+            )
+        for day, mark, note in _marks(story):
+            marker, color, size, _ = MARKS[mark]
+            hollow = color == "none"
+            edge = {"group_kept": "#6b46c1", "shock_kept": "#c53030"}.get(mark, "white")
+            above = mark.endswith(("reset", "kept", "recheck"))
+            mark_y = y + bar / 2 + 0.13 if above else y
+            if note:  # who was replaced, in small print above the mark
+                ax.annotate(
+                    note,
+                    (when(day), mark_y),
+                    xytext=(0, 8),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7.5,
+                    color="#553c9a",
+                )
+            ax.scatter(
+                [when(day)],
+                [mark_y],
+                marker=marker,
+                s=size,
+                facecolors="white" if hollow else color,
+                edgecolors=edge,
+                linewidths=1.6 if hollow else 0.8,
+                zorder=5,
+            )
+            if mark not in used_marks:
+                used_marks.append(mark)
+    # market-wide shocks: dashed lines over every row
+    shocks = stories[0].shocks
+    span = model.horizon - min(s.created for s in stories)
+    last_at: list[float] = []  # per label level: the day of the last label written there
+    for day, severity in sorted(shocks.items()):
+        ax.axvline(when(day), color="#c53030", linestyle="--", linewidth=1, alpha=0.6, zorder=1)
+        # labels of shocks close in time go one level up instead of overprinting
+        level = next((k for k, at in enumerate(last_at) if day - at > 0.09 * span), len(last_at))
+        if level == len(last_at):
+            last_at.append(day)
+        last_at[level] = day
+        ax.annotate(
+            f"shock {severity:.2f}",
+            (when(day), n - 0.4),
+            xytext=(3, 11 * level),
+            textcoords="offset points",
+            fontsize=8,
+            color="#c53030",
+            va="bottom",
+        )
+    horizon = when(model.horizon)
+    ax.axvline(horizon, color="#1a202c", linewidth=1.2, zorder=1)
+    ax.annotate(
+        "horizon",
+        (horizon, -0.62),
+        xytext=(-3, 0),
+        textcoords="offset points",
+        fontsize=8,
+        ha="right",
+    )
+    first = min(s.created for s in stories)
+    ax.set_xlim(when(first - 15), horizon + 20)
+    ax.set_ylim(-0.75, n - 0.1 + 0.12 * max(len(last_at) - 1, 0))
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(
+        [f"Deal {s.deal}\n{money(s.amount, scenario.currency)}" for s in reversed(stories)],
+        fontsize=10,
+    )
+    locator = mdates.AutoDateLocator(minticks=6, maxticks=14)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.grid(axis="x", color="#e2e8f0", zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+    stage_handles = [
+        Patch(
+            facecolor=colors[s],
+            label=f"{s + 1}. {model.scenario.stages[s].label or model.stage_names[s]}",
+        )
+        for s in range(model.n_stages)
+    ]
+    if any(seg[2] == model.dormant for s in stories for seg in _segments(s)):
+        stage_handles.append(Patch(facecolor=colors[-1], label="0. Dormant (doing without)"))
+    wait_handles = []
+    if "budget" in used_waits:
+        wait_handles.append(
+            Patch(facecolor="white", edgecolor="#dd6b20", hatch="////", label="Waiting for budget")
+        )
+    if "timing" in used_waits:
+        wait_handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="#2c7a7b",
+                hatch="....",
+                label="Waiting for a better exchange rate",
+            )
+        )
+    mark_handles = []
+    for mark in MARKS:
+        if mark not in used_marks:
+            continue
+        marker, color, size, label = MARKS[mark]
+        hollow = color == "none"
+        edge = {"group_kept": "#6b46c1", "shock_kept": "#c53030"}.get(mark, color)
+        mark_handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker=marker,
+                markersize=math.sqrt(size) * 0.8,
+                markerfacecolor="white" if hollow else color,
+                markeredgecolor=edge,
+                label=label,
+            )
+        )
+    handles = stage_handles + wait_handles + mark_handles
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.09),
+        ncol=3,
+        fontsize=9,
+        frameon=False,
+    )
+    if n == 1:
+        story = stories[0]
+        title = f"{scenario.name}: the story of deal {story.deal}"
+        if story.outcome:
+            life = _duration(story.closed - story.created)
+            title += f" ({story.outcome.replace('_', ' ')} after {life})"
+        else:
+            title += " (still open at the horizon)"
+    else:
+        title = f"{scenario.name}: the stories of {n} deals"
+    ax.set_title(title, fontsize=14, loc="left", pad=14)
+    stories_desc = f"replication {stories[0].replication}, seed {stories[0].seed}"
+    caption = (
+        f"dealsim trace, {stories_desc}. Bars: the stage each deal is in, over dates; "
+        "hatching: waiting inside the stage; marks above a bar: what happened to the deal."
+    )
+    fig.text(0.01, 0.01, caption, fontsize=8.5, color="#4a5568", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def parse_deal_list(text: str | None) -> list[int]:
+    """'3,17, 40' -> [3, 17, 40], with a clear error naming the option."""
+    if not text:
+        return []
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise UserError(f"--deals: {part!r} is not a deal number (use e.g. 3,17,40)") from None
+    return out

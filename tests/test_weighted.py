@@ -1,0 +1,129 @@
+"""``dealsim weighted``: the CRM's weighted pipeline, the scenario's chain, and the simulation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sim.cli_trainer import register
+from sim.errors import UserError
+from sim.scenario import load_scenario, scenario_from_dict
+from sim.weighted import (
+    chain_win_probabilities,
+    parse_crm_probabilities,
+    shift_back,
+    weighted_text,
+    weighted_vs_simulation,
+)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def test_chain_probabilities_match_the_closed_form():
+    # scenarios/chain.toml: from d 0.24, from e 0.40, from n 0.68 (B = (I - Q)^-1 R by hand)
+    probs = chain_win_probabilities(load_scenario("chain"))
+    np.testing.assert_allclose(probs, [0.24, 0.40, 0.68], atol=1e-12)
+    assert not np.allclose(probs, [0.24, 0.40, 0.60])  # a wrong oracle fails
+
+
+def test_chain_probabilities_include_dormant_returns():
+    data = {
+        "name": "d",
+        "start_date": "2027-01-01",
+        "horizon_days": 365,
+        "deals": {"initial": {"a": 1}, "amount": {"dist": "fixed", "value": 1}},
+        "stages": [
+            {
+                "name": "a",
+                "duration": {"dist": "fixed", "value": 10},
+                "exits": {"b": 0.5, "dormant": 0.5},
+            },
+            {
+                "name": "b",
+                "duration": {"dist": "fixed", "value": 10},
+                "exits": {"won": 0.5, "lost": 0.5},
+            },
+        ],
+        "dormant": {"reactivate_mean_days": 100, "give_up_after_days": 100},
+    }
+    probs = chain_win_probabilities(scenario_from_dict(data))
+    back = 1 - math.exp(-1)  # reactivated before giving up
+    from_a = 0.25 / (1 - 0.5 * back)
+    np.testing.assert_allclose(probs, [from_a, 0.5], atol=1e-12)
+
+
+def test_crm_defaults_spread_over_the_stages():
+    np.testing.assert_allclose(parse_crm_probabilities(None, 5), [0.1, 0.25, 0.5, 0.7, 0.9])
+    np.testing.assert_allclose(parse_crm_probabilities(None, 4), [0.1, 0.25, 0.7, 0.9])
+    np.testing.assert_allclose(parse_crm_probabilities(None, 3), [0.1, 0.5, 0.9])
+    six = parse_crm_probabilities(None, 6)
+    assert six[0] == 0.1 and six[-1] == 0.9 and np.all(np.diff(six) > 0)
+    np.testing.assert_allclose(parse_crm_probabilities("5, 20%,60", 3), [0.05, 0.2, 0.6])
+    with pytest.raises(UserError, match="3 stages"):
+        parse_crm_probabilities("10,20", 3)
+    with pytest.raises(UserError, match="percentages"):
+        parse_crm_probabilities("10,x,30", 3)
+    with pytest.raises(UserError, match="0..100"):
+        parse_crm_probabilities("10,20,130", 3)
+
+
+def test_shift_back_keeps_every_deal():
+    names = ["need", "market", "moment", "contract"]
+    shifted = shift_back({"need": 16, "market": 12, "moment": 8, "contract": 4}, names)
+    assert shifted == {"need": 28, "market": 8, "moment": 4}
+
+
+def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
+    """20-year horizon, no mechanisms: simulated bookings = the chain's weighted pipeline."""
+    found = weighted_vs_simulation("chain", replications=3, seed=1)
+    rec = found["recorded"]
+    assert rec["deals"] == 2000
+    assert rec["chain_weighted"] == pytest.approx(480.0)
+    assert rec["crm_weighted"] == pytest.approx(2000 * 0.10)  # d is the first of 3 stages
+    sd = math.sqrt(2000 * 0.24 * 0.76) / math.sqrt(3)
+    for key in ("simulated", "simulated_stages_only"):
+        assert abs(rec[key]["bookings"]["mean"] - 480.0) < 4 * sd
+    # every deal is already in the first stage: the misjudged-stage case is the same pipeline
+    assert found["one_stage_earlier"]["chain_weighted"] == rec["chain_weighted"]
+
+
+def test_equipment_report_numbers():
+    found = weighted_vs_simulation("equipment", replications=8, seed=1, crm="10,30,60,90")
+    rec, early = found["recorded"], found["one_stage_earlier"]
+    amount = found["mean_amount"]
+    assert amount == pytest.approx(400_000)
+    assert rec["crm_weighted"] == pytest.approx((16 * 0.1 + 12 * 0.3 + 8 * 0.6 + 4 * 0.9) * amount)
+    assert early["crm_weighted"] < rec["crm_weighted"]
+    # time and stalls only take away from the chain's eventual wins
+    only = rec["simulated_stages_only"]["bookings"]["mean"]
+    full = rec["simulated"]["bookings"]["mean"]
+    assert full < only < rec["chain_weighted"]
+    assert early["simulated"]["bookings"]["mean"] < full
+    text = weighted_text(found)
+    assert "CRM weighted (10/30/60/90%)" in text
+    assert "Misjudged stage" in text
+    assert "one stage earlier" in text
+
+
+def test_cli_weighted():
+    group = _Group()
+    register(group)
+    result = CliRunner().invoke(group, ["weighted", "equipment", "-n", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stages"][0]["crm_probability"] == 0.1
+    bad = CliRunner().invoke(group, ["weighted", "equipment", "--crm-probabilities", "10,20"])
+    assert bad.exit_code == 2
+    assert "4 stages" in bad.stderr
