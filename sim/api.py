@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy
@@ -35,6 +36,9 @@ from sim.scenario import (
     load_scenario,
     scenario_hash,
 )
+
+if TYPE_CHECKING:
+    from sim.pipeline import PipelineSource
 
 
 @dataclass
@@ -77,6 +81,7 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
+    pipeline: PipelineSource | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -89,6 +94,7 @@ def simulate(
         target: a bookings amount: adds the probability of reaching it by each quarter end.
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
+        pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
     """
     if sets:
         from sim.comparison import normalize_sets
@@ -103,7 +109,12 @@ def simulate(
     check_run_options(replications, seed, jobs)
     if target is not None and not (target > 0 and math.isfinite(target)):
         raise UserError(f"--target: {target} must be a positive amount")
-    model = compile_scenario(scenario)
+    initial = None
+    if pipeline is not None:
+        from sim.pipeline import apply_pipeline
+
+        scenario, initial = apply_pipeline(scenario, pipeline)
+    model = compile_scenario(scenario, initial)
     if not write:
         return _run_in_memory(model, replications, seed, jobs, progress, command, target)
     folder = Path(output) if output is not None else default_output_dir(scenario.name)

@@ -83,6 +83,49 @@ def _common_run_options(func):
     return func
 
 
+def _pipeline_options(func):
+    """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
+    for option in reversed(
+        [
+            click.option(
+                "--pipeline",
+                type=click.Path(path_type=Path),
+                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
+                "replaces the scenario's day-0 pipeline.",
+            ),
+            click.option(
+                "--as-of",
+                type=click.DateTime(formats=["%Y-%m-%d"]),
+                help="The export's day, YYYY-MM-DD: day 0 (default: the scenario's start_date).",
+            ),
+            click.option(
+                "--map",
+                "column_map",
+                multiple=True,
+                metavar="COLUMN=FIELD",
+                help="Read a column as a field (deal_id, stage, amount, created, "
+                "stage_entered) for exports of no known style. Repeatable.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _pipeline_source(pipeline, as_of, column_map):
+    """The PipelineSource the options describe, or None without --pipeline."""
+    from sim.errors import UserError
+    from sim.pipeline import PipelineSource, parse_mapping
+
+    if pipeline is None:
+        if as_of is not None or column_map:
+            raise UserError("--as-of and --map need --pipeline FILE")
+        return None
+    return PipelineSource(
+        Path(pipeline), as_of.date() if as_of is not None else None, parse_mapping(column_map)
+    )
+
+
 def _print_json(data: dict) -> None:
     from sim.aggregate import clean_for_json
     from sim.comparison import jsonable
@@ -98,8 +141,22 @@ def _print_json(data: dict) -> None:
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@_pipeline_options
 def run_command(
-    scenario, replications, seed, jobs, output, force, sets, events, no_plots, target, as_json
+    scenario,
+    replications,
+    seed,
+    jobs,
+    output,
+    force,
+    sets,
+    events,
+    no_plots,
+    target,
+    as_json,
+    pipeline,
+    as_of,
+    column_map,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
@@ -107,6 +164,7 @@ def run_command(
     from sim.report import run_summary
 
     loaded, _ = resolve_scenario(scenario, parse_sets(sets))
+    source = _pipeline_source(pipeline, as_of, column_map)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
@@ -122,13 +180,18 @@ def run_command(
             target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
+            pipeline=source,
         )
     finally:
         progress.close()
     if as_json:
         _print_json(result.summary)
     else:
+        from sim.explain import explain_text
+
         click.echo(run_summary(result.summary, result.folder))
+        click.echo("")
+        click.echo(explain_text(result.summary))
 
 
 @cli.command("compare")
@@ -140,7 +203,21 @@ def run_command(
 )
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
-def compare_command(scenarios, replications, seed, jobs, output, force, sets, no_plots, as_json):
+@_pipeline_options
+def compare_command(
+    scenarios,
+    replications,
+    seed,
+    jobs,
+    output,
+    force,
+    sets,
+    no_plots,
+    as_json,
+    pipeline,
+    as_of,
+    column_map,
+):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
     Every scenario runs with the same seed and replications; each metric's paired difference
@@ -152,6 +229,7 @@ def compare_command(scenarios, replications, seed, jobs, output, force, sets, no
     from sim.results import check_output_dir
 
     arms = prepare_arms(list(scenarios), parse_sets(sets))
+    source = _pipeline_source(pipeline, as_of, column_map)
     folder = output if output is not None else compare_folder(arms)
     check_output_dir(folder, force)
     per_run = replications if replications is not None else arms[0].scenario.replications
@@ -164,6 +242,7 @@ def compare_command(scenarios, replications, seed, jobs, output, force, sets, no
             jobs=jobs,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
+            pipeline=source,
         )
     finally:
         progress.close()
@@ -186,7 +265,21 @@ def compare_command(scenarios, replications, seed, jobs, output, force, sets, no
 )
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
-def sweep_command(scenario, replications, seed, jobs, output, force, sets, no_plots, as_json):
+@_pipeline_options
+def sweep_command(
+    scenario,
+    replications,
+    seed,
+    jobs,
+    output,
+    force,
+    sets,
+    no_plots,
+    as_json,
+    pipeline,
+    as_of,
+    column_map,
+):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
@@ -198,6 +291,7 @@ def sweep_command(scenario, replications, seed, jobs, output, force, sets, no_pl
 
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
+    source = _pipeline_source(pipeline, as_of, column_map)
     folder = output if output is not None else sweep_folder(arms, parameter)
     check_output_dir(folder, force)
     per_run = replications if replications is not None else arms[0].scenario.replications
@@ -210,6 +304,7 @@ def sweep_command(scenario, replications, seed, jobs, output, force, sets, no_pl
             jobs=jobs,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
+            pipeline=source,
         )
     finally:
         progress.close()
@@ -262,6 +357,18 @@ def scenarios():
     width = max((len(name) for name, _, _ in found), default=0)
     for name, description, _ in found:
         click.echo(f"{name:<{width}}  {description}")
+
+
+def _register_plugins() -> None:
+    """Commands that live in their own modules: data in and out, and the trainer's tools."""
+    from sim.cli_data import register as register_data
+    from sim.cli_trainer import register as register_trainer
+
+    register_data(cli)
+    register_trainer(cli)
+
+
+_register_plugins()
 
 
 def main(argv: list[str] | None = None) -> int:

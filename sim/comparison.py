@@ -230,8 +230,11 @@ def run_arms(
     jobs: int | None,
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
+    pipeline=None,
 ) -> tuple[int, int]:
     """Run every arm in memory on the same seed and replications; returns (replications, seed).
+
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals.
 
     ``progress`` is called with the number of replications done over all arms.
     """
@@ -250,6 +253,7 @@ def run_arms(
             write=False,
             progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
             command=command,
+            pipeline=pipeline,
         )
     return replications, seed
 

@@ -299,9 +299,9 @@ class DealLives:
         for j in self.roles_at[state]:
             times = lists.tables.role_times[j][row]
             role = model.roles[j].name
-            for day in times[(times >= start) & (times < until)].tolist():
+            for day in times[(times > start) & (times < until)].tolist():
                 log((i, day, "person_replaced", state, state, f"group_change:{role}"))
         if self.shock_from <= state < model.n_stages:
             days = rep.market.shock_days
-            for day in days[(days >= start) & (days < until)].tolist():
+            for day in days[(days > start) & (days < until)].tolist():
                 log((i, day, "shock_survived", state, state, "shock"))

@@ -1,0 +1,62 @@
+"""Start a simulation from today's open deals in a CRM export (``--pipeline FILE --as-of DATE``).
+
+The export replaces the scenario's ``deals.initial`` counts: every open deal starts on day 0 in
+its (mapped) stage, with the time it has already spent there, its creation date and its amount,
+and day 0 becomes the export day. Reading and checking the file is :mod:`sim.crm`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.crm import read_pipeline
+from sim.errors import UserError
+from sim.model import InitialPipeline
+from sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """Where the day-0 deals come from: a CSV export, its day, and any column mapping."""
+
+    path: Path
+    as_of: dt.date | None = None  # default: the scenario's start_date
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--map column=field`` options into a dict, with a clear message for a malformed one."""
+    mapping = {}
+    for item in items:
+        column, sep, name = item.partition("=")
+        if not sep or not column.strip() or not name.strip():
+            raise UserError(f"--map: {item!r} is not COLUMN=FIELD (e.g. 'Deal Name=deal_id')")
+        mapping[column.strip()] = name.strip()
+    return mapping
+
+
+def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario, InitialPipeline]:
+    """The scenario moved to the export day, and the export's open deals as its day-0 pipeline."""
+    as_of = source.as_of or scenario.start_date
+    stage_map = dict(scenario.crm.stage_map) if scenario.crm is not None else {}
+    deals = read_pipeline(
+        source.path,
+        stages=scenario.stage_names,
+        as_of=as_of,
+        stage_map=stage_map,
+        mapping=source.mapping,
+    )
+    index = {name: i for i, name in enumerate([*scenario.stage_names, "dormant"])}
+    moved = scenario.model_copy(update={"start_date": as_of})
+    initial = InitialPipeline(
+        states=np.array([index[d.stage] for d in deals], dtype=np.int64),
+        age_in_stage=np.array([max((as_of - d.stage_entered).days, 0) for d in deals], float),
+        created=np.array([min((d.created - as_of).days, 0) for d in deals], dtype=float),
+        amounts=np.array([d.amount for d in deals], dtype=float),
+        ids=tuple(d.deal_id for d in deals),
+    )
+    return moved, initial

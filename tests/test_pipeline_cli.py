@@ -1,0 +1,99 @@
+"""`--pipeline FILE --as-of DATE`: today's open deals from a CRM export as the day-0 pipeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from sim.cli import main
+
+CRM = Path(__file__).parent / "data" / "crm"
+
+SCENARIO = """
+name = "crm-run"
+start_date = 2024-01-01
+horizon_days = 365
+replications = 3
+
+[deals]
+initial = { qualify = 50 }
+arrivals_per_month = 0
+amount = { dist = "fixed", value = 1000 }
+
+[[stages]]
+name = "qualify"
+duration = { dist = "exponential", mean = 30 }
+exits = { propose = 0.7, lost = 0.3 }
+
+[[stages]]
+name = "propose"
+duration = { dist = "exponential", mean = 30 }
+exits = { negotiate = 0.8, lost = 0.2 }
+
+[[stages]]
+name = "negotiate"
+duration = { dist = "exponential", mean = 20 }
+exits = { won = 0.7, lost = 0.3 }
+
+[crm.stage_map]
+"Qualification" = "qualify"
+"Proposal/Price Quote" = "propose"
+"Negotiation/Review" = "negotiate"
+"Closed Won" = "won"
+"Closed Lost" = "lost"
+"""
+
+
+def write_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "crm-run.toml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def test_run_starts_from_the_crm_deals(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main([
+        "run", str(write_scenario(tmp_path)), "-n", "3", "-j", "1", "-o", str(out), "--no-plots",
+        "--pipeline", str(CRM / "pipeline_salesforce_report.csv"), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["start_date"] == "2024-03-15"  # day 0 is the export day
+    assert summary["deals"]["mean"] == 3  # the three open deals, not the scenario's 50
+    with open(out / "deals.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["first_stage"] for r in rows} == {"qualify", "propose", "negotiate"}
+    assert all(float(r["created_day"]) < 0 for r in rows)  # created before the export day
+    assert {float(r["amount"]) for r in rows} == {12000.0, 25500.5, 40000.0}
+    assert "start_date = 2024-03-15" in (out / "scenario.toml").read_text()
+
+
+def test_a_bad_pipeline_file_is_exit_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main([
+        "run", str(write_scenario(tmp_path)), "-n", "2", "-j", "1", "-o", str(out),
+        "--pipeline", str(CRM / "bad_pipeline_amount.csv"), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "bad_pipeline_amount.csv" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_as_of_without_a_pipeline_is_an_error(tmp_path, capsys):
+    code = main(["run", str(write_scenario(tmp_path)), "--as-of", "2024-03-15", "-n", "2"])
+    assert code == 2
+    assert "--pipeline" in capsys.readouterr().err
+
+
+def test_compare_uses_the_same_crm_pipeline_for_both(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main([
+        "compare", str(write_scenario(tmp_path)), "--set", "stages.qualify.duration.mean=60",
+        "-n", "4", "-j", "1", "-o", str(out), "--no-plots", "--json",
+        "--pipeline", str(CRM / "pipeline_salesforce_report.csv"), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["metrics"]["n_deals"]["a"] == comparison["metrics"]["n_deals"]["b"] == 3
