@@ -45,37 +45,31 @@ def deal_columns(model: Model) -> list[str]:
 
 
 def deal_rows(model: Model, rec: ReplicationRecords) -> str:
-    """deals.csv rows (no header) for one replication, one per deal."""
+    """deals.csv rows (no header) for one replication, one per deal.
+
+    One ``%`` format per row over columns turned into lists once: string formatting is the
+    costliest part of writing results, so it is kept to a single call per deal.
+    """
     names = model.state_names()
-    r = rec.replication
+    created = rec.created.tolist()
     closed_text = [
-        "," if math.isnan(closed) else f"{closed:.2f},{closed - created:.2f}"
-        for created, closed in zip(rec.created.tolist(), rec.closed.tolist(), strict=True)
+        "," if closed != closed else f"{closed:.2f},{closed - start:.2f}"  # nan: still open
+        for start, closed in zip(created, rec.closed.tolist(), strict=True)
     ]
     causes = active_causes(model)
-    if causes:
-        stall = rec.stall[:, causes].round(2).tolist()
-        tails = [",".join(map(str, row)) for row in stall]
-        row_format = f"{r},%d,%s,%.2f,%.2f,%s,%s,%s\n"
-    else:
-        tails = [""] * rec.n_deals
-        row_format = f"{r},%d,%s,%.2f,%.2f,%s,%s%s\n"
-    return "".join(
-        [
-            row_format % (i, names[first], created, amount, names[state], close, tail)
-            for i, (first, created, amount, state, close, tail) in enumerate(
-                zip(
-                    rec.first_state.tolist(),
-                    rec.created.tolist(),
-                    rec.amount.tolist(),
-                    rec.state.tolist(),
-                    closed_text,
-                    tails,
-                    strict=True,
-                )
-            )
-        ]
+    stall_columns = [column.tolist() for column in rec.stall[:, causes].T]
+    row_format = f"{rec.replication},%d,%s,%.2f,%.2f,%s,%s" + ",%.1f" * len(causes) + "\n"
+    rows = zip(
+        range(rec.n_deals),
+        [names[s] for s in rec.first_state.tolist()],
+        created,
+        rec.amount.tolist(),
+        [names[s] for s in rec.state.tolist()],
+        closed_text,
+        *stall_columns,
+        strict=True,
     )
+    return "".join([row_format % row for row in rows])
 
 
 def event_rows(model: Model, rec: ReplicationRecords) -> str:
