@@ -64,13 +64,16 @@ def timed_run(scenario: str, replications: int, jobs: int) -> tuple[float, dict]
     return wall, manifest
 
 
-def report(label: str, scenario: str, replications: int, top: float) -> float:
-    wall, manifest = timed_run(scenario, replications, 1)
+def report(label: str, scenario: str, replications: int, top: float, tries: int) -> float:
+    """Best of ``tries`` whole commands (the machine's other load only ever slows a run down)."""
+    wall, manifest = min((timed_run(scenario, replications, 1) for _ in range(tries)),
+                         key=lambda run: run[0])  # fmt: skip
     rate = manifest["stage_visits"] / wall
+    in_run = manifest["stage_visits"] / manifest["wall_seconds"]
     print(
         f"{label:<28} {manifest['stage_visits']:>10,} visits in {wall:6.2f} s: "
         f"{rate:>9,.0f} visits/s = {rate / top:.2f} of the ceiling "
-        f"({manifest['events']:,} SimPy events)"
+        f"(inside the run, without start-up: {in_run:,.0f}/s = {in_run / top:.2f})"
     )
     return wall
 
@@ -79,14 +82,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=400)
     parser.add_argument("--mechanisms-replications", type=int, default=150)
+    parser.add_argument("--tries", type=int, default=3, help="runs of each command (best kept)")
     args = parser.parse_args()
 
     top = ceiling()
     print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s")
-    one = report("pure chain, 1 job", str(CHAIN), args.replications, top)
-    report("portfolio (all mechanisms)", "portfolio", args.mechanisms_replications, top)
-    two, _ = timed_run(str(CHAIN), args.replications, 2)
+    one = report("pure chain, 1 job", str(CHAIN), args.replications, top, args.tries)
+    report("portfolio (all mechanisms)", "portfolio", args.mechanisms_replications, top, args.tries)
+    two = min(timed_run(str(CHAIN), args.replications, 2)[0] for _ in range(args.tries))
     print(f"{'pure chain, 2 jobs':<28} {two:6.2f} s against {one:.2f} s: speed-up {one / two:.2f}")
+    print(f"{'ceiling, measured again':<28} {ceiling():>36,.0f} timeouts/s")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy
 import simpy
 
 from sim import __version__
@@ -169,6 +168,13 @@ def _summary(aggregate, seed: int, target: float | None = None) -> dict:
     return summary
 
 
+def _version(package: str) -> str:
+    """A package's version without importing it (scipy takes a tenth of a second to import)."""
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def _manifest(scenario, replications, seed, jobs, wall, aggregate, command) -> dict:
     """Provenance: what ran, on what, how long. Not deterministic, unlike the summary."""
     return {
@@ -184,7 +190,7 @@ def _manifest(scenario, replications, seed, jobs, wall, aggregate, command) -> d
         "stage_visits": int(aggregate.column("flows").sum()),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "scipy": scipy.__version__,
+        "scipy": _version("scipy"),
         "simpy": simpy.__version__,
         "platform": platform.platform(),
         "id": hashlib.sha256(f"{time.time_ns()}".encode()).hexdigest()[:12],

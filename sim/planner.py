@@ -77,6 +77,12 @@ class _Block:
         n = len(rows)
         self.model, self.tables, self.rows, self.release = model, tables, rows, release
         self.live = np.ones(n, dtype=bool)
+        self.stages_only = (
+            model.budget is None
+            and model.timing is None
+            and model.shocks is None
+            and not model.roles
+        )
         # Per role, indexed by state: does the role matter there?
         self.role_matters = [
             np.isin(np.arange(model.n_states), list(role.stages)) for role in model.roles
@@ -174,8 +180,25 @@ class _Block:
             self._dormant_step(dormant, horizon)
         active = live[self.state[live] < model.dormant]
         if len(active):
-            self._active_step(active, horizon)
+            if self.stages_only:
+                self._plain_step(active, horizon)
+            else:
+                self._active_step(active, horizon)
         return live
+
+    def _plain_step(self, who: np.ndarray, horizon: float) -> None:
+        """A stretch that is only the stage's work: what ``_active_step`` gives with no budget,
+        timing, roles or shocks, without the array work that would change nothing."""
+        now = self.now[who]
+        state = self.state[who]
+        d, nxt = self.draws(who, state, self.k[who])
+        self.k[who] += 1
+        end = now + d
+        clock = now + (end - now)  # what SimPy shows after timeout(end - now)
+        done = end < horizon
+        self._record(who, state, nxt, now, np.where(done, clock, INF), end - now)
+        self.live[who[~done]] = False
+        self._move(who[done], nxt[done], clock[done])
 
     def _dormant_step(self, who: np.ndarray, horizon: float) -> None:
         model = self.model
@@ -327,14 +350,15 @@ class _Block:
 
     def _move(self, who: np.ndarray, nxt: np.ndarray, now: np.ndarray) -> None:
         model = self.model
-        target = self.rework_target[who]
-        settle = (
-            (self.rework_cause[who] >= 0)
-            & ((nxt < model.dormant) | (nxt >= model.won))
-            & (nxt >= target)
-        )
-        if settle.any():
-            self.credit_rework(who[settle], now[settle])
+        if not self.stages_only:  # only the mechanisms start rework
+            target = self.rework_target[who]
+            settle = (
+                (self.rework_cause[who] >= 0)
+                & ((nxt < model.dormant) | (nxt >= model.won))
+                & (nxt >= target)
+            )
+            if settle.any():
+                self.credit_rework(who[settle], now[settle])
         self.state[who] = nxt
         self.now[who] = now
         closing = nxt >= model.won
