@@ -26,12 +26,13 @@ def run_planned(rep: Replication) -> ReplicationRecords:
         plan_block(model, rep.arrivals, market.arrival_rows,
                    np.zeros(len(arrival_clock), np.int64), arrival_clock, release),
     ]  # fmt: skip
-    deal = _deal_process(rep)
+    deal = _deal_process(rep, plans[0])
+    process = env.process
     for i, (state, (lo, hi)) in enumerate(
         zip(model.initial_states, plans[0].per_deal(n_initial), strict=True)
     ):
-        env.process(deal(i, state, lo, hi, plans[0]))
-    env.process(_arrivals(rep, deal, plans[1]))
+        process(deal(i, state, lo, hi))
+    env.process(_arrivals(rep, _deal_process(rep, plans[1]), plans[1]))
     env.run(until=model.horizon)
 
     state = np.concatenate([plans[0].state, plans[1].state])
@@ -56,14 +57,14 @@ def _arrival_clock(days: np.ndarray) -> np.ndarray:
     return np.asarray(clock)
 
 
-def _deal_process(rep: Replication):
+def _deal_process(rep: Replication, plan: Plan):
+    """The process of a deal of one block, with the block's plan bound once."""
     timeout, cur = rep.env.timeout, rep.cur
+    delays, nexts = plan.delay_list, plan.next_list
 
-    def planned_deal(i: int, state: int, lo: int, hi: int, plan: Plan):
+    def planned_deal(i: int, state: int, lo: int, hi: int):
         """Deal i lives stretches lo..hi-1 of its plan: a timeout and a state update each."""
         cur[i] = state
-        delays = plan.delay_list
-        nexts = plan.next_list
         for j in range(lo, hi):
             yield timeout(delays[j])
             cur[i] = nexts[j]
@@ -77,7 +78,7 @@ def _arrivals(rep: Replication, deal, plan: Plan):
     for j, day in enumerate(rep.market.arrival_days.tolist()):
         yield timeout(day - env.now)
         lo, hi = bounds[j]
-        env.process(deal(rep.n_initial + j, 0, lo, hi, plan))
+        env.process(deal(rep.n_initial + j, 0, lo, hi))
 
 
 def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> np.ndarray:
