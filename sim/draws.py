@@ -97,15 +97,15 @@ def visit_draws(
     """
     durations = np.empty(len(states))
     exits = np.empty(len(states), dtype=np.int64)
-    for s in np.unique(states).tolist():
+    for s in np.flatnonzero(np.bincount(states)).tolist():  # the states present, cheaply
         at = states == s
         if s == model.dormant:
             durations[at], exits[at] = _dormant_spell(model, u_duration[at])
             continue
-        if age is not None and np.any(age[at] > 0):
-            durations[at] = remaining_duration(model.durations[s], u_duration[at], age[at])
-        else:
-            durations[at] = model.durations[s].ppf(u_duration[at])
+        durations[at] = model.durations[s].ppf(u_duration[at])
+        aged = at & (age > 0) if age is not None else None
+        if aged is not None and aged.any():  # as the reference process: only an aged deal
+            durations[aged] = remaining_duration(model.durations[s], u_duration[aged], age[aged])
         exits[at] = np.searchsorted(model.exit_cumulative[s], u_exit[at], side="right")
     np.minimum(exits, model.n_states - 1, out=exits)
     return durations, exits
@@ -311,12 +311,8 @@ def _timing_release_days(model: Model, streams: Streams) -> np.ndarray | None:
     steps = timing.daily_log_drift + timing.daily_log_sd * ndtri(z)
     log_level = np.concatenate([[0.0], np.cumsum(steps)])
     threshold = log_level[:n_days] + math.log(timing.buy_when_below)
-    release = np.full(n_days, np.inf)
-    pending = np.ones(n_days, dtype=bool)
-    for m in range(1, max_steps + 1):
-        hit = pending & (log_level[m : m + n_days] <= threshold + 1e-12)
-        release[hit] = np.arange(n_days)[hit] + m
-        pending &= ~hit
-        if not pending.any():
-            break
-    return release
+    # Row j: the levels of days j+1 .. j+max_steps; the first at or below day j's threshold.
+    ahead = np.lib.stride_tricks.sliding_window_view(log_level[1:], max_steps)[:n_days]
+    hit = ahead <= (threshold + 1e-12)[:, None]
+    first = hit.argmax(axis=1)  # 0 where none hits: masked just below
+    return np.where(hit.any(axis=1), np.arange(n_days) + first + 1, np.inf)

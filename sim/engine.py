@@ -10,6 +10,9 @@ scenario and seed (a test holds them equal).
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +52,27 @@ def simulate_replication(
     model: Model, seed: int, replication: int, record_events: bool = False
 ) -> ReplicationRecords:
     """Run one replication of the scenario to its horizon."""
-    return Replication(model, seed, replication, record_events).run()
+    with gc_paused():
+        return Replication(model, seed, replication, record_events).run()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while a replication runs.
+
+    A replication allocates thousands of long-lived objects (a generator, a process and its
+    events per deal), so the collector would run over and over and find nothing to free: it
+    cost about a fifth of the time spent creating the processes. Reference counting still
+    frees everything as usual; the few cycles left (events pending at the horizon) are
+    collected once the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class TableLists:

@@ -12,40 +12,43 @@ import numpy as np
 
 from sim.engine import Replication, ReplicationRecords
 from sim.model import Model
-from sim.planner import Plan, plan_block
+from sim.planner import Plan, StackedTables, plan_block
 
 
 def run_planned(rep: Replication) -> ReplicationRecords:
-    model, env, market = rep.model, rep.env, rep.market
-    n_initial = rep.n_initial
-    release = market.timing_release
-    arrival_clock = _arrival_clock(market.arrival_days)
-    plans = [
-        plan_block(model, rep.initial, np.arange(n_initial),
-                   np.asarray(model.initial_states, dtype=np.int64), np.zeros(n_initial), release),
-        plan_block(model, rep.arrivals, market.arrival_rows,
-                   np.zeros(len(arrival_clock), np.int64), arrival_clock, release),
-    ]  # fmt: skip
-    deal = _deal_process(rep, plans[0])
+    model, env, n_initial = rep.model, rep.env, rep.n_initial
+    plan = _plan(rep)
+    deal = _deal_process(rep, plan)
+    bounds = plan.per_deal(rep.n)
     process = env.process
     for i, (state, (lo, hi)) in enumerate(
-        zip(model.initial_states, plans[0].per_deal(n_initial), strict=True)
+        zip(model.initial_states, bounds[:n_initial], strict=True)
     ):
         process(deal(i, state, lo, hi))
-    env.process(_arrivals(rep, _deal_process(rep, plans[1]), plans[1]))
+    env.process(_arrivals(rep, deal, bounds[n_initial:]))
     env.run(until=model.horizon)
 
-    state = np.concatenate([plans[0].state, plans[1].state])
-    next_state = np.concatenate([plans[0].next_state, plans[1].next_state])
-    start = np.concatenate([plans[0].start, plans[1].start])
-    end = np.concatenate([plans[0].end, plans[1].end])
-    for name in ("stall", "touched", "ended_by"):
-        setattr(rep, name, np.concatenate([getattr(p, name) for p in plans]))
-    rep.closed = np.concatenate([p.closed for p in plans]).tolist()
-    done = end < model.horizon
-    moves = state[done] * model.n_states + next_state[done]
+    rep.stall, rep.touched, rep.ended_by = plan.stall, plan.touched, plan.ended_by
+    rep.closed = plan.closed.tolist()
+    done = plan.end < model.horizon
+    moves = plan.state[done] * model.n_states + plan.next_state[done]
     period_ends = model.calendar.period_ends()
-    return rep._records(open_by_state(model, state, start, end, period_ends), moves)
+    obs = open_by_state(model, plan.state, plan.start, plan.end, period_ends)
+    return rep._records(obs, moves)
+
+
+def _plan(rep: Replication) -> Plan:
+    """Every deal's stretches: the day-0 pipeline (deals 0 .. n_initial - 1), then the arrivals."""
+    model, market = rep.model, rep.market
+    n_initial, n_arrived = rep.n_initial, len(market.arrival_days)
+    tables = StackedTables(rep.initial, rep.arrivals)
+    rows = np.concatenate([np.arange(n_initial), tables.offset + market.arrival_rows])
+    first_states = np.concatenate(
+        [np.asarray(model.initial_states, dtype=np.int64), np.zeros(n_arrived, np.int64)]
+    )
+    created = np.concatenate([np.zeros(n_initial), _arrival_clock(market.arrival_days)])
+    arrived = np.arange(n_initial + n_arrived) >= n_initial
+    return plan_block(model, tables, rows, first_states, created, market.timing_release, arrived)
 
 
 def _arrival_clock(days: np.ndarray) -> np.ndarray:
@@ -58,7 +61,7 @@ def _arrival_clock(days: np.ndarray) -> np.ndarray:
 
 
 def _deal_process(rep: Replication, plan: Plan):
-    """The process of a deal of one block, with the block's plan bound once."""
+    """The process of a deal, with the replication's plan bound once."""
     timeout, cur = rep.env.timeout, rep.cur
     delays, nexts = plan.delay_list, plan.next_list
 
@@ -72,12 +75,11 @@ def _deal_process(rep: Replication, plan: Plan):
     return planned_deal
 
 
-def _arrivals(rep: Replication, deal, plan: Plan):
+def _arrivals(rep: Replication, deal, bounds: list[tuple[int, int]]):
+    """Starts each arriving deal's process on its day (``bounds``: its stretches in the plan)."""
     env, timeout = rep.env, rep.env.timeout
-    bounds = plan.per_deal(len(rep.market.arrival_days))
-    for j, day in enumerate(rep.market.arrival_days.tolist()):
+    for j, (day, (lo, hi)) in enumerate(zip(rep.market.arrival_days.tolist(), bounds, strict=True)):
         yield timeout(day - env.now)
-        lo, hi = bounds[j]
         env.process(deal(rep.n_initial + j, 0, lo, hi))
 
 

@@ -29,7 +29,7 @@ from sim.model import (
     TIMING_WAIT,
     Model,
 )
-from sim.randomness import Group, Purpose
+from sim.randomness import Purpose
 
 INF = np.inf
 
@@ -73,7 +73,7 @@ class Plan:
 class _Block:
     """The per-deal state of the walk, as arrays."""
 
-    def __init__(self, model: Model, tables: DealTables, rows, first_states, created, release):
+    def __init__(self, model: Model, tables, rows, first_states, created, release):
         n = len(rows)
         self.model, self.tables, self.rows, self.release = model, tables, rows, release
         self.live = np.ones(n, dtype=bool)
@@ -107,27 +107,35 @@ class _Block:
 
     def draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray):
         """(duration, next state) of visit k of each deal in ``who`` if spent in ``states``."""
+        pages = k // VISITS
+        if not pages.any():  # nearly always: every deal is within its first page of visits
+            return self._page_draws(who, states, k, 0)
         durations = np.empty(len(who))
         exits = np.empty(len(who), dtype=np.int64)
-        pages = k // VISITS
-        aged = self.tables.age_in_stage
         for page in np.unique(pages).tolist():
             at = pages == page
-            rows, col = self.rows[who[at]], k[at] % VISITS
-            age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
-            durations[at], exits[at] = visit_draws(
-                self.model,
-                states[at],
-                self.tables.uniforms(Purpose.STAGE_DURATION, page)[rows, col],
-                self.tables.uniforms(Purpose.STAGE_EXIT, page)[rows, col],
-                age,
-            )
+            durations[at], exits[at] = self._page_draws(who[at], states[at], k[at], page)
         return durations, exits
 
+    def _page_draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray, page: int):
+        """``draws`` for deals whose visit k falls in one page of the tables."""
+        rows, col = self.rows[who], k % VISITS
+        aged = self.tables.age_in_stage
+        age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
+        return visit_draws(
+            self.model,
+            states,
+            self.tables.uniforms(Purpose.STAGE_DURATION, page)[rows, col],
+            self.tables.uniforms(Purpose.STAGE_EXIT, page)[rows, col],
+            age,
+        )
+
     def budget_draws(self, who: np.ndarray, purpose: Purpose) -> np.ndarray:
-        out = np.empty(len(who))
         k = self.k[who]
         pages = k // VISITS
+        if not pages.any():  # as in ``draws``: one page serves every deal
+            return self.tables.uniforms(purpose, 0)[self.rows[who], k]
+        out = np.empty(len(who))
         for page in np.unique(pages).tolist():
             at = pages == page
             out[at] = self.tables.uniforms(purpose, page)[self.rows[who[at]], k[at] % VISITS]
@@ -379,13 +387,60 @@ class _Block:
                     self.touched, self.ended_by)  # fmt: skip
 
 
-def plan_block(model: Model, tables: DealTables, rows, first_states, created, release) -> Plan:
-    """Decide every stretch of a block of deals from their creation to an outcome or the horizon."""
+class StackedTables:
+    """The day-0 pipeline's tables and the arrivals' as one block of rows, for the planner.
+
+    Rows ``0 .. n_initial - 1`` are the pipeline's, the arrivals' follow. Each step of the walk
+    costs a few dozen numpy calls whatever the number of deals, so walking both blocks in one
+    pass of steps costs about half as much as walking each. The numbers are the blocks' own
+    (drawn by group, see :mod:`sim.draws`), only stacked.
+    """
+
+    def __init__(self, initial: DealTables, arrivals: DealTables):
+        self.parts = (initial, arrivals)
+        self.offset = initial.n  # the first arrival row
+        age = initial.age_in_stage
+        self.age_in_stage = None if age is None else np.concatenate([age, np.zeros(arrivals.n)])
+        self.role_effect = [
+            _stack_rows(mine, theirs)
+            for mine, theirs in zip(initial.role_effect, arrivals.role_effect, strict=True)
+        ]
+        shocks = initial.shock_effect
+        self.shock_effect = None if shocks is None else np.vstack([shocks, arrivals.shock_effect])
+        self._pages: dict = {}
+
+    def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
+        """Both blocks' ``uniforms(purpose, page)``, stacked."""
+        key = (purpose, page)
+        if key not in self._pages:
+            self._pages[key] = np.vstack([part.uniforms(purpose, page) for part in self.parts])
+        return self._pages[key]
+
+
+def _stack_rows(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Stack two tables of sorted times ending in inf; the narrower is padded with inf (a scan
+    stops at the first inf, so the padding is never read)."""
+    width = max(top.shape[1], bottom.shape[1])
+    pad = [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=INF) for t in (top, bottom)]
+    return np.vstack(pad)
+
+
+def plan_block(
+    model: Model, tables, rows, first_states, created, release, arrived: np.ndarray
+) -> Plan:
+    """Decide every stretch of a block of deals from their creation to an outcome or the horizon.
+
+    Args:
+        tables: the block's pre-drawn numbers (a ``DealTables`` or a ``StackedTables``), read
+            at ``rows``.
+        arrived: per deal, whether it entered after day 0 (a day-0 deal at the budget gate is
+            there already; a new one enters it).
+    """
     block = _Block(model, tables, rows, first_states, created, release)
     budget = model.budget
-    if budget is not None and tables.group == Group.ARRIVALS:
+    if budget is not None:
         # A new deal whose first stage is the gate enters it, so it needs money too.
-        at_gate = np.flatnonzero(block.state == budget.gate)
+        at_gate = np.flatnonzero((block.state == budget.gate) & arrived)
         funded = block.budget_draws(at_gate, Purpose.BUDGET_FUNDED)
         block.unfunded[at_gate] = funded >= budget.funded_share
     if len(rows) == 0:
