@@ -136,6 +136,17 @@ def simulate(
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         writer.write_text(SCENARIO, dump_scenario_toml(scenario))
+        if initial is not None:
+            from sim.pipeline import pipeline_csv
+            from sim.results import PIPELINE
+
+            writer.write_text(PIPELINE, pipeline_csv(scenario, initial))
+            manifest["pipeline"] = {
+                "source": initial.source,
+                "as_of": scenario.start_date.isoformat(),
+                "open_deals": len(initial.ids),
+                "closed_deals_skipped": initial.skipped_closed,
+            }
         drawn: list[Path] = []
         if plots:
             from sim.plots import draw_all

@@ -184,6 +184,13 @@ def run_command(
         )
     finally:
         progress.close()
+    imported = result.manifest.get("pipeline")
+    if imported:
+        click.echo(
+            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
+            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
+            err=True,
+        )
     if as_json:
         _print_json(result.summary)
     else:

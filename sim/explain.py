@@ -134,10 +134,17 @@ def _metrics(per_replication: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None):
+def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline=None):
     from sim.api import simulate
 
-    return simulate(scenario, replications=replications, seed=seed, jobs=jobs, write=False)
+    return simulate(
+        scenario,
+        replications=replications,
+        seed=seed,
+        jobs=jobs,
+        write=False,
+        pipeline=pipeline,
+    )
 
 
 def counterfactual(
@@ -148,6 +155,7 @@ def counterfactual(
     seed: int,
     jobs: int | None = 1,
     baseline: dict[str, np.ndarray] | None = None,
+    pipeline=None,
 ) -> dict:
     """What switching ``mechanism`` off changes, paired replication by replication.
 
@@ -155,8 +163,9 @@ def counterfactual(
     "baseline"}}``: delta = without - with (positive: the mechanism costs that much).
     """
     if baseline is None:
-        baseline = _metrics(_run(scenario, replications, seed, jobs).per_replication)
-    off = _metrics(_run(without(scenario, mechanism), replications, seed, jobs).per_replication)
+        baseline = _metrics(_run(scenario, replications, seed, jobs, pipeline).per_replication)
+    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline)
+    off = _metrics(off_run.per_replication)
     out: dict = {"mechanism": mechanism, "present": has_mechanism(scenario, mechanism)}
     for key, _, _ in METRICS:
         pair = paired_difference(baseline[key], off[key], LEVEL)
@@ -172,11 +181,15 @@ def counterfactuals(
     seed: int,
     jobs: int | None = 1,
     progress: Callable[[str], None] | None = None,
+    pipeline=None,
 ) -> dict:
-    """The counterfactual of every mechanism the scenario has (absent ones are skipped)."""
+    """The counterfactual of every mechanism the scenario has (absent ones are skipped).
+
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``): the run's day-0 deals from a CRM export.
+    """
     if progress:
         progress("baseline")
-    base_run = _run(scenario, replications, seed, jobs)
+    base_run = _run(scenario, replications, seed, jobs, pipeline)
     baseline = _metrics(base_run.per_replication)
     found: dict = {
         "replications": replications,
@@ -196,6 +209,7 @@ def counterfactuals(
             seed=seed,
             jobs=jobs,
             baseline=baseline,
+            pipeline=pipeline,
         )
     return found
 
@@ -213,7 +227,7 @@ def explain_folder(
     Args:
         replications: fewer replications than the run for speed (default: the run's).
     """
-    from sim.results import SCENARIO, read_summary
+    from sim.results import PIPELINE, SCENARIO, read_summary
 
     folder = Path(folder)
     summary = read_summary(folder)
@@ -229,7 +243,14 @@ def explain_folder(
     n = run_reps if replications is None else replications
     if not 2 <= n <= run_reps:
         raise UserError(f"-n: {n} must be between 2 and the run's {run_reps} replications")
-    found = counterfactuals(scenario, replications=n, seed=seed, jobs=jobs, progress=progress)
+    pipeline = None
+    if (folder / PIPELINE).is_file():  # the run started from a CRM export: re-run from it too
+        from sim.pipeline import PipelineSource
+
+        pipeline = PipelineSource(folder / PIPELINE, as_of=scenario.start_date)
+    found = counterfactuals(
+        scenario, replications=n, seed=seed, jobs=jobs, progress=progress, pipeline=pipeline
+    )
     if n == run_reps:
         expected = summary.get("bookings", {}).get("mean")
         got = found["baseline_bookings"]

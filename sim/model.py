@@ -86,6 +86,8 @@ class InitialPipeline:
     created: np.ndarray
     amounts: np.ndarray
     ids: tuple[str, ...] = ()
+    skipped_closed: int = 0  # closed deals of the export, left out
+    source: str = ""  # the export it came from
 
     @classmethod
     def from_counts(cls, states: list[int]) -> InitialPipeline:

@@ -50,7 +50,12 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
         stage_map=stage_map,
         mapping=source.mapping,
     )
-    index = {name: i for i, name in enumerate([*scenario.stage_names, "dormant"])}
+    if not deals:
+        raise UserError(
+            f"{source.path}: no open deal at {as_of} ({deals.skipped_closed} closed deals "
+            "skipped): nothing to start the simulation from"
+        )
+    index = {name: i for i, name in enumerate(scenario.stage_names)}
     moved = scenario.model_copy(update={"start_date": as_of})
     initial = InitialPipeline(
         states=np.array([index[d.stage] for d in deals], dtype=np.int64),
@@ -58,5 +63,30 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
         created=np.array([min((d.created - as_of).days, 0) for d in deals], dtype=float),
         amounts=np.array([d.amount for d in deals], dtype=float),
         ids=tuple(d.deal_id for d in deals),
+        skipped_closed=deals.skipped_closed,
+        source=str(source.path),
     )
     return moved, initial
+
+
+def pipeline_csv(scenario: Scenario, initial: InitialPipeline) -> str:
+    """The day-0 deals in the plain pipeline format, for the results folder (so that a later
+    ``dealsim explain`` re-runs from the same deals)."""
+    names = scenario.stage_names
+    day0 = scenario.start_date
+    lines = ["deal_id,stage,amount,created,stage_entered"]
+    for deal_id, state, age, created, amount in zip(
+        initial.ids,
+        initial.states.tolist(),
+        initial.age_in_stage.tolist(),
+        initial.created.tolist(),
+        initial.amounts.tolist(),
+        strict=True,
+    ):
+        made = day0 + dt.timedelta(days=created)
+        entered = day0 - dt.timedelta(days=age)
+        quoted = '"' + deal_id.replace('"', '""') + '"'
+        lines.append(
+            f"{quoted},{names[state]},{'' if amount != amount else amount},{made},{entered}"
+        )
+    return "\n".join(lines) + "\n"

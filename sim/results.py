@@ -27,6 +27,7 @@ FORECAST = "forecast.csv"
 DEALS = "deals.csv"
 EVENTS = "events.csv"
 SCENARIO = "scenario.toml"
+PIPELINE = "pipeline.csv"  # the day-0 deals of a run started from a CRM export
 
 
 def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 from sim.cli import main
@@ -97,3 +98,36 @@ def test_compare_uses_the_same_crm_pipeline_for_both(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["metrics"]["n_deals"]["a"] == comparison["metrics"]["n_deals"]["b"] == 3
+
+
+def test_the_run_keeps_its_crm_deals_and_explain_reruns_from_them(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main([
+        "run", str(write_scenario(tmp_path)), "-n", "4", "-j", "1", "-o", str(out), "--no-plots",
+        "--pipeline", str(CRM / "pipeline_salesforce_report.csv"), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "3 open deals" in err and "1 closed deals skipped" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pipeline"]["open_deals"] == 3
+    assert (out / "pipeline.csv").read_text().count("\n") == 4  # header and three deals
+    from sim.explain import explain_folder
+
+    summary, found = explain_folder(out, jobs=1)
+    assert "note" not in found  # the re-run reproduces the run: same deals, same numbers
+    assert math.isclose(found["baseline_bookings"], summary["bookings"]["mean"], rel_tol=1e-5)
+
+
+def test_an_export_with_no_open_deal_is_an_error(tmp_path, capsys):
+    closed_only = tmp_path / "closed.csv"
+    closed_only.write_text(
+        "deal_id,stage,amount,created,stage_entered\nD1,won,100,2024-01-01,2024-02-01\n"
+    )
+    code = main([
+        "run", str(write_scenario(tmp_path)), "-n", "2", "-j", "1", "-o", str(tmp_path / "o"),
+        "--pipeline", str(closed_only), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    assert code == 2
+    assert "no open deal" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
