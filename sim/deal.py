@@ -88,11 +88,13 @@ class DealLives:
         if events is not None:
             events.append((i, env.now, "created", -1, state, "arrival"))
         k = 0
-        # Arrived at the gate without money: waits for the next release. A new deal whose
-        # first stage is the gate enters it, so it needs money too; a day-0 deal is there already.
+        # Arrived at the gate without money: waits for the next release. A deal that enters
+        # the gate at its creation (new, or day-0 from the scenario's counts) needs money too;
+        # a CRM deal that has been in the stage for a while is there already.
+        entering = lists.tables.group == Group.ARRIVALS or lists.age is None or lists.age[row] == 0
         unfunded = (
             state == gate
-            and lists.tables.group == Group.ARRIVALS
+            and entering
             and self._budget_draw(lists, row, k, recheck=False) >= budget.funded_share
         )
         while state < won:

@@ -47,8 +47,11 @@ def _plan(rep: Replication) -> Plan:
         [np.asarray(model.initial_states, dtype=np.int64), np.zeros(n_arrived, np.int64)]
     )
     created = np.concatenate([np.zeros(n_initial), _arrival_clock(market.arrival_days)])
-    arrived = np.arange(n_initial + n_arrived) >= n_initial
-    return plan_block(model, tables, rows, first_states, created, market.timing_release, arrived)
+    # Who enters its first stage at its creation (and so needs money if that is the gate): new
+    # deals, and day-0 deals from counts; a CRM deal that has been in its stage for a while
+    # is there already.
+    entering = np.concatenate([model.initial.age_in_stage == 0, np.ones(n_arrived, dtype=bool)])
+    return plan_block(model, tables, rows, first_states, created, market.timing_release, entering)
 
 
 def _arrival_clock(days: np.ndarray) -> np.ndarray:

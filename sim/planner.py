@@ -426,21 +426,21 @@ def _stack_rows(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
 
 
 def plan_block(
-    model: Model, tables, rows, first_states, created, release, arrived: np.ndarray
+    model: Model, tables, rows, first_states, created, release, entering: np.ndarray
 ) -> Plan:
     """Decide every stretch of a block of deals from their creation to an outcome or the horizon.
 
     Args:
         tables: the block's pre-drawn numbers (a ``DealTables`` or a ``StackedTables``), read
             at ``rows``.
-        arrived: per deal, whether it entered after day 0 (a day-0 deal at the budget gate is
-            there already; a new one enters it).
+        entering: per deal, whether it enters its first stage at its creation (a new deal, a
+            day-0 deal from the scenario's counts) rather than being there already (a CRM deal
+            with time in its stage): entering the budget gate needs money.
     """
     block = _Block(model, tables, rows, first_states, created, release)
     budget = model.budget
     if budget is not None:
-        # A new deal whose first stage is the gate enters it, so it needs money too.
-        at_gate = np.flatnonzero((block.state == budget.gate) & arrived)
+        at_gate = np.flatnonzero((block.state == budget.gate) & entering)
         funded = block.budget_draws(at_gate, Purpose.BUDGET_FUNDED)
         block.unfunded[at_gate] = funded >= budget.funded_share
     if len(rows) == 0:

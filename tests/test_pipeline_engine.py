@@ -87,3 +87,39 @@ def test_aged_pipeline_gives_the_same_records_on_both_paths(name):
         np.testing.assert_array_equal(planned.state, general.state)
         np.testing.assert_allclose(planned.closed, general.closed, rtol=1e-12)
         np.testing.assert_allclose(planned.stall, general.stall, rtol=1e-12, atol=1e-9)
+
+
+def gate_scenario() -> dict:
+    return {
+        "name": "gate",
+        "start_date": "2027-01-01",
+        "horizon_days": 600,
+        "deals": {
+            "initial": {"sign": 20},
+            "arrivals_per_month": 0,
+            "amount": {"dist": "fixed", "value": 1},
+        },
+        "stages": [
+            {"name": "talk", "duration": {"dist": "fixed", "value": 5}, "exits": {"sign": 1.0}},
+            {"name": "sign", "duration": {"dist": "fixed", "value": 10}, "exits": {"won": 1.0}},
+        ],
+        "budget": {"fiscal_year_start": "07-01", "gate": "sign", "funded_share": 0.0},
+    }
+
+
+@pytest.mark.parametrize("allow_planned", [True, False])
+def test_day0_deals_entering_the_gate_need_money_but_crm_deals_already_there_do_not(
+    allow_planned,
+):
+    scenario = scenario_from_dict(gate_scenario())
+    fresh = Replication(compile_scenario(scenario), 1, 0, False).run(allow_planned)
+    release = (np.datetime64("2027-07-01") - np.datetime64("2027-01-01")).astype(int)
+    np.testing.assert_allclose(fresh.closed, release + 10.0)  # waited for July's money
+    aged = InitialPipeline(
+        states=np.ones(20, dtype=np.int64),
+        age_in_stage=np.full(20, 4.0),
+        created=np.full(20, -30.0),
+        amounts=np.full(20, np.nan),
+    )
+    crm = Replication(compile_scenario(scenario, aged), 1, 0, False).run(allow_planned)
+    np.testing.assert_allclose(crm.closed, 6.0)  # its last 6 days of signing, no budget wait
