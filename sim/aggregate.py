@@ -248,12 +248,13 @@ class Aggregate:
         return periods
 
     def _stall_days(self, total_deals: float) -> dict:
+        """Days per deal by cause, pooled over all deals, with the ratio estimator's SE."""
         sums = self.column("stall_sums")
-        n = np.maximum(self.column("n_deals")[:, 0], 1)
+        n = self.column("n_deals")[:, 0]
         out = {}
         for c, cause in enumerate(CAUSES):
-            _, se = mean_and_se(sums[:, c] / n)
-            out[cause] = {"mean": float(sums[:, c].sum() / max(total_deals, 1)), "se": se}
+            mean, se = ratio_mean_and_se(sums[:, c], n)
+            out[cause] = {"mean": 0.0 if total_deals == 0 else mean, "se": se}
         return out
 
     def _stall_counts(self, total_deals: float) -> dict:

@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 the user's input is wrong (one clear message, no traceback
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -378,6 +379,17 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _stop_on_sigterm() -> None:
+    """Let SIGTERM (a scheduler, `kill`) stop a run like Ctrl-C: the half-written results
+    folder is removed and the worker processes are shut down, instead of the process vanishing
+    and leaving both behind."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (testable without a subprocess)."""
     try:
@@ -399,4 +411,5 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """Console-script entry point."""
+    _stop_on_sigterm()
     sys.exit(main())

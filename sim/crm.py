@@ -281,7 +281,29 @@ def _read_table(path: Path | str) -> _Table:
     assert header is not None
     if not rows:
         raise UserError(f"{path}: the file has a header but no data rows")
+    _check_shape(path, header, rows)
     return _Table(path, header, rows)
+
+
+def _check_shape(path: Path, header: list[str], rows: list[tuple[int, int, list[str]]]) -> None:
+    """Reject a header with a column twice, and rows whose fields do not line up with it:
+    reading them anyway would silently take values from the wrong columns."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name and name.lower() in seen:
+            raise UserError(
+                f"{path}: line 1: column {name!r} appears twice (columns {seen[name.lower()] + 1} "
+                f"and {i + 1}); export each column once"
+            )
+        seen[name.lower()] = i
+    width = len(header)
+    for row, line, cells in rows:
+        extra = len(cells) > width and any(cells[width:])
+        if extra or len(cells) < width:
+            raise UserError(
+                f"{path}: row {row} (line {line}) has {len(cells)} fields but the header has "
+                f"{width}: a missing or extra separator (quote fields that contain one)"
+            )
 
 
 def _norm(name: str) -> str:

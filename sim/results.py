@@ -27,7 +27,12 @@ FORECAST = "forecast.csv"
 DEALS = "deals.csv"
 EVENTS = "events.csv"
 SCENARIO = "scenario.toml"
-PIPELINE = "pipeline.csv"  # the day-0 deals of a run started from a CRM export
+PIPELINE = "pipeline.csv"
+# What every reader of a summary relies on (plot, explain, export): checked when it is read.
+SUMMARY_KEYS = (
+    "scenario", "seed", "replications", "start_date", "horizon_days", "currency", "deals",
+    "outcomes", "cycle_days", "bookings", "periods", "stall_days", "stall_counts", "flows",
+)  # fmt: skip  # the day-0 deals of a run started from a CRM export
 
 
 def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Path:
@@ -153,6 +158,13 @@ def read_summary(folder: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        summary = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
+    if missing:
+        raise UserError(
+            f"{path}: not a dealsim summary (missing {', '.join(missing)}); "
+            "was it written by dealsim run?"
+        )
+    return summary

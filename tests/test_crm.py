@@ -287,3 +287,24 @@ def test_bad_pipeline_one_clear_error(name, expected):
     assert name in message
     for part in expected:
         assert part in message, (part, message)
+
+
+def test_rows_that_do_not_line_up_with_the_header_are_errors(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text(
+        "deal_id,stage,amount,created,stage_entered\n"
+        "A1,Qualification,100,2024-01-01,2024-01-02\n"
+        "A2,Qualification,100,2024-01-01\n"
+    )
+    with pytest.raises(UserError, match=r"ragged.csv: row 2 \(line 3\) has 4 fields"):
+        read_pipeline(ragged, stages=STAGES, as_of=AS_OF, stage_map=STAGE_MAP)
+
+
+def test_a_column_twice_in_the_header_is_an_error(tmp_path):
+    twice = tmp_path / "twice.csv"
+    twice.write_text(
+        "deal_id,stage,amount,created,stage_entered,stage\n"
+        "A1,Qualification,100,2024-01-01,2024-01-02,Closed Won\n"
+    )
+    with pytest.raises(UserError, match="column 'stage' appears twice"):
+        read_pipeline(twice, stages=STAGES, as_of=AS_OF, stage_map=STAGE_MAP)
