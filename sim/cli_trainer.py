@@ -33,8 +33,11 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more):
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
     """
+    from sim.errors import UserError
     from sim.trace import draw_timeline, find_story, parse_deal_list, stories_of
 
+    if picture is not None and picture.suffix.lower() != ".png":
+        raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
     extra = parse_deal_list(more)
     story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
     stories = [story] + stories_of(story, [d for d in extra if d != story.deal])

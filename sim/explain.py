@@ -339,17 +339,17 @@ def explain_text(summary: dict, counterfactuals: dict | None = None) -> str:
         f"Why deals stall: {summary.get('scenario')}, {summary.get('replications')} replications,"
         f" seed {summary.get('seed')}, {summary['deals']['mean']:.1f} deals per replication",
         "",
-        f"  {'Cause':<46}{'days/deal':>10}{'+-':>6}{'touched':>9}{'ended':>8}",
+        f"  {'Cause':<50}{'days/deal':>10}{'+-':>6}{'touched':>9}{'ended':>8}",
     ]
     for r in rows:
         se = r["se"]
         se_text = f"{se:.1f}" if isinstance(se, int | float) and math.isfinite(se) else "-"
         lines.append(
-            f"  {r['label']:<46}{r['days']:>10.1f}{se_text:>6}"
+            f"  {r['label']:<50}{r['days']:>10.1f}{se_text:>6}"
             f"{_pct(r['touched_share']):>9}{_pct(r['ended_share']):>8}"
         )
     total = sum(r["days"] for r in rows)
-    lines.append(f"  {'All causes':<46}{total:>10.1f}")
+    lines.append(f"  {'All causes':<50}{total:>10.1f}")
     lines += [
         "",
         "  days/deal: days lost within the horizon, averaged over all deals; touched: share of",
