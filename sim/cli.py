@@ -127,6 +127,31 @@ def _pipeline_source(pipeline, as_of, column_map):
     )
 
 
+def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
+    """Check the output folder, then run every arm of a compare or sweep with a progress bar.
+
+    Returns the (replications, seed) actually used.
+    """
+    from sim.comparison import run_arms
+    from sim.results import check_output_dir
+
+    check_output_dir(folder, force)
+    per_run = replications if replications is not None else arms[0].scenario.replications
+    progress = _Progress(per_run * len(arms), label)
+    try:
+        return run_arms(
+            arms,
+            replications=replications,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+            command=["dealsim", *sys.argv[1:]],
+            pipeline=source,
+        )
+    finally:
+        progress.close()
+
+
 def _print_json(data: dict) -> None:
     from sim.aggregate import clean_for_json
     from sim.comparison import jsonable
@@ -232,28 +257,15 @@ def compare_command(
     to the first scenario gets a 95% confidence interval. Writes comparison.json and
     compare_bookings.png to the results folder (default results/compare-<names>-<time>).
     """
-    from sim.comparison import Comparison, compare_folder, prepare_arms, run_arms
+    from sim.comparison import Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
-    from sim.results import check_output_dir
 
     arms = prepare_arms(list(scenarios), parse_sets(sets))
-    source = _pipeline_source(pipeline, as_of, column_map)
     folder = output if output is not None else compare_folder(arms)
-    check_output_dir(folder, force)
-    per_run = replications if replications is not None else arms[0].scenario.replications
-    progress = _Progress(per_run * len(arms), f"Comparing {len(arms)} scenarios")
-    try:
-        replications, seed = run_arms(
-            arms,
-            replications=replications,
-            seed=seed,
-            jobs=jobs,
-            progress=progress,
-            command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
-        )
-    finally:
-        progress.close()
+    source = _pipeline_source(pipeline, as_of, column_map)
+    replications, seed = _run_arms(
+        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+    )
     comparison = Comparison(arms, replications, seed)
     written = comparison.write(
         folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
@@ -293,29 +305,15 @@ def sweep_command(
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
     sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
     """
-    from sim.comparison import run_arms
-    from sim.results import check_output_dir
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
-    source = _pipeline_source(pipeline, as_of, column_map)
     folder = output if output is not None else sweep_folder(arms, parameter)
-    check_output_dir(folder, force)
-    per_run = replications if replications is not None else arms[0].scenario.replications
-    progress = _Progress(per_run * len(arms), f"Sweeping {parameter}")
-    try:
-        replications, seed = run_arms(
-            arms,
-            replications=replications,
-            seed=seed,
-            jobs=jobs,
-            progress=progress,
-            command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
-        )
-    finally:
-        progress.close()
+    source = _pipeline_source(pipeline, as_of, column_map)
+    replications, seed = _run_arms(
+        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+    )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     written = result.write(
         folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
