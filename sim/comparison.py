@@ -362,20 +362,25 @@ class Comparison:
 
     def manifest(self, command: list[str] | None = None) -> dict:
         """Provenance (not deterministic): versions, command, time of each run."""
-        return {
-            "dealsim_version": __version__,
-            "command": command if command is not None else sys.argv,
-            "runs": [
-                {
-                    "label": arm.label,
-                    "scenario_hash": arm.result.manifest.get("scenario_hash"),
-                    "wall_seconds": arm.result.manifest.get("wall_seconds"),
-                    "jobs": arm.result.manifest.get("jobs"),
-                }
-                for arm in self.arms
-            ],
-            "created": dt.datetime.now().isoformat(timespec="seconds"),
-        }
+        return arms_manifest(self.arms, command, "label")
+
+
+def arms_manifest(arms: list[Arm], command: list[str] | None, key: str) -> dict:
+    """Provenance of a comparison or a sweep: versions, command, and each run's, under ``key``."""
+    return {
+        "dealsim_version": __version__,
+        "command": command if command is not None else sys.argv,
+        "runs": [
+            {
+                key: arm.label,
+                "scenario_hash": arm.result.manifest.get("scenario_hash"),
+                "wall_seconds": arm.result.manifest.get("wall_seconds"),
+                "jobs": arm.result.manifest.get("jobs"),
+            }
+            for arm in arms
+        ],
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def compare(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,24 +214,9 @@ class Sweep:
         return target
 
     def _manifest(self, command: list[str] | None) -> dict:
-        import datetime as dt
+        from sim.comparison import arms_manifest
 
-        from sim import __version__
-
-        return {
-            "dealsim_version": __version__,
-            "command": command if command is not None else sys.argv,
-            "runs": [
-                {
-                    "value": arm.label,
-                    "scenario_hash": arm.result.manifest.get("scenario_hash"),
-                    "wall_seconds": arm.result.manifest.get("wall_seconds"),
-                    "jobs": arm.result.manifest.get("jobs"),
-                }
-                for arm in self.arms
-            ],
-            "created": dt.datetime.now().isoformat(timespec="seconds"),
-        }
+        return arms_manifest(self.arms, command, "value")
 
 
 def sweep_folder(arms: list[Arm], parameter: str) -> Path:
