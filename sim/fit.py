@@ -27,6 +27,7 @@ import math
 import os
 import re
 import tempfile
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ from sim.scenario import scenario_from_dict, toml_dumps
 
 #: Candidate families, in the order of the report.
 FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
+#: Suffix of a cure-rate (mixture) variant's name: ``lognormal+cure``.
+CURE_SUFFIX = "+cure"
+#: Reactivation mean of the ``[dormant]`` section added for stalled deals: a century, so that
+#: they do not come back (about 1% would within a year).
+STALLED_REACTIVATE_DAYS = 36500
 #: Days in a month, as everywhere in dealsim (a year is 365.25 days).
 MONTH_DAYS = 365.25 / 12
 #: Default horizon of a fitted scenario.
@@ -50,12 +56,29 @@ HORIZON_DAYS = 365
 
 @dataclass
 class Candidate:
-    """One family's maximum-likelihood fit: scenario parameters, log-likelihood and AIC."""
+    """One model's maximum-likelihood fit: scenario parameters, log-likelihood and AIC.
+
+    ``family`` is the key in the candidates (``lognormal`` or ``lognormal+cure``), ``base`` the
+    duration family F; a cure variant has ``cure`` = pi, the share of visits that stall for good
+    (the duration of the others is ``spec``). ``theta`` holds the optimiser's parameters (see
+    ``_log_terms``; logit(pi) last for a cure variant), for standard errors.
+    """
 
     family: str
     spec: dict
     loglik: float
     aic: float
+    cure: float = 0.0
+    base: str = ""
+    theta: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.base:
+            self.base = self.family.removesuffix(CURE_SUFFIX)
+
+    @property
+    def has_cure(self) -> bool:
+        return self.family.endswith(CURE_SUFFIX)
 
 
 @dataclass
@@ -70,19 +93,27 @@ class StageFit:
     observed: np.ndarray = field(repr=False)  # True where the visit finished
     exits: Counter = field(default_factory=Counter)
     candidates: dict[str, Candidate] = field(default_factory=dict)
-    chosen: str = ""
-    spec: dict = field(default_factory=dict)
-    median: float = math.nan
+    chosen: str = ""  # a key of candidates: "lognormal", "gamma+cure"...
+    spec: dict = field(default_factory=dict)  # the duration F of the visits that end
+    cure: float = 0.0  # share of the visits that never end on their own (cure variant chosen)
+    median: float = math.nan  # of the time in stage, stalled visits included (inf: never)
     p90: float = math.nan
     km_median: float = math.nan  # Kaplan-Meier median (nan when the curve stays above 0.5)
     note: str = ""
 
     def exit_probabilities(self) -> dict[str, float]:
-        """Shares of the observed exits, rounded to 6 decimals, summing exactly to 1."""
+        """The scenario's exits, rounded to 6 decimals, summing exactly to 1.
+
+        The shares of the observed exits; with a cure share pi, those are scaled by (1 - pi) and
+        pi goes to ``dormant`` (the stalled visits leave the stage for dormant after F).
+        """
         total = sum(self.exits.values())
         if total == 0:
             return {"no_decision": 1.0}
-        probs = {k: round(v / total, 6) for k, v in self.exits.most_common()}
+        shares = {k: (1 - self.cure) * v / total for k, v in self.exits.items()}
+        if self.cure > 0:
+            shares["dormant"] = shares.get("dormant", 0.0) + self.cure
+        probs = {k: round(v, 6) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
         top = next(iter(probs))
         probs[top] = round(1.0 - sum(v for k, v in probs.items() if k != top), 6)
         return probs
@@ -106,6 +137,7 @@ class FitResult:
     dormant: dict | None
     scenario: dict
     notes: list[str] = field(default_factory=list)
+    dormant_comment: str = ""  # why [dormant] looks the way it does, when the fit added it
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,22 +150,51 @@ def _sig(x: float, digits: int = 6) -> float:
     return float(f"{x:.{digits}g}")
 
 
-def _neg_loglik(family: str, theta: np.ndarray, x: np.ndarray, c: np.ndarray) -> float:
-    """Minus the censored log-likelihood; theta holds log-parameters (location for lognormal)."""
+def _log_terms(
+    family: str, theta: np.ndarray, x: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """log f(x) of the finished visits and log S(c) of the open ones, for one family.
+
+    theta holds log-parameters (the location mu for the lognormal): exponential (log mean),
+    lognormal (mu, log sigma), gamma (log shape, log scale), weibull (log shape, log scale).
+    """
+    if family == "exponential":
+        m = math.exp(theta[0])
+        return -theta[0] - x / m, -c / m
     if family == "lognormal":
         mu, s = theta[0], math.exp(theta[1])
-        lx, lc = np.log(x), np.log(c)
-        ll = np.sum(stats.norm.logpdf(lx, mu, s) - lx) + np.sum(stats.norm.logsf(lc, mu, s))
-    elif family == "gamma":
+        lx = np.log(x)
+        return stats.norm.logpdf(lx, mu, s) - lx, stats.norm.logsf(np.log(c), mu, s)
+    if family == "gamma":
         k, scale = math.exp(theta[0]), math.exp(theta[1])
-        ll = np.sum(stats.gamma.logpdf(x, k, scale=scale))
-        ll += np.sum(stats.gamma.logsf(c, k, scale=scale))
-    elif family == "weibull":
+        return stats.gamma.logpdf(x, k, scale=scale), stats.gamma.logsf(c, k, scale=scale)
+    if family == "weibull":
         k, lam = math.exp(theta[0]), math.exp(theta[1])
         z = x / lam
-        ll = np.sum(math.log(k / lam) + (k - 1) * np.log(z) - z**k) - np.sum((c / lam) ** k)
-    else:  # pragma: no cover - guarded by the callers
-        raise ValueError(family)
+        return math.log(k / lam) + (k - 1) * np.log(z) - z**k, -((c / lam) ** k)
+    raise ValueError(family)  # pragma: no cover - guarded by the callers
+
+
+def _neg_loglik(
+    family: str, theta: np.ndarray, x: np.ndarray, c: np.ndarray, cure: bool = False
+) -> float:
+    """Minus the censored log-likelihood (see ``_log_terms`` for theta).
+
+    With ``cure``, theta's last element is logit(pi), pi the share of visits that never end on
+    their own: a finished visit contributes log((1 - pi) f(x)), an open one log(pi + (1 - pi)
+    S(c)) (it may be a slow visit or a stalled one).
+    """
+    with np.errstate(all="ignore"):
+        try:
+            if cure:
+                lf, ls = _log_terms(family, theta[:-1], x, c)
+                log_pi, log_1m = special.log_expit(theta[-1]), special.log_expit(-theta[-1])
+                ll = len(x) * log_1m + np.sum(lf) + np.sum(np.logaddexp(log_pi, log_1m + ls))
+            else:
+                lf, ls = _log_terms(family, theta, x, c)
+                ll = np.sum(lf) + np.sum(ls)
+        except (OverflowError, ValueError):
+            return 1e300
     return -float(ll) if np.isfinite(ll) else 1e300
 
 
@@ -153,6 +214,8 @@ def _start(family: str, x: np.ndarray, mean: float) -> np.ndarray:
 
 def _to_spec(family: str, theta: np.ndarray) -> dict:
     """Fitted parameters in the scenario's vocabulary."""
+    if family == "exponential":
+        return {"dist": "exponential", "mean": _sig(math.exp(theta[0]))}
     if family == "lognormal":
         mu, s = theta[0], math.exp(theta[1])
         return {
@@ -167,11 +230,44 @@ def _to_spec(family: str, theta: np.ndarray) -> dict:
     return {"dist": "weibull", "shape": _sig(k), "scale": _sig(lam)}
 
 
-def fit_durations(x: np.ndarray, c: np.ndarray) -> dict[str, Candidate]:
+def _f_quantile(family: str, theta: np.ndarray, q: float) -> float:
+    """The q quantile of the duration family F at theta (no rounding: for derivatives)."""
+    if family == "exponential":
+        return -math.exp(theta[0]) * math.log1p(-q)
+    if family == "lognormal":
+        return math.exp(theta[0] + math.exp(theta[1]) * stats.norm.ppf(q))
+    if family == "gamma":
+        return float(stats.gamma.ppf(q, math.exp(theta[0]), scale=math.exp(theta[1])))
+    return math.exp(theta[1]) * (-math.log1p(-q)) ** (1 / math.exp(theta[0]))
+
+
+def _minimize(fun, starts: Iterable[np.ndarray]):
+    best = None
+    for start in starts:
+        res = optimize.minimize(
+            fun,
+            start,
+            method="Nelder-Mead",
+            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000 * len(start) // 2},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
+        return None
+    return best
+
+
+def fit_durations(x: np.ndarray, c: np.ndarray, cure: bool = True) -> dict[str, Candidate]:
     """Every family's censored maximum-likelihood fit (x: finished visits, c: open ones; days).
 
     The exponential has a closed form (events / total time); the two-parameter families are
     fitted with Nelder-Mead on log-parameters, and need at least two distinct finished visits.
+
+    With ``cure`` and some open visits, each family also gets a cure-rate variant
+    (``<family>+cure``, one parameter more): a share pi of the visits never ends on its own, the
+    others last F. pi is fitted on the logit scale (0 <= pi < 1) together with F's parameters,
+    from the plain fit and from the Kaplan-Meier curve's last level. Without open visits pi's
+    estimate is 0 and no variant is fitted.
     """
     x = np.asarray(x, float)
     c = np.asarray(c, float)
@@ -181,31 +277,101 @@ def fit_durations(x: np.ndarray, c: np.ndarray) -> dict[str, Candidate]:
     mean = total / n
     ll = n * math.log(1 / mean) - total / mean
     out["exponential"] = Candidate(
-        "exponential", {"dist": "exponential", "mean": _sig(mean)}, ll, 2 * 1 - 2 * ll
+        "exponential",
+        {"dist": "exponential", "mean": _sig(mean)},
+        ll,
+        2 * 1 - 2 * ll,
+        theta=np.array([math.log(mean)]),
     )
-    if n < 2 or np.ptp(x) <= 0:
-        return out
-    for family in FAMILIES[1:]:
-        best = None
-        for start in (_start(family, x, mean), _start(family, x, mean) + np.array([0.3, -0.3])):
-            res = optimize.minimize(
-                lambda t, f=family: _neg_loglik(f, t, x, c),
-                start,
-                method="Nelder-Mead",
-                options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000},
+    plain = {"exponential": np.array([math.log(mean)])}
+    if n >= 2 and np.ptp(x) > 0:
+        for family in FAMILIES[1:]:
+            first = _start(family, x, mean)
+            best = _minimize(
+                lambda t, f=family: _neg_loglik(f, t, x, c), (first, first + np.array([0.3, -0.3]))
             )
-            if best is None or res.fun < best.fun:
-                best = res
-        if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
+            if best is None:
+                continue
+            plain[family] = best.x
+            try:
+                spec = _to_spec(family, best.x)
+                parse_distribution(spec)
+            except (ValueError, OverflowError):
+                continue  # degenerate (e.g. p90 == median after rounding): not a candidate
+            ll = -float(best.fun)
+            out[family] = Candidate(family, spec, ll, 2 * 2 - 2 * ll, theta=best.x)
+    if not cure or len(c) == 0 or n < 2:
+        return out
+    _, surv = kaplan_meier(np.r_[x, c], np.r_[np.ones(n, bool), np.zeros(len(c), bool)])
+    tail = min(max(float(surv[-1]), 0.02), 0.9)  # the KM curve's last level: pi's first guess
+    for family, theta in plain.items():
+        starts = [np.r_[theta, special.logit(tail)], np.r_[theta, special.logit(0.01)]]
+        best = _minimize(lambda t, f=family: _neg_loglik(f, t, x, c, cure=True), starts)
+        if best is None:
             continue
         try:
-            spec = _to_spec(family, best.x)
+            spec = _to_spec(family, best.x[:-1])
             parse_distribution(spec)
         except (ValueError, OverflowError):
-            continue  # degenerate (e.g. p90 == median after rounding): not a candidate
+            continue
         ll = -float(best.fun)
-        out[family] = Candidate(family, spec, ll, 2 * 2 - 2 * ll)
+        k = len(best.x)
+        name = family + CURE_SUFFIX
+        pi = float(special.expit(best.x[-1]))
+        out[name] = Candidate(name, spec, ll, 2 * k - 2 * ll, _sig(pi, 4), family, best.x)
     return out
+
+
+def standard_errors(cand: Candidate, x: np.ndarray, c: np.ndarray) -> dict[str, float]:
+    """Asymptotic standard errors of a candidate's cure share and of F's median.
+
+    From the observed information (the Hessian of minus the log-likelihood at the estimate, by
+    central differences on the optimiser's parameters) and the delta method. Returns
+    ``{"median": se, "cure": se}`` (``cure`` only for a cure variant); nan when the information
+    is not invertible (e.g. pi at its bound 0).
+    """
+    x = np.asarray(x, float)
+    c = np.asarray(c, float)
+    theta = np.asarray(cand.theta, float)
+    k = len(theta)
+
+    def f(t: np.ndarray) -> float:
+        return _neg_loglik(cand.base, t, x, c, cure=cand.has_cure)
+
+    h = 1e-3
+    hess = np.empty((k, k))
+    eye = np.eye(k) * h
+    for i in range(k):
+        for j in range(i, k):
+            hess[i, j] = hess[j, i] = (
+                f(theta + eye[i] + eye[j])
+                - f(theta + eye[i] - eye[j])
+                - f(theta - eye[i] + eye[j])
+                + f(theta - eye[i] - eye[j])
+            ) / (4 * h * h)
+    try:
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        cov = np.full((k, k), np.nan)
+
+    def delta(g) -> float:
+        grad = np.array([(g(theta + eye[i]) - g(theta - eye[i])) / (2 * h) for i in range(k)])
+        var = float(grad @ cov @ grad)
+        return math.sqrt(var) if var >= 0 else math.nan
+
+    f_theta = (lambda t: t[:-1]) if cand.has_cure else (lambda t: t)
+    out = {"median": delta(lambda t: _f_quantile(cand.base, f_theta(t), 0.5))}
+    if cand.has_cure:
+        out["cure"] = delta(lambda t: float(special.expit(t[-1])))
+    return out
+
+
+def mixture_quantile(spec: Mapping, cure: float, q: float) -> float:
+    """The q quantile of the time in stage when a share ``cure`` never leaves: where
+    pi + (1 - pi) S(t) = 1 - q; infinite when q >= 1 - pi (the curve never gets that low)."""
+    if q >= 1 - cure:
+        return math.inf
+    return parse_distribution(dict(spec)).quantile(q / (1 - cure))
 
 
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,8 +524,8 @@ def fit_history(
         )
         if o.any():
             fit.candidates = fit_durations(d[o], d[~o])
-            fit.chosen = min(fit.candidates.values(), key=lambda c: c.aic).family
-            fit.spec = fit.candidates[fit.chosen].spec
+            best = min(fit.candidates.values(), key=lambda c: c.aic)
+            fit.chosen, fit.spec, fit.cure = best.family, best.spec, best.cure
         else:
             fit.chosen = "exponential"
             fit.spec = {"dist": "exponential", "mean": _sig(float(d.sum()))}
@@ -368,23 +534,32 @@ def fit_history(
                 "no_decision, duration a rough lower bound (mean = total time observed)"
             )
             notes.append(f"stage {s}: {fit.note}")
-        dist = parse_distribution(fit.spec)
-        fit.median, fit.p90 = float(dist.quantile(0.5)), float(dist.quantile(0.9))
+        fit.median = mixture_quantile(fit.spec, fit.cure, 0.5)
+        fit.p90 = mixture_quantile(fit.spec, fit.cure, 0.9)
         t, surv = kaplan_meier(d, o)
         if surv[-1] <= 0.5:
             fit.km_median = float(t[np.argmax(surv <= 0.5)])
             gap = abs(fit.median - fit.km_median)
             if int(o.sum()) >= 100 and gap > 0.2 * fit.km_median + 2 * floor:
+                if fit.cure:
+                    why = (
+                        f"even with a cure share ({fit.cure:.1%} stalled; the Kaplan-Meier "
+                        f"curve ends at {surv[-1]:.0%}), no family follows the curve's shape"
+                    )
+                else:
+                    why = (
+                        "none of the families fits this stage well (the Kaplan-Meier curve "
+                        f"ends at {surv[-1]:.0%}"
+                        + (": some deals seem to stall for good)" if surv[-1] > 0.05 else ")")
+                    )
                 notes.append(
                     f"stage {s}: the fitted median ({fit.median:.1f} days) is far from the "
-                    f"Kaplan-Meier median ({fit.km_median:.1f}): none of the families fits "
-                    f"this stage well (the Kaplan-Meier curve ends at {surv[-1]:.0%}"
-                    + (": some deals seem to stall for good)" if surv[-1] > 0.05 else ")")
-                    + "; see the plot"
+                    f"Kaplan-Meier median ({fit.km_median:.1f}): {why}; see the plot"
                 )
         fits.append(fit)
 
     dormant = _fit_dormant(durations, nexts, exits, stage_names, notes)
+    dormant, dormant_comment = _stalled_to_dormant(fits, dormant, notes)
     if "dormant" in open_at:
         notes.append(
             f"{open_at['dormant']} deals dormant at as_of: not in deals.initial (a scenario's "
@@ -435,7 +610,53 @@ def fit_history(
         dormant=dormant,
         scenario=scenario,
         notes=notes,
+        dormant_comment=dormant_comment,
     )
+
+
+def _stalled_to_dormant(
+    fits: list[StageFit], dormant: dict | None, notes: list[str]
+) -> tuple[dict | None, str]:
+    """Where the stalled share of a cure variant goes: ``dormant``, never to come back.
+
+    Without a ``[dormant]`` in the history, one is added: reactivation a century away (the
+    stalled deals stay stalled) and give-up after the largest open age observed in the stalled
+    stages, so that a stalled deal stays open at least as long as any deal the history shows
+    still open, and then ends as no_decision instead of staying open for ever. With a
+    ``[dormant]`` fitted from the history, the stalled deals join it (and may reactivate at its
+    rate). Returns the section and the comment that explains it in the TOML.
+    """
+    stalled = [f for f in fits if f.cure > 0]
+    for f in stalled:
+        notes.append(
+            f"stage {f.name}: {f.cure:.1%} of the visits stall for good ({f.chosen} chosen by "
+            f"AIC): in the scenario they leave after the stage's duration for dormant, the "
+            f"observed exits are scaled by {1 - f.cure:.4g}"
+        )
+    if not stalled:
+        return dormant, ""
+    if dormant is not None:
+        notes.append(
+            "dormant: the stalled share joins the dormant deals of the history, with their "
+            "reactivation rate (the history cannot tell the two apart)"
+        )
+        return dormant, ""
+    oldest = max(stalled, key=lambda f: float(f.durations[~f.observed].max()))
+    age = float(oldest.durations[~oldest.observed].max())
+    give_up = max(math.ceil(age), 1)
+    comment = (
+        f"Added by the fit for the stalled share of {', '.join(f.name for f in stalled)}: "
+        f"reactivate_mean_days = {STALLED_REACTIVATE_DAYS} (a century: stalled deals do not come "
+        f"back); give_up_after_days = {give_up}, the largest open age observed (a visit to "
+        f"{oldest.name!r} open for {age:.0f} days at as-of): the history shows stalled deals "
+        "still open that long and says nothing of later, so they stay open at least that long "
+        "(after their stage time) and then end as no_decision rather than never."
+    )
+    notes.append("dormant: " + comment[0].lower() + comment[1:])
+    return {
+        "reactivate_mean_days": STALLED_REACTIVATE_DAYS,
+        "give_up_after_days": give_up,
+    }, comment
 
 
 def _fit_dormant(durations, nexts, exits, stage_names, notes) -> dict | None:
@@ -514,12 +735,23 @@ def _scenario_dict(name, source, as_of, horizon, fits, initial, per_month, amoun
 
 
 def _fmt_days(x: float) -> str:
+    if not math.isfinite(x):
+        return "never" if x > 0 else "-"
     return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
 def describe_spec(spec: Mapping) -> str:
     """``lognormal(median 45, p90 160)``."""
     return parse_distribution(dict(spec)).describe()
+
+
+def describe_model(spec: Mapping, cure: float = 0.0) -> str:
+    """``gamma(mean 57, cv 1.1) + cure 14.3%``."""
+    return describe_spec(spec) + (f" + cure {cure:.1%}" if cure else "")
+
+
+def describe_median(spec: Mapping) -> float:
+    return parse_distribution(dict(spec)).quantile(0.5)
 
 
 def fit_report(result: FitResult) -> str:
@@ -543,8 +775,15 @@ def fit_report(result: FitResult) -> str:
             f"{f.name:<{width}}  {f.visits:>7}  {f.censored:>8}  {_fmt_days(f.median):>7}  "
             f"{_fmt_days(f.p90):>7}  "
             f"{_fmt_days(f.km_median) if math.isfinite(f.km_median) else '-':>7}  "
-            f"{describe_spec(f.spec)}"
+            f"{describe_model(f.spec, f.cure)}"
         )
+        if f.cure:
+            lines.append(
+                f"{'':<{width}}    cure: {f.cure:.1%} of the visits never end on their own "
+                f"(-> dormant); the others last {describe_spec(f.spec)}, median "
+                f"{_fmt_days(describe_median(f.spec))}; median and P90 above are of all visits "
+                f"(never: the share still in stage stays above 50% / 10%)"
+            )
         if f.candidates:
             aics = ", ".join(
                 f"{c.family} {c.aic:,.1f}" + (" *" if c.family == f.chosen else "")
@@ -557,6 +796,9 @@ def fit_report(result: FitResult) -> str:
             or "none observed -> no_decision"
         )
         lines.append(f"{'':<{width}}    exits: {ex}")
+        if f.cure:
+            scen = ", ".join(f"{k} {v:.1%}" for k, v in f.exit_probabilities().items())
+            lines.append(f"{'':<{width}}    scenario exits: {scen}")
     if result.dormant:
         lines.append(
             f"dormant: reactivate_mean_days {result.dormant['reactivate_mean_days']:g}, "
@@ -594,9 +836,16 @@ def plot_fit(result: FitResult, path: Path) -> Path:
                 label="finished visits only (biased)",
             )
         dist = parse_distribution(f.spec)
-        top = max(float(np.quantile(f.durations, 0.99)), f.p90) * 1.1
+        top = max(
+            float(np.quantile(f.durations, 0.99)),
+            *(q for q in (f.p90, f.median) if math.isfinite(q)),
+        )
+        top *= 1.1
         grid = np.linspace(0, top, 300)
-        ax.plot(grid, 1 - dist.cdf(grid), color="tab:blue", lw=1.6, label=dist.describe())
+        surv = f.cure + (1 - f.cure) * (1 - dist.cdf(grid))
+        ax.plot(grid, surv, color="tab:blue", lw=1.6, label=describe_model(f.spec, f.cure))
+        if f.cure:
+            ax.axhline(f.cure, color="tab:blue", lw=0.8, ls="--", label="stalled for good")
         ax.set_xlim(0, top)
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{f.label}: {f.visits} visits, {f.censored} open", fontsize=10)
@@ -618,10 +867,16 @@ def scenario_toml(result: FitResult) -> str:
     """The fitted scenario as TOML, with the fit's notes as comments on top."""
     head = [
         f"# Fitted by `dealsim fit` from {result.source} as of {result.as_of_text}.",
-        "# Durations: censored maximum likelihood, family chosen by AIC; exits: observed shares.",
+        "# Durations: censored maximum likelihood, family chosen by AIC (each also with a cure",
+        "# share: visits that never end on their own, sent to dormant); exits: observed shares.",
     ]
     head += [f"# Note: {n}" for n in result.notes]
-    return "\n".join(head) + "\n" + toml_dumps(result.scenario)
+    body = toml_dumps(result.scenario)
+    if result.dormant_comment:
+        wrapped = textwrap.wrap(result.dormant_comment, 96)
+        comment = "".join(f"# {line}\n" for line in wrapped)
+        body = re.sub(r"^\[dormant\]$", lambda m: comment + m.group(0), body, count=1, flags=re.M)
+    return "\n".join(head) + "\n" + body
 
 
 def _atomic(path: Path, write) -> None:

@@ -13,10 +13,18 @@ from click.testing import CliRunner
 
 from sim.api import simulate
 from sim.cli_data import register
-from sim.crm import OUTCOMES, read_history
+from sim.crm import OUTCOMES, HistoryRow, read_history
 from sim.distributions import parse_distribution
 from sim.exports import export_history
-from sim.fit import fit_durations, fit_history, fit_report, kaplan_meier
+from sim.fit import (
+    fit_durations,
+    fit_history,
+    fit_report,
+    kaplan_meier,
+    mixture_quantile,
+    scenario_toml,
+    standard_errors,
+)
 from sim.scenario import load_scenario, scenario_from_dict
 
 MAVEN = Path("/work/shared/data/maven-crm/sales_pipeline.csv")
@@ -200,7 +208,127 @@ def test_maven_fit_censoring_matters_and_scenario_runs(tmp_path):
     naive_median = parse_distribution(naive_chosen.spec).quantile(0.5)
     assert engaging.median > 1.3 * naive_median  # 43 vs 31 days
     assert engaging.p90 > 2.5 * parse_distribution(naive_chosen.spec).quantile(0.9)
-    # Kaplan-Meier (censoring-aware, no family assumed) puts the median far above 45 days;
-    # none of the four families follows its plateau, and the report says so.
+    # Kaplan-Meier (censoring-aware, no family assumed) puts the median far above 45 days.
     assert engaging.km_median > 60
-    assert "far from the Kaplan-Meier median" in fit_report(fit)
+
+
+@pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
+def test_maven_cure_model_follows_the_plateau_and_runs():
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
+    (engaging,) = fit.stages
+    d, o = engaging.durations, engaging.observed
+    t, km = kaplan_meier(d, o)
+    plateau = float(km[-1])  # no deal closes after day ~138: the curve stays at ~18%
+    assert 0.15 < plateau < 0.21 and t[-1] < 150
+    # A cure variant wins by a wide AIC margin over every plain family
+    assert engaging.chosen.endswith("+cure"), engaging.chosen
+    plain = {k: c for k, c in engaging.candidates.items() if not c.has_cure}
+    assert min(c.aic for c in plain.values()) - engaging.candidates[engaging.chosen].aic > 50
+    assert 0.10 < engaging.cure < plateau + 0.01
+    # Survival at the oldest open age: the mixture sits near the plateau, the plain lognormal
+    # (best plain family) keeps falling through it.
+    oldest = float(d[~o].max())
+    ln = parse_distribution(engaging.candidates["lognormal"].spec)
+    mix = parse_distribution(engaging.spec)
+    s_mix = engaging.cure + (1 - engaging.cure) * (1 - mix.cdf(oldest))
+    s_ln = 1 - ln.cdf(oldest)
+    assert abs(s_mix - plateau) < 0.05 < abs(s_ln - plateau), (s_mix, s_ln, plateau)
+    # Medians: the mixture's is where pi + (1 - pi) S(t) = 1/2, above the plain lognormal's
+    # and closer to Kaplan-Meier's; but NOT within 20% of it (47 vs 69 days): the KM curve has a
+    # shoulder (almost no closes between days 20 and 45, then a lump at 60-120 from the sample's
+    # quarterly pattern and its lack of closes before March 2017) that no single family follows,
+    # with or without a cure share. The report keeps warning about it.
+    ln_median = ln.quantile(0.5)
+    km_med = engaging.km_median
+    assert engaging.median == pytest.approx(mixture_quantile(engaging.spec, engaging.cure, 0.5))
+    assert abs(engaging.median - km_med) < abs(ln_median - km_med)
+    assert abs(ln_median - km_med) > 0.3 * km_med  # 43 vs 69
+    assert abs(engaging.median - km_med) > 0.2 * km_med  # 47 vs 69: the known limitation
+    s20, s45 = (float(km[np.searchsorted(t, x, side="right") - 1]) for x in (20, 45))
+    assert s20 - s45 < 0.05  # the shoulder
+    report = fit_report(fit)
+    assert f"cure {engaging.cure:.1%}" in report and "far from the Kaplan-Meier median" in report
+    # Scenario: the stalled share goes to a dormant that never reactivates, and it runs
+    stage = fit.scenario["stages"][0]
+    assert stage["exits"]["dormant"] == pytest.approx(engaging.cure, abs=1e-6)
+    assert stage["exits"]["won"] == pytest.approx(
+        (1 - engaging.cure) * 4238 / (4238 + 2473), abs=1e-5
+    )
+    assert fit.scenario["dormant"] == {
+        "reactivate_mean_days": 36500,
+        "give_up_after_days": math.ceil(oldest),
+    }
+    assert "give_up_after_days = 424, the largest open age" in scenario_toml(fit)
+    result = simulate(scenario_from_dict(fit.scenario), replications=3, jobs=1, write=False)
+    assert result.summary["deals"]["mean"] > 0
+
+
+# --- cure-rate (mixture) fits on synthetic data with a known answer ---------------------------
+
+CURE_TRUTH = {"dist": "lognormal", "median": 40, "p90": 120}
+CURE_AS_OF = dt.datetime(2025, 1, 1)
+
+
+def _cure_history(n: int, pi: float, window: float, seed: int) -> list[HistoryRow]:
+    """n deals entering 'work' uniformly over ``window`` days before CURE_AS_OF; a share pi never
+    leaves, the others leave after a CURE_TRUTH duration for won (60%) or lost; censored at
+    CURE_AS_OF."""
+    rng = np.random.default_rng(seed)
+    dist = parse_distribution(CURE_TRUTH)
+    rows = []
+    for i in range(n):
+        entered = CURE_AS_OF - dt.timedelta(days=float(rng.uniform(0, window)))
+        rows.append(HistoryRow(f"D{i}", "work", entered))
+        stalled = rng.random() < pi
+        end = entered + dt.timedelta(days=float(dist.sample(rng, 1)[0]))
+        if not stalled and end <= CURE_AS_OF:
+            rows.append(HistoryRow(f"D{i}", "won" if rng.random() < 0.6 else "lost", end))
+    return rows
+
+
+def test_cure_fit_recovers_the_stalled_share_and_median():
+    pi_true, n = 0.2, 3000
+    fit = fit_history(_cure_history(n, pi_true, 400, seed=11), CURE_AS_OF)
+    (work,) = fit.stages
+    assert work.chosen.endswith("+cure"), (work.chosen, work.candidates)
+    best = work.candidates[work.chosen]
+    x, c = work.durations[work.observed], work.durations[~work.observed]
+    # Honest standard errors: observed information (numerical Hessian) + delta method. The
+    # binomial sqrt(pi(1-pi)/n) would be a lower bound, not a conservative one: censoring hides
+    # which open deals are stalled, so the information about pi is less than n Bernoulli draws.
+    se = standard_errors(best, x, c)
+    assert se["cure"] >= math.sqrt(pi_true * (1 - pi_true) / n)
+    assert abs(work.cure - pi_true) <= Z * se["cure"], (work.cure, se)
+    assert abs(work.cure - (pi_true + 0.1)) > Z * se["cure"]  # an oracle ten points off fails
+    f_median = parse_distribution(work.spec).quantile(0.5)
+    assert abs(f_median - 40) <= Z * se["median"], (f_median, se)
+    assert abs(f_median - 1.25 * 40) > Z * se["median"]
+    # the mixture's median: (1 - pi) F(t) = 1/2
+    assert work.median == pytest.approx(mixture_quantile(work.spec, work.cure, 0.5))
+    assert work.median > f_median
+    # scenario: exits scaled by (1 - pi), pi to a dormant that does not come back; it runs
+    exits = fit.scenario["stages"][0]["exits"]
+    assert sum(exits.values()) == pytest.approx(1, abs=1e-9)
+    assert exits["dormant"] == pytest.approx(work.cure, abs=1e-6)
+    assert fit.scenario["dormant"]["reactivate_mean_days"] == 36500
+    assert fit.scenario["dormant"]["give_up_after_days"] == math.ceil(float(c.max()))
+    assert "cure" in fit_report(fit)
+    result = simulate(scenario_from_dict(fit.scenario), replications=3, jobs=1, write=False)
+    assert result.summary["deals"]["mean"] > 0
+
+
+def test_no_cure_is_chosen_when_every_deal_ends():
+    fit = fit_history(_cure_history(3000, 0.0, 600, seed=12), CURE_AS_OF)
+    (work,) = fit.stages
+    assert work.censored > 100  # censoring there is, but no stalled share
+    assert "lognormal+cure" in work.candidates
+    cure_fit = work.candidates["lognormal+cure"]
+    assert cure_fit.cure < 0.02
+    assert not work.chosen.endswith("+cure") or work.cure < 0.02, (work.chosen, work.cure)
+    assert "dormant" not in fit.scenario
+
+
+def test_no_cure_variant_without_open_visits():
+    rng = np.random.default_rng(5)
+    fits = fit_durations(rng.lognormal(3, 0.8, 500), np.array([]))
+    assert not any(c.has_cure for c in fits.values())
