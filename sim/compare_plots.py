@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.legend_handler import HandlerTuple  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 try:  # the run figures' formatter, so that every figure writes money the same way
@@ -70,10 +71,16 @@ def _save(fig, path: Path, caption: str) -> Path:
 
 
 def compare_bookings(runs: list[tuple[str, dict]], path: Path, caption: str) -> Path:
-    """Overlaid bookings fan charts: by month (top) and cumulative (bottom), per scenario the
-    median line and the P10-P90 band, one colour each."""
+    """Overlaid bookings fan charts: by month (top) and cumulative (middle), per scenario the
+    median line and the P10-P90 band, one colour each; at the bottom, each later scenario's
+    cumulative bookings minus the first one's, month by month."""
+    from matplotlib.patches import Patch
+
     currency = runs[0][1]["currency"]
-    fig, (monthly, cumulative) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    fig, (monthly, cumulative, diff) = plt.subplots(
+        3, 1, figsize=(10, 11), sharex=True, gridspec_kw={"height_ratios": [1, 1, 0.8]}
+    )
+    handles = []
     for i, (label, summary) in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
         periods = summary["periods"]
@@ -90,8 +97,24 @@ def compare_bookings(runs: list[tuple[str, dict]], path: Path, caption: str) -> 
                 lw=0,
             )
             ax.plot(dates, _series(periods, block, "p50"), color=color, lw=2, label=label)
+        # the band in the scenario's own colour, with its median line across it
+        handles.append(
+            (
+                (Patch(color=color, alpha=0.15, lw=0), plt.Line2D([], [], color=color, lw=2)),
+                label,
+            )
+        )
     names = " vs ".join(label for label, _ in runs)
-    monthly.set_title(f"Bookings by month - {names}", fontsize=13, loc="left")
+    monthly.set_title(f"Bookings by month - {names}", fontsize=13, loc="left", pad=22)
+    monthly.text(
+        0,
+        1.02,
+        "Line: median of replications; shaded band in the same colour: P10-P90 of replications",
+        transform=monthly.transAxes,
+        fontsize=9,
+        color="#4a5568",
+        va="bottom",
+    )
     monthly.set_ylabel(f"Won amount per month ({currency})")
     cumulative.set_title("Cumulative bookings", fontsize=11, loc="left")
     cumulative.set_ylabel(f"Won amount since start ({currency})")
@@ -99,15 +122,103 @@ def compare_bookings(runs: list[tuple[str, dict]], path: Path, caption: str) -> 
         ax.yaxis.set_major_formatter(money_formatter(currency))
         ax.set_ylim(bottom=0)
         _style(ax)
-    cumulative.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
-    cumulative.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
-    handles, labels = monthly.get_legend_handles_labels()
-    from matplotlib.patches import Patch
-
-    handles.append(Patch(color="#888888", alpha=0.3, lw=0))
-    labels.append("P10-P90 (shaded)")
-    monthly.legend(handles, labels, loc="upper left", frameon=False, title="Median")
+    _difference_panel(diff, runs, currency)
+    diff.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    diff.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    monthly.legend(
+        [h for h, _ in handles],
+        [f"{label} (median, P10-P90)" for _, label in handles],
+        handler_map={tuple: HandlerTuple(ndivide=1)},
+        loc="upper left",
+        frameon=False,
+    )
     return _save(fig, path, caption + "; lines median, shaded P10-P90 of replications")
+
+
+def _difference_panel(ax, runs: list[tuple[str, dict]], currency: str) -> None:
+    """Cumulative bookings of each later scenario minus the first, per month.
+
+    The summaries hold per-month percentiles, not each replication's months, so the paired
+    spread cannot be drawn; the difference of means equals the mean of the paired differences
+    (a mean is linear), so it is the solid line; the difference of medians is dashed."""
+    base_label, base = runs[0]
+    base_periods = {p["period"]: p for p in base["periods"]}
+    for i, (label, summary) in enumerate(runs[1:], start=1):
+        color = PALETTE[i % len(PALETTE)]
+        periods = [p for p in summary["periods"] if p["period"] in base_periods]
+        if not periods or "cumulative_bookings" not in periods[0]:
+            continue
+        ref = [base_periods[p["period"]] for p in periods]
+        dates = _month_dates(periods)
+        mean = [
+            a - b
+            for a, b in zip(
+                _series(periods, "cumulative_bookings", "mean"),
+                _series(ref, "cumulative_bookings", "mean"),
+                strict=True,
+            )
+        ]
+        median = [
+            a - b
+            for a, b in zip(
+                _series(periods, "cumulative_bookings", "p50"),
+                _series(ref, "cumulative_bookings", "p50"),
+                strict=True,
+            )
+        ]
+        ax.plot(
+            dates, mean, color=color, lw=2.2, label=f"{label} - {base_label}: difference of means"
+        )
+        ax.plot(
+            dates,
+            median,
+            color=color,
+            lw=1.4,
+            ls="--",
+            label=f"{label} - {base_label}: difference of medians",
+        )
+        ax.annotate(
+            _money_text(mean[-1], currency),
+            (dates[-1], mean[-1]),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=9,
+            color=color,
+            fontweight="bold",
+            va="center",
+        )
+    ax.axhline(0, color="#1a202c", lw=1)
+    others = ", ".join(label for label, _ in runs[1:])
+    ax.set_title(
+        f"Difference in cumulative bookings: {others} minus {base_label}",
+        fontsize=11,
+        loc="left",
+        pad=32,
+    )
+    ax.text(
+        0,
+        1.02,
+        "Solid: difference of the means (= mean of the paired differences, same random "
+        "numbers);\ndashed: difference of the medians. Per-month paired spreads are not kept "
+        "in the run summaries.",
+        transform=ax.transAxes,
+        fontsize=8.5,
+        color="#4a5568",
+        va="bottom",
+    )
+    ax.set_ylabel(f"Minus {base_label} ({currency})")
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    ax.legend(loc="best", frameon=False, fontsize=8.5)
+    _style(ax)
+
+
+def _money_text(value: float, currency: str) -> str:
+    sign = "+" if value > 0 else ("-" if value < 0 else "")
+    value = abs(value)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{sign}{value / size:.3g}{suffix}"
+    return f"{sign}{value:.0f}"
 
 
 #: Panels of the sweep figure: metric, title, kind.

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.dates as mdates  # noqa: E402
@@ -455,17 +456,39 @@ def _flow_states(summary: dict) -> list[str]:
     flows = summary.get("flows") or {}
     seen = {s for src, moves in flows.items() for s in [src, *moves]}
     states = _stage_order(summary)
+    # won right after the last stage, so the main line runs straight into it
+    if "won" in seen:
+        states.append("won")
     if "dormant" in seen:
         states.append("dormant")
-    states += [o for o in OUTCOMES if o in seen]
+    states += [o for o in ("lost", "no_decision") if o in seen]
     return states
 
 
-def _arc(ax, x0: float, x1: float, y: float, height: float, color, width: float, label: str):
-    """A quadratic arc from (x0, y) to (x1, y) peaking at y + height, labelled at its peak."""
-    text_color = "#4a5568" if color == EXIT_COLOR else color
+def _arc(
+    ax,
+    x0: float,
+    x1: float,
+    y: float,
+    height: float,
+    color,
+    width: float,
+    label: str,
+    ellipse: bool = False,
+):
+    """An arc from (x0, y) to (x1, y) peaking at y + height, labelled at its peak.
+
+    Quadratic by default; ``ellipse`` draws a half ellipse instead, which leaves and enters the
+    boxes vertically: half ellipses of one aspect ratio over nested spans never cross.
+    """
     mid = (x0 + x1) / 2
-    path = MplPath([(x0, y), (mid, y + 2 * height), (x1, y)], [1, 3, 3])
+    if ellipse:
+        theta = np.linspace(np.pi, 0, 48) if x1 > x0 else np.linspace(0, np.pi, 48)
+        half = abs(x1 - x0) / 2
+        points = np.column_stack([mid + half * np.cos(theta), y + height * np.sin(theta)])
+        path = MplPath(points)
+    else:
+        path = MplPath([(x0, y), (mid, y + 2 * height), (x1, y)], [1, 3, 3])
     head = 3 + width * 0.9
     patch = FancyArrowPatch(
         path=path,
@@ -486,24 +509,94 @@ def _arc(ax, x0: float, x1: float, y: float, height: float, color, width: float,
         ha="center",
         va="center",
         fontsize=8.5,
-        color=text_color,
+        color=color,
         fontweight="bold",
         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9},
         zorder=4,
     )
 
 
+def _ports(arcs: list[tuple[int, int]], inner: float, outer: float) -> list[tuple[float, float]]:
+    """Where each arc (from node a to node b, all on one side of the boxes) meets its two boxes.
+
+    At each box, arcs heading left attach on the left half and arcs heading right on the right
+    half, the longer ones nearer the middle (inside the shorter ones' ends): nested arcs then
+    stay nested instead of crossing, and arcs sharing a box never meet at one point.
+    """
+    ends: dict[int, list[tuple[int, int, int]]] = {}  # node -> (other node, arc, 0|1 for a|b)
+    for k, (a, b) in enumerate(arcs):
+        ends.setdefault(a, []).append((b, k, 0))
+        ends.setdefault(b, []).append((a, k, 1))
+    out = [[0.0, 0.0] for _ in arcs]
+    for node, items in ends.items():
+        for sign in (-1, 1):
+            # farthest other end first: it gets the port nearest the middle of the box
+            group = sorted(
+                (it for it in items if (it[0] - node) * sign > 0),
+                key=lambda it: (-abs(it[0] - node), it[1]),
+            )
+            m = len(group)
+            for j, (_, k, end) in enumerate(group):
+                offset = (inner + outer) / 2 if m == 1 else inner + (outer - inner) * j / (m - 1)
+                out[k][end] = node + sign * offset
+    return [(x0, x1) for x0, x1 in out]
+
+
+def _exit_stubs(ax, x: float, y: float, moves: dict, biggest: float) -> float:
+    """Short labelled arrows up from a box for its exits to lost and no decision.
+
+    Returns the height of the top of the labels."""
+    exits = [(o, moves.get(o) or 0.0) for o in ("lost", "no_decision")]
+    exits = [(o, v) for o, v in exits if v]
+    stub = 0.2
+    for i, (outcome, value) in enumerate(exits):
+        dx = 0.0 if len(exits) == 1 else (-0.06 if i == 0 else 0.06)
+        ax.add_patch(
+            FancyArrowPatch(
+                (x + dx, y),
+                (x + dx, y + stub),
+                arrowstyle="-|>,head_length=0.35,head_width=0.22",
+                mutation_scale=10,
+                color=OUTCOME_COLORS[outcome],
+                lw=1.2 + 4 * value / biggest,
+                shrinkA=0,
+                shrinkB=0,
+                zorder=2,
+            )
+        )
+    # the labels stacked above the stubs, lost at the bottom (the left stub)
+    for i, (outcome, value) in enumerate(exits):
+        name = "lost" if outcome == "lost" else "no decision"
+        ax.text(
+            x,
+            y + stub + 0.03 + 0.17 * i,
+            f"{name} {_count(value)}",
+            ha="center",
+            va="bottom",
+            fontsize=8.5,
+            color=OUTCOME_COLORS[outcome],
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.9},
+            zorder=4,
+        )
+    return y + stub + 0.03 + 0.17 * len(exits) if exits else y
+
+
 def stage_flows(summary: dict, path: Path) -> Path:
-    """Mean moves per replication between states: forward arcs above, backward arcs below."""
+    """Mean moves per replication between states: forward arcs above, backward arcs below,
+    exits to lost / no decision as short labelled stubs up from the box they leave."""
     flows = summary.get("flows") or {}
     states = _flow_states(summary)
     pos = {s: i for i, s in enumerate(states)}
     stages = set(_stage_order(summary))
     biggest = max((v for moves in flows.values() for v in moves.values()), default=0.0) or 1.0
     fig, ax = plt.subplots(
-        figsize=(max(10, 1.45 * len(states) + 2), min(6.8, 3.2 + 0.45 * len(states)))
+        figsize=(max(10, 1.45 * len(states) + 2), min(7.2, 3.6 + 0.45 * len(states)))
     )
     box_w, box_h = 0.62, 0.5
+    inflow = {o: sum((m.get(o) or 0.0) for m in flows.values()) for o in OUTCOMES}
+    top = bottom = 0.0
+    kinds = set()
     for state, x in pos.items():
         if state in stages:
             face, edge = "#ebf4ff", FORWARD_COLOR
@@ -524,21 +617,26 @@ def stage_flows(summary: dict, path: Path) -> Path:
             )
         )
         restarts = (flows.get(state) or {}).get(state) or 0.0
+        note, note_color = None, BACKWARD_COLOR
         if restarts:
+            note = f"restarted {_count(restarts)}"
+        elif state in OUTCOMES and inflow[state]:
+            note, note_color = f"{_count(inflow[state])} in all", edge
+        if note:
             ax.text(
                 x,
                 -0.12,
-                f"restarted {_count(restarts)}",
+                note,
                 ha="center",
                 va="center",
                 fontsize=7.5,
-                color=BACKWARD_COLOR,
+                color=note_color,
                 fontweight="bold",
                 zorder=5,
             )
         ax.text(
             x,
-            0.07 if restarts else 0,
+            0.07 if note else 0,
             pretty(state),
             ha="center",
             va="center",
@@ -547,72 +645,88 @@ def stage_flows(summary: dict, path: Path) -> Path:
             zorder=5,
             wrap=True,
         )
-    top = bottom = 0.0
-    kinds = set()
+        moves = flows.get(state) or {}
+        if state not in OUTCOMES and any(moves.get(o) for o in ("lost", "no_decision")):
+            kinds.update(o for o in ("lost", "no_decision") if moves.get(o))
+            top = max(top, _exit_stubs(ax, x, box_h / 2, moves, biggest))
+    above, below = [], []  # (src, dst, value, colour) of the arcs on each side
     for src, moves in flows.items():
         for dst, value in moves.items():
             if not value or src not in pos or dst not in pos:
                 continue
-            width = 0.8 + 9 * value / biggest
-            label = _count(value)
-            xs, xd = pos[src], pos[dst]
             if src == dst:  # labelled inside the box
                 kinds.add("restart")
                 continue
+            if dst in ("lost", "no_decision"):  # stubs, drawn with the boxes
+                continue
+            xs, xd = pos[src], pos[dst]
+            width = 0.8 + 9 * value / biggest
             backward = dst == "dormant" or (dst in stages and src in stages and xd < xs)
             revived = src == "dormant" and dst in stages
-            span = abs(xd - xs)
-            height = 0.35 + 0.42 * span
-            off = 0.16
             if backward:
-                _arc(ax, xs - off, xd + off, -box_h / 2, -height, BACKWARD_COLOR, width, label)
-                bottom = min(bottom, -box_h / 2 - height)
+                below.append((src, dst, value, BACKWARD_COLOR))
                 kinds.add("backward")
             elif revived:
-                _arc(ax, xs - off, xd + off, box_h / 2, height, REVIVED_COLOR, width, label)
-                top = max(top, box_h / 2 + height)
+                above.append((src, dst, value, REVIVED_COLOR))
                 kinds.add("revived")
+            elif xd - xs == 1 and (dst in stages or (dst == "won" and src in stages)):
+                # the main line: a straight arrow between neighbouring boxes
+                kinds.add("forward")
+                ax.add_patch(
+                    FancyArrowPatch(
+                        (xs + box_w / 2, -0.03),
+                        (xd - box_w / 2, -0.03),
+                        arrowstyle="-|>,head_length=0.6,head_width=0.4",
+                        mutation_scale=10 + width,
+                        color=FORWARD_COLOR,
+                        lw=width,
+                        shrinkA=1,
+                        shrinkB=1,
+                        zorder=2,
+                    )
+                )
+                ax.text(
+                    (xs + xd) / 2,
+                    0.12,
+                    _count(value),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8.5,
+                    color=FORWARD_COLOR,
+                    fontweight="bold",
+                    zorder=4,
+                )
             else:
-                color = FORWARD_COLOR if dst in stages or dst == "won" else EXIT_COLOR
-                kinds.add("forward" if color == FORWARD_COLOR else "exit")
-                if span == 1 and dst in stages:
-                    # the main line: a straight arrow between neighbouring boxes
-                    ax.add_patch(
-                        FancyArrowPatch(
-                            (xs + box_w / 2, -0.03),
-                            (xd - box_w / 2, -0.03),
-                            arrowstyle="-|>,head_length=0.6,head_width=0.4",
-                            mutation_scale=10 + width,
-                            color=color,
-                            lw=width,
-                            shrinkA=1,
-                            shrinkB=1,
-                            zorder=2,
-                        )
-                    )
-                    ax.text(
-                        (xs + xd) / 2,
-                        0.12,
-                        label,
-                        ha="center",
-                        va="bottom",
-                        fontsize=8.5,
-                        color=color,
-                        fontweight="bold",
-                        zorder=4,
-                    )
-                else:
-                    _arc(ax, xs + off, xd - off, box_h / 2, height, color, width, label)
-                    top = max(top, box_h / 2 + height)
+                above.append((src, dst, value, FORWARD_COLOR))
+                kinds.add("forward")
+    # above, the box centres hold the exit stubs, so arcs attach nearer the box corners
+    for side, arcs, inner, y, sign in (
+        ("above", above, 0.24, box_h / 2, 1),
+        ("below", below, 0.05, -box_h / 2, -1),
+    ):
+        ports = _ports([(pos[s], pos[d]) for s, d, _, _ in arcs], inner, box_w / 2 - 0.03)
+        for (_, _, value, color), (x0, x1) in zip(arcs, ports, strict=True):
+            if side == "above":  # few arcs: slanted ends keep clear of the exit labels
+                height = 0.3 + 0.5 * abs(x1 - x0)
+            else:  # many arcs: half ellipses of one shape, so nested spans never cross
+                height = 0.55 * abs(x1 - x0)
+            width = 0.8 + 9 * value / biggest
+            label = _count(value)
+            _arc(ax, x0, x1, y, sign * height, color, width, label, ellipse=side == "below")
+            if side == "above":
+                top = max(top, y + height)
+            else:
+                bottom = min(bottom, y - height)
     legend = {
-        "forward": (FORWARD_COLOR, "-", "Forward: to a later stage or won"),
-        "exit": (EXIT_COLOR, "-", "Exit: lost or no decision"),
-        "backward": (BACKWARD_COLOR, "-", "Backward: to an earlier stage or dormant"),
-        "revived": (REVIVED_COLOR, "-", "Revived from dormant"),
+        "forward": (FORWARD_COLOR, "Forward: to a later stage or won"),
+        "backward": (BACKWARD_COLOR, "Backward (below): to an earlier stage or dormant"),
+        "revived": (REVIVED_COLOR, "Revived from dormant"),
+        "lost": (OUTCOME_COLORS["lost"], "Exit to lost: short arrow up from the state left"),
+        "no_decision": (OUTCOME_COLORS["no_decision"], "Exit to no decision: likewise"),
     }
     handles = [
-        Line2D([], [], color=c, lw=4, ls=ls, label=text)
-        for kind, (c, ls, text) in legend.items()
+        Line2D([], [], color=c, lw=4, label=text)
+        for kind, (c, text) in legend.items()
         if kind in kinds
     ]
     if "restart" in kinds:
@@ -632,11 +746,14 @@ def stage_flows(summary: dict, path: Path) -> Path:
         ax.text(0, 1, "No moves recorded", ha="center", fontsize=12, color="#4a5568")
     ax.set_xlim(-0.6, max(len(states) - 0.4, 0.6))
     ax.set_ylim(bottom - 0.35, top + 0.25)
+    # the height follows the drawing, so that boxes keep their shape when there are few arcs
+    fig.set_figheight(max(3.8, min(7.2, 2.0 + 0.85 * (top - bottom + 0.6))))
     ax.axis("off")
     _title(
         ax,
         f"Stage flows - {summary['scenario']}",
-        "Mean moves per replication between states; arrow width proportional to the number",
+        "Mean moves per replication between states; arrow width proportional to the number; "
+        "outcome boxes: total arriving",
     )
     return _finish(fig, ax, summary, path, grid=False)
 

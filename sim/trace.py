@@ -37,7 +37,23 @@ SEARCH = 20
 RICH_STORY = 5
 RESET_CAUSES = ("budget_recheck", "shock", "group_change")
 ACRONYMS = frozenset({"it", "cfo", "ceo", "cto", "cio", "coo", "hr"})
-DORMANT_COLOR = "#d9cfc1"  # warm stone: clearly not one of the blue stages
+DORMANT_COLOR = "#c3c8cf"  # muted grey: clearly not one of the coloured stages
+#: Stage colours, one per stage in funnel order: distinct hues (Tableau 10, minus its grey).
+STAGE_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#edc948",
+    "#76b7b2",
+    "#e15759",
+    "#9c755f",
+    "#ff9da7",
+)
+#: Hatching of the waits inside a stage, drawn in dark ink over a white halo.
+WAIT_HATCH = {"budget": "//", "timing": ".."}
+WAIT_INK = "#1a202c"
+WAIT_SWATCH = "#a0aec0"  # the legend's sample bar under the hatching
 
 CAUSE_WORDS = {
     "budget_wait": "budget wait",
@@ -498,6 +514,8 @@ MARKS = {
     "no_decision": ("o", "#718096", 120, "No decision"),
     "open": (">", "#1a202c", 110, "Still open at the horizon"),
 }
+#: Marks of how the deal ended, drawn just after the end of its bar rather than above it.
+OUTCOME_MARKS = ("won", "lost", "no_decision", "open")
 
 
 def _marks(story: Story) -> list[tuple[float, str, str]]:
@@ -532,13 +550,18 @@ def _marks(story: Story) -> list[tuple[float, str, str]]:
 
 
 def stage_colors(model: Model) -> list[str]:
-    """One colour per stage, light to dark along the funnel (blue), then dormant grey."""
+    """One clearly distinct colour per stage (a qualitative palette), then dormant grey."""
+    n = model.n_stages
+    colors = [STAGE_PALETTE[s % len(STAGE_PALETTE)] for s in range(n)]
+    return [*colors, DORMANT_COLOR]
+
+
+def _text_color(face: str) -> str:
+    """Dark or white text, whichever reads better on ``face``."""
     import matplotlib
 
-    cmap = matplotlib.colormaps["Blues"]
-    n = model.n_stages
-    colors = [matplotlib.colors.to_hex(cmap(0.3 + 0.6 * s / max(n - 1, 1))) for s in range(n)]
-    return [*colors, DORMANT_COLOR]
+    r, g, b = matplotlib.colors.to_rgb(face)
+    return "#1a202c" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
 def _stage_number(model: Model, state: int) -> str:
@@ -546,19 +569,37 @@ def _stage_number(model: Model, state: int) -> str:
     return "0" if state == model.dormant else str(state + 1)
 
 
+def _dodge(days: list[float], near: float, step: float) -> list[float]:
+    """Horizontal offsets (points) that put marks closer than ``near`` days side by side."""
+    offsets = [0.0] * len(days)
+    order = sorted(range(len(days)), key=lambda i: days[i])
+    k = 0
+    while k < len(order):
+        j = k
+        while j + 1 < len(order) and days[order[j + 1]] - days[order[j]] < near:
+            j += 1
+        m = j - k + 1
+        for i, idx in enumerate(order[k : j + 1]):
+            offsets[idx] = (i - (m - 1) / 2) * step
+        k = j + 1
+    return offsets
+
+
 def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     """Draw the stories as a timeline picture: one row per deal, stages as bars over dates.
 
     Waits (budget, exchange rate) are hatched over the stage bar; what happened is marked with
-    symbols explained in the legend; market-wide shocks are dashed vertical lines.
+    symbols above the bar, explained in the legend; market-wide shocks are dashed vertical lines.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.legend_handler import HandlerTuple
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory, offset_copy
 
     if not stories:
         raise UserError("no deal to draw")
@@ -573,59 +614,84 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     def when(day: float) -> float:
         return mdates.date2num(start) + day
 
+    def wait_patches(kind: str) -> list:
+        """A wait's hatching: dark lines over a wider white halo, visible on any bar colour."""
+        hatch = WAIT_HATCH[kind]
+        out = []
+        for color, width in (("white", 2.8), (WAIT_INK, 1.0)):
+            patch = Patch(facecolor="none", edgecolor=color, hatch=hatch, linewidth=0)
+            patch.set_hatch_linewidth(width)
+            out.append(patch)
+        return out
+
     n = len(stories)
-    fig_height = 2.9 + 0.95 * n
+    fig_height = 3.1 + 1.05 * n
     fig, ax = plt.subplots(figsize=(12.5, fig_height), dpi=120)
     bar = 0.5
+    first = min(s.created for s in stories)
+    span = model.horizon - first
     used_marks: list[str] = []
     used_waits: set[str] = set()
     for row, story in enumerate(stories):
         y = n - 1 - row
         for seg_start, seg_end, state in _segments(story):
+            face = colors[min(state, model.n_stages)]
             ax.broken_barh(
                 [(when(seg_start), max(seg_end - seg_start, 0.5))],
                 (y - bar / 2, bar),
-                facecolors=colors[min(state, model.n_stages)],
+                facecolors=face,
                 edgecolor="white",
                 linewidth=1.2,
             )
-            if seg_end - seg_start >= 22:  # room for the stage number inside the bar
-                dark = state < model.n_stages and state >= model.n_stages / 2
+            if seg_end - seg_start >= 0.025 * span:  # room for the stage number inside the bar
                 ax.text(
                     when((seg_start + seg_end) / 2),
-                    y - bar / 2 + 0.06,
+                    y,
                     _stage_number(model, state),
                     ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    color="white" if dark else "#1a202c",
+                    va="center",
+                    fontsize=11.5,
+                    fontweight="bold",
+                    color=_text_color(face),
+                    # a solid patch of the bar's colour, so hatching never runs through it
+                    bbox={"boxstyle": "round,pad=0.3", "fc": face, "ec": "none"},
                     zorder=4,
                 )
         for w_start, w_end, kind in _waits(story):
             used_waits.add(kind)
-            ax.broken_barh(
-                [(when(w_start), max(w_end - w_start, 0.5))],
-                (y - bar / 2, bar),
-                facecolors="none",
-                edgecolor="#dd6b20" if kind == "budget" else "#2c7a7b",
-                hatch="////" if kind == "budget" else "....",
-                linewidth=0,
-            )
-        for day, mark, note in _marks(story):
+            for patch in wait_patches(kind):
+                ax.broken_barh(
+                    [(when(w_start), max(w_end - w_start, 0.5))],
+                    (y - bar / 2, bar),
+                    facecolors="none",
+                    edgecolor=patch.get_edgecolor(),
+                    hatch=WAIT_HATCH[kind],
+                    linewidth=0,
+                ).set_hatch_linewidth(patch.get_hatch_linewidth())
+        marks = _marks(story)
+        above = [m for m in marks if m[1] not in OUTCOME_MARKS]
+        offsets = _dodge([m[0] for m in above], 0.012 * span, 13.0)
+        for (day, mark, note), dx in [
+            *zip(above, offsets, strict=True),
+            *((m, 9.0) for m in marks if m[1] in OUTCOME_MARKS),
+        ]:
             marker, color, size, _ = MARKS[mark]
             hollow = color == "none"
             edge = {"group_kept": "#6b46c1", "shock_kept": "#c53030"}.get(mark, "white")
-            above = mark.endswith(("reset", "kept", "recheck"))
-            mark_y = y + bar / 2 + 0.13 if above else y
+            is_above = mark not in OUTCOME_MARKS
+            # events above the bar; the outcome just after the bar's end, on its centre line
+            mark_y = y + bar / 2 + 0.14 if is_above else y
+            where = offset_copy(ax.transData, fig=fig, x=dx, y=0, units="points")
             if note:  # who was replaced, in small print above the mark
                 ax.annotate(
                     note,
                     (when(day), mark_y),
+                    xycoords=where,
                     xytext=(0, 8),
                     textcoords="offset points",
                     ha="center",
                     va="bottom",
-                    fontsize=7.5,
+                    fontsize=8,
                     color="#553c9a",
                 )
             ax.scatter(
@@ -637,12 +703,14 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
                 edgecolors=edge,
                 linewidths=1.6 if hollow else 0.8,
                 zorder=5,
+                transform=where,
+                clip_on=False,
             )
             if mark not in used_marks:
                 used_marks.append(mark)
-    # market-wide shocks: dashed lines over every row
+    # market-wide shocks: dashed lines over every row, labelled along the top of the plot
     shocks = stories[0].shocks
-    span = model.horizon - min(s.created for s in stories)
+    top_edge = blended_transform_factory(ax.transData, ax.transAxes)
     last_at: list[float] = []  # per label level: the day of the last label written there
     for day, severity in sorted(shocks.items()):
         ax.axvline(when(day), color="#c53030", linestyle="--", linewidth=1, alpha=0.6, zorder=1)
@@ -653,12 +721,14 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
         last_at[level] = day
         ax.annotate(
             f"shock {severity:.2f}",
-            (when(day), n - 0.4),
-            xytext=(3, 11 * level),
+            (when(day), 1.0),
+            xycoords=top_edge,
+            xytext=(3, 2 + 11 * level),
             textcoords="offset points",
             fontsize=8,
             color="#c53030",
             va="bottom",
+            annotation_clip=False,
         )
     horizon = when(model.horizon)
     ax.axvline(horizon, color="#1a202c", linewidth=1.2, zorder=1)
@@ -670,9 +740,8 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
         fontsize=8,
         ha="right",
     )
-    first = min(s.created for s in stories)
     ax.set_xlim(when(first - 15), horizon + 20)
-    ax.set_ylim(-0.75, n - 0.1 + 0.12 * max(len(last_at) - 1, 0))
+    ax.set_ylim(-0.75, n - 0.1)
     ax.set_yticks(range(n))
     ax.set_yticklabels(
         [f"Deal {s.deal}\n{money(s.amount, scenario.currency)}" for s in reversed(stories)],
@@ -695,20 +764,14 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     ]
     if any(seg[2] == model.dormant for s in stories for seg in _segments(s)):
         stage_handles.append(Patch(facecolor=colors[-1], label="0. Dormant (doing without)"))
-    wait_handles = []
-    if "budget" in used_waits:
-        wait_handles.append(
-            Patch(facecolor="white", edgecolor="#dd6b20", hatch="////", label="Waiting for budget")
-        )
-    if "timing" in used_waits:
-        wait_handles.append(
-            Patch(
-                facecolor="white",
-                edgecolor="#2c7a7b",
-                hatch="....",
-                label="Waiting for a better exchange rate",
-            )
-        )
+    wait_handles, wait_labels = [], []
+    for kind, label in (
+        ("budget", "Waiting for budget"),
+        ("timing", "Waiting for a better exchange rate"),
+    ):
+        if kind in used_waits:
+            wait_handles.append((Patch(facecolor=WAIT_SWATCH), *wait_patches(kind)))
+            wait_labels.append(label)
     mark_handles = []
     for mark in MARKS:
         if mark not in used_marks:
@@ -729,8 +792,12 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
             )
         )
     handles = stage_handles + wait_handles + mark_handles
+    labels = [h.get_label() for h in stage_handles] + wait_labels
+    labels += [h.get_label() for h in mark_handles]
     ax.legend(
         handles=handles,
+        labels=labels,
+        handler_map={tuple: HandlerTuple(ndivide=1)},
         loc="upper center",
         bbox_to_anchor=(0.5, -0.09),
         ncol=3,
@@ -747,7 +814,7 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
             title += " (still open at the horizon)"
     else:
         title = f"{scenario.name}: the stories of {n} deals"
-    ax.set_title(title, fontsize=14, loc="left", pad=14)
+    ax.set_title(title, fontsize=14, loc="left", pad=16 + 11 * len(last_at))
     stories_desc = f"replication {stories[0].replication}, seed {stories[0].seed}"
     caption = (
         f"dealsim trace, {stories_desc}. Bars: the stage each deal is in, over dates; "
