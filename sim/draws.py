@@ -257,10 +257,11 @@ def _poisson_days(streams: Streams, purpose: Purpose, rate_per_day: float, horiz
     rng = streams.generator(purpose, Group.MARKET)
     expected = rate_per_day * horizon
     chunk = int(expected + 6 * math.sqrt(expected) + 16)
-    days = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day
-    while days[-1] < horizon:
-        more = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day + days[-1]
-        days = np.concatenate([days, more])
+    with np.errstate(over="ignore"):  # a vanishing rate puts the events at +inf: none happen
+        days = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day
+        while days[-1] < horizon:
+            more = np.cumsum(rng.standard_exponential(chunk)) / rate_per_day + days[-1]
+            days = np.concatenate([days, more])
     return days[days < horizon]
 
 
