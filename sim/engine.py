@@ -2,10 +2,17 @@
 
 Pure: ``simulate_replication(model, seed, replication)`` returns records and does no I/O.
 
-All randomness is drawn beforehand and keyed by deal (:mod:`sim.draws`). A scenario of stage
-dynamics only takes the planned path (:mod:`sim.planned`); any stall mechanism, or an event log,
-takes the general deal process (:mod:`sim.deal`). Both give the same records for the same
-scenario and seed (a test holds them equal).
+All randomness is drawn beforehand and keyed by deal (:mod:`sim.draws`). Two ways to run a
+replication give the same records for the same scenario and seed (tests hold them equal):
+
+* the reference (:mod:`sim.deal`): each deal's SimPy process applies the rules itself, stretch
+  by stretch; it runs when an event log is wanted, since it can say what happened when;
+* the fast path (:mod:`sim.planner`, :mod:`sim.planned`): the same rules decide every deal's
+  stretches for all deals at once with numpy, and each deal's process lives its plan.
+
+The rules therefore exist twice, in scalar and in array form: a change to one must be made to
+the other, and the equality tests (tests/test_engine.py, tests/test_properties.py) say when
+they drift apart.
 """
 
 from __future__ import annotations
@@ -133,7 +140,8 @@ class Replication:
         self.env = simpy.Environment()
 
     def run(self, allow_planned: bool = True) -> ReplicationRecords:
-        """Simulate to the horizon."""
+        """Simulate to the horizon: the fast path, unless an event log is wanted (or, in tests,
+        ``allow_planned=False`` asks for the reference)."""
         if allow_planned and self.events is None:
             from sim.planned import run_planned
 
