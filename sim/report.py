@@ -24,6 +24,18 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
     return format(value, fmt)
 
 
+def _chance(row: dict, replications: int) -> str:
+    """A probability with its uncertainty; at 0 or 1 the standard error says nothing, so give
+    the one-sided 95% bound instead (the rule of three: 3 / replications)."""
+    p = row["probability"]
+    bound = 100 * min(1.0, 3 / replications)
+    if p == 0:
+        return f"{0:5.1f}%   (below {bound:.1f}% at 95% confidence)"
+    if p == 1:
+        return f"{100:5.1f}%   (above {100 - bound:.1f}% at 95% confidence)"
+    return f"{100 * p:5.1f}% +- {100 * row['se']:.1f}"
+
+
 def run_summary(summary: dict, folder: Path | None) -> str:
     """The terminal summary of a run: outcomes, cycle times, bookings, where the files are."""
     cur = summary["currency"]
@@ -60,8 +72,7 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         lines += ["", f"Chance of reaching {money(t['amount'], cur)} in bookings"]
         for row in t["by_period"]:
             lines.append(
-                f"  by the end of {row['period']}: {100 * row['probability']:5.1f}%"
-                f" +- {100 * row['se']:.1f}"
+                f"  by the end of {row['period']}: {_chance(row, summary['replications'])}"
             )
     if folder is not None:
         lines += ["", f"Results in {folder}"]
