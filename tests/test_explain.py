@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from sim.api import simulate
-from sim.cli_trainer import register
 from sim.errors import UserError
 from sim.explain import (
     MECHANISMS,
@@ -26,20 +25,12 @@ from sim.explain import (
 from sim.scenario import load_scenario
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
-
-
 @pytest.fixture(scope="module")
 def cli() -> click.Group:
-    group = _Group()
-    register(group)
-    return group
+    """The real `dealsim` group, where these commands are registered."""
+    from sim.cli import cli as dealsim
+
+    return dealsim
 
 
 @pytest.fixture(scope="module")

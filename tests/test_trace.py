@@ -15,7 +15,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sim.cli_trainer import register
 from sim.errors import UserError
 from sim.model import compile_scenario
 from sim.scenario import load_scenario
@@ -34,22 +33,12 @@ from sim.trace import (
 DATE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})  (\S.*)$")
 
 
-class _Group(click.Group):
-    """Like the dealsim group: a UserError is one line on stderr and exit code 2."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
-
-
 @pytest.fixture(scope="module")
 def cli() -> click.Group:
-    group = _Group()
-    register(group)
-    return group
+    """The real `dealsim` group, where these commands are registered."""
+    from sim.cli import cli as dealsim
+
+    return dealsim
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sim.cli_trainer import register
 from sim.errors import UserError
 from sim.scenario import load_scenario, scenario_from_dict
 from sim.weighted import (
@@ -20,15 +18,6 @@ from sim.weighted import (
     weighted_text,
     weighted_vs_simulation,
 )
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
 
 
 def test_chain_probabilities_match_the_closed_form():
@@ -118,12 +107,12 @@ def test_equipment_report_numbers():
 
 
 def test_cli_weighted():
-    group = _Group()
-    register(group)
-    result = CliRunner().invoke(group, ["weighted", "equipment", "-n", "3", "--json"])
+    from sim.cli import cli
+
+    result = CliRunner().invoke(cli, ["weighted", "equipment", "-n", "3", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["stages"][0]["crm_probability"] == 0.1
-    bad = CliRunner().invoke(group, ["weighted", "equipment", "--crm-probabilities", "10,20"])
+    bad = CliRunner().invoke(cli, ["weighted", "equipment", "--crm-probabilities", "10,20"])
     assert bad.exit_code == 2
     assert "4 stages" in bad.stderr
