@@ -21,12 +21,12 @@ from sim.errors import ScenarioError
 from sim.scenario import (
     Scenario,
     _read_toml,
-    _toml_value,
     apply_overrides,
     find_scenario,
     parse_override,
     scenario_from_dict,
 )
+from sim.toml_writer import toml_value
 
 __all__ = [
     "ScenarioRef",
@@ -60,7 +60,7 @@ def value_text(value: object) -> str:
     """A value as a person would type it after ``KEY=`` (for labels, tables and CSV cells)."""
     if isinstance(value, str):
         return value
-    return _toml_value(value)
+    return toml_value(value)
 
 
 def format_sets(sets: Mapping[str, object]) -> str:

@@ -18,7 +18,6 @@ import difflib
 import hashlib
 import importlib.resources
 import json
-import math
 import re
 import tomllib
 import types
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim.distributions import DistributionSpec
 from sim.errors import ScenarioError
+from sim.toml_writer import toml_dumps
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -825,81 +825,3 @@ def dump_scenario_toml(scenario: Scenario) -> str:
     """The resolved scenario (defaults filled in) as TOML text that loads back to an equal one."""
     data = scenario.model_dump(mode="python", exclude_none=True)
     return f"# dealsim scenario {scenario.name!r}, as resolved\n" + toml_dumps(data)
-
-
-def toml_dumps(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for the shapes scenario files use.
-
-    Top-level tables become ``[section]``s, lists of tables ``[[section]]``s, and anything deeper
-    (distributions, exits, on_change...) inline tables. None values are not representable in
-    TOML: leave them out beforehand.
-    """
-    head: list[str] = []
-    sections: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            sections.append("")
-            sections.append(f"[{_toml_key(key)}]")
-            sections.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            for item in value:
-                sections.append("")
-                sections.append(f"[[{_toml_key(key)}]]")
-                sections.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items())
-        else:
-            head.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    return "\n".join([*head, *sections]) + "\n"
-
-
-def _toml_key(key: str) -> str:
-    return key if _SIMPLE_KEY.match(key) else _toml_string(key)
-
-
-_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _toml_string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, dt.datetime):  # before date: a datetime is a date
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        inner = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
