@@ -90,13 +90,14 @@ def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> n
     """Open deals by stage/dormant at each period end (a stretch [start, end) covers it).
 
     Each stretch adds one to its state from the first period end it covers to the last, as
-    +1/-1 marks in a (period, state) table summed down the periods.
+    +1/-1 marks in a (period, state) table summed down the periods (counted with bincount
+    over the flattened table).
     """
     width = model.n_stages + 1
     visible = state < width
-    first = np.searchsorted(period_ends, start[visible], side="left")
-    after = np.searchsorted(period_ends, end[visible], side="left")
-    marks = np.zeros((len(period_ends) + 1, width), dtype=np.int64)
-    np.add.at(marks, (first, state[visible]), 1)
-    np.add.at(marks, (after, state[visible]), -1)
-    return np.cumsum(marks, axis=0)[:-1]
+    shown = state[visible]
+    first = np.searchsorted(period_ends, start[visible], side="left") * width + shown
+    after = np.searchsorted(period_ends, end[visible], side="left") * width + shown
+    size = (len(period_ends) + 1) * width
+    marks = np.bincount(first, minlength=size) - np.bincount(after, minlength=size)
+    return np.cumsum(marks.reshape(-1, width), axis=0)[:-1]
