@@ -543,7 +543,7 @@ def _map_stage(crm_stage: str, stage_map: Mapping[str, str], stages: Iterable[st
     if crm_stage.strip().lower() in lowered:
         return lowered[crm_stage.strip().lower()]
     stages = list(stages)
-    if crm_stage in stages:
+    if crm_stage in stages or crm_stage == "dormant":  # scenario names (a results folder's file)
         return crm_stage
     slug = stage_slug(crm_stage)
     if slug in stages:
@@ -603,7 +603,7 @@ def read_pipeline(
         if not crm_stage:
             raise UserError(f"{table.where(row, line, col('stage'))}: empty stage")
         target = _map_stage(crm_stage, stage_map, stages)
-        if target is None or target == "dormant":
+        if target is None:
             unknown[crm_stage].append(row)
             continue
         seen[deal_id].append(row)

@@ -189,7 +189,7 @@ class DealLives:
 
     def _draw(self, lists: TableLists, row: int, state: int, k: int) -> tuple[float, int]:
         """(duration, next state) of the deal's k-th visit, if it is in ``state``."""
-        if k == 0 and lists.age is not None and lists.age[row] > 0 and state < self.dormant:
+        if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
             return self._aged_first_visit(lists, row, state)
         if k < VISITS:
             return lists.durations_item[0](row, state, k), lists.exits_item[0](row, state, k)

@@ -100,7 +100,9 @@ def visit_draws(
     for s in np.flatnonzero(np.bincount(states)).tolist():  # the states present, cheaply
         at = states == s
         if s == model.dormant:
-            durations[at], exits[at] = _dormant_spell(model, u_duration[at])
+            durations[at], exits[at] = _dormant_spell(
+                model, u_duration[at], age[at] if age is not None else 0.0
+            )
             continue
         durations[at] = model.durations[s].ppf(u_duration[at])
         aged = at & (age > 0) if age is not None else None
@@ -123,16 +125,19 @@ def remaining_duration(dist, u: np.ndarray, age: np.ndarray) -> np.ndarray:
     return np.maximum(dist.ppf(conditioned) - age, 0.0)
 
 
-def _dormant_spell(model: Model, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _dormant_spell(model: Model, u: np.ndarray, age=0.0) -> tuple[np.ndarray, np.ndarray]:
     """An exponential reactivation races the give-up clock.
 
     One uniform settles the whole dormant spell: its length and whether it ends in a
-    reactivation (back to the first stage) or a give-up (no decision).
+    reactivation (back to the first stage) or a give-up (no decision). A deal imported dormant
+    has already used ``age`` days of its give-up clock; the reactivation, memoryless, does not
+    care how long it has waited.
     """
     reactivate = -model.dormant_mean_days * np.log1p(-u)
-    gives_up = reactivate >= model.dormant_give_up_days
+    give_up = np.maximum(model.dormant_give_up_days - age, 0.0)
+    gives_up = reactivate >= give_up
     return (
-        np.where(gives_up, model.dormant_give_up_days, reactivate),
+        np.where(gives_up, give_up, reactivate),
         np.where(gives_up, model.n_stages + 3, 0),
     )
 

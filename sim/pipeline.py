@@ -55,7 +55,12 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
             f"{source.path}: no open deal at {as_of} ({deals.skipped_closed} closed deals "
             "skipped): nothing to start the simulation from"
         )
-    index = {name: i for i, name in enumerate(scenario.stage_names)}
+    index = {name: i for i, name in enumerate([*scenario.stage_names, "dormant"])}
+    if scenario.dormant is None and any(d.stage == "dormant" for d in deals):
+        raise UserError(
+            f"{source.path}: deals mapped to 'dormant' (crm.stage_map), but the scenario has no "
+            "[dormant] section: add one (reactivate_mean_days, give_up_after_days)"
+        )
     moved = scenario.model_copy(update={"start_date": as_of})
     initial = InitialPipeline(
         states=np.array([index[d.stage] for d in deals], dtype=np.int64),
@@ -72,7 +77,7 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
 def pipeline_csv(scenario: Scenario, initial: InitialPipeline) -> str:
     """The day-0 deals in the plain pipeline format, for the results folder (so that a later
     ``dealsim explain`` re-runs from the same deals)."""
-    names = scenario.stage_names
+    names = [*scenario.stage_names, "dormant"]
     day0 = scenario.start_date
     lines = ["deal_id,stage,amount,created,stage_entered"]
     for deal_id, state, age, created, amount in zip(

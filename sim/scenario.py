@@ -438,11 +438,11 @@ def _cross_problems(s: Scenario) -> list[str]:
         )
 
     if s.crm is not None:
-        allowed = {*names, *OUTCOMES}
+        allowed = {*names, "dormant", *OUTCOMES}
         for crm_stage, target in s.crm.stage_map.items():
             if target not in allowed:
                 problems.append(
-                    f"crm.stage_map.{crm_stage}: {target!r} is not a stage or an outcome; "
+                    f"crm.stage_map.{crm_stage}: {target!r} is not a stage, dormant or an outcome; "
                     f"stages: {_fmt_names(names)}"
                 )
 

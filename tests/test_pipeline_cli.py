@@ -131,3 +131,30 @@ def test_an_export_with_no_open_deal_is_an_error(tmp_path, capsys):
     assert code == 2
     assert "no open deal" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_crm_stage_can_map_to_dormant(tmp_path, capsys):
+    on_hold = tmp_path / "hold.csv"
+    on_hold.write_text(
+        "deal_id,stage,amount,created,stage_entered\n"
+        "H1,On Hold,100,2024-01-01,2024-02-01\n"
+        "Q1,Qualification,200,2024-02-01,2024-02-01\n"
+    )
+    text = SCENARIO.replace('"Closed Won" = "won"', '"Closed Won" = "won"\n"On Hold" = "dormant"')
+    without = tmp_path / "no-dormant.toml"
+    without.write_text(text)
+    args = ["-n", "2", "-j", "1", "--no-plots", "--pipeline", str(on_hold), "--as-of", "2024-03-15"]
+    assert main(["run", str(without), "-o", str(tmp_path / "a"), *args]) == 2
+    assert "no [dormant] section" in capsys.readouterr().err
+    with_dormant = tmp_path / "crm-run.toml"
+    with_dormant.write_text(
+        text + "\n[dormant]\nreactivate_mean_days = 90\ngive_up_after_days = 365\n"
+    )
+    assert main(["run", str(with_dormant), "-o", str(tmp_path / "b"), *args]) == 0
+    with open(tmp_path / "b" / "deals.csv", newline="") as f:
+        first = {row["first_stage"] for row in csv.DictReader(f)}
+    assert first == {"dormant", "qualify"}
+    from sim.explain import explain_folder
+
+    _, found = explain_folder(tmp_path / "b", jobs=1)  # re-reads pipeline.csv, dormant included
+    assert "note" not in found

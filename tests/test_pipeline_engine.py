@@ -123,3 +123,20 @@ def test_day0_deals_entering_the_gate_need_money_but_crm_deals_already_there_do_
     )
     crm = Replication(compile_scenario(scenario, aged), 1, 0, False).run(allow_planned)
     np.testing.assert_allclose(crm.closed, 6.0)  # its last 6 days of signing, no budget wait
+
+
+@pytest.mark.parametrize("allow_planned", [True, False])
+def test_a_deal_imported_dormant_has_used_part_of_its_give_up_clock(allow_planned):
+    data = one_stage({"dist": "fixed", "value": 10})
+    data["dormant"] = {"reactivate_mean_days": 1e9, "give_up_after_days": 100}  # never back
+    dormant = compile_scenario(scenario_from_dict(data)).dormant
+    crm = InitialPipeline(
+        states=np.full(30, dormant, dtype=np.int64),
+        age_in_stage=np.full(30, 60.0),
+        created=np.full(30, -90.0),
+        amounts=np.full(30, 1.0),
+    )
+    model = compile_scenario(scenario_from_dict(data), crm)
+    rec = Replication(model, 1, 0, False).run(allow_planned)
+    np.testing.assert_array_equal(rec.state, model.won + 2)  # no decision
+    np.testing.assert_allclose(rec.closed, 40.0)  # 100 days of give-up clock, 60 already used
