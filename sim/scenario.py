@@ -750,6 +750,22 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
+def _key_parts(key: str) -> list[str]:
+    """Split a dotted key as TOML does: ``decision_group."general director".tenure_mean_days``
+    has three parts, the quoted one holding a space (or a dot)."""
+    parts, current, quoted = [], [], False
+    for ch in key:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return parts
+
+
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) -> dict[str, Any]:
     """A deep copy of ``data`` with each dotted key set (missing tables are created).
 
@@ -758,7 +774,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) ->
     """
     out = copy.deepcopy(dict(data))
     for key, value in overrides.items():
-        parts = key.split(".")
+        parts = _key_parts(key)
         if not all(parts):
             raise ScenarioError(f"--set {key}: empty part in the key")
         node: Any = out

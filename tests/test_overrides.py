@@ -255,3 +255,13 @@ def test_bad_set_on_each_command_is_exit_2_without_a_folder(
     assert str(small_file) in result.stderr and needle in result.stderr, result.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_a_quoted_part_names_a_role_with_a_space():
+    from sim.overrides import resolve_scenario
+
+    scenario, _ = resolve_scenario(
+        "equipment", {'decision_group."general director".tenure_mean_days': 700}
+    )
+    role = next(r for r in scenario.decision_group if r.role == "general director")
+    assert role.tenure_mean_days == 700
