@@ -53,6 +53,12 @@ def _as_of(text: str) -> dt.date | dt.datetime:
         ) from None
 
 
+def _refuse_existing(path: Path, force: bool) -> None:
+    """Like a results folder, an output file is only replaced on request."""
+    if path.exists() and not force:
+        raise UserError(f"{path}: already exists (use --force to replace it)")
+
+
 @click.command("fit")
 @click.argument("history", type=click.Path(path_type=Path))
 @click.option(
@@ -86,8 +92,9 @@ def _as_of(text: str) -> dt.date | dt.datetime:
     help="Horizon of the fitted scenario, days.",
 )
 @click.option("--no-plot", is_flag=True, help="Skip the Kaplan-Meier figure.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
 @_user_errors
-def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot):
+def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot, force):
     """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml."""
     from sim.crm import read_history
     from sim.fit import fit_history, fit_report, write_fit
@@ -97,6 +104,7 @@ def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot):
         raise UserError(f"--horizon {horizon}: must be > 0")
     if output.suffix.lower() != ".toml":
         raise UserError(f"-o {output}: the fitted scenario is a .toml file")
+    _refuse_existing(output, force)
     hist = read_history(
         history, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map")
     )
@@ -117,11 +125,13 @@ def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot):
 @click.option(
     "-r", "--replication", type=int, default=0, show_default=True, help="Which replication."
 )
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
 @_user_errors
-def export_history_command(folder, output, replication):
+def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
     from sim.exports import export_history
 
+    _refuse_existing(output, force)
     path, deals, rows = export_history(folder, output, replication)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
     click.echo(f"wrote {path}")
@@ -138,11 +148,13 @@ def export_history_command(folder, output, replication):
 @click.option(
     "-r", "--replication", type=int, default=None, help="Only this replication (default: all)."
 )
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
 @_user_errors
-def export_log_command(folder, fmt, output, replication):
+def export_log_command(folder, fmt, output, replication, force):
     """Write a run's event log for process-mining tools (XES or CSV)."""
     from sim.exports import export_log
 
+    _refuse_existing(output, force)
     path, cases, events = export_log(folder, output, fmt, replication)
     click.echo(f"{cases} cases, {events} events")
     click.echo(f"wrote {path}")

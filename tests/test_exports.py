@@ -140,3 +140,17 @@ def test_unknown_replication_and_folder(run_dir, tmp_path, group):
         group, ["export-log", str(tmp_path / "nope"), "--format", "csv", "-o", str(out)]
     )
     assert result.exit_code == 2 and "no such results folder" in result.output
+
+
+def test_an_existing_output_file_is_kept_unless_forced(tmp_path):
+    from sim.cli import main
+
+    run = tmp_path / "run"
+    assert main(["run", "transactional", "-n", "2", "-j", "1", "--events", "--no-plots",
+                 "-o", str(run)]) == 0  # fmt: skip
+    out = tmp_path / "log.csv"
+    out.write_text("precious\n")
+    assert main(["export-log", str(run), "--format", "csv", "-o", str(out)]) == 2
+    assert out.read_text() == "precious\n"
+    assert main(["export-log", str(run), "--format", "csv", "-o", str(out), "--force"]) == 0
+    assert out.read_text().startswith("case:concept:name")
