@@ -82,6 +82,23 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> np.ndarray:
+    """Open deals by stage/dormant at each period end (a stretch [start, end) covers it).
+
+    Each stretch adds one to its state from the first period end it covers to the last, as
+    +1/-1 marks in a (period, state) table summed down the periods (counted with bincount
+    over the flattened table).
+    """
+    width = model.n_stages + 1
+    visible = state < width
+    shown = state[visible]
+    first = np.searchsorted(period_ends, start[visible], side="left") * width + shown
+    after = np.searchsorted(period_ends, end[visible], side="left") * width + shown
+    size = (len(period_ends) + 1) * width
+    marks = np.bincount(first, minlength=size) - np.bincount(after, minlength=size)
+    return np.cumsum(marks.reshape(-1, width), axis=0)[:-1]
+
+
 class TableLists:
     """A block's pre-drawn tables, read one number at a time with ``ndarray.item``.
 
@@ -171,8 +188,6 @@ class Replication:
         code, start, end = stays[:, 0].astype(np.int64), stays[:, 1], stays[:, 2]
         state = code // model.n_states
         period_ends = model.calendar.period_ends()
-        from sim.planned import open_by_state
-
         return self._records(open_by_state(model, state, start, end, period_ends), code[:n_moves])
 
     def arrival_process(self, lives, first_id: int):

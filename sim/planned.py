@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine import Replication, ReplicationRecords
-from sim.model import Model
+from sim.engine import Replication, ReplicationRecords, open_by_state
 from sim.planner import Plan, StackedTables, plan_block
 
 
@@ -84,20 +83,3 @@ def _arrivals(rep: Replication, deal, bounds: list[tuple[int, int]]):
     for j, (day, (lo, hi)) in enumerate(zip(rep.market.arrival_days.tolist(), bounds, strict=True)):
         yield timeout(day - env.now)
         env.process(deal(rep.n_initial + j, 0, lo, hi))
-
-
-def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> np.ndarray:
-    """Open deals by stage/dormant at each period end (a stretch [start, end) covers it).
-
-    Each stretch adds one to its state from the first period end it covers to the last, as
-    +1/-1 marks in a (period, state) table summed down the periods (counted with bincount
-    over the flattened table).
-    """
-    width = model.n_stages + 1
-    visible = state < width
-    shown = state[visible]
-    first = np.searchsorted(period_ends, start[visible], side="left") * width + shown
-    after = np.searchsorted(period_ends, end[visible], side="left") * width + shown
-    size = (len(period_ends) + 1) * width
-    marks = np.bincount(first, minlength=size) - np.bincount(after, minlength=size)
-    return np.cumsum(marks.reshape(-1, width), axis=0)[:-1]
