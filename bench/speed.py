@@ -80,7 +80,7 @@ def report(label: str, scenario: str, replications: int, top: float, tries: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replications", type=int, default=400)
+    parser.add_argument("--replications", type=int, default=500)  # ~10 s on one job
     parser.add_argument("--mechanisms-replications", type=int, default=150)
     parser.add_argument("--tries", type=int, default=3, help="runs of each command (best kept)")
     args = parser.parse_args()
