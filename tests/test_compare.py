@@ -11,27 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy.stats import t as student_t
-from test_overrides import small_scenario_data  # tests/ is on sys.path (rootdir conftest)
+from whatif_helpers import invoke, write_small_file  # tests/ on sys.path
 
 import sim
-from sim.cli import cli, main
+from sim.cli import main
 from sim.comparison import METRICS, Comparison, paired_metric
-from sim.scenario import load_scenario, toml_dumps
+from sim.scenario import load_scenario
 
 REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 
 
-def invoke(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
 @pytest.fixture
 def small_file(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(toml_dumps(small_scenario_data()), encoding="utf-8")
-    return path
+    return write_small_file(tmp_path)
 
 
 # --- statistics -------------------------------------------------------------------------------

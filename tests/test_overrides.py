@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from whatif_helpers import small_scenario_data, write_small_file  # tests/ is on sys.path
 
 from sim.cli import cli
 from sim.errors import ScenarioError
@@ -19,66 +20,12 @@ from sim.overrides import (
     parse_sweep_values,
     resolve_scenario,
 )
-from sim.scenario import load_scenario, scenario_from_dict, toml_dumps
-
-
-def small_scenario_data() -> dict:
-    """Two stages and every mechanism that --set paths reach (budget, a role, shocks)."""
-    return {
-        "name": "small",
-        "start_date": dt.date(2027, 1, 1),
-        "horizon_days": 365,
-        "currency": "EUR",
-        "replications": 10,
-        "seed": 3,
-        "deals": {
-            "initial": {"need": 10, "decide": 6},
-            "arrivals_per_month": 4.0,
-            "amount": {"dist": "uniform", "low": 1000, "high": 2000},
-        },
-        "stages": [
-            {
-                "name": "need",
-                "duration": {"dist": "lognormal", "median": 30, "p90": 90},
-                "exits": {"decide": 0.7, "dormant": 0.1, "lost": 0.2},
-            },
-            {
-                "name": "decide",
-                "duration": {"dist": "exponential", "mean": 20},
-                "exits": {"won": 0.5, "lost": 0.3, "no_decision": 0.2},
-            },
-        ],
-        "dormant": {"reactivate_mean_days": 120, "give_up_after_days": 200},
-        "budget": {
-            "fiscal_year_start": "07-01",
-            "gate": "decide",
-            "funded_share": 0.4,
-            "release_lag_days": 10,
-            "recheck": {"to": "need", "probability": 0.2},
-        },
-        "decision_group": [
-            {
-                "role": "cfo",
-                "tenure_mean_days": 400,
-                "stages": ["decide"],
-                "on_change": {"to": "need", "probability": 0.5},
-            }
-        ],
-        "shocks": {
-            "rate_per_year": 1.0,
-            "severity": {"dist": "uniform", "low": 0.2, "high": 1.0},
-            "from_stage": "decide",
-            "reset_probability": 0.5,
-            "to": "dormant",
-        },
-    }
+from sim.scenario import load_scenario, scenario_from_dict
 
 
 @pytest.fixture
 def small_file(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(toml_dumps(small_scenario_data()), encoding="utf-8")
-    return path
+    return write_small_file(tmp_path)
 
 
 def resolve(path: Path, *texts: str):

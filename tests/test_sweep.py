@@ -8,28 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from test_overrides import small_scenario_data  # tests/ is on sys.path (rootdir conftest)
+from whatif_helpers import invoke, small_scenario_data, write_small_file  # tests/ on sys.path
 
 import sim
-from sim.cli import cli
 from sim.comparison import METRICS
 from sim.errors import UserError
-from sim.scenario import scenario_from_dict, toml_dumps
+from sim.scenario import scenario_from_dict
 from sim.sweeps import Sweep, parse_sweep_options
 
 REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 
 
-def invoke(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
 @pytest.fixture
 def small_file(tmp_path: Path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(toml_dumps(small_scenario_data()), encoding="utf-8")
-    return path
+    return write_small_file(tmp_path)
 
 
 def test_more_money_less_budget_wait_and_more_bookings():
