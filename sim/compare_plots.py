@@ -16,23 +16,10 @@ matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.legend_handler import HandlerTuple  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-try:  # the run figures' formatter, so that every figure writes money the same way
-    from sim.plots import money_formatter
-except ImportError:  # pragma: no cover - sim.plots is being rewritten
-
-    def money_formatter(currency: str) -> FuncFormatter:
-        """Axis labels like '1.2M EUR' or '350k EUR'."""
-
-        def fmt(value, _pos):
-            for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-                if abs(value) >= size:
-                    return f"{value / size:.3g}{suffix} {currency}"
-            return f"{value:.0f} {currency}"
-
-        return FuncFormatter(fmt)
-
+from sim.plots import money_formatter  # every figure writes money the same way
+from sim.report import compact
 
 #: One colour per scenario (colour-blind friendly order: blue, orange, green, red, purple...).
 PALETTE = ("#2b6cb0", "#dd6b20", "#2f855a", "#c53030", "#6b46c1", "#319795", "#b7791f")
@@ -213,12 +200,8 @@ def _difference_panel(ax, runs: list[tuple[str, dict]], currency: str) -> None:
 
 
 def _money_text(value: float, currency: str) -> str:
-    sign = "+" if value > 0 else ("-" if value < 0 else "")
-    value = abs(value)
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if value >= size:
-            return f"{sign}{value / size:.3g}{suffix}"
-    return f"{sign}{value:.0f}"
+    """A difference for a label: '+1.2M' ('0' without a sign)."""
+    return compact(value, sign=value != 0)
 
 
 #: Panels of the sweep figure: metric, title, kind.

@@ -27,6 +27,7 @@ import numpy as np
 from sim import __version__
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
+from sim.report import compact
 from sim.scenario import Scenario, scenario_hash
 from sim.stats import mean_and_se, paired_difference
 
@@ -478,10 +479,7 @@ def _compact(value: float, sign: bool = False) -> str:
     """12345678 -> '12.35M' (4 significant digits), with a sign for differences."""
     if value is None or not math.isfinite(value):
         return "-"
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:{'+' if sign else ''}.4g}{suffix}"
-    return f"{value:{'+' if sign else ''}.4g}"
+    return compact(value, 4, sign)
 
 
 def format_value(kind: str, value: float | None) -> str:

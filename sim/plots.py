@@ -21,6 +21,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
+from sim.report import compact  # noqa: E402
+
 BAND_COLOR = "#2b6cb0"
 MEDIAN_COLOR = "#1a365d"
 MEAN_COLOR = "#dd6b20"
@@ -53,16 +55,12 @@ def pretty(name: str) -> str:
 
 def _short_money(value: float) -> str:
     """'1.2M', '350k', '999' (3 significant digits, never an exponent)."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size * 0.9995:
-            text = f"{value / size:.3g}"
-            return (text if "e" not in text else f"{value / size:.0f}") + suffix
-    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return compact(value)
 
 
 def money(value: float, currency: str) -> str:
     """An amount for a label: '14.3M EUR'."""
-    return f"{_short_money(value)} {currency}"
+    return f"{compact(value)} {currency}"
 
 
 def money_formatter(currency: str | None = None) -> FuncFormatter:

@@ -8,14 +8,27 @@ from pathlib import Path
 OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
 
 
+def compact(value: float, digits: int = 3, sign: bool = False) -> str:
+    """12345678 -> '12.3M', 350000 -> '350k', 999 -> '999': how every amount is written.
+
+    Args:
+        digits: significant digits.
+        sign: always show the sign (for differences).
+    """
+    plus = "+" if sign else ""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size * (1 - 0.5 * 10**-digits):  # 999,999 is '1M', not '1e+03k'
+            text = f"{value / size:{plus}.{digits}g}"
+            return (text if "e" not in text else f"{value / size:{plus}.0f}") + suffix
+    text = f"{value:{plus}.{digits}g}"
+    return text if "e" not in text else f"{value:{plus}.0f}"
+
+
 def money(value: float | None, currency: str) -> str:
     """350000 -> '350k EUR'; 12.3e6 -> '12.3M EUR'."""
     if value is None or not math.isfinite(value):
         return "-"
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{suffix} {currency}"
-    return f"{value:.0f} {currency}"
+    return f"{compact(value)} {currency}"
 
 
 def _num(value: float | None, fmt: str = ".0f") -> str:
