@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import abstractmethod
 from typing import Annotated, Any, Literal
@@ -451,7 +452,7 @@ class Pert(Distribution):
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Inverse regularised incomplete beta, stretched onto [low, high]."""
-        return self.low + (self.high - self.low) * sc.betaincinv(self.alpha, self.beta, u)
+        return self.low + (self.high - self.low) * beta_quantile(self.alpha, self.beta, u)
 
     def _cdf(self, x: np.ndarray) -> np.ndarray:
         z = np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
@@ -468,6 +469,39 @@ class Pert(Distribution):
     def describe(self) -> str:
         """E.g. ``pert(low 30, mode 60, high 180)``."""
         return f"pert(low {_fmt(self.low)}, mode {_fmt(self.mode)}, high {_fmt(self.high)})"
+
+
+def beta_quantile(a: float, b: float, u) -> np.ndarray:
+    """``scipy.special.betaincinv(a, b, u)`` to the last bits, three to four times faster.
+
+    ``betaincinv`` costs 0.5-1.3 us a value, a large share of a replication's draws when deal
+    amounts are PERT; ``betainc`` costs a sixth of that. So the inverse starts from a
+    tabulated guess and takes two Newton steps on ``betainc`` (quadratic convergence: a
+    guess good to 1e-6 ends below 1e-15). A value whose last step was not negligible (near 0
+    or 1, where the density vanishes) is handed to ``betaincinv`` itself.
+    """
+    u = np.asarray(u, dtype=float)
+    grid, guesses = _beta_quantile_table(a, b)
+    x = np.interp(u, grid, guesses)
+    log_norm = sc.betaln(a, b)
+    step = np.zeros_like(x)
+    for _ in range(2):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            density = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - log_norm)
+            step = (sc.betainc(a, b, x) - u) / density
+        step = np.where(np.isfinite(step), step, np.inf)  # density 0: no step, and not done
+        x = np.clip(x - np.where(np.isfinite(step), step, 0.0), 0.0, 1.0)
+    unsettled = ~(np.abs(step) <= 1e-9 * np.minimum(x, 1.0 - x))
+    if unsettled.any():
+        x[unsettled] = sc.betaincinv(a, b, u[unsettled])
+    return x
+
+
+@functools.lru_cache(maxsize=64)
+def _beta_quantile_table(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact quantiles at 1,025 evenly spaced levels: the starting guesses of ``beta_quantile``."""
+    grid = np.linspace(0.0, 1.0, 1025)
+    return grid, sc.betaincinv(a, b, grid)
 
 
 class Weibull(Distribution):

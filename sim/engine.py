@@ -63,6 +63,41 @@ def simulate_replication(
         return Replication(model, seed, replication, record_events).run()
 
 
+#: Deals the fast path plans in one pass: enough to spread the planner's per-step cost over
+#: several replications, few enough to keep a block's tables small.
+DEALS_PER_PLAN = 25_000
+MAX_REPLICATIONS_PER_PLAN = 16
+
+
+def simulate_replications(
+    model: Model, seed: int, replications: range, record_events: bool = False
+) -> Iterator[ReplicationRecords]:
+    """Run the replications in order, yielding each one's records (the same records as
+    ``simulate_replication`` gives for each alone).
+
+    On the fast path, replications are planned a block at a time (see :mod:`sim.planned`).
+    """
+    if record_events:
+        for r in replications:
+            yield simulate_replication(model, seed, r, record_events)
+        return
+    from sim.planned import run_planned
+
+    size = replications_per_plan(model)
+    for start in range(0, len(replications), size):
+        block = replications[start : start + size]
+        with gc_paused():
+            reps = [Replication(model, seed, r, False) for r in block]
+            records = list(run_planned(reps))
+        yield from records
+
+
+def replications_per_plan(model: Model) -> int:
+    """How many replications the fast path plans together (from the deals expected in one)."""
+    expected = len(model.initial_states) + model.arrivals_per_day * model.horizon
+    return int(max(1, min(MAX_REPLICATIONS_PER_PLAN, DEALS_PER_PLAN // max(expected, 1))))
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Hold the cyclic garbage collector off while a replication runs.
@@ -162,7 +197,7 @@ class Replication:
         if allow_planned and self.events is None:
             from sim.planned import run_planned
 
-            return run_planned(self)
+            return next(run_planned([self]))
         return self.run_general()
 
     def run_general(self) -> ReplicationRecords:
@@ -188,7 +223,11 @@ class Replication:
         code, start, end = stays[:, 0].astype(np.int64), stays[:, 1], stays[:, 2]
         state = code // model.n_states
         period_ends = model.calendar.period_ends()
-        return self._records(open_by_state(model, state, start, end, period_ends), code[:n_moves])
+        # SimPy processed each process's start (the deals' and the arrival process's), each
+        # move (one timeout per stretch) and each arrival's timeout.
+        n_events = self.n + 1 + n_moves + len(self.market.arrival_days)
+        obs = open_by_state(model, state, start, end, period_ends)
+        return self._records(obs, code[:n_moves], n_events)
 
     def arrival_process(self, lives, first_id: int):
         env, timeout, market = self.env, self.env.timeout, self.market
@@ -206,16 +245,14 @@ class Replication:
             yield timeout(day - env.now)
             self.events.append((-1, env.now, "shock", -1, -1, f"shock:severity={severity:.2f}"))
 
-    def _records(self, open_by_state: np.ndarray, moves: np.ndarray) -> ReplicationRecords:
+    def _records(
+        self, open_by_state: np.ndarray, moves: np.ndarray, n_events: int
+    ) -> ReplicationRecords:
         model = self.model
         n_states = model.n_states
         flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, n_states)
         n_initial = len(model.initial_states)
         n_arrived = self.n - n_initial
-        # Events SimPy processed: each process's start, each move (one timeout per stretch),
-        # each arrival's timeout; timeouts still pending at the horizon are never processed.
-        n_processes = self.n + 1
-        n_timeouts = len(moves) + len(self.market.arrival_days)
         return ReplicationRecords(
             replication=self.replication,
             created=np.concatenate([model.initial.created, self.market.arrival_days]),
@@ -234,7 +271,7 @@ class Replication:
             flows=flows,
             shock_days=self.market.shock_days,
             shock_severity=self.market.shock_severity,
-            n_events=n_processes + n_timeouts,
+            n_events=n_events,
             events=self.events,
         )
 

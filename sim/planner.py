@@ -54,10 +54,25 @@ class Plan:
     touched: np.ndarray
     ended_by: np.ndarray
 
-    def __post_init__(self):
-        # Plain lists for the processes: indexing them is cheaper than numpy items.
-        self.delay_list = self.delay.tolist()
-        self.next_list = self.next_state.tolist()
+    def part(self, first: int, stop: int) -> Plan:
+        """The plan of deals ``first .. stop - 1`` alone (one replication of a block), with its
+        deals numbered from 0."""
+        lo, hi = np.searchsorted(self.deal, [first, stop], side="left").tolist()
+        stretches = slice(lo, hi)
+        deals = slice(first, stop)
+        return Plan(
+            self.deal[stretches] - first,
+            self.state[stretches],
+            self.next_state[stretches],
+            self.start[stretches],
+            self.end[stretches],
+            self.delay[stretches],
+            self.closed[deals],
+            self.final_state[deals],
+            self.stall[deals],
+            self.touched[deals],
+            self.ended_by[deals],
+        )
 
     def per_deal(self, n: int) -> list[tuple[int, int]]:
         """(first, last + 1) indices of each deal's stretches that end before the horizon.
@@ -73,9 +88,10 @@ class Plan:
 class _Block:
     """The per-deal state of the walk, as arrays."""
 
-    def __init__(self, model: Model, tables, rows, first_states, created, release):
+    def __init__(self, model: Model, tables, rows, first_states, created, release, market_of):
         n = len(rows)
-        self.model, self.tables, self.rows, self.release = model, tables, rows, release
+        self.model, self.tables, self.rows = model, tables, rows
+        self.release, self.market_of = release, market_of
         self.live = np.ones(n, dtype=bool)
         self.stages_only = (
             model.budget is None
@@ -245,7 +261,7 @@ class _Block:
         timing = model.timing
         if timing is not None:
             ready = np.flatnonzero((state == timing.stage) & ~send_back)
-            end[ready] = self._timing_end(work_end[ready])
+            end[ready] = self._timing_end(who[ready], work_end[ready])
 
         hit_at, hit_role, hit_shock = self._first_hits(who, state, now, end)
         interrupted = hit_at < end
@@ -345,10 +361,13 @@ class _Block:
         pointer[who] = p
         return t
 
-    def _timing_end(self, work_end: np.ndarray) -> np.ndarray:
-        release = self.release
+    def _timing_end(self, who: np.ndarray, work_end: np.ndarray) -> np.ndarray:
+        """When the deals' timing waits end, each on its own replication's indicator."""
+        release = self.release  # (replications, days)
+        days = release.shape[1]
         day = work_end.astype(np.int64)
-        ready = np.where(day < len(release), release[np.minimum(day, len(release) - 1)], INF)
+        looked_up = release[self.market_of[who], np.minimum(day, days - 1)]
+        ready = np.where(day < days, looked_up, INF)
         return np.minimum(ready, work_end + self.model.timing.max_wait_days)
 
     # --- moves and records ----------------------------------------------------------------
@@ -388,45 +407,58 @@ class _Block:
 
 
 class StackedTables:
-    """The day-0 pipeline's tables and the arrivals' as one block of rows, for the planner.
+    """Several blocks' tables as one block of rows, for the planner.
 
-    Rows ``0 .. n_initial - 1`` are the pipeline's, the arrivals' follow. Each step of the walk
-    costs a few dozen numpy calls whatever the number of deals, so walking both blocks in one
-    pass of steps costs about half as much as walking each. The numbers are the blocks' own
-    (drawn by group, see :mod:`sim.draws`), only stacked.
+    The blocks are a replication's day-0 pipeline and its arrivals (drawn by group, see
+    :mod:`sim.draws`), for one replication or several: rows follow the blocks in order. Each
+    step of the walk costs a few dozen numpy calls whatever the number of deals, so walking all
+    blocks in one pass of steps costs far less than walking each. The numbers are the blocks'
+    own, only stacked.
     """
 
-    def __init__(self, initial: DealTables, arrivals: DealTables):
-        self.parts = (initial, arrivals)
-        self.offset = initial.n  # the first arrival row
-        age = initial.age_in_stage
-        self.age_in_stage = None if age is None else np.concatenate([age, np.zeros(arrivals.n)])
+    def __init__(self, parts: list[DealTables]):
+        self.parts = parts
+        self.age_in_stage = None
+        if any(part.age_in_stage is not None for part in parts):
+            self.age_in_stage = np.concatenate(
+                [np.zeros(part.n) if part.age_in_stage is None else part.age_in_stage
+                 for part in parts]
+            )  # fmt: skip
         self.role_effect = [
-            _stack_rows(mine, theirs)
-            for mine, theirs in zip(initial.role_effect, arrivals.role_effect, strict=True)
+            _stack_rows([part.role_effect[j] for part in parts])
+            for j in range(len(parts[0].role_effect))
         ]
-        shocks = initial.shock_effect
-        self.shock_effect = None if shocks is None else np.vstack([shocks, arrivals.shock_effect])
+        self.shock_effect = None
+        if parts[0].shock_effect is not None:
+            self.shock_effect = _stack_rows([part.shock_effect for part in parts])
         self._pages: dict = {}
 
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
-        """Both blocks' ``uniforms(purpose, page)``, stacked."""
+        """Every block's ``uniforms(purpose, page)``, stacked."""
         key = (purpose, page)
         if key not in self._pages:
             self._pages[key] = np.vstack([part.uniforms(purpose, page) for part in self.parts])
         return self._pages[key]
 
 
-def _stack_rows(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    """Stack two tables of sorted times ending in inf; the narrower is padded with inf (a scan
+def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
+    """Stack tables of sorted times ending in inf; the narrower are padded with inf (a scan
     stops at the first inf, so the padding is never read)."""
-    width = max(top.shape[1], bottom.shape[1])
-    pad = [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=INF) for t in (top, bottom)]
-    return np.vstack(pad)
+    width = max(table.shape[1] for table in tables)
+    return np.vstack(
+        [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=INF) for t in tables]
+    )
 
 
 def plan_block(
-    model: Model, tables, rows, first_states, created, release, entering: np.ndarray
+    model: Model,
+    tables,
+    rows: np.ndarray,
+    first_states: np.ndarray,
+    created: np.ndarray,
+    entering: np.ndarray,
+    release: np.ndarray | None,
+    market_of: np.ndarray,
 ) -> Plan:
     """Decide every stretch of a block of deals from their creation to an outcome or the horizon.
 
@@ -436,8 +468,11 @@ def plan_block(
         entering: per deal, whether it enters its first stage at its creation (a new deal, a
             day-0 deal from the scenario's counts) rather than being there already (a CRM deal
             with time in its stage): entering the budget gate needs money.
+        release: per replication of the block and day j, the day a timing wait begun on day j
+            ends (``Market.timing_release``, stacked); None without ``[timing]``.
+        market_of: per deal, its replication's row in ``release``.
     """
-    block = _Block(model, tables, rows, first_states, created, release)
+    block = _Block(model, tables, rows, first_states, created, release, market_of)
     budget = model.budget
     if budget is not None:
         at_gate = np.flatnonzero((block.state == budget.gate) & entering)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.aggregate import Aggregate, reduce_replication
-from sim.engine import simulate_replication
+from sim.engine import replications_per_plan, simulate_replications
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
 
@@ -37,24 +37,26 @@ class ReplicationOutput:
     event_rows: str | None
 
 
+def outputs_of(
+    model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
+) -> Iterator[ReplicationOutput]:
+    """Simulate and reduce replications one after the other, yielding each one's output."""
+    for rec in simulate_replications(model, seed, replications, record_events):
+        vector, cycles = reduce_replication(model, rec)
+        yield ReplicationOutput(
+            replication=rec.replication,
+            vector=vector,
+            cycles=cycles,
+            deal_rows=deal_rows(model, rec) if with_rows else "",
+            event_rows=event_rows(model, rec) if record_events else None,
+        )
+
+
 def run_batch(
     model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
 ) -> list[ReplicationOutput]:
     """Simulate and reduce a batch of replications (runs in a worker)."""
-    out = []
-    for r in replications:
-        rec = simulate_replication(model, seed, r, record_events)
-        vector, cycles = reduce_replication(model, rec)
-        out.append(
-            ReplicationOutput(
-                replication=r,
-                vector=vector,
-                cycles=cycles,
-                deal_rows=deal_rows(model, rec) if with_rows else "",
-                event_rows=event_rows(model, rec) if record_events else None,
-            )
-        )
-    return out
+    return list(outputs_of(model, seed, replications, record_events, with_rows))
 
 
 def default_jobs() -> int:
@@ -65,12 +67,19 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def batches(replications: int, jobs: int) -> list[range]:
-    """Split replications into batches: enough to keep every worker busy, few enough to be cheap."""
+def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
+    """Split replications into batches: enough to keep every worker busy, few enough to be cheap.
+
+    A batch holds whole planning blocks of the engine (``per_plan`` replications are planned
+    together) when it is at least one block long; a short run keeps its small batches, so every
+    worker still gets some.
+    """
     if jobs <= 1:
-        size = 1
+        size = per_plan
     else:
         size = max(1, min(25, math.ceil(replications / (jobs * 8))))
+        if size >= per_plan:
+            size -= size % per_plan
     return [range(start, min(start + size, replications)) for start in range(0, replications, size)]
 
 
@@ -84,11 +93,10 @@ def iterate_outputs(
     executor: Executor | None = None,
 ) -> Iterator[ReplicationOutput]:
     """Yield every replication's output in replication order, computing ahead in parallel."""
-    work = batches(replications, jobs)
     if jobs <= 1 and executor is None:
-        for batch in work:
-            yield from run_batch(model, seed, batch, record_events, with_rows)
+        yield from outputs_of(model, seed, range(replications), record_events, with_rows)
         return
+    work = batches(replications, jobs, replications_per_plan(model))
     own = executor is None
     if own:
         executor = ProcessPoolExecutor(max_workers=jobs)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.api import simulate
-from sim.engine import Replication, simulate_replication
+from sim.engine import Replication, simulate_replication, simulate_replications
 from sim.model import CAUSES, compile_scenario
 from sim.scenario import scenario_from_dict
 
@@ -261,6 +261,18 @@ def test_outcome_shares_sum_to_one(data, seed):
     for cause in CAUSES:
         counts = result.summary["stall_counts"][cause]
         assert 0 <= counts["ended_share"] <= counts["touched_share"] <= 1
+
+
+@SETTINGS
+@given(data=scenarios(), seed=st.integers(0, 2**31), first=st.integers(0, 50))
+def test_replications_planned_together_are_the_ones_planned_alone(data, seed, first):
+    """The fast path plans several replications in one block: no deal may notice."""
+    model = compiled(data)
+    together = list(simulate_replications(model, seed, range(first, first + 3)))
+    assert [rec.replication for rec in together] == [first, first + 1, first + 2]
+    for rec in together:
+        assert_same_records(rec, simulate_replication(model, seed, rec.replication))
+        assert rec.n_events == simulate_replication(model, seed, rec.replication).n_events
 
 
 @SETTINGS

@@ -13,8 +13,12 @@ from sim.scenario import load_scenario
 
 def test_batches_cover_every_replication_once_in_order():
     for replications, jobs in [(1, 1), (7, 1), (100, 2), (1000, 8)]:
-        flat = [r for batch in batches(replications, jobs) for r in batch]
-        assert flat == list(range(replications))
+        for per_plan in (1, 3, 7, 16):
+            work = batches(replications, jobs, per_plan)
+            flat = [r for batch in work for r in batch]
+            assert flat == list(range(replications))
+            if jobs > 1 and len(work[0]) >= per_plan:  # whole planning blocks
+                assert all(len(batch) % per_plan == 0 for batch in work[:-1])
 
 
 def test_an_outside_executor_gives_the_same_aggregate():
