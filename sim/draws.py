@@ -53,6 +53,8 @@ class DealTables:
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
         """(n, VISITS) uniforms of visits ``page * VISITS ...`` for one purpose."""
         key = (purpose, page)
+        if key not in self._pages and self.n == 0:
+            self._pages[key] = np.empty((0, VISITS))
         if key not in self._pages:
             sub = () if page == 0 else (page,)
             self._pages[key] = self.streams.uniforms(purpose, self.group, self.n, VISITS, *sub)
@@ -223,7 +225,9 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
 def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Market):
     """(n, shocks + 1): the days of the shocks that would reset each deal if exposed, then inf."""
     n_shocks = len(market.shock_days)
-    blocks = max(1, -(-n_shocks // SHOCK_SLOTS))
+    if n_shocks == 0:  # a calm replication: nothing to draw (the streams are keyed, so the
+        return np.full((n, 1), np.inf)  # numbers of the others do not move)
+    blocks = -(-n_shocks // SHOCK_SLOTS)
     u = np.hstack(
         [streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS, b) for b in range(blocks)]
     )[:, :n_shocks]

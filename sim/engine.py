@@ -65,7 +65,7 @@ def simulate_replication(
 
 #: Deals the fast path plans in one pass: enough to spread the planner's per-step cost over
 #: several replications, few enough to keep a block's tables small.
-DEALS_PER_PLAN = 25_000
+DEALS_PER_PLAN = 16_000
 MAX_REPLICATIONS_PER_PLAN = 16
 
 
