@@ -565,7 +565,7 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
 
     out = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim", "run", "portfolio", "-n", "400", "-j", "2", "-o", str(out)],
+        [sys.executable, "-m", "sim", "run", "portfolio", "-n", "1000", "-j", "2", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
