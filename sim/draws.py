@@ -53,12 +53,17 @@ class DealTables:
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
         """(n, VISITS) uniforms of visits ``page * VISITS ...`` for one purpose."""
         key = (purpose, page)
-        if key not in self._pages and self.n == 0:
-            self._pages[key] = np.empty((0, VISITS))
         if key not in self._pages:
-            sub = () if page == 0 else (page,)
-            self._pages[key] = self.streams.uniforms(purpose, self.group, self.n, VISITS, *sub)
+            self._pages[key] = self.draw_uniforms(purpose, page, np.empty((self.n, VISITS)))
         return self._pages[key]
+
+    def draw_uniforms(self, purpose: Purpose, page: int, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (n, VISITS) with ``uniforms(purpose, page)``, uncached (the planner
+        draws several blocks' pages straight into one stacked array)."""
+        if self.n:
+            sub = () if page == 0 else (page,)
+            self.streams.generator(purpose, self.group, *sub).random(out=out)
+        return out
 
     def tables(self, page: int) -> tuple[np.ndarray, np.ndarray]:
         """(durations, exits), each (n, S+1, VISITS): visit k of the page in any state."""

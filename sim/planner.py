@@ -451,7 +451,12 @@ class StackedTables:
         """Every block's ``uniforms(purpose, page)``, stacked."""
         key = (purpose, page)
         if key not in self._pages:
-            self._pages[key] = np.vstack([part.uniforms(purpose, page) for part in self.parts])
+            stacked = np.empty((sum(part.n for part in self.parts), VISITS))
+            start = 0
+            for part in self.parts:  # drawn in place: no copies of the blocks' pages
+                part.draw_uniforms(purpose, page, stacked[start : start + part.n])
+                start += part.n
+            self._pages[key] = stacked
         return self._pages[key]
 
 
