@@ -109,7 +109,7 @@ class _Block:
         self.unfunded = np.zeros(n, dtype=bool)
         self.role_next = [np.zeros(n, dtype=np.int64) for _ in model.roles]
         self.shock_next = np.zeros(n, dtype=np.int64)
-        self.stall = np.zeros((n, len(CAUSES)))
+        self.stall = np.zeros((len(CAUSES), n))  # cause-major: one cause's days are one row
         self.touched = np.zeros(n, dtype=np.int64)
         self.ended_by = np.full(n, -1, dtype=np.int64)
         self.closed = np.full(n, np.nan)
@@ -140,23 +140,25 @@ class _Block:
         rows, col = self.rows[who], k % VISITS
         aged = self.tables.age_in_stage
         age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
+        cell = rows * VISITS + col  # flat index into a page: take() beats a 2-d fancy index
         return visit_draws(
             self.model,
             states,
-            self.tables.uniforms(Purpose.STAGE_DURATION, page)[rows, col],
-            self.tables.uniforms(Purpose.STAGE_EXIT, page)[rows, col],
+            self.tables.uniforms(Purpose.STAGE_DURATION, page).ravel().take(cell),
+            self.tables.uniforms(Purpose.STAGE_EXIT, page).ravel().take(cell),
             age,
         )
 
     def budget_draws(self, who: np.ndarray, purpose: Purpose) -> np.ndarray:
         k = self.k[who]
         pages = k // VISITS
+        cell = self.rows[who] * VISITS + k % VISITS
         if not pages.any():  # as in ``draws``: one page serves every deal
-            return self.tables.uniforms(purpose, 0)[self.rows[who], k]
+            return self.tables.uniforms(purpose, 0).ravel().take(cell)
         out = np.empty(len(who))
         for page in np.unique(pages).tolist():
             at = pages == page
-            out[at] = self.tables.uniforms(purpose, page)[self.rows[who[at]], k[at] % VISITS]
+            out[at] = self.tables.uniforms(purpose, page).ravel().take(cell[at])
         return out
 
     # --- stall bookkeeping ----------------------------------------------------------------
@@ -166,17 +168,17 @@ class _Block:
         spent = np.minimum(end, until) - start
         waited = spent > 0
         if waited.any():
-            self.stall[who[waited], cause] += spent[waited]
+            self.stall[cause, who[waited]] += spent[waited]
             self.touched[who[waited]] |= 1 << cause
 
     def waited(self, who: np.ndarray) -> np.ndarray:
-        s = self.stall[who]
-        return s[:, BUDGET_WAIT] + s[:, TIMING_WAIT] + s[:, DORMANT_CAUSE]
+        s = self.stall
+        return s[BUDGET_WAIT, who] + s[TIMING_WAIT, who] + s[DORMANT_CAUSE, who]
 
     def credit_rework(self, who: np.ndarray, until: np.ndarray) -> None:
         cause = self.rework_cause[who]
         spent = (until - self.rework_since[who]) - (self.waited(who) - self.rework_waited[who])
-        self.stall[who, cause] += spent
+        self.stall[cause, who] += spent
         self.rework_cause[who] = -1
 
     def start_rework(self, who, cause, stages, lost, now) -> None:
@@ -187,7 +189,7 @@ class _Block:
             self.credit_rework(who[again], now[again])  # which holds the lost work too
             stages = np.where(again, np.maximum(stages, self.rework_target[who]), stages)
             lost = np.where(again, 0.0, lost)
-        self.stall[who, cause] += lost
+        self.stall[cause, who] += lost
         self.rework_cause[who] = cause
         self.rework_since[who] = now
         self.rework_target[who] = stages
@@ -353,14 +355,16 @@ class _Block:
     @staticmethod
     def _next_after(times: np.ndarray, pointer: np.ndarray, who, rows, now) -> np.ndarray:
         """Advance each deal's pointer past ``now`` in its sorted row; the time it points at."""
-        p = pointer[who]
-        t = times[rows, p]
+        width = times.shape[1]
+        cell = rows * width + pointer[who]  # flat indices into the table: cheaper look-ups
+        flat = times.ravel()
+        t = flat.take(cell)
         behind = t <= now
         while behind.any():
-            p[behind] += 1
-            t[behind] = times[rows[behind], p[behind]]
+            cell[behind] += 1
+            t[behind] = flat.take(cell[behind])
             behind = t <= now
-        pointer[who] = p
+        pointer[who] = cell - rows * width
         return t
 
     def _timing_end(self, who: np.ndarray, work_end: np.ndarray) -> np.ndarray:
@@ -416,7 +420,7 @@ class _Block:
         deal, state, nxt, start, end, delay = (np.empty_like(part) for part in parts)
         for out, part in zip((deal, state, nxt, start, end, delay), parts, strict=True):
             out[place] = part
-        return Plan(deal, state, nxt, start, end, delay, self.closed, self.state, self.stall,
+        return Plan(deal, state, nxt, start, end, delay, self.closed, self.state, self.stall.T,
                     self.touched, self.ended_by)  # fmt: skip
 
 
