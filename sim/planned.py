@@ -33,19 +33,16 @@ def run_planned(reps: list[Replication]) -> Iterator[ReplicationRecords]:
 def _live(rep: Replication, plan: Plan) -> ReplicationRecords:
     """Run one replication's deal processes on its plan to the horizon; assemble its records."""
     model, env, n_initial = rep.model, rep.env, rep.n_initial
-    bounds = plan.per_deal(rep.n)
-    deal = _deal_process(rep, plan, bounds[n_initial:])
+    firsts, stops = plan.per_deal(rep.n)
+    deal = _deal_process(rep, plan, firsts[n_initial:], stops[n_initial:])
     process = env.process
-    for i, (state, (lo, hi)) in enumerate(
-        zip(model.initial_states, bounds[:n_initial], strict=True)
-    ):
+    states = [*model.initial_states, *[0] * (rep.n - n_initial)]  # arrivals start in stage 0
+    for i, state, lo, hi in zip(range(rep.n), states, firsts, stops, strict=True):
         process(deal(i, state, lo, hi))
-    for i, (lo, hi) in enumerate(bounds[n_initial:], start=n_initial):
-        process(deal(i, 0, lo, hi))
     env.run(until=model.horizon)
 
     rep.stall, rep.touched, rep.ended_by = plan.stall, plan.touched, plan.ended_by
-    rep.closed = plan.closed.tolist()
+    rep.closed = plan.closed
     done = plan.end < model.horizon
     moves = plan.state[done] * model.n_states + plan.next_state[done]
     period_ends = model.calendar.period_ends()
@@ -100,7 +97,7 @@ def _arrival_clock(days: np.ndarray) -> np.ndarray:
     return np.asarray(clock)
 
 
-def _deal_process(rep: Replication, plan: Plan, arrival_bounds: list[tuple[int, int]]):
+def _deal_process(rep: Replication, plan: Plan, arrival_firsts: list[int], arrival_stops):
     """The process of a deal, with the replication's plan bound once.
 
     An arriving deal's process starts on day 0 and sleeps to the end of its first stretch in
@@ -108,9 +105,12 @@ def _deal_process(rep: Replication, plan: Plan, arrival_bounds: list[tuple[int, 
     arrival day would cost an event and change nothing. Its first delay is therefore the
     planned clock at that move (SimPy shows 0 + clock = clock), and the later delays follow.
     """
-    delay = plan.delay.copy()
-    first = [lo for lo, hi in arrival_bounds if hi > lo]
-    delay[first] = plan.end[first]
+    delay = plan.delay
+    first = np.asarray(arrival_firsts, dtype=np.int64)
+    first = first[np.asarray(arrival_stops, dtype=np.int64) > first]
+    if len(first):
+        delay = delay.copy()
+        delay[first] = plan.end[first]
     timeout, cur = rep.env.timeout, rep.cur
     delays, nexts = delay.tolist(), plan.next_state.tolist()
 

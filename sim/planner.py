@@ -74,7 +74,7 @@ class Plan:
             self.ended_by[deals],
         )
 
-    def per_deal(self, n: int) -> list[tuple[int, int]]:
+    def per_deal(self, n: int) -> tuple[list[int], list[int]]:
         """(first, last + 1) indices of each deal's stretches that end before the horizon.
 
         Stretches are grouped by deal; the one still under way at the horizon (at most one,
@@ -82,7 +82,7 @@ class Plan:
         """
         bounds = np.searchsorted(self.deal, np.arange(n + 1), side="left")
         under_way = np.bincount(self.deal[np.isinf(self.end)], minlength=n)
-        return list(zip(bounds[:-1].tolist(), (bounds[1:] - under_way).tolist(), strict=True))
+        return bounds[:-1].tolist(), (bounds[1:] - under_way).tolist()
 
 
 class _Block:
