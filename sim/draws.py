@@ -26,7 +26,7 @@ from sim.model import Model
 from sim.randomness import Group, Purpose, Streams, name_key
 
 VISITS = 8  # pre-drawn stage visits per deal; rare longer stories extend in blocks of this size
-SHOCK_SLOTS = 32  # pre-drawn shock reactions per deal
+SHOCK_SLOTS = 4  # pre-drawn shock reactions per deal and block (a few shocks a run at most)
 ROLE_SLOTS = 8  # replacements per deal and role in a block; blocks run past the horizon
 
 
@@ -221,26 +221,28 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
     (n, m) and ending in +inf. Blocks of ``ROLE_SLOTS`` gaps are added until every deal's
     person has been replaced past the horizon; block b of deal i is the same in any scenario.
     """
+    stop = np.full((n, 1), np.inf)
+    if n == 0:
+        return stop, stop
     key = name_key(role.name)
     times, effect = [], []
     last = np.zeros(n)
     block = 0
-    while block == 0 or (n and last.min() < model.horizon):
+    while block == 0 or last.min() < model.horizon:
         rng = streams.generator(Purpose.ROLE_TENURE, group, key, block)
-        block_times = (
-            last[:, None]
-            + np.cumsum(rng.standard_exponential((n, ROLE_SLOTS)), axis=1) * role.tenure_mean_days
-        )
+        gaps = rng.standard_exponential((n, ROLE_SLOTS))
+        gaps *= role.tenure_mean_days
+        block_times = np.cumsum(gaps, axis=1, out=gaps)
+        block_times += last[:, None]
         times.append(block_times)
         effect.append(
             streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
         )
-        last = block_times[:, -1] if n else last
+        last = block_times[:, -1]
         block += 1
-    times = np.hstack(times)
-    moving = np.where(np.hstack(effect) < role.probability, times, np.inf)
-    stop = np.full((n, 1), np.inf)
-    return np.hstack([times, stop]), _with_stop(moving)  # times are sorted already
+    times = np.hstack([*times, stop])  # sorted already
+    moving = np.where(np.hstack(effect) < role.probability, times[:, :-1], np.inf)
+    return times, _with_stop(moving)
 
 
 def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Market):
