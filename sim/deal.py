@@ -92,11 +92,11 @@ class DealLives:
         # the gate at its creation (new, or day-0 from the scenario's counts) needs money too;
         # a CRM deal that has been in the stage for a while is there already.
         entering = lists.tables.group == Group.ARRIVALS or lists.age is None or lists.age[row] == 0
-        unfunded = (
-            state == gate
-            and entering
-            and self._budget_draw(lists, row, k, recheck=False) >= budget.funded_share
-        )
+        asks = 0  # times the deal has asked for money at the gate (keys its budget draws)
+        unfunded = False
+        if state == gate and entering:
+            unfunded = self._budget_draw(lists, row, asks, recheck=False) >= budget.funded_share
+            asks += 1
         while state < won:
             now = env.now
             if state == dormant:
@@ -116,7 +116,7 @@ class DealLives:
             send_back = False
             if unfunded:
                 work_start = next_release(budget.releases, now)
-                send_back = self._budget_draw(lists, row, k, recheck=True) < (
+                send_back = self._budget_draw(lists, row, asks - 1, recheck=True) < (
                     budget.recheck_probability
                 )
             if send_back:
@@ -180,7 +180,8 @@ class DealLives:
             # Moved back to the gate while waiting for money (a new person there): still no money.
             unfunded = unfunded and nxt == gate and hit_at < work_start
             if nxt == gate and state != gate:
-                unfunded = self._budget_draw(lists, row, k, recheck=False) >= budget.funded_share
+                unfunded = self._budget_draw(lists, row, asks, recheck=False) >= budget.funded_share
+                asks += 1
             self._move(i, state, nxt, cause)
             state = nxt
         rep.closed[i] = env.now
@@ -207,9 +208,9 @@ class DealLives:
         durations, exits = visit_draws(self.model, np.array([state]), u_duration, u_exit, age)
         return float(durations[0]), int(exits[0])
 
-    def _budget_draw(self, lists: TableLists, row: int, k: int, recheck: bool) -> float:
-        """The funded (or recheck) draw of the deal's k-th visit."""
-        page, column = self._page(lists, k)
+    def _budget_draw(self, lists: TableLists, row: int, ask: int, recheck: bool) -> float:
+        """The funded (or recheck) draw of the deal's ask-th request for money (from 0)."""
+        page, column = self._page(lists, ask)
         return (lists.recheck_item if recheck else lists.funded_item)[page](row, column)
 
     @staticmethod

@@ -4,8 +4,10 @@ The engine's per-visit work must stay at a few list look-ups (see DESIGN section
 distributions are sampled here with vectorized inverse transforms:
 
 * per deal and visit ``k``: the duration and the exit it would take in *each* state if its k-th
-  visit were there (tables ``durations[deal][state][k]`` and ``exits[deal][state][k]``), plus the
-  budget draws of that visit;
+  visit were there (tables ``durations[deal][state][k]`` and ``exits[deal][state][k]``);
+* per deal and request for money ``j`` (its j-th entry into the budget gate): whether the money
+  is there, and whether the client re-checks the deal when the money comes (pages of the same
+  shape as the visits', keyed by j: a deal asks a few times at most, so one page serves);
 * per deal and role: the replacement times of the person in the role, and the draws that decide
   what each replacement does;
 * per deal and shock: the draw that decides whether the shock resets it;

@@ -107,6 +107,7 @@ class _Block:
         self.now = np.asarray(created, dtype=float).copy()
         self.k = np.zeros(n, dtype=np.int64)
         self.unfunded = np.zeros(n, dtype=bool)
+        self.asks = np.zeros(n, dtype=np.int64)  # requests for money so far (keys budget draws)
         self.role_next = [np.zeros(n, dtype=np.int64) for _ in model.roles]
         self.shock_next = np.zeros(n, dtype=np.int64)
         self.stall = np.zeros((len(CAUSES), n))  # cause-major: one cause's days are one row
@@ -149,10 +150,10 @@ class _Block:
             age,
         )
 
-    def budget_draws(self, who: np.ndarray, purpose: Purpose) -> np.ndarray:
-        k = self.k[who]
-        pages = k // VISITS
-        cell = self.rows[who] * VISITS + k % VISITS
+    def budget_draws(self, who: np.ndarray, purpose: Purpose, ask: np.ndarray) -> np.ndarray:
+        """The ``purpose`` draws of each deal's ask-th request for money (from 0)."""
+        pages = ask // VISITS
+        cell = self.rows[who] * VISITS + ask % VISITS
         if not pages.any():  # as in ``draws``: one page serves every deal
             return self.tables.uniforms(purpose, 0).ravel().take(cell)
         out = np.empty(len(who))
@@ -160,6 +161,12 @@ class _Block:
             at = pages == page
             out[at] = self.tables.uniforms(purpose, page).ravel().take(cell[at])
         return out
+
+    def _ask_for_money(self, who: np.ndarray) -> None:
+        """Deals entering the budget gate: each is funded, or waits for the next release."""
+        funded = self.budget_draws(who, Purpose.BUDGET_FUNDED, self.asks[who])
+        self.asks[who] += 1
+        self.unfunded[who] = funded >= self.model.budget.funded_share
 
     # --- stall bookkeeping ----------------------------------------------------------------
 
@@ -253,7 +260,8 @@ class _Block:
             releases = np.asarray(budget.releases)
             at = np.flatnonzero(unfunded)
             work_start[at] = releases[np.searchsorted(releases, now[at], side="right")]
-            rechecks = self.budget_draws(who[at], Purpose.BUDGET_RECHECK)
+            waiting = who[at]  # its request of the gate entry is the last one it made
+            rechecks = self.budget_draws(waiting, Purpose.BUDGET_RECHECK, self.asks[waiting] - 1)
             send_back[at] = rechecks < budget.recheck_probability
         nxt = np.full(len(who), budget.recheck_to if budget is not None else -1, dtype=np.int64)
         work_end = work_start.copy()
@@ -294,8 +302,7 @@ class _Block:
             self.unfunded[who] = was_waiting & (nxt == budget.gate)
             enter = np.flatnonzero((nxt == budget.gate) & (state != budget.gate))
             if len(enter):
-                funded = self.budget_draws(who[enter], Purpose.BUDGET_FUNDED)
-                self.unfunded[who[enter]] = funded >= budget.funded_share
+                self._ask_for_money(who[enter])
         self._move(who, nxt, now)
 
     def _targets(self, hit_role: np.ndarray, hit_shock: np.ndarray) -> np.ndarray:
@@ -499,8 +506,7 @@ def plan_block(
     budget = model.budget
     if budget is not None:
         at_gate = np.flatnonzero((block.state == budget.gate) & entering)
-        funded = block.budget_draws(at_gate, Purpose.BUDGET_FUNDED)
-        block.unfunded[at_gate] = funded >= budget.funded_share
+        block._ask_for_money(at_gate)
     if len(rows) == 0:
         block._record(*(np.empty(0, dtype=t) for t in (int, int, int, float, float, float)))
     while len(block.step(model.horizon)):
