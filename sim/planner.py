@@ -474,10 +474,12 @@ class StackedTables:
 def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
     """Stack tables of sorted times ending in inf; the narrower are padded with inf (a scan
     stops at the first inf, so the padding is never read)."""
-    width = max(table.shape[1] for table in tables)
-    return np.vstack(
-        [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=INF) for t in tables]
-    )
+    stacked = np.full((sum(len(t) for t in tables), max(t.shape[1] for t in tables)), INF)
+    start = 0
+    for table in tables:
+        stacked[start : start + len(table), : table.shape[1]] = table
+        start += len(table)
+    return stacked
 
 
 def plan_block(
