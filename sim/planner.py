@@ -256,7 +256,8 @@ class _Block:
         work_start = now.copy()
         send_back = np.zeros(len(who), dtype=bool)
         unfunded = self.unfunded[who]
-        if unfunded.any():
+        waits_for_money = unfunded.any()
+        if waits_for_money:
             releases = np.asarray(budget.releases)
             at = np.flatnonzero(unfunded)
             work_start[at] = releases[np.searchsorted(releases, now[at], side="right")]
@@ -264,11 +265,16 @@ class _Block:
             rechecks = self.budget_draws(waiting, Purpose.BUDGET_RECHECK, self.asks[waiting] - 1)
             send_back[at] = rechecks < budget.recheck_probability
         nxt = np.full(len(who), budget.recheck_to if budget is not None else -1, dtype=np.int64)
-        work_end = work_start.copy()
-        works = np.flatnonzero(~send_back)
-        d, nxt[works] = self.draws(who[works], state[works], self.k[who[works]])
-        self.k[who[works]] += 1
-        work_end[works] = work_start[works] + d
+        if send_back.any():  # sent back at the release: no work in this stretch
+            work_end = work_start.copy()
+            works = np.flatnonzero(~send_back)
+            d, nxt[works] = self.draws(who[works], state[works], self.k[who[works]])
+            self.k[who[works]] += 1
+            work_end[works] = work_start[works] + d
+        else:
+            d, nxt = self.draws(who, state, self.k[who])
+            self.k[who] += 1
+            work_end = work_start + d
         end = work_end.copy()
         timing = model.timing
         if timing is not None:
@@ -279,16 +285,22 @@ class _Block:
         interrupted = hit_at < end
         nxt = np.where(interrupted, self._targets(hit_role, hit_shock), nxt)
         stop = np.minimum(hit_at, end)
-        self.credit(who, BUDGET_WAIT, now, work_start, np.minimum(stop, horizon))
-        self.credit(who, TIMING_WAIT, work_end, end, np.minimum(stop, horizon))
+        until = np.minimum(stop, horizon)
+        if waits_for_money:
+            self.credit(who, BUDGET_WAIT, now, work_start, until)
+        if timing is not None:
+            self.credit(who, TIMING_WAIT, work_end, end, until)
         clock = now + (stop - now)  # what SimPy shows after timeout(stop - now)
         done = stop < horizon
         self._record(who, state, nxt, now, np.where(done, clock, INF), stop - now)
 
-        self.live[who[~done]] = False
-        who, state, nxt, now = who[done], state[done], nxt[done], clock[done]
-        interrupted, hit_role, hit_shock = interrupted[done], hit_role[done], hit_shock[done]
-        work_start, work_end, send_back = work_start[done], work_end[done], send_back[done]
+        if not done.all():  # the deals whose stretch runs past the horizon stop here
+            self.live[who[~done]] = False
+            who, state, nxt, clock = who[done], state[done], nxt[done], clock[done]
+            interrupted, hit_role, hit_shock = interrupted[done], hit_role[done], hit_shock[done]
+            work_start, work_end, send_back = work_start[done], work_end[done], send_back[done]
+            hit_at = hit_at[done]
+        now = clock
         if interrupted.any():
             self._interrupt(who, state, nxt, now, interrupted, hit_role, hit_shock,
                             work_start, work_end)  # fmt: skip
@@ -296,7 +308,7 @@ class _Block:
         if backs.any():
             self.start_rework(who[backs], BUDGET_REWORK, state[backs], 0.0, now[backs])
         # Moved back to the gate while waiting for money (a new person there): still no money.
-        was_waiting = self.unfunded[who] & (hit_at[done] < work_start)
+        was_waiting = self.unfunded[who] & (hit_at < work_start)
         self.unfunded[who] = False
         if budget is not None:
             self.unfunded[who] = was_waiting & (nxt == budget.gate)
