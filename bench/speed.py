@@ -91,17 +91,16 @@ def timed_run(
     return wall, manifest
 
 
-def report(
-    label: str,
-    scenario: str,
-    replications: int,
-    top: float,
-    tries: int,
-    options: tuple[str, ...] = (),
-) -> float:
+def best_run(
+    scenario: str, replications: int, tries: int, options: tuple[str, ...] = ()
+) -> tuple[float, dict]:
     """Best of ``tries`` whole commands (the machine's other load only ever slows a run down)."""
-    wall, manifest = min((timed_run(scenario, replications, 1, options) for _ in range(tries)),
-                         key=lambda run: run[0])  # fmt: skip
+    return min((timed_run(scenario, replications, 1, options) for _ in range(tries)),
+               key=lambda run: run[0])  # fmt: skip
+
+
+def report(label: str, run: tuple[float, dict], top: float) -> None:
+    wall, manifest = run
     rate = manifest["stage_visits"] / wall
     in_run = manifest["stage_visits"] / manifest["wall_seconds"]
     print(
@@ -109,7 +108,6 @@ def report(
         f"{rate:>9,.0f} visits/s = {rate / top:.2f} of the ceiling "
         f"(inside the run, without start-up: {in_run:,.0f}/s = {in_run / top:.2f})"
     )
-    return wall
 
 
 def main() -> None:
@@ -119,18 +117,26 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=3, help="runs of each command (best kept)")
     args = parser.parse_args()
 
-    top = ceiling()
-    print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s")
+    before = ceiling()
     spread = ceiling_with_spread_delays()
-    print(f"{'  with exponential delays':<28} {spread:>36,.0f} timeouts/s (context only)")
-    one = report("pure chain, 1 job", str(CHAIN), args.replications, top, args.tries)
+    chain = best_run(str(CHAIN), args.replications, args.tries)
     mechanisms = args.mechanisms_replications
-    report("portfolio (all mechanisms)", "portfolio", mechanisms, top, args.tries)
+    portfolio = best_run("portfolio", mechanisms, args.tries)
     inflow = ("--set", "deals.arrivals_per_month=60", "--set", "horizon_days=730")
-    report("  + 60 enquiries/month, 2 y", "portfolio", mechanisms // 2, top, args.tries, inflow)
+    with_inflow = best_run("portfolio", mechanisms // 2, args.tries, inflow)
     two = min(timed_run(str(CHAIN), args.replications, 2)[0] for _ in range(args.tries))
+    after = ceiling()
+
+    # The runs are set against the higher of the two ceilings: the harder bar.
+    top = max(before, after)
+    print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s "
+          f"(before the runs {before:,.0f}, after {after:,.0f})")  # fmt: skip
+    print(f"{'  with exponential delays':<28} {spread:>36,.0f} timeouts/s (context only)")
+    report("pure chain, 1 job", chain, top)
+    report("portfolio (all mechanisms)", portfolio, top)
+    report("  + 60 enquiries/month, 2 y", with_inflow, top)
+    one = chain[0]
     print(f"{'pure chain, 2 jobs':<28} {two:6.2f} s against {one:.2f} s: speed-up {one / two:.2f}")
-    print(f"{'ceiling, measured again':<28} {ceiling():>36,.0f} timeouts/s")
 
 
 if __name__ == "__main__":
