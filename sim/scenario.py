@@ -577,6 +577,8 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
     if kind == "union_tag_invalid":
         return f"unknown distribution {ctx.get('tag')!r}; one of: {ctx.get('expected_tags')}"
     value = err.get("input")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):  # a value for a table
+        return f"expected a table of keys ([section] or {{ key = value, ... }}), got {value!r}"
     if kind == "string_pattern_mismatch":
         return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind not in ("value_error", "assertion_error") and isinstance(value, int | float | str):

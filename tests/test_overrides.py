@@ -117,6 +117,8 @@ def test_format_sets_reads_like_the_command_line():
         ("budget.gate=nowhere", ["budget.gate", "nowhere"]),
         ("horizon_days.x=1", ["horizon_days.x", "not a table"]),
         ("stages.need.duration.mean=5", ["stages.need.duration", "unknown key 'mean'"]),
+        ("budget=5", ["budget", "expected a table of keys", "got 5"]),
+        ("deals.amount=5", ["deals.amount", "expected a table of keys", "got 5"]),
     ],
 )
 def test_bad_set_names_the_file_and_the_key(small_file, text, needles):
