@@ -472,19 +472,20 @@ class Pert(Distribution):
 
 
 def beta_quantile(a: float, b: float, u) -> np.ndarray:
-    """``scipy.special.betaincinv(a, b, u)`` to the last bits, three to four times faster.
+    """``scipy.special.betaincinv(a, b, u)`` within ~1e-14 relative, two to four times faster.
 
     ``betaincinv`` costs 0.5-1.3 us a value, a large share of a replication's draws when deal
     amounts are PERT; ``betainc`` costs a sixth of that. So the inverse starts from a
     tabulated guess and takes two Newton steps on ``betainc`` (quadratic convergence: a
-    guess good to 1e-6 ends below 1e-15). A value whose last step was not negligible (near 0
-    or 1, where the density vanishes) is handed to ``betaincinv`` itself.
+    guess good to 1e-6 ends within a few units of the last place). A value whose last step was
+    not negligible (near 0 or 1, where the density vanishes) is handed to ``betaincinv`` itself.
     """
     u = np.asarray(u, dtype=float)
+    shape = u.shape
+    u = u.reshape(-1)  # a single number too: the fallback below assigns by index
     grid, guesses = _beta_quantile_table(a, b)
     x = np.interp(u, grid, guesses)
     log_norm = sc.betaln(a, b)
-    step = np.zeros_like(x)
     for _ in range(2):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             density = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - log_norm)
@@ -494,7 +495,7 @@ def beta_quantile(a: float, b: float, u) -> np.ndarray:
     unsettled = ~(np.abs(step) <= 1e-9 * np.minimum(x, 1.0 - x))
     if unsettled.any():
         x[unsettled] = sc.betaincinv(a, b, u[unsettled])
-    return x
+    return x.reshape(shape)
 
 
 @functools.lru_cache(maxsize=64)
