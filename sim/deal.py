@@ -107,6 +107,11 @@ class DealLives:
                 self._credit_waits(i, env.now)
                 if nxt >= won:  # the give-up clock ran out: dormant ended the deal
                     rep.ended_by[i] = DORMANT_CAUSE
+                if nxt == gate:  # back into the first stage, which is the budget gate
+                    unfunded = self._budget_draw(lists, row, asks, recheck=False) >= (
+                        budget.funded_share
+                    )
+                    asks += 1
                 self._move(i, state, nxt, "dormant")
                 state = nxt
                 continue
@@ -116,6 +121,7 @@ class DealLives:
             send_back = False
             if unfunded:
                 work_start = next_release(budget.releases, now)
+                # The re-check belongs to the request made on entering the gate: the last one.
                 send_back = self._budget_draw(lists, row, asks - 1, recheck=True) < (
                     budget.recheck_probability
                 )

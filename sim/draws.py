@@ -28,7 +28,7 @@ from sim.model import Model
 from sim.randomness import Group, Purpose, Streams, name_key
 
 VISITS = 8  # pre-drawn stage visits per deal; rare longer stories extend in blocks of this size
-SHOCK_SLOTS = 4  # pre-drawn shock reactions per deal and block (a few shocks a run at most)
+SHOCK_SLOTS = 4  # shock reactions per deal drawn in one stream (a run sees a few shocks at most)
 ROLE_SLOTS = 8  # replacements per deal and role in a block; blocks run past the horizon
 
 

@@ -47,7 +47,7 @@ class ReplicationRecords:
     flows: np.ndarray  # (n_states, n_states) moves between states
     shock_days: np.ndarray
     shock_severity: np.ndarray
-    n_events: int  # SimPy events processed
+    n_events: int  # SimPy events processed (the fast path needs fewer: no arrival process)
     events: list[tuple] | None  # (deal, day, event, from_state, to_state, cause)
 
     @property
@@ -135,11 +135,12 @@ def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> n
 
 
 def _ends_before(period_ends: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """How many period ends lie strictly before each day: ``searchsorted(..., side="left")``.
+    """How many period ends lie strictly before each day (>= 0): ``searchsorted(..., "left")``.
 
-    Period ends are whole days (month starts) unless the horizon is not; then the count of ends
-    before ``x`` is the count before ``ceil(x)``, read from a table by day (a few times cheaper
-    than a binary search per stretch).
+    When every period end is a whole day (month starts, and a whole-day horizon), the count of
+    ends before ``x`` is the count before ``ceil(x)``: it is read from a table by day, a few
+    times cheaper than a binary search per stretch. A fractional horizon, or too few days to
+    pay for the table, takes the binary search.
     """
     last = period_ends[-1]
     if last != int(last) or len(days) < 4 * len(period_ends):

@@ -97,7 +97,9 @@ def _arrival_clock(days: np.ndarray) -> np.ndarray:
     return np.asarray(clock)
 
 
-def _deal_process(rep: Replication, plan: Plan, arrival_firsts: list[int], arrival_stops):
+def _deal_process(
+    rep: Replication, plan: Plan, arrival_firsts: list[int], arrival_stops: list[int]
+):
     """The process of a deal, with the replication's plan bound once.
 
     An arriving deal's process starts on day 0 and sleeps to the end of its first stretch in

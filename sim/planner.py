@@ -49,7 +49,6 @@ class Plan:
     end: np.ndarray
     delay: np.ndarray  # the timeout the process yields: SimPy's clock then shows ``end``
     closed: np.ndarray  # per deal: close day, nan while open
-    final_state: np.ndarray  # per deal
     stall: np.ndarray  # (n, causes)
     touched: np.ndarray
     ended_by: np.ndarray
@@ -68,7 +67,6 @@ class Plan:
             self.end[stretches],
             self.delay[stretches],
             self.closed[deals],
-            self.final_state[deals],
             self.stall[deals],
             self.touched[deals],
             self.ended_by[deals],
@@ -248,6 +246,8 @@ class _Block:
         self.live[who[~done]] = False
         who, nxt, end = who[done], nxt[done], end[done]
         self.ended_by[who[nxt >= model.won]] = DORMANT_CAUSE
+        if model.budget is not None:  # back into the first stage, which may be the budget gate
+            self._ask_for_money(who[nxt == model.budget.gate])
         self._move(who, nxt, end)
 
     def _active_step(self, who: np.ndarray, horizon: float) -> None:
@@ -264,8 +264,8 @@ class _Block:
             waiting = who[at]  # its request of the gate entry is the last one it made
             rechecks = self.budget_draws(waiting, Purpose.BUDGET_RECHECK, self.asks[waiting] - 1)
             send_back[at] = rechecks < budget.recheck_probability
-        nxt = np.full(len(who), budget.recheck_to if budget is not None else -1, dtype=np.int64)
         if send_back.any():  # sent back at the release: no work in this stretch
+            nxt = np.full(len(who), budget.recheck_to, dtype=np.int64)
             work_end = work_start.copy()
             works = np.flatnonzero(~send_back)
             d, nxt[works] = self.draws(who[works], state[works], self.k[who[works]])
@@ -431,6 +431,9 @@ class _Block:
         A stretch's place is its deal's first place plus the number of stretches the deal had
         logged before it (a scatter, cheaper than sorting by deal).
         """
+        if not self.log:  # a block without deals
+            empty = np.empty(0, dtype=np.int64)
+            self._record(empty, empty, empty, np.empty(0), np.empty(0), np.empty(0))
         parts = [np.concatenate(column) for column in zip(*self.log, strict=True)]
         ordinal = np.concatenate(self.log_ordinals)
         per_deal = np.bincount(parts[0], minlength=len(self.rows))
@@ -439,7 +442,7 @@ class _Block:
         deal, state, nxt, start, end, delay = (np.empty_like(part) for part in parts)
         for out, part in zip((deal, state, nxt, start, end, delay), parts, strict=True):
             out[place] = part
-        return Plan(deal, state, nxt, start, end, delay, self.closed, self.state, self.stall.T,
+        return Plan(deal, state, nxt, start, end, delay, self.closed, self.stall.T,
                     self.touched, self.ended_by)  # fmt: skip
 
 
@@ -521,8 +524,6 @@ def plan_block(
     if budget is not None:
         at_gate = np.flatnonzero((block.state == budget.gate) & entering)
         block._ask_for_money(at_gate)
-    if len(rows) == 0:
-        block._record(*(np.empty(0, dtype=t) for t in (int, int, int, float, float, float)))
     while len(block.step(model.horizon)):
         pass
     block.finish(model.horizon)

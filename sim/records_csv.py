@@ -89,7 +89,7 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
 #: rather than formatted (``str`` of an int costs ~50 ns, a look-up a few).
 _SMALL_INTEGERS = np.array([str(i) for i in range(10_000)], dtype=object)
 
-#: Four times the relative rounding error of the float product x * 10**d (at most 2**-53).
+#: Eight times the relative rounding error of the float product x * 10**d (at most 2**-53).
 _ROUNDING_MARGIN = 2.0**-50
 
 

@@ -240,3 +240,25 @@ def test_waiting_deals_stand_at_the_gate_in_open_by_stage():
         expected = 3 if end > 100 else 0
         assert rec.open_by_state[p, gate] == expected, (p, end)
     assert np.all(rec.state == gate)
+
+
+@pytest.mark.parametrize("events", [False, True])
+def test_a_deal_back_from_dormant_into_the_gate_needs_money_again(events):
+    """The gate is the first stage, where a dormant deal comes back: entering it again asks for
+    money again. Never funded, a deal that went dormant after the first release waits for the
+    next one: nobody closes between the first pass (day 375) and the second release + 10."""
+    data = budget_scenario("2027-01-01", 1, "01-01", 0, horizon=1500)
+    data["deals"]["initial"] = {"decision": 400}
+    data["stages"] = [
+        {"name": "decision", "duration": {"dist": "fixed", "value": 10},
+         "exits": {"won": 0.5, "dormant": 0.5}},
+    ]  # fmt: skip
+    data["dormant"] = {"reactivate_mean_days": 20, "give_up_after_days": 2000}
+    del data["budget"]["recheck"]  # the gate is the first stage: nothing lies before it
+    model = compile_scenario(scenario_from_dict(data))
+    rec = simulate_replication(model, 3, 0, record_events=events)
+    closed = rec.closed[~np.isnan(rec.closed)]
+    first_pass, second_release = 365 + 10, 731
+    assert np.count_nonzero(closed == first_pass) > 150  # half the deals, at once
+    assert np.all((closed == first_pass) | (closed >= second_release + 10))
+    assert np.count_nonzero(closed >= second_release + 10) > 50  # the dormant ones did come back
