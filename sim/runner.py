@@ -77,7 +77,7 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     if jobs <= 1:
         size = per_plan
     else:
-        size = max(1, min(25, math.ceil(replications / (jobs * 8))))
+        size = max(1, min(25, math.ceil(replications / (jobs * 16))))
         if size >= per_plan:
             size -= size % per_plan
     return [range(start, min(start + size, replications)) for start in range(0, replications, size)]
