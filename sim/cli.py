@@ -152,6 +152,17 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
         progress.close()
 
 
+def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
+    """Write a comparison's or a sweep's files, then print its JSON or its table."""
+    written = result.write(
+        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
+    )
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(result.table(written))
+
+
 def _print_json(data: dict) -> None:
     from sim.aggregate import clean_for_json
     from sim.comparison import jsonable
@@ -266,14 +277,7 @@ def compare_command(
     replications, seed = _run_arms(
         arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
     )
-    comparison = Comparison(arms, replications, seed)
-    written = comparison.write(
-        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
-    )
-    if as_json:
-        _print_json(comparison.to_dict())
-    else:
-        click.echo(comparison.table(written))
+    _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
 
 
 @cli.command("sweep")
@@ -315,13 +319,7 @@ def sweep_command(
         arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
-    written = result.write(
-        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
-    )
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        click.echo(result.table(written))
+    _write_and_show(result, folder, force, no_plots, as_json)
 
 
 @cli.command()
