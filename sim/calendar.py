@@ -35,6 +35,7 @@ class Calendar:
         self.start_date = start_date
         self.horizon_days = float(horizon_days)
         self.period_starts, self.period_labels = self._monthly_periods()
+        self._ends_before_day: np.ndarray | None = None  # see period_ends_before
 
     def date_of(self, day: float) -> dt.date:
         """The calendar date on which simulation day ``day`` falls."""
@@ -65,6 +66,23 @@ class Calendar:
     def period_ends(self) -> np.ndarray:
         """End day (exclusive) of each period; the last one is cut at the horizon."""
         return np.append(self.period_starts[1:], self.horizon_days)
+
+    def period_ends_before(self, days: np.ndarray) -> np.ndarray:
+        """How many period ends lie strictly before each day (>= 0): ``searchsorted(..., "left")``.
+
+        Called for every stay of every replication (open deals by period), so when every period
+        end is a whole day (month starts and a whole-day horizon) the count is read from a table
+        by day, built once: the count of ends before ``x`` is the count before ``ceil(x)``. A
+        fractional horizon takes the binary search.
+        """
+        ends = self.period_ends()
+        last = ends[-1]
+        if last != int(last):
+            return np.searchsorted(ends, days, side="left")
+        if self._ends_before_day is None:
+            self._ends_before_day = np.searchsorted(ends, np.arange(int(last) + 2), side="left")
+        day = np.ceil(np.minimum(days, last + 1)).astype(np.int64)
+        return self._ends_before_day.take(day)
 
     def period_index(self, days: np.ndarray) -> np.ndarray:
         """Index of the monthly period of each day (days must lie in [0, horizon))."""

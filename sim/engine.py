@@ -117,7 +117,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> np.ndarray:
+def open_by_state(model: Model, state, start, end) -> np.ndarray:
     """Open deals by stage/dormant at each period end (a stretch [start, end) covers it).
 
     Each stretch adds one to its state from the first period end it covers to the last, as
@@ -127,27 +127,12 @@ def open_by_state(model: Model, state, start, end, period_ends: np.ndarray) -> n
     width = model.n_stages + 1
     visible = state < width
     shown = state[visible]
-    first = _ends_before(period_ends, start[visible]) * width + shown
-    after = _ends_before(period_ends, end[visible]) * width + shown
-    size = (len(period_ends) + 1) * width
+    periods_before = model.calendar.period_ends_before
+    first = periods_before(start[visible]) * width + shown
+    after = periods_before(end[visible]) * width + shown
+    size = (model.calendar.n_periods + 1) * width
     marks = np.bincount(first, minlength=size) - np.bincount(after, minlength=size)
     return np.cumsum(marks.reshape(-1, width), axis=0)[:-1]
-
-
-def _ends_before(period_ends: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """How many period ends lie strictly before each day (>= 0): ``searchsorted(..., "left")``.
-
-    When every period end is a whole day (month starts, and a whole-day horizon), the count of
-    ends before ``x`` is the count before ``ceil(x)``: it is read from a table by day, a few
-    times cheaper than a binary search per stretch. A fractional horizon, or too few days to
-    pay for the table, takes the binary search.
-    """
-    last = period_ends[-1]
-    if last != int(last) or len(days) < 4 * len(period_ends):
-        return np.searchsorted(period_ends, days, side="left")
-    before = np.searchsorted(period_ends, np.arange(int(last) + 2), side="left")
-    day = np.ceil(np.minimum(days, last + 1)).astype(np.int64)
-    return before.take(day)
 
 
 class TableLists:
@@ -238,11 +223,10 @@ class Replication:
         stays = np.asarray(self.stays, dtype=float).reshape(-1, 3)  # no deals: no rows
         code, start, end = stays[:, 0].astype(np.int64), stays[:, 1], stays[:, 2]
         state = code // model.n_states
-        period_ends = model.calendar.period_ends()
         # SimPy processed each process's start (the deals' and the arrival process's), each
         # move (one timeout per stretch) and each arrival's timeout.
         n_events = self.n + 1 + n_moves + len(self.market.arrival_days)
-        obs = open_by_state(model, state, start, end, period_ends)
+        obs = open_by_state(model, state, start, end)
         return self._records(obs, code[:n_moves], n_events)
 
     def arrival_process(self, lives, first_id: int):

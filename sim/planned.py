@@ -45,8 +45,7 @@ def _live(rep: Replication, plan: Plan) -> ReplicationRecords:
     rep.closed = plan.closed
     done = plan.end < model.horizon
     moves = plan.state[done] * model.n_states + plan.next_state[done]
-    period_ends = model.calendar.period_ends()
-    obs = open_by_state(model, plan.state, plan.start, plan.end, period_ends)
+    obs = open_by_state(model, plan.state, plan.start, plan.end)
     # SimPy processed each deal's start and each lived stretch's timeout.
     return rep._records(obs, moves, n_events=rep.n + len(moves))
 

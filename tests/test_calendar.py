@@ -262,3 +262,18 @@ def test_a_deal_back_from_dormant_into_the_gate_needs_money_again(events):
     assert np.count_nonzero(closed == first_pass) > 150  # half the deals, at once
     assert np.all((closed == first_pass) | (closed >= second_release + 10))
     assert np.count_nonzero(closed >= second_release + 10) > 50  # the dormant ones did come back
+
+
+@pytest.mark.parametrize("horizon", [200, 200.5])
+def test_period_ends_before_a_day_equal_a_binary_search(horizon):
+    """Open deals by period count the period ends before each stay's start and end with a table
+    by day (whole-day period ends): the counts must be a binary search's, at whole days, just
+    before them, past the horizon and at infinity; a fractional horizon too."""
+    cal = Calendar(D(2027, 1, 1), horizon)
+    days = np.concatenate(
+        [np.random.default_rng(0).random(2000) * 250, np.arange(0, 250, 0.5),
+         [horizon, np.nextafter(181.0, 0), np.inf]]
+    )  # fmt: skip
+    expected = np.searchsorted(cal.period_ends(), days, side="left")
+    np.testing.assert_array_equal(cal.period_ends_before(days), expected)
+    np.testing.assert_array_equal(cal.period_ends_before(days), expected)  # table built once

@@ -90,23 +90,3 @@ def test_same_seed_same_records_other_seed_other_records():
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     c = simulate_replication(model, 10, 4)
     assert not np.array_equal(a.closed, c.closed, equal_nan=True)
-
-
-def test_period_ends_before_a_day_by_table_equal_a_binary_search():
-    """open_by_state counts period ends before each stretch's start and end with a table by day
-    (whole-day period ends) where it used a binary search: the counts must be the same, at
-    whole days, just before and after them, past the horizon and at infinity."""
-    from sim.engine import _ends_before
-
-    rng = np.random.default_rng(0)
-    ends = np.array([31.0, 59.0, 90.0, 120.0, 151.0, 181.0])
-    days = np.concatenate(
-        [rng.random(2000) * 200, np.arange(0, 200, 0.5), [181.0, np.nextafter(181.0, 0), np.inf]]
-    )
-    np.testing.assert_array_equal(
-        _ends_before(ends, days), np.searchsorted(ends, days, side="left")
-    )
-    uneven = np.array([31.0, 59.0, 90.5])  # a horizon that is not a whole day
-    np.testing.assert_array_equal(
-        _ends_before(uneven, days), np.searchsorted(uneven, days, side="left")
-    )
