@@ -37,7 +37,7 @@ def _live(rep: Replication, plan: Plan) -> ReplicationRecords:
     deal = _deal_process(rep, plan, firsts[n_initial:], stops[n_initial:])
     process = env.process
     states = [*model.initial_states, *[0] * (rep.n - n_initial)]  # arrivals start in stage 0
-    for i, state, lo, hi in zip(range(rep.n), states, firsts, stops, strict=True):
+    for i, state, lo, hi in zip(range(rep.n), states, firsts.tolist(), stops.tolist(), strict=True):
         process(deal(i, state, lo, hi))
     env.run(until=model.horizon)
 
@@ -97,7 +97,7 @@ def _arrival_clock(days: np.ndarray) -> np.ndarray:
 
 
 def _deal_process(
-    rep: Replication, plan: Plan, arrival_firsts: list[int], arrival_stops: list[int]
+    rep: Replication, plan: Plan, arrival_firsts: np.ndarray, arrival_stops: np.ndarray
 ):
     """The process of a deal, with the replication's plan bound once.
 
@@ -107,8 +107,7 @@ def _deal_process(
     planned clock at that move (SimPy shows 0 + clock = clock), and the later delays follow.
     """
     delay = plan.delay
-    first = np.asarray(arrival_firsts, dtype=np.int64)
-    first = first[np.asarray(arrival_stops, dtype=np.int64) > first]
+    first = arrival_firsts[arrival_stops > arrival_firsts]  # arrivals with a lived stretch
     if len(first):
         delay = delay.copy()
         delay[first] = plan.end[first]

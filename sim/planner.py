@@ -72,7 +72,7 @@ class Plan:
             self.ended_by[deals],
         )
 
-    def per_deal(self, n: int) -> tuple[list[int], list[int]]:
+    def per_deal(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(first, last + 1) indices of each deal's stretches that end before the horizon.
 
         Stretches are grouped by deal; the one still under way at the horizon (at most one,
@@ -80,7 +80,7 @@ class Plan:
         """
         bounds = np.searchsorted(self.deal, np.arange(n + 1), side="left")
         under_way = np.bincount(self.deal[np.isinf(self.end)], minlength=n)
-        return bounds[:-1].tolist(), (bounds[1:] - under_way).tolist()
+        return bounds[:-1], bounds[1:] - under_way
 
 
 class _Block:
