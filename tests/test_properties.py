@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import durations  # tests/ is on sys.path
 
 from sim.api import simulate
 from sim.engine import Replication, simulate_replication, simulate_replications
@@ -48,43 +49,6 @@ RECORD_FIELDS = (
 FLOAT_SUMS = ("closed", "stall")
 
 # --- strategies ------------------------------------------------------------------------------
-
-pos = st.floats(min_value=0.5, max_value=80, allow_nan=False)
-
-
-@st.composite
-def durations(draw) -> dict:
-    """Any of the eight families, with parameters valid for a non-negative duration."""
-    kind = draw(
-        st.sampled_from(
-            [
-                "fixed",
-                "exponential",
-                "lognormal",
-                "gamma",
-                "uniform",
-                "triangular",
-                "pert",
-                "weibull",
-            ]
-        )
-    )
-    if kind == "fixed":
-        return {"dist": kind, "value": draw(st.floats(0, 80))}
-    if kind == "exponential":
-        return {"dist": kind, "mean": draw(pos)}
-    if kind == "lognormal":
-        median = draw(pos)
-        return {"dist": kind, "median": median, "p90": median * draw(st.floats(1.05, 4))}
-    if kind == "gamma":
-        return {"dist": kind, "mean": draw(pos), "cv": draw(st.floats(0.1, 2))}
-    if kind == "weibull":
-        return {"dist": kind, "shape": draw(st.floats(0.5, 4)), "scale": draw(pos)}
-    low = draw(st.floats(0, 40))
-    high = low + draw(st.floats(0.5, 60))
-    if kind == "uniform":
-        return {"dist": kind, "low": low, "high": high}
-    return {"dist": kind, "low": low, "mode": draw(st.floats(low, high)), "high": high}
 
 
 @st.composite

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import durations  # tests/ is on sys.path
 
 from sim import scenario as scen
 from sim.errors import ScenarioError, UserError
@@ -396,41 +397,6 @@ def test_full_fixture_is_valid_before_mutation(full_data: dict[str, Any]) -> Non
 # --------------------------------------------------------------------------------------------
 
 pos = st.floats(min_value=0.5, max_value=1000.0, allow_nan=False, allow_infinity=False)
-unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False, allow_infinity=False)
-
-
-@st.composite
-def durations(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(
-        st.sampled_from(
-            [
-                "fixed",
-                "exponential",
-                "lognormal",
-                "gamma",
-                "uniform",
-                "triangular",
-                "pert",
-                "weibull",
-            ]
-        )
-    )
-    a = draw(pos)
-    if kind == "fixed":
-        return {"dist": kind, "value": a}
-    if kind == "exponential":
-        return {"dist": kind, "mean": a}
-    if kind == "lognormal":
-        return {"dist": kind, "median": a, "p90": a * draw(st.floats(1.01, 10.0))}
-    if kind == "gamma":
-        return {"dist": kind, "mean": a, "cv": draw(st.floats(0.1, 3.0))}
-    if kind == "weibull":
-        return {"dist": kind, "shape": draw(st.floats(0.3, 5.0)), "scale": a}
-    low = draw(st.floats(0.0, 100.0))
-    high = low + a
-    if kind == "uniform":
-        return {"dist": kind, "low": low, "high": high}
-    return {"dist": kind, "low": low, "mode": low + a * draw(unit), "high": high}
 
 
 @st.composite
@@ -450,7 +416,7 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
         stages.append(
             {
                 "name": name,
-                "duration": draw(durations()),
+                "duration": draw(durations(largest=1000.0)),
                 "exits": {t: w / total for t, w in weights.items()},
             }
         )
@@ -463,7 +429,7 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
         "deals": {
             "initial": {name: draw(st.integers(0, 50)) for name in names},
             "arrivals_per_month": draw(st.floats(0.0, 50.0)),
-            "amount": draw(durations()),
+            "amount": draw(durations(largest=1000.0)),
         },
         "stages": stages,
     }
