@@ -11,20 +11,18 @@ exactly zero when a scenario is compared with itself.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
-import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sim import __version__
+from sim.atomic import atomic_folder
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
 from sim.report import compact
@@ -37,7 +35,6 @@ __all__ = [
     "METRICS",
     "Arm",
     "Comparison",
-    "atomic_folder",
     "compare",
     "compare_folder",
     "describe_metric",
@@ -446,33 +443,6 @@ def write_json(path: Path, data: dict) -> None:
 
     text = json.dumps(clean_for_json(jsonable(data)), indent=2) + "\n"
     path.write_text(text, encoding="utf-8")
-
-
-@contextlib.contextmanager
-def atomic_folder(target: Path, force: bool = False) -> Iterator[Path]:
-    """A temporary folder next to ``target``, renamed to it when the block ends without error.
-
-    Refuses a non-empty ``target`` unless ``force`` (checked first, before anything is
-    written); an error inside the block removes the temporary folder and leaves ``target`` as
-    it was.
-    """
-    from sim.results import check_output_dir
-
-    target = Path(target)
-    check_output_dir(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
 
 
 def _compact(value: float, sign: bool = False) -> str:

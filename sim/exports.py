@@ -25,12 +25,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from sim.atomic import atomic_file
 from sim.errors import UserError
 
 EVENTS = "events.csv"
@@ -111,20 +110,16 @@ def _when(start: dt.datetime, day: float) -> dt.datetime:
 
 
 def _atomic_text(out: Path, write) -> None:
-    """Stream into a temporary file next to ``out``; rename at the end, remove on error."""
+    """Stream text into ``out`` atomically (see :func:`sim.atomic.atomic_file`)."""
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out}: is a folder; -o needs a file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+
+    def through_handle(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             write(fh)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_file(out, through_handle)
 
 
 def _check_replication(folder: Path, replication: int | None, seen: set[int]) -> None:

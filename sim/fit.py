@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
-import tempfile
 import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special, stats
 
+from sim.atomic import atomic_file
 from sim.crm import OUTCOMES, History, HistoryRow
 from sim.distributions import Z90, parse_distribution
 from sim.errors import UserError
@@ -858,7 +857,7 @@ def plot_fit(result: FitResult, path: Path) -> Path:
     fig.suptitle(f"Stage durations: fit vs Kaplan-Meier ({Path(result.source).name})")
     fig.tight_layout()
     path = Path(path)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_file(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 
@@ -879,20 +878,6 @@ def scenario_toml(result: FitResult) -> str:
     return "\n".join(head) + "\n" + body
 
 
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: no half files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_fit(result: FitResult, out: Path | str, plot: bool = True) -> tuple[Path, Path | None]:
     """Write the scenario TOML and ``<stem>-fit.png`` next to it; returns both paths."""
     out = Path(out)
@@ -903,7 +888,7 @@ def write_fit(result: FitResult, out: Path | str, plot: bool = True) -> tuple[Pa
     if png is not None:
         plot_fit(result, png)
     try:
-        _atomic(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_file(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     except BaseException:
         if png is not None and png.exists():
             png.unlink()

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.atomic import atomic_folder
 from sim.comparison import (
     LEVEL,
     MAIN_METRICS,
     METRICS,
     Arm,
-    atomic_folder,
     describe_metric,
     format_delta,
     format_value,
