@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine import ReplicationRecords
+from sim.records import ReplicationRecords
 from sim.model import CAUSES, OUTCOMES, Model
 from sim.stats import FAN_PERCENTILES, PooledQuantiles, describe, mean_and_se, ratio_mean_and_se
 

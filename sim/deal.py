@@ -1,22 +1,21 @@
 """The life of one deal as a SimPy process, with every stall mechanism (DESIGN section 2).
 
-A deal sleeps until the next thing that changes its state, and no longer:
+In an active stage a deal lives a *stretch*: it may first wait for the budget release (it came
+to the gate without money: it waits on the release, an event every such deal shares), then
+does the stage's work (a timeout), then, in the timing stage, waits for a good market moment.
+Anything that moves a deal in the middle of that comes from outside as an interrupt: the
+replacement of a person whose role matters here (:mod:`sim.simpy_engine`'s decision-group
+process) or a market-wide shock that resets it (the market process). In dormant, the deal
+sleeps until it reactivates or gives up.
 
-* in an active stage, a *stretch*: an optional wait for budget (it arrived at the gate without
-  money), the stage's work, and an optional wait for a good market moment (the timing stage);
-* cut short by the first *effective* interruption: a person of a role that matters in the stage
-  is replaced and the replacement moves the deal, or a shock resets it.
-
-Everything that decides these is known in advance (:mod:`sim.draws`): replacement days and
-whether each one moves the deal, shock days and whether each resets the deal, budget release
-days, the market indicator. So a stretch costs one timeout, where interrupts would cost a
-process wake-up for every replacement and shock. Events that change nothing (a replacement in
-a stage where the role does not matter, a shock the deal shrugs off) only appear in the event
-log, written when the stretch ends.
+Random numbers are read from tables drawn beforehand (:mod:`sim.draws`): the duration and exit
+of the deal's k-th stage visit, its j-th request for money, so that per-event work stays at a
+few list look-ups and two scenarios see the same numbers for the same decisions.
 
 Stall time is attributed per cause (DESIGN section 2, "settled details"): waiting for budget or
 for the market, dormant time, and rework: the work lost in an interrupted stage plus the time
-until the deal is back in that stage or a later one, less the waits in between.
+until the deal is back in that stage or a later one, less the waits in between. The vectorized
+engine (:mod:`sim.planner`) applies the same rules to arrays; tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from simpy import Interrupt
 
-from sim.calendar import next_release
-from sim.draws import VISITS, visit_draws
+from sim.draws import VISITS, DealTables, visit_draws
 from sim.model import (
     BUDGET_REWORK,
     BUDGET_WAIT,
@@ -38,159 +37,162 @@ from sim.model import (
 from sim.randomness import Group, Purpose
 
 if TYPE_CHECKING:
-    from sim.engine import Replication, TableLists
+    from sim.simpy_engine import SimpyReplication
 
 INF = float("inf")
+SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carries its index
+
+
+class TableLists:
+    """A group's pre-drawn tables, read one number at a time with ``ndarray.item``.
+
+    ``item`` (~60 ns) beats converting a deal's whole table to lists, since a deal reads only a
+    few of the (states x visits) numbers drawn for it. Index ``page`` of each list is a page of
+    ``VISITS`` visits.
+    """
+
+    def __init__(self, tables: DealTables):
+        self.tables = tables
+        self.durations_item: list = []
+        self.exits_item: list = []
+        self.funded_item: list = []
+        self.recheck_item: list = []
+        self.add_page()
+        age = tables.age_in_stage
+        self.age = age.tolist() if age is not None else None
+
+    def add_page(self) -> None:
+        page = len(self.durations_item)
+        durations, exits = self.tables.tables(page)
+        self.durations_item.append(durations.item)
+        self.exits_item.append(exits.item)
+        if self.tables.model.budget is not None:
+            self.funded_item.append(self.tables.uniforms(Purpose.BUDGET_FUNDED, page).item)
+            self.recheck_item.append(self.tables.uniforms(Purpose.BUDGET_RECHECK, page).item)
+
+    def entering(self, row: int) -> bool:
+        """Whether the deal enters its first stage at its creation (a new deal, a day-0 deal
+        from the scenario's counts) rather than being there already (a CRM deal with time in
+        its stage): entering the budget gate needs money."""
+        return self.tables.group == Group.ARRIVALS or self.age is None or self.age[row] == 0
 
 
 class DealLives:
     """Makes the deal processes of one replication and keeps their stall bookkeeping."""
 
-    def __init__(self, rep: Replication):
+    def __init__(self, rep: SimpyReplication):
         self.rep = rep
         model = rep.model
         self.model = model
         n = rep.n
-        self.waits: list[tuple | None] = [None] * n  # (cause, start, end) segments of a stretch
+        self.phase: list[tuple | None] = [None] * n  # (cause, since): a wait under way
         self.rework: list[tuple | None] = [None] * n  # (cause, since, stage, waited before)
-        self.pending_log: list[tuple | None] = [None] * n  # a stretch under way, for the log
-        self.roles_at = [[] for _ in range(model.n_stages + 1)]
-        for j, role in enumerate(model.roles):
-            for s in role.stages:
-                self.roles_at[s].append(j)
-        shocks = model.shocks
-        self.shock_from = shocks.from_stage if shocks is not None else model.n_stages
         # Plain ints: the model's properties would be recomputed on every move.
         self.n_states, self.dormant, self.won = model.n_states, model.dormant, model.won
+        self.gate = model.budget.gate if model.budget is not None else -1
+        self.timing_stage = model.timing.stage if model.timing is not None else -1
 
     # --- the process ------------------------------------------------------------------------
 
-    def process(self, i: int, state: int, lists: TableLists, row: int):
+    def life(self, i: int, state: int, lists: TableLists, row: int):
         """The life of deal ``i`` from ``state`` until an outcome (or the horizon)."""
         rep, model = self.rep, self.model
         env = rep.env
         timeout = env.timeout
-        cur, events = rep.cur, rep.events
-        won = model.won
-        dormant = model.dormant
+        events = rep.events
+        won, dormant, gate, timing_stage = self.won, self.dormant, self.gate, self.timing_stage
         budget = model.budget
-        gate = budget.gate if budget is not None else -1
-        timing_stage = model.timing.stage if model.timing is not None else -1
-        roles_at = self.roles_at
-        shock_from, n_stages = self.shock_from, model.n_stages
-        role_hits = [effect.item for effect in lists.tables.role_effect]
-        shock_hits = lists.shock_effect_item
-        next_role = [0] * len(role_hits)
-        next_shock = 0
 
-        cur[i] = state
+        rep.cur[i] = state
         rep.entered[i] = env.now
         if events is not None:
             events.append((i, env.now, "created", -1, state, "arrival"))
-        k = 0
-        # Arrived at the gate without money: waits for the next release. A deal that enters
-        # the gate at its creation (new, or day-0 from the scenario's counts) needs money too;
-        # a CRM deal that has been in the stage for a while is there already.
-        entering = lists.tables.group == Group.ARRIVALS or lists.age is None or lists.age[row] == 0
-        asks = 0  # times the deal has asked for money at the gate (keys its budget draws)
+        k = 0  # stage visits drawn so far (keys the visit draws)
+        asks = 0  # requests for money so far (keys the budget draws)
         unfunded = False
-        if state == gate and entering:
-            unfunded = self._budget_draw(lists, row, asks, recheck=False) >= budget.funded_share
+        if state == gate and lists.entering(row):
+            unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
             now = env.now
             if state == dormant:
                 duration, nxt = self._draw(lists, row, state, k)
                 k += 1
-                self.waits[i] = ((DORMANT_CAUSE, now, now + duration),)
+                self.phase[i] = (DORMANT_CAUSE, now)
                 yield timeout(duration)
-                self._credit_waits(i, env.now)
+                self._end_phase(i)
                 if nxt >= won:  # the give-up clock ran out: dormant ended the deal
                     rep.ended_by[i] = DORMANT_CAUSE
                 if nxt == gate:  # back into the first stage, which is the budget gate
-                    unfunded = self._budget_draw(lists, row, asks, recheck=False) >= (
-                        budget.funded_share
-                    )
+                    unfunded = self._asks_in_vain(lists, row, asks)
                     asks += 1
                 self._move(i, state, nxt, "dormant")
                 state = nxt
                 continue
 
-            # The stretch: [budget wait] + work + [timing wait].
-            work_start = now
-            send_back = False
-            if unfunded:
-                work_start = next_release(budget.releases, now)
-                # The re-check belongs to the request made on entering the gate: the last one.
-                send_back = self._budget_draw(lists, row, asks - 1, recheck=True) < (
-                    budget.recheck_probability
-                )
-            if send_back:
-                work_end = end = work_start
-                nxt = budget.recheck_to
-            else:
+            # The stretch: [budget wait] + work + [timing wait]. The visit's numbers are read
+            # at its start; the re-check belongs to the request made on entering the gate.
+            send_back = unfunded and (
+                self._budget_draw(lists, row, asks - 1, recheck=True) < budget.recheck_probability
+            )
+            if not send_back:
                 duration, nxt = self._draw(lists, row, state, k)
                 k += 1
-                work_end = work_start + duration
-                end = self._timing_end(work_end) if state == timing_stage else work_end
-            if unfunded or end > work_end:
-                self.waits[i] = (
-                    (BUDGET_WAIT, now, work_start),
-                    (TIMING_WAIT, work_end, end),
-                )
-
-            # The first interruption that moves the deal, if it comes before the stretch ends.
-            hit_at, hit_role = end, -1
-            for j in roles_at[state]:
-                at = role_hits[j](row, next_role[j])
-                while at <= now:
-                    next_role[j] += 1
-                    at = role_hits[j](row, next_role[j])
-                if at < hit_at:
-                    hit_at, hit_role = at, j
-            hit_shock = False
-            if shock_from <= state < n_stages:
-                at = shock_hits(row, next_shock)
-                while at <= now:
-                    next_shock += 1
-                    at = shock_hits(row, next_shock)
-                if at < hit_at:
-                    hit_at, hit_role, hit_shock = at, -1, True
-
-            if events is not None:
-                self.pending_log[i] = (state, now, work_start, work_end, end, lists, row)
-            yield timeout(hit_at - now)
-            if self.waits[i] is not None:
-                self._credit_waits(i, hit_at)
-            if events is not None:
-                self.pending_log[i] = None
-                self._log_stretch(i, state, now, work_start, work_end, end, hit_at, lists, row)
-            if hit_shock or hit_role >= 0:
-                cause_index = SHOCK_REWORK if hit_shock else GROUP_REWORK
-                role = model.roles[hit_role] if hit_role >= 0 else None
-                nxt = model.shocks.to if hit_shock else role.to
-                cause = "shock" if hit_shock else f"group_change:{role.name}"
-                if hit_role >= 0:
-                    next_role[hit_role] += 1
+            work_start = work_end = INF  # not yet
+            try:
+                if unfunded:
+                    self.phase[i] = (BUDGET_WAIT, now)
+                    if events is not None:
+                        events.append((i, now, "budget_wait", state, state, "budget"))
+                    yield rep.budget.release_after(now)
+                    self._end_phase(i)
+                    if events is not None:
+                        events.append((i, env.now, "budget_released", state, state, "budget"))
+                work_start = env.now
+                if send_back:
+                    nxt, cause = budget.recheck_to, "budget_recheck"
+                    self._start_rework(i, BUDGET_REWORK, state, 0.0)
                 else:
-                    next_shock += 1  # this shock is spent, whatever the clock's last bit says
-                lost_work = max(0.0, min(hit_at, work_end) - work_start)
-                self._start_rework(i, cause_index, state, lost_work)
-                if nxt >= won:
-                    rep.ended_by[i] = cause_index
-            elif send_back:
-                cause = "budget_recheck"
-                self._start_rework(i, BUDGET_REWORK, state, 0.0)
-            else:
-                cause = "stage"
-            # Moved back to the gate while waiting for money (a new person there): still no money.
-            unfunded = unfunded and nxt == gate and hit_at < work_start
+                    yield timeout(duration)
+                    work_end = env.now
+                    if state == timing_stage:
+                        ready = self._timing_end(work_end)
+                        if ready > work_end:
+                            self.phase[i] = (TIMING_WAIT, work_end)
+                            if events is not None:
+                                events.append((i, work_end, "timing_wait", state, state, "timing"))
+                            yield timeout(ready - work_end)
+                            self._end_phase(i)
+                    cause = "stage"
+                unfunded = False
+            except Interrupt as interrupt:
+                nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, work_end)
+                # Moved back to the gate while waiting for money (a new person there): still
+                # no money.
+                unfunded = unfunded and work_start == INF and nxt == gate
             if nxt == gate and state != gate:
-                unfunded = self._budget_draw(lists, row, asks, recheck=False) >= budget.funded_share
+                unfunded = self._asks_in_vain(lists, row, asks)
                 asks += 1
             self._move(i, state, nxt, cause)
             state = nxt
         rep.closed[i] = env.now
+
+    def _interrupted(self, i: int, state: int, hit: int, work_start: float, work_end: float):
+        """A replacement (``hit`` = the role) or a shock (``SHOCK``) cut the stretch short:
+        count the wait it cut, start the rework; returns (next state, cause)."""
+        model, rep = self.model, self.rep
+        if self.phase[i] is not None:
+            self._end_phase(i)
+        if hit == SHOCK:
+            nxt, cause_index, cause = model.shocks.to, SHOCK_REWORK, "shock"
+        else:
+            role = model.roles[hit]
+            nxt, cause_index, cause = role.to, GROUP_REWORK, f"group_change:{role.name}"
+        lost_work = max(0.0, min(rep.env.now, work_end) - work_start)
+        self._start_rework(i, cause_index, state, lost_work)
+        if nxt >= self.won:
+            rep.ended_by[i] = cause_index
+        return nxt, cause
 
     # --- draws -----------------------------------------------------------------------------
 
@@ -213,6 +215,10 @@ class DealLives:
         age = np.asarray(lists.age[row : row + 1])
         durations, exits = visit_draws(self.model, np.array([state]), u_duration, u_exit, age)
         return float(durations[0]), int(exits[0])
+
+    def _asks_in_vain(self, lists: TableLists, row: int, ask: int) -> bool:
+        """Whether the deal's ask-th request for money finds none (it waits for a release)."""
+        return self._budget_draw(lists, row, ask, recheck=False) >= self.model.budget.funded_share
 
     def _budget_draw(self, lists: TableLists, row: int, ask: int, recheck: bool) -> float:
         """The funded (or recheck) draw of the deal's ask-th request for money (from 0)."""
@@ -242,22 +248,22 @@ class DealLives:
         rep.entered[i] = now
         rep.cur[i] = nxt
         if rep.events is not None:
-            rep.events.append((i, rep.env.now, "move", state, nxt, cause))
+            rep.events.append((i, now, "move", state, nxt, cause))
             if nxt >= self.won:
-                rep.events.append((i, rep.env.now, "close", state, nxt, cause))
+                rep.events.append((i, now, "close", state, nxt, cause))
         rework = self.rework[i]
         if rework is not None and (nxt < self.dormant or nxt >= self.won) and nxt >= rework[2]:
-            self._credit_rework(i, rep.env.now)
+            self._credit_rework(i, now)
 
-    def _credit_waits(self, i: int, until: float) -> None:
-        """Count the waits of the deal's stretch up to ``until`` (its end, a cut, the horizon)."""
+    def _end_phase(self, i: int, until: float | None = None) -> None:
+        """Count the wait under way up to now (or ``until``: the horizon)."""
         rep = self.rep
-        for cause, start, end in self.waits[i]:
-            spent = min(end, until) - start
-            if spent > 0:
-                rep.stall[cause][i] += spent
-                rep.touched[i] |= 1 << cause
-        self.waits[i] = None
+        cause, since = self.phase[i]
+        spent = (rep.env.now if until is None else until) - since
+        if spent > 0:
+            rep.stall[cause][i] += spent
+            rep.touched[i] |= 1 << cause
+        self.phase[i] = None
 
     def _waited(self, i: int) -> float:
         stall = self.rep.stall
@@ -281,36 +287,10 @@ class DealLives:
         self.rework[i] = None
 
     def finish(self, horizon: float) -> None:
-        """Stalls still running at the horizon end there, and so do their log lines."""
-        for i, pending in enumerate(self.pending_log):
-            if pending is not None:
-                state, start, work_start, work_end, end, lists, row = pending
-                self._log_stretch(i, state, start, work_start, work_end, end, horizon, lists, row)
-        for i, waits in enumerate(self.waits):
-            if waits is not None:
-                self._credit_waits(i, horizon)
+        """Waits and rework still under way at the horizon end there."""
+        for i, phase in enumerate(self.phase):
+            if phase is not None:
+                self._end_phase(i, horizon)
         for i, rework in enumerate(self.rework):
             if rework is not None:
                 self._credit_rework(i, horizon)
-
-    # --- the event log ---------------------------------------------------------------------
-
-    def _log_stretch(self, i, state, start, work_start, work_end, end, until, lists, row):
-        """Write what happened during a stretch that ended (or was cut) at ``until``."""
-        rep, model = self.rep, self.model
-        log = rep.events.append
-        if work_start > start:
-            log((i, start, "budget_wait", state, state, "budget"))
-            if work_start <= until:
-                log((i, work_start, "budget_released", state, state, "budget"))
-        if end > work_end and work_end < until:
-            log((i, work_end, "timing_wait", state, state, "timing"))
-        for j in self.roles_at[state]:
-            times = lists.tables.role_times[j][row]
-            role = model.roles[j].name
-            for day in times[(times > start) & (times < until)].tolist():
-                log((i, day, "person_replaced", state, state, f"group_change:{role}"))
-        if self.shock_from <= state < model.n_stages:
-            days = rep.market.shock_days
-            for day in days[(days > start) & (days < until)].tolist():
-                log((i, day, "shock_survived", state, state, "shock"))

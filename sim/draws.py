@@ -47,7 +47,9 @@ class DealTables:
     n: int
     amounts: np.ndarray  # (n,)
     role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
-    role_effect: list[np.ndarray]  # per role: (n, m) the replacement days that move the deal
+    role_moves: list[np.ndarray]  # per role: (n, m) whether each of those moves the deal
+    role_effect: list[np.ndarray]  # per role: (n, m') the days that move the deal, then inf
+    shock_reacts: np.ndarray | None  # (n, shocks): whether each shock would reset the deal
     shock_effect: np.ndarray | None  # (n, shocks + 1) the shock days that reset the deal
     age_in_stage: np.ndarray | None = None  # days already spent in the first stage (CRM deals)
     _pages: dict = field(default_factory=dict, repr=False)
@@ -89,6 +91,57 @@ class Market:
     shock_days: np.ndarray
     shock_severity: np.ndarray
     timing_release: np.ndarray | None  # per day j: the day the timing wait begun on day j ends
+
+
+@dataclass
+class ReplicationDraws:
+    """Every number of one replication, drawn before either engine runs it.
+
+    Deals are numbered day-0 pipeline first (``0 .. n_initial - 1``, rows of ``initial``), then
+    the arrivals in the order they arrive (rows ``market.arrival_rows`` of ``arrivals``).
+    """
+
+    replication: int
+    streams: Streams
+    market: Market
+    initial: DealTables
+    arrivals: DealTables
+
+    @property
+    def n_initial(self) -> int:
+        return self.initial.n
+
+    @property
+    def n(self) -> int:
+        return self.initial.n + len(self.market.arrival_days)
+
+    def created(self) -> np.ndarray:
+        """Each deal's creation day: 0 for the day-0 pipeline (before 0 for a CRM deal)."""
+        return np.concatenate([self.initial.model.initial.created, self.market.arrival_days])
+
+    def start_days(self) -> np.ndarray:
+        """The day each deal's simulated story starts: 0 for the day-0 pipeline (a CRM deal's
+        earlier life is behind it), the arrival day for the others."""
+        return np.concatenate([np.zeros(self.n_initial), self.market.arrival_days])
+
+    def amounts(self) -> np.ndarray:
+        arrived = self.arrivals.amounts[self.market.arrival_rows]
+        return np.concatenate([self.initial.amounts, arrived])
+
+    def first_states(self) -> np.ndarray:
+        """Each deal's state on creation: its CRM or counted stage, or the first stage."""
+        arrived = np.zeros(len(self.market.arrival_days), np.int64)
+        return np.concatenate([self.initial.model.initial.states, arrived])
+
+
+def draw_replication(model: Model, seed: int, replication: int) -> ReplicationDraws:
+    """The market of replication ``replication`` and the tables of its deals."""
+    streams = Streams(seed, replication)
+    market = draw_market(model, streams)
+    n_initial = len(model.initial.states)
+    initial = draw_deal_tables(model, streams, Group.INITIAL, n_initial, market)
+    arrivals = draw_deal_tables(model, streams, Group.ARRIVALS, market.n_arrival_rows, market)
+    return ReplicationDraws(replication, streams, market, initial, arrivals)
 
 
 def visit_draws(
@@ -199,15 +252,20 @@ def draw_deal_tables(
         given = model.initial.amounts
         amounts = np.where(np.isnan(given), amounts, given)  # a CRM deal keeps its own amount
         age = model.initial.age_in_stage if model.initial.aged else None
-    shock_effect = None
+    shock_reacts = shock_effect = None
     if model.shocks is not None:
-        shock_effect = _shock_hits(model, streams, group, n, market)
-    role_times, role_effect = [], []
+        shock_reacts = _shock_reactions(model, streams, group, n, market)
+        shock_effect = _with_stop(np.where(shock_reacts, market.shock_days, np.inf))
+    role_times, role_moves, role_effect = [], [], []
     for role in model.roles:
-        times, hits = _replacements(model, streams, group, n, role)
+        times, moves = _replacements(model, streams, group, n, role)
         role_times.append(times)
-        role_effect.append(hits)
-    return DealTables(model, streams, group, n, amounts, role_times, role_effect, shock_effect, age)
+        role_moves.append(moves)
+        role_effect.append(_with_stop(np.where(moves, times, np.inf)[:, :-1]))
+    return DealTables(
+        model, streams, group, n, amounts, role_times, role_moves, role_effect,
+        shock_reacts, shock_effect, age,
+    )  # fmt: skip
 
 
 def _with_stop(times: np.ndarray) -> np.ndarray:
@@ -217,15 +275,16 @@ def _with_stop(times: np.ndarray) -> np.ndarray:
 
 
 def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
-    """Each deal's replacement days of the person in a role, and those that move the deal.
+    """Each deal's replacement days of the person in a role, and which of them move the deal.
 
-    Returns (all replacement days, replacement days whose effect draw moves the deal), both
-    (n, m) and ending in +inf. Blocks of ``ROLE_SLOTS`` gaps are added until every deal's
-    person has been replaced past the horizon; block b of deal i is the same in any scenario.
+    Returns (replacement days ending in +inf, whether each moves the deal: its effect draw is
+    below the role's probability), both (n, m). Blocks of ``ROLE_SLOTS`` gaps are added until
+    every deal's person has been replaced past the horizon; block b of deal i is the same in
+    any scenario.
     """
     stop = np.full((n, 1), np.inf)
     if n == 0:
-        return stop, stop
+        return stop, np.zeros((n, 1), dtype=bool)
     key = name_key(role.name)
     times, effect = [], []
     last = np.zeros(n)
@@ -243,21 +302,20 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
         last = block_times[:, -1]
         block += 1
     times = np.hstack([*times, stop])  # sorted already
-    moving = np.where(np.hstack(effect) < role.probability, times[:, :-1], np.inf)
-    return times, _with_stop(moving)
+    moves = np.hstack([np.hstack(effect) < role.probability, np.zeros((n, 1), dtype=bool)])
+    return times, moves
 
 
-def _shock_hits(model: Model, streams: Streams, group: Group, n: int, market: Market):
-    """(n, shocks + 1): the days of the shocks that would reset each deal if exposed, then inf."""
+def _shock_reactions(model: Model, streams: Streams, group: Group, n: int, market: Market):
+    """(n, shocks): whether each shock would reset each deal if the deal were exposed."""
     n_shocks = len(market.shock_days)
     if n_shocks == 0:  # a calm replication: nothing to draw (the streams are keyed, so the
-        return np.full((n, 1), np.inf)  # numbers of the others do not move)
+        return np.zeros((n, 0), dtype=bool)  # numbers of the others do not move)
     blocks = -(-n_shocks // SHOCK_SLOTS)
     u = np.hstack(
         [streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS, b) for b in range(blocks)]
     )[:, :n_shocks]
-    threshold = model.shocks.reset_probability * market.shock_severity
-    return _with_stop(np.where(u < threshold, market.shock_days, np.inf))
+    return u < model.shocks.reset_probability * market.shock_severity
 
 
 def draw_market(model: Model, streams: Streams) -> Market:

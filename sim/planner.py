@@ -1,15 +1,18 @@
-"""Every deal's stretches, decided in bulk with numpy: the fast path of the engine.
+"""The rules of a deal's life in array form: every deal's stretches, decided in bulk with numpy.
 
-Deals do not interact: what happens to a deal depends only on its own pre-drawn numbers and on
-the market of its replication (shock days, budget releases, the indicator), all known before the
-run starts. So the stretches that :mod:`sim.deal` lives one by one can be decided for all deals
-of a block at once, a step at a time, with the same rules in array form. The SimPy processes
-then only live their plans: one timeout and one state update per stretch (DESIGN section 6:
-"draw and decide in bulk beforehand").
+The vectorized engine (:mod:`sim.vectorized`) runs on this. A deal's life is a chain of
+*stretches*: in an active stage, an optional wait for budget, the stage's work and an optional
+wait for a good market moment, cut short by the first replacement or shock that moves the deal;
+in dormant, one spell. The SimPy engine (:mod:`sim.deal`) lives the same rules event by event;
+here each step decides the next stretch of every live deal at once, from the deal's pre-drawn
+numbers and its replication's market.
 
-:mod:`sim.deal` stays the reference: it runs when an event log is wanted, and tests hold the two
-equal on random scenarios with every mechanism switched on. Times are computed with the same
-float operations SimPy applies (``now + (end - now)``), so clocks agree to the last bit.
+The rules therefore exist twice, in scalar form (the SimPy engine) and in array form (here): a
+change to one must be made to the other, and the equality tests (tests/test_engines.py,
+tests/test_properties.py) say when they drift apart. Clocks are computed with the float
+operations SimPy applies (a timeout of ``d`` from ``now`` ends at ``now + d``; a budget release
+comes at its exact day), so the two engines agree to the last bit, except where an interruption
+comes from another process's clock (within an ulp or so of the same day).
 """
 
 from __future__ import annotations
@@ -46,8 +49,7 @@ class Plan:
     state: np.ndarray
     next_state: np.ndarray
     start: np.ndarray
-    end: np.ndarray
-    delay: np.ndarray  # the timeout the process yields: SimPy's clock then shows ``end``
+    end: np.ndarray  # inf: still under way at the horizon
     closed: np.ndarray  # per deal: close day, nan while open
     stall: np.ndarray  # (n, causes)
     touched: np.ndarray
@@ -65,22 +67,18 @@ class Plan:
             self.next_state[stretches],
             self.start[stretches],
             self.end[stretches],
-            self.delay[stretches],
             self.closed[deals],
             self.stall[deals],
             self.touched[deals],
             self.ended_by[deals],
         )
 
-    def per_deal(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(first, last + 1) indices of each deal's stretches that end before the horizon.
-
-        Stretches are grouped by deal; the one still under way at the horizon (at most one,
-        the last) is left out: its timeout would never fire, so the process need not wait it.
-        """
-        bounds = np.searchsorted(self.deal, np.arange(n + 1), side="left")
-        under_way = np.bincount(self.deal[np.isinf(self.end)], minlength=n)
-        return bounds[:-1], bounds[1:] - under_way
+    def state_at_horizon(self, n: int) -> np.ndarray:
+        """Each of the ``n`` deals' state at the horizon: the state of its last stretch if that
+        is still under way, else (the deal closed) where that stretch took it."""
+        last = np.searchsorted(self.deal, np.arange(1, n + 1), side="left") - 1
+        under_way = np.isinf(self.end[last])
+        return np.where(under_way, self.state[last], self.next_state[last])
 
 
 class _Block:
@@ -226,12 +224,11 @@ class _Block:
         state = self.state[who]
         d, nxt = self.draws(who, state, self.k[who])
         self.k[who] += 1
-        end = now + d
-        clock = now + (end - now)  # what SimPy shows after timeout(end - now)
+        end = now + d  # as SimPy: the work is one timeout of its own length
         done = end < horizon
-        self._record(who, state, nxt, now, np.where(done, clock, INF), end - now)
+        self._record(who, state, nxt, now, np.where(done, end, INF))
         self.live[who[~done]] = False
-        self._move(who[done], nxt[done], clock[done])
+        self._move(who[done], nxt[done], end[done])
 
     def _dormant_step(self, who: np.ndarray, horizon: float) -> None:
         model = self.model
@@ -242,7 +239,7 @@ class _Block:
         self.credit(who, DORMANT_CAUSE, now, end, np.minimum(end, horizon))
         done = end < horizon
         # A stretch that would end at or past the horizon is still under way there.
-        self._record(who, self.state[who], nxt, now, np.where(done, end, INF), d)
+        self._record(who, self.state[who], nxt, now, np.where(done, end, INF))
         self.live[who[~done]] = False
         who, nxt, end = who[done], nxt[done], end[done]
         self.ended_by[who[nxt >= model.won]] = DORMANT_CAUSE
@@ -275,24 +272,28 @@ class _Block:
             d, nxt = self.draws(who, state, self.k[who])
             self.k[who] += 1
             work_end = work_start + d
+        # When the stretch would end, by SimPy's arithmetic: at the work's end, or after the
+        # timing wait, a timeout of (ready - work_end) from work_end.
         end = work_end.copy()
         timing = model.timing
         if timing is not None:
             ready = np.flatnonzero((state == timing.stage) & ~send_back)
-            end[ready] = self._timing_end(who[ready], work_end[ready])
+            at_ready = self._timing_end(who[ready], work_end[ready])
+            waits = at_ready > work_end[ready]
+            ready, at_ready = ready[waits], at_ready[waits]
+            end[ready] = work_end[ready] + (at_ready - work_end[ready])
 
         hit_at, hit_role, hit_shock = self._first_hits(who, state, now, end)
         interrupted = hit_at < end
         nxt = np.where(interrupted, self._targets(hit_role, hit_shock), nxt)
-        stop = np.minimum(hit_at, end)
-        until = np.minimum(stop, horizon)
+        clock = np.minimum(hit_at, end)
+        until = np.minimum(clock, horizon)
         if waits_for_money:
             self.credit(who, BUDGET_WAIT, now, work_start, until)
         if timing is not None:
             self.credit(who, TIMING_WAIT, work_end, end, until)
-        clock = now + (stop - now)  # what SimPy shows after timeout(stop - now)
-        done = stop < horizon
-        self._record(who, state, nxt, now, np.where(done, clock, INF), stop - now)
+        done = clock < horizon
+        self._record(who, state, nxt, now, np.where(done, clock, INF))
 
         if not done.all():  # the deals whose stretch runs past the horizon stop here
             self.live[who[~done]] = False
@@ -397,8 +398,8 @@ class _Block:
 
     # --- moves and records ----------------------------------------------------------------
 
-    def _record(self, who, state, nxt, start, end, delay) -> None:
-        self.log.append((who, state, nxt, start, end, delay))
+    def _record(self, who, state, nxt, start, end) -> None:
+        self.log.append((who, state, nxt, start, end))
         self.log_ordinals.append(self.logged[who])  # a deal appears once per call
         self.logged[who] += 1
 
@@ -433,16 +434,16 @@ class _Block:
         """
         if not self.log:  # a block without deals
             empty = np.empty(0, dtype=np.int64)
-            self._record(empty, empty, empty, np.empty(0), np.empty(0), np.empty(0))
+            self._record(empty, empty, empty, np.empty(0), np.empty(0))
         parts = [np.concatenate(column) for column in zip(*self.log, strict=True)]
         ordinal = np.concatenate(self.log_ordinals)
         per_deal = np.bincount(parts[0], minlength=len(self.rows))
         first = np.cumsum(per_deal) - per_deal
         place = first[parts[0]] + ordinal
-        deal, state, nxt, start, end, delay = (np.empty_like(part) for part in parts)
-        for out, part in zip((deal, state, nxt, start, end, delay), parts, strict=True):
+        deal, state, nxt, start, end = (np.empty_like(part) for part in parts)
+        for out, part in zip((deal, state, nxt, start, end), parts, strict=True):
             out[place] = part
-        return Plan(deal, state, nxt, start, end, delay, self.closed, self.stall.T,
+        return Plan(deal, state, nxt, start, end, self.closed, self.stall.T,
                     self.touched, self.ended_by)  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from sim.engine import ReplicationRecords
+from sim.records import ReplicationRecords
 from sim.model import CAUSES, Model
 
 EVENT_COLUMNS = ("replication", "deal", "day", "date", "event", "from_stage", "to_stage", "cause")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.aggregate import Aggregate, reduce_replication
-from sim.engine import replications_per_plan, simulate_replications
+from sim.engine import choose_engine, simulate_replications
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
 
@@ -38,10 +38,15 @@ class ReplicationOutput:
 
 
 def outputs_of(
-    model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
+    model: Model,
+    seed: int,
+    replications: range,
+    record_events: bool,
+    with_rows: bool = True,
+    engine: str = "auto",
 ) -> Iterator[ReplicationOutput]:
     """Simulate and reduce replications one after the other, yielding each one's output."""
-    for rec in simulate_replications(model, seed, replications, record_events):
+    for rec in simulate_replications(model, seed, replications, record_events, engine):
         vector, cycles = reduce_replication(model, rec)
         yield ReplicationOutput(
             replication=rec.replication,
@@ -53,10 +58,15 @@ def outputs_of(
 
 
 def run_batch(
-    model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
+    model: Model,
+    seed: int,
+    replications: range,
+    record_events: bool,
+    with_rows: bool = True,
+    engine: str = "auto",
 ) -> list[ReplicationOutput]:
     """Simulate and reduce a batch of replications (runs in a worker)."""
-    return list(outputs_of(model, seed, replications, record_events, with_rows))
+    return list(outputs_of(model, seed, replications, record_events, with_rows, engine))
 
 
 def default_jobs() -> int:
@@ -91,12 +101,19 @@ def iterate_outputs(
     record_events: bool = False,
     with_rows: bool = True,
     executor: Executor | None = None,
+    engine: str = "auto",
 ) -> Iterator[ReplicationOutput]:
     """Yield every replication's output in replication order, computing ahead in parallel."""
+    engine = choose_engine(model, engine, record_events)
     if jobs <= 1 and executor is None:
-        yield from outputs_of(model, seed, range(replications), record_events, with_rows)
+        yield from outputs_of(model, seed, range(replications), record_events, with_rows, engine)
         return
-    work = batches(replications, jobs, replications_per_plan(model))
+    per_plan = 1
+    if engine == "vectorized":
+        from sim.vectorized import replications_per_plan
+
+        per_plan = replications_per_plan(model)
+    work = batches(replications, jobs, per_plan)
     own = executor is None
     if own:
         executor = ProcessPoolExecutor(max_workers=jobs)
@@ -105,7 +122,9 @@ def iterate_outputs(
         pending = iter(work)
         # Keep a few batches per worker in flight; results are consumed in submission order.
         for batch in pending:
-            window.append(executor.submit(run_batch, model, seed, batch, record_events, with_rows))
+            window.append(
+                executor.submit(run_batch, model, seed, batch, record_events, with_rows, engine)
+            )
             if len(window) >= 3 * jobs:
                 break
         while window:
@@ -113,7 +132,7 @@ def iterate_outputs(
             batch = next(pending, None)
             if batch is not None:
                 window.append(
-                    executor.submit(run_batch, model, seed, batch, record_events, with_rows)
+                    executor.submit(run_batch, model, seed, batch, record_events, with_rows, engine)
                 )
             yield from outputs
     finally:
@@ -131,6 +150,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     matrix: np.ndarray | None = None,
     executor: Executor | None = None,
+    engine: str = "auto",
 ) -> Aggregate:
     """Run the replications and aggregate them.
 
@@ -142,7 +162,7 @@ def run(
     """
     aggregate = Aggregate(model, replications, matrix)
     outputs = iterate_outputs(
-        model, seed, replications, jobs, record_events, on_output is not None, executor
+        model, seed, replications, jobs, record_events, on_output is not None, executor, engine
     )
     for output in outputs:
         aggregate.add(output.vector, output.cycles)

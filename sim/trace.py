@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from sim.calendar import next_release
-from sim.engine import ReplicationRecords, simulate_replication
+from sim.engine import simulate_replication
+from sim.records import ReplicationRecords
 from sim.errors import UserError
 from sim.model import CAUSES, Model, compile_scenario
 from sim.report import money

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.engine import Replication, simulate_replication
+from sim.engine import simulate_replication
 from sim.model import InitialPipeline, compile_scenario
 from sim.scenario import scenario_from_dict
 
@@ -82,8 +82,8 @@ def test_aged_pipeline_gives_the_same_records_on_both_paths(name):
     )
     model = compile_scenario(scenario, aged)
     for replication in range(2):
-        planned = Replication(model, 4, replication, False).run()
-        general = Replication(model, 4, replication, False).run(allow_planned=False)
+        planned = simulate_replication(model, 4, replication, engine="vectorized")
+        general = simulate_replication(model, 4, replication, engine="simpy")
         np.testing.assert_array_equal(planned.state, general.state)
         np.testing.assert_allclose(planned.closed, general.closed, rtol=1e-12)
         np.testing.assert_allclose(planned.stall, general.stall, rtol=1e-12, atol=1e-9)
@@ -107,12 +107,12 @@ def gate_scenario() -> dict:
     }
 
 
-@pytest.mark.parametrize("allow_planned", [True, False])
+@pytest.mark.parametrize("engine", ["vectorized", "simpy"])
 def test_day0_deals_entering_the_gate_need_money_but_crm_deals_already_there_do_not(
-    allow_planned,
+    engine,
 ):
     scenario = scenario_from_dict(gate_scenario())
-    fresh = Replication(compile_scenario(scenario), 1, 0, False).run(allow_planned)
+    fresh = simulate_replication(compile_scenario(scenario), 1, 0, engine=engine)
     release = (np.datetime64("2027-07-01") - np.datetime64("2027-01-01")).astype(int)
     np.testing.assert_allclose(fresh.closed, release + 10.0)  # waited for July's money
     aged = InitialPipeline(
@@ -121,12 +121,12 @@ def test_day0_deals_entering_the_gate_need_money_but_crm_deals_already_there_do_
         created=np.full(20, -30.0),
         amounts=np.full(20, np.nan),
     )
-    crm = Replication(compile_scenario(scenario, aged), 1, 0, False).run(allow_planned)
+    crm = simulate_replication(compile_scenario(scenario, aged), 1, 0, engine=engine)
     np.testing.assert_allclose(crm.closed, 6.0)  # its last 6 days of signing, no budget wait
 
 
-@pytest.mark.parametrize("allow_planned", [True, False])
-def test_a_deal_imported_dormant_has_used_part_of_its_give_up_clock(allow_planned):
+@pytest.mark.parametrize("engine", ["vectorized", "simpy"])
+def test_a_deal_imported_dormant_has_used_part_of_its_give_up_clock(engine):
     data = one_stage({"dist": "fixed", "value": 10})
     data["dormant"] = {"reactivate_mean_days": 1e9, "give_up_after_days": 100}  # never back
     dormant = compile_scenario(scenario_from_dict(data)).dormant
@@ -137,6 +137,6 @@ def test_a_deal_imported_dormant_has_used_part_of_its_give_up_clock(allow_planne
         amounts=np.full(30, 1.0),
     )
     model = compile_scenario(scenario_from_dict(data), crm)
-    rec = Replication(model, 1, 0, False).run(allow_planned)
+    rec = simulate_replication(model, 1, 0, engine=engine)
     np.testing.assert_array_equal(rec.state, model.won + 2)  # no decision
     np.testing.assert_allclose(rec.closed, 40.0)  # 100 days of give-up clock, 60 already used

@@ -1,0 +1,235 @@
+"""The SimPy engine: one replication as processes that meet over shared events.
+
+The model of DESIGN section 2, written the way SimPy is meant to be used:
+
+* each deal is a process (:mod:`sim.deal`);
+* new deals come from an arrival process;
+* waiting for money is waiting on the budget office's release event, one event per fiscal
+  year's release that every unfunded deal at the gate waits on;
+* the market is a process: at each shock it interrupts every exposed deal the shock resets
+  (all at the same instant: the correlation that gives forecasts their fat tails);
+* the decision groups are a process that walks the replacements of every deal's people in time
+  order and interrupts a deal when a person whose role matters at its current stage is replaced
+  by someone who moves it.
+
+All randomness is drawn beforehand and keyed by deal (:mod:`sim.draws`), so this engine and the
+vectorized one (:mod:`sim.vectorized`) read the same numbers and give the same records.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+import simpy
+
+from sim.deal import SHOCK, DealLives, TableLists
+from sim.draws import ReplicationDraws
+from sim.model import CAUSES, Model
+from sim.records import ReplicationRecords, open_by_state
+
+
+class BudgetOffice:
+    """The buyers' fiscal calendar: one shared event per budget release.
+
+    The release events are created at day 0 with the release day as their delay, so each fires
+    at exactly its day (a timeout's end is its creation time plus its delay).
+    """
+
+    def __init__(self, env: simpy.Environment, releases: list[float], horizon: float):
+        self.releases = releases
+        never = env.event()  # a release past the horizon: waited on, never seen
+        self.events = [
+            env.timeout(day) if 0 < day < horizon else never if day >= horizon else None
+            for day in releases
+        ]
+
+    def release_after(self, now: float) -> simpy.Event:
+        """The event of the first release strictly after ``now``."""
+        return self.events[bisect.bisect_right(self.releases, now)]
+
+
+class SimpyReplication:
+    """The shared state of one replication; deals write their records into its lists."""
+
+    def __init__(self, model: Model, draws: ReplicationDraws, record_events: bool):
+        self.model = model
+        self.draws = draws
+        self.market = draws.market
+        self.n_initial = draws.n_initial
+        n = draws.n
+        self.n = n
+        self.env = simpy.Environment()
+        self.cur = [-1] * n  # each deal's state; -1 before it exists
+        self.deals: list[simpy.Process | None] = [None] * n
+        self.closed = [np.nan] * n
+        self.stall = [[0.0] * n for _ in CAUSES]
+        self.touched = [0] * n
+        self.ended_by = [-1] * n
+        # Every stay in a state, (from * n_states + to, start, end), for flows and open deals.
+        self.stays: list[tuple[int, float, float]] = []
+        self.entered = [0.0] * n
+        self.events: list[tuple] | None = [] if record_events else None
+        self.budget = None
+        if model.budget is not None:
+            self.budget = BudgetOffice(self.env, model.budget.releases, model.horizon)
+
+    def run(self) -> ReplicationRecords:
+        model, env, draws = self.model, self.env, self.draws
+        lives = DealLives(self)
+        initial = TableLists(draws.initial)
+        process = env.process
+        for i, state in enumerate(model.initial.states.tolist()):
+            self.deals[i] = process(lives.life(i, state, initial, i))
+        if len(self.market.arrival_days):
+            process(self._arrivals(lives))
+        if model.shocks is not None and len(self.market.shock_days):
+            process(self._market())
+        if model.roles:
+            process(self._decision_groups())
+        env.run(until=model.horizon)
+        lives.finish(model.horizon)
+        return self._records()
+
+    # --- the processes around the deals -----------------------------------------------------
+
+    def _arrivals(self, lives: DealLives):
+        """New deals, each started as its own process on its arrival day."""
+        env, timeout, market = self.env, self.env.timeout, self.market
+        arrivals = TableLists(self.draws.arrivals)
+        first = self.n_initial
+        for j, (day, row) in enumerate(
+            zip(market.arrival_days.tolist(), market.arrival_rows.tolist(), strict=True)
+        ):
+            yield timeout(day - env.now)
+            self.deals[first + j] = env.process(lives.life(first + j, 0, arrivals, row))
+
+    def _market(self):
+        """Market-wide shocks: each one interrupts, at its instant, every exposed deal it resets.
+
+        A deal is exposed in ``from_stage`` and the active stages after it (waiting for money
+        at the gate included); whether a shock resets an exposed deal was drawn per deal.
+        """
+        model, env, cur, deals = self.model, self.env, self.cur, self.deals
+        shocks = model.shocks
+        days = self.market.shock_days
+        # Created at day 0: each shock comes at exactly its day, as the vectorized engine has it.
+        arrivals = [env.timeout(day) for day in days.tolist()]
+        reacting = self._deals_where(self.draws.initial.shock_reacts, self.draws.arrivals.shock_reacts)
+        exposed = range(shocks.from_stage, model.n_stages)
+        for k, shock in enumerate(arrivals):
+            yield shock
+            for i in reacting[k]:
+                if cur[i] in exposed:
+                    deals[i].interrupt(SHOCK)
+            if self.events is not None:
+                self._log_shock(k, set(reacting[k]), exposed)
+
+    def _log_shock(self, k: int, reset: set[int], exposed: range) -> None:
+        now = self.env.now
+        severity = self.market.shock_severity[k]
+        self.events.append((-1, now, "shock", -1, -1, f"shock:severity={severity:.2f}"))
+        for i, state in enumerate(self.cur):
+            if state in exposed and i not in reset:
+                self.events.append((i, now, "shock_survived", state, state, "shock"))
+
+    def _decision_groups(self):
+        """Replacements of every deal's people, in time order; a replacement of a person who
+        matters at the deal's current stage and whose successor moves the deal interrupts it.
+
+        Replacements that move nothing are only walked when an event log is wanted (they are
+        written into it)."""
+        model, env, cur, deals = self.model, self.env, self.cur, self.deals
+        timeout = env.timeout
+        # Per role, by state (and -1: not yet created, the last entry): does the role matter?
+        matters = [[s in role.stages for s in range(model.n_states)] + [False] for role in model.roles]
+        log = self.events
+        days, deal, role, moves = self._replacement_timeline(every=log is not None)
+        for day, i, j, moving in zip(days, deal, role, moves, strict=True):
+            yield timeout(day - env.now)
+            state = cur[i]
+            if not matters[j][state]:
+                continue
+            if moving:
+                deals[i].interrupt(j)
+            else:
+                name = model.roles[j].name
+                log.append((i, env.now, "person_replaced", state, state, f"group_change:{name}"))
+
+    def _replacement_timeline(self, every: bool) -> tuple[list, list, list, list]:
+        """(day, deal, role, moves) of the replacements before the horizon, in time order: the
+        ones that move their deal, or ``every`` one."""
+        horizon = self.model.horizon
+        deal_of = self._deal_of_rows()
+        parts = []
+        for tables, deal_of_row in zip((self.draws.initial, self.draws.arrivals), deal_of, strict=True):
+            for j, (times, moves) in enumerate(zip(tables.role_times, tables.role_moves, strict=True)):
+                wanted = (times < horizon) if every else (moves & (times < horizon))
+                rows, cols = np.nonzero(wanted)
+                deals = deal_of_row[rows]
+                kept = deals >= 0
+                parts.append(
+                    (times[rows, cols][kept], deals[kept], np.full(kept.sum(), j), moves[rows, cols][kept])
+                )
+        days, deals, roles, moving = (np.concatenate(column) for column in zip(*parts, strict=True))
+        order = np.argsort(days, kind="stable")
+        return (days[order].tolist(), deals[order].tolist(), roles[order].tolist(),
+                moving[order].tolist())  # fmt: skip
+
+    def _deal_of_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of the day-0 and of the arrival tables, its deal (-1: a candidate
+        arrival the inflow's thinning turned away)."""
+        market = self.market
+        arrived = np.full(self.draws.arrivals.n, -1, dtype=np.int64)
+        arrived[market.arrival_rows] = self.n_initial + np.arange(len(market.arrival_rows))
+        return np.arange(self.n_initial), arrived
+
+    def _deals_where(self, initial: np.ndarray, arrivals: np.ndarray) -> list[list[int]]:
+        """Per column (shock), the deals whose row is True in the day-0 or arrival tables."""
+        day0, arrived = self._deal_of_rows()
+        deals = np.concatenate([day0, arrived])
+        table = np.vstack([initial, arrivals])
+        return [deals[(table[:, k]) & (deals >= 0)].tolist() for k in range(table.shape[1])]
+
+    # --- the records ------------------------------------------------------------------------
+
+    def _records(self) -> ReplicationRecords:
+        model, draws = self.model, self.draws
+        n_states = model.n_states
+        if self.events is not None:
+            self.events.sort(key=lambda event: event[1])
+        n_moves = len(self.stays)
+        stays = list(self.stays)
+        for i, state in enumerate(self.cur):  # the stays still under way at the horizon
+            if 0 <= state < model.won:
+                stays.append((state * n_states, self.entered[i], np.inf))
+        table = np.asarray(stays, dtype=float).reshape(-1, 3)  # no deals: no rows
+        code, start, end = table[:, 0].astype(np.int64), table[:, 1], table[:, 2]
+        flows = np.bincount(code[:n_moves], minlength=n_states * n_states).reshape(n_states, -1)
+        return ReplicationRecords(
+            replication=draws.replication,
+            created=draws.created(),
+            first_state=draws.first_states(),
+            amount=draws.amounts(),
+            state=np.asarray(self.cur, dtype=np.int64),
+            closed=np.asarray(self.closed, dtype=float),
+            stall=np.asarray(self.stall, dtype=float).T.reshape(self.n, len(CAUSES)),
+            touched=np.asarray(self.touched, dtype=np.int64),
+            ended_by=np.asarray(self.ended_by, dtype=np.int64),
+            open_by_state=open_by_state(model, code // n_states, start, end),
+            flows=flows,
+            shock_days=self.market.shock_days,
+            shock_severity=self.market.shock_severity,
+            n_events=events_processed(self.env),
+            events=self.events,
+        )
+
+
+def events_processed(env: simpy.Environment) -> int:
+    """SimPy events processed so far: those scheduled less those still waiting in the queue.
+
+    SimPy keeps no counter of its own; every scheduled event takes the next id of
+    ``env._eid``, so reading that count costs nothing per event.
+    """
+    scheduled = next(env._eid)  # the id the next event would get = events scheduled so far
+    return scheduled - len(env._queue)
