@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.records import ReplicationRecords
 from sim.model import CAUSES, OUTCOMES, Model
+from sim.records import ReplicationRecords
 from sim.stats import FAN_PERCENTILES, PooledQuantiles, describe, mean_and_se, ratio_mean_and_se
 
 OUTCOME_KEYS = (*OUTCOMES, "open")

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from sim.records import ReplicationRecords
 from sim.model import CAUSES, Model
+from sim.records import ReplicationRecords
 
 EVENT_COLUMNS = ("replication", "deal", "day", "date", "event", "from_stage", "to_stage", "cause")
 

@@ -115,7 +115,8 @@ class SimpyReplication:
         days = self.market.shock_days
         # Created at day 0: each shock comes at exactly its day, as the vectorized engine has it.
         arrivals = [env.timeout(day) for day in days.tolist()]
-        reacting = self._deals_where(self.draws.initial.shock_reacts, self.draws.arrivals.shock_reacts)
+        draws = self.draws
+        reacting = self._deals_where(draws.initial.shock_reacts, draws.arrivals.shock_reacts)
         exposed = range(shocks.from_stage, model.n_stages)
         for k, shock in enumerate(arrivals):
             yield shock
@@ -142,7 +143,9 @@ class SimpyReplication:
         model, env, cur, deals = self.model, self.env, self.cur, self.deals
         timeout = env.timeout
         # Per role, by state (and -1: not yet created, the last entry): does the role matter?
-        matters = [[s in role.stages for s in range(model.n_states)] + [False] for role in model.roles]
+        matters = [
+            [s in role.stages for s in range(model.n_states)] + [False] for role in model.roles
+        ]
         log = self.events
         days, deal, role, moves = self._replacement_timeline(every=log is not None)
         for day, i, j, moving in zip(days, deal, role, moves, strict=True):
@@ -160,17 +163,17 @@ class SimpyReplication:
         """(day, deal, role, moves) of the replacements before the horizon, in time order: the
         ones that move their deal, or ``every`` one."""
         horizon = self.model.horizon
-        deal_of = self._deal_of_rows()
+        groups = (self.draws.initial, self.draws.arrivals)
         parts = []
-        for tables, deal_of_row in zip((self.draws.initial, self.draws.arrivals), deal_of, strict=True):
-            for j, (times, moves) in enumerate(zip(tables.role_times, tables.role_moves, strict=True)):
+        for tables, deal_of_row in zip(groups, self._deal_of_rows(), strict=True):
+            for j, times in enumerate(tables.role_times):
+                moves = tables.role_moves[j]
                 wanted = (times < horizon) if every else (moves & (times < horizon))
                 rows, cols = np.nonzero(wanted)
                 deals = deal_of_row[rows]
                 kept = deals >= 0
-                parts.append(
-                    (times[rows, cols][kept], deals[kept], np.full(kept.sum(), j), moves[rows, cols][kept])
-                )
+                rows, cols, deals = rows[kept], cols[kept], deals[kept]
+                parts.append((times[rows, cols], deals, np.full(len(deals), j), moves[rows, cols]))
         days, deals, roles, moving = (np.concatenate(column) for column in zip(*parts, strict=True))
         order = np.argsort(days, kind="stable")
         return (days[order].tolist(), deals[order].tolist(), roles[order].tolist(),

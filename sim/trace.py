@@ -20,9 +20,9 @@ import numpy as np
 
 from sim.calendar import next_release
 from sim.engine import simulate_replication
-from sim.records import ReplicationRecords
 from sim.errors import UserError
 from sim.model import CAUSES, Model, compile_scenario
+from sim.records import ReplicationRecords
 from sim.report import money
 from sim.scenario import Scenario, load_scenario
 

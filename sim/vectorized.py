@@ -62,7 +62,8 @@ def plan_replications(model: Model, draws: list[ReplicationDraws]) -> Plan:
     for rep in draws:
         n_arrived = len(rep.market.arrival_days)
         parts += [rep.initial, rep.arrivals]
-        rows += [offset + np.arange(rep.n_initial), offset + rep.initial.n + rep.market.arrival_rows]
+        arrived_rows = offset + rep.initial.n + rep.market.arrival_rows
+        rows += [offset + np.arange(rep.n_initial), arrived_rows]
         offset += rep.initial.n + rep.arrivals.n
         entering += [initial_entering, np.ones(n_arrived, dtype=bool)]
     release = None
