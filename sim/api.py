@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from sim import __version__
+from sim.engine import choose_engine
 from sim.errors import UserError
 from sim.model import Model, compile_scenario
 from sim.results import (
@@ -81,6 +82,7 @@ def simulate(
     command: list[str] | None = None,
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
     pipeline: PipelineSource | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -94,6 +96,8 @@ def simulate(
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
+        engine: ``auto`` (the vectorized engine where it can run the scenario, else SimPy),
+            ``simpy`` or ``vectorized``; both give the same results, the manifest says which ran.
     """
     if sets:
         from sim.comparison import normalize_sets
@@ -114,8 +118,9 @@ def simulate(
 
         scenario, initial = apply_pipeline(scenario, pipeline)
     model = compile_scenario(scenario, initial)
+    engine = choose_engine(model, engine, events)
     if not write:
-        return _run_in_memory(model, replications, seed, jobs, progress, command, target)
+        return _run_in_memory(model, replications, seed, jobs, progress, command, target, engine)
     folder = Path(output) if output is not None else default_output_dir(scenario.name)
     with ResultsWriter(folder, model, force=force, events=events) as writer:
         started = time.perf_counter()
@@ -128,11 +133,12 @@ def simulate(
             on_output=writer.on_output,
             progress=progress,
             matrix=writer.matrix(replications, _width(model)),
+            engine=engine,
         )
         summary = _summary(aggregate, seed, target)
         per_replication = {k: np.array(v) for k, v in aggregate.per_replication().items()}
         wall = time.perf_counter() - started
-        manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command)
+        manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engine)
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         writer.write_text(SCENARIO, dump_scenario_toml(scenario))
@@ -164,12 +170,12 @@ def _width(model: Model) -> int:
     return Layout.of(model).width
 
 
-def _run_in_memory(model, replications, seed, jobs, progress, command, target) -> RunResult:
+def _run_in_memory(model, replications, seed, jobs, progress, command, target, engine) -> RunResult:
     started = time.perf_counter()
-    aggregate = run(model, seed, replications, jobs, progress=progress)
+    aggregate = run(model, seed, replications, jobs, progress=progress, engine=engine)
     summary = _summary(aggregate, seed, target)
     wall = time.perf_counter() - started
-    manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command)
+    manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command, engine)
     return RunResult(model.scenario, summary, manifest, aggregate.per_replication())
 
 
@@ -186,7 +192,7 @@ def _version(package: str) -> str:
     return version(package)
 
 
-def _manifest(scenario, replications, seed, jobs, wall, aggregate, command) -> dict:
+def _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engine) -> dict:
     """Provenance: what ran, on what, how long. Not deterministic, unlike the summary."""
     return {
         "dealsim_version": __version__,
@@ -196,8 +202,10 @@ def _manifest(scenario, replications, seed, jobs, wall, aggregate, command) -> d
         "replications": replications,
         "seed": seed,
         "jobs": jobs,
+        "engine": engine,
         "wall_seconds": round(wall, 3),
-        "events": aggregate.total_events(),
+        # SimPy events processed; the vectorized engine has none (it simulates no events).
+        "events": aggregate.total_events() if engine == "simpy" else None,
         "stage_visits": int(aggregate.column("flows").sum()),
         "python": platform.python_version(),
         "numpy": np.__version__,

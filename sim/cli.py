@@ -84,6 +84,27 @@ def _common_run_options(func):
     return func
 
 
+def engine_option(func):
+    """--engine: which engine runs (the results are the same; the manifest says which ran)."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["auto", "simpy", "vectorized"]),
+        default="auto",
+        show_default=True,
+        help="simpy: one SimPy process per deal (runs everything, writes event logs); "
+        "vectorized: the same rules on arrays, faster, for deals that share nothing; "
+        "auto: vectorized where it can run.",
+    )(func)
+
+
+def engine_line(manifest: dict) -> str:
+    """Which engine ran, in a line for the terminal."""
+    if manifest.get("engine") == "vectorized":
+        return "Engine: vectorized (every deal's story decided in bulk with numpy)"
+    events = manifest.get("events")
+    return f"Engine: simpy (one process per deal; {events:,} SimPy events)"
+
+
 def _pipeline_options(func):
     """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
     for option in reversed(
@@ -127,7 +148,9 @@ def _pipeline_source(pipeline, as_of, column_map):
     )
 
 
-def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
+def _run_arms(
+    arms, folder, force, replications, seed, jobs, source, label, engine
+) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
 
     Returns the (replications, seed) actually used.
@@ -147,6 +170,7 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
             pipeline=source,
+            engine=engine,
         )
     finally:
         progress.close()
@@ -161,6 +185,7 @@ def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: 
         _print_json(result.to_dict())
     else:
         click.echo(result.table(written))
+        click.echo(engine_line(result.arms[0].result.manifest))
 
 
 def _print_json(data: dict) -> None:
@@ -179,6 +204,7 @@ def _print_json(data: dict) -> None:
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 @_pipeline_options
+@engine_option
 def run_command(
     scenario,
     replications,
@@ -194,6 +220,7 @@ def run_command(
     pipeline,
     as_of,
     column_map,
+    engine,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
@@ -218,6 +245,7 @@ def run_command(
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
             pipeline=source,
+            engine=engine,
         )
     finally:
         progress.close()
@@ -234,6 +262,7 @@ def run_command(
         from sim.explain import explain_text
 
         click.echo(run_summary(result.summary, result.folder))
+        click.echo(engine_line(result.manifest))
         click.echo("")
         click.echo(explain_text(result.summary))
 
@@ -248,6 +277,7 @@ def run_command(
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
 @_pipeline_options
+@engine_option
 def compare_command(
     scenarios,
     replications,
@@ -261,6 +291,7 @@ def compare_command(
     pipeline,
     as_of,
     column_map,
+    engine,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -274,8 +305,9 @@ def compare_command(
     arms = prepare_arms(list(scenarios), parse_sets(sets))
     folder = output if output is not None else compare_folder(arms)
     source = _pipeline_source(pipeline, as_of, column_map)
+    label = f"Comparing {len(arms)} scenarios"
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+        arms, folder, force, replications, seed, jobs, source, label, engine
     )
     _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
 
@@ -290,6 +322,7 @@ def compare_command(
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
 @_pipeline_options
+@engine_option
 def sweep_command(
     scenario,
     replications,
@@ -303,6 +336,7 @@ def sweep_command(
     pipeline,
     as_of,
     column_map,
+    engine,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -316,7 +350,7 @@ def sweep_command(
     folder = output if output is not None else sweep_folder(arms, parameter)
     source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}", engine
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     _write_and_show(result, folder, force, no_plots, as_json)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from sim.cli import engine_option
+
 
 @click.command("trace")
 @click.argument("scenario", required=False)
@@ -53,7 +55,8 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more):
 @click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
 @click.option("--no-counterfactuals", is_flag=True, help="Only what summary.json knows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def explain_command(folder, replications, jobs, no_counterfactuals, as_json):
+@engine_option
+def explain_command(folder, replications, jobs, no_counterfactuals, as_json, engine):
     """Why deals stall in the run in FOLDER: days lost by cause and what each mechanism costs.
 
     Re-runs the folder's scenario.toml on the same seed with each mechanism switched off (common
@@ -72,6 +75,7 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json):
         jobs=default_jobs() if jobs is None else jobs,
         with_counterfactuals=not no_counterfactuals,
         progress=progress,
+        engine=engine,
     )
     if as_json:
         click.echo(json.dumps(explain_json(summary, found), indent=2))

@@ -229,6 +229,7 @@ def run_arms(
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
     pipeline=None,
+    engine: str = "auto",
 ) -> tuple[int, int]:
     """Run every arm in memory on the same seed and replications; returns (replications, seed).
 
@@ -252,6 +253,7 @@ def run_arms(
             progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
             command=command,
             pipeline=pipeline,
+            engine=engine,
         )
     return replications, seed
 
@@ -392,6 +394,7 @@ def compare(
     level: float = LEVEL,
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
+    engine: str = "auto",
 ) -> Comparison:
     """Run scenarios on common random numbers and compare each with the first (in memory).
 
@@ -401,6 +404,7 @@ def compare(
         replications, seed: the same for every scenario (default: those of ``a``).
         jobs: worker processes (default: all cores); results do not depend on it.
         sets: dotted keys to change, ``{"budget.funded_share": 0.5}`` or ``["k=v", ...]``.
+        engine: ``auto``, ``simpy`` or ``vectorized`` (as ``simulate``).
 
     Returns:
         A Comparison; ``.metrics["bookings"]["delta"]`` etc., ``.to_dict()``, ``.write(dir)``.
@@ -418,6 +422,7 @@ def compare(
         jobs=jobs,
         progress=progress,
         command=command,
+        engine=engine,
     )
     return Comparison(arms, replications, seed, level)
 

@@ -134,7 +134,7 @@ def _metrics(per_replication: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline=None):
+def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline, engine):
     from sim.api import simulate
 
     return simulate(
@@ -144,6 +144,7 @@ def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pip
         jobs=jobs,
         write=False,
         pipeline=pipeline,
+        engine=engine,
     )
 
 
@@ -156,6 +157,7 @@ def counterfactual(
     jobs: int | None = 1,
     baseline: dict[str, np.ndarray] | None = None,
     pipeline=None,
+    engine: str = "auto",
 ) -> dict:
     """What switching ``mechanism`` off changes, paired replication by replication.
 
@@ -163,8 +165,9 @@ def counterfactual(
     "baseline"}}``: delta = without - with (positive: the mechanism costs that much).
     """
     if baseline is None:
-        baseline = _metrics(_run(scenario, replications, seed, jobs, pipeline).per_replication)
-    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline)
+        base_run = _run(scenario, replications, seed, jobs, pipeline, engine)
+        baseline = _metrics(base_run.per_replication)
+    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline, engine)
     off = _metrics(off_run.per_replication)
     out: dict = {"mechanism": mechanism, "present": has_mechanism(scenario, mechanism)}
     for key, _, _ in METRICS:
@@ -182,6 +185,7 @@ def counterfactuals(
     jobs: int | None = 1,
     progress: Callable[[str], None] | None = None,
     pipeline=None,
+    engine: str = "auto",
 ) -> dict:
     """The counterfactual of every mechanism the scenario has (absent ones are skipped).
 
@@ -189,7 +193,7 @@ def counterfactuals(
     """
     if progress:
         progress("baseline")
-    base_run = _run(scenario, replications, seed, jobs, pipeline)
+    base_run = _run(scenario, replications, seed, jobs, pipeline, engine)
     baseline = _metrics(base_run.per_replication)
     found: dict = {
         "replications": replications,
@@ -210,6 +214,7 @@ def counterfactuals(
             jobs=jobs,
             baseline=baseline,
             pipeline=pipeline,
+            engine=engine,
         )
     return found
 
@@ -221,6 +226,7 @@ def explain_folder(
     jobs: int | None = 1,
     with_counterfactuals: bool = True,
     progress: Callable[[str], None] | None = None,
+    engine: str = "auto",
 ) -> tuple[dict, dict | None]:
     """(summary, counterfactuals) of a results folder; the folder is only read.
 
@@ -249,7 +255,13 @@ def explain_folder(
 
         pipeline = PipelineSource(folder / PIPELINE, as_of=scenario.start_date)
     found = counterfactuals(
-        scenario, replications=n, seed=seed, jobs=jobs, progress=progress, pipeline=pipeline
+        scenario,
+        replications=n,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+        pipeline=pipeline,
+        engine=engine,
     )
     if n == run_reps:
         expected = summary.get("bookings", {}).get("mean")

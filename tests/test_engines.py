@@ -3,6 +3,9 @@ determinism; the choice between them."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -126,3 +129,25 @@ def test_same_seed_same_records_other_seed_other_records():
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     c = simulate_replication(model, 10, 4)
     assert not np.array_equal(a.closed, c.closed, equal_nan=True)
+
+
+BUNDLED = sorted(p.stem for p in (Path(__file__).parents[1] / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_dealsim_run_says_which_engine_ran_and_both_give_the_same_summary(name, tmp_path):
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    folders = {}
+    for engine in ("simpy", "vectorized"):
+        folders[engine] = tmp_path / engine
+        args = ["run", name, "-n", "3", "-j", "1", "--no-plots", "--engine", engine]
+        result = CliRunner().invoke(cli, [*args, "-o", str(folders[engine])])
+        assert result.exit_code == 0, result.output
+        assert f"Engine: {engine}" in result.output
+        manifest = json.loads((folders[engine] / "manifest.json").read_text())
+        assert manifest["engine"] == engine
+    summaries = [(folder / "summary.json").read_bytes() for folder in folders.values()]
+    assert summaries[0] == summaries[1]
