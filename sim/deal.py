@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sim.simpy_engine import SimpyReplication
 
 INF = float("inf")
+DORMANT_BIT = 1 << DORMANT_CAUSE
 SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carries its index
 
 
@@ -95,16 +96,25 @@ class DealLives:
     # --- the process ------------------------------------------------------------------------
 
     def life(self, i: int, state: int, lists: TableLists, row: int):
-        """The life of deal ``i`` from ``state`` until an outcome (or the horizon)."""
+        """The life of deal ``i`` from ``state`` until an outcome (or the horizon).
+
+        Kept lean: a stage visit costs a timeout and a few list look-ups (DESIGN section 6);
+        the common draw (a visit within the first page of the tables) is read inline.
+        """
         rep, model = self.rep, self.model
         env = rep.env
         timeout = env.timeout
         events = rep.events
         won, dormant, gate, timing_stage = self.won, self.dormant, self.gate, self.timing_stage
         budget = model.budget
+        phase = self.phase
+        first_durations, first_exits = lists.durations_item[0], lists.exits_item[0]
+        aged = lists.age is not None and lists.age[row] > 0
 
-        rep.cur[i] = state
-        rep.entered[i] = env.now
+        cur, entered, stays, rework = rep.cur, rep.entered, rep.stays, self.rework
+        n_states, dormant_days = self.n_states, rep.stall[DORMANT_CAUSE]
+        cur[i] = state
+        entered[i] = env.now
         if events is not None:
             events.append((i, env.now, "created", -1, state, "arrival"))
         k = 0  # stage visits drawn so far (keys the visit draws)
@@ -116,64 +126,85 @@ class DealLives:
         while state < won:
             now = env.now
             if state == dormant:
-                duration, nxt = self._draw(lists, row, state, k)
+                if k < VISITS and not (aged and k == 0):
+                    duration, nxt = first_durations(row, state, k), first_exits(row, state, k)
+                else:
+                    duration, nxt = self._draw(lists, row, state, k)
                 k += 1
-                self.phase[i] = (DORMANT_CAUSE, now)
+                phase[i] = (DORMANT_CAUSE, now)
                 yield timeout(duration)
-                self._end_phase(i)
+                phase[i] = None
+                spent = env.now - now
+                if spent > 0:
+                    dormant_days[i] += spent
+                    rep.touched[i] |= DORMANT_BIT
                 if nxt >= won:  # the give-up clock ran out: dormant ended the deal
                     rep.ended_by[i] = DORMANT_CAUSE
-                if nxt == gate:  # back into the first stage, which is the budget gate
-                    unfunded = self._asks_in_vain(lists, row, asks)
-                    asks += 1
-                self._move(i, state, nxt, "dormant")
-                state = nxt
-                continue
-
-            # The stretch: [budget wait] + work + [timing wait]. The visit's numbers are read
-            # at its start; the re-check belongs to the request made on entering the gate.
-            send_back = unfunded and (
-                self._budget_draw(lists, row, asks - 1, recheck=True) < budget.recheck_probability
-            )
-            if not send_back:
-                duration, nxt = self._draw(lists, row, state, k)
-                k += 1
-            work_start = work_end = INF  # not yet
-            try:
-                if unfunded:
-                    self.phase[i] = (BUDGET_WAIT, now)
-                    if events is not None:
-                        events.append((i, now, "budget_wait", state, state, "budget"))
-                    yield rep.budget.release_after(now)
-                    self._end_phase(i)
-                    if events is not None:
-                        events.append((i, env.now, "budget_released", state, state, "budget"))
-                work_start = env.now
+                cause = "dormant"
+            else:
+                # The stretch: [budget wait] + work + [timing wait]. The visit's numbers are
+                # read at its start; the re-check belongs to the request made on entering the gate.
+                send_back = unfunded and (
+                    self._budget_draw(lists, row, asks - 1, recheck=True)
+                    < budget.recheck_probability
+                )
                 if send_back:
-                    nxt, cause = budget.recheck_to, "budget_recheck"
-                    self._start_rework(i, BUDGET_REWORK, state, 0.0)
+                    pass
+                elif k < VISITS and not (aged and k == 0):
+                    duration, nxt = first_durations(row, state, k), first_exits(row, state, k)
+                    k += 1
                 else:
-                    yield timeout(duration)
-                    work_end = env.now
-                    if state == timing_stage:
-                        ready = self._timing_end(work_end)
-                        if ready > work_end:
-                            self.phase[i] = (TIMING_WAIT, work_end)
-                            if events is not None:
-                                events.append((i, work_end, "timing_wait", state, state, "timing"))
-                            yield timeout(ready - work_end)
-                            self._end_phase(i)
-                    cause = "stage"
-                unfunded = False
-            except Interrupt as interrupt:
-                nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, work_end)
-                # Moved back to the gate while waiting for money (a new person there): still
-                # no money.
-                unfunded = unfunded and work_start == INF and nxt == gate
-            if nxt == gate and state != gate:
+                    duration, nxt = self._draw(lists, row, state, k)
+                    k += 1
+                work_start = work_end = INF  # not yet
+                try:
+                    if unfunded:
+                        phase[i] = (BUDGET_WAIT, now)
+                        if events is not None:
+                            events.append((i, now, "budget_wait", state, state, "budget"))
+                        yield rep.budget.release_after(now)
+                        self._end_phase(i)
+                        if events is not None:
+                            events.append((i, env.now, "budget_released", state, state, "budget"))
+                    work_start = env.now
+                    if send_back:
+                        nxt, cause = budget.recheck_to, "budget_recheck"
+                        self._start_rework(i, BUDGET_REWORK, state, 0.0)
+                    else:
+                        yield timeout(duration)
+                        if state == timing_stage:
+                            work_end = env.now
+                            ready = self._timing_end(work_end)
+                            if ready > work_end:
+                                phase[i] = (TIMING_WAIT, work_end)
+                                if events is not None:
+                                    events.append(
+                                        (i, work_end, "timing_wait", state, state, "timing")
+                                    )
+                                yield timeout(ready - work_end)
+                                self._end_phase(i)
+                        cause = "stage"
+                    unfunded = False
+                except Interrupt as interrupt:
+                    nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, work_end)
+                    # Moved back to the gate while waiting for money (a new person there): still
+                    # no money.
+                    unfunded = unfunded and work_start == INF and nxt == gate
+            if nxt == gate and state != gate:  # entering the gate: is the money there?
                 unfunded = self._asks_in_vain(lists, row, asks)
                 asks += 1
-            self._move(i, state, nxt, cause)
+            # The move.
+            now = env.now
+            stays.append((state * n_states + nxt, entered[i], now))
+            entered[i] = now
+            cur[i] = nxt
+            if events is not None:
+                events.append((i, now, "move", state, nxt, cause))
+                if nxt >= won:
+                    events.append((i, now, "close", state, nxt, cause))
+            moved_from = rework[i]
+            if moved_from is not None and (nxt < dormant or nxt >= won) and nxt >= moved_from[2]:
+                self._credit_rework(i, now)
             state = nxt
         rep.closed[i] = env.now
 
@@ -240,20 +271,6 @@ class DealLives:
         return min(ready, work_end + self.model.timing.max_wait_days)
 
     # --- bookkeeping ----------------------------------------------------------------------
-
-    def _move(self, i: int, state: int, nxt: int, cause: str) -> None:
-        rep = self.rep
-        now = rep.env.now
-        rep.stays.append((state * self.n_states + nxt, rep.entered[i], now))
-        rep.entered[i] = now
-        rep.cur[i] = nxt
-        if rep.events is not None:
-            rep.events.append((i, now, "move", state, nxt, cause))
-            if nxt >= self.won:
-                rep.events.append((i, now, "close", state, nxt, cause))
-        rework = self.rework[i]
-        if rework is not None and (nxt < self.dormant or nxt >= self.won) and nxt >= rework[2]:
-            self._credit_rework(i, now)
 
     def _end_phase(self, i: int, until: float | None = None) -> None:
         """Count the wait under way up to now (or ``until``: the horizon)."""

@@ -19,6 +19,7 @@ same numbers for the same decisions.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -48,11 +49,26 @@ class DealTables:
     amounts: np.ndarray  # (n,)
     role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
     role_moves: list[np.ndarray]  # per role: (n, m) whether each of those moves the deal
-    role_effect: list[np.ndarray]  # per role: (n, m') the days that move the deal, then inf
     shock_reacts: np.ndarray | None  # (n, shocks): whether each shock would reset the deal
-    shock_effect: np.ndarray | None  # (n, shocks + 1) the shock days that reset the deal
+    shock_days: np.ndarray  # the replication's shock days
     age_in_stage: np.ndarray | None = None  # days already spent in the first stage (CRM deals)
     _pages: dict = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def role_effect(self) -> list[np.ndarray]:
+        """Per role, (n, m'): each deal's replacement days that move it, sorted, then inf (the
+        vectorized engine scans these; the SimPy engine walks ``role_times`` instead)."""
+        return [
+            _with_stop(np.where(moves, times, np.inf)[:, :-1])
+            for times, moves in zip(self.role_times, self.role_moves, strict=True)
+        ]
+
+    @functools.cached_property
+    def shock_effect(self) -> np.ndarray | None:
+        """(n, shocks + 1): the days of the shocks that would reset each deal, then inf."""
+        if self.shock_reacts is None:
+            return None
+        return _with_stop(np.where(self.shock_reacts, self.shock_days, np.inf))
 
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
         """(n, VISITS) uniforms of visits ``page * VISITS ...`` for one purpose."""
@@ -252,19 +268,17 @@ def draw_deal_tables(
         given = model.initial.amounts
         amounts = np.where(np.isnan(given), amounts, given)  # a CRM deal keeps its own amount
         age = model.initial.age_in_stage if model.initial.aged else None
-    shock_reacts = shock_effect = None
+    shock_reacts = None
     if model.shocks is not None:
         shock_reacts = _shock_reactions(model, streams, group, n, market)
-        shock_effect = _with_stop(np.where(shock_reacts, market.shock_days, np.inf))
-    role_times, role_moves, role_effect = [], [], []
+    role_times, role_moves = [], []
     for role in model.roles:
         times, moves = _replacements(model, streams, group, n, role)
         role_times.append(times)
         role_moves.append(moves)
-        role_effect.append(_with_stop(np.where(moves, times, np.inf)[:, :-1]))
     return DealTables(
-        model, streams, group, n, amounts, role_times, role_moves, role_effect,
-        shock_reacts, shock_effect, age,
+        model, streams, group, n, amounts, role_times, role_moves, shock_reacts,
+        market.shock_days, age,
     )  # fmt: skip
 
 
