@@ -5,6 +5,7 @@ Exit codes: 0 done, 2 the user's input is wrong (one clear message, no traceback
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -85,7 +86,15 @@ def _common_run_options(func):
 
 
 def _pipeline_options(func):
-    """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
+    """--pipeline and the options that say how to read it: start from today's open deals in a
+    CRM export. The command receives them as one ``pipeline`` argument, a
+    ``sim.pipeline.PipelineSource`` (None without --pipeline)."""
+
+    @functools.wraps(func)
+    def with_source(*args, pipeline, as_of, column_map, encoding, date_format, fx, **kwargs):
+        source = _pipeline_source(pipeline, as_of, column_map, encoding, date_format, fx)
+        return func(*args, pipeline=source, **kwargs)
+
     for option in reversed(
         [
             click.option(
@@ -96,8 +105,8 @@ def _pipeline_options(func):
             ),
             click.option(
                 "--as-of",
-                type=click.DateTime(formats=["%Y-%m-%d"]),
-                help="The export's day, YYYY-MM-DD: day 0 (default: the scenario's start_date).",
+                help="The export's day: day 0 (default: the scenario's start_date). "
+                "YYYY-MM-DD, or as the files write dates (DD.MM.YYYY, slash dates).",
             ),
             click.option(
                 "--map",
@@ -105,26 +114,75 @@ def _pipeline_options(func):
                 multiple=True,
                 metavar="COLUMN=FIELD",
                 help="Read a column as a field (deal_id, stage, amount, created, "
-                "stage_entered) for exports of no known style. Repeatable.",
+                "stage_entered, stage_days, age_days, status, currency) for exports of no known "
+                "style; one column may feed several: COLUMN=created,stage_entered. Repeatable.",
+            ),
+            click.option(
+                "--encoding",
+                help="The export's text encoding when it cannot be told (utf-8, utf-16, "
+                "cp1251, cp1252...).",
+            ),
+            click.option(
+                "--date-format",
+                metavar="DD/MM/YYYY|MM/DD/YYYY",
+                help="The order of slash dates, when the file cannot tell (every day <= 12).",
+            ),
+            click.option(
+                "--fx",
+                multiple=True,
+                metavar="CODE=RATE,...",
+                help="Exchange rates into the scenario's currency for amounts in other "
+                "currencies, e.g. USD=0.92,GBP=1.17. Repeatable.",
             ),
         ]
     ):
-        func = option(func)
-    return func
+        with_source = option(with_source)
+    return with_source
 
 
-def _pipeline_source(pipeline, as_of, column_map):
+def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=None, fx=()):
     """The PipelineSource the options describe, or None without --pipeline."""
+    from sim.crm_values import parse_as_of, parse_fx
     from sim.errors import UserError
     from sim.pipeline import PipelineSource, parse_mapping
 
     if pipeline is None:
-        if as_of is not None or column_map:
-            raise UserError("--as-of and --map need --pipeline FILE")
+        given = [
+            name
+            for name, value in (
+                ("--as-of", as_of),
+                ("--map", column_map),
+                ("--encoding", encoding),
+                ("--date-format", date_format),
+                ("--fx", fx),
+            )
+            if value
+        ]
+        if given:
+            raise UserError(f"{' and '.join(given)} need --pipeline FILE")
         return None
     return PipelineSource(
-        Path(pipeline), as_of.date() if as_of is not None else None, parse_mapping(column_map)
+        Path(pipeline),
+        parse_as_of(as_of, date_format) if as_of is not None else None,
+        parse_mapping(column_map),
+        encoding=encoding,
+        date_format=date_format,
+        fx=parse_fx(fx),
+        report=_echo_once(),
     )
+
+
+def _echo_once():
+    """A report callback that prints each note once on stderr (compare and sweep read the same
+    export once per scenario)."""
+    seen: set[str] = set()
+
+    def report(note: str) -> None:
+        if note not in seen:
+            seen.add(note)
+            click.echo(f"Note: {note}", err=True)
+
+    return report
 
 
 def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
@@ -192,8 +250,6 @@ def run_command(
     target,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
@@ -201,7 +257,6 @@ def run_command(
     from sim.report import run_summary
 
     loaded, _ = resolve_scenario(scenario, parse_sets(sets))
-    source = _pipeline_source(pipeline, as_of, column_map)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
@@ -217,7 +272,7 @@ def run_command(
             target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
+            pipeline=pipeline,
         )
     finally:
         progress.close()
@@ -259,8 +314,6 @@ def compare_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -273,9 +326,8 @@ def compare_command(
 
     arms = prepare_arms(list(scenarios), parse_sets(sets))
     folder = output if output is not None else compare_folder(arms)
-    source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+        arms, folder, force, replications, seed, jobs, pipeline, f"Comparing {len(arms)} scenarios"
     )
     _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
 
@@ -301,8 +353,6 @@ def sweep_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -314,9 +364,8 @@ def sweep_command(
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
     folder = output if output is not None else sweep_folder(arms, parameter)
-    source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+        arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}"
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     _write_and_show(result, folder, force, no_plots, as_json)
