@@ -540,7 +540,8 @@ def _days_cell(table: _Table, row: int, line: int, cells: list[str], i: int | No
         return math.nan
     value = parse_amount(text)
     if value is None or value < 0:
-        raise UserError(f"{table.where(row, line, table.header[i])}: {text!r} is not a number of days")
+        where = table.where(row, line, table.header[i])
+        raise UserError(f"{where}: {text!r} is not a number of days")
     return value
 
 
@@ -937,7 +938,7 @@ class _PipelineRows:
             )
         a = self.assumed
         if a["row_ids"]:
-            out.append(f"no deal id column: deals are named by their row ('row 1', 'row 2', ...)")
+            out.append("no deal id column: deals are named by their row ('row 1', 'row 2', ...)")
         if a["created_from_age"]:
             out.append(
                 f"{a['created_from_age']} deals without a created date: created --as-of minus "

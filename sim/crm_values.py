@@ -192,7 +192,8 @@ def parse_as_of(text: str, date_format: str | None = None, option: str = "--as-o
         ) from None
     value = parse_datetime(text, day_first)
     if value is None:
-        raise UserError(f"{option} {text}: not a date (formats understood: {'; '.join(DATE_FORMATS)})")
+        understood = "; ".join(DATE_FORMATS)
+        raise UserError(f"{option} {text}: not a date (formats understood: {understood})")
     return value.date()
 
 

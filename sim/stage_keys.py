@@ -14,15 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CYRILLIC = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяєіїґў",
-        "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch - y - e yu ya ye i yi g u"
-        .split(),
-        strict=True,
-    )
-)
-_CYRILLIC = {k: ("" if v == "-" else v) for k, v in _CYRILLIC.items()}
+_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяєіїґў"
+_LATIN = "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch - y - e yu ya ye i yi g u"
+#: Cyrillic letter -> Latin letters (hard and soft signs, "-", vanish).
+_CYRILLIC = {k: ("" if v == "-" else v) for k, v in zip(_LETTERS, _LATIN.split(), strict=True)}
 
 
 def to_ascii(text: str) -> str:
