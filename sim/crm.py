@@ -918,8 +918,6 @@ class _PipelineRows:
         if column is not None:
             when = _date_cell(table, row, line, cells, column, self.day_first)
             if when is not None or cols.get("stage_entered") == column:
-                if cols.get("created") == column:
-                    self.assumed["stage_unknown"] += 1  # one column feeds both: no stage date
                 return column, when  # blank: never changed stage (Salesforce, Pipedrive)
         days = _days_cell(table, row, line, cells, cols.get("stage_days"))
         if not math.isnan(days):
