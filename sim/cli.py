@@ -5,7 +5,6 @@ Exit codes: 0 done, 2 the user's input is wrong (one clear message, no traceback
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 import click
 
 from sim import __version__
+from sim.cli_options import pipeline_options as _pipeline_options
+from sim.cli_options import set_option as _set_option
 from sim.errors import UserError
 
 
@@ -58,16 +59,6 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-_SET_HELP = (
-    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
-    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
-)
-
-
-def _set_option(help_text: str = _SET_HELP):
-    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
-
-
 def _common_run_options(func):
     """-n, --seed, -j, -o, --force: the same meaning on run, compare and sweep."""
     for option in reversed(
@@ -83,106 +74,6 @@ def _common_run_options(func):
     ):
         func = option(func)
     return func
-
-
-def _pipeline_options(func):
-    """--pipeline and the options that say how to read it: start from today's open deals in a
-    CRM export. The command receives them as one ``pipeline`` argument, a
-    ``sim.pipeline.PipelineSource`` (None without --pipeline)."""
-
-    @functools.wraps(func)
-    def with_source(*args, pipeline, as_of, column_map, encoding, date_format, fx, **kwargs):
-        source = _pipeline_source(pipeline, as_of, column_map, encoding, date_format, fx)
-        return func(*args, pipeline=source, **kwargs)
-
-    for option in reversed(
-        [
-            click.option(
-                "--pipeline",
-                type=click.Path(path_type=Path),
-                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
-                "replaces the scenario's day-0 pipeline.",
-            ),
-            click.option(
-                "--as-of",
-                help="The export's day: day 0 (default: the scenario's start_date). "
-                "YYYY-MM-DD, or as the files write dates (DD.MM.YYYY, slash dates).",
-            ),
-            click.option(
-                "--map",
-                "column_map",
-                multiple=True,
-                metavar="COLUMN=FIELD",
-                help="Read a column as a field (deal_id, stage, amount, created, "
-                "stage_entered, stage_days, age_days, status, currency) for exports of no known "
-                "style; one column may feed several: COLUMN=created,stage_entered. Repeatable.",
-            ),
-            click.option(
-                "--encoding",
-                help="The export's text encoding when it cannot be told (utf-8, utf-16, "
-                "cp1251, cp1252...).",
-            ),
-            click.option(
-                "--date-format",
-                metavar="DD/MM/YYYY|MM/DD/YYYY",
-                help="The order of slash dates, when the file cannot tell (every day <= 12).",
-            ),
-            click.option(
-                "--fx",
-                multiple=True,
-                metavar="CODE=RATE,...",
-                help="Exchange rates into the scenario's currency for amounts in other "
-                "currencies, e.g. USD=0.92,GBP=1.17. Repeatable.",
-            ),
-        ]
-    ):
-        with_source = option(with_source)
-    return with_source
-
-
-def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=None, fx=()):
-    """The PipelineSource the options describe, or None without --pipeline."""
-    from sim.crm_values import parse_as_of, parse_fx
-    from sim.errors import UserError
-    from sim.pipeline import PipelineSource, parse_mapping
-
-    if pipeline is None:
-        given = [
-            name
-            for name, value in (
-                ("--as-of", as_of),
-                ("--map", column_map),
-                ("--encoding", encoding),
-                ("--date-format", date_format),
-                ("--fx", fx),
-            )
-            if value
-        ]
-        if given:
-            raise UserError(f"{' and '.join(given)} need --pipeline FILE")
-        return None
-    return PipelineSource(
-        Path(pipeline),
-        parse_as_of(as_of, date_format) if as_of is not None else None,
-        parse_mapping(column_map),
-        encoding=encoding,
-        date_format=date_format,
-        fx=parse_fx(fx),
-        report=_echo_once(),
-    )
-
-
-def _echo_once():
-    """A report callback that prints each note once on stderr (compare and sweep read the same
-    export once per scenario)."""
-    seen: set[str] = set()
-
-    def report(note: str) -> None:
-        if note not in seen:
-            seen.add(note)
-            click.echo(f"Note: {note}", err=True)
-
-    return report
 
 
 def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
