@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from crm_helpers import EXPORTS, STAGE_MAP, STAGES, scenario_file  # tests/ is on sys.path
 
 from sim.cli import main
 from sim.crm import ReadOptions, read_history, read_pipeline
@@ -18,33 +19,7 @@ from sim.errors import UserError
 from sim.scenario import load_scenario
 from sim.text_encoding import decode_export
 
-EXPORTS = Path(__file__).parent / "data" / "crm" / "exports"
-STAGES = ["qualify", "propose", "decide"]
 AS_OF = dt.date(2024, 4, 15)
-STAGE_MAP = {
-    # Salesforce defaults
-    "Qualification": "qualify",
-    "Proposal/Price Quote": "propose",
-    "Negotiation/Review": "decide",
-    # HubSpot's default pipeline
-    "Appointment Scheduled": "qualify",
-    "Contract Sent": "propose",
-    "Decision Maker Bought-In": "decide",
-    # Pipedrive's default pipeline
-    "Qualified": "qualify",
-    "Proposal Made": "propose",
-    "Negotiations Started": "decide",
-    # amoCRM (Russian), a German team, a Russian plain file
-    "Первичный контакт": "qualify",
-    "Переговоры": "propose",
-    "Принимают решение": "decide",
-    "Qualifiziert": "qualify",
-    "Präsentation": "propose",
-    "Verhandlung über Preise": "decide",
-    "Квалификация": "qualify",
-    "Предложение": "propose",
-    "Решение": "decide",
-}
 CREATED = [dt.date(2024, 1, 10), dt.date(2024, 2, 1), dt.date(2023, 11, 15)]
 ENTERED = [dt.date(2024, 1, 10), dt.date(2024, 3, 1), dt.date(2024, 4, 2)]
 AMOUNTS = [12000, 25500.5, 40000]
@@ -257,38 +232,6 @@ def test_a_scenario_with_a_utf8_bom_loads(tmp_path):
 
 
 # --- the command line: exit 2, nothing written -------------------------------------------------
-
-SCENARIO = """
-name = "exports"
-start_date = 2024-01-01
-horizon_days = 200
-currency = "{currency}"
-replications = 2
-[deals]
-arrivals_per_month = 0
-amount = {{ dist = "fixed", value = 1000 }}
-[[stages]]
-name = "qualify"
-duration = {{ dist = "exponential", mean = 30 }}
-exits = {{ propose = 0.7, lost = 0.3 }}
-[[stages]]
-name = "propose"
-duration = {{ dist = "exponential", mean = 30 }}
-exits = {{ decide = 0.8, lost = 0.2 }}
-[[stages]]
-name = "decide"
-duration = {{ dist = "exponential", mean = 20 }}
-exits = {{ won = 0.7, lost = 0.3 }}
-[crm.stage_map]
-{stage_map}
-"""
-
-
-def scenario_file(tmp_path: Path, currency: str) -> Path:
-    path = tmp_path / f"exports-{currency}.toml"
-    lines = "\n".join(f'"{k}" = "{v}"' for k, v in STAGE_MAP.items())
-    path.write_text(SCENARIO.format(currency=currency, stage_map=lines), encoding="utf-8")
-    return path
 
 
 def run(tmp_path: Path, name: str, currency: str, *extra: str) -> tuple[int, Path]:

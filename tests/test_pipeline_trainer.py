@@ -5,44 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from crm_helpers import EXPORTS, scenario_file  # tests/ is on sys.path
+
 from sim.cli import main
 
-EXPORTS = Path(__file__).parent / "data" / "crm" / "exports"
-
-SCENARIO = """
-name = "trainer-crm"
-start_date = 2024-01-01
-horizon_days = 300
-currency = "EUR"
-replications = 4
-[deals]
-initial = { qualify = 40 }
-arrivals_per_month = 0
-amount = { dist = "fixed", value = 1000 }
-[[stages]]
-name = "qualify"
-duration = { dist = "exponential", mean = 30 }
-exits = { propose = 0.7, lost = 0.3 }
-[[stages]]
-name = "propose"
-duration = { dist = "exponential", mean = 30 }
-exits = { decide = 0.8, lost = 0.2 }
-[[stages]]
-name = "decide"
-duration = { dist = "exponential", mean = 20 }
-exits = { won = 0.7, lost = 0.3 }
-[crm.stage_map]
-"Qualified" = "qualify"
-"Proposal Made" = "propose"
-"Negotiations Started" = "decide"
-"""
 PIPEDRIVE = ["--pipeline", str(EXPORTS / "pipedrive_deals.csv"), "--as-of", "15.04.2024"]
 
 
 def scenario(tmp_path: Path) -> str:
-    path = tmp_path / "trainer-crm.toml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    return str(path)
+    return str(scenario_file(tmp_path, "EUR"))
 
 
 def test_weighted_weighs_the_crm_pipeline(tmp_path, capsys):
