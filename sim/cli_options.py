@@ -40,6 +40,7 @@ def pipeline_options(func):
             ),
             click.option(
                 "--as-of",
+                metavar="DATE",
                 help="The export's day: day 0 (default: the scenario's start_date). "
                 "YYYY-MM-DD, or as the files write dates (DD.MM.YYYY, slash dates).",
             ),
