@@ -14,6 +14,9 @@ from pathlib import Path
 import click
 
 from sim import __version__
+from sim.cli_options import engine_line, engine_option
+from sim.cli_options import pipeline_options as _pipeline_options
+from sim.cli_options import set_option as _set_option
 from sim.errors import UserError
 
 
@@ -57,16 +60,6 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-_SET_HELP = (
-    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
-    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
-)
-
-
-def _set_option(help_text: str = _SET_HELP):
-    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
-
-
 def _common_run_options(func):
     """-n, --seed, -j, -o, --force: the same meaning on run, compare and sweep."""
     for option in reversed(
@@ -82,70 +75,6 @@ def _common_run_options(func):
     ):
         func = option(func)
     return func
-
-
-def engine_option(func):
-    """--engine: which engine runs (the results are the same; the manifest says which ran)."""
-    return click.option(
-        "--engine",
-        type=click.Choice(["auto", "simpy", "vectorized"]),
-        default="auto",
-        show_default=True,
-        help="simpy: one SimPy process per deal (runs everything, writes event logs); "
-        "vectorized: the same rules on arrays, faster, for deals that share nothing; "
-        "auto: vectorized where it can run.",
-    )(func)
-
-
-def engine_line(manifest: dict) -> str:
-    """Which engine ran, in a line for the terminal."""
-    if manifest.get("engine") == "vectorized":
-        return "Engine: vectorized (every deal's story decided in bulk with numpy)"
-    events = manifest.get("events")
-    return f"Engine: simpy (one process per deal; {events:,} SimPy events)"
-
-
-def _pipeline_options(func):
-    """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
-    for option in reversed(
-        [
-            click.option(
-                "--pipeline",
-                type=click.Path(path_type=Path),
-                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
-                "replaces the scenario's day-0 pipeline.",
-            ),
-            click.option(
-                "--as-of",
-                type=click.DateTime(formats=["%Y-%m-%d"]),
-                help="The export's day, YYYY-MM-DD: day 0 (default: the scenario's start_date).",
-            ),
-            click.option(
-                "--map",
-                "column_map",
-                multiple=True,
-                metavar="COLUMN=FIELD",
-                help="Read a column as a field (deal_id, stage, amount, created, "
-                "stage_entered) for exports of no known style. Repeatable.",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _pipeline_source(pipeline, as_of, column_map):
-    """The PipelineSource the options describe, or None without --pipeline."""
-    from sim.errors import UserError
-    from sim.pipeline import PipelineSource, parse_mapping
-
-    if pipeline is None:
-        if as_of is not None or column_map:
-            raise UserError("--as-of and --map need --pipeline FILE")
-        return None
-    return PipelineSource(
-        Path(pipeline), as_of.date() if as_of is not None else None, parse_mapping(column_map)
-    )
 
 
 def _run_arms(
@@ -218,8 +147,6 @@ def run_command(
     target,
     as_json,
     pipeline,
-    as_of,
-    column_map,
     engine,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
@@ -228,7 +155,6 @@ def run_command(
     from sim.report import run_summary
 
     loaded, _ = resolve_scenario(scenario, parse_sets(sets))
-    source = _pipeline_source(pipeline, as_of, column_map)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
@@ -244,7 +170,7 @@ def run_command(
             target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
+            pipeline=pipeline,
             engine=engine,
         )
     finally:
@@ -289,8 +215,6 @@ def compare_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
     engine,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
@@ -304,10 +228,9 @@ def compare_command(
 
     arms = prepare_arms(list(scenarios), parse_sets(sets))
     folder = output if output is not None else compare_folder(arms)
-    source = _pipeline_source(pipeline, as_of, column_map)
     label = f"Comparing {len(arms)} scenarios"
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, label, engine
+        arms, folder, force, replications, seed, jobs, pipeline, label, engine
     )
     _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
 
@@ -334,8 +257,6 @@ def sweep_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
     engine,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
@@ -348,9 +269,8 @@ def sweep_command(
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
     folder = output if output is not None else sweep_folder(arms, parameter)
-    source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}", engine
+        arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}", engine
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     _write_and_show(result, folder, force, no_plots, as_json)

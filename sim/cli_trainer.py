@@ -11,7 +11,23 @@ from pathlib import Path
 
 import click
 
-from sim.cli import engine_option
+from sim.cli_options import engine_option, pipeline_options, set_option
+
+
+def _scenario_for(scenario, sets, pipeline):
+    """The scenario as ``run`` would see it: ``--set`` changes applied, and with ``--pipeline``
+    the CRM's open deals as its day-0 pipeline (counted by stage: see
+    ``sim.pipeline.pipeline_as_counts``, whose note goes to stderr)."""
+    from sim.overrides import parse_sets, resolve_scenario
+
+    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
+    if pipeline is None:
+        return loaded
+    from sim.pipeline import pipeline_as_counts
+
+    loaded, note = pipeline_as_counts(loaded, pipeline)
+    click.echo(f"Day-0 pipeline: {note}", err=True)
+    return loaded
 
 
 @click.command("trace")
@@ -30,7 +46,9 @@ from sim.cli import engine_option
     help="Also draw the timeline as a PNG.",
 )
 @click.option("--deals", "more", help="More deals of the same replication, e.g. 3,17,40.")
-def trace_command(scenario, deal, replication, seed, pick, picture, more):
+@set_option()
+@pipeline_options
+def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
@@ -41,6 +59,7 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more):
     if picture is not None and picture.suffix.lower() != ".png":
         raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
     extra = parse_deal_list(more)
+    scenario = _scenario_for(scenario, sets, pipeline)
     story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
     stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
     click.echo("\n\n".join(s.text() for s in stories))
@@ -95,7 +114,9 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def weighted_command(scenario, crm, replications, seed, jobs, as_json):
+@set_option()
+@pipeline_options
+def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pipeline):
     """The CRM's weighted pipeline beside the simulation of the day-0 pipeline.
 
     Also shows the field's commonest error: every deal really one stage earlier than recorded.
@@ -103,6 +124,7 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json):
     from sim.aggregate import clean_for_json
     from sim.weighted import weighted_text, weighted_vs_simulation
 
+    scenario = _scenario_for(scenario, sets, pipeline)
     found = weighted_vs_simulation(
         scenario, crm=crm, replications=replications, seed=seed, jobs=jobs
     )
