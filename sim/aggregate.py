@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim import team_results
 from sim.model import CAUSES, OUTCOMES, Model
 from sim.records import ReplicationRecords
 from sim.stats import FAN_PERCENTILES, PooledQuantiles, describe, mean_and_se, ratio_mean_and_se
@@ -28,6 +29,7 @@ class Layout:
     n_periods: int
     n_open_states: int  # stages + dormant
     n_states: int
+    team_width: int = 0  # our teams' numbers (sim.team_results)
 
     def _sizes(self) -> list[tuple[str, int]]:
         p = self.n_periods
@@ -46,6 +48,7 @@ class Layout:
             ("flows", self.n_states * self.n_states),
             ("events", 1),
             ("shocks", 1),
+            ("teams", self.team_width),
         ]
 
     def slices(self) -> dict[str, slice]:
@@ -61,7 +64,9 @@ class Layout:
 
     @classmethod
     def of(cls, model: Model) -> Layout:
-        return cls(model.calendar.n_periods, model.n_stages + 1, model.n_states)
+        return cls(
+            model.calendar.n_periods, model.n_stages + 1, model.n_states, team_results.width(model)
+        )
 
 
 def cycle_days_by_class(model: Model, rec: ReplicationRecords) -> dict[str, np.ndarray]:
@@ -99,7 +104,8 @@ def reduce_replication(model: Model, rec: ReplicationRecords) -> tuple[np.ndarra
     vec[at["flows"]] = rec.flows.ravel()
     vec[at["events"]] = rec.n_events
     vec[at["shocks"]] = len(rec.shock_days)
-    return vec, cycles
+    vec[at["teams"]], team_waits = team_results.reduce_teams(model, rec)
+    return vec, {**cycles, **team_waits}
 
 
 class Aggregate:
@@ -120,12 +126,17 @@ class Aggregate:
         self.done = 0
         upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
         self.cycles = {name: PooledQuantiles(upper) for name in CYCLE_CLASSES}
+        self.team_waits = team_results.TeamWaits(model)
 
-    def add(self, vec: np.ndarray, cycles: dict[str, np.ndarray]) -> None:
+    def add(self, vec: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        """Store a replication's vector and pool its cycle times (and its teams' waits)."""
         self.matrix[self.done] = vec
         self.done += 1
-        for name, values in cycles.items():
-            self.cycles[name].add(values)
+        for name, values in pooled.items():
+            if name.startswith(team_results.WAIT_KEY):
+                self.team_waits.add(name, values)
+            else:
+                self.cycles[name].add(values)
 
     def column(self, name: str) -> np.ndarray:
         return np.asarray(self.matrix[: self.done, self.at[name]])
@@ -175,6 +186,8 @@ class Aggregate:
             "flows": self._flows(),
             "shocks_per_replication": float(self.column("shocks").mean()),
         }
+        won = self.column("outcome_counts")[:, 0]
+        out.update(team_results.team_summary(model, self.column("teams"), self.team_waits, won))
         if target is not None:
             out["target"] = self._target(target)
         return out

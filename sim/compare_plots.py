@@ -32,6 +32,7 @@ CAUSE_COLORS = {
     "budget_rework": "#c53030",
     "group_change_rework": "#6b46c1",
     "shock_rework": "#319795",
+    "seller_wait": "#b7791f",
 }
 
 

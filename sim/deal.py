@@ -31,10 +31,13 @@ from sim.model import (
     BUDGET_WAIT,
     DORMANT_CAUSE,
     GROUP_REWORK,
+    SELLER_WAIT,
     SHOCK_REWORK,
     TIMING_WAIT,
+    WorkModel,
 )
 from sim.randomness import Group, Purpose
+from sim.teams import priority_of
 
 if TYPE_CHECKING:
     from sim.simpy_engine import SimpyReplication
@@ -58,6 +61,7 @@ class TableLists:
         self.exits_item: list = []
         self.funded_item: list = []
         self.recheck_item: list = []
+        self.effort_item: dict = {}  # (team, stage, page) -> hours table's item
         self.add_page()
         age = tables.age_in_stage
         self.age = age.tolist() if age is not None else None
@@ -71,11 +75,26 @@ class TableLists:
             self.funded_item.append(self.tables.uniforms(Purpose.BUDGET_FUNDED, page).item)
             self.recheck_item.append(self.tables.uniforms(Purpose.BUDGET_RECHECK, page).item)
 
+    def effort_hours(self, work: WorkModel, stage: int, visit: int, row: int) -> float:
+        """Hours of our team's work that the deal's ``visit``-th stage visit needs."""
+        page, column = divmod(visit, VISITS)
+        key = (work.team, stage, page)
+        item = self.effort_item.get(key)
+        if item is None:
+            team = self.tables.model.teams[work.team]
+            u = self.tables.effort_uniforms(team.name, page)
+            item = self.effort_item[key] = work.effort_hours.ppf(u).item
+        return item(row, column)
+
     def entering(self, row: int) -> bool:
         """Whether the deal enters its first stage at its creation (a new deal, a day-0 deal
         from the scenario's counts) rather than being there already (a CRM deal with time in
         its stage): entering the budget gate needs money."""
         return self.tables.group == Group.ARRIVALS or self.age is None or self.age[row] == 0
+
+
+def _nothing() -> None:
+    """A callback with nothing to do."""
 
 
 class DealLives:
@@ -92,6 +111,7 @@ class DealLives:
         self.n_states, self.dormant, self.won = model.n_states, model.dormant, model.won
         self.gate = model.budget.gate if model.budget is not None else -1
         self.timing_stage = model.timing.stage if model.timing is not None else -1
+        self.work_at = [*model.work, []] if model.work else [[]] * (model.n_stages + 1)
 
     # --- the process ------------------------------------------------------------------------
 
@@ -113,6 +133,7 @@ class DealLives:
 
         cur, entered, stays, rework = rep.cur, rep.entered, rep.stays, self.rework
         n_states, dormant_days = self.n_states, rep.stall[DORMANT_CAUSE]
+        seller_days, work_at = rep.stall[SELLER_WAIT], self.work_at
         cur[i] = state
         entered[i] = env.now
         if events is not None:
@@ -157,6 +178,8 @@ class DealLives:
                     duration, nxt = self._draw(lists, row, state, k)
                     k += 1
                 work_start = work_end = INF  # not yet
+                helper = None  # our people's work alongside the client's, if any
+                seller_before = None  # seller waits before our work (lost work excludes them)
                 try:
                     if unfunded:
                         phase[i] = (BUDGET_WAIT, now)
@@ -170,6 +193,19 @@ class DealLives:
                     if send_back:
                         nxt, cause = budget.recheck_to, "budget_recheck"
                         self._start_rework(i, BUDGET_REWORK, state, 0.0)
+                    elif work_at[state]:  # our own people have work to do here too
+                        seller_before = seller_days[i]
+                        helper = yield from self._team_work(i, state, lists, row, k - 1)
+                        yield timeout(duration)
+                        if helper is not None and helper.is_alive:  # our work outlasts theirs
+                            phase[i] = (SELLER_WAIT, env.now)
+                            yield helper
+                            self._end_phase(i)
+                        helper = None
+                        if state == timing_stage:
+                            work_end = env.now
+                            yield from self._timing_wait(i, state, work_end)
+                        cause = "stage"
                     else:
                         yield timeout(duration)
                         if state == timing_stage:
@@ -186,7 +222,12 @@ class DealLives:
                         cause = "stage"
                     unfunded = False
                 except Interrupt as interrupt:
-                    nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, work_end)
+                    if helper is not None and helper.is_alive:
+                        helper.interrupt(interrupt.cause)  # our work for it stops too
+                    waited = 0.0 if seller_before is None else seller_days[i] - seller_before
+                    nxt, cause = self._interrupted(
+                        i, state, interrupt.cause, work_start, work_end, waited
+                    )
                     # Moved back to the gate while waiting for money (a new person there): still
                     # no money.
                     unfunded = unfunded and work_start == INF and nxt == gate
@@ -208,9 +249,14 @@ class DealLives:
             state = nxt
         rep.closed[i] = env.now
 
-    def _interrupted(self, i: int, state: int, hit: int, work_start: float, work_end: float):
+    def _interrupted(
+        self, i: int, state: int, hit: int, work_start: float, work_end: float, waited: float
+    ):
         """A replacement (``hit`` = the role) or a shock (``SHOCK``) cut the stretch short:
-        count the wait it cut, start the rework; returns (next state, cause)."""
+        count the wait it cut, start the rework; returns (next state, cause).
+
+        ``waited``: the days of the work so far spent waiting for our own people (not lost
+        work: they count as seller_wait)."""
         model, rep = self.model, self.rep
         if self.phase[i] is not None:
             self._end_phase(i)
@@ -219,11 +265,51 @@ class DealLives:
         else:
             role = model.roles[hit]
             nxt, cause_index, cause = role.to, GROUP_REWORK, f"group_change:{role.name}"
-        lost_work = max(0.0, min(rep.env.now, work_end) - work_start)
+        lost_work = max(0.0, min(rep.env.now, work_end) - work_start - waited)
         self._start_rework(i, cause_index, state, lost_work)
         if nxt >= self.won:
             rep.ended_by[i] = cause_index
         return nxt, cause
+
+    def _team_work(self, i: int, state: int, lists: TableLists, row: int, visit: int):
+        """Our people's work for this visit: the work the client waits for, done in team order
+        (the deal queued for each team in turn); then the work alongside the client's own time
+        starts as a helper process, returned (None if there is none)."""
+        rep = self.rep
+        alongside = []
+        for work in self.work_at[state]:
+            if not work.client_waits:
+                alongside.append(work)
+                continue
+            self.phase[i] = (SELLER_WAIT, rep.env.now)
+            yield from self._serve(i, state, lists, row, visit, work, lambda: self._end_phase(i))
+        if not alongside:
+            return None
+        return rep.env.process(self._alongside(i, state, lists, row, visit, alongside))
+
+    def _alongside(self, i, state, lists, row, visit, works):
+        """The helper process of work that runs alongside the client's own time."""
+        try:
+            for work in works:
+                yield from self._serve(i, state, lists, row, visit, work, _nothing)
+        except Interrupt:  # the deal was moved: our work for it stops
+            return
+
+    def _serve(self, i, state, lists, row, visit, work, granted):
+        desk = self.rep.desks[work.team]
+        hours = lists.effort_hours(work, state, visit, row)
+        priority = priority_of(desk.team, lists.tables.amounts[row], state)
+        yield from desk.serve(i, state, hours, priority, granted)
+
+    def _timing_wait(self, i: int, state: int, work_end: float):
+        """Wait for a good market moment (at most ``max_wait_days``) once the work is done."""
+        ready = self._timing_end(work_end)
+        if ready > work_end:
+            self.phase[i] = (TIMING_WAIT, work_end)
+            if self.rep.events is not None:
+                self.rep.events.append((i, work_end, "timing_wait", state, state, "timing"))
+            yield self.rep.env.timeout(ready - work_end)
+            self._end_phase(i)
 
     # --- draws -----------------------------------------------------------------------------
 
@@ -284,7 +370,9 @@ class DealLives:
 
     def _waited(self, i: int) -> float:
         stall = self.rep.stall
-        return stall[BUDGET_WAIT][i] + stall[TIMING_WAIT][i] + stall[DORMANT_CAUSE][i]
+        waited = stall[BUDGET_WAIT][i] + stall[TIMING_WAIT][i] + stall[DORMANT_CAUSE][i]
+        seller = stall[SELLER_WAIT][i]
+        return waited + seller if seller else waited  # as the vectorized engine's, bit for bit
 
     def _start_rework(self, i: int, cause: int, stage: int, lost_work: float) -> None:
         """A cause moved the deal away from ``stage``: its time until it is back there is rework."""

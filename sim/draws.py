@@ -85,6 +85,18 @@ class DealTables:
             self.streams.generator(purpose, self.group, *sub).random(out=out)
         return out
 
+    def effort_uniforms(self, team: str, page: int) -> np.ndarray:
+        """(n, VISITS) uniforms for a team's effort on visits ``page * VISITS ...`` (keyed by
+        the team's name: a deal needs the same effort in two scenarios whatever the headcount)."""
+        key = ("effort", team, page)
+        if key not in self._pages:
+            out = np.empty((self.n, VISITS))
+            if self.n:
+                rng = self.streams.generator(Purpose.TEAM_EFFORT, self.group, name_key(team), page)
+                rng.random(out=out)
+            self._pages[key] = out
+        return self._pages[key]
+
     def tables(self, page: int) -> tuple[np.ndarray, np.ndarray]:
         """(durations, exits), each (n, S+1, VISITS): visit k of the page in any state."""
         key = ("tables", page)

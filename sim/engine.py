@@ -32,6 +32,8 @@ def vectorized_obstacle(model: Model, record_events: bool = False) -> str | None
     """Why the vectorized engine cannot run this, or None when it can."""
     if record_events:
         return "it writes no event log (events.csv, trace): the SimPy engine does"
+    if model.teams:
+        return "deals queue for our own people ([[team]]): they meet, so SimPy runs them"
     return None
 
 

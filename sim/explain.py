@@ -21,7 +21,9 @@ How each mechanism is switched off (on the scenario's dict, then validated again
 * ``dormant``: shelved deals come straight back: ``reactivate_mean_days`` becomes a moment and
   nobody gives up. Deals still slide to "stage zero" and start again from the first stage, so
   this prices the *waiting* and the give-ups, not the slide back itself (removing the dormant
-  exits would change every stage's exit draws and is a different question).
+  exits would change every stage's exit draws and is a different question);
+* ``capacity``: every team gets unlimited people: the same work and the same hours, but no
+  deal ever queues for them (what our own bottleneck costs).
 
 Nothing is written into the results folder: ``explain`` prints (``--json`` for machines).
 """
@@ -49,6 +51,7 @@ MECHANISMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "shocks": ("Market shocks", "[shocks]", ("shock_rework",)),
     "timing": ("Waiting for a good market moment", "[timing]", ("timing_wait",)),
     "dormant": ("Dormant time (doing without, for now)", "[dormant]", ("dormant",)),
+    "capacity": ("Our own capacity (queues for our people)", "[[team]]", ("seller_wait",)),
 }
 
 CAUSE_LABELS = {
@@ -58,6 +61,7 @@ CAUSE_LABELS = {
     "budget_rework": "Re-work after final doubts (budget re-check)",
     "group_change_rework": "Re-work after a decision-maker changed",
     "shock_rework": "Re-work after a market shock",
+    "seller_wait": "Waiting for our own people (a team's queue)",
 }
 
 #: The causes as they read inside a sentence.
@@ -68,6 +72,7 @@ CAUSE_PHRASES = {
     "budget_rework": "re-work after final doubts",
     "group_change_rework": "re-work after a decision-maker changed",
     "shock_rework": "re-work after market shocks",
+    "seller_wait": "waiting for our own people (presales, legal... busy with other deals)",
 }
 
 SHORT_LABELS = {
@@ -76,6 +81,7 @@ SHORT_LABELS = {
     "shocks": "Market shocks",
     "timing": "Market timing",
     "dormant": "Dormant time",
+    "capacity": "Our own capacity",
 }
 
 #: Per-replication metrics compared: (key in RunResult.per_replication or derived, label, kind).
@@ -96,6 +102,8 @@ def has_mechanism(scenario: Scenario, mechanism: str) -> bool:
     _check(mechanism)
     if mechanism == "decision_group":
         return bool(scenario.decision_group)
+    if mechanism == "capacity":  # a queue can form only where a team's headcount is limited
+        return any(not team.unlimited for team in scenario.team)
     return getattr(scenario, mechanism) is not None
 
 
@@ -109,6 +117,10 @@ def without(scenario: Scenario, mechanism: str) -> Scenario:
     data = copy.deepcopy(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
     if mechanism == "decision_group":
         data["decision_group"] = []
+    elif mechanism == "capacity":  # unlimited people: the same work, no queue for it
+        for team in data.get("team", []):
+            team["headcount"] = "unlimited"
+            team.pop("changes", None)
     elif mechanism == "dormant":
         if data.get("dormant") is not None:
             data["dormant"] = {

@@ -29,8 +29,10 @@ CAUSES = (
     "budget_rework",
     "group_change_rework",
     "shock_rework",
+    "seller_wait",
 )
 BUDGET_WAIT, TIMING_WAIT, DORMANT_CAUSE, BUDGET_REWORK, GROUP_REWORK, SHOCK_REWORK = range(6)
+SELLER_WAIT = 6  # waiting for our own people (a [[team]]): queued, or their work outlasting ours
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,48 @@ class TimingModel:
     daily_log_sd: float
     buy_when_below: float
     max_wait_days: float
+
+
+@dataclass(frozen=True)
+class WorkModel:
+    """The work a visit to one stage needs from one team."""
+
+    team: int  # index into Model.teams
+    effort_hours: Distribution
+    client_waits: bool
+
+
+@dataclass(frozen=True)
+class TeamModel:
+    """One team of ours: capacity over time, pace, cost and queue order.
+
+    ``schedule`` is the headcount from each day on: ``[(0.0, n0), (day1, n1), ...]``;
+    ``headcount`` None means unlimited (no queue ever forms).
+    """
+
+    name: str
+    headcount: int | None
+    schedule: tuple[tuple[float, int], ...]
+    days_per_hour: float  # calendar days one hour of effort takes: 7 / hours_per_week
+    cost_per_hour: float
+    priority: str  # fifo | amount | stage
+
+    @property
+    def unlimited(self) -> bool:
+        return self.headcount is None
+
+    @property
+    def most(self) -> int:
+        """The largest headcount the team ever has (the number of desks to set up)."""
+        return max(n for _, n in self.schedule)
+
+    def person_days(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Person-days available in each window [start, end) (calendar days, all day long)."""
+        days = np.array([day for day, _ in self.schedule] + [np.inf])
+        heads = np.array([n for _, n in self.schedule], dtype=float)
+        lo = np.maximum(starts[:, None], days[None, :-1])
+        hi = np.minimum(ends[:, None], days[None, 1:])
+        return (np.maximum(hi - lo, 0.0) * heads[None, :]).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,8 @@ class Model:
     roles: list[RoleModel] = field(default_factory=list)
     shocks: ShockModel | None = None
     timing: TimingModel | None = None
+    teams: list[TeamModel] = field(default_factory=list)
+    work: list[list[WorkModel]] = field(default_factory=list)  # per stage, in team order
 
     @property
     def initial_states(self) -> list[int]:
@@ -201,7 +247,35 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
         ],
         shocks=_compile_shocks(scenario, code),
         timing=_compile_timing(scenario, code),
+        teams=[_compile_team(team, calendar) for team in scenario.team],
+        work=_compile_work(scenario, code),
     )
+
+
+def _compile_team(team, calendar: Calendar) -> TeamModel:
+    if team.unlimited:
+        headcount, schedule = None, ((0.0, 0),)
+    else:
+        headcount = team.headcount
+        schedule = ((0.0, team.headcount),) + tuple(
+            (float(calendar.day_of(change.date)), change.headcount) for change in team.changes
+        )
+    return TeamModel(
+        name=team.name,
+        headcount=headcount,
+        schedule=schedule,
+        days_per_hour=7.0 / team.hours_per_week,
+        cost_per_hour=team.cost_per_hour,
+        priority=team.priority,
+    )
+
+
+def _compile_work(scenario: Scenario, code: dict[str, int]) -> list[list[WorkModel]]:
+    work: list[list[WorkModel]] = [[] for _ in scenario.stages]
+    for t, team in enumerate(scenario.team):
+        for item in team.work:
+            work[code[item.stage]].append(WorkModel(t, item.effort_hours, item.client_waits))
+    return work
 
 
 def _compile_budget(scenario: Scenario, code: dict[str, int], calendar: Calendar):

@@ -44,6 +44,7 @@ STALL_LABELS = {
     "budget_rework": "Re-work after budget re-check",
     "group_change_rework": "Re-work after a decision-maker changed",
     "shock_rework": "Re-work after a market shock",
+    "seller_wait": "Waiting for our own people",
 }
 
 

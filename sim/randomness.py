@@ -36,6 +36,7 @@ class Purpose(IntEnum):
     SHOCK_SEVERITY = 11
     SHOCK_EFFECT = 12
     INDICATOR = 13
+    TEAM_EFFORT = 14
 
 
 class Group(IntEnum):

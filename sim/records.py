@@ -3,7 +3,7 @@ counts (the results are built from these alone)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class ReplicationRecords:
     shock_severity: np.ndarray
     n_events: int  # SimPy events processed (0 on the vectorized engine, which has none)
     events: list[tuple] | None  # (deal, day, event, from_state, to_state, cause)
+    teams: list = field(default_factory=list)  # per [[team]]: sim.teams.TeamRecords
 
     @property
     def n_deals(self) -> int:

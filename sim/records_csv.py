@@ -29,6 +29,7 @@ def active_causes(model: Model) -> list[int]:
         "budget_rework": scenario.budget is not None,
         "group_change_rework": bool(scenario.decision_group),
         "shock_rework": scenario.shocks is not None,
+        "seller_wait": any(not team.unlimited for team in scenario.team),
     }
     return [c for c, cause in enumerate(CAUSES) if present[cause]]
 

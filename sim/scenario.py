@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim.distributions import DistributionSpec
 from sim.errors import ScenarioError
+from sim.scenario_teams import Team, team_problems
 from sim.toml_writer import toml_dumps
 
 __all__ = [
@@ -280,6 +281,7 @@ class Scenario(_Model):
     decision_group: list[Role] = Field(default_factory=list)
     shocks: Shocks | None = None
     timing: Timing | None = None
+    team: list[Team] = Field(default_factory=list, description="Our own people ([[team]]).")
     crm: Crm | None = None
 
     @property
@@ -446,6 +448,8 @@ def _cross_problems(s: Scenario) -> list[str]:
                     f"stages: {_fmt_names(names)}"
                 )
 
+    problems += team_problems(s)
+
     stuck = _stages_that_never_end(s)
     if stuck:
         problems.append(
@@ -477,7 +481,7 @@ def _stages_that_never_end(s: Scenario) -> list[str]:
 # Error messages
 # --------------------------------------------------------------------------------------------
 
-_NAMED_LISTS = {"stages": "name", "decision_group": "role"}
+_NAMED_LISTS = {"stages": "name", "decision_group": "role", "team": "name"}
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 

@@ -8,6 +8,7 @@ The model of DESIGN section 2, written the way SimPy is meant to be used:
   year's release that every unfunded deal at the gate waits on;
 * the market is a process: at each shock it interrupts every exposed deal the shock resets
   (all at the same instant: the correlation that gives forecasts their fat tails);
+* our own teams are resources (:mod:`sim.teams`) that deals queue for, hold and release;
 * the decision groups are a process that walks the replacements of every deal's people in time
   order and interrupts a deal when a person whose role matters at its current stage is replaced
   by someone who moves it.
@@ -27,6 +28,7 @@ from sim.deal import SHOCK, DealLives, TableLists
 from sim.draws import ReplicationDraws
 from sim.model import CAUSES, Model
 from sim.records import ReplicationRecords, open_by_state
+from sim.teams import Desk
 
 
 class BudgetOffice:
@@ -73,6 +75,7 @@ class SimpyReplication:
         self.budget = None
         if model.budget is not None:
             self.budget = BudgetOffice(self.env, model.budget.releases, model.horizon)
+        self.desks = [Desk(self.env, team, n, self.events) for team in model.teams]
 
     def run(self) -> ReplicationRecords:
         model, env, draws = self.model, self.env, self.draws
@@ -225,6 +228,7 @@ class SimpyReplication:
             shock_severity=self.market.shock_severity,
             n_events=events_processed(self.env),
             events=self.events,
+            teams=[desk.records(model.horizon) for desk in self.desks],
         )
 
 

@@ -63,6 +63,7 @@ CAUSE_WORDS = {
     "budget_rework": "re-work after final doubts",
     "group_change_rework": "re-work after a new decision-maker",
     "shock_rework": "re-work after a shock",
+    "seller_wait": "waiting for our people",
 }
 
 
