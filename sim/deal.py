@@ -199,6 +199,8 @@ class DealLives:
                         yield timeout(duration)
                         if helper is not None and helper.is_alive:  # our work outlasts theirs
                             phase[i] = (SELLER_WAIT, env.now)
+                            if events is not None:
+                                events.append((i, env.now, "seller_wait", state, state, "team"))
                             yield helper
                             self._end_phase(i)
                         helper = None
@@ -291,15 +293,15 @@ class DealLives:
         """The helper process of work that runs alongside the client's own time."""
         try:
             for work in works:
-                yield from self._serve(i, state, lists, row, visit, work, _nothing)
+                yield from self._serve(i, state, lists, row, visit, work, _nothing, False)
         except Interrupt:  # the deal was moved: our work for it stops
             return
 
-    def _serve(self, i, state, lists, row, visit, work, granted):
+    def _serve(self, i, state, lists, row, visit, work, granted, client_waits=True):
         desk = self.rep.desks[work.team]
         hours = lists.effort_hours(work, state, visit, row)
         priority = priority_of(desk.team, lists.tables.amounts[row], state)
-        yield from desk.serve(i, state, hours, priority, granted)
+        yield from desk.serve(i, state, hours, priority, granted, client_waits)
 
     def _timing_wait(self, i: int, state: int, work_end: float):
         """Wait for a good market moment (at most ``max_wait_days``) once the work is done."""

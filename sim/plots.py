@@ -855,5 +855,10 @@ FIGURES = {
 
 def draw_all(summary: dict, folder: Path) -> list[Path]:
     """Every figure for a results folder; returns the files written."""
+    from sim.team_plots import team_figures
+
     folder = Path(folder)
-    return [draw(summary, folder / name) for name, draw in FIGURES.items()]
+    return [
+        *(draw(summary, folder / name) for name, draw in FIGURES.items()),
+        *team_figures(summary, folder),
+    ]

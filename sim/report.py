@@ -87,6 +87,38 @@ def run_summary(summary: dict, folder: Path | None) -> str:
             lines.append(
                 f"  by the end of {row['period']}: {_chance(row, summary['replications'])}"
             )
+    lines += team_lines(summary)
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)
+
+
+def team_lines(summary: dict) -> list[str]:
+    """Our own people: how busy each team was, how long deals waited, what the work cost."""
+    teams = summary.get("teams")
+    if not teams:
+        return []
+    cur = summary["currency"]
+    lines = [
+        "",
+        "Our teams                 busy   waited   wait P50   wait P90   hours/run   cost/run",
+    ]
+    for name, team in teams.items():
+        busy = team["utilisation"]
+        wait = team["wait_days"]
+        lines.append(
+            f"  {name[:22]:<22} {_pct(busy):>6}   {_pct(team['waited_share']):>6}"
+            f"   {_num(wait['p50'], '.1f'):>6} d   {_num(wait['p90'], '.1f'):>6} d"
+            f"   {compact(team['hours']['mean']):>9}   {money(team['cost']['mean'], cur):>8}"
+        )
+    sale = summary["cost_of_sale"]
+    per_won, own = sale["per_won_deal"], sale["per_won_deal_own_hours"]
+    lines.append(
+        f"  Cost of sale per won deal: {money(per_won['mean'], cur)} counting every hour, "
+        f"{money(own['mean'], cur)} counting the won deals' own"
+    )
+    return lines
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"

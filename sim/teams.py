@@ -90,12 +90,20 @@ class Desk:
                 there += 1
 
     def serve(
-        self, deal: int, state: int, hours: float, priority: float, granted: Callable[[], None]
+        self,
+        deal: int,
+        state: int,
+        hours: float,
+        priority: float,
+        granted: Callable[[], None],
+        client_waits: bool = True,
     ):
         """Queue for a person, hold them for ``hours`` of effort, release them (a generator to
         ``yield from`` in the deal's process). ``granted`` is called when the person is free.
 
-        An interrupt in the queue or at work ends the service at once and is raised on.
+        An interrupt in the queue or at work ends the service at once and is raised on. In the
+        event log, a queue the client waits in is a ``seller_wait``, one alongside the client's
+        own time a ``seller_queued``.
         """
         env, log = self.env, self.log
         service = _Service(deal, env.now)
@@ -105,7 +113,8 @@ class Desk:
             if self.people is not None:
                 request = self.people.request(priority=priority)
                 if log is not None:
-                    log.append((deal, env.now, "seller_queued", state, state, self.cause))
+                    queued = "seller_wait" if client_waits else "seller_queued"
+                    log.append((deal, env.now, queued, state, state, self.cause))
                 yield request
             self._start(service)
             granted()

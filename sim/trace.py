@@ -52,7 +52,7 @@ STAGE_PALETTE = (
     "#ff9da7",
 )
 #: Hatching of the waits inside a stage, drawn in dark ink over a white halo.
-WAIT_HATCH = {"budget": "//", "timing": ".."}
+WAIT_HATCH = {"budget": "//", "timing": "..", "seller": "xx"}
 WAIT_INK = "#1a202c"
 WAIT_SWATCH = "#a0aec0"  # the legend's sample bar under the hatching
 
@@ -364,6 +364,22 @@ def _move_line(story: Story, event: tuple) -> str:
     return f"The client slides back -> back to {to}"
 
 
+#: What our own people do for the deal, as told in the story ({team}: the team's name).
+SELLER_LINES = {
+    "seller_wait": "Waits for our {team}: everyone is busy with other deals",
+    "seller_queued": "Asks our {team} for work done alongside (queued behind other deals)",
+    "seller_start": "Our {team} starts the work",
+    "seller_done": "Our {team} finishes the work",
+    "seller_left": "Our {team} stops: the deal has moved",
+}
+
+
+def _team(cause: str) -> str:
+    """The team a seller event is about (``team:presales``); ``team`` alone: our people."""
+    name = cause.removeprefix("team:")
+    return "people" if name in ("team", "") else name
+
+
 def _wait_after(events: list[tuple], k: int) -> float | None:
     """Days from event k to the deal's next move (how long a wait lasted), if any."""
     day = events[k][1]
@@ -409,6 +425,8 @@ def story_lines(story: Story) -> list[tuple[float, str]]:
                     text += f" (stops waiting after {waited:.0f} days: the line is needed)"
                 else:
                     text += f" (waits {waited:.0f} days)"
+        elif kind in SELLER_LINES:
+            text = SELLER_LINES[kind].format(team=_team(cause))
         elif kind == "person_replaced":
             text = f"{_new(_role(cause))} takes over and keeps the project going"
         elif kind == "shock_survived":
@@ -487,19 +505,21 @@ def _segments(story: Story) -> list[tuple[float, float, int]]:
 
 
 def _waits(story: Story) -> list[tuple[float, float, str]]:
-    """(start, end, 'budget'|'timing') of the waits inside stage stays."""
+    """(start, end, 'budget'|'timing'|'seller') of the waits inside stage stays."""
     end_day = story.closed if story.outcome else story.model.horizon
     out = []
     events = story.events
+    ends = {"budget_wait": ("move", "budget_released"), "timing_wait": ("move",),
+            "seller_wait": ("move", "seller_start")}  # fmt: skip
     for k, (_, day, kind, *_rest) in enumerate(events):
-        if kind not in ("budget_wait", "timing_wait"):
+        if kind not in ends:
             continue
         stop = end_day
         for later in events[k + 1 :]:
-            if later[2] in ("move", "budget_released"):
+            if later[2] in ends[kind]:
                 stop = float(later[1])
                 break
-        out.append((float(day), stop, "budget" if kind == "budget_wait" else "timing"))
+        out.append((float(day), stop, kind.removesuffix("_wait")))
     return out
 
 
@@ -770,6 +790,7 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     for kind, label in (
         ("budget", "Waiting for budget"),
         ("timing", "Waiting for a better exchange rate"),
+        ("seller", "Waiting for our own people"),
     ):
         if kind in used_waits:
             wait_handles.append((Patch(facecolor=WAIT_SWATCH), *wait_patches(kind)))

@@ -48,8 +48,10 @@ def test_without_removes_exactly_one_mechanism():
         off = without(scenario, mechanism)
         dumped = off.model_dump(mode="json")
         changed = {k for k in base if base[k] != dumped[k]}
-        assert changed == {mechanism}, mechanism
+        section = {"capacity": "team"}.get(mechanism, mechanism)  # capacity lives in [[team]]
+        assert changed == {section}, mechanism
     assert without(scenario, "decision_group").decision_group == []
+    assert all(team.unlimited for team in without(scenario, "capacity").team)
     assert without(scenario, "shocks").shocks is None
     dormant = without(scenario, "dormant").dormant
     assert dormant.reactivate_mean_days < 1e-6 and dormant.give_up_after_days > 1e9
