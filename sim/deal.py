@@ -226,6 +226,8 @@ class DealLives:
                 except Interrupt as interrupt:
                     if helper is not None and helper.is_alive:
                         helper.interrupt(interrupt.cause)  # our work for it stops too
+                    if phase[i] is not None:  # the wait it cut counts up to now
+                        self._end_phase(i)
                     waited = 0.0 if seller_before is None else seller_days[i] - seller_before
                     nxt, cause = self._interrupted(
                         i, state, interrupt.cause, work_start, work_end, waited

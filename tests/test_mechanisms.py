@@ -653,6 +653,13 @@ def all_mechanisms(initial: int = 150) -> dict:
     )
     data["stages"][0]["duration"] = {"dist": "gamma", "mean": 40, "cv": 0.8}
     data["stages"][3]["duration"] = {"dist": "lognormal", "median": 15, "p90": 40}
+    data["team"] = [  # our own people: too few for the options stage's work, so deals queue
+        {
+            "name": "presales",
+            "headcount": 3,
+            "work": [{"stage": "options", "effort_hours": {"dist": "exponential", "mean": 30}}],
+        }
+    ]
     return data
 
 

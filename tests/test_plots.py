@@ -50,7 +50,8 @@ def stages_only_summary(data_dir: Path) -> dict:
 def test_draw_all_writes_six_pngs(stall_summary: dict, tmp_path: Path) -> None:
     assert "target" in stall_summary
     written = plots.draw_all(stall_summary, tmp_path)
-    assert [p.name for p in written] == FIGURES
+    teams = [f"team_{name}.png" for name in stall_summary["teams"]]  # one per team
+    assert [p.name for p in written] == [*FIGURES, *teams] and teams
     for path in written:
         assert path.parent == tmp_path
         assert_png(path)
