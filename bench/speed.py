@@ -1,19 +1,22 @@
-"""How fast is a whole `dealsim run`, against the ceiling of one SimPy process per deal?
+"""How fast is a whole `dealsim run` on each engine, against SimPy ceilings of the same shape?
 
-Measures, on this machine, in one sitting:
+Measures, on this machine, in one sitting (the figures of the README's Speed section):
 
-1. the ceiling: raw SimPy shaped like deals (2000 concurrent processes that each make 4 bare
-   timeouts, DESIGN section 6), in timeouts per second (best of several rounds); and, for
-   context only, the same with exponential delays instead of equal ones (SimPy's event heap
-   works harder when no two events fall at the same time, as with real deals);
-2. stage visits per second of a whole `dealsim run` on one job (the command timed from the
-   outside, interpreter start-up included), for a pure chain, for the bundled `portfolio`
-   scenario (2,000 open deals run off with all four stall mechanisms switched on), and for the
-   same book with 60 new enquiries a month over two years;
-3. the speed-up of two jobs over one on runs of about ten seconds (the pure chain, the
-   portfolio).
+1. the ceilings: raw SimPy shaped like deals (2,000 concurrent processes that each make 4 bare
+   timeouts, DESIGN section 6), and the same processes requesting, holding and releasing a
+   ``simpy.Resource`` for each timeout (the shape of a run with teams); best of several rounds;
+2. stage visits per second of whole `dealsim run` commands on one job (timed from outside,
+   interpreter start-up included, deals.csv written): the pure chain and the bundled
+   `portfolio` book (every stall mechanism on) on the vectorized and on the SimPy engine; the
+   chain with a team at every stage (SimPy, against the teams ceiling); the chain with an event
+   log (SimPy: the vectorized engine writes none);
+3. the speed-up of two jobs over one on runs of about ten seconds, for both engines;
+4. where the vectorized engine's time goes inside a run: draws, planning, records,
+   aggregation, deals.csv rows;
+5. scale: visits per second of the vectorized engine from 2,000 to 200,000 deals per
+   replication; peak memory of a run from 100 to 10,000 replications.
 
-Usage: python bench/speed.py [--replications N] [--mechanisms-replications M] [--tries T]
+Usage: python bench/speed.py [--tries T] [--quick]
 The figures go into the README by hand; nothing here is a test.
 """
 
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,7 +36,11 @@ from pathlib import Path
 import simpy
 
 HERE = Path(__file__).resolve().parent
-CHAIN = HERE / "chain4.toml"
+CHAIN = str(HERE / "chain4.toml")
+TEAMS = str(HERE / "teams4.toml")
+
+
+# --- ceilings -------------------------------------------------------------------------------
 
 
 def ceiling(rounds: int = 7, processes: int = 2000, timeouts: int = 4) -> float:
@@ -42,106 +50,199 @@ def ceiling(rounds: int = 7, processes: int = 2000, timeouts: int = 4) -> float:
         for _ in range(timeouts):
             yield env.timeout(1.0)
 
+    return _best(rounds, processes * timeouts, lambda env: [env.process(deal(env))
+                                                            for _ in range(processes)])  # fmt: skip
+
+
+def teams_ceiling(rounds: int = 7, processes: int = 2000, timeouts: int = 4) -> float:
+    """As ``ceiling``, each timeout holding one of 400 people of a Resource (request, hold,
+    release): timeouts per second."""
+
+    def deal(env, people):
+        for _ in range(timeouts):
+            with people.request() as request:
+                yield request
+                yield env.timeout(1.0)
+
+    def start(env):
+        people = simpy.Resource(env, capacity=400)
+        return [env.process(deal(env, people)) for _ in range(processes)]
+
+    return _best(rounds, processes * timeouts, start)
+
+
+def _best(rounds: int, timeouts: int, start) -> float:
     best = 0.0
     for _ in range(rounds):
-        started = time.perf_counter()
+        began = time.perf_counter()
         for _ in range(5):
             env = simpy.Environment()
-            for _ in range(processes):
-                env.process(deal(env))
+            start(env)
             env.run()
-        best = max(best, 5 * processes * timeouts / (time.perf_counter() - started))
+        best = max(best, 5 * timeouts / (time.perf_counter() - began))
     return best
 
 
-def ceiling_with_spread_delays(rounds: int = 7, processes: int = 2000, timeouts: int = 4) -> float:
-    """As ``ceiling``, but each timeout has its own exponential delay (drawn beforehand), as
-    deals' stage times do: no two events fall at the same time. Context only, not the bar."""
-
-    def deal(env, delays):
-        for delay in delays:
-            yield env.timeout(delay)
-
-    best = 0.0
-    for _ in range(rounds):
-        delays = [[random.expovariate(1.0) for _ in range(timeouts)] for _ in range(processes)]
-        started = time.perf_counter()
-        for _ in range(5):
-            env = simpy.Environment()
-            for mine in delays:
-                env.process(deal(env, mine))
-            env.run()
-        best = max(best, 5 * processes * timeouts / (time.perf_counter() - started))
-    return best
+# --- whole commands -------------------------------------------------------------------------
 
 
-def timed_run(
-    scenario: str, replications: int, jobs: int, options: tuple[str, ...] = ()
-) -> tuple[float, dict]:
-    """Wall seconds of the whole command, and its manifest."""
+def timed_run(scenario: str, replications: int, jobs: int, *options: str) -> dict:
+    """Wall seconds, peak memory (MB) and the manifest of a whole `dealsim run` command."""
     out = Path(tempfile.mkdtemp()) / "run"
     command = [
-        sys.executable, "-m", "sim", "run", scenario, "-n", str(replications),
-        "-j", str(jobs), "-o", str(out), "--no-plots", *options,
+        sys.executable, "-c", _CHILD, "run", scenario, "-n", str(replications), "-j", str(jobs),
+        "-o", str(out), "--no-plots", *options,
     ]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
+    began = time.perf_counter()
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - began
     manifest = json.loads((out / "manifest.json").read_text())
     shutil.rmtree(out.parent)
-    return wall, manifest
+    return {"wall": wall, "peak_mb": float(done.stdout.split()[-1]), "manifest": manifest}
 
 
-def best_run(
-    scenario: str, replications: int, tries: int, options: tuple[str, ...] = ()
-) -> tuple[float, dict]:
-    """Best of ``tries`` whole commands (the machine's other load only ever slows a run down)."""
-    return min((timed_run(scenario, replications, 1, options) for _ in range(tries)),
-               key=lambda run: run[0])  # fmt: skip
+# The child runs dealsim and prints the peak memory of itself and its workers (MB).
+_CHILD = """
+import resource, sys
+from sim.cli import main
+code = main(sys.argv[1:])
+peak = max(resource.getrusage(who).ru_maxrss for who in
+           (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(peak / 1024)
+sys.exit(code)
+"""
 
 
-def report(label: str, run: tuple[float, dict], top: float) -> None:
-    wall, manifest = run
-    rate = manifest["stage_visits"] / wall
-    in_run = manifest["stage_visits"] / manifest["wall_seconds"]
+def best_run(scenario: str, replications: int, tries: int, jobs: int = 1, *options) -> dict:
+    """Best of ``tries`` whole commands (the machine's other load only ever slows a run)."""
+    runs = [timed_run(scenario, replications, jobs, *options) for _ in range(tries)]
+    return min(runs, key=lambda run: run["wall"])
+
+
+def report(label: str, run: dict, top: float, ceiling_name: str = "ceiling") -> float:
+    manifest = run["manifest"]
+    rate = manifest["stage_visits"] / run["wall"]
+    inside = manifest["stage_visits"] / manifest["wall_seconds"]
     print(
-        f"{label:<28} {manifest['stage_visits']:>10,} visits in {wall:6.2f} s: "
-        f"{rate:>9,.0f} visits/s = {rate / top:.2f} of the ceiling "
-        f"(inside the run, without start-up: {in_run:,.0f}/s = {in_run / top:.2f})"
+        f"  {label:<40} {manifest['stage_visits']:>11,} visits in {run['wall']:6.2f} s: "
+        f"{rate:>10,.0f}/s = {rate / top:5.2f} x the {ceiling_name} "
+        f"(without start-up {inside / top:5.2f} x; engine {manifest['engine']})"
     )
+    return rate / top
+
+
+# --- inside the vectorized engine -------------------------------------------------------------
+
+
+def breakdown(scenario: str, replications: int) -> dict[str, float]:
+    """Seconds of each step of the vectorized engine over a run, measured in this process."""
+    from sim.aggregate import reduce_replication
+    from sim.draws import draw_replication
+    from sim.engine import gc_paused
+    from sim.model import compile_scenario
+    from sim.records_csv import deal_rows
+    from sim.scenario import load_scenario
+    from sim.vectorized import plan_replications, records_from_plan, replications_per_plan
+
+    model = compile_scenario(load_scenario(scenario))
+    size = replications_per_plan(model)
+    spent = dict.fromkeys(("draws", "planning", "records", "aggregation", "deals.csv rows"), 0.0)
+    clock = time.perf_counter
+    with gc_paused():
+        for first in range(0, replications, size):
+            began = clock()
+            block = range(first, min(replications, first + size))
+            draws = [draw_replication(model, 1, r) for r in block]
+            planned = clock()
+            plan = plan_replications(model, draws)
+            recorded = clock()
+            records, start = [], 0
+            for rep in draws:
+                records.append(records_from_plan(model, rep, plan.part(start, start + rep.n)))
+                start += rep.n
+            reduced = clock()
+            for rec in records:
+                reduce_replication(model, rec)
+            rows = clock()
+            for rec in records:
+                deal_rows(model, rec)
+            end = clock()
+            for key, a, b in (("draws", began, planned), ("planning", planned, recorded),
+                              ("records", recorded, reduced), ("aggregation", reduced, rows),
+                              ("deals.csv rows", rows, end)):  # fmt: skip
+                spent[key] += b - a
+    return spent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replications", type=int, default=500)  # ~10 s on one job
-    parser.add_argument("--mechanisms-replications", type=int, default=400)  # ~10 s
     parser.add_argument("--tries", type=int, default=3, help="runs of each command (best kept)")
+    parser.add_argument("--quick", action="store_true", help="runs 10x shorter (a smoke test)")
     args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    n = {  # replications for runs of about ten seconds on this machine, one job
+        ("chain", "vectorized"): 2500 // scale,
+        ("chain", "simpy"): 500 // scale,
+        ("portfolio", "vectorized"): 1600 // scale,
+        ("portfolio", "simpy"): 400 // scale,
+        ("teams", "simpy"): 300 // scale,
+    }
+    load = os.getloadavg()[0]
+    print(f"Machine: {os.cpu_count()} cores, load average {load:.2f} at the start\n")
 
-    before = ceiling()
-    spread = ceiling_with_spread_delays()
-    chain = best_run(str(CHAIN), args.replications, args.tries)
-    mechanisms = args.mechanisms_replications
-    portfolio = best_run("portfolio", mechanisms, args.tries)
-    inflow = ("--set", "deals.arrivals_per_month=60", "--set", "horizon_days=730")
-    with_inflow = best_run("portfolio", mechanisms // 2, args.tries, inflow)
-    chain_two = min(timed_run(str(CHAIN), args.replications, 2)[0] for _ in range(args.tries))
-    portfolio_two = min(timed_run("portfolio", mechanisms, 2)[0] for _ in range(args.tries))
+    before, teams_top = ceiling(), teams_ceiling()
+    runs = {}
+    for (name, engine), reps in n.items():
+        scenario = {"chain": CHAIN, "portfolio": "portfolio", "teams": TEAMS}[name]
+        runs[name, engine] = best_run(scenario, reps, args.tries, 1, "--engine", engine)
+    logged = best_run(CHAIN, n["chain", "simpy"] // 2, args.tries, 1, "--events")
+    two = {
+        key: best_run(
+            {"chain": CHAIN, "portfolio": "portfolio"}[key[0]], n[key], args.tries, 2,
+            "--engine", key[1],
+        )
+        for key in n
+        if key[0] != "teams"
+    }  # fmt: skip
     after = ceiling()
-
-    # The runs are set against the higher of the two ceilings: the harder bar.
     top = max(before, after)
-    print(f"{'ceiling (raw SimPy)':<28} {top:>36,.0f} timeouts/s "
+
+    print(f"Ceilings (raw SimPy, best of 7 rounds; the runs are set against the higher one)")
+    print(f"  deal-shaped: 2,000 processes x 4 timeouts   {top:>10,.0f} timeouts/s "
           f"(before the runs {before:,.0f}, after {after:,.0f})")  # fmt: skip
-    print(f"{'  with exponential delays':<28} {spread:>36,.0f} timeouts/s (context only)")
-    report("pure chain, 1 job", chain, top)
-    report("portfolio (all mechanisms)", portfolio, top)
-    report("  + 60 enquiries/month, 2 y", with_inflow, top)
-    for label, (one, two) in (
-        ("pure chain, 2 jobs", (chain[0], chain_two)),
-        ("portfolio, 2 jobs", (portfolio[0], portfolio_two)),
-    ):
-        print(f"{label:<28} {two:6.2f} s against {one:.2f} s: speed-up {one / two:.2f}")
+    print(f"  the same, each timeout holding a Resource   {teams_top:>10,.0f} timeouts/s\n")
+    print("Whole `dealsim run` commands, one job")
+    for (name, engine), run in runs.items():
+        bar, label = (teams_top, "teams ceiling") if name == "teams" else (top, "ceiling")
+        report(f"{name}, {engine}", run, bar, label)
+    report("chain, simpy, with --events", logged, top)
+    print("\nTwo jobs against one (runs of about ten seconds)")
+    for key, run in two.items():
+        one = runs[key]["wall"]
+        print(f"  {key[0]}, {key[1]:<34} {run['wall']:6.2f} s against {one:6.2f} s: "
+              f"speed-up {one / run['wall']:.2f}")  # fmt: skip
+
+    print("\nWhere the vectorized engine's time goes (inside one process)")
+    for name, scenario, reps in (("chain", CHAIN, 400 // scale),
+                                 ("portfolio", "portfolio", 300 // scale)):  # fmt: skip
+        spent = breakdown(scenario, reps)
+        total = sum(spent.values())
+        parts = ", ".join(f"{key} {100 * value / total:.0f}%" for key, value in spent.items())
+        print(f"  {name:<10} {total:6.2f} s: {parts}")
+
+    print("\nScale: the vectorized engine from 2,000 to 200,000 deals per replication")
+    for deals, reps in ((2_000, 1000), (20_000, 100), (200_000, 10)):
+        run = best_run(CHAIN, max(2, reps // scale), args.tries, 1, "--set",
+                       f"deals.initial.lead={deals}", "--deals", "none")  # fmt: skip
+        rate = run["manifest"]["stage_visits"] / run["manifest"]["wall_seconds"]
+        print(f"  {deals:>9,} deals: {rate:>12,.0f} visits/s inside the run, peak "
+              f"{run['peak_mb']:,.0f} MB")  # fmt: skip
+    print("\nMemory: peak of a whole run (200 deals per replication, deals.csv written)")
+    for reps in (100, 1_000, 10_000):
+        run = timed_run(CHAIN, max(2, reps // scale), 1, "--set", "deals.initial.lead=200")
+        print(f"  {reps:>7,} replications: {run['peak_mb']:7,.0f} MB in {run['wall']:.1f} s")
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
+    _ = resource  # the child measures its own peak memory
 
 
 if __name__ == "__main__":
