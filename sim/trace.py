@@ -860,7 +860,7 @@ def picture_height(n_deals: int) -> float:
     slide = PICTURE_WIDTH * 9 / 16
     if natural <= slide:
         return natural
-    return max(slide, 3.1 + 0.7 * n_deals)
+    return max(slide, 3.1 + 0.68 * n_deals)
 
 
 def parse_deal_list(text: str | None) -> list[int]:

@@ -21,7 +21,7 @@ __all__ = ["KEY", "folder_part", "short_label", "what_if"]
 #: The key under which results files carry the label.
 KEY = "what_if"
 #: Longest folder-name part; longer ones are cut at a word boundary.
-FOLDER_PART_MAX = 48
+FOLDER_PART_MAX = 64
 #: Longest label in a figure title; the footer always has the whole label.
 TITLE_LABEL_MAX = 60
 
@@ -72,7 +72,8 @@ def folder_part(info: Mapping | None) -> str | None:
     """``'whatif-budget-funded_share-0.2'``: the label as a part of a folder name, or None.
 
     Only letters, digits, ``.``, ``_`` and ``-`` are kept, so the part is safe on every file
-    system; a long label is cut at a word boundary (the full label is in the results).
+    system; a long label is cut at a word boundary and ends in '-etc' (the results hold it
+    all).
     """
     if not info:
         return None
@@ -83,7 +84,7 @@ def folder_part(info: Mapping | None) -> str | None:
         words += ["pipeline", Path(info["pipeline"]["file"]).stem]
     slug = "-".join(w for w in (_slug(word) for word in words) if w)
     if len(slug) > FOLDER_PART_MAX:
-        slug = slug[:FOLDER_PART_MAX].rsplit("-", 1)[0]
+        slug = slug[:FOLDER_PART_MAX].rsplit("-", 1)[0] + "-etc"
     return f"whatif-{slug}" if slug else "whatif"
 
 
