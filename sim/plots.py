@@ -300,6 +300,7 @@ def monthly_bookings(summary: dict) -> dict[str, list]:
         "mean": q["mean"],
         "p10": q["p10"],
         "p90": q["p90"],
+        "p50": q["p50"],  # not drawn: only to say how often it is 0
         "deals_mean": [(p.get("won") or {}).get("mean") or 0.0 for p in periods],
     }
 
@@ -340,23 +341,27 @@ def bookings_fan(summary: dict, path: Path) -> Path:
         )
     deals = data["deals_mean"]
     if any(deals):
-        lines.append(
-            f"{_count(sum(deals) / len(deals))} won deals a month on average: a month often "
-            "books nothing in a run, so its median would drop to 0 and is not drawn"
-        )
+        line = f"{_count(sum(deals) / len(deals))} won deals a month on average"
+        zero = sum(1 for p, mean in zip(data["p50"], data["mean"], strict=True) if mean and not p)
+        if zero:
+            line += (
+                f"; in {zero} of {len(deals)} months at least half the runs book nothing "
+                "(a median of 0), so medians are not drawn"
+            )
+        lines.append(line)
     first, last, note = _window(summary)
     _title(ax, summary, "Bookings by month", _join(*lines, note))
     ax.set_ylabel(f"Won amount per month ({currency})")
     ax.yaxis.set_major_formatter(money_formatter())
     if dates:
         _date_axis(ax, first, last)
-    ax.set_ylim(bottom=0, top=max(data["p90"] + data["mean"] + [1.0]) * 1.12)
+    ax.set_ylim(bottom=0, top=max(data["p90"] + data["mean"] + [1.0]) * 1.25)
     handles, names = ax.get_legend_handles_labels()
     order = sorted(range(len(names)), key=lambda i: not names[i].startswith("Mean"))
     ax.legend(
         [handles[i] for i in order],
         [names[i] for i in order],
-        loc="upper left",
+        loc="best",
         frameon=True,
         framealpha=0.9,
         fontsize=9,
