@@ -39,6 +39,16 @@ def swept(small):
     return sim.sweep(small, "budget.funded_share", [0.1, 0.5, 0.9], replications=20, jobs=1)
 
 
+def written_figure(result, png: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write a comparison's or sweep's folder (png's parent) and return its figure, checked to
+    be a 1920 x 1080 slide."""
+    kept = keep_figures(monkeypatch)
+    result.write(png.parent, force=True)
+    assert png_size(png) == (1920, 1080)
+    (fig,) = kept
+    return fig
+
+
 def test_each_month_is_a_paired_difference(comparison) -> None:
     """comparison.json's cumulative_bookings: per month end, the paired B - A of cumulative
     bookings; at the horizon, the bookings line of the table."""
@@ -60,10 +70,7 @@ def test_each_month_is_a_paired_difference(comparison) -> None:
 def test_the_difference_panel_draws_the_paired_interval(
     comparison, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kept = keep_figures(monkeypatch)
-    comparison.write(tmp_path / "cmp")
-    assert png_size(tmp_path / "cmp" / COMPARE_PLOT) == (1920, 1080)
-    fig = kept[0]
+    fig = written_figure(comparison, tmp_path / COMPARE_PLOT, monkeypatch)
     diff = fig.axes[2]
     a, b = comparison.labels
     rows = comparison.comparisons[0]["cumulative_bookings"]
@@ -86,10 +93,8 @@ def test_the_difference_panel_draws_the_paired_interval(
 def test_sweep_panels_draw_the_paired_change_and_its_interval(
     swept, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kept = keep_figures(monkeypatch)
-    swept.write(tmp_path / "sweep")
-    assert png_size(tmp_path / "sweep" / SWEEP_PLOT) == (1920, 1080)
-    axes = kept[0].axes
+    fig = written_figure(swept, tmp_path / SWEEP_PLOT, monkeypatch)
+    axes = fig.axes
     xs = [0.1, 0.5, 0.9]
     for ax, metric, scale in ((axes[0], "bookings", 1.0), (axes[1], "won_share", 100.0)):
         stats = [p["metrics"][metric] for p in swept.points]
@@ -108,16 +113,14 @@ def test_sweep_panels_draw_the_paired_change_and_its_interval(
     for ax in axes[:6]:
         assert isinstance(ax.xaxis.get_major_formatter(), PercentFormatter)  # a share: in %
     assert axes[3].get_xlabel() == "Funded share (money already allocated)"
-    assert "--set budget.funded_share=0.1,0.5,0.9" in all_text(kept[0])
+    assert "--set budget.funded_share=0.1,0.5,0.9" in all_text(fig)
 
 
 def test_sweep_of_a_non_share_keeps_its_numbers(
     small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swept = sim.sweep(small, "shocks.rate_per_year", [0.5, 2], replications=4, jobs=1)
-    kept = keep_figures(monkeypatch)
-    swept.write(tmp_path / "sweep")
-    ax = kept[0].axes[3]
+    ax = written_figure(swept, tmp_path / SWEEP_PLOT, monkeypatch).axes[3]
     assert ax.get_xlabel() == "Market shocks per year"
     assert not isinstance(ax.xaxis.get_major_formatter(), PercentFormatter)
     assert np.isfinite(sweep_panel(swept.points, "bookings")["ci_low"]).all()
