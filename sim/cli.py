@@ -102,8 +102,8 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
 
 
 def _arms_what_if(sets: dict, source, arms) -> dict | None:
-    """The what-if label of a compare or sweep: the --set options that apply to every run (all
-    of them for one scenario compared with its changed self) and the --pipeline export."""
+    """The what-if label of a compare or sweep: its --set options other than the swept one (for
+    one scenario compared with its changed self, the change itself) and the --pipeline export."""
     from sim.whatif import what_if
 
     if source is None:
@@ -230,7 +230,8 @@ def compare_command(
 
     Every scenario runs with the same seed and replications; each metric's paired difference
     to the first scenario gets a 95% confidence interval. Writes comparison.json and
-    compare_bookings.png to the results folder (default results/compare-<names>-<time>).
+    compare_bookings.png to the results folder (default results/compare-<names>-<time>, with
+    a whatif-... part when --set or --pipeline change every scenario or the only one).
     """
     from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
@@ -271,7 +272,8 @@ def sweep_command(
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
-    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
+    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>, with a
+    whatif-... part for other --set options or --pipeline).
     """
     from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder

@@ -1,12 +1,15 @@
 """Looking into the figures a test draws: the data on their Axes and their text, not pixels.
 
 Every figure module closes its figure with ``matplotlib.pyplot.close`` once saved;
-:func:`keep_figures` swaps that for a list that keeps them, so a test can read what was drawn.
+:func:`keep_figures` and :func:`keeping` swap that for a list that keeps them, so a test can
+read what was drawn.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -17,10 +20,31 @@ from matplotlib.collections import PolyCollection
 from matplotlib.text import Text
 
 
-def keep_figures(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Figures closed from now on are kept in the returned list instead."""
+@contextmanager
+def keeping() -> Iterator[list]:
+    """Within the block, figures closed are kept in the list yielded (see :func:`close_all`)."""
     kept: list = []
-    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+        yield kept
+
+
+def close_all(figures: list) -> None:
+    """Really close kept figures (matplotlib holds every open one in memory)."""
+    for fig in figures:
+        plt.close(fig)
+
+
+def keep_figures(request: pytest.FixtureRequest) -> list:
+    """Figures closed during this test are kept in the returned list; closed when it ends."""
+    block = keeping()
+    kept = block.__enter__()
+
+    def finish() -> None:
+        block.__exit__(None, None, None)
+        close_all(kept)
+
+    request.addfinalizer(finish)
     return kept
 
 

@@ -39,10 +39,10 @@ def swept(small):
     return sim.sweep(small, "budget.funded_share", [0.1, 0.5, 0.9], replications=20, jobs=1)
 
 
-def written_figure(result, png: Path, monkeypatch: pytest.MonkeyPatch):
+def written_figure(result, png: Path, request: pytest.FixtureRequest):
     """Write a comparison's or sweep's folder (png's parent) and return its figure, checked to
     be a 1920 x 1080 slide."""
-    kept = keep_figures(monkeypatch)
+    kept = keep_figures(request)
     result.write(png.parent, force=True)
     assert png_size(png) == (1920, 1080)
     (fig,) = kept
@@ -68,9 +68,9 @@ def test_each_month_is_a_paired_difference(comparison) -> None:
 
 
 def test_the_difference_panel_draws_the_paired_interval(
-    comparison, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    comparison, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    fig = written_figure(comparison, tmp_path / COMPARE_PLOT, monkeypatch)
+    fig = written_figure(comparison, tmp_path / COMPARE_PLOT, request)
     diff = fig.axes[2]
     a, b = comparison.labels
     rows = comparison.comparisons[0]["cumulative_bookings"]
@@ -91,9 +91,9 @@ def test_the_difference_panel_draws_the_paired_interval(
 
 
 def test_sweep_panels_draw_the_paired_change_and_its_interval(
-    swept, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    swept, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    fig = written_figure(swept, tmp_path / SWEEP_PLOT, monkeypatch)
+    fig = written_figure(swept, tmp_path / SWEEP_PLOT, request)
     axes = fig.axes
     xs = [0.1, 0.5, 0.9]
     for ax, metric, scale in ((axes[0], "bookings", 1.0), (axes[1], "won_share", 100.0)):
@@ -117,10 +117,10 @@ def test_sweep_panels_draw_the_paired_change_and_its_interval(
 
 
 def test_sweep_of_a_non_share_keeps_its_numbers(
-    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     swept = sim.sweep(small, "shocks.rate_per_year", [0.5, 2], replications=4, jobs=1)
-    ax = written_figure(swept, tmp_path / SWEEP_PLOT, monkeypatch).axes[3]
+    ax = written_figure(swept, tmp_path / SWEEP_PLOT, request).axes[3]
     assert ax.get_xlabel() == "Market shocks per year"
     assert not isinstance(ax.xaxis.get_major_formatter(), PercentFormatter)
     assert np.isfinite(sweep_panel(swept.points, "bookings")["ci_low"]).all()

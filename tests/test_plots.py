@@ -6,10 +6,17 @@ import copy
 import datetime as dt
 import json
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from figure_helpers import all_text, keep_figures, png_size  # tests/ is on sys.path
+from figure_helpers import (
+    all_text,
+    close_all,
+    keep_figures,
+    keeping,
+    png_size,
+)  # tests/ is on sys.path
 from matplotlib.patches import Rectangle
 
 from sim import plots
@@ -50,28 +57,30 @@ def stages_only_summary(data_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def drawn(stall_summary: dict, tmp_path_factory) -> dict[str, tuple[Path, object]]:
+def drawn(stall_summary: dict, tmp_path_factory) -> Iterator[dict[str, tuple[Path, object]]]:
     """Every figure of the base case: {file name: (PNG written, its matplotlib Figure)}."""
-    return _draw_keeping(stall_summary, tmp_path_factory.mktemp("base"))
+    yield from _draw_keeping(stall_summary, tmp_path_factory.mktemp("base"))
 
 
 WHAT_IF_LABEL = "budget.funded_share=0.2; day-0 pipeline from open-deals.csv as of 2027-03-31"
 
 
 @pytest.fixture(scope="module")
-def drawn_what_if(stall_summary: dict, tmp_path_factory) -> dict[str, tuple[Path, object]]:
+def drawn_what_if(
+    stall_summary: dict, tmp_path_factory
+) -> Iterator[dict[str, tuple[Path, object]]]:
     """Every figure of the same summary labelled as a what-if (as simulate labels one)."""
     summary = copy.deepcopy(stall_summary)
     sets = {"budget.funded_share": 0.2}
     summary["what_if"] = {"label": WHAT_IF_LABEL, "sets": sets, "pipeline": None}
-    return _draw_keeping(summary, tmp_path_factory.mktemp("what-if"))
+    yield from _draw_keeping(summary, tmp_path_factory.mktemp("what-if"))
 
 
-def _draw_keeping(summary: dict, folder: Path) -> dict[str, tuple[Path, object]]:
-    with pytest.MonkeyPatch.context() as patch:
-        kept = keep_figures(patch)
+def _draw_keeping(summary: dict, folder: Path) -> Iterator[dict[str, tuple[Path, object]]]:
+    with keeping() as kept:
         written = plots.draw_all(summary, folder)
-    return {path.name: (path, fig) for path, fig in zip(written, kept, strict=True)}
+    yield {path.name: (path, fig) for path, fig in zip(written, kept, strict=True)}
+    close_all(kept)
 
 
 def test_draw_all_writes_six_pngs(stall_summary: dict, drawn: dict) -> None:
@@ -197,13 +206,13 @@ def test_every_figure_of_a_what_if_says_so(drawn_what_if: dict, drawn: dict) -> 
 
 
 def test_cycle_times_are_in_days_whatever_the_horizon(
-    stall_summary: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stall_summary: dict, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A long-horizon scenario used to switch to months; two slides then read on two scales."""
     summary = copy.deepcopy(stall_summary)
     for outcome in ("won", "lost", "no_decision"):
         summary["cycle_days"][outcome]["histogram"]["bin_days"] *= 4  # cycles of years
-    kept = keep_figures(monkeypatch)
+    kept = keep_figures(request)
     plots.cycle_times(summary, tmp_path / "cycle_times.png")
     ax = kept[0].axes[0]
     assert ax.get_xlabel() == "Cycle time, creation to close (days)"

@@ -185,10 +185,10 @@ def test_cli_trace(cli, tmp_path: Path):
     assert "--deal" in bad.stderr
 
 
-def test_deals_draws_exactly_those_deals(cli, tmp_path: Path, monkeypatch):
+def test_deals_draws_exactly_those_deals(cli, tmp_path: Path, request):
     """--deals alone: those deals of replication 0, in the order given, each once; no picked
     deal is slipped in first (it used to draw the most stalled deal as well)."""
-    kept = keep_figures(monkeypatch)
+    kept = keep_figures(request)
     picture = tmp_path / "deals.png"
     result = CliRunner().invoke(
         cli, ["trace", "equipment", "--deals", "17,3,17", "--picture", str(picture)]
