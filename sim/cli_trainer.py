@@ -30,6 +30,16 @@ def _scenario_for(scenario, sets, pipeline):
     return loaded
 
 
+def _what_if_label(sets, pipeline, scenario) -> str | None:
+    """The what-if label of a story told with --set or --pipeline (None for the base case)."""
+    from sim.overrides import parse_sets
+    from sim.whatif import what_if
+
+    path = pipeline.path if pipeline is not None else None
+    info = what_if(parse_sets(sets), path, scenario.start_date if path is not None else None)
+    return info["label"] if info else None
+
+
 @click.command("trace")
 @click.argument("scenario", required=False)
 @click.option("--deal", type=int, help="Tell this deal's story (0-based: day-0 pipeline first).")
@@ -71,9 +81,12 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
         replication=replication,
         seed=seed,
     )
+    label = _what_if_label(sets, pipeline, stories[0].scenario)
+    if label:
+        click.echo(f"WHAT-IF, not the base case: {label}\n")
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
-        path = draw_timeline(stories, picture)
+        path = draw_timeline(stories, picture, what_if=label)
         click.echo(f"\nwrote {path}")
 
 

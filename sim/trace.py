@@ -611,11 +611,13 @@ def _dodge(days: list[float], near: float, step: float) -> list[float]:
     return offsets
 
 
-def draw_timeline(stories: list[Story], path: Path | str) -> Path:
+def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = None) -> Path:
     """Draw the stories as a timeline picture: one row per deal, stages as bars over dates.
 
     Waits (budget, exchange rate) are hatched over the stage bar; what happened is marked with
     symbols above the bar, explained in the legend; market-wide shocks are dashed vertical lines.
+    ``what_if``: the label of a scenario changed by ``--set`` or ``--pipeline``
+    (:mod:`sim.whatif`), said under the title and in the footer.
     """
     import matplotlib
 
@@ -840,14 +842,30 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     else:
         numbers = [str(s.deal) for s in stories]
         title = f"{scenario.name}: the stories of deals {', '.join(numbers[:-1])} and {numbers[-1]}"
-    ax.set_title(title, fontsize=14, loc="left", pad=16 + 11 * len(last_at))
+    from sim.plots import WHAT_IF_COLOR, footer, what_if_tag
+
+    pad = 16 + 11 * len(last_at)  # above the shocks' labels
+    if what_if:
+        title += " (what-if)"
+        ax.annotate(
+            what_if_tag(what_if),
+            (0, 1),
+            xycoords="axes fraction",
+            xytext=(0, pad - 2),
+            textcoords="offset points",
+            fontsize=10,
+            fontweight="bold",
+            color=WHAT_IF_COLOR,
+            va="bottom",
+        )
+        pad += 16
+    ax.set_title(title, fontsize=14, loc="left", pad=pad)
     stories_desc = f"replication {stories[0].replication}, seed {stories[0].seed}"
     caption = (
         f"dealsim trace, {stories_desc}. Bars: the stage each deal is in, over dates; "
         "hatching: waiting inside the stage; marks above a bar: what happened to the deal."
     )
-    fig.text(0.01, 0.01, caption, fontsize=8.5, color="#4a5568", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, footer(fig, caption, what_if), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=PICTURE_PIXELS / PICTURE_WIDTH)
     plt.close(fig)

@@ -1,6 +1,7 @@
 """A what-if is labelled as one: a run, comparison or sweep with ``--set`` or ``--pipeline``
 says so in the terminal header, its default folder name, every figure and its results files
-(``what_if`` in summary.json, comparison.json and sweep.json), and a base run says nothing."""
+(``what_if`` in summary.json, comparison.json and sweep.json), and a base run says nothing.
+A trace told with ``--set`` says so on the terminal and on its picture."""
 
 from __future__ import annotations
 
@@ -131,3 +132,16 @@ def test_compare_and_sweep_are_labelled(
     assert main([*sweep, *common, "-o", "plain", "--no-plots"]) == 0
     assert "WHAT-IF" not in capsys.readouterr().out
     assert "what_if" not in json.loads((tmp_path / "plain" / "sweep.json").read_text())
+
+
+def test_trace_of_a_changed_scenario_is_labelled(tmp_path: Path, capsys, request) -> None:
+    kept = keep_figures(request)
+    picture = tmp_path / "deal.png"
+    args = ["trace", "equipment", "--deal", "3", "-r", "0", "--picture", str(picture)]
+    assert main([*args, "--set", "budget.funded_share=0.2"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == HEADER + "budget.funded_share=0.2"
+    assert HEADER + "budget.funded_share=0.2" in all_text(kept[0])  # the footer
+    assert kept[0].axes[0].get_title(loc="left").endswith("(what-if)")
+    assert main(args) == 0  # the base case: not a word of it
+    assert "WHAT-IF" not in capsys.readouterr().out
+    assert "what-if" not in all_text(kept[1]).lower()
