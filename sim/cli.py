@@ -105,6 +105,16 @@ def _run_arms(
         progress.close()
 
 
+def _arms_what_if(sets: dict, source, arms) -> dict | None:
+    """The what-if label of a compare or sweep: its --set options other than the swept one (for
+    one scenario compared with its changed self, the change itself) and the --pipeline export."""
+    from sim.whatif import what_if
+
+    if source is None:
+        return what_if(sets)
+    return what_if(sets, source.path, source.as_of or arms[0].scenario.start_date)
+
+
 def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
     """Write a comparison's or a sweep's files, then print its JSON or its table."""
     written = result.write(
@@ -113,8 +123,15 @@ def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: 
     if as_json:
         _print_json(result.to_dict())
     else:
+        _echo_what_if(result.what_if)
         click.echo(result.table(written))
         click.echo(engine_line(result.arms[0].result.manifest))
+
+
+def _echo_what_if(info: dict | None) -> None:
+    """The terminal header's first line for a what-if: never mistaken for the base case."""
+    if info:
+        click.echo(f"WHAT-IF, not the base case: {info['label']}")
 
 
 def _print_json(data: dict) -> None:
@@ -154,12 +171,14 @@ def run_command(
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
-    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
+    changes = parse_sets(sets)
+    loaded, _ = resolve_scenario(scenario, changes)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
         result = simulate(
-            loaded,
+            scenario,  # simulate applies the changes again, and labels the run a what-if
+            sets=changes,
             replications=replications,
             seed=seed,
             jobs=jobs,
@@ -187,6 +206,7 @@ def run_command(
     else:
         from sim.explain import explain_text
 
+        _echo_what_if(result.summary.get("what_if"))
         click.echo(run_summary(result.summary, result.folder))
         click.echo(engine_line(result.manifest))
         click.echo("")
@@ -221,18 +241,22 @@ def compare_command(
 
     Every scenario runs with the same seed and replications; each metric's paired difference
     to the first scenario gets a 95% confidence interval. Writes comparison.json and
-    compare_bookings.png to the results folder (default results/compare-<names>-<time>).
+    compare_bookings.png to the results folder (default results/compare-<names>-<time>, with
+    a whatif-... part when --set or --pipeline change every scenario or the only one).
     """
-    from sim.comparison import Comparison, compare_folder, prepare_arms
+    from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
-    arms = prepare_arms(list(scenarios), parse_sets(sets))
-    folder = output if output is not None else compare_folder(arms)
-    label = f"Comparing {len(arms)} scenarios"
+    changes = parse_sets(sets)
+    arms = prepare_arms(list(scenarios), changes)
+    label = _arms_what_if(changes, pipeline, arms)
+    folder = output if output is not None else compare_folder(arms, label)
+    progress = f"Comparing {len(arms)} scenarios"
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, pipeline, label, engine
+        arms, folder, force, replications, seed, jobs, pipeline, progress, engine
     )
-    _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
+    result = Comparison(arms, replications, seed, LEVEL, label)
+    _write_and_show(result, folder, force, no_plots, as_json)
 
 
 @cli.command("sweep")
@@ -262,17 +286,20 @@ def sweep_command(
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
-    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
+    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>, with a
+    whatif-... part for other --set options or --pipeline).
     """
+    from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
-    folder = output if output is not None else sweep_folder(arms, parameter)
+    label = _arms_what_if(others, pipeline, arms)
+    folder = output if output is not None else sweep_folder(arms, parameter, label)
     replications, seed = _run_arms(
         arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}", engine
     )
-    result = Sweep(parameter, arms, values, labels, others, replications, seed)
+    result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
     _write_and_show(result, folder, force, no_plots, as_json)
 
 

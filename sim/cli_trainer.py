@@ -30,6 +30,16 @@ def _scenario_for(scenario, sets, pipeline):
     return loaded
 
 
+def _what_if_label(sets, pipeline, scenario) -> str | None:
+    """The what-if label of a story told with --set or --pipeline (None for the base case)."""
+    from sim.overrides import parse_sets
+    from sim.whatif import what_if
+
+    path = pipeline.path if pipeline is not None else None
+    info = what_if(parse_sets(sets), path, scenario.start_date if path is not None else None)
+    return info["label"] if info else None
+
+
 @click.command("trace")
 @click.argument("scenario", required=False)
 @click.option("--deal", type=int, help="Tell this deal's story (0-based: day-0 pipeline first).")
@@ -45,7 +55,12 @@ def _scenario_for(scenario, sets, pipeline):
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also draw the timeline as a PNG.",
 )
-@click.option("--deals", "more", help="More deals of the same replication, e.g. 3,17,40.")
+@click.option(
+    "--deals",
+    "more",
+    help="These deals of one replication, e.g. 3,17,40 (with --deal or a pick: drawn "
+    "after that deal, from its replication).",
+)
 @set_option()
 @pipeline_options
 def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline):
@@ -54,17 +69,24 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
     SCENARIO is a bundled name or a TOML file (default: equipment).
     """
     from sim.errors import UserError
-    from sim.trace import draw_timeline, find_story, parse_deal_list, stories_of
+    from sim.trace import draw_timeline, find_stories, parse_deal_list
 
     if picture is not None and picture.suffix.lower() != ".png":
         raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
-    extra = parse_deal_list(more)
-    scenario = _scenario_for(scenario, sets, pipeline)
-    story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
-    stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
+    stories = find_stories(
+        _scenario_for(scenario, sets, pipeline),
+        parse_deal_list(more),
+        deal=deal,
+        pick=pick,
+        replication=replication,
+        seed=seed,
+    )
+    label = _what_if_label(sets, pipeline, stories[0].scenario)
+    if label:
+        click.echo(f"WHAT-IF, not the base case: {label}\n")
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
-        path = draw_timeline(stories, picture)
+        path = draw_timeline(stories, picture, what_if=label)
         click.echo(f"\nwrote {path}")
 
 

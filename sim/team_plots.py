@@ -14,7 +14,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-from sim.plots import DPI, caption, money  # noqa: E402
+from sim.plots import SLIDE, _what_if_label, caption, footer, heading, money, save  # noqa: E402
 
 BUSY_COLOR = "#2b6cb0"
 OVERLOADED_COLOR = "#c53030"  # a month at 95% or more: deals queue for us
@@ -45,8 +45,9 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     team = summary["teams"][name]
     periods = team["periods"]
     months = _months(periods)
+    label = _what_if_label(summary)
     fig, (busy_ax, wait_ax, queue_ax) = plt.subplots(
-        3, 1, figsize=(12.8, 7.2), sharex=True, height_ratios=(1.2, 1, 0.8)
+        3, 1, figsize=SLIDE, sharex=True, height_ratios=(1.2, 1, 0.8)
     )
     _busy_panel(busy_ax, months, periods, team, summary)
     _wait_panel(wait_ax, months, periods)
@@ -56,7 +57,7 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     cost = team["cost"]["mean"]
     sale = summary["cost_of_sale"]["per_won_deal"]["mean"]
     fig.suptitle(
-        f"Our {name}: how busy, and what it made deals wait",
+        heading(f"Our {name}: how busy, and what it made deals wait", summary["scenario"], label),
         x=0.01,
         y=0.985,
         ha="left",
@@ -74,10 +75,9 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     for ax in (busy_ax, wait_ax, queue_ax):
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(True, axis="y", alpha=0.3)
-    fig.text(0.01, 0.01, caption(summary), fontsize=8, color="#555555")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.945))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    bottom = footer(fig, caption(summary), label)
+    fig.tight_layout(rect=(0, bottom, 1, 0.945))
+    save(fig, path)
     return path
 
 
