@@ -14,7 +14,16 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-from sim.plots import SLIDE, _what_if_label, caption, footer, heading, money, save  # noqa: E402
+from sim.plots import (  # noqa: E402
+    SLIDE,
+    _what_if_label,
+    caption,
+    footer,
+    heading,
+    money,
+    save,
+    title_block,
+)
 
 BUSY_COLOR = "#2b6cb0"
 OVERLOADED_COLOR = "#c53030"  # a month at 95% or more: deals queue for us
@@ -56,27 +65,20 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     queue_ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
     cost = team["cost"]["mean"]
     sale = summary["cost_of_sale"]["per_won_deal"]["mean"]
-    fig.suptitle(
-        heading(f"Our {name}: how busy, and what it made deals wait", summary["scenario"], label),
-        x=0.01,
-        y=0.985,
-        ha="left",
-        fontsize=14,
+    subtitle = (
+        f"{team['hours']['mean']:,.0f} hours per run, {money(cost, summary['currency'])}; cost of "
+        f"sale per won deal (all teams) {money(sale, summary['currency'])}; means over "
+        "replications.\nRed: 95% or more of the people's time at work, so deals queue"
     )
-    fig.text(
-        0.01,
-        0.94,
-        f"{team['hours']['mean']:,.0f} hours per run, {money(cost, summary['currency'])}; "
-        f"cost of sale per won deal (all teams) {money(sale, summary['currency'])}. "
-        "Means over replications.",
-        fontsize=9.5,
-        color="#4a5568",
+    title = heading(
+        f"Our {name}: how busy, and what it made deals wait", summary["scenario"], label
     )
+    title_block(busy_ax, title, subtitle, label)
     for ax in (busy_ax, wait_ax, queue_ax):
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(True, axis="y", alpha=0.3)
     bottom = footer(fig, caption(summary), label)
-    fig.tight_layout(rect=(0, bottom, 1, 0.945))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, path)
     return path
 
@@ -101,8 +103,6 @@ def _busy_panel(ax, months, periods, team, summary) -> None:
         ax.axvline(day, color="#4a5568", linestyle="--", linewidth=0.8)
         ax.text(day, 1.06, f" {change['people']} people", fontsize=9, color="#2d3748",
                 va="center")  # fmt: skip
-    ax.set_title("Red: 95% or more of the people's time at work, so deals queue",
-                 loc="left", fontsize=9.5, color="#4a5568")  # fmt: skip
 
 
 def _wait_panel(ax, months, periods) -> None:
