@@ -16,6 +16,7 @@ import click
 from sim import __version__
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
+from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 
 
@@ -101,7 +102,9 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
         progress.close()
 
 
-def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
+def _write_and_show(
+    result, folder: Path, force: bool, no_plots: bool, as_json: bool, report: str | None = None
+) -> None:
     """Write a comparison's or a sweep's files, then print its JSON or its table."""
     written = result.write(
         folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
@@ -110,6 +113,7 @@ def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: 
         _print_json(result.to_dict())
     else:
         click.echo(result.table(written))
+    write_folder_report(written, report, err=as_json)
 
 
 def _print_json(data: dict) -> None:
@@ -128,6 +132,7 @@ def _print_json(data: dict) -> None:
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 @_pipeline_options
+@report_option
 def run_command(
     scenario,
     replications,
@@ -141,12 +146,14 @@ def run_command(
     target,
     as_json,
     pipeline,
+    report,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
+    check_report_path(report)
     loaded, _ = resolve_scenario(scenario, parse_sets(sets))
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
@@ -182,6 +189,7 @@ def run_command(
         click.echo(run_summary(result.summary, result.folder))
         click.echo("")
         click.echo(explain_text(result.summary))
+    write_folder_report(result.folder, report, err=as_json)
 
 
 @cli.command("compare")
@@ -194,6 +202,7 @@ def run_command(
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
 @_pipeline_options
+@report_option
 def compare_command(
     scenarios,
     replications,
@@ -205,6 +214,7 @@ def compare_command(
     no_plots,
     as_json,
     pipeline,
+    report,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -215,12 +225,14 @@ def compare_command(
     from sim.comparison import Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
+    check_report_path(report)
     arms = prepare_arms(list(scenarios), parse_sets(sets))
     folder = output if output is not None else compare_folder(arms)
     replications, seed = _run_arms(
         arms, folder, force, replications, seed, jobs, pipeline, f"Comparing {len(arms)} scenarios"
     )
-    _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
+    result = Comparison(arms, replications, seed)
+    _write_and_show(result, folder, force, no_plots, as_json, report)
 
 
 @cli.command("sweep")
@@ -233,6 +245,7 @@ def compare_command(
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
 @_pipeline_options
+@report_option
 def sweep_command(
     scenario,
     replications,
@@ -244,6 +257,7 @@ def sweep_command(
     no_plots,
     as_json,
     pipeline,
+    report,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -252,6 +266,7 @@ def sweep_command(
     """
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
+    check_report_path(report)
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
     folder = output if output is not None else sweep_folder(arms, parameter)
@@ -259,7 +274,7 @@ def sweep_command(
         arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}"
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
-    _write_and_show(result, folder, force, no_plots, as_json)
+    _write_and_show(result, folder, force, no_plots, as_json, report)
 
 
 @cli.command()
@@ -306,10 +321,12 @@ def scenarios():
 def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
     from sim.cli_data import register as register_data
+    from sim.cli_report import register as register_report
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_report(cli)
 
 
 _register_plugins()

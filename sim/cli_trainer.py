@@ -48,7 +48,12 @@ def _scenario_for(scenario, sets, pipeline):
 @click.option("--deals", "more", help="More deals of the same replication, e.g. 3,17,40.")
 @set_option()
 @pipeline_options
-def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline):
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the story as an HTML page for a room (timeline and dated lines).",
+)
+def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline, report):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
@@ -58,14 +63,22 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
 
     if picture is not None and picture.suffix.lower() != ".png":
         raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+    if report is not None:
+        from sim.html.page import check_output
+
+        check_output(report)
     extra = parse_deal_list(more)
-    scenario = _scenario_for(scenario, sets, pipeline)
+    ref, scenario = scenario, _scenario_for(scenario, sets, pipeline)
     story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
     stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
         path = draw_timeline(stories, picture)
         click.echo(f"\nwrote {path}")
+    if report is not None:
+        from sim.html.story import write_story_report
+
+        click.echo(f"\nwrote {write_story_report(stories, report, ref)}")
 
 
 @click.command("explain")
