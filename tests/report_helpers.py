@@ -3,10 +3,13 @@ test_report_browser.py)."""
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from whatif_helpers import invoke  # tests/ on sys.path
+from whatif_helpers import invoke, small_scenario_data  # tests/ on sys.path
+
+from sim.scenario import toml_dumps
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 
@@ -23,6 +26,37 @@ def make_compare(folder: Path, *args: object) -> Path:
     result = invoke("compare", "equipment", "recession", "-n", 4, "-j", 1, "-o", folder, *args)
     assert result.exit_code == 0, result.output
     return folder
+
+
+def make_injected_run(folder: Path, markup: str) -> Path:
+    """A run whose scenario carries ``markup`` in its description (``Plan <markup>``), its first
+    stage's label (``Need <markup>``) and its name (``small<markup>``, in summary.json: a name
+    in a scenario file cannot hold markup, a hand-edited summary can)."""
+    data = small_scenario_data()
+    data["description"] = f"Plan {markup}"
+    data["stages"][0]["label"] = f"Need {markup}"
+    folder.mkdir(parents=True)
+    path = folder / "small.toml"
+    path.write_text(toml_dumps(data), encoding="utf-8")
+    run = folder / "run"
+    assert invoke("run", path, "-n", 2, "-j", 1, "--no-plots", "-o", run).exit_code == 0
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    summary["scenario"] = f"small{markup}"
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return run
+
+
+def cheap_figures(monkeypatch) -> None:
+    """Run reports without drawing (about a second a figure on a busy machine), for the tests
+    of what surrounds the figures; the real ones are checked elsewhere."""
+    import sim.html.run
+    from sim.html.page import Figure
+    from sim.html.run import RUN_FIGURES
+
+    def figures(summary):
+        return {name: Figure(title, "", "data:,") for name, (title, _) in RUN_FIGURES.items()}
+
+    monkeypatch.setattr(sim.html.run, "figures", figures)
 
 
 class Page(HTMLParser):

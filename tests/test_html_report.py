@@ -9,8 +9,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from report_helpers import Page, make_compare, make_run  # tests/ on sys.path
-from whatif_helpers import invoke, small_scenario_data
+import report_helpers  # tests/ on sys.path
+from report_helpers import Page, make_compare, make_injected_run, make_run
+from whatif_helpers import invoke
 
 from sim.aggregate import clean_for_json
 from sim.comparison import format_interval, format_value
@@ -18,7 +19,6 @@ from sim.errors import UserError
 from sim.html import KINDS, detect_kind, render_folder, write_report
 from sim.html.run import RUN_FIGURES
 from sim.report import money
-from sim.scenario import toml_dumps
 
 INJECTION = "<script>alert('owned')</script>"
 
@@ -36,16 +36,7 @@ def run_page(run_dir) -> tuple[str, Page]:
 
 @pytest.fixture
 def cheap_figures(monkeypatch):
-    """Run reports without drawing (about a second a figure on a busy machine): for the tests
-    of the plumbing around the page; the real figures are checked on ``run_page``."""
-    import sim.html.run
-    from sim.html.page import Figure
-
-    def figures(summary):
-        empty = "data:image/svg+xml;base64,"
-        return {name: Figure(title, "", empty) for name, (title, _) in RUN_FIGURES.items()}
-
-    monkeypatch.setattr(sim.html.run, "figures", figures)
+    report_helpers.cheap_figures(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -161,23 +152,14 @@ def test_run_report_tells_the_scenario_and_its_provenance(run_dir, run_page):
 def test_injection_shows_as_text(tmp_path, cheap_figures):
     """Markup in a scenario's description, a stage label and the scenario name (as a hand-edited
     summary.json could carry it) is escaped everywhere it is shown."""
-    data = small_scenario_data()
-    data["description"] = f"Description {INJECTION} & <b>bold</b>"
-    data["stages"][0]["label"] = f"Need {INJECTION}"
-    scenario = tmp_path / "small.toml"
-    scenario.write_text(toml_dumps(data), encoding="utf-8")
-    folder = tmp_path / "run"
-    assert invoke("run", scenario, "-n", 3, "-j", 1, "--no-plots", "-o", folder).exit_code == 0
-    summary = _summary(folder)
-    summary["scenario"] = f"small{INJECTION}"
-    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    html = render_folder(folder)
+    markup = f"{INJECTION} & <b>bold</b>"
+    html = render_folder(make_injected_run(tmp_path / "injected", markup))
     assert "<script>" not in html and "<b>" not in html
     assert html.count("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;") >= 4
     page = Page(html)
-    assert f"Description {INJECTION} & <b>bold</b>" in page.visible
-    assert f"Need {INJECTION}" in page.visible
-    assert f"small{INJECTION}: the forecast" in page.visible
+    assert f"Plan {markup}" in page.visible
+    assert f"Need {markup}" in page.visible
+    assert f"small{markup}: the forecast" in page.visible
     assert [s.get("type") for s in page.scripts] == ["application/json"]
 
 

@@ -18,14 +18,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import make_compare, make_run  # tests/ on sys.path
-from whatif_helpers import invoke, small_scenario_data
+from report_helpers import cheap_figures, make_compare, make_injected_run, make_run
 
 from sim.comparison import format_value
 from sim.html import write_report
 from sim.html.run import RUN_FIGURES
 from sim.report import money
-from sim.scenario import toml_dumps
 
 CHROMIUM = os.environ.get("DEALSIM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -180,25 +178,9 @@ def test_compare_report_in_the_browser(browser, tmp_path):
 def test_injected_markup_stays_text_in_the_browser(browser, tmp_path, monkeypatch):
     """A scenario whose name (in summary.json), description and stage label carry a script:
     the page shows them as text and runs nothing."""
-    import sim.html.run
-    from sim.html.page import Figure
-
-    monkeypatch.setattr(
-        sim.html.run,
-        "figures",
-        lambda summary: {n: Figure(t, "", "data:,") for n, (t, _) in RUN_FIGURES.items()},
-    )
+    cheap_figures(monkeypatch)
     script = "<script>alert('owned')</script><img src=x onerror=alert(2)>"
-    data = small_scenario_data()
-    data["description"] = f"Plan {script}"
-    data["stages"][0]["label"] = f"Need {script}"
-    path = tmp_path / "small.toml"
-    path.write_text(toml_dumps(data), encoding="utf-8")
-    folder = tmp_path / "run"
-    assert invoke("run", path, "-n", 2, "-j", 1, "--no-plots", "-o", folder).exit_code == 0
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    summary["scenario"] = f"small{script}"
-    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    folder = make_injected_run(tmp_path / "injected", script)
     opened = Opened(browser, write_report(folder, tmp_path / "injected.html"))
     opened.assert_self_contained()  # no alert, no error, no request for "x"
     page = opened.page

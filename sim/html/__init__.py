@@ -2,15 +2,25 @@
 
 A *kind* of folder is recognised by the file it holds (``summary.json`` for a run,
 ``comparison.json`` for a comparison...) and is one function that reads the folder into a
-template context plus one template that extends ``base.html.j2``. Adding a kind::
+template context plus one template. Adding a kind, e.g. the folder of ``dealsim sensitivity``:
 
-    # sim/html/sensitivity.py
-    def read_sensitivity(folder: Path) -> dict:      # title, subtitle, data, figures...
-        ...
-    # sim/html/templates/sensitivity.html.j2: {% extends "base.html.j2" %} ...
-    # and one line in KINDS below:
-    Kind("sensitivity", "sensitivity.json", "sensitivity.html.j2",
-         "sim.html.sensitivity:read_sensitivity"),
+1. ``sim/html/sensitivity.py``: ``read_sensitivity(folder: Path) -> dict`` returning at least
+   ``title`` and ``subtitle`` (may be ""), optionally ``data`` (a JSON-able dict embedded in the
+   page), and whatever its template shows. Read files with ``page.read_json`` (a clear error
+   naming the file); figures with ``page.svg_figure(lambda path: draw(..., path), title,
+   caption)`` (any function that saves a matplotlib figure to the path it is given) or
+   ``page.png_figure(folder / "x.png", title, caption)``.
+2. ``sim/html/templates/sensitivity.html.j2``: ``{% extends "base.html.j2" %}``, its sections
+   in ``{% block content %}``, figures with the ``show_figure`` macro of ``macros.html.j2``.
+   Everything is escaped; the filters ``amount``, ``pct``, ``pct_pm``, ``days``, ``number`` and
+   ``state`` write numbers as the terminal does.
+3. One line in ``KINDS`` below, before ``run``::
+
+       Kind("sensitivity", "sensitivity.json", "sensitivity.html.j2",
+            "sim.html.sensitivity:read_sensitivity"),
+
+``--report`` on the command that writes the folder is ``sim.cli_report.report_option`` and
+``write_folder_report(folder, report)``.
 """
 
 from __future__ import annotations

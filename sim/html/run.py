@@ -119,7 +119,7 @@ def target(summary: dict) -> dict | None:
 
 def outcome_rows(summary: dict) -> list[dict]:
     return [
-        {"label": label, **summary["outcomes"][key]}
+        {"key": key, "label": label, **summary["outcomes"][key]}
         for key, label in OUTCOME_LABELS.items()
         if key in summary["outcomes"]
     ]
@@ -177,13 +177,17 @@ def provenance(summary: dict, manifest: dict) -> list[tuple[str, str]]:
         ("Replications", str(summary["replications"])),
         ("Deals per replication", f"{summary['deals']['mean']:.1f}"),
     ]
-    shown = {**MANIFEST_LABELS}
-    for key, label in shown.items():
-        if key in manifest:
-            rows.append((label, value_text(manifest[key])))
-    for key, value in manifest.items():
-        if key not in shown and key != "scenario" and key not in ("replications", "seed"):
-            rows.append((key.replace("_", " ").capitalize(), value_text(value)))
+    rows += [
+        (label, value_text(manifest[key]))
+        for key, label in MANIFEST_LABELS.items()
+        if key in manifest
+    ]
+    told = {"scenario", "replications", "seed", *MANIFEST_LABELS}
+    rows += [  # entries newer than this list (a CRM pipeline, ...) under their own names
+        (key.replace("_", " ").capitalize(), value_text(value))
+        for key, value in manifest.items()
+        if key not in told
+    ]
     return rows
 
 

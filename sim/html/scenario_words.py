@@ -214,11 +214,13 @@ def mechanisms(scenario: Scenario) -> tuple[list[dict], list[str]]:
         "dormant": lambda: [_dormant(scenario, name)],
     }
     on, off = [], []
-    for mechanism, (title, _, _) in MECHANISMS.items():
-        if has_mechanism(scenario, mechanism):
-            on.append({"title": title, "texts": words[mechanism]()})
-        else:
+    for mechanism, (title, section, _) in MECHANISMS.items():
+        if not has_mechanism(scenario, mechanism):
             off.append(title)
+        elif mechanism in words:
+            on.append({"title": title, "texts": words[mechanism]()})
+        else:  # a mechanism newer than these words: at least say where it is
+            on.append({"title": title, "texts": [f"Switched on: see {section} in the scenario."]})
     return on, off
 
 

@@ -31,6 +31,11 @@ from sim.sweeps import SWEEP_JSON, SWEEP_PLOT, _plus_minus
 COMMON_KEYS = ("seed", "replications", "level", "currency")
 
 
+def _level(data: dict) -> str:
+    """The confidence level of every interval of the folder: '95%'."""
+    return f"{100 * data['level']:g}%"
+
+
 def _label(name: str, currency: str) -> str:
     kind, label = METRICS[name]
     label = label[:1].upper() + label[1:]
@@ -53,14 +58,12 @@ def metric_rows(metrics: dict, currency: str) -> list[dict]:
         kind = METRICS[name][0]
         rows.append(
             {
-                "name": name,
                 "label": _label(name, currency),
                 "a": format_value(kind, m["a"]),
                 "b": format_value(kind, m["b"]),
                 "delta": format_delta(kind, m["delta"]),
                 "interval": format_interval(kind, m["ci_low"], m["ci_high"]),
                 "beyond_noise": _clear(m["ci_low"], m["ci_high"]),
-                "n": m.get("n"),
             }
         )
     return rows
@@ -137,7 +140,6 @@ def scenario_entries(data: dict) -> tuple[list[dict], list | None]:
                 "sets": format_sets(entry.get("sets") or {}) or "-",
                 "hash": _short_hash(entry.get("scenario_hash")),
                 "description": scenario.description if scenario is not None else None,
-                "matched": scenario is not None,
             }
         )
     return entries, loaded if all(s is not None for s in loaded) else None
@@ -147,7 +149,7 @@ def whatif_provenance(data: dict, manifest: dict, key: str) -> list[tuple[str, s
     rows = [
         ("Seed", str(data["seed"])),
         ("Replications", f"{data['replications']} per scenario"),
-        ("Confidence level", f"{100 * data['level']:g}%"),
+        ("Confidence level", _level(data)),
     ]
     if manifest:
         rows += [
@@ -175,17 +177,23 @@ def _manifest(folder: Path) -> dict:
     return read_json(path) if path.is_file() else {}
 
 
-def _bookings_sentence(comparison: dict, currency: str) -> dict:
-    """'recession books 8.96M EUR less than equipment (95% CI ...)' and its numbers."""
+def _bookings_sentence(comparison: dict, currency: str, level: str) -> dict:
+    """'recession books 8.957M EUR less than equipment (paired 95% interval ...)', its numbers."""
     b = comparison["metrics"]["bookings"]
     delta = b["delta"]
     if delta is None or not math.isfinite(delta):
         return {"text": "No bookings difference could be measured.", **b}
+    if delta == 0:
+        text = (
+            f"{comparison['b']} books exactly what {comparison['a']} books, replication by "
+            "replication."
+        )
+        return {"text": text, **b}
     word = "more" if delta > 0 else "less"
     noise = "more than the noise" if _clear(b["ci_low"], b["ci_high"]) else "within the noise"
     text = (
         f"{comparison['b']} books {format_value('money', abs(delta))} {currency} {word} than "
-        f"{comparison['a']} within the horizon (paired 95% interval of the difference "
+        f"{comparison['a']} within the horizon (paired {level} interval of the difference "
         f"{format_interval('money', b['ci_low'], b['ci_high'])} {currency}): {noise}."
     )
     return {"text": text, **b}
@@ -196,14 +204,14 @@ def read_compare(folder: Path) -> dict:
     folder = Path(folder)
     data = read_json(folder / COMPARISON_JSON)
     _require(data, ("scenarios", "comparisons", *COMMON_KEYS), folder / COMPARISON_JSON)
-    currency = data["currency"]
+    currency, level = data["currency"], _level(data)
     entries, scenarios = scenario_entries(data)
     labels = [e["label"] for e in entries]
     blocks = [
         {
             "a": c["a"],
             "b": c["b"],
-            "headline": _bookings_sentence(c, currency),
+            "headline": _bookings_sentence(c, currency, level),
             "rows": metric_rows(c["metrics"], currency),
         }
         for c in data["comparisons"]
@@ -215,6 +223,7 @@ def read_compare(folder: Path) -> dict:
             "numbers: every difference is paired, replication by replication"
         ),
         "currency": currency,
+        "level": level,
         "entries": entries,
         "cards": [
             {
@@ -306,7 +315,7 @@ def read_sweep(folder: Path) -> dict:
     folder = Path(folder)
     data = read_json(folder / SWEEP_JSON)
     _require(data, ("scenario", "parameter", "points", *COMMON_KEYS), folder / SWEEP_JSON)
-    currency = data["currency"]
+    currency, level = data["currency"], _level(data)
     points = data["points"]
     rows = sweep_rows(points, currency)
     best = max(rows, key=lambda r: r["bookings"] if r["bookings"] is not None else -math.inf)
@@ -319,6 +328,7 @@ def read_sweep(folder: Path) -> dict:
             + (f"; every run also with {others}" if others else "")
         ),
         "currency": currency,
+        "level": level,
         "parameter": data["parameter"],
         "scenario_name": data["scenario"]["name"],
         "scenario_path": data["scenario"].get("path") or "-",
@@ -330,7 +340,7 @@ def read_sweep(folder: Path) -> dict:
         "figure": png_figure(
             folder / SWEEP_PLOT,
             f"Each metric against {data['parameter']}",
-            "Mean with its 95% confidence band at each value; bookings also with the P10-P90 "
+            f"Mean with its {level} confidence band at each value; bookings also with the P10-P90 "
             "range of replications; last panel: stalled days per deal by cause.",
         ),
         "provenance": whatif_provenance(data, _manifest(folder), "value"),
