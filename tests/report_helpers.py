@@ -28,6 +28,23 @@ def make_compare(folder: Path, *args: object) -> Path:
     return folder
 
 
+_SHARED: dict[tuple[str, str], tuple[Path, Path]] = {}
+
+
+def shared_report(tmp_path_factory, kind: str) -> tuple[Path, Path]:
+    """A run (``kind='run'``) or comparison folder and its report, made once per test session
+    for both report test modules: drawing a run's figures takes seconds on a busy machine.
+    Tests must not change them."""
+    from sim.html import write_report
+
+    key = (str(tmp_path_factory.getbasetemp()), kind)
+    if key not in _SHARED:
+        root = tmp_path_factory.mktemp(f"shared-{kind}")
+        folder = make_run(root / kind, "--no-plots") if kind == "run" else make_compare(root / kind)
+        _SHARED[key] = (folder, write_report(folder, root / f"{kind}-report.html"))
+    return _SHARED[key]
+
+
 def make_injected_run(folder: Path, markup: str) -> Path:
     """A run whose scenario carries ``markup`` in its description (``Plan <markup>``), its first
     stage's label (``Need <markup>``) and its name (``small<markup>``, in summary.json: a name

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import report_helpers  # tests/ on sys.path
-from report_helpers import Page, make_compare, make_injected_run, make_run
+from report_helpers import Page, make_injected_run, shared_report
 from whatif_helpers import invoke
 
 from sim.aggregate import clean_for_json
@@ -25,12 +25,12 @@ INJECTION = "<script>alert('owned')</script>"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("report") / "run", "--no-plots")
+    return shared_report(tmp_path_factory, "run")[0]
 
 
 @pytest.fixture(scope="module")
-def run_page(run_dir) -> tuple[str, Page]:
-    html = render_folder(run_dir)
+def run_page(tmp_path_factory) -> tuple[str, Page]:
+    html = shared_report(tmp_path_factory, "run")[1].read_text(encoding="utf-8")
     return html, Page(html)
 
 
@@ -41,7 +41,7 @@ def cheap_figures(monkeypatch):
 
 @pytest.fixture(scope="module")
 def compare_dir(tmp_path_factory) -> Path:
-    return make_compare(tmp_path_factory.mktemp("report") / "cmp")
+    return shared_report(tmp_path_factory, "compare")[0]
 
 
 def _summary(folder: Path) -> dict:

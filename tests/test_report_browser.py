@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import cheap_figures, make_compare, make_injected_run, make_run
+from report_helpers import cheap_figures, make_injected_run, shared_report
 
 from sim.comparison import format_value
 from sim.html import write_report
@@ -138,9 +138,8 @@ def _assert_png(path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 
 
-def test_run_report_in_the_browser(browser, tmp_path):
-    folder = make_run(tmp_path / "run", "--no-plots")
-    report = write_report(folder, tmp_path / "run-report.html")
+def test_run_report_in_the_browser(browser, tmp_path, tmp_path_factory):
+    folder, report = shared_report(tmp_path_factory, "run")
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     opened = Opened(browser, report)
     opened.assert_self_contained()
@@ -158,9 +157,8 @@ def test_run_report_in_the_browser(browser, tmp_path):
     opened.assert_self_contained()  # still nothing fetched after scrolling and printing
 
 
-def test_compare_report_in_the_browser(browser, tmp_path):
-    folder = make_compare(tmp_path / "cmp")
-    report = write_report(folder, tmp_path / "compare-report.html")
+def test_compare_report_in_the_browser(browser, tmp_path, tmp_path_factory):
+    folder, report = shared_report(tmp_path_factory, "compare")
     data = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
     opened = Opened(browser, report)
     opened.assert_self_contained()
