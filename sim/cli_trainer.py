@@ -7,6 +7,7 @@ whose ``invoke`` turns a :class:`sim.errors.UserError` into one line on stderr a
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -68,7 +69,7 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
 
         check_output(report)
     extra = parse_deal_list(more)
-    ref, scenario = scenario, _scenario_for(scenario, sets, pipeline)
+    scenario = _scenario_for(scenario, sets, pipeline)
     story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
     stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
     click.echo("\n\n".join(s.text() for s in stories))
@@ -78,7 +79,8 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
     if report is not None:
         from sim.html.story import write_story_report
 
-        click.echo(f"\nwrote {write_story_report(stories, report, ref)}")
+        written = write_story_report(stories, report, ["dealsim", *sys.argv[1:]])
+        click.echo(f"\nwrote {written}")
 
 
 @click.command("explain")

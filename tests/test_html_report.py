@@ -292,7 +292,7 @@ def test_trace_report_is_the_story(tmp_path):
         assert date in page.visible and text.replace(" -> ", " \u2192 ") in page.visible
     assert terminal.splitlines()[-1] in page.visible  # the verdict
     assert len(page.images) == 1 and "<svg" in _svg(page.images[0]["src"])
-    assert f"--deal {deal}" in page.visible  # how to tell the same story again
+    assert f"Deal {deal} Command" in page.visible  # provenance: the deal, the command line
 
 
 def test_write_report_is_atomic_on_failure(tmp_path, run_dir, monkeypatch):

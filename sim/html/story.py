@@ -34,8 +34,12 @@ def _arrows(text: str) -> str:
     return text.replace(" -> ", " \u2192 ")
 
 
-def story_context(stories: list[Story], scenario_ref: str | None = None) -> dict:
-    """The template context of the trainer's page for one or a few deals of one replication."""
+def story_context(stories: list[Story], command: list[str] | None = None) -> dict:
+    """The template context of the trainer's page for one or a few deals of one replication.
+
+    Args:
+        command: the command line that told the story (it tells the same story again).
+    """
     first = stories[0]
     scenario = first.scenario
     deals = ", ".join(str(s.deal) for s in stories)
@@ -44,10 +48,6 @@ def story_context(stories: list[Story], scenario_ref: str | None = None) -> dict
         if len(stories) == 1
         else f"{scenario.name}: the stories of deals {deals}"
     )
-    again = ["dealsim", "trace", scenario_ref or scenario.name, "--deal", str(first.deal)]
-    again += ["--replication", str(first.replication), "--seed", str(first.seed)]
-    if len(stories) > 1:
-        again += ["--deals", ",".join(str(s.deal) for s in stories[1:])]
     picture = svg_figure(
         lambda path: draw_timeline(stories, path),
         "The timeline",
@@ -64,11 +64,12 @@ def story_context(stories: list[Story], scenario_ref: str | None = None) -> dict
             ("Scenario", scenario.name),
             ("Replication", str(first.replication)),
             ("Seed", str(first.seed)),
-            ("The same story again", shlex.join(again)),
+            ("Deal" if len(stories) == 1 else "Deals", deals),
+            *([("Command", shlex.join(command))] if command else []),
         ],
     }
 
 
-def write_story_report(stories: list[Story], path: Path, scenario_ref: str | None = None) -> Path:
+def write_story_report(stories: list[Story], path: Path, command: list[str] | None = None) -> Path:
     """Write the trainer's page for ``stories`` to ``path`` (an .html file), atomically."""
-    return write_page(Path(path), render("story.html.j2", story_context(stories, scenario_ref)))
+    return write_page(Path(path), render("story.html.j2", story_context(stories, command)))
