@@ -17,6 +17,7 @@ from sim import __version__
 from sim.cli_options import engine_line, engine_option
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
+from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 
 
@@ -115,7 +116,9 @@ def _arms_what_if(sets: dict, source, arms) -> dict | None:
     return what_if(sets, source.path, source.as_of or arms[0].scenario.start_date)
 
 
-def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
+def _write_and_show(
+    result, folder: Path, force: bool, no_plots: bool, as_json: bool, report: str | None = None
+) -> None:
     """Write a comparison's or a sweep's files, then print its JSON or its table."""
     written = result.write(
         folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
@@ -126,6 +129,7 @@ def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: 
         _echo_what_if(result.what_if)
         click.echo(result.table(written))
         click.echo(engine_line(result.arms[0].result.manifest))
+    write_folder_report(written, report, err=as_json)
 
 
 def _echo_what_if(info: dict | None) -> None:
@@ -151,6 +155,7 @@ def _print_json(data: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 @_pipeline_options
 @engine_option
+@report_option
 def run_command(
     scenario,
     replications,
@@ -165,12 +170,14 @@ def run_command(
     as_json,
     pipeline,
     engine,
+    report,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
+    check_report_path(report)
     changes = parse_sets(sets)
     loaded, _ = resolve_scenario(scenario, changes)
     total = replications if replications is not None else loaded.replications
@@ -211,6 +218,7 @@ def run_command(
         click.echo(engine_line(result.manifest))
         click.echo("")
         click.echo(explain_text(result.summary))
+    write_folder_report(result.folder, report, err=as_json)
 
 
 @cli.command("compare")
@@ -224,6 +232,7 @@ def run_command(
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
 @_pipeline_options
 @engine_option
+@report_option
 def compare_command(
     scenarios,
     replications,
@@ -236,6 +245,7 @@ def compare_command(
     as_json,
     pipeline,
     engine,
+    report,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -247,6 +257,7 @@ def compare_command(
     from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
+    check_report_path(report)
     changes = parse_sets(sets)
     arms = prepare_arms(list(scenarios), changes)
     label = _arms_what_if(changes, pipeline, arms)
@@ -256,7 +267,7 @@ def compare_command(
         arms, folder, force, replications, seed, jobs, pipeline, progress, engine
     )
     result = Comparison(arms, replications, seed, LEVEL, label)
-    _write_and_show(result, folder, force, no_plots, as_json)
+    _write_and_show(result, folder, force, no_plots, as_json, report)
 
 
 @cli.command("sweep")
@@ -270,6 +281,7 @@ def compare_command(
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
 @_pipeline_options
 @engine_option
+@report_option
 def sweep_command(
     scenario,
     replications,
@@ -282,6 +294,7 @@ def sweep_command(
     as_json,
     pipeline,
     engine,
+    report,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -292,6 +305,7 @@ def sweep_command(
     from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
+    check_report_path(report)
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
     label = _arms_what_if(others, pipeline, arms)
@@ -300,7 +314,7 @@ def sweep_command(
         arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}", engine
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
-    _write_and_show(result, folder, force, no_plots, as_json)
+    _write_and_show(result, folder, force, no_plots, as_json, report)
 
 
 @cli.command()
@@ -347,10 +361,12 @@ def scenarios():
 def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
     from sim.cli_data import register as register_data
+    from sim.cli_report import register as register_report
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_report(cli)
 
 
 _register_plugins()

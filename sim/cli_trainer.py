@@ -7,6 +7,7 @@ whose ``invoke`` turns a :class:`sim.errors.UserError` into one line on stderr a
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -63,7 +64,12 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
 )
 @set_option()
 @pipeline_options
-def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline):
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the story as an HTML page for a room (timeline and dated lines).",
+)
+def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline, report):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
@@ -73,6 +79,10 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
 
     if picture is not None and picture.suffix.lower() != ".png":
         raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+    if report is not None:
+        from sim.html.page import check_output
+
+        check_output(report)
     stories = find_stories(
         _scenario_for(scenario, sets, pipeline),
         parse_deal_list(more),
@@ -88,6 +98,11 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
     if picture is not None:
         path = draw_timeline(stories, picture, what_if=label)
         click.echo(f"\nwrote {path}")
+    if report is not None:
+        from sim.html.story import write_story_report
+
+        written = write_story_report(stories, report, ["dealsim", *sys.argv[1:]])
+        click.echo(f"\nwrote {written}")
 
 
 @click.command("explain")

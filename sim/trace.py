@@ -654,7 +654,7 @@ def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = 
     if not stories:
         raise UserError("no deal to draw")
     path = Path(path)
-    if path.suffix.lower() != ".png":
+    if path.suffix.lower() not in (".png", ".svg"):  # SVG: the HTML report (sim.html.story)
         raise UserError(f"--picture: {path} must end in .png")
     model = stories[0].model
     scenario = stories[0].scenario
