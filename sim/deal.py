@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 INF = float("inf")
 DORMANT_BIT = 1 << DORMANT_CAUSE
+TIMING_BIT = 1 << TIMING_WAIT
 SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carries its index
 
 
@@ -131,9 +132,14 @@ class DealLives:
         first_durations, first_exits = lists.durations_item[0], lists.exits_item[0]
         aged = lists.age is not None and lists.age[row] > 0
 
-        cur, entered, stays, rework = rep.cur, rep.entered, rep.stays, self.rework
+        cur, entered, rework = rep.cur, rep.entered, self.rework
+        moves, move_starts, move_ends = rep.moves, rep.move_starts, rep.move_ends
         n_states, dormant_days = self.n_states, rep.stall[DORMANT_CAUSE]
         seller_days, work_at = rep.stall[SELLER_WAIT], self.work_at
+        timing_days = rep.stall[TIMING_WAIT]
+        timing_release = rep.market.timing_release
+        release_days = len(timing_release) if timing_release is not None else 0
+        max_wait = model.timing.max_wait_days if model.timing is not None else INF
         cur[i] = state
         entered[i] = env.now
         if events is not None:
@@ -152,9 +158,7 @@ class DealLives:
                 else:
                     duration, nxt = self._draw(lists, row, state, k)
                 k += 1
-                phase[i] = (DORMANT_CAUSE, now)
-                yield timeout(duration)
-                phase[i] = None
+                yield timeout(duration)  # not interruptible: no role matters, no shock hits here
                 spent = env.now - now
                 if spent > 0:
                     dormant_days[i] += spent
@@ -208,24 +212,37 @@ class DealLives:
                             work_end = env.now
                             yield from self._timing_wait(i, state, work_end)
                         cause = "stage"
-                    else:
+                    elif state != timing_stage:
                         yield timeout(duration)
-                        if state == timing_stage:
-                            work_end = env.now
-                            ready = self._timing_end(work_end)
-                            if ready > work_end:
-                                phase[i] = (TIMING_WAIT, work_end)
-                                if events is not None:
-                                    events.append(
-                                        (i, work_end, "timing_wait", state, state, "timing")
-                                    )
-                                yield timeout(ready - work_end)
-                                self._end_phase(i)
+                        cause = "stage"
+                    else:
+                        # The work, then the wait for a good market moment, in one sleep: the
+                        # client is ready at work_end and buys at `ready`, both known now (the
+                        # indicator is the replication's, drawn beforehand). A cut before
+                        # work_end cuts the work, after it the wait.
+                        work_end = work_start + duration
+                        day = int(work_end)  # as _timing_end, inline: the hot path
+                        ready = timing_release[day] if day < release_days else INF
+                        ready = min(ready, work_end + max_wait)
+                        if ready > work_end:
+                            phase[i] = (TIMING_WAIT, work_end)
+                            yield timeout(ready - work_start)
+                            phase[i] = None
+                            waited = env.now - work_end
+                            if waited > 0:  # as the vectorized engine counts it
+                                timing_days[i] += waited
+                                rep.touched[i] |= TIMING_BIT
+                            if events is not None:
+                                events.append((i, work_end, "timing_wait", state, state, "timing"))
+                        else:
+                            yield timeout(duration)
                         cause = "stage"
                     unfunded = False
                 except Interrupt as interrupt:
                     if helper is not None and helper.is_alive:
                         helper.interrupt(interrupt.cause)  # our work for it stops too
+                    if events is not None and state == timing_stage and work_end < env.now:
+                        events.append((i, work_end, "timing_wait", state, state, "timing"))
                     if phase[i] is not None:  # the wait it cut counts up to now
                         self._end_phase(i)
                     waited = 0.0 if seller_before is None else seller_days[i] - seller_before
@@ -240,7 +257,9 @@ class DealLives:
                 asks += 1
             # The move.
             now = env.now
-            stays.append((state * n_states + nxt, entered[i], now))
+            moves.append(state * n_states + nxt)
+            move_starts.append(entered[i])
+            move_ends.append(now)
             entered[i] = now
             cur[i] = nxt
             if events is not None:
@@ -306,14 +325,15 @@ class DealLives:
         yield from desk.serve(i, state, hours, priority, granted, client_waits)
 
     def _timing_wait(self, i: int, state: int, work_end: float):
-        """Wait for a good market moment (at most ``max_wait_days``) once the work is done."""
+        """Wait for a good market moment (at most ``max_wait_days``) once the work is done (the
+        log line is written when the wait ends, or where it is cut: see ``life``)."""
         ready = self._timing_end(work_end)
         if ready > work_end:
             self.phase[i] = (TIMING_WAIT, work_end)
-            if self.rep.events is not None:
-                self.rep.events.append((i, work_end, "timing_wait", state, state, "timing"))
             yield self.rep.env.timeout(ready - work_end)
             self._end_phase(i)
+            if self.rep.events is not None:
+                self.rep.events.append((i, work_end, "timing_wait", state, state, "timing"))
 
     # --- draws -----------------------------------------------------------------------------
 
@@ -396,10 +416,19 @@ class DealLives:
         self.rework[i] = None
 
     def finish(self, horizon: float) -> None:
-        """Waits and rework still under way at the horizon end there."""
+        """Waits, dormant spells and rework still under way at the horizon end there."""
+        rep = self.rep
         for i, phase in enumerate(self.phase):
             if phase is not None:
+                cause, since = phase
+                if cause == TIMING_WAIT and since < horizon and rep.events is not None:
+                    state = rep.cur[i]
+                    rep.events.append((i, since, "timing_wait", state, state, "timing"))
                 self._end_phase(i, horizon)
+        for i, state in enumerate(rep.cur):
+            if state == self.dormant and horizon > rep.entered[i]:
+                rep.stall[DORMANT_CAUSE][i] += horizon - rep.entered[i]
+                rep.touched[i] |= DORMANT_BIT
         for i, rework in enumerate(self.rework):
             if rework is not None:
                 self._credit_rework(i, horizon)

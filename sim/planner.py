@@ -272,8 +272,8 @@ class _Block:
             d, nxt = self.draws(who, state, self.k[who])
             self.k[who] += 1
             work_end = work_start + d
-        # When the stretch would end, by SimPy's arithmetic: at the work's end, or after the
-        # timing wait, a timeout of (ready - work_end) from work_end.
+        # When the stretch would end, by SimPy's arithmetic: at the work's end, or, in the
+        # timing stage, after one sleep of (ready - work_start) from work_start.
         end = work_end.copy()
         timing = model.timing
         if timing is not None:
@@ -281,7 +281,7 @@ class _Block:
             at_ready = self._timing_end(who[ready], work_end[ready])
             waits = at_ready > work_end[ready]
             ready, at_ready = ready[waits], at_ready[waits]
-            end[ready] = work_end[ready] + (at_ready - work_end[ready])
+            end[ready] = work_start[ready] + (at_ready - work_start[ready])
 
         hit_at, hit_role, hit_shock = self._first_hits(who, state, now, end)
         interrupted = hit_at < end

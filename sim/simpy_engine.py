@@ -68,8 +68,11 @@ class SimpyReplication:
         self.stall = [[0.0] * n for _ in CAUSES]
         self.touched = [0] * n
         self.ended_by = [-1] * n
-        # Every stay in a state, (from * n_states + to, start, end), for flows and open deals.
-        self.stays: list[tuple[int, float, float]] = []
+        # Every stay that ended in a move: (from * n_states + to), its start and its end, for
+        # flows and open deals by period (three flat lists: cheap to append, to turn to arrays).
+        self.moves: list[int] = []
+        self.move_starts: list[float] = []
+        self.move_ends: list[float] = []
         self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
         self.budget = None
@@ -204,25 +207,27 @@ class SimpyReplication:
         n_states = model.n_states
         if self.events is not None:
             self.events.sort(key=lambda event: event[1])
-        n_moves = len(self.stays)
-        stays = list(self.stays)
-        for i, state in enumerate(self.cur):  # the stays still under way at the horizon
-            if 0 <= state < model.won:
-                stays.append((state * n_states, self.entered[i], np.inf))
-        table = np.asarray(stays, dtype=float).reshape(-1, 3)  # no deals: no rows
-        code, start, end = table[:, 0].astype(np.int64), table[:, 1], table[:, 2]
-        flows = np.bincount(code[:n_moves], minlength=n_states * n_states).reshape(n_states, -1)
+        moves = np.asarray(self.moves, dtype=np.int64)
+        cur = np.asarray(self.cur, dtype=np.int64)
+        open_now = np.flatnonzero((cur >= 0) & (cur < model.won))  # stays under way at the end
+        state = np.concatenate([moves // n_states, cur[open_now]])
+        start = np.concatenate([np.asarray(self.move_starts, dtype=float),
+                                np.asarray(self.entered, dtype=float)[open_now]])  # fmt: skip
+        end = np.concatenate(
+            [np.asarray(self.move_ends, dtype=float), np.full(len(open_now), np.inf)]
+        )
+        flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, -1)
         return ReplicationRecords(
             replication=draws.replication,
             created=draws.created(),
             first_state=draws.first_states(),
             amount=draws.amounts(),
-            state=np.asarray(self.cur, dtype=np.int64),
+            state=cur,
             closed=np.asarray(self.closed, dtype=float),
             stall=np.asarray(self.stall, dtype=float).T.reshape(self.n, len(CAUSES)),
             touched=np.asarray(self.touched, dtype=np.int64),
             ended_by=np.asarray(self.ended_by, dtype=np.int64),
-            open_by_state=open_by_state(model, code // n_states, start, end),
+            open_by_state=open_by_state(model, state, start, end),
             flows=flows,
             shock_days=self.market.shock_days,
             shock_severity=self.market.shock_severity,
