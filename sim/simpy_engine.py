@@ -154,7 +154,10 @@ class SimpyReplication:
         ]
         log = self.events
         days, deal, role, moves = self._replacement_timeline(every=log is not None)
+        won = model.won
         for day, i, j, moving in zip(days, deal, role, moves, strict=True):
+            if cur[i] >= won:  # closed for good: its people no longer matter (no wake-up)
+                continue
             yield timeout(day - env.now)
             state = cur[i]
             if not matters[j][state]:
