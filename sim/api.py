@@ -117,7 +117,7 @@ def simulate(
     if not write:
         return _run_in_memory(model, replications, seed, jobs, progress, command, target)
     folder = Path(output) if output is not None else default_output_dir(scenario.name)
-    with ResultsWriter(folder, model, force=force, events=events) as writer:
+    with ResultsWriter(folder, model, force=force, events=events, unique=output is None) as writer:
         started = time.perf_counter()
         aggregate = run(
             model,
@@ -154,7 +154,8 @@ def simulate(
             drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
         manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
         writer.write_json(MANIFEST, manifest)
-        published = writer.publish()
+        published = writer.publish()  # a default name may have taken a suffix
+    drawn = [published / path.name for path in drawn]
     return RunResult(scenario, summary, manifest, per_replication, published, drawn)
 
 

@@ -53,10 +53,11 @@ def _as_of(text: str) -> dt.date | dt.datetime:
         ) from None
 
 
-def _refuse_existing(path: Path, force: bool) -> None:
-    """Like a results folder, an output file is only replaced on request."""
-    if path.exists() and not force:
-        raise UserError(f"{path}: already exists (use --force to replace it)")
+def _check_output(path: Path, force: bool) -> None:
+    """Before the work: an output file that can be written and is only replaced on request."""
+    from sim.atomic import check_output_file
+
+    check_output_file(path, force)
 
 
 @click.command("fit")
@@ -92,24 +93,26 @@ def _refuse_existing(path: Path, force: bool) -> None:
     help="Horizon of the fitted scenario, days.",
 )
 @click.option("--no-plot", is_flag=True, help="Skip the Kaplan-Meier figure.")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (and its figure).")
 @_user_errors
 def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot, force):
     """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml."""
     from sim.crm import read_history
-    from sim.fit import fit_history, fit_report, write_fit
+    from sim.fit import fit_history, fit_picture_path, fit_report, write_fit
 
     when = _as_of(as_of)
     if not horizon > 0:
         raise UserError(f"--horizon {horizon}: must be > 0")
     if output.suffix.lower() != ".toml":
         raise UserError(f"-o {output}: the fitted scenario is a .toml file")
-    _refuse_existing(output, force)
+    _check_output(output, force)
+    if not no_plot:
+        _check_output(fit_picture_path(output), force)
     hist = read_history(
         history, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map")
     )
     result = fit_history(hist, when, horizon_days=horizon)
-    toml_path, png = write_fit(result, output, plot=not no_plot)
+    toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
     click.echo(fit_report(result))
     click.echo("")
     click.echo(f"wrote {toml_path}")
@@ -131,8 +134,8 @@ def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
     from sim.exports import export_history
 
-    _refuse_existing(output, force)
-    path, deals, rows = export_history(folder, output, replication)
+    _check_output(output, force)
+    path, deals, rows = export_history(folder, output, replication, force=force)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
     click.echo(f"wrote {path}")
 
@@ -154,8 +157,8 @@ def export_log_command(folder, fmt, output, replication, force):
     """Write a run's event log for process-mining tools (XES or CSV)."""
     from sim.exports import export_log
 
-    _refuse_existing(output, force)
-    path, cases, events = export_log(folder, output, fmt, replication)
+    _check_output(output, force)
+    path, cases, events = export_log(folder, output, fmt, replication, force=force)
     click.echo(f"{cases} cases, {events} events")
     click.echo(f"wrote {path}")
 

@@ -36,14 +36,20 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more):
     from sim.errors import UserError
     from sim.trace import draw_timeline, find_story, parse_deal_list, stories_of
 
-    if picture is not None and picture.suffix.lower() != ".png":
-        raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+    if picture is not None:
+        from sim.atomic import check_output_file
+
+        if picture.suffix.lower() != ".png":
+            raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+        check_output_file(picture, force=True)  # a picture is redrawn in place, never linked
     extra = parse_deal_list(more)
     story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
     stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
-        path = draw_timeline(stories, picture)
+        from sim.atomic import atomic_file
+
+        path = atomic_file(picture, lambda tmp: draw_timeline(stories, tmp))
         click.echo(f"\nwrote {path}")
 
 
