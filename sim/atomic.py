@@ -277,7 +277,7 @@ class StagedFolder:
     def __init__(self, target: Path, force: bool = False, unique: bool = False):
         self.target = Path(target)
         self.force, self.unique = force, unique
-        check_output_folder(self.target, force)
+        check_output_folder(self.target, force or unique)  # a default name taken: the next
         self.tmp: Path | None = None
         self.published: Path | None = None
 
@@ -353,11 +353,21 @@ def _replace_folder(new: Path, target: Path) -> None:
     with signals.held():
         if _exchange(new, target):
             old = new  # the swap left the old folder under the temporary name
-        else:
-            old = target.with_name(temp_name(target.name, "old"))
-            os.rename(target, old)
+        else:  # two renames; a run that dies between them is undone by clean_stale
+            old = _move_aside(target)
             os.rename(new, target)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove_tree(old)
+
+
+def _move_aside(target: Path) -> Path:
+    """Rename ``target`` to a hidden ``.old`` name that :func:`clean_stale` can put back."""
+    old = target.with_name(temp_name(target.name, "old"))
+    os.rename(target, old)
+    return old
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 _RENAME_EXCHANGE = 2

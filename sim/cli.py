@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -130,6 +131,9 @@ def _pipeline_source(pipeline, as_of, column_map):
 
 def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
+
+    ``force`` is true for a default folder name too: a name taken is not an error there (the
+    next free one is used when writing).
 
     Returns the (replications, seed) actually used.
     """
@@ -285,7 +289,14 @@ def compare_command(
     folder = output if output is not None else compare_folder(arms)
     source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        source,
+        f"Comparing {len(arms)} scenarios",
     )
     comparison = Comparison(arms, replications, seed)
     _write_and_show(comparison, folder, force, no_plots, as_json, unique=output is None)
@@ -327,7 +338,14 @@ def sweep_command(
     folder = output if output is not None else sweep_folder(arms, parameter)
     source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        source,
+        f"Sweeping {parameter}",
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     _write_and_show(result, folder, force, no_plots, as_json, unique=output is None)
@@ -398,14 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     message; the traceback goes to a log file to report); 128 + N for stop signal N (130 Ctrl-C,
     143 SIGTERM, 129 SIGHUP). Library warnings go to a log file too, with one line saying so.
     """
-    from sim.errors import collect_warnings
+    from sim.errors import collect_thread_errors, collect_warnings
 
-    shown = warnings.showwarning
+    shown, thread_hook = warnings.showwarning, threading.excepthook
     collect_warnings()
+    collect_thread_errors()
     try:
         code = _run(argv)
     finally:
-        warnings.showwarning = shown
+        warnings.showwarning, threading.excepthook = shown, thread_hook
     _report_warnings()
     return code
 
@@ -473,8 +492,8 @@ def _report_warnings() -> None:
     if count:
         where = f"written to {log}" if log is not None else "lost (no log file could be written)"
         click.echo(
-            f"Note: {count} warning(s) from the numerical libraries were {where}; please report "
-            "them (a result may be less accurate than it looks).",
+            f"Note: {count} warning(s) from the libraries dealsim uses were {where}; please "
+            "report them (a result may be less accurate than it looks).",
             err=True,
         )
 

@@ -6,8 +6,9 @@ anything else is a bug: one message on screen, exit 1, and the traceback in a lo
 (:func:`write_report`) that the user can send us, never on the screen.
 
 Library warnings (numpy's overflow and the like) are a kind of bug report too: the CLI collects
-them (:func:`collect_warnings`, in the main process and in every worker) and writes them to a
-log file instead of printing them raw.
+them (:func:`collect_warnings`, in the main process and in every worker), and the exceptions
+that end a library's helper thread (:func:`collect_thread_errors`), and writes them to a log
+file instead of printing them raw.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import platform
 import signal
 import sys
 import tempfile
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -129,6 +131,19 @@ def collect_warnings() -> None:
     warnings.showwarning = _keep
 
 
+def collect_thread_errors() -> None:
+    """In the main process: an exception that ends a helper thread (a library's: the process
+    pool's) goes to the same log as the warnings, not to the screen."""
+    threading.excepthook = _keep_thread_error
+
+
+def _keep_thread_error(args) -> None:
+    lines = traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+    name = args.thread.name if args.thread is not None else "a thread"
+    text = f"Exception in {name}:\n" + "".join(lines)
+    _collected[text] = _collected.get(text, 0) + 1
+
+
 def _keep(message, category, filename, lineno, file=None, line=None) -> None:
     text = warnings.formatwarning(message, category, filename, lineno, line)
     _collected[text] = _collected.get(text, 0) + 1
@@ -164,7 +179,8 @@ def _drain() -> list[str]:
 
 
 def write_warnings() -> tuple[int, Path | None]:
-    """Log the warnings collected so far; returns how many and the log file (None: none)."""
+    """Log the warnings (and thread errors) collected so far; returns how many and the log
+    file (None: none, or it could not be written)."""
     collected = _drain()
     if not collected:
         return 0, None

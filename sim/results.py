@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,20 @@ class ResultsWriter:
                 raise as_output_error(exc, self.target) from None
 
     def matrix(self, rows: int, width: int) -> np.ndarray:
-        """Disk-backed storage for per-replication vectors, deleted when the run ends."""
+        """Disk-backed storage for per-replication vectors, deleted when the run ends.
+
+        Its disk space is reserved now: a memory-mapped page that finds the disk full when it
+        is first written kills the process with SIGBUS, where a full disk must be a message.
+        """
+        path = self.tmp / ".replications.npy"
         with output_errors(self.target):
-            return np.lib.format.open_memmap(
-                self.tmp / ".replications.npy", mode="w+", dtype=np.float64, shape=(rows, width)
+            matrix = np.lib.format.open_memmap(
+                path, mode="w+", dtype=np.float64, shape=(rows, width)
             )
+            if hasattr(os, "posix_fallocate"):
+                with open(path, "r+b") as fh:
+                    os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        return matrix
 
     def on_output(self, output: ReplicationOutput) -> None:
         self._deals.write(output.deal_rows)

@@ -127,7 +127,8 @@ def iterate_outputs(
                     submit(batch)
                 yield from outputs
         finally:
-            workers.cancel(window)
+            if executor is not None:  # a pool of our own is stopped whole by workers.pool
+                workers.cancel(window)
 
 
 def run(

@@ -107,6 +107,11 @@ def stop(executor: ProcessPoolExecutor, grace: float = STOP_GRACE_SECONDS) -> No
                 process.kill()
                 process.join(1.0)
     _unblock_feeder(executor)
+    # The pool's own thread sees the workers gone and fails their futures; cancelling them
+    # first would make it fail instead (Python 3.11 sets an exception on a cancelled future).
+    manager = getattr(executor, "_executor_manager_thread", None)
+    with contextlib.suppress(Exception):
+        manager.join(grace)
     with contextlib.suppress(Exception):
         executor.shutdown(wait=False, cancel_futures=True)
 
