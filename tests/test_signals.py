@@ -19,33 +19,6 @@ import pytest
 
 psutil = pytest.importorskip("psutil")
 
-#: Replications heavy enough that a batch takes seconds, with large outputs to hand over: the
-#: kind of run that hung (issue 18's storm scenario, sized for a test).
-HEAVY = """
-name = "heavy"
-start_date = "2027-01-01"
-horizon_days = 730
-replications = 2
-seed = 1
-[deals]
-initial = { a = 1500 }
-arrivals_per_month = 200
-amount = { dist = "fixed", value = 1000 }
-[[stages]]
-name = "a"
-duration = { dist = "exponential", mean = 30 }
-exits = { b = 0.9, lost = 0.1 }
-[[stages]]
-name = "b"
-duration = { dist = "exponential", mean = 30 }
-exits = { won = 0.5, lost = 0.5 }
-[shocks]
-rate_per_year = 50.0
-severity = { dist = "fixed", value = 0.5 }
-from_stage = "b"
-reset_probability = 0.1
-to = "a"
-"""
 #: Issue 18's scenario, as filed: a million shocks a year, each replication minutes of work.
 STORM = """
 name = "storm"
@@ -72,6 +45,14 @@ from_stage = "b"
 reset_probability = 0.1
 to = "a"
 """
+#: Many more deals and fewer shocks: each replication takes a second or two and hands over
+#: megabytes of rows, which the main process then spends a while writing.
+HEAVY = (
+    STORM.replace('name = "storm"', 'name = "heavy"')
+    .replace("initial = { a = 50 }", "initial = { a = 1500 }")
+    .replace("arrivals_per_month = 5", "arrivals_per_month = 200")
+    .replace("rate_per_year = 1000000.0", "rate_per_year = 50.0")
+)
 #: A stopped command must be gone within this many seconds (before the fix: 20 s or never).
 STOP_SECONDS = 10
 JOBS = 2
