@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from sim import __version__
+from sim.cli_options import pipeline_options as _pipeline_options
+from sim.cli_options import set_option as _set_option
 from sim.errors import Interrupted, UserError
 
 
@@ -59,16 +61,6 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-_SET_HELP = (
-    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
-    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
-)
-
-
-def _set_option(help_text: str = _SET_HELP):
-    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
-
-
 def _common_run_options(func):
     """-n, --seed, -j, -o, --force: the same meaning on run, compare and sweep."""
     for option in reversed(
@@ -84,49 +76,6 @@ def _common_run_options(func):
     ):
         func = option(func)
     return func
-
-
-def _pipeline_options(func):
-    """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
-    for option in reversed(
-        [
-            click.option(
-                "--pipeline",
-                type=click.Path(path_type=Path),
-                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
-                "replaces the scenario's day-0 pipeline.",
-            ),
-            click.option(
-                "--as-of",
-                type=click.DateTime(formats=["%Y-%m-%d"]),
-                help="The export's day, YYYY-MM-DD: day 0 (default: the scenario's start_date).",
-            ),
-            click.option(
-                "--map",
-                "column_map",
-                multiple=True,
-                metavar="COLUMN=FIELD",
-                help="Read a column as a field (deal_id, stage, amount, created, "
-                "stage_entered) for exports of no known style. Repeatable.",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _pipeline_source(pipeline, as_of, column_map):
-    """The PipelineSource the options describe, or None without --pipeline."""
-    from sim.errors import UserError
-    from sim.pipeline import PipelineSource, parse_mapping
-
-    if pipeline is None:
-        if as_of is not None or column_map:
-            raise UserError("--as-of and --map need --pipeline FILE")
-        return None
-    return PipelineSource(
-        Path(pipeline), as_of.date() if as_of is not None else None, parse_mapping(column_map)
-    )
 
 
 def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
@@ -157,6 +106,16 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
         progress.close()
 
 
+def _arms_what_if(sets: dict, source, arms) -> dict | None:
+    """The what-if label of a compare or sweep: its --set options other than the swept one (for
+    one scenario compared with its changed self, the change itself) and the --pipeline export."""
+    from sim.whatif import what_if
+
+    if source is None:
+        return what_if(sets)
+    return what_if(sets, source.path, source.as_of or arms[0].scenario.start_date)
+
+
 def _write_and_show(
     result, folder: Path, force: bool, no_plots: bool, as_json: bool, unique: bool
 ) -> None:
@@ -174,7 +133,14 @@ def _write_and_show(
     if as_json:
         _print_json(result.to_dict())
     else:
+        _echo_what_if(result.what_if)
         click.echo(result.table(written))
+
+
+def _echo_what_if(info: dict | None) -> None:
+    """The terminal header's first line for a what-if: never mistaken for the base case."""
+    if info:
+        click.echo(f"WHAT-IF, not the base case: {info['label']}")
 
 
 def _print_json(data: dict) -> None:
@@ -206,21 +172,20 @@ def run_command(
     target,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
-    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
-    source = _pipeline_source(pipeline, as_of, column_map)
+    changes = parse_sets(sets)
+    loaded, _ = resolve_scenario(scenario, changes)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
         result = simulate(
-            loaded,
+            scenario,  # simulate applies the changes again, and labels the run a what-if
+            sets=changes,
             replications=replications,
             seed=seed,
             jobs=jobs,
@@ -231,7 +196,7 @@ def run_command(
             target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
+            pipeline=pipeline,
         )
     finally:
         progress.close()
@@ -247,6 +212,7 @@ def run_command(
     else:
         from sim.explain import explain_text
 
+        _echo_what_if(result.summary.get("what_if"))
         click.echo(run_summary(result.summary, result.folder))
         click.echo("")
         click.echo(explain_text(result.summary))
@@ -273,21 +239,21 @@ def compare_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
     Every scenario runs with the same seed and replications; each metric's paired difference
     to the first scenario gets a 95% confidence interval. Writes comparison.json and
-    compare_bookings.png to the results folder (default results/compare-<names>-<time>).
+    compare_bookings.png to the results folder (default results/compare-<names>-<time>, with
+    a whatif-... part when --set or --pipeline change every scenario or the only one).
     """
-    from sim.comparison import Comparison, compare_folder, prepare_arms
+    from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
-    arms = prepare_arms(list(scenarios), parse_sets(sets))
-    folder = output if output is not None else compare_folder(arms)
-    source = _pipeline_source(pipeline, as_of, column_map)
+    changes = parse_sets(sets)
+    arms = prepare_arms(list(scenarios), changes)
+    label = _arms_what_if(changes, pipeline, arms)
+    folder = output if output is not None else compare_folder(arms, label)
     replications, seed = _run_arms(
         arms,
         folder,
@@ -295,11 +261,11 @@ def compare_command(
         replications,
         seed,
         jobs,
-        source,
+        pipeline,
         f"Comparing {len(arms)} scenarios",
     )
-    comparison = Comparison(arms, replications, seed)
-    _write_and_show(comparison, folder, force, no_plots, as_json, unique=output is None)
+    result = Comparison(arms, replications, seed, LEVEL, label)
+    _write_and_show(result, folder, force, no_plots, as_json, unique=output is None)
 
 
 @cli.command("sweep")
@@ -323,20 +289,20 @@ def sweep_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
-    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
+    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>, with a
+    whatif-... part for other --set options or --pipeline).
     """
+    from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
-    folder = output if output is not None else sweep_folder(arms, parameter)
-    source = _pipeline_source(pipeline, as_of, column_map)
+    label = _arms_what_if(others, pipeline, arms)
+    folder = output if output is not None else sweep_folder(arms, parameter, label)
     replications, seed = _run_arms(
         arms,
         folder,
@@ -344,10 +310,10 @@ def sweep_command(
         replications,
         seed,
         jobs,
-        source,
+        pipeline,
         f"Sweeping {parameter}",
     )
-    result = Sweep(parameter, arms, values, labels, others, replications, seed)
+    result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
     _write_and_show(result, folder, force, no_plots, as_json, unique=output is None)
 
 

@@ -10,7 +10,11 @@ Choices:
   stage, each ``move`` the entry into its target, outcomes included; ``dormant`` is written as a
   state row (``sim.fit`` understands it and fits ``[dormant]`` from it). Deal ids are
   ``r<replication>-d<deal>``.
-- Process-mining log: one case per deal and replication. Each stage visit is an activity with a
+- Process-mining log: valid against the IEEE 1849-2016 XSD (``tests/data/xes``): no XML
+  namespace (the schema declares none), ``xes.version`` a decimal, classifier names NCNames.
+  By default one replication (``--replication``, the first): one simulated history on one
+  calendar, as a real CRM log would be; ``--all-replications`` writes the whole run. One case
+  per deal and replication. Each stage visit is an activity with a
   ``start`` event at entry and a ``complete`` event when the deal leaves it (a visit still open
   at the horizon has no ``complete``); an outcome is one ``complete`` event; the other events
   (budget_wait, budget_released, timing_wait, person_replaced, shock_survived) are
@@ -36,7 +40,8 @@ EVENTS = "events.csv"
 SUMMARY = "summary.json"
 OUTCOMES = ("won", "lost", "no_decision")
 LOG_COLUMNS = ("case:concept:name", "concept:name", "time:timestamp", "lifecycle:transition")
-XES_NS = "http://www.xes-standard.org/"
+#: The log element's ``xes.version``: the IEEE 1849-2016 schema types it ``xs:decimal``.
+XES_VERSION = "1.0"
 _SIDE_EVENTS = (
     "budget_wait",
     "budget_released",
@@ -217,7 +222,8 @@ def export_log(
     """Write the simulated event log for process-mining tools (``csv`` or ``xes``).
 
     Args:
-        replication: only this replication (default: all; case ids are ``r<rep>-d<deal>``).
+        replication: only this replication; None: all of them (case ids are
+            ``r<rep>-d<deal>``).
         force: False refuses to replace ``out`` if it exists when the export is done.
 
     Returns:
@@ -246,7 +252,7 @@ def export_log(
 
     def write_xes(fh) -> None:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        fh.write(f'<log xes.version="1849-2016" xes.features="" xmlns="{XES_NS}">\n')
+        fh.write(f'<log xes.version="{XES_VERSION}" xes.features="">\n')
         for name, prefix in (("Concept", "concept"), ("Time", "time"), ("Lifecycle", "lifecycle")):
             fh.write(
                 f'  <extension name="{name}" prefix="{prefix}" '
@@ -260,8 +266,7 @@ def export_log(
         fh.write('    <string key="lifecycle:transition" value="complete"/>\n  </global>\n')
         fh.write('  <classifier name="Activity" keys="concept:name"/>\n')
         fh.write(
-            '  <classifier name="Activity and transition" '
-            'keys="concept:name lifecycle:transition"/>\n'
+            '  <classifier name="ActivityTransition" keys="concept:name lifecycle:transition"/>\n'
         )
         fh.write(
             f'  <string key="concept:name" value={quoteattr(f"dealsim {scenario}".strip())}/>\n'

@@ -39,6 +39,7 @@ from sim.crm import OUTCOMES, History, HistoryRow
 from sim.distributions import Z90, parse_distribution
 from sim.errors import UserError
 from sim.scenario import scenario_from_dict, toml_dumps
+from sim.stage_keys import key_words
 
 #: Candidate families, in the order of the report.
 FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
@@ -412,8 +413,8 @@ def _days(a: dt.datetime, b: dt.datetime) -> float:
 
 
 def _name_slug(text: str) -> str:
-    slug = "-".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
-    return slug or "fitted"
+    """A scenario name from a file name in any script (``сделки-2017`` -> ``sdelki-2017``)."""
+    return "-".join(key_words(text)) or "fitted"
 
 
 def fit_history(
@@ -590,6 +591,8 @@ def fit_history(
         amount,
         dormant,
     )
+    if history is not None and history.currency:  # the amounts' currency, not a default EUR
+        scenario["currency"] = history.currency
     try:
         scenario_from_dict(scenario, source=f"scenario fitted from {source}")
     except UserError as exc:
