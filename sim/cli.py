@@ -382,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     message; the traceback goes to a log file to report); 128 + N for stop signal N (130 Ctrl-C,
     143 SIGTERM, 129 SIGHUP). Library warnings go to a log file too, with one line saying so.
     """
-    from sim.errors import collect_thread_errors, collect_warnings
+    from sim.errors import collect_thread_errors, collect_warnings, set_report_folder
 
+    set_report_folder(None)  # until this command's output is checked
     shown, thread_hook = warnings.showwarning, threading.excepthook
     collect_warnings()
     collect_thread_errors()

@@ -65,10 +65,10 @@ class Interrupted(BaseException):
 _report_folder: Path | None = None
 
 
-def set_report_folder(folder: Path) -> None:
-    """Reports of this command go here: the folder that receives its output."""
+def set_report_folder(folder: Path | None) -> None:
+    """Reports of this command go here: the folder that receives its output (None: forget)."""
     global _report_folder
-    _report_folder = Path(folder)
+    _report_folder = Path(folder) if folder is not None else None
 
 
 def report_folder() -> Path:

@@ -43,7 +43,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def hidden_tmp_folders(parent: Path) -> list[Path]:
-    """Leftovers of the atomic write (``.NAME.tmp-PID``)."""
+    """Leftovers of the atomic write (``.NAME~dealsim-HOST-PID-TOKEN.tmp``)."""
     if not parent.exists():
         return []
     return [p for p in parent.iterdir() if p.name.startswith(".") and ".tmp" in p.name]

@@ -230,7 +230,7 @@ def test_two_processes_writing_one_folder(tmp_path):
     """``dealsim run ... -o SAME`` twice at once: one exits 0, the other 2, the first's results
     are the folder's."""
     same = tmp_path / "SAME"
-    argv = [sys.executable, "-m", "sim", "run", "equipment", "-n", "60", "-j", "1", "--no-plots"]
+    argv = [sys.executable, "-m", "sim", "run", "equipment", "-n", "30", "-j", "1", "--no-plots"]
     procs = [
         subprocess.Popen(
             [*argv, "--seed", seed, "-o", str(same)],

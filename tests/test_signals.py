@@ -240,7 +240,7 @@ def _handlers_installed(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.2, 0.35, 0.5])
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.25, 0.5])
 def test_ctrl_c_while_starting_prints_no_traceback(delay, tiny_scenario, tmp_path):
     """Ctrl-C in the first half second (the imports: click, numpy, scipy...) ends quietly."""
     proc = start("run", tiny_scenario, "-n", 50, "-j", 1, "-o", tmp_path / "out")
