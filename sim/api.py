@@ -130,10 +130,11 @@ def simulate(
         return _run_in_memory(
             model, replications, seed, jobs, progress, command, target, label, engine
         )
+    unique = output is None  # a default name: the next free one if it is taken at the end
     if output is None:
         output = default_output_dir(_folder_name(scenario, label))
     folder = Path(output)
-    with ResultsWriter(folder, model, force=force, events=events) as writer:
+    with ResultsWriter(folder, model, force=force, events=events, unique=unique) as writer:
         started = time.perf_counter()
         aggregate = run(
             model,
@@ -171,7 +172,8 @@ def simulate(
             drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
         manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
         writer.write_json(MANIFEST, manifest)
-        published = writer.publish()
+        published = writer.publish()  # a default name may have taken a suffix
+    drawn = [published / path.name for path in drawn]
     return RunResult(scenario, summary, manifest, per_replication, published, drawn)
 
 

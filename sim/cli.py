@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -18,7 +20,7 @@ from sim.cli_options import engine_line, engine_option
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
-from sim.errors import UserError
+from sim.errors import Interrupted, UserError
 
 
 class _Group(click.Group):
@@ -83,6 +85,9 @@ def _run_arms(
 ) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
 
+    ``force`` is true for a default folder name too: a name taken is not an error there (the
+    next free one is used when writing).
+
     Returns the (replications, seed) actually used.
     """
     from sim.comparison import run_arms
@@ -117,11 +122,24 @@ def _arms_what_if(sets: dict, source, arms) -> dict | None:
 
 
 def _write_and_show(
-    result, folder: Path, force: bool, no_plots: bool, as_json: bool, report: str | None = None
+    result,
+    folder: Path,
+    force: bool,
+    no_plots: bool,
+    as_json: bool,
+    unique: bool,
+    report: str | None = None,
 ) -> None:
-    """Write a comparison's or a sweep's files, then print its JSON or its table."""
+    """Write a comparison's or a sweep's files, then print its JSON or its table.
+
+    ``unique``: ``folder`` is a default name, replaced by the next free one if it is taken.
+    """
     written = result.write(
-        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
+        folder,
+        force=force,
+        plots=not no_plots,
+        command=["dealsim", *sys.argv[1:]],
+        unique=unique,
     )
     if as_json:
         _print_json(result.to_dict())
@@ -262,12 +280,19 @@ def compare_command(
     arms = prepare_arms(list(scenarios), changes)
     label = _arms_what_if(changes, pipeline, arms)
     folder = output if output is not None else compare_folder(arms, label)
-    progress = f"Comparing {len(arms)} scenarios"
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, pipeline, progress, engine
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        pipeline,
+        f"Comparing {len(arms)} scenarios",
+        engine,
     )
     result = Comparison(arms, replications, seed, LEVEL, label)
-    _write_and_show(result, folder, force, no_plots, as_json, report)
+    _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
 
 
 @cli.command("sweep")
@@ -311,10 +336,18 @@ def sweep_command(
     label = _arms_what_if(others, pipeline, arms)
     folder = output if output is not None else sweep_folder(arms, parameter, label)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, pipeline, f"Sweeping {parameter}", engine
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        pipeline,
+        f"Sweeping {parameter}",
+        engine,
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
-    _write_and_show(result, folder, force, no_plots, as_json, report)
+    _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
 
 
 @cli.command()
@@ -331,12 +364,17 @@ def validate(scenario):
 @click.argument("folder", type=click.Path(path_type=Path))
 def plot(folder):
     """Redraw the figures of a results FOLDER from its summary.json."""
+    from sim.atomic import replacing_files_in
     from sim.plots import draw_all
     from sim.results import read_summary
 
     summary = read_summary(folder)
-    for path in draw_all(summary, folder):
-        click.echo(f"wrote {path}")
+    # Drawn aside, then renamed over the old figures: a symbolic link planted under a figure's
+    # name is replaced, never written through.
+    with replacing_files_in(folder) as tmp:
+        drawn = draw_all(summary, tmp)
+    for path in drawn:
+        click.echo(f"wrote {folder / path.name}")
 
 
 @cli.command()
@@ -372,37 +410,106 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
-def _stop_on_sigterm() -> None:
-    """Let SIGTERM (a scheduler, `kill`) stop a run like Ctrl-C: the half-written results
-    folder is removed and the worker processes are shut down, instead of the process vanishing
-    and leaving both behind."""
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (testable without a subprocess)."""
+    """Run the CLI and return its exit code (testable without a subprocess).
+
+    Exit codes: 0 done; 2 the user's input is wrong (one message); 1 an unexpected error (one
+    message; the traceback goes to a log file to report); 128 + N for stop signal N (130 Ctrl-C,
+    143 SIGTERM, 129 SIGHUP). Library warnings go to a log file too, with one line saying so.
+    """
+    from sim.errors import collect_thread_errors, collect_warnings, set_report_folder
+
+    set_report_folder(None)  # until this command's output is checked
+    shown, thread_hook = warnings.showwarning, threading.excepthook
+    collect_warnings()
+    collect_thread_errors()
+    try:
+        code = _run(argv)
+    finally:
+        warnings.showwarning, threading.excepthook = shown, thread_hook
+    _report_warnings()
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # With standalone_mode=False, click returns the code given to ctx.exit() (click >= 8.2).
         code = cli.main(args=argv, prog_name="dealsim", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
+    except Interrupted as exc:
+        return _interrupted(exc.signum)
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
+        return _interrupted(signal.SIGINT)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except UserError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
+    except Exception as exc:
+        return _unexpected(exc)
     return code if isinstance(code, int) else 0
 
 
+def _interrupted(signum: int) -> int:
+    """Stop any workers still running and say so; the exit code a shell expects."""
+    from sim.workers import stop_all
+
+    stop_all()
+    click.echo(
+        f"Interrupted ({signal.Signals(signum).name}): stopped; unfinished results were not kept.",
+        err=True,
+    )
+    return 128 + signum
+
+
+def _unexpected(exc: Exception) -> int:
+    """A bug (here or in a worker): one message, the traceback in a log file, exit 1."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.errors import write_report
+    from sim.workers import stop_all
+
+    stop_all()
+    log = write_report(exc)
+    if isinstance(exc, BrokenProcessPool):
+        what = "a worker process died (it may have run out of memory)"
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    where = f"the details are in {log}" if log is not None else "no log file could be written"
+    click.echo(
+        f"Error: dealsim failed unexpectedly ({what}); no results were written. This is a bug: "
+        f"{where}; please report it with that file.",
+        err=True,
+    )
+    return 1
+
+
+def _report_warnings() -> None:
+    from sim.errors import write_warnings
+
+    count, log = write_warnings()
+    if count:
+        where = f"written to {log}" if log is not None else "lost (no log file could be written)"
+        click.echo(
+            f"Note: {count} warning(s) from the libraries dealsim uses were {where}; please "
+            "report them (a result may be less accurate than it looks).",
+            err=True,
+        )
+
+
 def entry() -> None:
-    """Console-script entry point."""
-    _stop_on_sigterm()
-    sys.exit(main())
+    """Console-script entry point (``sim.console.entry`` calls it, signal handlers set first)."""
+    from sim import signals
+
+    signals.install()
+    try:
+        code = main()
+    except Interrupted as exc:  # a signal while an error was being reported
+        code = exc.exit_code
+    signals.finish()
+    if signals.received() is not None:
+        signals.exit_now(code)  # workers stopped already: skip exit handlers that could wait
+    sys.exit(code)

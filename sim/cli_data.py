@@ -79,10 +79,11 @@ def _read_options(encoding, date_format, fx, currency):
     )
 
 
-def _refuse_existing(path: Path, force: bool) -> None:
-    """Like a results folder, an output file is only replaced on request."""
-    if path.exists() and not force:
-        raise UserError(f"{path}: already exists (use --force to replace it)")
+def _check_output(path: Path, force: bool) -> None:
+    """Before the work: an output file that can be written and is only replaced on request."""
+    from sim.atomic import check_output_file
+
+    check_output_file(path, force)
 
 
 @click.command("fit")
@@ -141,7 +142,7 @@ def _refuse_existing(path: Path, force: bool) -> None:
     help="The fitted scenario's currency (default: the history's own, when it names one).",
 )
 @click.option("--no-plot", is_flag=True, help="Skip the Kaplan-Meier figure.")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (and its figure).")
 @_user_errors
 def fit_command(
     history,
@@ -160,7 +161,7 @@ def fit_command(
 ):
     """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml."""
     from sim.crm import read_history
-    from sim.fit import fit_history, fit_report, write_fit
+    from sim.fit import fit_history, fit_picture_path, fit_report, write_fit
     from sim.pipeline import parse_mapping
 
     when = _as_of(as_of, date_format)
@@ -169,7 +170,9 @@ def fit_command(
         raise UserError(f"--horizon {horizon}: must be > 0")
     if output.suffix.lower() != ".toml":
         raise UserError(f"-o {output}: the fitted scenario is a .toml file")
-    _refuse_existing(output, force)
+    _check_output(output, force)
+    if not no_plot:
+        _check_output(fit_picture_path(output), force)
     hist = read_history(
         history,
         mapping=parse_mapping(maps),
@@ -177,7 +180,7 @@ def fit_command(
         options=options,
     )
     result = fit_history(hist, when, horizon_days=horizon)
-    toml_path, png = write_fit(result, output, plot=not no_plot)
+    toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
     click.echo(fit_report(result))
     click.echo("")
     click.echo(f"wrote {toml_path}")
@@ -199,8 +202,8 @@ def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
     from sim.exports import export_history
 
-    _refuse_existing(output, force)
-    path, deals, rows = export_history(folder, output, replication)
+    _check_output(output, force)
+    path, deals, rows = export_history(folder, output, replication, force=force)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
     click.echo(f"wrote {path}")
 
@@ -233,9 +236,9 @@ def export_log_command(folder, fmt, output, replication, all_replications, force
 
     if all_replications and replication is not None:
         raise UserError("--replication and --all-replications: choose one")
-    _refuse_existing(output, force)
+    _check_output(output, force)
     chosen = None if all_replications else (0 if replication is None else replication)
-    path, cases, events = export_log(folder, output, fmt, chosen)
+    path, cases, events = export_log(folder, output, fmt, chosen, force=force)
     which = "all replications" if chosen is None else f"replication {chosen}"
     click.echo(f"{which}: {cases} cases, {events} events")
     click.echo(f"wrote {path}")

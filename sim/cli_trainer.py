@@ -77,8 +77,12 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
     from sim.errors import UserError
     from sim.trace import draw_timeline, find_stories, parse_deal_list
 
-    if picture is not None and picture.suffix.lower() != ".png":
-        raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+    if picture is not None:
+        from sim.atomic import check_output_file
+
+        if picture.suffix.lower() != ".png":
+            raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+        check_output_file(picture, force=True)  # a picture is redrawn in place, never linked
     if report is not None:
         from sim.html.page import check_output
 
@@ -96,7 +100,9 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
         click.echo(f"WHAT-IF, not the base case: {label}\n")
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
-        path = draw_timeline(stories, picture, what_if=label)
+        from sim.atomic import atomic_file
+
+        path = atomic_file(picture, lambda tmp: draw_timeline(stories, tmp, what_if=label))
         click.echo(f"\nwrote {path}")
     if report is not None:
         from sim.html.story import write_story_report

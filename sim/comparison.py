@@ -365,10 +365,13 @@ class Comparison:
         force: bool = False,
         plots: bool = True,
         command: list[str] | None = None,
+        unique: bool = False,
     ) -> Path:
         """Write comparison.json, manifest.json and the overlay plot, atomically."""
         target = Path(folder) if folder is not None else compare_folder(self.arms, self.what_if)
-        with atomic_folder(target, force) as tmp:
+        # A default name is never taken over: the next free one is (unique).
+        staged = atomic_folder(target, force, unique=unique or folder is None)
+        with staged as tmp:
             write_json(tmp / COMPARISON_JSON, self.to_dict())
             if plots:
                 from sim.compare_plots import compare_bookings
@@ -383,7 +386,7 @@ class Comparison:
                     what_if=short_label(self.what_if),
                 )
             write_json(tmp / MANIFEST, self.manifest(command))
-        return target
+        return staged.published
 
     def caption(self) -> str:
         """The figure's footer (the figure adds the what-if line under it)."""

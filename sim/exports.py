@@ -114,7 +114,7 @@ def _when(start: dt.datetime, day: float) -> dt.datetime:
     return start + dt.timedelta(seconds=round(day * 86400))
 
 
-def _atomic_text(out: Path, write) -> None:
+def _atomic_text(out: Path, write, replace: bool = True) -> None:
     """Stream text into ``out`` atomically (see :func:`sim.atomic.atomic_file`)."""
     out = Path(out)
     if out.is_dir():
@@ -124,7 +124,7 @@ def _atomic_text(out: Path, write) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             write(fh)
 
-    atomic_file(out, through_handle)
+    atomic_file(out, through_handle, replace=replace)
 
 
 def _check_replication(folder: Path, replication: int | None, seen: set[int]) -> None:
@@ -134,9 +134,11 @@ def _check_replication(folder: Path, replication: int | None, seen: set[int]) ->
 
 
 def export_history(
-    results_dir: Path | str, out_csv: Path | str, replication: int = 0
+    results_dir: Path | str, out_csv: Path | str, replication: int = 0, force: bool = True
 ) -> tuple[Path, int, int]:
     """Write one replication's stage history as ``deal_id, stage, entered_at`` (plain format).
+
+    ``force=False`` refuses to replace ``out_csv`` if it exists when the export is done.
 
     Returns:
         (path written, deals, rows).
@@ -162,7 +164,7 @@ def export_history(
             counts["rows"] += 1
         _check_replication(folder, replication, reps)
 
-    _atomic_text(Path(out_csv), write)
+    _atomic_text(Path(out_csv), write, replace=force)
     return Path(out_csv), len(deals), counts["rows"]
 
 
@@ -211,13 +213,18 @@ def _iso(when: dt.datetime) -> str:
 
 
 def export_log(
-    results_dir: Path | str, out: Path | str, format: str, replication: int | None = None
+    results_dir: Path | str,
+    out: Path | str,
+    format: str,
+    replication: int | None = None,
+    force: bool = True,
 ) -> tuple[Path, int, int]:
     """Write the simulated event log for process-mining tools (``csv`` or ``xes``).
 
     Args:
         replication: only this replication; None: all of them (case ids are
             ``r<rep>-d<deal>``).
+        force: False refuses to replace ``out`` if it exists when the export is done.
 
     Returns:
         (path written, cases, events).
@@ -280,5 +287,5 @@ def export_log(
             fh.write("  </trace>\n")
         fh.write("</log>\n")
 
-    _atomic_text(Path(out), write_csv if fmt == "csv" else write_xes)
+    _atomic_text(Path(out), write_csv if fmt == "csv" else write_xes, replace=force)
     return Path(out), totals["cases"], totals["events"]

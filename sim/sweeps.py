@@ -195,10 +195,13 @@ class Sweep:
         force: bool = False,
         plots: bool = True,
         command: list[str] | None = None,
+        unique: bool = False,
     ) -> Path:
         """Write sweep.json, sweep.csv, sweep.png and manifest.json, atomically."""
         target = Path(folder) if folder is not None else self.folder()
-        with atomic_folder(target, force) as tmp:
+        # A default name is never taken over: the next free one is (unique).
+        staged = atomic_folder(target, force, unique=unique or folder is None)
+        with staged as tmp:
             write_json(tmp / SWEEP_JSON, self.to_dict())
             (tmp / SWEEP_CSV).write_text(self.to_csv(), encoding="utf-8")
             if plots:
@@ -216,7 +219,7 @@ class Sweep:
                     what_if=short_label(self.what_if),
                 )
             write_json(tmp / MANIFEST, self._manifest(command))
-        return target
+        return staged.published
 
     def folder(self) -> Path:
         """The default results folder of this sweep."""
