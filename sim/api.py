@@ -83,6 +83,7 @@ def simulate(
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
     pipeline: PipelineSource | None = None,
     engine: str = "auto",
+    deals: str = "csv",
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -97,6 +98,9 @@ def simulate(
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
+        deals: ``csv`` writes deals.csv (one row per deal and replication); ``none`` leaves it
+            out, for runs that only need the summary (the rows cost time and disk: about a
+            tenth of a vectorized run and 100 bytes a deal).
         engine: ``auto`` (the vectorized engine where it can run the scenario, else SimPy),
             ``simpy`` or ``vectorized``; both give the same results, the manifest says which ran.
 
@@ -134,7 +138,11 @@ def simulate(
     if output is None:
         output = default_output_dir(_folder_name(scenario, label))
     folder = Path(output)
-    with ResultsWriter(folder, model, force=force, events=events, unique=unique) as writer:
+    if deals not in ("csv", "none"):
+        raise UserError(f"--deals {deals}: expected csv or none")
+    with ResultsWriter(
+        folder, model, force=force, events=events, unique=unique, deals=deals == "csv"
+    ) as writer:
         started = time.perf_counter()
         aggregate = run(
             model,
@@ -146,11 +154,13 @@ def simulate(
             progress=progress,
             matrix=writer.matrix(replications, _width(model)),
             engine=engine,
+            with_rows=deals == "csv",
         )
         summary = _summary(aggregate, seed, target, label)
         per_replication = {k: np.array(v) for k, v in _per_replication(aggregate).items()}
         wall = time.perf_counter() - started
         manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engine)
+        manifest["deals_csv"] = deals == "csv"
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         writer.write_text(SCENARIO, dump_scenario_toml(scenario))

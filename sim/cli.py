@@ -168,6 +168,15 @@ def _print_json(data: dict) -> None:
 @_common_run_options
 @_set_option()
 @click.option("--events", is_flag=True, help="Also write every event to events.csv.")
+@click.option(
+    "--deals",
+    "deals",
+    type=click.Choice(["csv", "none"]),
+    default="csv",
+    show_default=True,
+    help="deals.csv, one row per deal and replication; none: leave it out (big runs that "
+    "only need the summary).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
@@ -183,6 +192,7 @@ def run_command(
     force,
     sets,
     events,
+    deals,
     no_plots,
     target,
     as_json,
@@ -216,6 +226,7 @@ def run_command(
             command=["dealsim", *sys.argv[1:]],
             pipeline=pipeline,
             engine=engine,
+            deals=deals,
         )
     finally:
         progress.close()

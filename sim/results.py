@@ -60,7 +60,13 @@ class ResultsWriter:
     """
 
     def __init__(
-        self, target: Path, model, force: bool = False, events: bool = False, unique: bool = False
+        self,
+        target: Path,
+        model,
+        force: bool = False,
+        events: bool = False,
+        unique: bool = False,
+        deals: bool = True,
     ):
         self.target = Path(target)
         self._staged = StagedFolder(self.target, force, unique)
@@ -68,8 +74,9 @@ class ResultsWriter:
         self._deals = self._events = None
         try:
             with output_errors(self.target):
-                self._deals = open(self.tmp / DEALS, "w", encoding="utf-8", newline="")
-                self._deals.write(",".join(deal_columns(model)) + "\n")
+                if deals:  # a run for its summary alone may leave the per-deal rows out
+                    self._deals = open(self.tmp / DEALS, "w", encoding="utf-8", newline="")
+                    self._deals.write(",".join(deal_columns(model)) + "\n")
                 if events:
                     self._events = open(self.tmp / EVENTS, "w", encoding="utf-8", newline="")
                     self._events.write(",".join(EVENT_COLUMNS) + "\n")
@@ -103,7 +110,8 @@ class ResultsWriter:
         return matrix
 
     def on_output(self, output: ReplicationOutput) -> None:
-        self._deals.write(output.deal_rows)
+        if self._deals is not None:
+            self._deals.write(output.deal_rows)
         if self._events is not None and output.event_rows:
             self._events.write(output.event_rows)
 

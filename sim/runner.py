@@ -166,6 +166,7 @@ def run(
     matrix: np.ndarray | None = None,
     executor: Executor | None = None,
     engine: str = "auto",
+    with_rows: bool = True,
 ) -> Aggregate:
     """Run the replications and aggregate them.
 
@@ -177,8 +178,9 @@ def run(
     """
     aggregate = Aggregate(model, replications, matrix)
     outputs = iterate_outputs(
-        model, seed, replications, jobs, record_events, on_output is not None, executor, engine
-    )
+        model, seed, replications, jobs, record_events, on_output is not None and with_rows,
+        executor, engine,
+    )  # fmt: skip
     # Closed on any exception here too, not only in the generator: an exception raised while an
     # output is handled (a stop signal, most likely, while a large one is written) must stop
     # the workers now, not when the suspended generator happens to be collected.

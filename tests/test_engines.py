@@ -164,3 +164,22 @@ def test_dealsim_run_says_which_engine_ran_and_both_give_the_same_summary(name, 
         assert manifest["engine"] == engine
     summaries = [(folder / "summary.json").read_bytes() for folder in folders.values()]
     assert summaries[0] == summaries[1]
+
+
+def test_deals_none_leaves_deals_csv_out_and_the_summary_as_it_is(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    folders = {}
+    for deals in ("csv", "none"):
+        folders[deals] = tmp_path / deals
+        args = ["run", "textbook", "-n", "3", "-j", "2", "--no-plots", "--deals", deals]
+        result = CliRunner().invoke(cli, [*args, "-o", str(folders[deals])])
+        assert result.exit_code == 0, result.output
+    assert (folders["csv"] / "deals.csv").is_file()
+    assert not (folders["none"] / "deals.csv").exists()
+    summaries = [(folder / "summary.json").read_bytes() for folder in folders.values()]
+    assert summaries[0] == summaries[1]
+    manifest = json.loads((folders["none"] / "manifest.json").read_text())
+    assert manifest["deals_csv"] is False
