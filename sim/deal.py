@@ -94,10 +94,6 @@ class TableLists:
         return self.tables.group == Group.ARRIVALS or self.age is None or self.age[row] == 0
 
 
-def _nothing() -> None:
-    """A callback with nothing to do."""
-
-
 class DealLives:
     """Makes the deal processes of one replication and keeps their stall bookkeeping."""
 
@@ -190,7 +186,7 @@ class DealLives:
                         if events is not None:
                             events.append((i, now, "budget_wait", state, state, "budget"))
                         yield rep.budget.release_after(now)
-                        self._end_phase(i)
+                        self.end_phase(i)
                         if events is not None:
                             events.append((i, env.now, "budget_released", state, state, "budget"))
                     work_start = env.now
@@ -206,7 +202,7 @@ class DealLives:
                             if events is not None:
                                 events.append((i, env.now, "seller_wait", state, state, "team"))
                             yield helper
-                            self._end_phase(i)
+                            self.end_phase(i)
                         helper = None
                         if state == timing_stage:
                             work_end = env.now
@@ -244,7 +240,7 @@ class DealLives:
                     if events is not None and state == timing_stage and work_end < env.now:
                         events.append((i, work_end, "timing_wait", state, state, "timing"))
                     if phase[i] is not None:  # the wait it cut counts up to now
-                        self._end_phase(i)
+                        self.end_phase(i)
                     waited = 0.0 if seller_before is None else seller_days[i] - seller_before
                     nxt, cause = self._interrupted(
                         i, state, interrupt.cause, work_start, work_end, waited
@@ -282,7 +278,7 @@ class DealLives:
         work: they count as seller_wait)."""
         model, rep = self.model, self.rep
         if self.phase[i] is not None:
-            self._end_phase(i)
+            self.end_phase(i)
         if hit == SHOCK:
             nxt, cause_index, cause = model.shocks.to, SHOCK_REWORK, "shock"
         else:
@@ -299,30 +295,30 @@ class DealLives:
         (the deal queued for each team in turn); then the work alongside the client's own time
         starts as a helper process, returned (None if there is none)."""
         rep = self.rep
+        desks, amount = rep.desks, lists.tables.amounts[row]
         alongside = []
         for work in self.work_at[state]:
             if not work.client_waits:
                 alongside.append(work)
                 continue
+            desk = desks[work.team]
             self.phase[i] = (SELLER_WAIT, rep.env.now)
-            yield from self._serve(i, state, lists, row, visit, work, lambda: self._end_phase(i))
+            hours = lists.effort_hours(work, state, visit, row)
+            yield from desk.serve(i, state, hours, priority_of(desk.team, amount, state), self)
         if not alongside:
             return None
         return rep.env.process(self._alongside(i, state, lists, row, visit, alongside))
 
     def _alongside(self, i, state, lists, row, visit, works):
         """The helper process of work that runs alongside the client's own time."""
+        desks, amount = self.rep.desks, lists.tables.amounts[row]
         try:
             for work in works:
-                yield from self._serve(i, state, lists, row, visit, work, _nothing, False)
+                desk = desks[work.team]
+                hours = lists.effort_hours(work, state, visit, row)
+                yield from desk.serve(i, state, hours, priority_of(desk.team, amount, state))
         except Interrupt:  # the deal was moved: our work for it stops
             return
-
-    def _serve(self, i, state, lists, row, visit, work, granted, client_waits=True):
-        desk = self.rep.desks[work.team]
-        hours = lists.effort_hours(work, state, visit, row)
-        priority = priority_of(desk.team, lists.tables.amounts[row], state)
-        yield from desk.serve(i, state, hours, priority, granted, client_waits)
 
     def _timing_wait(self, i: int, state: int, work_end: float):
         """Wait for a good market moment (at most ``max_wait_days``) once the work is done (the
@@ -331,7 +327,7 @@ class DealLives:
         if ready > work_end:
             self.phase[i] = (TIMING_WAIT, work_end)
             yield self.rep.env.timeout(ready - work_end)
-            self._end_phase(i)
+            self.end_phase(i)
             if self.rep.events is not None:
                 self.rep.events.append((i, work_end, "timing_wait", state, state, "timing"))
 
@@ -382,7 +378,7 @@ class DealLives:
 
     # --- bookkeeping ----------------------------------------------------------------------
 
-    def _end_phase(self, i: int, until: float | None = None) -> None:
+    def end_phase(self, i: int, until: float | None = None) -> None:
         """Count the wait under way up to now (or ``until``: the horizon)."""
         rep = self.rep
         cause, since = self.phase[i]
@@ -424,7 +420,7 @@ class DealLives:
                 if cause == TIMING_WAIT and since < horizon and rep.events is not None:
                     state = rep.cur[i]
                     rep.events.append((i, since, "timing_wait", state, state, "timing"))
-                self._end_phase(i, horizon)
+                self.end_phase(i, horizon)
         for i, state in enumerate(rep.cur):
             if state == self.dormant and horizon > rep.entered[i]:
                 rep.stall[DORMANT_CAUSE][i] += horizon - rep.entered[i]

@@ -1,11 +1,10 @@
 """Our own people at work in one replication: each team a SimPy resource that deals queue for.
 
-A :class:`Desk` is one team: its people are the slots of a ``simpy.PriorityResource``, served in
-the team's priority order (first come first served, largest amount first, or latest stage
-first; ties first come first served). Headcount changes on their dates: the resource has as
-many slots as the team ever has people, and a roster process keeps the slots of people not
-(yet, or no longer) there taken by "absence" requests that go before every deal. A leaver
-finishes the deal in hand before the slot closes.
+A :class:`Desk` is one team: its people are the slots of a :class:`TeamResource` (a
+``simpy.PriorityResource``), served in the team's priority order (first come first served,
+largest amount first, or latest stage first; ties first come first served). Headcount changes
+on their dates (a roster process): a hire frees a slot for the next deal in the queue at once;
+a leaver finishes the deal in hand before the slot closes.
 
 A deal that needs the team requests a person, waits in the queue, holds the person for the
 effort (hours at the team's pace: a person's hours run over calendar days) and releases them.
@@ -16,7 +15,7 @@ time, waits, hours per deal) is kept for the results (:class:`TeamRecords`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +24,40 @@ from simpy import Interrupt
 
 from sim.model import TeamModel
 
-#: The priority of an absence: before any deal (SimPy serves the lowest number first).
-ABSENT = -float("inf")
+
+class _SortedQueue(list):
+    """A priority queue of requests kept in order by insertion (SimPy's sorts the whole list on
+    every request, which a queue of hundreds of deals pays for dearly). Equal keys keep their
+    arrival order, as in SimPy's stable sort."""
+
+    def __init__(self, maxlen: int | None = None):
+        super().__init__()
+        self.maxlen = maxlen
+
+    def append(self, item) -> None:
+        bisect.insort_right(self, item, key=_request_key)
+
+
+def _request_key(request):
+    return request.key
+
+
+class TeamResource(simpy.PriorityResource):
+    """A team's people: a priority resource whose capacity can change while deals use it."""
+
+    PutQueue = _SortedQueue
+
+    def __init__(self, env: simpy.Environment, people: int):
+        super().__init__(env, capacity=max(people, 1))
+        self._capacity = people
+
+    def set_capacity(self, people: int) -> None:
+        """From now on, ``people``: hires take the next deals in the queue at once; leavers
+        finish the deals in hand (no new request is granted until fewer are at work)."""
+        hired = people - self._capacity
+        self._capacity = people
+        for _ in range(max(hired, 0)):  # SimPy grants one queued request per trigger
+            self._trigger_put(None)
 
 
 @dataclass
@@ -62,10 +93,11 @@ class Desk:
         self.log = log  # the replication's event log, if one is kept
         self.cause = f"team:{team.name}"
         self.days_per_hour = team.days_per_hour
-        self.people: simpy.PriorityResource | None = None
+        self.people: TeamResource | None = None
         if not team.unlimited:
-            self.people = simpy.PriorityResource(env, capacity=max(team.most, 1))
-            env.process(self._roster())
+            self.people = TeamResource(env, team.schedule[0][1])
+            if len(team.schedule) > 1:
+                env.process(self._roster())
         self.busy: list[tuple[float, float]] = []
         self.queued: list[tuple[float, float]] = []
         self.waits: list[tuple[float, float]] = []
@@ -73,33 +105,20 @@ class Desk:
         self.open: set[_Service] = set()
 
     def _roster(self):
-        """Headcount changes on their dates: absences take the slots of people not there."""
-        env, people = self.env, self.people
-        absent: list[simpy.Request] = []
-        there = self.team.most
-        for day, headcount in self.team.schedule:
-            if day > env.now:
-                yield env.timeout(day - env.now)
-            while there > headcount:
-                absent.append(people.request(priority=ABSENT))
-                there -= 1
-            while there < headcount:
-                gone = absent.pop()
-                gone.cancel()  # not yet free of the deal in hand: no longer waited for
-                people.release(gone)
-                there += 1
+        """Headcount changes on their dates."""
+        env = self.env
+        for day, headcount in self.team.schedule[1:]:
+            yield env.timeout(day - env.now)
+            self.people.set_capacity(headcount)
 
-    def serve(
-        self,
-        deal: int,
-        state: int,
-        hours: float,
-        priority: float,
-        granted: Callable[[], None],
-        client_waits: bool = True,
-    ):
+    def serve(self, deal: int, state: int, hours: float, priority: float, waiting=None):
         """Queue for a person, hold them for ``hours`` of effort, release them (a generator to
-        ``yield from`` in the deal's process). ``granted`` is called when the person is free.
+        ``yield from`` in the deal's process).
+
+        Args:
+            waiting: the deal's :class:`sim.deal.DealLives` when the client waits for this
+                work: the deal's wait for us (its seller_wait phase) ends when the person is
+                free. None for work alongside the client's own time.
 
         An interrupt in the queue or at work ends the service at once and is raised on. In the
         event log, a queue the client waits in is a ``seller_wait``, one alongside the client's
@@ -113,11 +132,12 @@ class Desk:
             if self.people is not None:
                 request = self.people.request(priority=priority)
                 if log is not None:
-                    queued = "seller_wait" if client_waits else "seller_queued"
+                    queued = "seller_wait" if waiting is not None else "seller_queued"
                     log.append((deal, env.now, queued, state, state, self.cause))
                 yield request
             self._start(service)
-            granted()
+            if waiting is not None:
+                waiting.end_phase(deal)
             if log is not None:
                 log.append((deal, env.now, "seller_start", state, state, self.cause))
             yield env.timeout(hours * self.days_per_hour)
