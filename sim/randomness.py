@@ -36,6 +36,7 @@ class Purpose(IntEnum):
     SHOCK_SEVERITY = 11
     SHOCK_EFFECT = 12
     INDICATOR = 13
+    PARAMETERS = 14  # a replication's own parameter set (sim.uncertainty), keyed by parameter
 
 
 class Group(IntEnum):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.aggregate import Aggregate, reduce_replication
-from sim.engine import replications_per_plan, simulate_replications
+from sim.engine import replications_per_plan
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
 
@@ -40,8 +40,15 @@ class ReplicationOutput:
 def outputs_of(
     model: Model, seed: int, replications: range, record_events: bool, with_rows: bool = True
 ) -> Iterator[ReplicationOutput]:
-    """Simulate and reduce replications one after the other, yielding each one's output."""
-    for rec in simulate_replications(model, seed, replications, record_events):
+    """Simulate and reduce replications one after the other, yielding each one's output.
+
+    With parameter uncertainty each replication runs on its own drawn parameters
+    (:func:`sim.uncertainty.replication_records`); the reduction uses the shared model, whose
+    states and calendar they all have.
+    """
+    from sim.uncertainty import replication_records
+
+    for rec in replication_records(model, seed, replications, record_events):
         vector, cycles = reduce_replication(model, rec)
         yield ReplicationOutput(
             replication=rec.replication,
