@@ -91,11 +91,47 @@ def _refuse_existing(path: Path, force: bool) -> None:
     show_default=True,
     help="Horizon of the fitted scenario, days.",
 )
-@click.option("--no-plot", is_flag=True, help="Skip the Kaplan-Meier figure.")
+@click.option(
+    "--currency",
+    help="Currency of the amounts (three letters), when the history does not say.",
+)
+@click.option(
+    "--durations",
+    type=click.Choice(["auto", "parametric", "empirical"]),
+    default="auto",
+    show_default=True,
+    help="Stage durations: a family, the Kaplan-Meier curve when none follows it (auto), or "
+    "one kind always.",
+)
+@click.option(
+    "--half-life",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Months: the weight of a month's arrivals halves every that many months before as-of.",
+)
+@click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
+@click.option("--no-plot", is_flag=True, help="Skip the figures.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @_user_errors
-def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot, force):
-    """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml."""
+def fit_command(
+    history,
+    as_of,
+    output,
+    maps,
+    stage_maps,
+    horizon,
+    currency,
+    durations,
+    half_life,
+    no_fidelity,
+    no_plot,
+    force,
+):
+    """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml.
+
+    Rows dated after --as-of are left out: the fit sees the history as known on that day.
+    """
     from sim.crm import read_history
     from sim.fit import fit_history, fit_report, write_fit
 
@@ -108,10 +144,26 @@ def fit_command(history, as_of, output, maps, stage_maps, horizon, no_plot, forc
     hist = read_history(
         history, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map")
     )
-    result = fit_history(hist, when, horizon_days=horizon)
+    result = fit_history(
+        hist,
+        when,
+        horizon_days=horizon,
+        currency=currency,
+        durations=durations,
+        half_life=half_life,
+    )
     toml_path, png = write_fit(result, output, plot=not no_plot)
     click.echo(fit_report(result))
     click.echo("")
+    if not no_fidelity:
+        from sim.fidelity import check_fidelity, fidelity_text, plot_fidelity
+
+        check = check_fidelity(result)
+        click.echo(fidelity_text(check))
+        click.echo("")
+        if not no_plot:
+            png_fidelity = plot_fidelity(check, output.with_name(f"{output.stem}-fidelity.png"))
+            click.echo(f"wrote {png_fidelity}")
     click.echo(f"wrote {toml_path}")
     if png is not None:
         click.echo(f"wrote {png}")

@@ -552,7 +552,9 @@ def _uncertainty_problems(s: Scenario, check_dist) -> list[str]:
             )
     dists = [("uncertainty.arrivals_per_month", u.arrivals_per_month)]
     dists.append(("uncertainty.amount_scale", u.amount_scale))
-    dists += [(f"uncertainty.stages.{k}.duration_scale", v.duration_scale) for k, v in u.stages.items()]
+    dists += [
+        (f"uncertainty.stages.{k}.duration_scale", v.duration_scale) for k, v in u.stages.items()
+    ]
     for path, spec in dists:
         if spec is not None:
             check_dist(path, spec)

@@ -142,7 +142,9 @@ def _arrival_path(model: Model, streams: Streams, level: float, walk_sd: float) 
     rate = base * level
     if walk_sd > 0:
         period = np.minimum(model.calendar.period_index(days), model.calendar.n_periods - 1)
-        steps = walk_sd * special.ndtri(_uniform(streams, "arrivals_walk", model.calendar.n_periods))
+        steps = walk_sd * special.ndtri(
+            _uniform(streams, "arrivals_walk", model.calendar.n_periods)
+        )
         steps[0] = 0.0  # the first month is at the drawn level
         k = np.arange(model.calendar.n_periods)
         walk = np.exp(np.cumsum(steps) - k * walk_sd**2 / 2)
@@ -182,4 +184,3 @@ def replication_records(
     for r in replications:
         own = replication_model(model, seed, r)
         yield from simulate_replications(own, seed, range(r, r + 1), record_events)
-
