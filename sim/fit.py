@@ -160,6 +160,12 @@ class FitResult:
     currency: str | None = None
     uncertainty: dict | None = None  # the [uncertainty] section written
     amount_count: int = 0  # amounts the amount distribution was fitted on
+    #: Per deal: entry into the history and the end of its record (days from the first row's
+    #: midnight), and its outcome ("" while open at as_of); for the fidelity check.
+    deal_created: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    deal_end: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    deal_outcome: list[str] = field(default_factory=list, repr=False)
+    at_start: dict[str, int] = field(default_factory=dict)  # stages of the first instant's deals
 
 
 # --------------------------------------------------------------------------------------------
@@ -607,6 +613,8 @@ def fit_history(
         )
     amount = _amount_spec(amounts, notes)
     initial = {s: open_at[s] for s in stage_names if open_at[s]}
+    created, ended, outcome = _deal_records(per_deal, t0, instant)
+    first_states = Counter(r[0].state for r in per_deal.values() if r[0].entered_at == t0)
     as_of_date = as_of.date() if isinstance(as_of, dt.datetime) else as_of
     uncertainty = _uncertainty_section(fits, inflow, amounts, amount)
     scenario = _scenario_dict(
@@ -648,7 +656,25 @@ def fit_history(
         currency=currency,
         uncertainty=uncertainty,
         amount_count=sum(1 for v in amounts.values() if v > 0 and math.isfinite(v)),
+        deal_created=created,
+        deal_end=ended,
+        deal_outcome=outcome,
+        at_start={s: first_states[s] for s in stage_names if first_states[s]},
     )
+
+
+def _deal_records(per_deal, t0: dt.datetime, instant: dt.datetime):
+    """Each deal's first row, last row (or as_of while open) and outcome, in days from t0's
+    midnight (day 0 of a simulation started on t0's date)."""
+    origin = dt.datetime.combine(t0.date(), dt.time(0))
+    created, ended, outcome = [], [], []
+    for deal_rows in per_deal.values():
+        last = deal_rows[-1]
+        closed = last.state in OUTCOMES
+        created.append(_days(origin, deal_rows[0].entered_at))
+        ended.append(_days(origin, last.entered_at if closed else instant))
+        outcome.append(last.state if closed else "")
+    return np.array(created), np.array(ended), outcome
 
 
 def _currency(history: History | None, given: str | None, source: str) -> str | None:
