@@ -365,11 +365,13 @@ def scenarios():
 
 def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
+    from sim.cli_backtest import register as register_backtest
     from sim.cli_data import register as register_data
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_backtest(cli)
 
 
 _register_plugins()

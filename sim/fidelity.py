@@ -153,9 +153,7 @@ _COLORS = {"won": "tab:green", "lost": "tab:red", "no_decision": "tab:gray", "op
 
 def fidelity_text(check: FidelityCheck) -> str:
     """Two lines for the terminal: what was compared and the largest gaps."""
-    gaps = ", ".join(
-        f"{_LABELS[c]} {g:.3f} (at day {a:.0f})" for c, (g, a) in check.gaps.items()
-    )
+    gaps = ", ".join(f"{_LABELS[c]} {g:.3f} (at day {a:.0f})" for c, (g, a) in check.gaps.items())
     return (
         f"Fidelity: the fitted scenario re-run over the history's own dates ({check.start} .. "
         f"{check.as_of}, its arrivals month by month, {check.replications} replications) "

@@ -51,6 +51,7 @@ CURE_SUFFIX = "+cure"
 STALLED_REACTIVATE_DAYS = 36500
 #: Days in a month, as everywhere in dealsim (a year is 365.25 days).
 MONTH_DAYS = 365.25 / 12
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Default horizon of a fitted scenario.
 HORIZON_DAYS = 365
 #: How stage durations are chosen: the rule of ``choose_duration`` (auto), or one kind always.
@@ -189,13 +190,18 @@ def _log_terms(
     if family == "exponential":
         m = math.exp(theta[0])
         return -theta[0] - x / m, -c / m
+    # scipy.special rather than scipy.stats: the same numbers without the argument checks, which
+    # cost more than the arithmetic in the optimiser's thousands of calls.
     if family == "lognormal":
         mu, s = theta[0], math.exp(theta[1])
         lx = np.log(x)
-        return stats.norm.logpdf(lx, mu, s) - lx, stats.norm.logsf(np.log(c), mu, s)
+        z = (lx - mu) / s
+        log_f = -0.5 * z * z - math.log(s) - _HALF_LOG_2PI - lx
+        return log_f, special.log_ndtr(-(np.log(c) - mu) / s)
     if family == "gamma":
         k, scale = math.exp(theta[0]), math.exp(theta[1])
-        return stats.gamma.logpdf(x, k, scale=scale), stats.gamma.logsf(c, k, scale=scale)
+        log_f = (k - 1) * np.log(x) - x / scale - special.gammaln(k) - k * theta[1]
+        return log_f, np.log(special.gammaincc(k, c / scale))
     if family == "weibull":
         k, lam = math.exp(theta[0]), math.exp(theta[1])
         z = x / lam
@@ -1078,7 +1084,9 @@ def fit_report(result: FitResult) -> str:
             "deals created later)"
         )
     if result.uncertainty:
-        lines.append("Parameter uncertainty written to [uncertainty]: " + _uncertainty_words(result))
+        lines.append(
+            "Parameter uncertainty written to [uncertainty]: " + _uncertainty_words(result)
+        )
     lines.append("")
     width = max(len(f.name) for f in result.stages)
     lines.append(

@@ -16,10 +16,11 @@ their exposure in months). From those counts:
   same recency weights as the level. With fewer than four
   full months it cannot be told and a stated default (0.10 a month) is used.
 * **Uncertainty of the level** (for ``[uncertainty] arrivals_per_month``, a gamma around the
-  level): ``cv^2 = Poisson variance of the weighted mean / level^2 + q^2 x (mean age of the
-  weighted months)``: the weighted months lag the current level by their age, and a random walk
-  moves by ``q^2`` per month. The walk itself goes on in the simulation
-  (``arrivals_walk_sd = q``), so the rate can fall as well as rise over the horizon.
+  level): ``cv^2 = Poisson variance of the weighted mean / level^2 + q^2 x lag``: the weighted
+  months lag today's level, and a random walk moves by ``q^2`` per month (``lag`` sums, over the
+  months between today and each bin, the squared share of the weight that lies before them).
+  The walk itself goes on in the simulation (``arrivals_walk_sd = q``), so the rate can fall as
+  well as rise over the horizon.
 * **Seasonality**: with at least 24 full months, the 12 calendar-month multipliers (each month's
   arrivals over what the months' own levels predict, a chi-square test of the months against
   none); written to ``deals.seasonality`` when the test says p < 0.05.
@@ -142,9 +143,9 @@ def fit_inflow(
             f"arrivals: fewer than {MIN_MONTHS_WALK} full months: the month-to-month wander of "
             f"the rate is not estimated; a default of {DEFAULT_WALK_SD} a month is assumed"
         )
-    mean_age = float(np.sum(w * exposure * age) / exposure_w) if exposure_w > 0 else 0.0
+    lag_var = _lag_variance(w * exposure, age) * walk_sd**2
     poisson_var = float(np.sum(w**2 * counts)) / exposure_w**2 if exposure_w > 0 else 0.0
-    cv2 = (poisson_var / level**2 if level > 0 else 0.0) + walk_sd**2 * mean_age
+    cv2 = (poisson_var / level**2 if level > 0 else 0.0) + lag_var
     out = InflowFit(
         months=labels,
         counts=counts,
@@ -159,6 +160,24 @@ def fit_inflow(
     _drift_tests(out)
     _seasonality(out)
     return out
+
+
+def _lag_variance(weights: np.ndarray, age: np.ndarray) -> float:
+    """Variance, per unit of walk variance, of the weighted months' level against today's.
+
+    Between a month and today the log rate moved by the walk's steps since; the weighted mean
+    of the months carries each step in proportion to the weight of the months before it, so the
+    variance is the sum over steps of (weight before the step / all the weight)^2, the steps
+    being the months between the bins' middles and from the last middle to today.
+    """
+    total = float(weights.sum())
+    if total <= 0:
+        return 0.0
+    order = np.argsort(age)  # the latest month first
+    w, a = weights[order] / total, age[order]
+    gaps = np.diff(np.r_[0.0, a])  # months from today to the latest middle, then between
+    older = np.cumsum(w[::-1])[::-1]  # weight of this bin and all older ones
+    return float(np.sum(gaps * older**2))
 
 
 def _walk_sd(counts: np.ndarray, exposure: np.ndarray, recency: np.ndarray) -> tuple[float, bool]:
