@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import platform
@@ -81,6 +82,8 @@ def simulate(
     command: list[str] | None = None,
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
     pipeline: PipelineSource | None = None,
+    until: dt.date | None = None,
+    parameter_uncertainty: bool | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -94,6 +97,9 @@ def simulate(
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
+        until: the last day simulated (inclusive), instead of ``horizon_days``.
+        parameter_uncertainty: False runs every replication on the scenario's point values
+            (``[uncertainty] enabled = false``); None keeps the scenario's choice.
     """
     if sets:
         from sim.comparison import normalize_sets
@@ -113,6 +119,10 @@ def simulate(
         from sim.pipeline import apply_pipeline
 
         scenario, initial = apply_pipeline(scenario, pipeline)
+    scenario = _with_until(scenario, until)
+    if parameter_uncertainty is False and scenario.uncertainty is not None:
+        off = scenario.uncertainty.model_copy(update={"enabled": False})
+        scenario = scenario.model_copy(update={"uncertainty": off})
     model = compile_scenario(scenario, initial)
     if not write:
         return _run_in_memory(model, replications, seed, jobs, progress, command, target)
@@ -156,6 +166,37 @@ def simulate(
         writer.write_json(MANIFEST, manifest)
         published = writer.publish()
     return RunResult(scenario, summary, manifest, per_replication, published, drawn)
+
+
+def _with_until(scenario: Scenario, until: dt.date | None) -> Scenario:
+    """The scenario ending at the end of ``until`` (after any move of its start by a pipeline)."""
+    if until is None:
+        return scenario
+    days = (until - scenario.start_date).days + 1
+    if days < 1:
+        raise UserError(f"--until {until}: before the start date {scenario.start_date}")
+    return scenario.model_copy(update={"horizon_days": float(days)})
+
+
+def backtest(
+    history: str | Path,
+    cutoffs: Sequence[dt.date],
+    until: dt.date,
+    *,
+    jobs: int = 1,
+    mapping: Mapping[str, str] | None = None,
+    stage_map: Mapping[str, str] | None = None,
+    **options,
+):
+    """Backtest a stage history (see :mod:`sim.backtest`); ``options`` are
+    :class:`sim.backtest.BacktestOptions` fields (replications, seed, scenario, months_ahead,
+    parameter_uncertainty...). Returns a :class:`sim.backtest.Backtest`; write it with
+    ``sim.backtest_report.write``."""
+    from sim.backtest import BacktestOptions, run_backtest
+    from sim.crm import read_history
+
+    hist = read_history(history, mapping=mapping, stage_map=stage_map)
+    return run_backtest(hist, cutoffs, BacktestOptions(until=until, **options), jobs=jobs)
 
 
 def _width(model: Model) -> int:

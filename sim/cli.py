@@ -178,6 +178,16 @@ def _print_json(data: dict) -> None:
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last day simulated, YYYY-MM-DD (instead of the scenario's horizon_days).",
+)
+@click.option(
+    "--no-parameter-uncertainty",
+    is_flag=True,
+    help="Every replication on the scenario's values, ignoring its [uncertainty].",
+)
 @_pipeline_options
 def run_command(
     scenario,
@@ -191,6 +201,8 @@ def run_command(
     no_plots,
     target,
     as_json,
+    until,
+    no_parameter_uncertainty,
     pipeline,
     as_of,
     column_map,
@@ -218,6 +230,8 @@ def run_command(
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
             pipeline=source,
+            until=until.date() if until is not None else None,
+            parameter_uncertainty=False if no_parameter_uncertainty else None,
         )
     finally:
         progress.close()
@@ -232,10 +246,12 @@ def run_command(
         _print_json(result.summary)
     else:
         from sim.explain import explain_text
+        from sim.report import stall_table_wanted
 
         click.echo(run_summary(result.summary, result.folder))
-        click.echo("")
-        click.echo(explain_text(result.summary))
+        if stall_table_wanted(result.scenario):
+            click.echo("")
+            click.echo(explain_text(result.summary))
 
 
 @cli.command("compare")
