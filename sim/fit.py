@@ -452,18 +452,22 @@ def _name_slug(text: str) -> str:
 
 
 def history_as_of(
-    rows: list[HistoryRow], amounts: Mapping[str, float], instant: dt.datetime
+    rows: list[HistoryRow],
+    amounts: Mapping[str, float],
+    instant: dt.datetime,
+    inclusive: bool = False,
 ) -> tuple[list[HistoryRow], dict[str, float], int, int]:
-    """The history as known at ``instant``: its rows up to then, and the amounts known then.
+    """The history as known at ``instant``: its rows before then, and the amounts known then.
 
-    Rows after the instant are left out (a deal whose first row is later did not exist yet).
+    Rows from the instant on are left out (``inclusive``: rows at the instant itself are kept,
+    for an as-of given as a date-time); a deal whose first row is later did not exist yet.
     Amounts: when the export gives amounts to deals still open at its end, the amount is the
     deal's value while open and is kept; when only closed deals have one (the Maven sample's
     ``close_value``), it was known at the close, so only deals closed by the instant keep it.
 
     Returns (rows, amounts, rows left out, deals left out).
     """
-    kept = [r for r in rows if r.entered_at <= instant]
+    kept = [r for r in rows if r.entered_at < instant or (inclusive and r.entered_at == instant)]
     deals_before = {r.deal_id for r in rows}
     deals_after = {r.deal_id for r in kept}
     last: dict[str, HistoryRow] = {}
@@ -536,7 +540,9 @@ def fit_history(
     floor = 0.5 if date_only else 1e-3  # a same-day move took "less than a day"
     instant = _as_instant(as_of)
     total_rows = len(rows)
-    rows, amounts, ignored_rows, ignored_deals = history_as_of(rows, amounts, instant)
+    rows, amounts, ignored_rows, ignored_deals = history_as_of(
+        rows, amounts, instant, inclusive=isinstance(as_of, dt.datetime)
+    )
     if not rows:
         raise UserError(
             f"{source}: all {total_rows} rows are dated after --as-of {as_of}: nothing was known "

@@ -20,7 +20,11 @@ their exposure in months). From those counts:
   months lag today's level, and a random walk moves by ``q^2`` per month (``lag`` sums, over the
   months between today and each bin, the squared share of the weight that lies before them).
   The walk itself goes on in the simulation (``arrivals_walk_sd = q``), so the rate can fall as
-  well as rise over the horizon.
+  well as rise over the horizon. A steady trend hides in the noise of month-to-month changes
+  (5% a month is nothing beside the Poisson noise of a month of 100 deals), so when the trend
+  test says p < 0.05, ``q`` is at least the trend per month, and the level's cv also holds the
+  trend's lag over the weighted months (trend x their mean age): the forecast neither
+  extrapolates the trend nor ignores it.
 * **Seasonality**: with at least 24 full months, the 12 calendar-month multipliers (each month's
   arrivals over what the months' own levels predict, a chi-square test of the months against
   none); written to ``deals.seasonality`` when the test says p < 0.05.
@@ -46,6 +50,8 @@ from sim.calendar import DAYS_PER_MONTH
 HALF_LIFE_MONTHS = 3.0
 #: Month-to-month sd of the log rate when the history is too short to tell.
 DEFAULT_WALK_SD = 0.10
+#: A trend test below this p-value widens the walk and the level (see the module doc).
+TREND_P = 0.05
 #: Full months needed to estimate the walk, and to estimate seasonality.
 MIN_MONTHS_WALK = 4
 MIN_MONTHS_SEASONALITY = 24
@@ -158,6 +164,12 @@ def fit_inflow(
         notes=notes,
     )
     _drift_tests(out)
+    if out.trend_p < TREND_P:  # a steady drift the month-to-month changes hide in their noise
+        out.walk_sd = max(out.walk_sd, abs(out.trend_per_month))
+        mean_age = float(np.sum(w * exposure * age) / exposure_w)
+        lag = out.trend_per_month * mean_age
+        out.level_cv = math.sqrt(poisson_var / level**2 + _lag_variance(w * exposure, age)
+                                 * out.walk_sd**2 + lag**2)  # fmt: skip
     _seasonality(out)
     return out
 
