@@ -892,18 +892,20 @@ def _exits_weight(fit: StageFit) -> float:
 def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict:
     """``[uncertainty]``: what the history says about how sure each parameter is.
 
-    A posterior, not a bootstrap: the arrival level is a gamma with the mean and cv of
-    ``sim.inflow_fit`` (Poisson error, lag of the weighted months, wander); each stage's
+    A posterior, not a bootstrap: the arrival level is a lognormal with its median at the level
+    and the log-sd of ``sim.inflow_fit`` (Poisson error, lag of the weighted months, wander);
+    each stage's
     duration scale a lognormal with median 1 and the se of its log typical time; its exits a
     Dirichlet worth its observed exits (the posterior of multinomial shares); the amounts a
     lognormal factor with the se of the log mean amount.
     """
     out: dict = {}
-    if inflow.level > 0:
+    if inflow.level > 0:  # median at the level: as likely above it as below
+        p90 = inflow.level * math.exp(Z90 * max(inflow.level_cv, 1e-3))
         out["arrivals_per_month"] = {
-            "dist": "gamma",
-            "mean": _sig(inflow.level),
-            "cv": _sig(max(inflow.level_cv, 1e-3)),
+            "dist": "lognormal",
+            "median": _sig(inflow.level),
+            "p90": _sig(p90),
         }
     out["arrivals_walk_sd"] = _sig(inflow.walk_sd, 4)
     values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
@@ -1151,7 +1153,10 @@ def _uncertainty_words(result: FitResult) -> str:
     parts = []
     arrivals = u.get("arrivals_per_month")
     if arrivals:
-        parts.append(f"arrival level cv {arrivals['cv']:.2f}")
+        parts.append(
+            f"arrival level P10-P90 {arrivals['median'] ** 2 / arrivals['p90']:,.1f}-"
+            f"{arrivals['p90']:,.1f} a month"
+        )
     if u.get("arrivals_walk_sd"):
         parts.append(f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f}")
     for name, su in u.get("stages", {}).items():

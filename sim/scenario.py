@@ -293,12 +293,12 @@ class Uncertainty(_Model):
     arrivals_per_month: DistributionSpec | None = Field(
         default=None,
         description="Distribution of deals.arrivals_per_month, e.g. gamma mean 520, cv 0.15 "
-        "(its draws are scaled to deals.arrivals_per_month, which defaults to its mean).",
+        "(its draws are scaled to deals.arrivals_per_month, which defaults to its median).",
     )
     arrivals_walk_sd: NonNegativeFloat = Field(
         default=0.0,
         description="Each replication's rate wanders month by month: log-rate random walk of "
-        "this sd per month (mean kept).",
+        "this sd per month (no drift: as likely to rise as to fall).",
     )
     amount_scale: DistributionSpec | None = Field(
         default=None, description="Factor on every deal amount of a replication."
@@ -362,7 +362,7 @@ class Scenario(_Model):
     @model_validator(mode="before")
     @classmethod
     def _arrivals_from_uncertainty(cls, data: Any) -> Any:
-        """``[uncertainty] arrivals_per_month = {...}`` alone gives the rate its mean."""
+        """``[uncertainty] arrivals_per_month = {...}`` alone gives the rate its median."""
         try:
             spec = data["uncertainty"]["arrivals_per_month"]
             deals = data["deals"]
@@ -373,10 +373,10 @@ class Scenario(_Model):
         from sim.distributions import parse_distribution
 
         try:
-            mean = parse_distribution(spec).mean()
+            median = parse_distribution(spec).quantile(0.5)
         except (ValueError, TypeError):
             return data  # reported by the field's own validation
-        return {**data, "deals": {**deals, "arrivals_per_month": mean}}
+        return {**data, "deals": {**deals, "arrivals_per_month": median}}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -5,9 +5,10 @@ as certain gives bands that hold only the Monte Carlo noise (issue 10: the Maven
 +-3%). The ``[uncertainty]`` section says how sure the parameters are; for replication ``r``,
 :func:`replication_model` draws
 
-* the arrival level: ``deals.arrivals_per_month x draw / mean`` of ``arrivals_per_month``;
-* the arrival path: with ``arrivals_walk_sd``, a log-rate random walk by calendar month (mean
-  kept: ``exp(W_k - k sd^2 / 2)``), so a run rate can fall as well as rise within a replication;
+* the arrival level: ``deals.arrivals_per_month x draw / median`` of ``arrivals_per_month``;
+* the arrival path: with ``arrivals_walk_sd``, a log-rate random walk by calendar month without
+  drift (``exp(W_k)``: the rate is as likely to end above its level as below, the median path
+  stays at the level), so a run rate can fall as well as rise within a replication;
 * per stage: a factor on every duration (``duration_scale``) and exit probabilities from a
   Dirichlet around the file's (``exits_weight`` = how many observed exits they are worth);
 * a factor on every drawn deal amount (``amount_scale``; a CRM deal keeps its own amount).
@@ -105,7 +106,8 @@ def replication_model(model: Model, seed: int, replication: int) -> Model:
     level = 1.0
     if u.arrivals_per_month is not None:
         dist = u.arrivals_per_month
-        level = float(dist.ppf(np.asarray(_uniform(streams, "arrivals_per_month")))) / dist.mean()
+        draw = float(dist.ppf(np.asarray(_uniform(streams, "arrivals_per_month"))))
+        level = draw / dist.quantile(0.5)
     if level != 1.0 or u.arrivals_walk_sd > 0:
         by_day = _arrival_path(model, streams, level, u.arrivals_walk_sd)
         changes["arrival_rate_by_day"] = by_day
@@ -146,8 +148,7 @@ def _arrival_path(model: Model, streams: Streams, level: float, walk_sd: float) 
             _uniform(streams, "arrivals_walk", model.calendar.n_periods)
         )
         steps[0] = 0.0  # the first month is at the drawn level
-        k = np.arange(model.calendar.n_periods)
-        walk = np.exp(np.cumsum(steps) - k * walk_sd**2 / 2)
+        walk = np.exp(np.cumsum(steps))
         rate = rate * walk[period]
     return rate
 

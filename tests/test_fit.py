@@ -511,7 +511,7 @@ def test_maven_empirical_curve_and_its_fidelity(tmp_path):
     fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
     (engaging,) = fit.stages
     u = fit.scenario["uncertainty"]
-    assert u["arrivals_per_month"]["dist"] == "gamma" and u["arrivals_walk_sd"] > 0.1
+    assert u["arrivals_per_month"]["dist"] == "lognormal" and u["arrivals_walk_sd"] > 0.1
     assert engaging.chosen == "empirical"
     assert (
         engaging.gaps["empirical"]
@@ -525,3 +525,20 @@ def test_maven_empirical_curve_and_its_fidelity(tmp_path):
     assert check.gaps["open"][0] < 0.05
     png = plot_fidelity(check, tmp_path / "f.png")
     assert png.is_file()
+
+
+def test_fit_cli_on_a_history_past_as_of_leaves_later_rows_out(tmp_path):
+    """Issue 13: what did we know on 2024-04-15? The later rows are counted, not refused."""
+
+    @click.group()
+    def group():
+        """Test group."""
+
+    register(group)
+    history = Path(__file__).parent / "data" / "crm" / "bad_history_after_as_of.csv"
+    out = tmp_path / "then.toml"
+    args = ["fit", str(history), "--as-of", "2024-04-15", "-o", str(out), "--no-fidelity"]
+    result = CliRunner().invoke(group, args)
+    assert result.exit_code == 0, result.output
+    assert "rows dated after as-of 2024-04-15 left out" in result.output
+    assert load_scenario(out).start_date == dt.date(2024, 4, 15)
