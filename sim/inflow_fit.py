@@ -13,11 +13,12 @@ their exposure in months). From those counts:
   month. ``q^2`` is the mean squared change between consecutive monthly rates, relative to their
   level, less the part Poisson noise explains (0 if noise explains it all), averaged with weights
   by the months' arrivals (a month of 5 deals says little about how the rate moves) and by the
-  same recency weights as the level. With fewer than four
-  full months it cannot be told and a stated default (0.10 a month) is used.
+  same recency weights as the level. With fewer than four full months it cannot be told and a
+  stated default (0.10 a month) is used.
 * **Uncertainty of the level** (for ``[uncertainty] arrivals_per_month``, a lognormal with its
-  median at the level; ``cv`` is the sd of its log): ``cv^2 = Poisson variance of the weighted mean / level^2 + q^2 x lag``: the weighted
-  months lag today's level, and a random walk moves by ``q^2`` per month (``lag`` sums, over the
+  median at the level; ``cv`` is the sd of its log):
+  ``cv^2 = Poisson variance of the weighted mean / level^2 + q^2 x lag``: the weighted months lag
+  today's level, and a random walk moves by ``q^2`` per month (``lag`` sums, over the
   months between today and each bin, the squared share of the weight that lies before them).
   The walk itself goes on in the simulation (``arrivals_walk_sd = q``), so the rate can fall as
   well as rise over the horizon. A steady trend hides in the noise of month-to-month changes
