@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli_data import _as_of, _pairs, _user_errors
+from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
 from sim.errors import UserError
 
 
@@ -79,14 +79,8 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
     is_flag=True,
     help="Every replication on the point values (the forecast as if the fit were certain).",
 )
-@click.option(
-    "--durations",
-    type=click.Choice(["auto", "parametric", "empirical"]),
-    default="auto",
-    show_default=True,
-    help="Stage durations of the fits (as on fit).",
-)
-@click.option("--half-life", type=float, default=3.0, show_default=True, help="As on fit.")
+@DURATIONS_OPTION
+@HALF_LIFE_OPTION
 @click.option("--fidelity", is_flag=True, help="Also check each fit against its own history.")
 @click.option("--no-plots", is_flag=True, help="Skip the figures.")
 @click.option("--json", "as_json", is_flag=True, help="Print backtest.json instead of the table.")

@@ -59,6 +59,24 @@ def _refuse_existing(path: Path, force: bool) -> None:
         raise UserError(f"{path}: already exists (use --force to replace it)")
 
 
+#: Shared by fit and backtest: how stage durations are chosen, and how arrivals are weighted.
+DURATIONS_OPTION = click.option(
+    "--durations",
+    type=click.Choice(["auto", "parametric", "empirical"]),
+    default="auto",
+    show_default=True,
+    help="Stage durations: a family, the Kaplan-Meier curve when none follows it (auto), or "
+    "one kind always.",
+)
+HALF_LIFE_OPTION = click.option(
+    "--half-life",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Months: the weight of a month's arrivals halves every that many months before as-of.",
+)
+
+
 @click.command("fit")
 @click.argument("history", type=click.Path(path_type=Path))
 @click.option(
@@ -95,21 +113,8 @@ def _refuse_existing(path: Path, force: bool) -> None:
     "--currency",
     help="Currency of the amounts (three letters), when the history does not say.",
 )
-@click.option(
-    "--durations",
-    type=click.Choice(["auto", "parametric", "empirical"]),
-    default="auto",
-    show_default=True,
-    help="Stage durations: a family, the Kaplan-Meier curve when none follows it (auto), or "
-    "one kind always.",
-)
-@click.option(
-    "--half-life",
-    type=float,
-    default=3.0,
-    show_default=True,
-    help="Months: the weight of a month's arrivals halves every that many months before as-of.",
-)
+@DURATIONS_OPTION
+@HALF_LIFE_OPTION
 @click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
 @click.option("--no-plot", is_flag=True, help="Skip the figures.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
