@@ -542,3 +542,15 @@ def test_fit_cli_on_a_history_past_as_of_leaves_later_rows_out(tmp_path):
     assert result.exit_code == 0, result.output
     assert "rows dated after as-of 2024-04-15 left out" in result.output
     assert load_scenario(out).start_date == dt.date(2024, 4, 15)
+
+
+def test_uncertainty_narrows_as_history_grows():
+    small = fit_history(_cure_history(300, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
+    large = fit_history(_cure_history(3000, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
+    s, g = (f.scenario["uncertainty"]["stages"]["work"] for f in (small, large))
+    assert g["exits_weight"] > 5 * s["exits_weight"]
+    log_small = math.log(s["duration_scale"]["p90"])
+    log_large = math.log(g["duration_scale"]["p90"])
+    # the log-scale spread falls like 1/sqrt(n): ten times the deals, about a third of it
+    assert log_large < 0.5 * log_small
+    assert log_large > 0.15 * log_small
