@@ -146,7 +146,7 @@ def test_randomized_pit_of_a_discrete_forecast_is_uniform():
 def test_cutoff_uses_only_what_was_known(histories):
     h = histories[0]
     cutoff = CUTOFFS[0]
-    r = forecast_cutoff(h, cutoff, _options(replications=20))
+    r = forecast_cutoff(h, cutoff, _options(replications=20, months_ahead=6))
     instant = dt.datetime(2020, 7, 1)
     by_deal = h.by_deal()
     open_then = [
