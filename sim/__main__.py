@@ -1,5 +1,5 @@
 """python -m sim: the dealsim command line."""
 
-from sim.cli import entry
+from sim.console import entry
 
 entry()

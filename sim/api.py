@@ -91,7 +91,8 @@ def simulate(
         scenario: a Scenario, a bundled name, a path to a TOML file, or None for the default.
         replications, seed: override the scenario's defaults.
         jobs: worker processes (default: all cores); results do not depend on it.
-        output: the results folder (default ``results/<scenario>-<timestamp>``).
+        output: the results folder (default ``results/<scenario>-<timestamp>``, with a
+            ``whatif-...`` part after the scenario when ``sets`` or ``pipeline`` change it).
         write: False runs in memory only (for notebooks and comparisons).
         target: a bookings amount: adds the probability of reaching it by each quarter end.
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
@@ -100,12 +101,17 @@ def simulate(
         until: the last day simulated (inclusive), instead of ``horizon_days``.
         parameter_uncertainty: False runs every replication on the scenario's point values
             (``[uncertainty] enabled = false``); None keeps the scenario's choice.
+
+    With ``sets`` or ``pipeline``, the summary carries the what-if label under ``what_if``
+    (see :mod:`sim.whatif`), and the figures and the terminal show it.
     """
+    from sim.comparison import normalize_sets
+
+    sets = normalize_sets(sets)
     if sets:
-        from sim.comparison import normalize_sets
         from sim.overrides import resolve_scenario
 
-        scenario, _ = resolve_scenario(scenario, normalize_sets(sets))
+        scenario, _ = resolve_scenario(scenario, sets)
     elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     replications = scenario.replications if replications is None else replications
@@ -123,11 +129,15 @@ def simulate(
     if parameter_uncertainty is False and scenario.uncertainty is not None:
         off = scenario.uncertainty.model_copy(update={"enabled": False})
         scenario = scenario.model_copy(update={"uncertainty": off})
+    label = _what_if(sets, pipeline, scenario)
     model = compile_scenario(scenario, initial)
     if not write:
-        return _run_in_memory(model, replications, seed, jobs, progress, command, target)
-    folder = Path(output) if output is not None else default_output_dir(scenario.name)
-    with ResultsWriter(folder, model, force=force, events=events) as writer:
+        return _run_in_memory(model, replications, seed, jobs, progress, command, target, label)
+    unique = output is None  # a default name: the next free one if it is taken at the end
+    if output is None:
+        output = default_output_dir(_folder_name(scenario, label))
+    folder = Path(output)
+    with ResultsWriter(folder, model, force=force, events=events, unique=unique) as writer:
         started = time.perf_counter()
         aggregate = run(
             model,
@@ -139,8 +149,8 @@ def simulate(
             progress=progress,
             matrix=writer.matrix(replications, _width(model)),
         )
-        summary = _summary(aggregate, seed, target)
-        per_replication = {k: np.array(v) for k, v in aggregate.per_replication().items()}
+        summary = _summary(aggregate, seed, target, label)
+        per_replication = {k: np.array(v) for k, v in _per_replication(aggregate).items()}
         wall = time.perf_counter() - started
         manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command)
         writer.write_json(SUMMARY, summary)
@@ -164,7 +174,8 @@ def simulate(
             drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
         manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
         writer.write_json(MANIFEST, manifest)
-        published = writer.publish()
+        published = writer.publish()  # a default name may have taken a suffix
+    drawn = [published / path.name for path in drawn]
     return RunResult(scenario, summary, manifest, per_replication, published, drawn)
 
 
@@ -205,18 +216,45 @@ def _width(model: Model) -> int:
     return Layout.of(model).width
 
 
-def _run_in_memory(model, replications, seed, jobs, progress, command, target) -> RunResult:
+def _run_in_memory(model, replications, seed, jobs, progress, command, target, label) -> RunResult:
     started = time.perf_counter()
     aggregate = run(model, seed, replications, jobs, progress=progress)
-    summary = _summary(aggregate, seed, target)
+    summary = _summary(aggregate, seed, target, label)
     wall = time.perf_counter() - started
     manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command)
-    return RunResult(model.scenario, summary, manifest, aggregate.per_replication())
+    return RunResult(model.scenario, summary, manifest, _per_replication(aggregate))
 
 
-def _summary(aggregate, seed: int, target: float | None = None) -> dict:
+def _per_replication(aggregate) -> dict[str, np.ndarray]:
+    """The headline metrics of each replication, and its cumulative bookings month by month
+    (rows: replications; columns: periods), which the comparison figure pairs month by month."""
+    cumulative = np.cumsum(aggregate.column("period_bookings"), axis=1)
+    return {**aggregate.per_replication(), "cumulative_bookings": cumulative}
+
+
+def _what_if(sets: dict, pipeline: PipelineSource | None, scenario: Scenario) -> dict | None:
+    """The what-if label of a run with --set or --pipeline (None for the base case)."""
+    from sim.whatif import what_if
+
+    path = pipeline.path if pipeline is not None else None
+    return what_if(sets, path, scenario.start_date if pipeline is not None else None)
+
+
+def _folder_name(scenario: Scenario, label: dict | None) -> str:
+    """The name part of the default folder: the scenario, and the what-if if there is one."""
+    from sim.whatif import folder_part
+
+    part = folder_part(label)
+    return f"{scenario.name}-{part}" if part else scenario.name
+
+
+def _summary(aggregate, seed: int, target: float | None = None, label: dict | None = None) -> dict:
     summary = aggregate.summary(target)
     summary["seed"] = seed
+    if label:
+        from sim.whatif import KEY
+
+        summary[KEY] = label
     return summary
 
 

@@ -159,10 +159,16 @@ def forecast_cutoff(history: History, cutoff: dt.date, options: BacktestOptions)
     fit = None
     if options.scenario is None:
         fit = fit_history(
-            History(history.source, history.format, known, amounts, history.stage_names),
+            History(
+                history.source,
+                history.format,
+                known,
+                amounts,
+                history.stage_names,
+                currency=history.currency,
+            ),
             cutoff,
             horizon_days=horizon,
-            currency=getattr(history, "currency", None),
             durations=options.durations,
             half_life=options.half_life,
         )
@@ -421,7 +427,7 @@ def run_backtest(
                 results.append(f.result())
                 if progress is not None:
                     progress(len(results))
-    currency = getattr(history, "currency", None) or ""
+    currency = history.currency or ""
     if options.scenario is not None:
         currency = options.scenario.currency
     return Backtest(history.source, options, results, currency, notes)

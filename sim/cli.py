@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import click
 
 from sim import __version__
-from sim.errors import UserError
+from sim.cli_options import pipeline_options as _pipeline_options
+from sim.cli_options import set_option as _set_option
+from sim.cli_report import check_report_path, report_option, write_folder_report
+from sim.errors import Interrupted, UserError
 
 
 class _Group(click.Group):
@@ -57,16 +62,6 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-_SET_HELP = (
-    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
-    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
-)
-
-
-def _set_option(help_text: str = _SET_HELP):
-    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
-
-
 def _common_run_options(func):
     """-n, --seed, -j, -o, --force: the same meaning on run, compare and sweep."""
     for option in reversed(
@@ -84,51 +79,11 @@ def _common_run_options(func):
     return func
 
 
-def _pipeline_options(func):
-    """--pipeline, --as-of, --map: start from today's open deals in a CRM export."""
-    for option in reversed(
-        [
-            click.option(
-                "--pipeline",
-                type=click.Path(path_type=Path),
-                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
-                "replaces the scenario's day-0 pipeline.",
-            ),
-            click.option(
-                "--as-of",
-                type=click.DateTime(formats=["%Y-%m-%d"]),
-                help="The export's day, YYYY-MM-DD: day 0 (default: the scenario's start_date).",
-            ),
-            click.option(
-                "--map",
-                "column_map",
-                multiple=True,
-                metavar="COLUMN=FIELD",
-                help="Read a column as a field (deal_id, stage, amount, created, "
-                "stage_entered) for exports of no known style. Repeatable.",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _pipeline_source(pipeline, as_of, column_map):
-    """The PipelineSource the options describe, or None without --pipeline."""
-    from sim.errors import UserError
-    from sim.pipeline import PipelineSource, parse_mapping
-
-    if pipeline is None:
-        if as_of is not None or column_map:
-            raise UserError("--as-of and --map need --pipeline FILE")
-        return None
-    return PipelineSource(
-        Path(pipeline), as_of.date() if as_of is not None else None, parse_mapping(column_map)
-    )
-
-
 def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
+
+    ``force`` is true for a default folder name too: a name taken is not an error there (the
+    next free one is used when writing).
 
     Returns the (replications, seed) actually used.
     """
@@ -152,15 +107,48 @@ def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> t
         progress.close()
 
 
-def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
-    """Write a comparison's or a sweep's files, then print its JSON or its table."""
+def _arms_what_if(sets: dict, source, arms) -> dict | None:
+    """The what-if label of a compare or sweep: its --set options other than the swept one (for
+    one scenario compared with its changed self, the change itself) and the --pipeline export."""
+    from sim.whatif import what_if
+
+    if source is None:
+        return what_if(sets)
+    return what_if(sets, source.path, source.as_of or arms[0].scenario.start_date)
+
+
+def _write_and_show(
+    result,
+    folder: Path,
+    force: bool,
+    no_plots: bool,
+    as_json: bool,
+    unique: bool,
+    report: str | None = None,
+) -> None:
+    """Write a comparison's or a sweep's files, then print its JSON or its table.
+
+    ``unique``: ``folder`` is a default name, replaced by the next free one if it is taken.
+    """
     written = result.write(
-        folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]]
+        folder,
+        force=force,
+        plots=not no_plots,
+        command=["dealsim", *sys.argv[1:]],
+        unique=unique,
     )
     if as_json:
         _print_json(result.to_dict())
     else:
+        _echo_what_if(result.what_if)
         click.echo(result.table(written))
+    write_folder_report(written, report, err=as_json)
+
+
+def _echo_what_if(info: dict | None) -> None:
+    """The terminal header's first line for a what-if: never mistaken for the base case."""
+    if info:
+        click.echo(f"WHAT-IF, not the base case: {info['label']}")
 
 
 def _print_json(data: dict) -> None:
@@ -189,6 +177,7 @@ def _print_json(data: dict) -> None:
     help="Every replication on the scenario's values, ignoring its [uncertainty].",
 )
 @_pipeline_options
+@report_option
 def run_command(
     scenario,
     replications,
@@ -204,21 +193,22 @@ def run_command(
     until,
     no_parameter_uncertainty,
     pipeline,
-    as_of,
-    column_map,
+    report,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
-    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
-    source = _pipeline_source(pipeline, as_of, column_map)
+    check_report_path(report)
+    changes = parse_sets(sets)
+    loaded, _ = resolve_scenario(scenario, changes)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
     try:
         result = simulate(
-            loaded,
+            scenario,  # simulate applies the changes again, and labels the run a what-if
+            sets=changes,
             replications=replications,
             seed=seed,
             jobs=jobs,
@@ -229,7 +219,7 @@ def run_command(
             target=target,
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
+            pipeline=pipeline,
             until=until.date() if until is not None else None,
             parameter_uncertainty=False if no_parameter_uncertainty else None,
         )
@@ -248,10 +238,12 @@ def run_command(
         from sim.explain import explain_text
         from sim.report import stall_table_wanted
 
+        _echo_what_if(result.summary.get("what_if"))
         click.echo(run_summary(result.summary, result.folder))
         if stall_table_wanted(result.scenario):
             click.echo("")
             click.echo(explain_text(result.summary))
+    write_folder_report(result.folder, report, err=as_json)
 
 
 @cli.command("compare")
@@ -264,6 +256,7 @@ def run_command(
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
 @_pipeline_options
+@report_option
 def compare_command(
     scenarios,
     replications,
@@ -275,25 +268,35 @@ def compare_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
+    report,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
     Every scenario runs with the same seed and replications; each metric's paired difference
     to the first scenario gets a 95% confidence interval. Writes comparison.json and
-    compare_bookings.png to the results folder (default results/compare-<names>-<time>).
+    compare_bookings.png to the results folder (default results/compare-<names>-<time>, with
+    a whatif-... part when --set or --pipeline change every scenario or the only one).
     """
-    from sim.comparison import Comparison, compare_folder, prepare_arms
+    from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
-    arms = prepare_arms(list(scenarios), parse_sets(sets))
-    folder = output if output is not None else compare_folder(arms)
-    source = _pipeline_source(pipeline, as_of, column_map)
+    check_report_path(report)
+    changes = parse_sets(sets)
+    arms = prepare_arms(list(scenarios), changes)
+    label = _arms_what_if(changes, pipeline, arms)
+    folder = output if output is not None else compare_folder(arms, label)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        pipeline,
+        f"Comparing {len(arms)} scenarios",
     )
-    _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
+    result = Comparison(arms, replications, seed, LEVEL, label)
+    _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
 
 
 @cli.command("sweep")
@@ -306,6 +309,7 @@ def compare_command(
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
 @_pipeline_options
+@report_option
 def sweep_command(
     scenario,
     replications,
@@ -317,25 +321,34 @@ def sweep_command(
     no_plots,
     as_json,
     pipeline,
-    as_of,
-    column_map,
+    report,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
     Example: dealsim sweep equipment --set budget.funded_share=0.2,0.35,0.5. Writes sweep.json,
-    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>).
+    sweep.csv and sweep.png (default folder results/sweep-<scenario>-<key>-<time>, with a
+    whatif-... part for other --set options or --pipeline).
     """
+    from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
+    check_report_path(report)
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
-    folder = output if output is not None else sweep_folder(arms, parameter)
-    source = _pipeline_source(pipeline, as_of, column_map)
+    label = _arms_what_if(others, pipeline, arms)
+    folder = output if output is not None else sweep_folder(arms, parameter, label)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+        arms,
+        folder,
+        force or output is None,
+        replications,
+        seed,
+        jobs,
+        pipeline,
+        f"Sweeping {parameter}",
     )
-    result = Sweep(parameter, arms, values, labels, others, replications, seed)
-    _write_and_show(result, folder, force, no_plots, as_json)
+    result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
+    _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
 
 
 @cli.command()
@@ -352,12 +365,17 @@ def validate(scenario):
 @click.argument("folder", type=click.Path(path_type=Path))
 def plot(folder):
     """Redraw the figures of a results FOLDER from its summary.json."""
+    from sim.atomic import replacing_files_in
     from sim.plots import draw_all
     from sim.results import read_summary
 
     summary = read_summary(folder)
-    for path in draw_all(summary, folder):
-        click.echo(f"wrote {path}")
+    # Drawn aside, then renamed over the old figures: a symbolic link planted under a figure's
+    # name is replaced, never written through.
+    with replacing_files_in(folder) as tmp:
+        drawn = draw_all(summary, tmp)
+    for path in drawn:
+        click.echo(f"wrote {folder / path.name}")
 
 
 @cli.command()
@@ -383,47 +401,118 @@ def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
     from sim.cli_backtest import register as register_backtest
     from sim.cli_data import register as register_data
+    from sim.cli_report import register as register_report
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
     register_backtest(cli)
+    register_report(cli)
 
 
 _register_plugins()
 
 
-def _stop_on_sigterm() -> None:
-    """Let SIGTERM (a scheduler, `kill`) stop a run like Ctrl-C: the half-written results
-    folder is removed and the worker processes are shut down, instead of the process vanishing
-    and leaving both behind."""
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (testable without a subprocess)."""
+    """Run the CLI and return its exit code (testable without a subprocess).
+
+    Exit codes: 0 done; 2 the user's input is wrong (one message); 1 an unexpected error (one
+    message; the traceback goes to a log file to report); 128 + N for stop signal N (130 Ctrl-C,
+    143 SIGTERM, 129 SIGHUP). Library warnings go to a log file too, with one line saying so.
+    """
+    from sim.errors import collect_thread_errors, collect_warnings, set_report_folder
+
+    set_report_folder(None)  # until this command's output is checked
+    shown, thread_hook = warnings.showwarning, threading.excepthook
+    collect_warnings()
+    collect_thread_errors()
+    try:
+        code = _run(argv)
+    finally:
+        warnings.showwarning, threading.excepthook = shown, thread_hook
+    _report_warnings()
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # With standalone_mode=False, click returns the code given to ctx.exit() (click >= 8.2).
         code = cli.main(args=argv, prog_name="dealsim", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
+    except Interrupted as exc:
+        return _interrupted(exc.signum)
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
+        return _interrupted(signal.SIGINT)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except UserError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
+    except Exception as exc:
+        return _unexpected(exc)
     return code if isinstance(code, int) else 0
 
 
+def _interrupted(signum: int) -> int:
+    """Stop any workers still running and say so; the exit code a shell expects."""
+    from sim.workers import stop_all
+
+    stop_all()
+    click.echo(
+        f"Interrupted ({signal.Signals(signum).name}): stopped; unfinished results were not kept.",
+        err=True,
+    )
+    return 128 + signum
+
+
+def _unexpected(exc: Exception) -> int:
+    """A bug (here or in a worker): one message, the traceback in a log file, exit 1."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.errors import write_report
+    from sim.workers import stop_all
+
+    stop_all()
+    log = write_report(exc)
+    if isinstance(exc, BrokenProcessPool):
+        what = "a worker process died (it may have run out of memory)"
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    where = f"the details are in {log}" if log is not None else "no log file could be written"
+    click.echo(
+        f"Error: dealsim failed unexpectedly ({what}); no results were written. This is a bug: "
+        f"{where}; please report it with that file.",
+        err=True,
+    )
+    return 1
+
+
+def _report_warnings() -> None:
+    from sim.errors import write_warnings
+
+    count, log = write_warnings()
+    if count:
+        where = f"written to {log}" if log is not None else "lost (no log file could be written)"
+        click.echo(
+            f"Note: {count} warning(s) from the libraries dealsim uses were {where}; please "
+            "report them (a result may be less accurate than it looks).",
+            err=True,
+        )
+
+
 def entry() -> None:
-    """Console-script entry point."""
-    _stop_on_sigterm()
-    sys.exit(main())
+    """Console-script entry point (``sim.console.entry`` calls it, signal handlers set first)."""
+    from sim import signals
+
+    signals.install()
+    try:
+        code = main()
+    except Interrupted as exc:  # a signal while an error was being reported
+        code = exc.exit_code
+    signals.finish()
+    if signals.received() is not None:
+        signals.exit_now(code)  # workers stopped already: skip exit handlers that could wait
+    sys.exit(code)

@@ -119,6 +119,7 @@ def backtest_command(
     from sim.backtest_report import table, to_dict, write
     from sim.cli import _Progress
     from sim.crm import read_history
+    from sim.pipeline import parse_mapping
     from sim.results import check_output_dir, default_output_dir
     from sim.scenario import load_scenario
 
@@ -133,7 +134,7 @@ def backtest_command(
     folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
     check_output_dir(folder, force)
     hist = read_history(
-        history, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map")
+        history, mapping=parse_mapping(maps), stage_map=_pairs(stage_maps, "--stage-map")
     )
     options = BacktestOptions(
         until=end,

@@ -40,23 +40,50 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-def _as_of(text: str) -> dt.date | dt.datetime:
-    try:
-        if "T" in text or " " in text.strip():
-            return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00")).replace(
-                tzinfo=None
+def _as_of(text: str, date_format: str | None = None) -> dt.date | dt.datetime:
+    """``--as-of`` as the files write dates: a date (the end of that day), or an instant when
+    a time is given (``2017-12-31T12:00``)."""
+    from sim.crm_values import parse_as_of, parse_datetime
+
+    day = parse_as_of(text, date_format)
+    if ":" not in text:
+        return day
+    instant = parse_datetime(text)
+    return instant if instant is not None else day
+
+
+def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
+    """``--outcome NAME=won``: CRM outcome spellings in any language."""
+    from sim.crm import OUTCOMES
+
+    out = _pairs(values, "--outcome")
+    for name, target in out.items():
+        if target not in OUTCOMES:
+            raise UserError(
+                f"--outcome {name}={target}: {target!r} is not an outcome ({', '.join(OUTCOMES)})"
             )
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise UserError(
-            f"--as-of {text}: not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM for an instant)"
-        ) from None
+    return out
 
 
-def _refuse_existing(path: Path, force: bool) -> None:
-    """Like a results folder, an output file is only replaced on request."""
-    if path.exists() and not force:
-        raise UserError(f"{path}: already exists (use --force to replace it)")
+def _read_options(encoding, date_format, fx, currency):
+    from sim.crm import ReadOptions
+    from sim.crm_values import parse_fx
+
+    if currency is not None and not (len(currency) == 3 and currency.isalpha()):
+        raise UserError(f"--currency {currency}: expected a three-letter code such as EUR")
+    return ReadOptions(
+        encoding=encoding,
+        date_format=date_format,
+        currency=currency.upper() if currency else None,
+        fx=parse_fx(fx),
+    )
+
+
+def _check_output(path: Path, force: bool) -> None:
+    """Before the work: an output file that can be written and is only replaced on request."""
+    from sim.atomic import check_output_file
+
+    check_output_file(path, force)
 
 
 #: Shared by fit and backtest: how stage durations are chosen, and how arrivals are weighted.
@@ -83,7 +110,7 @@ HALF_LIFE_OPTION = click.option(
     "--as-of",
     "as_of",
     required=True,
-    help="Export day (YYYY-MM-DD): open visits are censored there.",
+    help="Export day (YYYY-MM-DD, or as the file writes dates): open visits are censored there.",
 )
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), required=True, help="Scenario TOML to write."
@@ -93,7 +120,7 @@ HALF_LIFE_OPTION = click.option(
     "maps",
     multiple=True,
     metavar="COLUMN=FIELD",
-    help="Name a column (deal_id, stage, entered_at, amount).",
+    help="Name a column (deal_id, stage, entered_at, amount, currency, status).",
 )
 @click.option(
     "--stage-map",
@@ -110,14 +137,33 @@ HALF_LIFE_OPTION = click.option(
     help="Horizon of the fitted scenario, days.",
 )
 @click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    metavar="CRM=won|lost|no_decision",
+    help="An outcome spelt in the CRM's language, e.g. 'Выиграна=won'. Repeatable.",
+)
+@click.option("--encoding", help="The file's text encoding when it cannot be told (cp1251...).")
+@click.option(
+    "--date-format",
+    metavar="DD/MM/YYYY|MM/DD/YYYY",
+    help="The order of slash dates, when the file cannot tell (every day <= 12).",
+)
+@click.option(
+    "--fx",
+    multiple=True,
+    metavar="CODE=RATE,...",
+    help="Exchange rates into --currency for amounts in other currencies (USD=0.92,GBP=1.17).",
+)
+@click.option(
     "--currency",
-    help="Currency of the amounts (three letters), when the history does not say.",
+    help="The fitted scenario's currency (default: the history's own, when it names one).",
 )
 @DURATIONS_OPTION
 @HALF_LIFE_OPTION
 @click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
 @click.option("--no-plot", is_flag=True, help="Skip the figures.")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (and its figure).")
 @_user_errors
 def fit_command(
     history,
@@ -125,8 +171,12 @@ def fit_command(
     output,
     maps,
     stage_maps,
-    horizon,
+    outcomes,
+    encoding,
+    date_format,
+    fx,
     currency,
+    horizon,
     durations,
     half_life,
     no_fidelity,
@@ -138,16 +188,23 @@ def fit_command(
     Rows dated after --as-of are left out: the fit sees the history as known on that day.
     """
     from sim.crm import read_history
-    from sim.fit import fit_history, fit_report, write_fit
+    from sim.fit import fit_history, fit_picture_path, fit_report, write_fit
+    from sim.pipeline import parse_mapping
 
-    when = _as_of(as_of)
+    when = _as_of(as_of, date_format)
+    options = _read_options(encoding, date_format, fx, currency)
     if not horizon > 0:
         raise UserError(f"--horizon {horizon}: must be > 0")
     if output.suffix.lower() != ".toml":
         raise UserError(f"-o {output}: the fitted scenario is a .toml file")
-    _refuse_existing(output, force)
+    _check_output(output, force)
+    if not no_plot:
+        _check_output(fit_picture_path(output), force)
     hist = read_history(
-        history, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map")
+        history,
+        mapping=parse_mapping(maps),
+        stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
+        options=options,
     )
     result = fit_history(
         hist,
@@ -157,7 +214,7 @@ def fit_command(
         durations=durations,
         half_life=half_life,
     )
-    toml_path, png = write_fit(result, output, plot=not no_plot)
+    toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
     click.echo(fit_report(result))
     click.echo("")
     if not no_fidelity:
@@ -188,8 +245,8 @@ def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
     from sim.exports import export_history
 
-    _refuse_existing(output, force)
-    path, deals, rows = export_history(folder, output, replication)
+    _check_output(output, force)
+    path, deals, rows = export_history(folder, output, replication, force=force)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
     click.echo(f"wrote {path}")
 
@@ -203,17 +260,30 @@ def export_history_command(folder, output, replication, force):
     "-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write."
 )
 @click.option(
-    "-r", "--replication", type=int, default=None, help="Only this replication (default: all)."
+    "-r",
+    "--replication",
+    type=int,
+    default=None,
+    help="Which replication: one simulated history on one calendar (default: the first, 0).",
+)
+@click.option(
+    "--all-replications",
+    is_flag=True,
+    help="Every replication of the run (cases r<rep>-d<deal>, calendars overlaid).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @_user_errors
-def export_log_command(folder, fmt, output, replication, force):
+def export_log_command(folder, fmt, output, replication, all_replications, force):
     """Write a run's event log for process-mining tools (XES or CSV)."""
     from sim.exports import export_log
 
-    _refuse_existing(output, force)
-    path, cases, events = export_log(folder, output, fmt, replication)
-    click.echo(f"{cases} cases, {events} events")
+    if all_replications and replication is not None:
+        raise UserError("--replication and --all-replications: choose one")
+    _check_output(output, force)
+    chosen = None if all_replications else (0 if replication is None else replication)
+    path, cases, events = export_log(folder, output, fmt, chosen, force=force)
+    which = "all replications" if chosen is None else f"replication {chosen}"
+    click.echo(f"{which}: {cases} cases, {events} events")
     click.echo(f"wrote {path}")
 
 

@@ -7,9 +7,38 @@ whose ``invoke`` turns a :class:`sim.errors.UserError` into one line on stderr a
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
+
+from sim.cli_options import pipeline_options, set_option
+
+
+def _scenario_for(scenario, sets, pipeline):
+    """The scenario as ``run`` would see it: ``--set`` changes applied, and with ``--pipeline``
+    the CRM's open deals as its day-0 pipeline (counted by stage: see
+    ``sim.pipeline.pipeline_as_counts``, whose note goes to stderr)."""
+    from sim.overrides import parse_sets, resolve_scenario
+
+    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
+    if pipeline is None:
+        return loaded
+    from sim.pipeline import pipeline_as_counts
+
+    loaded, note = pipeline_as_counts(loaded, pipeline)
+    click.echo(f"Day-0 pipeline: {note}", err=True)
+    return loaded
+
+
+def _what_if_label(sets, pipeline, scenario) -> str | None:
+    """The what-if label of a story told with --set or --pipeline (None for the base case)."""
+    from sim.overrides import parse_sets
+    from sim.whatif import what_if
+
+    path = pipeline.path if pipeline is not None else None
+    info = what_if(parse_sets(sets), path, scenario.start_date if path is not None else None)
+    return info["label"] if info else None
 
 
 @click.command("trace")
@@ -27,24 +56,59 @@ import click
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also draw the timeline as a PNG.",
 )
-@click.option("--deals", "more", help="More deals of the same replication, e.g. 3,17,40.")
-def trace_command(scenario, deal, replication, seed, pick, picture, more):
+@click.option(
+    "--deals",
+    "more",
+    help="These deals of one replication, e.g. 3,17,40 (with --deal or a pick: drawn "
+    "after that deal, from its replication).",
+)
+@set_option()
+@pipeline_options
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the story as an HTML page for a room (timeline and dated lines).",
+)
+def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline, report):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
     """
     from sim.errors import UserError
-    from sim.trace import draw_timeline, find_story, parse_deal_list, stories_of
+    from sim.trace import draw_timeline, find_stories, parse_deal_list
 
-    if picture is not None and picture.suffix.lower() != ".png":
-        raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
-    extra = parse_deal_list(more)
-    story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
-    stories = [story] + stories_of(story, [d for d in extra if d != story.deal])
+    if picture is not None:
+        from sim.atomic import check_output_file
+
+        if picture.suffix.lower() != ".png":
+            raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
+        check_output_file(picture, force=True)  # a picture is redrawn in place, never linked
+    if report is not None:
+        from sim.html.page import check_output
+
+        check_output(report)
+    stories = find_stories(
+        _scenario_for(scenario, sets, pipeline),
+        parse_deal_list(more),
+        deal=deal,
+        pick=pick,
+        replication=replication,
+        seed=seed,
+    )
+    label = _what_if_label(sets, pipeline, stories[0].scenario)
+    if label:
+        click.echo(f"WHAT-IF, not the base case: {label}\n")
     click.echo("\n\n".join(s.text() for s in stories))
     if picture is not None:
-        path = draw_timeline(stories, picture)
+        from sim.atomic import atomic_file
+
+        path = atomic_file(picture, lambda tmp: draw_timeline(stories, tmp, what_if=label))
         click.echo(f"\nwrote {path}")
+    if report is not None:
+        from sim.html.story import write_story_report
+
+        written = write_story_report(stories, report, ["dealsim", *sys.argv[1:]])
+        click.echo(f"\nwrote {written}")
 
 
 @click.command("explain")
@@ -91,7 +155,9 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json):
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def weighted_command(scenario, crm, replications, seed, jobs, as_json):
+@set_option()
+@pipeline_options
+def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pipeline):
     """The CRM's weighted pipeline beside the simulation of the day-0 pipeline.
 
     Also shows the field's commonest error: every deal really one stage earlier than recorded.
@@ -99,6 +165,7 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json):
     from sim.aggregate import clean_for_json
     from sim.weighted import weighted_text, weighted_vs_simulation
 
+    scenario = _scenario_for(scenario, sets, pipeline)
     found = weighted_vs_simulation(
         scenario, crm=crm, replications=replications, seed=seed, jobs=jobs
     )

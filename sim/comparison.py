@@ -131,6 +131,23 @@ def compare_runs(
     return {name: paired_metric(a[name], b[name], level) for name in METRICS if name in a}
 
 
+def paired_by_period(a, b, level: float = LEVEL) -> list[dict]:
+    """Paired B - A of cumulative bookings at each month end both runs have.
+
+    ``a`` and ``b`` are RunResults on the same seed; months are matched by their label, so two
+    scenarios with different horizons are compared over the months they share.
+    """
+    columns_a = {p["period"]: i for i, p in enumerate(a.summary["periods"])}
+    values_a = a.per_replication["cumulative_bookings"]
+    values_b = b.per_replication["cumulative_bookings"]
+    out = []
+    for j, period in enumerate(p["period"] for p in b.summary["periods"]):
+        if period in columns_a:
+            paired = paired_metric(values_a[:, columns_a[period]], values_b[:, j], level)
+            out.append({"period": period, **paired})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Scenarios to compare
 # ---------------------------------------------------------------------------------------------
@@ -212,12 +229,14 @@ def prepare_arms(
     return arms
 
 
-def compare_folder(arms: list[Arm]) -> Path:
-    """``results/compare-<names>-<timestamp>`` (each scenario name once)."""
+def compare_folder(arms: list[Arm], what_if: dict | None = None) -> Path:
+    """``results/compare-<names>[-whatif-...]-<timestamp>`` (each scenario name once)."""
     from sim.results import default_output_dir
+    from sim.whatif import folder_part
 
     names = "-".join(dict.fromkeys(arm.scenario.name for arm in arms))
-    return default_output_dir(f"compare-{names}")
+    part = folder_part(what_if)
+    return default_output_dir(f"compare-{names}-{part}" if part else f"compare-{names}")
 
 
 def run_arms(
@@ -268,13 +287,17 @@ class Comparison:
     Attributes:
         arms: the scenarios, each with its label and RunResult (``arm.result``).
         metrics: ``{name: {a, b, delta, ci_low, ci_high, se, n}}`` for the first two scenarios.
-        comparisons: one entry per scenario after the first: ``{a, b, metrics}``.
+        comparisons: one entry per scenario after the first: ``{a, b, metrics,
+            cumulative_bookings}``, the last a list of ``{period, a, b, delta, ci_low, ci_high,
+            se, n}``: the paired difference of cumulative bookings at each month end.
+        what_if: the what-if label of ``--set`` and ``--pipeline`` (:mod:`sim.whatif`), or None.
     """
 
     arms: list[Arm]
     replications: int
     seed: int
     level: float = LEVEL
+    what_if: dict | None = None
     comparisons: list[dict] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +309,7 @@ class Comparison:
                 "metrics": compare_runs(
                     first.result.per_replication, arm.result.per_replication, self.level
                 ),
+                "cumulative_bookings": paired_by_period(first.result, arm.result, self.level),
             }
             for arm in self.arms[1:]
         ]
@@ -315,7 +339,7 @@ class Comparison:
             entry = arm.describe()
             entry["metrics"] = {m: describe_metric(per[m], self.level) for m in METRICS if m in per}
             scenarios.append(entry)
-        return {
+        out = {
             "scenarios": scenarios,
             "seed": self.seed,
             "replications": self.replications,
@@ -324,6 +348,9 @@ class Comparison:
             "metrics": self.metrics,
             "comparisons": self.comparisons,
         }
+        if self.what_if:
+            out["what_if"] = self.what_if
+        return out
 
     def table(self, folder: Path | None = None) -> str:
         """The terminal table: metric, A, B, delta, 95% CI (one block per scenario after A)."""
@@ -336,23 +363,31 @@ class Comparison:
         force: bool = False,
         plots: bool = True,
         command: list[str] | None = None,
+        unique: bool = False,
     ) -> Path:
         """Write comparison.json, manifest.json and the overlay plot, atomically."""
-        target = Path(folder) if folder is not None else compare_folder(self.arms)
-        with atomic_folder(target, force) as tmp:
+        target = Path(folder) if folder is not None else compare_folder(self.arms, self.what_if)
+        # A default name is never taken over: the next free one is (unique).
+        staged = atomic_folder(target, force, unique=unique or folder is None)
+        with staged as tmp:
             write_json(tmp / COMPARISON_JSON, self.to_dict())
             if plots:
                 from sim.compare_plots import compare_bookings
+                from sim.whatif import short_label
 
                 compare_bookings(
                     [(arm.label, arm.result.summary) for arm in self.arms],
                     tmp / COMPARE_PLOT,
                     self.caption(),
+                    differences=[entry["cumulative_bookings"] for entry in self.comparisons],
+                    level=self.level,
+                    what_if=short_label(self.what_if),
                 )
             write_json(tmp / MANIFEST, self.manifest(command))
-        return target
+        return staged.published
 
     def caption(self) -> str:
+        """The figure's footer (the figure adds the what-if line under it)."""
         return (
             f"Scenarios {', '.join(self.labels)} - {self.replications} replications each, "
             f"seed {self.seed}, common random numbers"
@@ -410,7 +445,10 @@ def compare(
     refs = [ref for ref in (a, b, *more) if ref is not None]
     if a is None:
         refs.insert(0, None)
-    arms = prepare_arms(refs, normalize_sets(sets))
+    from sim.whatif import what_if
+
+    sets = normalize_sets(sets)
+    arms = prepare_arms(refs, sets)
     replications, seed = run_arms(
         arms,
         replications=replications,
@@ -419,7 +457,7 @@ def compare(
         progress=progress,
         command=command,
     )
-    return Comparison(arms, replications, seed, level)
+    return Comparison(arms, replications, seed, level, what_if(sets))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,35 +1,44 @@
 """Reading CRM exports: the open pipeline at a date, and the stage history of deals.
 
 Planners start from what their CRM says, not from invented counts, and the CRMs disagree on
-everything: column names, date formats, how a closed deal is spelt. This module turns an export
-into two plain shapes the rest of the package can trust:
+everything: column names, date formats, encodings, currencies, how a closed deal is spelt. This
+module turns an export into two plain shapes the rest of the package can trust:
 
 - ``read_pipeline`` -> ``PipelineDeal`` rows (the open deals at ``as_of``, one per deal), for
   ``--pipeline FILE --as-of DATE``;
 - ``read_history`` -> ``History`` (rows ``deal_id, state, entered_at``), for ``dealsim fit``.
 
-The format is detected from the header (plain, Salesforce report / Data Loader /
+The format is detected from the header (plain, Salesforce reports / Data Loader /
 OpportunityHistory, HubSpot, Pipedrive, and the Maven Analytics CRM sample); ``mapping``
-(``--map column=field``) names the columns of anything else. Every problem is one ``UserError``
-naming the file, the row (1-based data row, and the line) and the column; nothing is returned
-half-read.
+(``--map column=field``, one column may feed several fields) names the columns of anything
+else. Every problem is one ``UserError`` naming the file, the row (1-based data row, and the
+line) and the column; nothing is returned half-read. What was assumed is returned as notes, for
+the terminal.
 
 Decisions (documented here because users will ask):
 
-- Dates: ISO dates and date-times (``2024-03-05``, ``2024-03-05T10:00:00.000Z``: offsets are
-  converted to UTC), ``MM/DD/YYYY`` (Salesforce reports; switched to ``DD/MM/YYYY`` for the
-  whole file when a value can only be read that way) and ``DD.MM.YYYY``, each optionally with a
-  time (``3/5/2024 10:00 AM``).
-- Amounts: currency symbols/codes and thousands separators are dropped (``$1,234.50``,
-  ``1 234,50 EUR``); negative amounts are errors; a blank amount is ``nan`` (the simulator can
-  draw one from ``deals.amount``).
-- Pipeline: rows whose stage maps to an outcome (closed deals) are skipped and counted; a blank
-  stage-entered date means the deal never changed stage (Salesforce leaves
-  ``LastStageChangeDate`` empty then), so it is the created date; dates after ``as_of`` are
-  errors (the export is newer than the date asked for: another ``--as-of`` is needed).
+- Text: the encoding rule of :mod:`sim.text_encoding` (UTF-8 with or without BOM, UTF-16 with a
+  BOM, cp1251 or cp1252 by the words; ``--encoding`` otherwise).
+- Dates and amounts: :mod:`sim.crm_values` (the order of slash dates is decided per file).
+- Currencies: a currency column (Salesforce ``Amount Currency``, Pipedrive ``Deal - Currency``,
+  HubSpot ``Currency``) or the code/symbol written in the amount. Amounts in another currency
+  than the target are converted with ``fx`` rates (``--fx USD=0.92``) or refused, naming the
+  currencies and rows; amounts with no currency written are taken to be in the target currency.
+- Pipeline: deals closed by status (Pipedrive ``Deal - Status`` won / lost / deleted) or whose
+  stage maps to an outcome are skipped and counted. Time in stage comes from, in order: the
+  stage-entered date (a blank one in a column that exists means the deal never changed stage:
+  the created date), the days in stage (Salesforce ``Stage Duration``), and otherwise it is
+  unknown: the deal is taken to be in its stage since it was created (the longest it can have
+  been there; its remaining time is drawn from the stage's duration given that age), and the
+  notes say how many deals that was. The created date may come from the age (Salesforce
+  ``Age``, days); a deal with neither is new at ``as_of``. Dates after ``as_of`` are errors
+  (the export is newer than the date asked for). Without an id column (Salesforce's default
+  report) deals are numbered by row.
 - History: consecutive rows of the same stage for a deal are merged (Salesforce writes an
   OpportunityHistory row for every amount or close-date edit); rows may come in any order, they
-  are sorted by time per deal, but an outcome followed by anything later is an error.
+  are sorted by time per deal, but an outcome followed by anything later is an error. Stage
+  names in any script keep their spelling as the label and get an ASCII key
+  (:mod:`sim.stage_keys`); two spellings whose keys collide are an error naming both.
 """
 
 from __future__ import annotations
@@ -39,21 +48,70 @@ import datetime as dt
 import io
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.crm_values import (
+    DATE_FORMATS,
+    DateCell,
+    date_order_option,
+    decide_date_order,
+    parse_amount,
+    parse_datetime,
+    split_amount,
+)
 from sim.errors import UserError
+from sim.stage_keys import key_words
+from sim.text_encoding import decode_export
+
+__all__ = [
+    "History",
+    "HistoryRow",
+    "PipelineDeal",
+    "PipelineImport",
+    "ReadOptions",
+    "outcome_of",
+    "parse_amount",
+    "parse_datetime",
+    "read_history",
+    "read_pipeline",
+    "stage_map_from",
+    "stage_slug",
+]
 
 OUTCOMES = ("won", "lost", "no_decision")
 STATES_BEYOND_STAGES = (*OUTCOMES, "dormant")
 
 #: Fields of an open-pipeline row and of a history row (the targets of ``--map``).
-PIPELINE_FIELDS = ("deal_id", "stage", "amount", "created", "stage_entered")
-HISTORY_FIELDS = ("deal_id", "stage", "entered_at", "amount")
+PIPELINE_FIELDS = (
+    "deal_id",
+    "stage",
+    "amount",
+    "created",
+    "stage_entered",
+    "stage_days",
+    "age_days",
+    "status",
+    "currency",
+)
+HISTORY_FIELDS = ("deal_id", "stage", "entered_at", "amount", "currency", "status")
 
 _MAX_LISTED = 8  # rows listed per problem before "... and N more"
+#: ``Deal - Status`` values (Pipedrive) and what they mean for the simulation.
+_STATUSES = {"open": "open", "won": "won", "lost": "lost", "deleted": "deleted"}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read an export where the file cannot say: ``--encoding``, ``--date-format``, and
+    the currency to convert amounts into with ``--fx`` rates (None: the file's own, if one)."""
+
+    encoding: str | None = None
+    date_format: str | None = None
+    currency: str | None = None
+    fx: Mapping[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,14 +132,25 @@ class PipelineDeal:
 
 class PipelineImport(list):
     """The open deals read from a pipeline export (a list of ``PipelineDeal``) plus what was
-    skipped, so that the CLI can say "12 closed deals skipped" instead of silently dropping them.
-    """
+    skipped and assumed, so that the CLI can say "12 closed deals skipped" and "40 deals without
+    a stage date" instead of silently dropping or guessing."""
 
-    def __init__(self, deals: Iterable[PipelineDeal], *, source: str, fmt: str, skipped: int):
+    def __init__(
+        self,
+        deals: Iterable[PipelineDeal],
+        *,
+        source: str,
+        fmt: str,
+        skipped: int,
+        notes: Iterable[str] = (),
+        currency: str | None = None,
+    ):
         super().__init__(deals)
         self.source = source
         self.format = fmt
         self.skipped_closed = skipped
+        self.notes = list(notes)
+        self.currency = currency
 
 
 @dataclass(frozen=True)
@@ -101,7 +170,8 @@ class History:
     """A stage history, sorted by deal then time, with the deals' amounts when the file has them.
 
     ``stage_names`` maps each CRM stage spelling to the scenario stage name it became;
-    ``date_only`` is True when no row carries a time of day (durations are whole days then).
+    ``date_only`` is True when no row carries a time of day (durations are whole days then);
+    ``currency`` is the amounts' currency when the file says (converted with ``fx`` if several).
     """
 
     source: str
@@ -111,6 +181,7 @@ class History:
     stage_names: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     date_only: bool = True
+    currency: str | None = None
 
     def by_deal(self) -> dict[str, list[HistoryRow]]:
         """Rows grouped per deal, in time order (the order of ``rows``)."""
@@ -124,28 +195,56 @@ class History:
 # Formats
 # --------------------------------------------------------------------------------------------
 
+#: Column names of the currency, in any style.
+_CURRENCY_COLUMNS = (
+    "currency",
+    "Amount Currency",
+    "Opportunity Currency",
+    "CurrencyIsoCode",
+    "Deal - Currency",
+    "Currency",
+    "Deal currency code",
+)
+
 
 @dataclass(frozen=True)
 class _Format:
-    """A CRM export style: the accepted column names of each field (matched case-insensitively)."""
+    """A CRM export style: the accepted column names of each field (matched case-insensitively).
+
+    ``optional`` fields may be absent; of each group in ``one_of`` at least one must be there.
+    """
 
     name: str
     fields: dict[str, tuple[str, ...]]
     optional: frozenset[str] = frozenset()
-    date_entered: bool = False  # HubSpot: dates live in `Date entered "<stage>"` columns
+    one_of: tuple[tuple[str, ...], ...] = ()
+    date_entered: bool = False  # HubSpot: dates may live in `Date entered "<stage>"` columns
+    needs_date_entered: bool = False  # ... and must (a history has no other dates)
 
+
+_PIPELINE_OPTIONAL = frozenset({"stage_entered", "stage_days", "age_days", "status", "currency"})
 
 _PIPELINE_FORMATS = (
-    _Format("plain", {f: (f,) for f in PIPELINE_FIELDS}),
+    _Format(
+        "plain",
+        {**{f: (f,) for f in PIPELINE_FIELDS}, "currency": _CURRENCY_COLUMNS},
+        optional=_PIPELINE_OPTIONAL,
+    ),
     _Format(
         "Salesforce",
         {
-            "deal_id": ("Opportunity ID", "Id", "Opportunity Id"),
+            "deal_id": ("Opportunity ID", "Id", "Opportunity Id", "Opportunity ID (18)"),
+            "deal_name": ("Opportunity Name", "Name"),
             "stage": ("Stage", "StageName"),
             "amount": ("Amount",),
             "created": ("Created Date", "CreatedDate"),
             "stage_entered": ("Last Stage Change Date", "LastStageChangeDate"),
+            "stage_days": ("Stage Duration",),
+            "age_days": ("Age",),
+            "currency": _CURRENCY_COLUMNS,
         },
+        optional=_PIPELINE_OPTIONAL | {"deal_id", "deal_name", "created"},
+        one_of=(("deal_id", "deal_name"), ("created", "age_days")),
     ),
     _Format(
         "HubSpot",
@@ -154,7 +253,10 @@ _PIPELINE_FORMATS = (
             "stage": ("Deal Stage",),
             "amount": ("Amount",),
             "created": ("Create Date",),
+            "stage_entered": ("Date entered current stage",),
+            "currency": _CURRENCY_COLUMNS,
         },
+        optional=_PIPELINE_OPTIONAL,
         date_entered=True,
     ),
     _Format(
@@ -165,15 +267,31 @@ _PIPELINE_FORMATS = (
             "amount": ("value", "Deal - Value"),
             "created": ("add_time", "Deal - Deal created"),
             "stage_entered": ("stage_change_time", "Deal - Last stage change"),
+            "status": ("status", "Deal - Status"),
+            "currency": _CURRENCY_COLUMNS,
         },
+        optional=_PIPELINE_OPTIONAL,
+    ),
+    _Format(
+        "Maven CRM",
+        {
+            "deal_id": ("opportunity_id",),
+            "stage": ("deal_stage",),
+            "amount": ("close_value",),
+            "created": ("engage_date",),
+            "stage_entered": ("engage_date",),  # one column, two fields: no stage dates
+        },
+        optional=_PIPELINE_OPTIONAL,
     ),
 )
+
+_HISTORY_OPTIONAL = frozenset({"amount", "currency", "status"})
 
 _HISTORY_FORMATS = (
     _Format(
         "plain",
-        {f: (f,) for f in HISTORY_FIELDS},
-        optional=frozenset({"amount"}),
+        {**{f: (f,) for f in HISTORY_FIELDS}, "currency": _CURRENCY_COLUMNS},
+        optional=_HISTORY_OPTIONAL,
     ),
     _Format(
         "Salesforce OpportunityHistory",
@@ -182,8 +300,9 @@ _HISTORY_FORMATS = (
             "stage": ("StageName", "Stage"),
             "entered_at": ("CreatedDate", "Created Date", "Edit Date"),
             "amount": ("Amount",),
+            "currency": _CURRENCY_COLUMNS,
         },
-        optional=frozenset({"amount"}),
+        optional=_HISTORY_OPTIONAL,
     ),
     _Format(
         "Maven CRM",
@@ -194,13 +313,14 @@ _HISTORY_FORMATS = (
             "close_date": ("close_date",),
             "amount": ("close_value",),
         },
-        optional=frozenset({"amount"}),
+        optional=_HISTORY_OPTIONAL,
     ),
     _Format(
         "HubSpot",
-        {"deal_id": ("Record ID",), "amount": ("Amount",)},
-        optional=frozenset({"amount"}),
+        {"deal_id": ("Record ID",), "amount": ("Amount",), "currency": _CURRENCY_COLUMNS},
+        optional=_HISTORY_OPTIONAL,
         date_entered=True,
+        needs_date_entered=True,
     ),
 )
 
@@ -217,14 +337,16 @@ class _Table:
     path: Path
     header: list[str]
     rows: list[tuple[int, int, list[str]]]  # (data row, line, cells)
+    notes: list[str] = field(default_factory=list)
 
     def where(self, row: int, line: int, column: str | None = None) -> str:
         col = f", column {column!r}" if column else ""
         return f"{self.path}: row {row} (line {line}){col}"
 
 
-def _read_table(path: Path | str) -> _Table:
-    """Read a CSV export: UTF-8 (with or without BOM), comma/semicolon/tab, report footers off."""
+def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
+    """Read a CSV export: any encoding of :mod:`sim.text_encoding`, comma/semicolon/tab, report
+    footers off."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -236,18 +358,14 @@ def _read_table(path: Path | str) -> _Table:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not data.strip():
         raise UserError(f"{path}: the file is empty (expected a CSV export with a header row)")
-    if b"\x00" in data[:8192]:
-        raise UserError(f"{path}: not a CSV text file (binary content; export the report as CSV)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise UserError(
-                f"{path}: not a CSV text file (not UTF-8: {exc.reason} at byte {exc.start})"
-            ) from None
-    first = text.lstrip("\r\n").split("\n", 1)[0]
+    decoded = decode_export(data, str(path), encoding)
+    text = decoded.text
+    if not text.strip("\ufeff \t\r\n"):
+        raise UserError(f"{path}: the file is empty (expected a CSV export with a header row)")
+    notes = []
+    if decoded.encoding not in ("utf-8", "utf-8-sig", "ascii"):
+        notes.append(f"{path.name} read as {decoded.encoding} ({decoded.how})")
+    first = text.lstrip("\ufeff\r\n").split("\n", 1)[0]
     delimiter = max([",", ";", "\t"], key=first.count)
     if first.count(delimiter) == 0:
         raise UserError(
@@ -260,7 +378,7 @@ def _read_table(path: Path | str) -> _Table:
     footer: list[tuple[int, int, list[str]]] = []
     try:
         for cells in reader:
-            cells = [c.strip() for c in cells]
+            cells = [c.strip().lstrip("\ufeff") for c in cells]
             if header is None:
                 if not any(cells):
                     continue
@@ -278,11 +396,15 @@ def _read_table(path: Path | str) -> _Table:
             rows.append(entry)
     except csv.Error as exc:
         raise UserError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
-    assert header is not None
+    if header is None:
+        raise UserError(
+            f"{path}: no header row: every line is empty or only separators "
+            f"({delimiter!r}); export the report with its column names"
+        )
     if not rows:
         raise UserError(f"{path}: the file has a header but no data rows")
     _check_shape(path, header, rows)
-    return _Table(path, header, rows)
+    return _Table(path, header, rows, notes)
 
 
 def _check_shape(path: Path, header: list[str], rows: list[tuple[int, int, list[str]]]) -> None:
@@ -310,15 +432,28 @@ def _norm(name: str) -> str:
     return " ".join(name.replace("\ufeff", "").strip().lower().split())
 
 
+def _mapping_pairs(mapping: Mapping[str, str | Iterable[str]] | None) -> list[tuple[str, str]]:
+    """``{column: field}`` (a field, a list of fields, or ``"created,stage_entered"``) as pairs:
+    one column may feed several fields."""
+    pairs = []
+    for column, fields in (mapping or {}).items():
+        names = fields.split(",") if isinstance(fields, str) else list(fields)
+        pairs.extend((column, name.strip()) for name in names if name.strip())
+    return pairs
+
+
 def _resolve(
-    table: _Table, formats: tuple[_Format, ...], mapping: Mapping[str, str] | None, known: tuple
+    table: _Table,
+    formats: tuple[_Format, ...],
+    mapping: Mapping[str, str | Iterable[str]] | None,
+    known: tuple,
 ) -> tuple[_Format, dict[str, int]]:
     """Pick the export style from the header: field -> column index, or one clear error."""
     index = {}
     for i, name in enumerate(table.header):
         index.setdefault(_norm(name), i)
     mapped: dict[str, int] = {}
-    for column, fld in (mapping or {}).items():
+    for column, fld in _mapping_pairs(mapping):
         if fld not in known:
             raise UserError(
                 f"--map {column}={fld}: unknown field {fld!r} (fields: {', '.join(known)})"
@@ -329,7 +464,7 @@ def _resolve(
                 f"(columns: {', '.join(table.header)})"
             )
         mapped[fld] = index[_norm(column)]
-    best: tuple[int, _Format, dict[str, int], list[str]] | None = None
+    best: tuple[int, _Format, list[str]] | None = None
     for fmt in formats:
         found = dict(mapped)
         missing = []
@@ -341,19 +476,26 @@ def _resolve(
                 found[fld] = hit
             elif fld not in fmt.optional:
                 missing.append(fld)
-        if fmt.date_entered and not any(_DATE_ENTERED.match(h) for h in table.header):
+        for group in fmt.one_of:
+            if not any(f in found for f in group):
+                missing.append(" or ".join(group))
+        if fmt.needs_date_entered and not any(_DATE_ENTERED.match(h) for h in table.header):
             missing.append('Date entered "<stage>"')
         if not missing:
             return fmt, found
         score = sum(1 for f in fmt.fields if f in found and f not in mapped)
         if best is None or score > best[0]:
-            best = (score, fmt, found, missing)
+            best = (score, fmt, missing)
     assert best is not None
-    _, fmt, _, missing = best
-    names = [" / ".join(repr(n) for n in fmt.fields[m]) if m in fmt.fields else m for m in missing]
+    _, fmt, missing = best
+
+    def spelled(m: str) -> str:
+        parts = [p for p in m.split(" or ") if p in fmt.fields]
+        return " or ".join(" / ".join(repr(n) for n in fmt.fields[p]) for p in parts) or m
+
     styles = ", ".join(f.name for f in formats)
     raise UserError(
-        f"{table.path}: missing required column(s) {'; '.join(names)} "
+        f"{table.path}: missing required column(s) {'; '.join(spelled(m) for m in missing)} "
         f"(closest export style: {fmt.name}; styles understood: {styles}); "
         f"columns found: {', '.join(table.header)}; "
         f"name other columns with --map COLUMN=FIELD (fields: {', '.join(known)})"
@@ -364,97 +506,132 @@ def _cell(cells: list[str], i: int | None) -> str:
     return cells[i] if i is not None and i < len(cells) else ""
 
 
-# --------------------------------------------------------------------------------------------
-# Values
-# --------------------------------------------------------------------------------------------
-
-_ISO = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
-)
-_SLASH = re.compile(
-    r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$"
-)
-_DOT = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+def _day_first(table: _Table, columns: Iterable[int | None], options: ReadOptions) -> bool:
+    """The order of the file's slash dates, from every date cell of the given columns."""
+    used = sorted({i for i in columns if i is not None})
+    cells = (
+        DateCell(cells[i], row, line, table.header[i])
+        for row, line, cells in table.rows
+        for i in used
+        if _cell(cells, i)
+    )
+    return decide_date_order(cells, str(table.path), date_order_option(options.date_format))
 
 
-def _slash_day_first(values: Iterable[str]) -> bool:
-    """True when the file's slash dates can only be DD/MM/YYYY (some first part is over 12)."""
-    for v in values:
-        m = _SLASH.match(v)
-        if m and int(m[1]) > 12:
-            return True
-    return False
-
-
-def parse_datetime(text: str, day_first: bool = False) -> dt.datetime | None:
-    """A CRM date or date-time as a naive UTC datetime, or None when it cannot be read."""
-    text = text.strip()
-    try:
-        m = _ISO.match(text)
-        if m:
-            y, mo, d, hh, mm, ss, frac, tz = m.groups()
-            micro = int((frac or "0")[:6].ljust(6, "0"))
-            value = dt.datetime(
-                int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), micro
-            )
-            if tz:
-                if tz == "Z":
-                    offset = dt.timedelta(0)
-                else:
-                    digits = tz[1:].replace(":", "")
-                    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-                    offset = dt.timedelta(hours=hours, minutes=minutes)
-                    if tz[0] == "-":
-                        offset = -offset
-                value = value - offset
-            return value
-        m = _SLASH.match(text)
-        if m:
-            a, b, y, hh, mm, ss, ampm = m.groups()
-            month, day = (int(b), int(a)) if day_first else (int(a), int(b))
-            hour = int(hh or 0)
-            if ampm:
-                if not 1 <= hour <= 12:
-                    return None
-                hour = hour % 12 + (12 if ampm.lower() == "pm" else 0)
-            return dt.datetime(int(y), month, day, hour, int(mm or 0), int(ss or 0))
-        m = _DOT.match(text)
-        if m:
-            d, mo, y, hh, mm, ss = m.groups()
-            return dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
-    except ValueError:  # day 31 of February and the like
+def _date_cell(
+    table: _Table, row: int, line: int, cells: list[str], i: int | None, day_first: bool
+) -> dt.datetime | None:
+    text = _cell(cells, i)
+    if not text:
         return None
-    return None
+    value = parse_datetime(text, day_first)
+    if value is None:
+        raise UserError(
+            f"{table.where(row, line, table.header[i])}: {text!r} is not a date "
+            f"(formats understood: {'; '.join(DATE_FORMATS)})"
+        )
+    return value
 
 
-def parse_amount(text: str) -> float | None:
-    """An amount as written by CRMs (``$1,234.50``, ``1 234,50 EUR``, ``1234``), None if not one.
-
-    Blank is ``nan``. With both ``,`` and ``.`` the last one is the decimal mark; a lone comma
-    is a thousands separator when followed by groups of exactly three digits.
-    """
-    s = text.strip()
-    if not s:
+def _days_cell(table: _Table, row: int, line: int, cells: list[str], i: int | None) -> float:
+    """A number of days (Salesforce ``Age``, ``Stage Duration``), nan when blank."""
+    text = _cell(cells, i)
+    if not text:
         return math.nan
-    symbols = "$\u20ac\u00a3\u00a5\u20bd"
-    s = re.sub(rf"^(?:[A-Z]{{3}}|[{symbols}])\s*|\s*(?:[A-Z]{{3}}|[{symbols}])$", "", s)
-    s = s.replace("\u00a0", "").replace(" ", "").replace("'", "")
-    if "," in s and "." in s:
-        if s.rfind(",") > s.rfind("."):
-            s = s.replace(".", "").replace(",", ".")
-        else:
-            s = s.replace(",", "")
-    elif "," in s:
-        if re.fullmatch(r"-?\d{1,3}(,\d{3})+", s):
-            s = s.replace(",", "")
-        else:
-            s = s.replace(",", ".")
-    if not re.fullmatch(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", s):
-        return None
-    value = float(s)
-    return value if math.isfinite(value) else None
+    value = parse_amount(text)
+    if value is None or value < 0:
+        where = table.where(row, line, table.header[i])
+        raise UserError(f"{where}: {text!r} is not a number of days")
+    return value
 
+
+# --------------------------------------------------------------------------------------------
+# Currencies
+# --------------------------------------------------------------------------------------------
+
+
+class _Amounts:
+    """Amounts read row by row with their currency, converted at the end (or refused)."""
+
+    def __init__(self, table: _Table, cols: dict[str, int]):
+        self.table = table
+        self.amount_col = cols.get("amount")
+        self.currency_col = cols.get("currency")
+        self.rows_by_currency: dict[str | None, list[int]] = defaultdict(list)
+
+    def read(self, row: int, line: int, cells: list[str]) -> tuple[float, str | None]:
+        """The row's amount (nan when blank) and currency (None when not written)."""
+        i = self.amount_col
+        text = _cell(cells, i)
+        value = parse_amount(text)
+        if value is None or value < 0:
+            column = self.table.header[i] if i is not None else "amount"
+            raise UserError(
+                f"{self.table.where(row, line, column)}: {text!r} is not an amount"
+                + (" (negative)" if value is not None else "")
+            )
+        written = _cell(cells, self.currency_col)
+        code = re.match(r"([A-Za-z]{3})\b", written)  # "USD" or "USD - U.S. Dollar"
+        if written and code is None:
+            column = self.table.header[self.currency_col]
+            raise UserError(
+                f"{self.table.where(row, line, column)}: {written!r} is not a currency code"
+            )
+        currency = code[1].upper() if code else split_amount(text)[1]
+        if not math.isnan(value):
+            self.rows_by_currency[currency].append(row)
+        return value, currency
+
+    def rates(self, options: ReadOptions, notes: list[str]) -> tuple[str | None, dict]:
+        """The target currency and the rate of each currency of the file (1 for the target).
+
+        Raises:
+            UserError: amounts in currencies other than the target without a ``--fx`` rate,
+                or in several currencies with no target; names the currencies and rows.
+        """
+        found = [c for c in self.rows_by_currency if c is not None]
+        target = options.currency or (found[0] if len(found) == 1 else None)
+        if target is None and not found:
+            return None, {None: 1.0}
+        rates: dict[str | None, float] = {None: 1.0, target: 1.0}
+        missing = []
+        for code in found:
+            if code == target:
+                continue
+            if code in options.fx:
+                rates[code] = float(options.fx[code])
+            else:
+                missing.append(code)
+        if missing:
+            listed = "; ".join(
+                f"{c} on {_rows_text(self.rows_by_currency[c])}" for c in sorted(missing)
+            )
+            example = ",".join(f"{c}=RATE" for c in sorted(missing))
+            if target is None:
+                ask = f"give the currency to convert into with --currency CODE and --fx {example}"
+            else:
+                ask = f"give rates with --fx {example} (1 {missing[0]} = RATE {target})"
+            raise UserError(
+                f"{self.table.path}: amounts in {listed}, but "
+                + (f"the scenario's currency is {target}" if target else "in several currencies")
+                + f": they are never summed as they are; {ask}, or export converted amounts"
+            )
+        converted = {c: r for c, r in rates.items() if c not in (None, target)}
+        if converted:
+            done = ", ".join(
+                f"{len(self.rows_by_currency[c])} in {c} x {r:g}" for c, r in converted.items()
+            )
+            notes.append(f"amounts converted to {target}: {done} (--fx)")
+        if found and self.rows_by_currency.get(None):
+            notes.append(
+                f"{len(self.rows_by_currency[None])} amounts name no currency: taken as {target}"
+            )
+        return target, rates
+
+
+# --------------------------------------------------------------------------------------------
+# Stage names and outcomes
+# --------------------------------------------------------------------------------------------
 
 _OUTCOME_SPELLINGS = {
     "won": "won",
@@ -468,25 +645,36 @@ _OUTCOME_SPELLINGS = {
     "nodecision": "no_decision",
     "closed no decision": "no_decision",
     "dormant": "dormant",
+    # The system statuses of the CRMs of the forum this product grew from (amoCRM, Bitrix24).
+    "успешно реализовано": "won",
+    "закрыто и не реализовано": "lost",
+    "сделка успешна": "won",
+    "сделка провалена": "lost",
+    "выиграна": "won",
+    "выиграно": "won",
+    "проиграна": "lost",
+    "проиграно": "lost",
 }
 
 
 def outcome_of(crm_stage: str) -> str | None:
     """``won`` / ``lost`` / ``no_decision`` / ``dormant`` for the usual spellings, else None."""
-    key = " ".join(re.sub(r"[^a-z0-9]+", " ", crm_stage.lower()).split())
+    key = " ".join(re.sub(r"[\W_]+", " ", crm_stage.lower()).split())
     return _OUTCOME_SPELLINGS.get(key)
 
 
 def _looks_closed(crm_stage: str) -> bool:
     """A stage that says it is closed but is not a known outcome ("Closed Dead"): ask the user."""
-    return bool(re.match(r"^\s*closed\b", crm_stage, re.IGNORECASE))
+    return bool(re.match(r"^\s*(closed|закрыт)", crm_stage, re.IGNORECASE))
 
 
 def stage_slug(crm_stage: str) -> str:
-    """A CRM stage spelling as a scenario stage name (``Needs Analysis`` -> ``needs_analysis``)."""
-    slug = "_".join(re.sub(r"[^a-z0-9]+", " ", crm_stage.lower()).split())
+    """A CRM stage spelling as a scenario stage name (``Needs Analysis`` -> ``needs_analysis``,
+    ``Квалификация`` -> ``kvalifikatsiya``); ``""`` when the name has no ASCII reading (the
+    history numbers those)."""
+    slug = "_".join(key_words(crm_stage))
     if not slug:
-        slug = "stage"
+        return ""
     if not slug[0].isalpha():
         slug = f"s_{slug}"
     if slug in (*STATES_BEYOND_STAGES, "open"):
@@ -498,11 +686,6 @@ def _rows_text(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:_MAX_LISTED])
     more = f" and {len(rows) - _MAX_LISTED} more" if len(rows) > _MAX_LISTED else ""
     return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
-
-
-# --------------------------------------------------------------------------------------------
-# Stage map
-# --------------------------------------------------------------------------------------------
 
 
 def stage_map_from(scenario: Mapping, source: str = "<scenario>") -> dict[str, str]:
@@ -534,20 +717,30 @@ def stage_map_from(scenario: Mapping, source: str = "<scenario>") -> dict[str, s
     return out
 
 
-def _map_stage(crm_stage: str, stage_map: Mapping[str, str], stages: Iterable[str]) -> str | None:
+def _map_stage(
+    crm_stage: str,
+    stage_map: Mapping[str, str],
+    stages: Iterable[str],
+    labels: Mapping[str, str] | None = None,
+) -> str | None:
     """CRM stage -> scenario state: the stage map (exact, then case-insensitive), a stage name
-    (exact, then case-insensitive / slug), or a usual outcome spelling; None if unknown."""
+    (exact, then its key), a stage label (case-insensitive: a fitted scenario keeps the CRM
+    spelling there), or a usual outcome spelling; None if unknown."""
     if crm_stage in stage_map:
         return stage_map[crm_stage]
-    lowered = {k.strip().lower(): v for k, v in stage_map.items()}
-    if crm_stage.strip().lower() in lowered:
-        return lowered[crm_stage.strip().lower()]
+    wanted = crm_stage.strip().casefold()
+    lowered = {k.strip().casefold(): v for k, v in stage_map.items()}
+    if wanted in lowered:
+        return lowered[wanted]
     stages = list(stages)
     if crm_stage in stages or crm_stage == "dormant":  # scenario names (a results folder's file)
         return crm_stage
     slug = stage_slug(crm_stage)
     if slug in stages:
         return slug
+    for label, name in (labels or {}).items():
+        if label.strip().casefold() == wanted:
+            return name
     return outcome_of(crm_stage)
 
 
@@ -562,7 +755,9 @@ def read_pipeline(
     stages: Iterable[str],
     as_of: dt.date,
     stage_map: Mapping[str, str] | None = None,
-    mapping: Mapping[str, str] | None = None,
+    mapping: Mapping[str, str | Iterable[str]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    options: ReadOptions | None = None,
 ) -> PipelineImport:
     """The open deals of a CRM export at ``as_of``, in the scenario's stages.
 
@@ -571,84 +766,47 @@ def read_pipeline(
         stages: the scenario's stage names (targets of the stage map).
         as_of: the export day: day 0 of the simulation.
         stage_map: CRM stage name -> scenario stage or outcome (``[crm.stage_map]``).
-        mapping: column -> field for exports of no known style (``--map column=field``).
+        mapping: column -> field(s) for exports of no known style (``--map column=field``).
+        labels: stage label -> stage name (CRM names that are a stage's label match it).
+        options: encoding, date order, target currency and rates (see ``ReadOptions``).
 
     Raises:
         UserError: all rows' problems of one kind at once, naming file, rows and columns.
     """
+    options = options or ReadOptions()
     stages = list(stages)
     stage_map = dict(stage_map or {})
-    table = _read_table(path)
+    table = _read_table(path, options.encoding)
     fmt, cols = _resolve(table, _PIPELINE_FORMATS, mapping, PIPELINE_FIELDS)
     entered_cols = _date_entered_columns(table) if fmt.date_entered else {}
-    day_first = _slash_day_first(
-        _cell(cells, i)
-        for _, _, cells in table.rows
-        for i in [cols.get("created"), cols.get("stage_entered"), *entered_cols.values()]
+    day_first = _day_first(
+        table, [cols.get("created"), cols.get("stage_entered"), *entered_cols.values()], options
     )
-    header = table.header
-
-    def col(fld: str) -> str:
-        return header[cols[fld]]
-
-    deals: list[PipelineDeal] = []
-    skipped = 0
+    reader = _PipelineRows(table, fmt, cols, entered_cols, day_first, as_of)
+    deals: list[tuple[PipelineDeal, str | None]] = []
     unknown: dict[str, list[int]] = defaultdict(list)
     seen: dict[str, list[int]] = defaultdict(list)
     for row, line, cells in table.rows:
-        deal_id = _cell(cells, cols["deal_id"])
-        if not deal_id:
-            raise UserError(f"{table.where(row, line, col('deal_id'))}: empty deal id")
-        crm_stage = _cell(cells, cols["stage"])
-        if not crm_stage:
-            raise UserError(f"{table.where(row, line, col('stage'))}: empty stage")
-        target = _map_stage(crm_stage, stage_map, stages)
+        deal_id = reader.deal_id(row, line, cells)
+        if reader.closed_by_status(row, line, cells):
+            continue
+        crm_stage = reader.need(row, line, cells, "stage")
+        target = _map_stage(crm_stage, stage_map, stages, labels)
         if target is None:
             unknown[crm_stage].append(row)
             continue
         seen[deal_id].append(row)
         if target in OUTCOMES:
-            skipped += 1
+            reader.skipped["stage"] += 1
             continue
-        amount_text = _cell(cells, cols["amount"])
-        amount = parse_amount(amount_text)
-        if amount is None or amount < 0:
-            raise UserError(
-                f"{table.where(row, line, col('amount'))}: {amount_text!r} is not an amount"
-                + (" (negative)" if amount is not None else "")
-            )
-        created = _date_cell(table, row, line, cells, cols["created"], day_first)
-        if created is None:
-            raise UserError(f"{table.where(row, line, col('created'))}: empty created date")
-        if fmt.date_entered:
-            entered_col = _entered_column_for(crm_stage, target, entered_cols)
-            if entered_col is None:
-                raise UserError(
-                    f"{table.where(row, line)}: no 'Date entered \"{crm_stage}\"' column for "
-                    f"the deal's stage (date-entered columns: "
-                    f"{', '.join(header[i] for i in entered_cols.values())})"
-                )
-        else:
-            entered_col = cols.get("stage_entered")
-        entered = _date_cell(table, row, line, cells, entered_col, day_first) or created
-        stage_entered_name = header[entered_col] if entered_col is not None else "stage_entered"
-        if entered.date() < created.date():
-            raise UserError(
-                f"{table.where(row, line, stage_entered_name)}: the deal entered its stage on "
-                f"{entered.date()}, before it was created ({created.date()})"
-            )
-        for name, value in ((col("created"), created), (stage_entered_name, entered)):
-            if value.date() > as_of:
-                raise UserError(
-                    f"{table.where(row, line, name)}: {value.date()} is after --as-of {as_of} "
-                    "(the export is newer than the date asked for: use its export day)"
-                )
-        deals.append(PipelineDeal(deal_id, target, amount, created.date(), entered.date()))
+        amount, currency = reader.amounts.read(row, line, cells)
+        created, entered = reader.dates(row, line, cells, crm_stage)
+        deals.append((PipelineDeal(deal_id, target, amount, created, entered), currency))
     if unknown:
         listed = "; ".join(f"{s!r} on {_rows_text(r)}" for s, r in unknown.items())
         keys = ", ".join(stage_map) if stage_map else "(none)"
         raise UserError(
-            f"{table.path}, column {col('stage')!r}: unknown stage(s): {listed}. "
+            f"{table.path}, column {reader.column('stage')!r}: unknown stage(s): {listed}. "
             f"Scenario stages: {', '.join(stages)}; [crm.stage_map] keys: {keys} "
             "(add the CRM names to [crm.stage_map])"
         )
@@ -656,10 +814,156 @@ def read_pipeline(
     if dups:
         listed = "; ".join(f"{d!r} on {_rows_text(r)}" for d, r in list(dups.items())[:_MAX_LISTED])
         raise UserError(
-            f"{table.path}, column {col('deal_id')!r}: duplicate deal id(s): {listed}"
+            f"{table.path}, column {reader.column('deal_id')!r}: duplicate deal id(s): {listed}"
             + (f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else "")
         )
-    return PipelineImport(deals, source=str(table.path), fmt=fmt.name, skipped=skipped)
+    notes = [*table.notes, *reader.notes()]
+    currency, rates = reader.amounts.rates(options, notes)
+    converted = [
+        PipelineDeal(d.deal_id, d.stage, d.amount * rates[c], d.created, d.stage_entered)
+        for d, c in deals
+    ]
+    return PipelineImport(
+        converted,
+        source=str(table.path),
+        fmt=fmt.name,
+        skipped=sum(reader.skipped.values()),
+        notes=notes,
+        currency=currency,
+    )
+
+
+class _PipelineRows:
+    """Reading one pipeline row's fields, and counting what was skipped or assumed."""
+
+    def __init__(self, table, fmt, cols, entered_cols, day_first, as_of):
+        self.table, self.fmt, self.cols = table, fmt, cols
+        self.entered_cols, self.day_first, self.as_of = entered_cols, day_first, as_of
+        self.amounts = _Amounts(table, cols)
+        self.skipped: Counter = Counter()
+        self.assumed: Counter = Counter()
+
+    def column(self, fld: str) -> str:
+        i = self.cols.get(fld)
+        return self.table.header[i] if i is not None else fld
+
+    def need(self, row: int, line: int, cells: list[str], fld: str) -> str:
+        text = _cell(cells, self.cols[fld])
+        if not text:
+            raise UserError(f"{self.table.where(row, line, self.column(fld))}: empty {fld}")
+        return text
+
+    def deal_id(self, row: int, line: int, cells: list[str]) -> str:
+        if "deal_id" not in self.cols:
+            self.assumed["row_ids"] += 1
+            return f"row {row}"
+        return self.need(row, line, cells, "deal_id")
+
+    def closed_by_status(self, row: int, line: int, cells: list[str]) -> bool:
+        """True for a deal whose status (Pipedrive ``Deal - Status``) says won, lost or deleted."""
+        if "status" not in self.cols:
+            return False
+        text = _cell(cells, self.cols["status"])
+        status = _STATUSES.get(text.strip().lower())
+        if status is None:
+            raise UserError(
+                f"{self.table.where(row, line, self.column('status'))}: status {text!r} is not "
+                f"one of {', '.join(_STATUSES)}"
+            )
+        if status == "open":
+            return False
+        self.skipped[status] += 1
+        return True
+
+    def dates(
+        self, row: int, line: int, cells: list[str], crm_stage: str
+    ) -> tuple[dt.date, dt.date]:
+        """(created, stage entered) by the rule of the module docstring."""
+        where = self.table.where
+        created = _date_cell(self.table, row, line, cells, self.cols.get("created"), self.day_first)
+        if created is None:
+            age = _days_cell(self.table, row, line, cells, self.cols.get("age_days"))
+            if not math.isnan(age):
+                created = _midnight(self.as_of) - dt.timedelta(days=age)
+                self.assumed["created_from_age"] += 1
+            else:
+                created = _midnight(self.as_of)
+                self.assumed["created_unknown"] += 1
+        entered_col, entered = self._entered(row, line, cells, crm_stage)
+        if entered is None:
+            entered = created
+        entered_name = self.table.header[entered_col] if entered_col is not None else "stage date"
+        if entered.date() < created.date():
+            raise UserError(
+                f"{where(row, line, entered_name)}: the deal entered its stage on "
+                f"{entered.date()}, before it was created ({created.date()})"
+            )
+        created_name = self.column("created") if "created" in self.cols else self.column("age_days")
+        for name, value in ((created_name, created), (entered_name, entered)):
+            if value.date() > self.as_of:
+                raise UserError(
+                    f"{where(row, line, name)}: {value.date()} is after --as-of {self.as_of} "
+                    "(the export is newer than the date asked for: use its export day)"
+                )
+        return created.date(), entered.date()
+
+    def _entered(
+        self, row: int, line: int, cells: list[str], crm_stage: str
+    ) -> tuple[int | None, dt.datetime | None]:
+        """The stage-entered column used and its date; None where the created date stands in."""
+        table, cols = self.table, self.cols
+        column = _entered_column_for(crm_stage, self.entered_cols)
+        if column is None and "stage_entered" in cols:
+            column = cols["stage_entered"]
+        if column is not None:
+            when = _date_cell(table, row, line, cells, column, self.day_first)
+            if when is not None or cols.get("stage_entered") == column:
+                return column, when  # blank: never changed stage (Salesforce, Pipedrive)
+        days = _days_cell(table, row, line, cells, cols.get("stage_days"))
+        if not math.isnan(days):
+            self.assumed["from_stage_days"] += 1
+            return cols["stage_days"], _midnight(self.as_of) - dt.timedelta(days=days)
+        self.assumed["stage_unknown"] += 1
+        return None, None
+
+    def notes(self) -> list[str]:
+        """What the terminal should say about skipped rows and assumed dates."""
+        out = []
+        if self.skipped["won"] + self.skipped["lost"] + self.skipped["deleted"]:
+            out.append(
+                f"closed by {self.column('status')!r}: {self.skipped['won']} won, "
+                f"{self.skipped['lost']} lost, {self.skipped['deleted']} deleted deals skipped"
+            )
+        a = self.assumed
+        if a["row_ids"]:
+            out.append("no deal id column: deals are named by their row ('row 1', 'row 2', ...)")
+        if a["created_from_age"]:
+            out.append(
+                f"{a['created_from_age']} deals without a created date: created --as-of minus "
+                f"{self.column('age_days')!r} days"
+            )
+        if a["created_unknown"]:
+            out.append(
+                f"{a['created_unknown']} deals without a created date or age: taken as new on "
+                f"--as-of {self.as_of}"
+            )
+        if a["from_stage_days"]:
+            out.append(
+                f"{a['from_stage_days']} deals entered their stage --as-of minus "
+                f"{self.column('stage_days')!r} days"
+            )
+        if a["stage_unknown"]:
+            out.append(
+                f"{a['stage_unknown']} deals have no date of entering their stage: assumed in it "
+                "since they were created (the longest they can have been; their remaining time "
+                "is drawn from the stage's duration given that age); add a stage-entered column "
+                "(or map one with --map COLUMN=stage_entered) for better"
+            )
+        return out
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0))
 
 
 def _date_entered_columns(table: _Table) -> dict[str, int]:
@@ -677,27 +981,12 @@ def _hubspot_label(label: str) -> str:
     return re.sub(r"\s*\([^()]*\)\s*$", "", label).strip()
 
 
-def _entered_column_for(crm_stage: str, target: str, entered: dict[str, int]) -> int | None:
+def _entered_column_for(crm_stage: str, entered: dict[str, int]) -> int | None:
     wanted = crm_stage.strip().lower()
     for label, i in entered.items():
         if label.lower() == wanted or _hubspot_label(label).lower() == wanted:
             return i
     return None
-
-
-def _date_cell(
-    table: _Table, row: int, line: int, cells: list[str], i: int | None, day_first: bool
-) -> dt.datetime | None:
-    text = _cell(cells, i)
-    if not text:
-        return None
-    value = parse_datetime(text, day_first)
-    if value is None:
-        raise UserError(
-            f"{table.where(row, line, table.header[i])}: {text!r} is not a date "
-            "(expected YYYY-MM-DD, an ISO date-time, MM/DD/YYYY or DD.MM.YYYY)"
-        )
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -708,8 +997,9 @@ def _date_cell(
 def read_history(
     path: Path | str,
     *,
-    mapping: Mapping[str, str] | None = None,
+    mapping: Mapping[str, str | Iterable[str]] | None = None,
     stage_map: Mapping[str, str] | None = None,
+    options: ReadOptions | None = None,
 ) -> History:
     """A stage history: one row per deal entering a stage (or an outcome), sorted per deal.
 
@@ -717,58 +1007,123 @@ def read_history(
         path: the CSV export (plain ``deal_id, stage, entered_at``; Salesforce
             OpportunityHistory; HubSpot deals with ``Date entered "<stage>"`` columns; the Maven
             CRM sample, one row per deal with engage and close dates).
-        mapping: column -> field (``deal_id, stage, entered_at, amount``) for other exports.
+        mapping: column -> field (``deal_id, stage, entered_at, amount, currency, status``).
         stage_map: CRM stage spelling -> scenario name (a stage, ``dormant`` or an outcome),
-            e.g. ``{"Closed Dead": "lost"}``; other spellings become snake_case stage names,
-            the usual outcome spellings (Won, Closed Won, Lost, Closed Lost...) outcomes.
+            e.g. ``{"Closed Dead": "lost", "Выиграна": "won"}``; other spellings become ASCII
+            stage keys (the spelling stays the label), the usual outcome spellings (Won, Closed
+            Won, Lost, Closed Lost...) outcomes.
+        options: encoding, date order, target currency and rates (see ``ReadOptions``).
 
     Raises:
         UserError: missing columns, unreadable dates or amounts, unknown "Closed ..." outcome
-            spellings, a deal whose outcome is followed by later rows.
+            spellings, colliding stage names, a deal whose outcome is followed by later rows,
+            amounts in several currencies without rates.
     """
-    table = _read_table(path)
+    options = options or ReadOptions()
+    table = _read_table(path, options.encoding)
     fmt, cols = _resolve(table, _HISTORY_FORMATS, mapping, HISTORY_FIELDS)
     stage_map = dict(stage_map or {})
-    notes: list[str] = []
-    raw: list[tuple[str, str, dt.datetime, int, int]] = []  # deal, crm stage, when, row, line
-    amounts: dict[str, float] = {}
-    date_cols = [cols.get(f) for f in ("entered_at", "engage_date", "close_date")]
+    notes: list[str] = list(table.notes)
     entered_cols = _date_entered_columns(table) if fmt.date_entered else {}
-    date_cols += list(entered_cols.values())
-    day_first = _slash_day_first(_cell(c, i) for _, _, c in table.rows for i in date_cols)
-    header = table.header
+    date_cols = [cols.get(f) for f in ("entered_at", "engage_date", "close_date")]
+    day_first = _day_first(table, [*date_cols, *entered_cols.values()], options)
+    reader = _HistoryRows(table, cols, day_first)
+    if fmt.name == "Maven CRM":
+        raw = reader.maven(stage_map, notes)
+    elif fmt.date_entered:
+        raw = reader.date_entered(entered_cols, notes)
+    else:
+        raw = reader.plain()
+    raw = reader.drop_closed_by_status(raw, stage_map, notes)
+    if not raw:
+        raise UserError(f"{table.path}: no deal has a dated stage entry")
+    currency, rates = reader.amounts.rates(options, notes)
+    amounts = {deal: value * rates[cur] for deal, (value, cur) in reader.deal_amounts.items()}
+    history = _build_history(table, fmt.name, cols, raw, amounts, stage_map, notes)
+    history.currency = currency
+    return history
 
-    def read_amount(deal: str, row: int, line: int, cells: list[str]) -> None:
-        i = cols.get("amount")
-        if i is None:
-            return
-        text = _cell(cells, i)
-        value = parse_amount(text)
-        if value is None or value < 0:
-            raise UserError(f"{table.where(row, line, header[i])}: {text!r} is not an amount")
-        if not math.isnan(value):
-            amounts[deal] = value
 
-    def need(row: int, line: int, cells: list[str], fld: str) -> str:
-        text = _cell(cells, cols[fld])
+class _HistoryRows:
+    """Reading the rows of each history style as (deal, crm stage, when, row, line) entries."""
+
+    def __init__(self, table: _Table, cols: dict[str, int], day_first: bool):
+        self.table, self.cols, self.day_first = table, cols, day_first
+        self.amounts = _Amounts(table, cols)
+        self.deal_amounts: dict[str, tuple[float, str | None]] = {}
+        self.status: dict[str, tuple[str, int]] = {}  # deal -> (status, row)
+
+    def need(self, row: int, line: int, cells: list[str], fld: str) -> str:
+        text = _cell(cells, self.cols[fld])
         if not text:
-            raise UserError(f"{table.where(row, line, header[cols[fld]])}: empty {fld}")
+            column = self.table.header[self.cols[fld]]
+            raise UserError(f"{self.table.where(row, line, column)}: empty {fld}")
         return text
 
-    if fmt.name == "Maven CRM":
+    def date(self, row: int, line: int, cells: list[str], i: int | None) -> dt.datetime | None:
+        return _date_cell(self.table, row, line, cells, i, self.day_first)
+
+    def extras(self, deal: str, row: int, line: int, cells: list[str]) -> None:
+        """The row's amount (the deal's last one counts) and status, when the file has them."""
+        if "amount" in self.cols:
+            value, currency = self.amounts.read(row, line, cells)
+            if not math.isnan(value):
+                self.deal_amounts[deal] = (value, currency)
+        if "status" in self.cols:
+            text = _cell(cells, self.cols["status"]).strip().lower()
+            if text:
+                if text not in _STATUSES:
+                    column = self.table.header[self.cols["status"]]
+                    raise UserError(
+                        f"{self.table.where(row, line, column)}: status {text!r} is not one of "
+                        f"{', '.join(_STATUSES)}"
+                    )
+                self.status[deal] = (_STATUSES[text], row)
+
+    def plain(self) -> list[tuple]:
+        raw = []
+        for row, line, cells in self.table.rows:
+            deal = self.need(row, line, cells, "deal_id")
+            stage = self.need(row, line, cells, "stage")
+            when = self.date(row, line, cells, self.cols["entered_at"])
+            if when is None:
+                column = self.table.header[self.cols["entered_at"]]
+                raise UserError(f"{self.table.where(row, line, column)}: empty entered_at")
+            raw.append((deal, stage, when, row, line))
+            self.extras(deal, row, line, cells)
+        return raw
+
+    def date_entered(self, entered_cols: dict[str, int], notes: list[str]) -> list[tuple]:
+        raw = []
+        for row, line, cells in self.table.rows:
+            deal = self.need(row, line, cells, "deal_id")
+            for label, i in entered_cols.items():
+                when = self.date(row, line, cells, i)
+                if when is not None:
+                    raw.append((deal, _hubspot_label(label), when, row, line))
+            self.extras(deal, row, line, cells)
+        notes.append(
+            "HubSpot 'Date entered' columns hold the latest entry into each stage only: "
+            "repeated visits (slip-backs) are not in this export"
+        )
+        return raw
+
+    def maven(self, stage_map: Mapping[str, str], notes: list[str]) -> list[tuple]:
+        table, cols, header = self.table, self.cols, self.table.header
+        raw: list[tuple] = []
         no_dates: list[int] = []
         first_row: dict[str, int] = {}
         for row, line, cells in table.rows:
-            deal = need(row, line, cells, "deal_id")
+            deal = self.need(row, line, cells, "deal_id")
             if deal in first_row:
                 raise UserError(
                     f"{table.where(row, line, header[cols['deal_id']])}: duplicate deal id "
                     f"{deal!r} (also on row {first_row[deal]}; this export has one row per deal)"
                 )
             first_row[deal] = row
-            stage = need(row, line, cells, "stage")
-            engage = _date_cell(table, row, line, cells, cols["engage_date"], day_first)
-            close = _date_cell(table, row, line, cells, cols["close_date"], day_first)
+            stage = self.need(row, line, cells, "stage")
+            engage = self.date(row, line, cells, cols["engage_date"])
+            close = self.date(row, line, cells, cols["close_date"])
             outcome = _map_outcome(stage, stage_map)
             if engage is None:
                 if close is not None:
@@ -792,38 +1147,38 @@ def read_history(
                     f"{stage!r} (open) but has a close date; map its stage with a stage map "
                     "if it is an outcome"
                 )
-            read_amount(deal, row, line, cells)
+            self.extras(deal, row, line, cells)
         if no_dates:
             notes.append(
                 f"{len(no_dates)} deals without an engage date (stage Prospecting or similar) "
                 "skipped: they have no history"
             )
-    elif fmt.date_entered:
-        for row, line, cells in table.rows:
-            deal = need(row, line, cells, "deal_id")
-            for label, i in entered_cols.items():
-                when = _date_cell(table, row, line, cells, i, day_first)
-                if when is not None:
-                    raw.append((deal, _hubspot_label(label), when, row, line))
-            read_amount(deal, row, line, cells)
+        return raw
+
+    def drop_closed_by_status(
+        self, raw: list[tuple], stage_map: Mapping[str, str], notes: list[str]
+    ) -> list[tuple]:
+        """Deals deleted, or closed by their status with no outcome row, are left out (their
+        rows would make them look open for ever); the notes count them."""
+        if not self.status:
+            return raw
+        reached = {deal for deal, crm, *_ in raw if _map_outcome(crm, stage_map) in OUTCOMES}
+        dropped = {
+            deal: status
+            for deal, (status, _row) in self.status.items()
+            if status == "deleted" or (status in OUTCOMES and deal not in reached)
+        }
+        if not dropped:
+            return raw
+        column = self.table.header[self.cols["status"]]
         notes.append(
-            "HubSpot 'Date entered' columns hold the latest entry into each stage only: "
-            "repeated visits (slip-backs) are not in this export"
+            f"closed by {column!r} with no outcome row (or deleted): "
+            + ", ".join(f"{n} {s}" for s, n in sorted(Counter(dropped.values()).items()))
+            + " deals skipped"
         )
-    else:
-        for row, line, cells in table.rows:
-            deal = need(row, line, cells, "deal_id")
-            stage = need(row, line, cells, "stage")
-            when = _date_cell(table, row, line, cells, cols["entered_at"], day_first)
-            if when is None:
-                raise UserError(
-                    f"{table.where(row, line, header[cols['entered_at']])}: empty entered_at"
-                )
-            raw.append((deal, stage, when, row, line))
-            read_amount(deal, row, line, cells)
-    if not raw:
-        raise UserError(f"{table.path}: no deal has a dated stage entry")
-    return _build_history(table, fmt.name, cols, raw, amounts, stage_map, notes)
+        for deal in dropped:
+            self.deal_amounts.pop(deal, None)
+        return [entry for entry in raw if entry[0] not in dropped]
 
 
 def _map_outcome(crm_stage: str, stage_map: Mapping[str, str]) -> str | None:
@@ -832,29 +1187,77 @@ def _map_outcome(crm_stage: str, stage_map: Mapping[str, str]) -> str | None:
     return outcome_of(crm_stage)
 
 
-def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> History:
-    """Name the states, sort per deal, merge repeats, and refuse histories that cannot be."""
-    stage_col = table.header[cols["stage"]] if "stage" in cols else "Date entered"
+def _state_names(table: _Table, raw: list[tuple], stage_map: Mapping[str, str], stage_col: str):
+    """Each CRM spelling's scenario state: the stage map, an outcome, or an ASCII stage key.
+
+    Raises:
+        UserError: "Closed ..." spellings that are no known outcome, or two spellings whose
+            keys collide (unless the stage map sends them to the same name on purpose).
+    """
+    first_row: dict[str, int] = {}
+    for _, crm, _, row, _ in raw:
+        first_row.setdefault(crm, row)
     unknown_closed: dict[str, list[int]] = defaultdict(list)
     names: dict[str, str] = {}
-    for _, crm, _, row, _ in raw:
-        if crm in names:
-            continue
+    owner: dict[str, str] = {}  # key -> the spelling that made it
+    unnamed = 0
+    for crm in sorted(first_row, key=first_row.get):
         target = _map_outcome(crm, stage_map)
-        if target is None and _looks_closed(crm):
-            unknown_closed[crm].append(row)
+        if target is not None:
+            names[crm] = target
             continue
-        names[crm] = target if target is not None else stage_slug(crm)
+        if _looks_closed(crm):
+            unknown_closed[crm] = [r for _, c, _, r, _ in raw if c == crm]
+            continue
+        key = stage_slug(crm)
+        if not key:
+            unnamed += 1
+            key = f"stage_{unnamed}"
+        if key in owner and owner[key] != crm:
+            other = owner[key]
+            raise UserError(
+                f"{table.path}, column {stage_col!r}: the stage names {other!r} (row "
+                f"{first_row[other]}) and {crm!r} (row {first_row[crm]}) would both become the "
+                f"stage {key!r}: rename one in the CRM, or if they are the same stage say so "
+                f"with --stage-map '{crm}={key}'"
+            )
+        owner[key] = crm
+        names[crm] = key
     if unknown_closed:
-        for _, crm, _, row, _ in raw:
-            if crm in unknown_closed and row not in unknown_closed[crm]:
-                unknown_closed[crm].append(row)
         listed = "; ".join(f"{s!r} on {_rows_text(r)}" for s, r in unknown_closed.items())
         raise UserError(
             f"{table.path}, column {stage_col!r}: unknown outcome spelling(s): {listed}. "
             "Known: Won / Closed Won -> won, Lost / Closed Lost -> lost, No Decision -> "
-            "no_decision; map others with --stage-map 'CRM NAME=won|lost|no_decision'"
+            "no_decision; map others with --outcome 'CRM NAME=won|lost|no_decision'"
         )
+    return names
+
+
+def _unmapped_outcomes(rows: list[HistoryRow]) -> list[tuple[str, int]]:
+    """Stages that deals enter from another stage and never leave: outcomes in a language the
+    reader does not know, most likely ("Выиграна"), with how many deals ended there."""
+    left: set[str] = set()
+    ended: Counter = Counter()
+    reached_from_stage: set[str] = set()
+    by_deal: dict[str, list[HistoryRow]] = defaultdict(list)
+    for r in rows:
+        by_deal[r.deal_id].append(r)
+    for deal_rows in by_deal.values():
+        for a, b in zip(deal_rows, deal_rows[1:], strict=False):
+            left.add(a.state)
+            reached_from_stage.add(b.state)
+        ended[deal_rows[-1].state] += 1
+    return [
+        (s, n)
+        for s, n in ended.most_common()
+        if s not in left and s in reached_from_stage and s not in STATES_BEYOND_STAGES
+    ]
+
+
+def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> History:
+    """Name the states, sort per deal, merge repeats, and refuse histories that cannot be."""
+    stage_col = table.header[cols["stage"]] if "stage" in cols else "Date entered"
+    names = _state_names(table, raw, stage_map, stage_col)
     per_deal: dict[str, list[tuple[dt.datetime, int, str, str, int]]] = defaultdict(list)
     for order, (deal, crm, when, row, _line) in enumerate(raw):
         per_deal[deal].append((when, order, crm, names[crm], row))
@@ -883,6 +1286,18 @@ def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> His
                 closed_at = (row, state, when)
     if merged:
         notes.append(f"{merged} repeated rows of the same stage merged (edits within a stage)")
+    candidates = _unmapped_outcomes(rows)
+    if candidates:
+        spelled = {v: k for k, v in names.items()}
+        listed = ", ".join(f"{spelled.get(s, s)!r} ({n} deals)" for s, n in candidates)
+        example = spelled.get(candidates[0][0], candidates[0][0])
+        no_outcome = not any(r.state in OUTCOMES for r in rows)
+        notes.insert(
+            0,
+            ("no deal reaches an outcome (won, lost, no_decision); " if no_outcome else "")
+            + f"stages that deals enter and never leave: {listed}: if they are outcomes, map "
+            f"them with --outcome '{example}=won' (or lost, no_decision)",
+        )
     date_only = all(r.entered_at.time() == dt.time(0) for r in rows)
     return History(
         source=str(table.path),

@@ -10,7 +10,11 @@ Choices:
   stage, each ``move`` the entry into its target, outcomes included; ``dormant`` is written as a
   state row (``sim.fit`` understands it and fits ``[dormant]`` from it). Deal ids are
   ``r<replication>-d<deal>``.
-- Process-mining log: one case per deal and replication. Each stage visit is an activity with a
+- Process-mining log: valid against the IEEE 1849-2016 XSD (``tests/data/xes``): no XML
+  namespace (the schema declares none), ``xes.version`` a decimal, classifier names NCNames.
+  By default one replication (``--replication``, the first): one simulated history on one
+  calendar, as a real CRM log would be; ``--all-replications`` writes the whole run. One case
+  per deal and replication. Each stage visit is an activity with a
   ``start`` event at entry and a ``complete`` event when the deal leaves it (a visit still open
   at the horizon has no ``complete``); an outcome is one ``complete`` event; the other events
   (budget_wait, budget_released, timing_wait, person_replaced, shock_survived) are
@@ -36,7 +40,8 @@ EVENTS = "events.csv"
 SUMMARY = "summary.json"
 OUTCOMES = ("won", "lost", "no_decision")
 LOG_COLUMNS = ("case:concept:name", "concept:name", "time:timestamp", "lifecycle:transition")
-XES_NS = "http://www.xes-standard.org/"
+#: The log element's ``xes.version``: the IEEE 1849-2016 schema types it ``xs:decimal``.
+XES_VERSION = "1.0"
 _SIDE_EVENTS = (
     "budget_wait",
     "budget_released",
@@ -109,7 +114,7 @@ def _when(start: dt.datetime, day: float) -> dt.datetime:
     return start + dt.timedelta(seconds=round(day * 86400))
 
 
-def _atomic_text(out: Path, write) -> None:
+def _atomic_text(out: Path, write, replace: bool = True) -> None:
     """Stream text into ``out`` atomically (see :func:`sim.atomic.atomic_file`)."""
     out = Path(out)
     if out.is_dir():
@@ -119,7 +124,7 @@ def _atomic_text(out: Path, write) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             write(fh)
 
-    atomic_file(out, through_handle)
+    atomic_file(out, through_handle, replace=replace)
 
 
 def _check_replication(folder: Path, replication: int | None, seen: set[int]) -> None:
@@ -129,9 +134,11 @@ def _check_replication(folder: Path, replication: int | None, seen: set[int]) ->
 
 
 def export_history(
-    results_dir: Path | str, out_csv: Path | str, replication: int = 0
+    results_dir: Path | str, out_csv: Path | str, replication: int = 0, force: bool = True
 ) -> tuple[Path, int, int]:
     """Write one replication's stage history as ``deal_id, stage, entered_at`` (plain format).
+
+    ``force=False`` refuses to replace ``out_csv`` if it exists when the export is done.
 
     Returns:
         (path written, deals, rows).
@@ -157,7 +164,7 @@ def export_history(
             counts["rows"] += 1
         _check_replication(folder, replication, reps)
 
-    _atomic_text(Path(out_csv), write)
+    _atomic_text(Path(out_csv), write, replace=force)
     return Path(out_csv), len(deals), counts["rows"]
 
 
@@ -206,12 +213,18 @@ def _iso(when: dt.datetime) -> str:
 
 
 def export_log(
-    results_dir: Path | str, out: Path | str, format: str, replication: int | None = None
+    results_dir: Path | str,
+    out: Path | str,
+    format: str,
+    replication: int | None = None,
+    force: bool = True,
 ) -> tuple[Path, int, int]:
     """Write the simulated event log for process-mining tools (``csv`` or ``xes``).
 
     Args:
-        replication: only this replication (default: all; case ids are ``r<rep>-d<deal>``).
+        replication: only this replication; None: all of them (case ids are
+            ``r<rep>-d<deal>``).
+        force: False refuses to replace ``out`` if it exists when the export is done.
 
     Returns:
         (path written, cases, events).
@@ -239,7 +252,7 @@ def export_log(
 
     def write_xes(fh) -> None:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        fh.write(f'<log xes.version="1849-2016" xes.features="" xmlns="{XES_NS}">\n')
+        fh.write(f'<log xes.version="{XES_VERSION}" xes.features="">\n')
         for name, prefix in (("Concept", "concept"), ("Time", "time"), ("Lifecycle", "lifecycle")):
             fh.write(
                 f'  <extension name="{name}" prefix="{prefix}" '
@@ -253,8 +266,7 @@ def export_log(
         fh.write('    <string key="lifecycle:transition" value="complete"/>\n  </global>\n')
         fh.write('  <classifier name="Activity" keys="concept:name"/>\n')
         fh.write(
-            '  <classifier name="Activity and transition" '
-            'keys="concept:name lifecycle:transition"/>\n'
+            '  <classifier name="ActivityTransition" keys="concept:name lifecycle:transition"/>\n'
         )
         fh.write(
             f'  <string key="concept:name" value={quoteattr(f"dealsim {scenario}".strip())}/>\n'
@@ -275,5 +287,5 @@ def export_log(
             fh.write("  </trace>\n")
         fh.write("</log>\n")
 
-    _atomic_text(Path(out), write_csv if fmt == "csv" else write_xes)
+    _atomic_text(Path(out), write_csv if fmt == "csv" else write_xes, replace=force)
     return Path(out), totals["cases"], totals["events"]

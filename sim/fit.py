@@ -34,13 +34,14 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special, stats
 
-from sim.atomic import atomic_file
+from sim.atomic import StagedFile, atomic_file, check_output_file, output_errors
 from sim.crm import OUTCOMES, History, HistoryRow
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
 from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
+from sim.stage_keys import key_words
 
 #: Candidate families, in the order of the report.
 FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
@@ -447,8 +448,8 @@ def _days(a: dt.datetime, b: dt.datetime) -> float:
 
 
 def _name_slug(text: str) -> str:
-    slug = "-".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
-    return slug or "fitted"
+    """A scenario name from a file name in any script (``сделки-2017`` -> ``sdelki-2017``)."""
+    return "-".join(key_words(text)) or "fitted"
 
 
 def history_as_of(
@@ -1257,19 +1258,46 @@ def scenario_toml(result: FitResult) -> str:
     return "\n".join(head) + "\n" + body
 
 
-def write_fit(result: FitResult, out: Path | str, plot: bool = True) -> tuple[Path, Path | None]:
-    """Write the scenario TOML and ``<stem>-fit.png`` next to it; returns both paths."""
+def fit_picture_path(out: Path | str) -> Path:
+    """Where ``write_fit`` puts the figure of a fit written to ``out``: ``<stem>-fit.png``."""
     out = Path(out)
-    if out.is_dir():
-        raise UserError(f"{out}: is a folder; -o needs a .toml file name")
+    return out.with_name(f"{out.stem}-fit.png")
+
+
+def write_fit(
+    result: FitResult, out: Path | str, plot: bool = True, force: bool = False
+) -> tuple[Path, Path | None]:
+    """Write the scenario TOML and ``<stem>-fit.png`` next to it; returns both paths.
+
+    Neither file replaces an existing one unless ``force`` (checked first, and again when they
+    are published); both are written whole under temporary names, the picture published first
+    and removed again if the scenario cannot be.
+
+    Raises:
+        OutputError: a path that cannot be written, or exists without ``force``.
+    """
+    out = Path(out)
+    png = fit_picture_path(out) if plot else None
+    for path in (out, png):
+        if path is not None:
+            check_output_file(path, force)
     text = scenario_toml(result)
-    png = out.with_name(f"{out.stem}-fit.png") if plot else None
-    if png is not None:
-        plot_fit(result, png)
+    toml_file = StagedFile(out, replace=force)
+    png_file = StagedFile(png, replace=force) if png is not None else None
+    staged = [f for f in (png_file, toml_file) if f is not None]
+    published: list[Path] = []
     try:
-        atomic_file(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        with output_errors(out):
+            toml_file.open().write_text(text, encoding="utf-8")
+        if png_file is not None:
+            plot_fit(result, png_file.open())
+        for file in staged:
+            published.append(file.publish())
     except BaseException:
-        if png is not None and png.exists():
-            png.unlink()
+        for file in staged:
+            file.discard()
+        if not force:  # what this call created alone, not a file it replaced
+            for path in published:
+                path.unlink(missing_ok=True)
         raise
     return out, png

@@ -8,34 +8,47 @@ and day 0 becomes the export day. Reading and checking the file is :mod:`sim.crm
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sim.crm import read_pipeline
+from sim.crm import ReadOptions, read_pipeline
 from sim.errors import UserError
 from sim.model import InitialPipeline
-from sim.scenario import Scenario
+from sim.scenario import Scenario, scenario_from_dict
 
 
 @dataclass(frozen=True)
 class PipelineSource:
-    """Where the day-0 deals come from: a CSV export, its day, and any column mapping."""
+    """Where the day-0 deals come from: a CSV export, its day, any column mapping, and how to
+    read what the file cannot say (encoding, date order, exchange rates).
+
+    ``report`` receives each note on what was skipped, converted or assumed (the CLI prints
+    them); the import still succeeds without one.
+    """
 
     path: Path
     as_of: dt.date | None = None  # default: the scenario's start_date
-    mapping: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, list[str]] = field(default_factory=dict)
+    encoding: str | None = None
+    date_format: str | None = None
+    fx: dict[str, float] = field(default_factory=dict)
+    report: Callable[[str], None] | None = field(default=None, compare=False)
 
 
-def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``--map column=field`` options into a dict, with a clear message for a malformed one."""
-    mapping = {}
+def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
+    """``--map column=field`` options into column -> fields, with a clear message for a
+    malformed one. One column may feed several fields: ``--map engage_date=created,stage_entered``
+    or the option twice."""
+    mapping: dict[str, list[str]] = {}
     for item in items:
-        column, sep, name = item.partition("=")
-        if not sep or not column.strip() or not name.strip():
+        column, sep, names = item.rpartition("=")
+        fields = [n.strip() for n in names.split(",") if n.strip()]
+        if not sep or not column.strip() or not fields:
             raise UserError(f"--map: {item!r} is not COLUMN=FIELD (e.g. 'Deal Name=deal_id')")
-        mapping[column.strip()] = name.strip()
+        mapping.setdefault(column.strip(), []).extend(fields)
     return mapping
 
 
@@ -49,7 +62,17 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
         as_of=as_of,
         stage_map=stage_map,
         mapping=source.mapping,
+        labels={s.label: s.name for s in scenario.stages if s.label},
+        options=ReadOptions(
+            encoding=source.encoding,
+            date_format=source.date_format,
+            currency=scenario.currency,
+            fx=source.fx,
+        ),
     )
+    if source.report is not None:
+        for note in deals.notes:
+            source.report(f"{Path(source.path).name}: {note}")
     if not deals:
         raise UserError(
             f"{source.path}: no open deal at {as_of} ({deals.skipped_closed} closed deals "
@@ -95,3 +118,32 @@ def pipeline_csv(scenario: Scenario, initial: InitialPipeline) -> str:
             f"{quoted},{names[state]},{'' if amount != amount else amount},{made},{entered}"
         )
     return "\n".join(lines) + "\n"
+
+
+def pipeline_as_counts(scenario: Scenario, source: PipelineSource) -> tuple[Scenario, str]:
+    """The scenario moved to the export day with the export's open deals as ``deals.initial``
+    counts by stage, and a sentence saying what that leaves out.
+
+    For the commands whose engine entry point takes a scenario only (``trace``, ``weighted``):
+    the deals start their stage afresh at day 0 and are valued at the scenario's amount, where
+    ``run --pipeline`` keeps each deal's age in stage and its own amount.
+    """
+    moved, initial = apply_pipeline(scenario, source)
+    names = [*scenario.stage_names, "dormant"]
+    counts: dict[str, int] = {}
+    dormant = 0
+    for state in initial.states.tolist():
+        if names[state] == "dormant":
+            dormant += 1
+        else:
+            counts[names[state]] = counts.get(names[state], 0) + 1
+    data = moved.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["deals"]["initial"] = counts
+    counted = scenario_from_dict(data, source=f"{scenario.name} with {source.path}")
+    note = (
+        f"{sum(counts.values())} open deals from {source.path} as of {moved.start_date} "
+        f"({initial.skipped_closed} closed deals skipped), counted by stage: they start their "
+        "stage afresh at day 0, valued at the scenario's amount (run --pipeline keeps each "
+        "deal's age and amount)" + (f"; {dormant} dormant deals left out" if dormant else "")
+    )
+    return counted, note

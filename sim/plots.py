@@ -1,7 +1,9 @@
 """Figures a planner would put in a deck: PNG files drawn with matplotlib from a summary.
 
 Every figure reads only ``summary.json`` content, so ``dealsim plot DIR`` can redraw a results
-folder without running anything again.
+folder without running anything again. Every figure is 16:9 (1920 x 1080 pixels, a slide), and
+a what-if run (``summary["what_if"]``, see :mod:`sim.whatif`) says so under every title and in
+every footer, so that a slide made from it cannot pass for the base case.
 """
 
 from __future__ import annotations
@@ -21,20 +23,29 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
+from sim.palette import DORMANT_COLOR, stage_colors  # noqa: E402
 from sim.report import compact  # noqa: E402
+from sim.whatif import KEY as WHAT_IF_KEY  # noqa: E402
+from sim.whatif import short_label  # noqa: E402
 
 BAND_COLOR = "#2b6cb0"
 MEDIAN_COLOR = "#1a365d"
 MEAN_COLOR = "#dd6b20"
 TARGET_COLOR = "#c53030"
-DORMANT_COLOR = "#a0aec0"
+WHAT_IF_COLOR = "#c05621"
 OUTCOME_COLORS = {"won": "#2f855a", "lost": "#c53030", "no_decision": "#718096"}
 FORWARD_COLOR = "#2b6cb0"
 EXIT_COLOR = "#a0aec0"
 BACKWARD_COLOR = "#dd6b20"
 REVIVED_COLOR = "#319795"
 TITLE_SIZE = 14
-DPI = 120
+#: 16:9, the shape of a slide, in inches; every figure is saved SLIDE_PIXELS wide.
+SLIDE = (32 / 3, 6.0)
+SLIDE_PIXELS = 1920
+#: Height of a unit up over a unit across in the stage-flow diagram (its boxes' shape).
+FLOW_ASPECT = 0.55
+#: Days in a month, for cycle times also given in months (a year is 365.25 days).
+MONTH_DAYS = 365.25 / 12
 
 OUTCOMES = ("won", "lost", "no_decision")
 STALL_LABELS = {
@@ -91,6 +102,34 @@ def caption(summary: dict) -> str:
         f"seed {summary['seed']}, start {summary['start_date']}, "
         f"horizon {summary['horizon_days']:g} days"
     )
+
+
+def what_if_footer(label: str | None) -> str | None:
+    """The footer line of a what-if figure (the whole label), or None for the base case."""
+    return f"WHAT-IF, not the base case: {label}" if label else None
+
+
+def what_if_tag(label: str | None) -> str | None:
+    """The line under a what-if figure's title (the label cut for one line), or None."""
+    return f"What-if, not the base case: {short_label({'label': label})}" if label else None
+
+
+def footer(fig, caption_text: str, label: str | None) -> float:
+    """The caption at the bottom left, and under it the what-if line in its colour.
+
+    Returns the height (figure fraction) the footer takes, for ``tight_layout``'s rect.
+    """
+    lines = [(caption_text, "#555555", "normal")]
+    if label:
+        lines.append((what_if_footer(label), WHAT_IF_COLOR, "bold"))
+    step = 0.022
+    for i, (text, color, weight) in enumerate(reversed(lines)):
+        fig.text(0.01, 0.01 + step * i, text, fontsize=8, color=color, fontweight=weight)
+    return 0.015 + step * len(lines)
+
+
+def _what_if_label(summary: dict) -> str | None:
+    return (summary.get(WHAT_IF_KEY) or {}).get("label")
 
 
 def _start(summary: dict) -> dt.date:
@@ -168,9 +207,15 @@ def _join(*lines: str | None) -> str | None:
     return text or None
 
 
-def _title(ax, title: str, subtitle: str | None = None) -> None:
+def heading(title: str, name: str, label: str | None) -> str:
+    """'Bookings by month - equipment', with ' (what-if)' when the run is one."""
+    return f"{title} - {name}" + (" (what-if)" if label else "")
+
+
+def title_block(ax, title: str, subtitle: str | None = None, label: str | None = None) -> None:
+    """A left-aligned title, the what-if line under it in its colour, then the subtitle."""
     lines = subtitle.count("\n") + 1 if subtitle else 0
-    ax.set_title(title, fontsize=TITLE_SIZE, loc="left", pad=8 + 14 * lines)
+    ax.set_title(title, fontsize=TITLE_SIZE, loc="left", pad=8 + 14 * (lines + bool(label)))
     if subtitle:
         ax.text(
             0,
@@ -181,17 +226,39 @@ def _title(ax, title: str, subtitle: str | None = None) -> None:
             color="#4a5568",
             va="bottom",
         )
+    if label:
+        ax.annotate(
+            what_if_tag(label),
+            (0, 1.02),
+            xycoords="axes fraction",
+            xytext=(0, 14 * lines),
+            textcoords="offset points",
+            fontsize=10,
+            fontweight="bold",
+            color=WHAT_IF_COLOR,
+            va="bottom",
+        )
+
+
+def _title(ax, summary: dict, title: str, subtitle: str | None = None) -> None:
+    label = _what_if_label(summary)
+    title_block(ax, heading(title, summary["scenario"], label), subtitle, label)
 
 
 def _finish(fig, ax, summary: dict, path: Path, grid: bool = True) -> Path:
     if grid:
         ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.text(0.01, 0.01, caption(summary), fontsize=8, color="#555555")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    bottom = footer(fig, caption(summary), _what_if_label(summary))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    save(fig, path)
     return path
+
+
+def save(fig, path: Path) -> None:
+    """Write the figure as a 1920-pixel-wide PNG (1920 x 1080 for a 16:9 figure) and close it."""
+    fig.savefig(path, dpi=SLIDE_PIXELS / fig.get_figwidth())
+    plt.close(fig)
 
 
 def _quantiles(periods: list[dict], key: str) -> dict[str, list[float]]:
@@ -201,14 +268,11 @@ def _quantiles(periods: list[dict], key: str) -> dict[str, list[float]]:
     }
 
 
-def _fan(ax, dates, q: dict[str, list[float]], step: bool = False) -> None:
-    kw = {"step": "mid"} if step else {}
-    ax.fill_between(dates, q["p10"], q["p90"], color=BAND_COLOR, alpha=0.18, lw=0, **kw)
-    ax.fill_between(dates, q["p25"], q["p75"], color=BAND_COLOR, alpha=0.35, lw=0, **kw)
-    draw = ax.step if step else ax.plot
-    extra = {"where": "mid"} if step else {}
-    draw(dates, q["p50"], color=MEDIAN_COLOR, lw=2, **extra)
-    draw(dates, q["mean"], color=MEAN_COLOR, lw=1.6, ls="--", **extra)
+def _fan(ax, dates, q: dict[str, list[float]]) -> None:
+    ax.fill_between(dates, q["p10"], q["p90"], color=BAND_COLOR, alpha=0.18, lw=0)
+    ax.fill_between(dates, q["p25"], q["p75"], color=BAND_COLOR, alpha=0.35, lw=0)
+    ax.plot(dates, q["p50"], color=MEDIAN_COLOR, lw=2, label="Median")
+    ax.plot(dates, q["mean"], color=MEAN_COLOR, lw=1.6, ls="--", label="Mean")
 
 
 def _fan_legend(ax, loc: str = "upper left", extra: list | None = None) -> None:
@@ -221,30 +285,87 @@ def _fan_legend(ax, loc: str = "upper left", extra: list | None = None) -> None:
     ax.legend(handles=handles + (extra or []), loc=loc, frameon=True, framealpha=0.9, fontsize=9)
 
 
-def bookings_fan(summary: dict, path: Path) -> Path:
-    """Bookings by month: P10-P90 and P25-P75 bands, median and mean."""
+def monthly_bookings(summary: dict) -> dict[str, list]:
+    """What the monthly bookings figure draws: per month, the mean and the P10-P90 of runs.
+
+    A month's bookings are a handful of big deals, so across runs they take a few discrete
+    values (0, one deal, two deals...): the median jumps between 0 and one deal from one month
+    to the next, which reads as a business that stops every other month. The mean is what the
+    months add up to (the mean total), and P10-P90 says honestly how often a month books little.
+    """
     periods = summary["periods"]
-    currency = summary["currency"]
-    dates = _month_dates(periods)
     q = _quantiles(periods, "bookings")
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    _fan(ax, dates, q, step=True)
+    return {
+        "dates": _month_dates(periods),
+        "mean": q["mean"],
+        "p10": q["p10"],
+        "p90": q["p90"],
+        "p50": q["p50"],  # not drawn: only to say how often it is 0
+        "deals_mean": [(p.get("won") or {}).get("mean") or 0.0 for p in periods],
+    }
+
+
+def bookings_fan(summary: dict, path: Path) -> Path:
+    """Bookings by month: the mean as bars, and whiskers over the P10-P90 of runs."""
+    currency = summary["currency"]
+    data = monthly_bookings(summary)
+    dates = data["dates"]
+    fig, ax = plt.subplots(figsize=SLIDE)
+    ax.bar(
+        dates,
+        data["mean"],
+        width=20,
+        color=BAND_COLOR,
+        alpha=0.85,
+        label="Mean over runs (the months add up to the mean total)",
+        zorder=2,
+    )
+    ax.vlines(
+        dates,
+        data["p10"],
+        data["p90"],
+        color=MEDIAN_COLOR,
+        lw=1.6,
+        label="8 in 10 runs booked between (P10-P90 of runs)",
+        zorder=3,
+    )
+    for ends in ("p10", "p90"):
+        ax.scatter(dates, data[ends], marker="_", s=60, color=MEDIAN_COLOR, lw=1.6, zorder=3)
     total = summary.get("bookings") or {}
-    subtitle = None
+    lines = []
     if total.get("mean") is not None:
-        subtitle = (
+        lines.append(
             f"Total over the horizon: mean {money(total['mean'], currency)}, "
             f"8 in 10 runs between {money(total.get('p10') or 0, currency)} "
             f"and {money(total.get('p90') or 0, currency)}"
         )
+    deals = data["deals_mean"]
+    if any(deals):
+        line = f"{_count(sum(deals) / len(deals))} won deals a month on average"
+        zero = sum(1 for p, mean in zip(data["p50"], data["mean"], strict=True) if mean and not p)
+        if zero:
+            line += (
+                f"; in {zero} of {len(deals)} months at least half the runs book nothing "
+                "(a median of 0), so medians are not drawn"
+            )
+        lines.append(line)
     first, last, note = _window(summary)
-    _title(ax, f"Bookings by month - {summary['scenario']}", _join(subtitle, note))
+    _title(ax, summary, "Bookings by month", _join(*lines, note))
     ax.set_ylabel(f"Won amount per month ({currency})")
     ax.yaxis.set_major_formatter(money_formatter())
     if dates:
         _date_axis(ax, first, last)
-    ax.set_ylim(bottom=0, top=max(q["p90"] + q["mean"] + [1.0]) * 1.12)
-    _fan_legend(ax)
+    ax.set_ylim(bottom=0, top=max(data["p90"] + data["mean"] + [1.0]) * 1.25)
+    handles, names = ax.get_legend_handles_labels()
+    order = sorted(range(len(names)), key=lambda i: not names[i].startswith("Mean"))
+    ax.legend(
+        [handles[i] for i in order],
+        [names[i] for i in order],
+        loc="best",
+        frameon=True,
+        framealpha=0.9,
+        fontsize=9,
+    )
     return _finish(fig, ax, summary, path)
 
 
@@ -270,7 +391,7 @@ def cumulative_bookings(summary: dict, path: Path) -> Path:
     start = _start(summary)
     dates = [start] + _month_end_dates(summary)
     q = {k: [0.0] + v for k, v in _quantiles(periods, "cumulative_bookings").items()}
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    fig, ax = plt.subplots(figsize=SLIDE)
     _fan(ax, dates, q)
     target = summary.get("target")
     top = max(q["p90"] + q["mean"] + [1.0])
@@ -314,7 +435,7 @@ def cumulative_bookings(summary: dict, path: Path) -> Path:
             final = by_period[-1].get("probability") or 0.0
             subtitle += f" ({final:.0%} by the end of the horizon)"
     first, last, note = _window(summary)
-    _title(ax, f"Cumulative bookings - {summary['scenario']}", _join(subtitle, note))
+    _title(ax, summary, "Cumulative bookings", _join(subtitle, note))
     ax.set_ylabel(f"Cumulative won amount ({currency})")
     ax.yaxis.set_major_formatter(money_formatter())
     _date_axis(ax, first, last)
@@ -345,16 +466,14 @@ def pipeline_by_stage(summary: dict, path: Path) -> Path:
     dates = _month_end_dates(summary)
     series = {s: [(p.get("open_by_stage") or {}).get(s) or 0.0 for p in periods] for s in stages}
     dormant = [(p.get("open_by_stage") or {}).get("dormant") or 0.0 for p in periods]
-    cmap = plt.get_cmap("viridis")
-    n = max(len(stages), 1)
-    colors = [cmap(0.15 + 0.75 * i / max(n - 1, 1)) for i in range(len(stages))]
+    colors = stage_colors(len(stages))  # distinct hues: neighbouring bands never look alike
     labels = [pretty(s) for s in stages]
     values = [series[s] for s in stages]
     if any(dormant):
         labels.append("Dormant")
         values.append(dormant)
         colors.append(DORMANT_COLOR)
-    fig, ax = plt.subplots(figsize=(11, 5.5))
+    fig, ax = plt.subplots(figsize=SLIDE)
     if dates and values:
         ax.stackplot(dates, values, labels=labels, colors=colors, alpha=0.9, lw=0.3, ec="white")
         _date_axis(ax, dates[0], min(dates[-1], _window(summary)[1]))
@@ -370,7 +489,8 @@ def pipeline_by_stage(summary: dict, path: Path) -> Path:
         )
     _title(
         ax,
-        f"Open pipeline by stage - {summary['scenario']}",
+        summary,
+        "Open pipeline by stage",
         _join("Mean number of open deals in each stage at each month end", _window(summary)[2]),
     )
     ax.set_ylabel("Open deals (mean count)")
@@ -379,7 +499,10 @@ def pipeline_by_stage(summary: dict, path: Path) -> Path:
 
 
 def cycle_times(summary: dict, path: Path) -> Path:
-    """Cycle-time distribution by outcome (share of deals per bin), medians marked."""
+    """Cycle-time distribution by outcome (share of deals per bin), medians marked.
+
+    Always in days, whatever the horizon, as in the terminal and every other figure, so that
+    the slides of two scenarios read on one scale; the medians are also given in months."""
     cycles = summary.get("cycle_days") or {}
     longest = 0.0
     for outcome in OUTCOMES:
@@ -391,10 +514,7 @@ def cycle_times(summary: dict, path: Path) -> Path:
             if total and seen >= 0.995 * total:
                 break
         longest = max(longest, bins * float(hist.get("bin_days") or 0))
-    months = longest > 730
-    scale = 30.4375 if months else 1.0
-    unit = "months" if months else "days"
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    fig, ax = plt.subplots(figsize=SLIDE)
     drawn = 0
     for outcome in OUTCOMES:
         stats = cycles.get(outcome) or {}
@@ -403,18 +523,18 @@ def cycle_times(summary: dict, path: Path) -> Path:
         total = sum(counts)
         if not total:
             continue
-        width = float(hist["bin_days"]) / scale
+        width = float(hist["bin_days"])
         edges = [i * width for i in range(len(counts) + 1)]
         shares = [c / total for c in counts]
         color = OUTCOME_COLORS[outcome]
         median = stats.get("p50")
         label = pretty(outcome)
         if median is not None:
-            label += f" - median {median / scale:.0f} {unit}"
+            label += f" - median {median:.0f} days ({median / MONTH_DAYS:.1f} months)"
         ax.stairs(shares, edges, color=color, lw=2, label=label)
         ax.stairs(shares, edges, color=color, alpha=0.12, fill=True)
         if median is not None:
-            ax.axvline(median / scale, color=color, lw=1.3, ls="--")
+            ax.axvline(median, color=color, lw=1.3, ls="--")
         drawn += 1
     if not drawn:
         ax.text(
@@ -428,7 +548,7 @@ def cycle_times(summary: dict, path: Path) -> Path:
         )
     else:
         ax.legend(loc="upper right", frameon=True, framealpha=0.9, fontsize=9.5)
-        ax.set_xlim(0, longest / scale)
+        ax.set_xlim(0, longest)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
     ax.set_ylim(bottom=0)
     bin_days = next(
@@ -441,10 +561,11 @@ def cycle_times(summary: dict, path: Path) -> Path:
     )
     bins = f" per {bin_days:g}-day bin" if bin_days else ""
     ax.set_ylabel(f"Share of the outcome's deals{bins}")
-    ax.set_xlabel(f"Cycle time, creation to close ({unit})")
+    ax.set_xlabel("Cycle time, creation to close (days)")
     _title(
         ax,
-        f"Cycle time by outcome - {summary['scenario']}",
+        summary,
+        "Cycle time by outcome",
         "Deals closed within the horizon (still-open deals not included); dashed lines: medians",
     )
     return _finish(fig, ax, summary, path)
@@ -588,9 +709,8 @@ def stage_flows(summary: dict, path: Path) -> Path:
     pos = {s: i for i, s in enumerate(states)}
     stages = set(_stage_order(summary))
     biggest = max((v for moves in flows.values() for v in moves.values()), default=0.0) or 1.0
-    fig, ax = plt.subplots(
-        figsize=(max(10, 1.45 * len(states) + 2), min(7.2, 3.6 + 0.45 * len(states)))
-    )
+    width = max(SLIDE[0], 1.45 * len(states) + 2)
+    fig, ax = plt.subplots(figsize=(width, width * 9 / 16))
     box_w, box_h = 0.62, 0.5
     inflow = {o: sum((m.get(o) or 0.0) for m in flows.values()) for o in OUTCOMES}
     top = bottom = 0.0
@@ -742,14 +862,16 @@ def stage_flows(summary: dict, path: Path) -> Path:
         )
     if not flows:
         ax.text(0, 1, "No moves recorded", ha="center", fontsize=12, color="#4a5568")
-    ax.set_xlim(-0.6, max(len(states) - 0.4, 0.6))
-    ax.set_ylim(bottom - 0.35, top + 0.25)
-    # the height follows the drawing, so that boxes keep their shape when there are few arcs
-    fig.set_figheight(max(3.8, min(7.2, 2.0 + 0.85 * (top - bottom + 0.6))))
+    # the limits hold the drawing; the 16:9 frame adds room above and below (or on the sides),
+    # never stretching it: a unit up is FLOW_ASPECT of a unit across, whatever the arcs
+    ax.set_xlim(-0.6, max(len(states) - 0.4, 0.6), auto=True)
+    ax.set_ylim(bottom - 0.35, top + 0.25, auto=True)
+    ax.set_aspect(FLOW_ASPECT, adjustable="datalim")
     ax.axis("off")
     _title(
         ax,
-        f"Stage flows - {summary['scenario']}",
+        summary,
+        "Stage flows",
         "Mean moves per replication between states; arrow width proportional to the number; "
         "outcome boxes: total arriving",
     )
@@ -762,10 +884,11 @@ def stall_causes(summary: dict, path: Path) -> Path:
     counts = summary.get("stall_counts") or {}
     causes = [c for c in STALL_LABELS if c in days] + [c for c in days if c not in STALL_LABELS]
     value = {c: (days[c] or {}).get("mean") or 0.0 for c in causes}
-    fig, ax = plt.subplots(figsize=(11, 5.5))
+    fig, ax = plt.subplots(figsize=SLIDE)
     _title(
         ax,
-        f"Where the time went - {summary['scenario']}",
+        summary,
+        "Where the time went",
         "Stalled days per deal by cause (mean over all deals; whiskers: 95% interval)",
     )
     if not any(value.values()):

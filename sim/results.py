@@ -1,22 +1,23 @@
 """Writing and reading a results folder (DESIGN section 4).
 
 A run writes into a hidden temporary folder next to the target and renames it at the end, so an
-interrupted or failed run leaves no half-written results behind.
+interrupted or failed run leaves no half-written results behind (see :mod:`sim.atomic`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from sim.aggregate import clean_for_json
+from sim.atomic import StagedFolder, as_output_error, check_output_folder, output_errors
 from sim.errors import UserError
 from sim.records_csv import EVENT_COLUMNS, deal_columns
 from sim.runner import ReplicationOutput
@@ -41,35 +42,40 @@ def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Pa
 
 
 def check_output_dir(path: Path, force: bool) -> None:
-    """Refuse to overwrite a folder with something in it, unless forced (checked before running)."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path}: output path exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise UserError(
-            f"{path}: output folder exists and is not empty (use --force to replace it)"
-        )
+    """Refuse, before running, a results folder that cannot or must not be written.
+
+    See :func:`sim.atomic.check_output_folder` (a non-empty folder needs ``force``).
+    """
+    check_output_folder(path, force)
 
 
 class ResultsWriter:
     """Streams a run's files into a temporary folder and publishes it atomically.
 
-    Use as a context manager: leaving the block with an exception removes the temporary folder.
+    Use as a context manager: leaving the block with an exception removes the temporary folder
+    (a write that failed, e.g. on a full disk, becomes one clear :class:`OutputError`).
+    Publishing never replaces results another run put there meanwhile, unless ``force``; with
+    ``unique`` (a default folder name) it takes the next free name instead (see
+    :mod:`sim.atomic`).
     """
 
-    def __init__(self, target: Path, model, force: bool = False, events: bool = False):
+    def __init__(
+        self, target: Path, model, force: bool = False, events: bool = False, unique: bool = False
+    ):
         self.target = Path(target)
-        check_output_dir(self.target, force)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.target.parent / f".{self.target.name}.tmp-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir()
-        self._deals = open(self.tmp / DEALS, "w", encoding="utf-8", newline="")
-        self._deals.write(",".join(deal_columns(model)) + "\n")
-        self._events = None
-        if events:
-            self._events = open(self.tmp / EVENTS, "w", encoding="utf-8", newline="")
-            self._events.write(",".join(EVENT_COLUMNS) + "\n")
+        self._staged = StagedFolder(self.target, force, unique)
+        self.tmp = self._staged.open()
+        self._deals = self._events = None
+        try:
+            with output_errors(self.target):
+                self._deals = open(self.tmp / DEALS, "w", encoding="utf-8", newline="")
+                self._deals.write(",".join(deal_columns(model)) + "\n")
+                if events:
+                    self._events = open(self.tmp / EVENTS, "w", encoding="utf-8", newline="")
+                    self._events.write(",".join(EVENT_COLUMNS) + "\n")
+        except BaseException:
+            self.abort()
+            raise
 
     def __enter__(self) -> ResultsWriter:
         return self
@@ -77,12 +83,24 @@ class ResultsWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
+            if isinstance(exc, OSError):
+                raise as_output_error(exc, self.target) from None
 
     def matrix(self, rows: int, width: int) -> np.ndarray:
-        """Disk-backed storage for per-replication vectors, deleted when the run ends."""
-        return np.lib.format.open_memmap(
-            self.tmp / ".replications.npy", mode="w+", dtype=np.float64, shape=(rows, width)
-        )
+        """Disk-backed storage for per-replication vectors, deleted when the run ends.
+
+        Its disk space is reserved now: a memory-mapped page that finds the disk full when it
+        is first written kills the process with SIGBUS, where a full disk must be a message.
+        """
+        path = self.tmp / ".replications.npy"
+        with output_errors(self.target):
+            matrix = np.lib.format.open_memmap(
+                path, mode="w+", dtype=np.float64, shape=(rows, width)
+            )
+            if hasattr(os, "posix_fallocate"):
+                with open(path, "r+b") as fh:
+                    os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        return matrix
 
     def on_output(self, output: ReplicationOutput) -> None:
         self._deals.write(output.deal_rows)
@@ -95,23 +113,23 @@ class ResultsWriter:
         return self.tmp
 
     def write_text(self, name: str, text: str) -> None:
-        (self.tmp / name).write_text(text, encoding="utf-8")
+        with output_errors(self.target):
+            (self.tmp / name).write_text(text, encoding="utf-8")
 
     def write_json(self, name: str, data: dict) -> None:
         self.write_text(name, json.dumps(clean_for_json(data), indent=2) + "\n")
 
     def publish(self) -> Path:
-        """Close the files and move the folder into place."""
-        self._close()
-        (self.tmp / ".replications.npy").unlink(missing_ok=True)
-        if self.target.exists():
-            shutil.rmtree(self.target)
-        os.replace(self.tmp, self.target)
-        return self.target
+        """Close the files and move the folder into place; returns where it went."""
+        with output_errors(self.target):
+            self._close()
+            (self.tmp / ".replications.npy").unlink(missing_ok=True)
+        return self._staged.publish()
 
     def abort(self) -> None:
-        self._close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self._close()
+        self._staged.discard()
 
     def _close(self) -> None:
         for f in (self._deals, self._events):

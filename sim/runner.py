@@ -11,15 +11,17 @@ be passed in without touching the engine.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
+from sim import workers
 from sim.aggregate import Aggregate, reduce_replication
 from sim.engine import replications_per_plan
 from sim.model import Model
@@ -99,33 +101,41 @@ def iterate_outputs(
     with_rows: bool = True,
     executor: Executor | None = None,
 ) -> Iterator[ReplicationOutput]:
-    """Yield every replication's output in replication order, computing ahead in parallel."""
+    """Yield every replication's output in replication order, computing ahead in parallel.
+
+    Close the iterator when you stop early (``run`` does, on any exception): that stops the
+    worker processes at once (see :mod:`sim.workers`), whatever they are doing.
+    """
     if jobs <= 1 and executor is None:
         yield from outputs_of(model, seed, range(replications), record_events, with_rows)
         return
     work = batches(replications, jobs, replications_per_plan(model))
-    own = executor is None
-    if own:
-        executor = ProcessPoolExecutor(max_workers=jobs)
-    try:
-        window: deque = deque()
-        pending = iter(work)
-        # Keep a few batches per worker in flight; results are consumed in submission order.
-        for batch in pending:
-            window.append(executor.submit(run_batch, model, seed, batch, record_events, with_rows))
-            if len(window) >= 3 * jobs:
-                break
-        while window:
-            outputs = window.popleft().result()
-            batch = next(pending, None)
-            if batch is not None:
+    window: deque = deque()
+    with workers.pool(jobs, executor) as pool:
+        try:
+
+            def submit(batch: range) -> None:
                 window.append(
-                    executor.submit(run_batch, model, seed, batch, record_events, with_rows)
+                    pool.submit(
+                        workers.call, run_batch, model, seed, batch, record_events, with_rows
+                    )
                 )
-            yield from outputs
-    finally:
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+
+            pending = iter(work)
+            # Keep a few batches per worker in flight; results are consumed in submission order.
+            for batch in pending:
+                submit(batch)
+                if len(window) >= 3 * jobs:
+                    break
+            while window:
+                outputs = workers.result_of(window.popleft())
+                batch = next(pending, None)
+                if batch is not None:
+                    submit(batch)
+                yield from outputs
+        finally:
+            if executor is not None:  # a pool of our own is stopped whole by workers.pool
+                workers.cancel(window)
 
 
 def run(
@@ -151,10 +161,14 @@ def run(
     outputs = iterate_outputs(
         model, seed, replications, jobs, record_events, on_output is not None, executor
     )
-    for output in outputs:
-        aggregate.add(output.vector, output.cycles)
-        if on_output is not None:
-            on_output(output)
-        if progress is not None:
-            progress(aggregate.done)
+    # Closed on any exception here too, not only in the generator: an exception raised while an
+    # output is handled (a stop signal, most likely, while a large one is written) must stop
+    # the workers now, not when the suspended generator happens to be collected.
+    with contextlib.closing(outputs):
+        for output in outputs:
+            aggregate.add(output.vector, output.cycles)
+            if on_output is not None:
+                on_output(output)
+            if progress is not None:
+                progress(aggregate.done)
     return aggregate

@@ -80,6 +80,8 @@ class Sweep:
         values, labels: the values and how they were written.
         points: ``[{value, label, metrics: {name: {mean, se, ci_low, ci_high, n, delta,
             delta_ci_low, delta_ci_high}}, bookings: {p10, p50, p90}, stall_days}]``.
+        what_if: the label of the other ``--set`` options and ``--pipeline``
+            (:mod:`sim.whatif`), or None when only the swept parameter changes.
     """
 
     parameter: str
@@ -90,6 +92,7 @@ class Sweep:
     replications: int
     seed: int
     level: float = LEVEL
+    what_if: dict | None = None
     points: list[dict] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +145,7 @@ class Sweep:
             "level": self.level,
             "currency": self.currency,
             "points": jsonable(self.points),
+            **({"what_if": self.what_if} if self.what_if else {}),
         }
 
     def to_csv(self) -> str:
@@ -175,11 +179,10 @@ class Sweep:
         return out.getvalue()
 
     def caption(self) -> str:
-        others = f", with {format_sets(self.sets)}" if self.sets else ""
+        """The figure's footer (the figure adds the what-if line under it)."""
         return (
-            f"Scenario {self.scenario_name}{others} - {self.replications} replications per "
-            f"value, seed {self.seed}, common random numbers; bands: "
-            f"{100 * self.level:g}% CI of the mean"
+            f"Scenario {self.scenario_name} - {self.replications} replications per "
+            f"value, seed {self.seed}, common random numbers"
         )
 
     def table(self, folder: Path | None = None) -> str:
@@ -192,14 +195,18 @@ class Sweep:
         force: bool = False,
         plots: bool = True,
         command: list[str] | None = None,
+        unique: bool = False,
     ) -> Path:
         """Write sweep.json, sweep.csv, sweep.png and manifest.json, atomically."""
-        target = Path(folder) if folder is not None else sweep_folder(self.arms, self.parameter)
-        with atomic_folder(target, force) as tmp:
+        target = Path(folder) if folder is not None else self.folder()
+        # A default name is never taken over: the next free one is (unique).
+        staged = atomic_folder(target, force, unique=unique or folder is None)
+        with staged as tmp:
             write_json(tmp / SWEEP_JSON, self.to_dict())
             (tmp / SWEEP_CSV).write_text(self.to_csv(), encoding="utf-8")
             if plots:
                 from sim.compare_plots import sweep_figure
+                from sim.whatif import short_label
 
                 sweep_figure(
                     self.scenario_name,
@@ -209,9 +216,14 @@ class Sweep:
                     self.caption(),
                     self.currency,
                     self.level,
+                    what_if=short_label(self.what_if),
                 )
             write_json(tmp / MANIFEST, self._manifest(command))
-        return target
+        return staged.published
+
+    def folder(self) -> Path:
+        """The default results folder of this sweep."""
+        return sweep_folder(self.arms, self.parameter, self.what_if)
 
     def _manifest(self, command: list[str] | None) -> dict:
         from sim.comparison import arms_manifest
@@ -219,11 +231,14 @@ class Sweep:
         return arms_manifest(self.arms, command, "value")
 
 
-def sweep_folder(arms: list[Arm], parameter: str) -> Path:
-    """``results/sweep-<scenario>-<parameter>-<timestamp>``."""
+def sweep_folder(arms: list[Arm], parameter: str, what_if: dict | None = None) -> Path:
+    """``results/sweep-<scenario>-<parameter>[-whatif-...]-<timestamp>``."""
     from sim.results import default_output_dir
+    from sim.whatif import folder_part
 
-    return default_output_dir(f"sweep-{arms[0].scenario.name}-{_slug(parameter)}")
+    name = f"sweep-{arms[0].scenario.name}-{_slug(parameter)}"
+    part = folder_part(what_if)
+    return default_output_dir(f"{name}-{part}" if part else name)
 
 
 def _cell(value) -> object:
@@ -284,9 +299,12 @@ def sweep(
     """
     if not 0 < level < 1:
         raise UserError(f"level: {level} must be between 0 and 1")
+    from sim.whatif import what_if
+
     if values is None:
         parameter, values, labels = parse_sweep_values(parameter)
-    arms = prepare_sweep(scenario, parameter, values, labels, normalize_sets(sets))
+    sets = normalize_sets(sets)
+    arms = prepare_sweep(scenario, parameter, values, labels, sets)
     replications, seed = run_arms(
         arms,
         replications=replications,
@@ -300,10 +318,11 @@ def sweep(
         arms,
         list(values),
         [arm.label for arm in arms],
-        normalize_sets(sets),
+        sets,
         replications,
         seed,
         level,
+        what_if(sets),
     )
 
 

@@ -22,6 +22,8 @@ from sim.calendar import next_release
 from sim.engine import ReplicationRecords, simulate_replication
 from sim.errors import UserError
 from sim.model import CAUSES, Model, compile_scenario
+from sim.palette import DORMANT_COLOR
+from sim.palette import stage_colors as palette_colors
 from sim.report import money
 from sim.scenario import Scenario, load_scenario
 
@@ -37,19 +39,6 @@ SEARCH = 20
 RICH_STORY = 5
 RESET_CAUSES = ("budget_recheck", "shock", "group_change")
 ACRONYMS = frozenset({"it", "cfo", "ceo", "cto", "cio", "coo", "hr"})
-DORMANT_COLOR = "#c3c8cf"  # muted grey: clearly not one of the coloured stages
-#: Stage colours, one per stage in funnel order: distinct hues (Tableau 10, minus its grey).
-STAGE_PALETTE = (
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#b07aa1",
-    "#edc948",
-    "#76b7b2",
-    "#e15759",
-    "#9c755f",
-    "#ff9da7",
-)
 #: Hatching of the waits inside a stage, drawn in dark ink over a white halo.
 WAIT_HATCH = {"budget": "//", "timing": ".."}
 WAIT_INK = "#1a202c"
@@ -228,16 +217,9 @@ def find_story(
         replication: which replication (default: the first of 0..SEARCH-1 with a match).
         seed: default: the scenario's.
     """
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    seed = scenario.seed if seed is None else seed
-    if seed < 0:
-        raise UserError(f"--seed: {seed} must be >= 0")
-    if replication is not None and replication < 0:
-        raise UserError(f"--replication: {replication} must be >= 0")
     if deal is not None and pick is not None:
         raise UserError(f"--deal and --{pick} cannot be used together: choose one")
-    model = compile_scenario(scenario)
+    scenario, model, seed = _prepare(scenario, seed, replication)
     if deal is not None:
         rep = 0 if replication is None else replication
         records = run_with_events(model, seed, rep)
@@ -263,18 +245,60 @@ def find_story(
     )
 
 
+def _prepare(
+    scenario: Scenario | str | Path | None, seed: int | None, replication: int | None
+) -> tuple[Scenario, Model, int]:
+    """The scenario loaded and compiled, and the seed, once the options are checked."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    seed = scenario.seed if seed is None else seed
+    if seed < 0:
+        raise UserError(f"--seed: {seed} must be >= 0")
+    if replication is not None and replication < 0:
+        raise UserError(f"--replication: {replication} must be >= 0")
+    return scenario, compile_scenario(scenario), seed
+
+
+def find_stories(
+    scenario: Scenario | str | Path | None,
+    deals: list[int],
+    *,
+    deal: int | None = None,
+    pick: str | None = None,
+    replication: int | None = None,
+    seed: int | None = None,
+) -> list[Story]:
+    """The stories ``dealsim trace`` tells and draws.
+
+    With ``deals`` alone, exactly those deals of one replication (default 0), in the order
+    given, each once. With ``deal`` or ``pick`` too, that story comes first (its replication is
+    the one the others are taken from), then the listed deals it does not already include.
+    Without ``deals``: the one story :func:`find_story` picks.
+    """
+    deals = list(dict.fromkeys(deals))  # each deal once, in the order given
+    if deals and deal is None and pick is None:
+        scenario, model, seed = _prepare(scenario, seed, replication)
+        records = run_with_events(model, seed, 0 if replication is None else replication)
+        return _deal_stories(scenario, model, seed, records, deals)
+    story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
+    return [story, *stories_of(story, [d for d in deals if d != story.deal])]
+
+
 def stories_of(story: Story, deals: list[int]) -> list[Story]:
     """Other deals of the same replication (for a picture of a few deals)."""
     records = run_with_events(story.model, story.seed, story.replication)
-    out = []
+    return _deal_stories(story.scenario, story.model, story.seed, records, deals)
+
+
+def _deal_stories(scenario, model, seed, records, deals: list[int]) -> list[Story]:
+    """The stories of the listed deals of one replication's records (--deals)."""
     for d in deals:
         if not 0 <= d < records.n_deals:
             raise UserError(
-                f"--deals: {d} is not a deal of replication {story.replication} "
+                f"--deals: {d} is not a deal of replication {records.replication} "
                 f"(it has {records.n_deals} deals, numbered 0..{records.n_deals - 1})"
             )
-        out.append(_story(story.scenario, story.model, story.seed, records, d, None))
-    return out
+    return [_story(scenario, model, seed, records, d, None) for d in deals]
 
 
 def _story(scenario, model, seed, records, deal, pick) -> Story:
@@ -501,6 +525,10 @@ def _waits(story: Story) -> list[tuple[float, float, str]]:
     return out
 
 
+#: The picture's width in inches, and in pixels once saved (slides are 1920 pixels wide).
+PICTURE_WIDTH = 12.8
+PICTURE_PIXELS = 1920
+
 # marker, colour, size, legend label: one entry per kind of mark on the picture
 MARKS = {
     "group_reset": ("v", "#6b46c1", 120, "New decision-maker: deal sent back"),
@@ -551,9 +579,7 @@ def _marks(story: Story) -> list[tuple[float, str, str]]:
 
 def stage_colors(model: Model) -> list[str]:
     """One clearly distinct colour per stage (a qualitative palette), then dormant grey."""
-    n = model.n_stages
-    colors = [STAGE_PALETTE[s % len(STAGE_PALETTE)] for s in range(n)]
-    return [*colors, DORMANT_COLOR]
+    return [*palette_colors(model.n_stages), DORMANT_COLOR]
 
 
 def _text_color(face: str) -> str:
@@ -585,11 +611,13 @@ def _dodge(days: list[float], near: float, step: float) -> list[float]:
     return offsets
 
 
-def draw_timeline(stories: list[Story], path: Path | str) -> Path:
+def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = None) -> Path:
     """Draw the stories as a timeline picture: one row per deal, stages as bars over dates.
 
     Waits (budget, exchange rate) are hatched over the stage bar; what happened is marked with
     symbols above the bar, explained in the legend; market-wide shocks are dashed vertical lines.
+    ``what_if``: the label of a scenario changed by ``--set`` or ``--pipeline``
+    (:mod:`sim.whatif`), said under the title and in the footer.
     """
     import matplotlib
 
@@ -604,7 +632,7 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
     if not stories:
         raise UserError("no deal to draw")
     path = Path(path)
-    if path.suffix.lower() != ".png":
+    if path.suffix.lower() not in (".png", ".svg"):  # SVG: the HTML report (sim.html.story)
         raise UserError(f"--picture: {path} must end in .png")
     model = stories[0].model
     scenario = stories[0].scenario
@@ -625,8 +653,7 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
         return out
 
     n = len(stories)
-    fig_height = 3.1 + 1.05 * n
-    fig, ax = plt.subplots(figsize=(12.5, fig_height), dpi=120)
+    fig, ax = plt.subplots(figsize=(PICTURE_WIDTH, picture_height(n)))
     bar = 0.5
     first = min(s.created for s in stories)
     span = model.horizon - first
@@ -813,19 +840,45 @@ def draw_timeline(stories: list[Story], path: Path | str) -> Path:
         else:
             title += " (still open at the horizon)"
     else:
-        title = f"{scenario.name}: the stories of {n} deals"
-    ax.set_title(title, fontsize=14, loc="left", pad=16 + 11 * len(last_at))
+        numbers = [str(s.deal) for s in stories]
+        title = f"{scenario.name}: the stories of deals {', '.join(numbers[:-1])} and {numbers[-1]}"
+    from sim.plots import WHAT_IF_COLOR, footer, what_if_tag
+
+    pad = 16 + 11 * len(last_at)  # above the shocks' labels
+    if what_if:
+        title += " (what-if)"
+        ax.annotate(
+            what_if_tag(what_if),
+            (0, 1),
+            xycoords="axes fraction",
+            xytext=(0, pad - 2),
+            textcoords="offset points",
+            fontsize=10,
+            fontweight="bold",
+            color=WHAT_IF_COLOR,
+            va="bottom",
+        )
+        pad += 16
+    ax.set_title(title, fontsize=14, loc="left", pad=pad)
     stories_desc = f"replication {stories[0].replication}, seed {stories[0].seed}"
     caption = (
         f"dealsim trace, {stories_desc}. Bars: the stage each deal is in, over dates; "
         "hatching: waiting inside the stage; marks above a bar: what happened to the deal."
     )
-    fig.text(0.01, 0.01, caption, fontsize=8.5, color="#4a5568", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, footer(fig, caption, what_if), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, dpi=PICTURE_PIXELS / PICTURE_WIDTH)
     plt.close(fig)
     return path
+
+
+def picture_height(n_deals: int) -> float:
+    """Inches: 16:9 at most for up to six deals (rows get slimmer), then a row per deal more."""
+    natural = 3.1 + 1.05 * n_deals
+    slide = PICTURE_WIDTH * 9 / 16
+    if natural <= slide:
+        return natural
+    return max(slide, 3.1 + 0.68 * n_deals)
 
 
 def parse_deal_list(text: str | None) -> list[int]:

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from sim.api import simulate
 from sim.cli_data import register
-from sim.exports import LOG_COLUMNS, XES_NS
+from sim.exports import LOG_COLUMNS, XES_VERSION
 from sim.scenario import load_scenario
 
-NS = {"x": XES_NS}
+XSD = Path(__file__).parent / "data" / "xes" / "xes-ieee-1849-2016.xsd"
 
 
 @pytest.fixture(scope="module")
@@ -58,33 +58,78 @@ def test_export_history_rows_are_the_entries(run_dir, tmp_path, group):
     assert all(r["entered_at"][:10] == e["date"] for r, e in zip(rows, entries, strict=True))
 
 
-def test_xes_parses_with_one_trace_per_deal(run_dir, tmp_path, group):
-    out = tmp_path / "log.xes"
+def _export_xes(run_dir: Path, out: Path, group, *extra: str) -> ET.Element:
     result = CliRunner().invoke(
-        group, ["export-log", str(run_dir), "--format", "xes", "-o", str(out)]
+        group, ["export-log", str(run_dir), "--format", "xes", "-o", str(out), *extra]
     )
     assert result.exit_code == 0, result.output
-    root = ET.parse(out).getroot()
-    assert root.tag == f"{{{XES_NS}}}log"
-    assert root.get("xes.version") == "1849-2016"
-    assert {e.get("prefix") for e in root.findall("x:extension", NS)} == {
+    return ET.parse(out).getroot()
+
+
+def test_xes_has_one_trace_per_deal_of_the_first_replication(run_dir, tmp_path, group):
+    root = _export_xes(run_dir, tmp_path / "log.xes", group)
+    assert root.tag == "log"
+    assert root.get("xes.version") == XES_VERSION
+    assert {e.get("prefix") for e in root.findall("extension")} == {
         "concept",
         "time",
         "lifecycle",
     }
-    deals = {(e["replication"], e["deal"]) for e in _events(run_dir) if e["deal"]}
-    traces = root.findall("x:trace", NS)
-    names = [t.find("x:string[@key='concept:name']", NS).get("value") for t in traces]
+    deals = {e["deal"] for e in _events(run_dir) if e["deal"] and e["replication"] == "0"}
+    traces = root.findall("trace")
+    names = [t.find("string[@key='concept:name']").get("value") for t in traces]
     assert len(traces) == len(deals) == len(set(names))
-    assert set(names) == {f"r{r}-d{d}" for r, d in deals}
+    assert set(names) == {f"r0-d{d}" for d in deals}  # one history, one calendar
     for trace in traces:
-        for event in trace.findall("x:event", NS):
-            stamp = event.find("x:date[@key='time:timestamp']", NS).get("value")
+        for event in trace.findall("event"):
+            stamp = event.find("date[@key='time:timestamp']").get("value")
             assert stamp.endswith("+00:00") and "T" in stamp
-            assert event.find("x:string[@key='lifecycle:transition']", NS).get("value") in (
+            assert event.find("string[@key='lifecycle:transition']").get("value") in (
                 "start",
                 "complete",
             )
+
+
+def test_all_replications_and_one_replication(run_dir, tmp_path, group):
+    every = _export_xes(run_dir, tmp_path / "all.xes", group, "--all-replications")
+    deals = {(e["replication"], e["deal"]) for e in _events(run_dir) if e["deal"]}
+    assert len(every.findall("trace")) == len(deals)
+    second = _export_xes(run_dir, tmp_path / "r1.xes", group, "--replication", "1")
+    names = {t.find("string[@key='concept:name']").get("value") for t in second.iter("trace")}
+    assert names == {f"r1-d{d}" for r, d in deals if r == "1"}
+    result = CliRunner().invoke(
+        group,
+        ["export-log", str(run_dir), "--format", "xes", "-o", str(tmp_path / "x.xes"),
+         "-r", "1", "--all-replications"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "choose one" in result.output
+
+
+def test_xes_is_valid_against_the_ieee_1849_2016_schema(run_dir, tmp_path, group):
+    etree = pytest.importorskip("lxml.etree")
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    out = tmp_path / "log.xes"
+    _export_xes(run_dir, out, group, "--all-replications")
+    document = etree.parse(str(out))
+    assert schema.validate(document), schema.error_log
+    # The check can fail: what the standard forbids (a classifier name with a space, the
+    # version as "1849-2016", a namespace the schema does not declare) is rejected.
+    for bad in (
+        out.read_text().replace('name="Activity"', 'name="Activity name"'),
+        out.read_text().replace(f'xes.version="{XES_VERSION}"', 'xes.version="1849-2016"'),
+        out.read_text().replace("<log ", '<log xmlns="http://www.xes-standard.org/" '),
+    ):
+        assert not schema.validate(etree.fromstring(bad.encode("utf-8")))
+
+
+def test_pm4py_reads_the_xes_log(run_dir, tmp_path, group):
+    pm4py = pytest.importorskip("pm4py")
+    out = tmp_path / "log.xes"
+    _export_xes(run_dir, out, group)
+    log = pm4py.read_xes(str(out))
+    deals = {e["deal"] for e in _events(run_dir) if e["deal"] and e["replication"] == "0"}
+    assert log["case:concept:name"].nunique() == len(deals)
+    assert {"start", "complete"} >= set(log["lifecycle:transition"])
 
 
 def test_csv_log_columns_exact(run_dir, tmp_path, group):

@@ -13,6 +13,7 @@ CRM = Path(__file__).parent / "data" / "crm"
 
 SCENARIO = """
 name = "crm-run"
+currency = "USD"  # the Salesforce report writes $ amounts
 start_date = 2024-01-01
 horizon_days = 365
 replications = 3

@@ -14,17 +14,22 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from figure_helpers import keep_figures  # tests/ is on sys.path
+from matplotlib.collections import PolyCollection
 
 from sim.errors import UserError
 from sim.model import compile_scenario
 from sim.scenario import load_scenario
 from sim.trace import (
+    PICTURE_WIDTH,
     RICH_STORY,
     _n_lines,
     deal_events,
     draw_timeline,
+    find_stories,
     find_story,
     parse_deal_list,
+    picture_height,
     run_with_events,
     select_deal,
     stories_of,
@@ -178,3 +183,44 @@ def test_cli_trace(cli, tmp_path: Path):
     bad = CliRunner().invoke(cli, ["trace", "equipment", "--deal", "-1", "-r", "0"])
     assert bad.exit_code == 2
     assert "--deal" in bad.stderr
+
+
+def test_deals_draws_exactly_those_deals(cli, tmp_path: Path, request):
+    """--deals alone: those deals of replication 0, in the order given, each once; no picked
+    deal is slipped in first (it used to draw the most stalled deal as well)."""
+    kept = keep_figures(request)
+    picture = tmp_path / "deals.png"
+    result = CliRunner().invoke(
+        cli, ["trace", "equipment", "--deals", "17,3,17", "--picture", str(picture)]
+    )
+    assert result.exit_code == 0, result.output
+    heads = re.findall(r"^Deal (\d+) of 'equipment' \(replication (\d+)", result.output, re.M)
+    assert heads == [("17", "0"), ("3", "0")]
+    ax = kept[0].axes[0]
+    rows = [t.get_text().split("\n")[0] for t in ax.get_yticklabels()]
+    assert rows == ["Deal 3", "Deal 17"]  # bottom to top: the first deal on top
+    assert ax.get_title(loc="left") == "equipment: the stories of deals 17 and 3"
+    bars = [c for c in ax.collections if isinstance(c, PolyCollection)]  # broken_barh's
+    rows_drawn = {
+        round(float(p.vertices[:, 1].min() + p.vertices[:, 1].max()) / 2, 6)
+        for c in bars
+        for p in c.get_paths()
+    }
+    assert rows_drawn == {0.0, 1.0}  # two rows of bars, no third deal
+
+
+def test_deals_after_a_pick_come_from_its_replication():
+    picked = find_stories("equipment", [3], pick="won", replication=2)
+    assert [s.replication for s in picked] == [2, 2]
+    assert picked[0].outcome == "won" and picked[1].deal == 3
+    alone = find_stories("equipment", [picked[0].deal, 3], replication=2)
+    assert [s.deal for s in alone] == [picked[0].deal, 3]
+    with pytest.raises(UserError, match="--deals: 100000 is not a deal of replication 0"):
+        find_stories("equipment", [3, 100000])
+
+
+def test_timeline_fits_a_slide():
+    """Up to six deals the picture is at most 16:9 (wider is fine: it letterboxes)."""
+    for n in range(1, 7):
+        assert picture_height(n) <= PICTURE_WIDTH * 9 / 16 + 1e-9
+    assert picture_height(12) > picture_height(7) > PICTURE_WIDTH * 9 / 16 - 1e-9

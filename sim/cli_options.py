@@ -1,0 +1,122 @@
+"""Options shared by several commands (``run``, ``compare``, ``sweep``, ``trace``, ``weighted``):
+``--set`` and the CRM pipeline options. One definition, so that every command spells and checks
+them the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+_SET_HELP = (
+    "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
+    "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
+)
+
+
+def set_option(help_text: str = _SET_HELP):
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
+
+
+def pipeline_options(func):
+    """--pipeline and the options that say how to read it: start from today's open deals in a
+    CRM export. The command receives them as one ``pipeline`` argument, a
+    ``sim.pipeline.PipelineSource`` (None without --pipeline)."""
+
+    @functools.wraps(func)
+    def with_source(*args, pipeline, as_of, column_map, encoding, date_format, fx, **kwargs):
+        source = _pipeline_source(pipeline, as_of, column_map, encoding, date_format, fx)
+        return func(*args, pipeline=source, **kwargs)
+
+    for option in reversed(
+        [
+            click.option(
+                "--pipeline",
+                type=click.Path(path_type=Path),
+                help="CSV export of the open deals (Salesforce, HubSpot, Pipedrive or plain): "
+                "replaces the scenario's day-0 pipeline.",
+            ),
+            click.option(
+                "--as-of",
+                metavar="DATE",
+                help="The export's day: day 0 (default: the scenario's start_date). "
+                "YYYY-MM-DD, or as the files write dates (DD.MM.YYYY, slash dates).",
+            ),
+            click.option(
+                "--map",
+                "column_map",
+                multiple=True,
+                metavar="COLUMN=FIELD",
+                help="Read a column as a field (deal_id, stage, amount, created, "
+                "stage_entered, stage_days, age_days, status, currency) for exports of no known "
+                "style; one column may feed several: COLUMN=created,stage_entered. Repeatable.",
+            ),
+            click.option(
+                "--encoding",
+                help="The export's text encoding when it cannot be told (utf-8, utf-16, "
+                "cp1251, cp1252...).",
+            ),
+            click.option(
+                "--date-format",
+                metavar="DD/MM/YYYY|MM/DD/YYYY",
+                help="The order of slash dates, when the file cannot tell (every day <= 12).",
+            ),
+            click.option(
+                "--fx",
+                multiple=True,
+                metavar="CODE=RATE,...",
+                help="Exchange rates into the scenario's currency for amounts in other "
+                "currencies, e.g. USD=0.92,GBP=1.17. Repeatable.",
+            ),
+        ]
+    ):
+        with_source = option(with_source)
+    return with_source
+
+
+def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=None, fx=()):
+    """The PipelineSource the options describe, or None without --pipeline."""
+    from sim.crm_values import parse_as_of, parse_fx
+    from sim.errors import UserError
+    from sim.pipeline import PipelineSource, parse_mapping
+
+    if pipeline is None:
+        given = [
+            name
+            for name, value in (
+                ("--as-of", as_of),
+                ("--map", column_map),
+                ("--encoding", encoding),
+                ("--date-format", date_format),
+                ("--fx", fx),
+            )
+            if value
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise UserError(f"{' and '.join(given)} {verb} --pipeline FILE")
+        return None
+    return PipelineSource(
+        Path(pipeline),
+        parse_as_of(as_of, date_format) if as_of is not None else None,
+        parse_mapping(column_map),
+        encoding=encoding,
+        date_format=date_format,
+        fx=parse_fx(fx),
+        report=_echo_once(),
+    )
+
+
+def _echo_once():
+    """A report callback that prints each note once on stderr (compare and sweep read the same
+    export once per scenario)."""
+    seen: set[str] = set()
+
+    def report(note: str) -> None:
+        if note not in seen:
+            seen.add(note)
+            click.echo(f"Note: {note}", err=True)
+
+    return report

@@ -1,0 +1,81 @@
+"""``dealsim report DIR`` and the ``--report`` option of run, compare, sweep and trace (thin).
+
+``register(group)`` adds the command to the ``dealsim`` group, whose ``invoke`` turns a
+:class:`sim.errors.UserError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+#: ``--report`` given without a file name: report.html inside the results folder.
+IN_FOLDER = "<folder>/report.html"
+
+
+def report_option(func):
+    """``--report [FILE.html]`` on run, compare and sweep: also write the HTML report."""
+    return click.option(
+        "--report",
+        "report",
+        is_flag=False,
+        flag_value=IN_FOLDER,
+        default=None,
+        metavar="[FILE.html]",
+        help="Also write the HTML report: to FILE.html, or report.html in the results folder.",
+    )(func)
+
+
+def check_report_path(report: str | None) -> None:
+    """Refuse a bad report name before anything runs (``--report`` taking the next word)."""
+    if report is None or report == IN_FOLDER:
+        return
+    if Path(report).suffix.lower() not in (".html", ".htm"):
+        from sim.errors import UserError
+
+        raise UserError(
+            f"--report: {report} is not an HTML file name: end it in .html, or give --report "
+            "alone (after the scenario) for report.html in the results folder"
+        )
+    from sim.html.page import check_output
+
+    check_output(Path(report))
+
+
+def write_folder_report(folder: Path, report: str | None, err: bool = False) -> None:
+    """After a command wrote ``folder``: its report, where ``--report`` said, if it was given.
+
+    Args:
+        err: say where it went on stderr (stdout holds JSON).
+    """
+    if report is None:
+        return
+    from sim.html import write_report
+
+    written = write_report(folder, None if report == IN_FOLDER else Path(report))
+    click.echo(f"Report in {written}", err=err)
+
+
+@click.command("report")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The HTML file (default: report.html in FOLDER).",
+)
+def report_command(folder, output):
+    """One self-contained HTML page of a results FOLDER: a run, a compare or a sweep.
+
+    Figures, styles and data are inside the file: it opens without a network, projects and
+    prints from the browser.
+    """
+    from sim.html import write_report
+
+    click.echo(f"wrote {write_report(folder, output)}")
+
+
+def register(group: click.Group) -> None:
+    """Add ``report`` to a click group (``sim.cli.cli``)."""
+    group.add_command(report_command)

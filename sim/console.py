@@ -1,0 +1,24 @@
+"""The ``dealsim`` console script: stop signals are handled before anything heavy is imported.
+
+Importing the CLI (click, then numpy and the rest on the first command) takes a good part of a
+second; a Ctrl-C in it would print a ``KeyboardInterrupt`` traceback if the handlers were set
+only once the CLI was loaded.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def entry() -> None:
+    """Run ``dealsim`` (the ``[project.scripts]`` entry point and ``python -m sim``)."""
+    from sim import signals
+    from sim.errors import Interrupted
+
+    signals.install()
+    try:
+        from sim.cli import entry as run_cli
+    except Interrupted as exc:  # nothing was started yet: nothing to clean up
+        print(f"Interrupted ({exc.name}).", file=sys.stderr)
+        signals.exit_now(exc.exit_code)
+    run_cli()

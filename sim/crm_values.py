@@ -1,0 +1,275 @@
+"""Dates, amounts and currencies as CRMs write them.
+
+Dates understood (``DATE_FORMATS``): ISO dates and date-times (``2024-03-05``,
+``2024-03-05 10:00``, ``2024-03-05T10:00:00.000Z``; offsets are converted to UTC), slash dates
+day-first or month-first (``5/3/2024``, ``03/05/2024 10:00 AM``; a two-digit year is 20YY) and
+dot dates, always day-first (``05.03.2024``, ``05.03.2024 10:00``).
+
+Slash dates are the trap: ``03/05/2024`` is 3 May in Europe and March 5 in the US. The order is
+decided once per file from all its date cells (``decide_date_order``): a first number over 12
+can only be a day, a second number over 12 only a month. A file that shows neither cannot
+decide, and a file that shows both contradicts itself; both are errors that name the column and
+ask for ``--date-format DD/MM/YYYY`` or ``--date-format MM/DD/YYYY``.
+
+Amounts: currency symbols and codes and thousands separators are dropped (``$1,234.50``,
+``1 234,50 EUR``); the currency they name is kept (``amount_currency``) so that amounts in
+several currencies are never summed silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sim.errors import UserError
+
+#: How the accepted formats are described in messages and help.
+DATE_FORMATS = (
+    "YYYY-MM-DD (or an ISO date-time)",
+    "DD/MM/YYYY",
+    "MM/DD/YYYY (each with an optional time, 24h or AM/PM)",
+    "DD.MM.YYYY",
+)
+#: ``--date-format`` values: True when the slash dates are day-first.
+DATE_ORDERS = {"DD/MM/YYYY": True, "MM/DD/YYYY": False}
+DATE_FORMAT_HINT = "--date-format DD/MM/YYYY or --date-format MM/DD/YYYY"
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+_SLASH = re.compile(
+    r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})"
+    r"(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp]\.?[Mm]\.?)?)?$"
+)
+_DOT = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def date_order_option(text: str | None) -> bool | None:
+    """``--date-format``: True (day-first), False (month-first) or None (decide from the file).
+
+    Raises:
+        UserError: a value that is not one of ``DATE_ORDERS``.
+    """
+    if text is None:
+        return None
+    key = text.strip().upper().replace("%D", "DD").replace("%M", "MM").replace("%Y", "YYYY")
+    if key not in DATE_ORDERS:
+        raise UserError(
+            f"--date-format {text}: expected {' or '.join(DATE_ORDERS)} (the order of slash "
+            f"dates; formats understood: {'; '.join(DATE_FORMATS)})"
+        )
+    return DATE_ORDERS[key]
+
+
+@dataclass(frozen=True)
+class DateCell:
+    """A date cell of a file, for deciding the order and for messages."""
+
+    text: str
+    row: int
+    line: int
+    column: str
+
+
+def decide_date_order(cells: Iterable[DateCell], source: str, asked: bool | None) -> bool:
+    """Whether the file's slash dates are day-first, from all its date cells.
+
+    Args:
+        cells: every non-empty date cell of the file.
+        source: the file, for messages.
+        asked: the ``--date-format`` order, or None to decide from the cells.
+
+    Raises:
+        UserError: the cells contradict ``asked`` or each other, or (with slash dates and no
+            ``asked``) cannot decide; the message names the column and ``--date-format``.
+    """
+    day_first: DateCell | None = None  # a cell that can only be day-first
+    month_first: DateCell | None = None
+    ambiguous: DateCell | None = None
+    for cell in cells:
+        m = _SLASH.match(cell.text.strip())
+        if not m:
+            continue
+        a, b = int(m[1]), int(m[2])
+        if a > 12 and day_first is None:
+            day_first = cell
+        elif b > 12 and month_first is None:
+            month_first = cell
+        elif a <= 12 and b <= 12 and ambiguous is None:
+            ambiguous = cell
+    if day_first and month_first:
+        raise UserError(
+            f"{source}: the slash dates disagree: {_at(day_first)} can only be DD/MM/YYYY but "
+            f"{_at(month_first)} can only be MM/DD/YYYY; export the dates in one format "
+            f"(YYYY-MM-DD is safest)"
+        )
+    found = True if day_first else False if month_first else None
+    if asked is not None:
+        if found is not None and found != asked:
+            wrong = day_first or month_first
+            raise UserError(
+                f"{source}: {_at(wrong)} cannot be "
+                f"{'DD/MM/YYYY' if asked else 'MM/DD/YYYY'} as --date-format says"
+            )
+        return asked
+    if found is not None:
+        return found
+    if ambiguous is not None:
+        raise UserError(
+            f"{source}, column {ambiguous.column!r}: the slash dates can be read both day-first "
+            f"and month-first (no number in them is over 12, e.g. {ambiguous.text!r} on row "
+            f"{ambiguous.row}): say which with {DATE_FORMAT_HINT}. "
+            f"Formats understood: {'; '.join(DATE_FORMATS)}"
+        )
+    return False
+
+
+def _at(cell: DateCell) -> str:
+    return f"{cell.text!r} (row {cell.row}, line {cell.line}, column {cell.column!r})"
+
+
+def parse_datetime(text: str, day_first: bool = False) -> dt.datetime | None:
+    """A CRM date or date-time as a naive UTC datetime, or None when it cannot be read."""
+    text = text.strip()
+    try:
+        m = _ISO.match(text)
+        if m:
+            y, mo, d, hh, mm, ss, frac, tz = m.groups()
+            micro = int((frac or "0")[:6].ljust(6, "0"))
+            value = dt.datetime(
+                int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), micro
+            )
+            return value - _offset(tz) if tz else value
+        m = _SLASH.match(text)
+        if m:
+            a, b, y, hh, mm, ss, ampm = m.groups()
+            month, day = (int(b), int(a)) if day_first else (int(a), int(b))
+            year = int(y) + (2000 if len(y) == 2 else 0)
+            hour = int(hh or 0)
+            if ampm:
+                if not 1 <= hour <= 12:
+                    return None
+                hour = hour % 12 + (12 if ampm.lower().startswith("p") else 0)
+            return dt.datetime(year, month, day, hour, int(mm or 0), int(ss or 0))
+        m = _DOT.match(text)
+        if m:
+            d, mo, y, hh, mm, ss = m.groups()
+            return dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+    except ValueError:  # day 31 of February and the like
+        return None
+    return None
+
+
+def _offset(tz: str) -> dt.timedelta:
+    if tz == "Z":
+        return dt.timedelta(0)
+    digits = tz[1:].replace(":", "")
+    offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+    return -offset if tz[0] == "-" else offset
+
+
+def parse_as_of(text: str, date_format: str | None = None, option: str = "--as-of") -> dt.date:
+    """``--as-of`` in any format the files may use (see ``DATE_FORMATS``), as a date.
+
+    A slash date with both numbers up to 12 needs ``--date-format``; a time of day is allowed
+    and ignored (the export day is what counts).
+
+    Raises:
+        UserError: not a date, or an ambiguous slash date without ``--date-format``.
+    """
+    order = date_order_option(date_format)
+    cell = DateCell(text, 0, 0, option)
+    try:
+        day_first = decide_date_order([cell], option, order)
+    except UserError:
+        raise UserError(
+            f"{option} {text}: can be read day-first or month-first; write it as YYYY-MM-DD or "
+            f"give {DATE_FORMAT_HINT}"
+        ) from None
+    value = parse_datetime(text, day_first)
+    if value is None:
+        understood = "; ".join(DATE_FORMATS)
+        raise UserError(f"{option} {text}: not a date (formats understood: {understood})")
+    return value.date()
+
+
+# --------------------------------------------------------------------------------------------
+# Amounts and currencies
+# --------------------------------------------------------------------------------------------
+
+#: Currency symbols read as ISO codes. ``$`` is read as USD: a report from a Canadian or
+#: Australian org must say so with a currency column (or the code in the amount).
+SYMBOLS = {"$": "USD", "US$": "USD", "\u20ac": "EUR", "\u00a3": "GBP", "\u20bd": "RUB"}
+_SYMBOL_RE = "|".join(re.escape(s) for s in sorted(SYMBOLS, key=len, reverse=True))
+_CURRENCY = re.compile(
+    rf"^\s*(?P<pre>[A-Z]{{3}}|{_SYMBOL_RE})?\s*(?P<num>.*?)\s*"
+    rf"(?P<post>[A-Z]{{3}}|{_SYMBOL_RE}|руб\.?|р\.)?\s*$"
+)
+
+
+def split_amount(text: str) -> tuple[str, str | None]:
+    """``"USD 1,234.50"`` -> (``"1,234.50"``, ``"USD"``); the currency is None when not written."""
+    m = _CURRENCY.match(text)
+    if not m:  # pragma: no cover - the pattern matches any string
+        return text, None
+    mark = m["pre"] or m["post"]
+    if mark is None:
+        return m["num"], None
+    if mark.startswith(("руб", "р.")):
+        return m["num"], "RUB"
+    return m["num"], SYMBOLS.get(mark, mark)
+
+
+def parse_amount(text: str) -> float | None:
+    """An amount as written by CRMs (``$1,234.50``, ``1 234,50 EUR``, ``1234``), None if not one.
+
+    Blank is ``nan``. With both ``,`` and ``.`` the last one is the decimal mark; a lone comma
+    is a thousands separator when followed by groups of exactly three digits.
+    """
+    if not text.strip():
+        return math.nan
+    s, _ = split_amount(text)
+    s = s.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "")
+    if "," in s and "." in s:
+        if s.rfind(",") > s.rfind("."):
+            s = s.replace(".", "").replace(",", ".")
+        else:
+            s = s.replace(",", "")
+    elif "," in s:
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+", s):
+            s = s.replace(",", "")
+        else:
+            s = s.replace(",", ".")
+    if not re.fullmatch(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", s):
+        return None
+    value = float(s)
+    return value if math.isfinite(value) else None
+
+
+def parse_fx(text: str | Iterable[str] | None) -> dict[str, float]:
+    """``--fx USD=0.92,GBP=1.17`` (repeatable): currency -> rate into the scenario's currency.
+
+    Raises:
+        UserError: not CODE=RATE, a code that is not three letters, a rate that is not > 0.
+    """
+    items = [text] if isinstance(text, str) else list(text or [])
+    rates: dict[str, float] = {}
+    for item in items:
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            code, sep, value = part.partition("=")
+            code = code.strip().upper()
+            try:
+                rate = float(value)
+            except ValueError:
+                rate = math.nan
+            if not sep or not re.fullmatch(r"[A-Z]{3}", code) or not (rate > 0 and rate < math.inf):
+                raise UserError(
+                    f"--fx {part}: expected CODE=RATE with a three-letter currency code and a "
+                    "rate > 0 into the scenario's currency, e.g. --fx USD=0.92,GBP=1.17"
+                )
+            rates[code] = rate
+    return rates

@@ -1,0 +1,309 @@
+"""HTML reports (sim.html, ``dealsim report``, ``--report``): self-contained, escaped, with the
+numbers of the folder they report. The browser tests are in test_report_browser.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import report_helpers  # tests/ on sys.path
+from report_helpers import Page, make_injected_run, shared_report
+from whatif_helpers import invoke
+
+from sim.aggregate import clean_for_json
+from sim.comparison import format_interval, format_value
+from sim.errors import UserError
+from sim.html import KINDS, detect_kind, render_folder, write_report
+from sim.html.run import RUN_FIGURES
+from sim.report import money
+
+INJECTION = "<script>alert('owned')</script>"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return shared_report(tmp_path_factory, "run")[0]
+
+
+@pytest.fixture(scope="module")
+def run_page(tmp_path_factory) -> tuple[str, Page]:
+    html = shared_report(tmp_path_factory, "run")[1].read_text(encoding="utf-8")
+    return html, Page(html)
+
+
+@pytest.fixture
+def cheap_figures(monkeypatch):
+    report_helpers.cheap_figures(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def compare_dir(tmp_path_factory) -> Path:
+    return shared_report(tmp_path_factory, "compare")[0]
+
+
+def _summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def _svg(uri: str) -> str:
+    head, _, data = uri.partition(",")
+    assert head == "data:image/svg+xml;base64", head
+    return base64.b64decode(data).decode("utf-8")
+
+
+def test_every_kind_has_its_template_and_reader():
+    from sim.html.page import TEMPLATES
+
+    for kind in KINDS:
+        assert (TEMPLATES / kind.template).is_file(), kind
+        module, function = kind.reader.split(":")
+        assert callable(getattr(__import__(module, fromlist=[function]), function)), kind
+
+
+def test_run_report_headline_is_summary_json(run_dir, run_page):
+    _, page = run_page
+    summary = _summary(run_dir)
+    bookings, currency = summary["bookings"], summary["currency"]
+    for key in ("p10", "p50", "p90"):
+        shown = page.keyed[f"bookings.{key}"]
+        assert float(shown["value"]) == bookings[key]
+        assert shown["text"].strip() == money(bookings[key], currency)
+    assert page.keyed["bookings.mean"]["text"] == (
+        f"{money(bookings['mean'], currency)} ± {money(bookings['se'], currency)}"
+    )
+    for row in summary["target"]["by_period"]:  # the chance of the target by quarter
+        shown = page.keyed[f"target.{row['period']}"]
+        assert float(shown["value"]) == row["probability"]
+        assert shown["text"] == f"{100 * row['probability']:.1f}%"
+
+
+def test_run_report_is_self_contained(run_page):
+    html, page = run_page
+    assert 'http-equiv="Content-Security-Policy"' in html and "default-src 'none'" in html
+    # every reference is inside the page: images as data URIs, links to its own sections
+    for url in page.urls:
+        assert url.startswith(("data:image/", "#")), url
+    assert "http://" not in html.replace("http://www.w3.org", "")  # SVG namespaces only
+    assert "https://" not in html
+    assert [s.get("type") for s in page.scripts] == ["application/json"]  # data, not code
+
+
+def test_run_report_embeds_the_data(run_dir, run_page):
+    html, _ = run_page
+    start = html.index('<script type="application/json" id="dealsim-data">') + len(
+        '<script type="application/json" id="dealsim-data">'
+    )
+    data = json.loads(html[start : html.index("</script>", start)])
+    assert data == clean_for_json(_summary(run_dir))
+
+
+def test_run_report_figures_are_drawn_by_sim_plots(run_dir, monkeypatch):
+    """Each figure is what the sim.plots function draws (called with an .svg path), not a copy."""
+    import sim.plots
+
+    calls = []
+
+    def fake(name):
+        def draw(summary, path):
+            calls.append((name, Path(path).suffix, summary["scenario"]))
+            Path(path).write_text(f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>")
+            return path
+
+        return draw
+
+    for name in RUN_FIGURES:
+        monkeypatch.setattr(sim.plots, name, fake(name))
+    page = Page(render_folder(run_dir))
+    assert sorted(calls) == sorted((name, ".svg", "equipment") for name in RUN_FIGURES)
+    drawn = [_svg(img["src"]) for img in page.images]
+    assert sorted(drawn) == sorted(
+        f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>" for name in RUN_FIGURES
+    )
+
+
+def test_run_report_figures_are_real_svg(run_page):
+    _, page = run_page
+    assert len(page.images) == len(RUN_FIGURES)
+    for img in page.images:
+        svg = _svg(img["src"])
+        assert "<svg" in svg and "</svg>" in svg and len(svg) > 5000
+        assert img["alt"]
+
+
+def test_run_report_tells_the_scenario_and_its_provenance(run_dir, run_page):
+    _, page = run_page
+    text = page.visible
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    for needle in (
+        "Need recognition",  # a stage label
+        "lognormal(median 45, p90 120)",  # its duration as written
+        "35% of buyers have it allocated",  # the budget mechanism's key number
+        "The general director matters in",  # a role
+        manifest["scenario_hash"],
+        shlex.join(manifest["command"]),
+        "Waiting for budget (a budget line, no money yet)",  # the stall table
+    ):
+        assert needle in text, needle
+
+
+def test_injection_shows_as_text(tmp_path, cheap_figures):
+    """Markup in a scenario's description, a stage label and the scenario name (as a hand-edited
+    summary.json could carry it) is escaped everywhere it is shown."""
+    markup = f"{INJECTION} & <b>bold</b>"
+    html = render_folder(make_injected_run(tmp_path / "injected", markup))
+    assert "<script>" not in html and "<b>" not in html
+    assert html.count("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;") >= 4
+    page = Page(html)
+    assert f"Plan {markup}" in page.visible
+    assert f"Need {markup}" in page.visible
+    assert f"small{markup}: the forecast" in page.visible
+    assert [s.get("type") for s in page.scripts] == ["application/json"]
+
+
+def test_compare_report_shows_comparison_json(compare_dir):
+    folder = compare_dir
+    data = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
+    page = Page(render_folder(folder))
+    for i, scenario in enumerate(data["scenarios"]):
+        shown = page.keyed[f"scenarios.{i}.bookings"]
+        mean = scenario["metrics"]["bookings"]["mean"]
+        assert float(shown["value"]) == mean
+        assert shown["text"].strip() == f"{format_value('money', mean)} EUR"
+    b = data["metrics"]["bookings"]
+    assert float(page.keyed["delta.0.bookings"]["value"]) == b["delta"]
+    assert format_interval("money", b["ci_low"], b["ci_high"]) in page.visible
+    assert "shocks.rate_per_year" in page.visible  # what differs between the two scenarios
+    assert len(page.images) == 1 and page.images[0]["src"].startswith("data:image/png;base64,")
+
+
+def test_compare_with_injected_label_escapes_it(tmp_path):
+    folder = tmp_path / "cmp"
+    label = f"stages.need.label=Need {INJECTION}"
+    args = ("compare", "equipment", "--set", label, "-n", 2, "-j", 1, "--no-plots", "-o", folder)
+    assert invoke(*args).exit_code == 0
+    html = render_folder(folder)
+    assert "<script>" not in html
+    assert f"Need {INJECTION}" in Page(html).visible
+
+
+def test_sweep_report(tmp_path):
+    folder = tmp_path / "sweep"
+    result = invoke(
+        "sweep", "equipment", "--set", "budget.funded_share=0.2,0.8", "-n", 3, "-j", 1,
+        "--no-plots", "-o", folder,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
+    html = render_folder(folder)
+    page = Page(html)
+    assert "Sweep of budget.funded_share: equipment" in page.visible
+    assert "(reference)" in page.visible
+    assert "--no-plots" in page.visible  # the missing figure is explained, not left blank
+    last = data["points"][-1]["metrics"]["bookings"]
+    assert format_value("money", last["mean"]) + " EUR" in page.visible
+
+
+def test_detect_kind_and_bad_folders(tmp_path, run_dir):
+    assert detect_kind(run_dir).name == "run"
+    with pytest.raises(UserError, match="not a folder"):
+        detect_kind(tmp_path / "missing")
+    with pytest.raises(UserError, match="not a dealsim results folder"):
+        detect_kind(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "comparison.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(UserError, match="comparison.json: not valid JSON"):
+        render_folder(broken)
+
+
+def test_report_command(run_dir, tmp_path, cheap_figures):
+    out = tmp_path / "board.html"
+    result = invoke("report", run_dir, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    default = invoke("report", run_dir)
+    assert default.exit_code == 0 and (run_dir / "report.html").is_file()
+    (run_dir / "report.html").unlink()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["report", "{tmp}/nowhere"], "not a folder"),
+        (["report", "{tmp}"], "not a dealsim results folder"),
+        (["report", "{run}", "-o", "{tmp}/report.pdf"], "a report is an HTML file"),
+        (["run", "equipment", "-n", 2, "--report", "equipment"], "--report: equipment is not"),
+        (["trace", "equipment", "--report", "{tmp}/story.txt"], "a report is an HTML file"),
+    ],
+)
+def test_report_user_errors(args, needle, tmp_path, run_dir):
+    args = [str(a).format(tmp=tmp_path, run=run_dir) for a in args]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_report_name_is_refused_before_running(tmp_path):
+    folder = tmp_path / "never"
+    result = invoke("run", "equipment", "-n", 2, "-o", folder, "--report", "x.txt")
+    assert result.exit_code == 2 and not folder.exists()
+
+
+def test_report_option_on_run_compare_sweep(tmp_path, cheap_figures):
+    run = tmp_path / "run"
+    result = invoke("run", "equipment", "-n", 2, "-j", 1, "--no-plots", "-o", run, "--report")
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").is_file() and f"Report in {run / 'report.html'}" in result.output
+    cmp_report = tmp_path / "what-if.html"
+    result = invoke(
+        "compare", "equipment", "--set", "budget.funded_share=0.6", "-n", 2, "-j", 1,
+        "--no-plots", "-o", tmp_path / "cmp", "--json", "--report", cmp_report,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout stays JSON; the report's path goes to stderr
+    assert (
+        "Comparison: equipment vs equipment (budget.funded_share=0.6)"
+        in Page(cmp_report.read_text(encoding="utf-8")).visible
+    )
+    sweep = tmp_path / "sweep"
+    result = invoke(
+        "sweep", "equipment", "--set", "shocks.rate_per_year=0.1,1", "-n", 2, "-j", 1,
+        "--no-plots", "-o", sweep, "--report",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert detect_kind(sweep).name == "sweep" and (sweep / "report.html").is_file()
+
+
+def test_trace_report_is_the_story(tmp_path):
+    out = tmp_path / "story.html"
+    result = invoke("trace", "equipment", "--stalled", "--report", out)
+    assert result.exit_code == 0, result.output
+    page = Page(out.read_text(encoding="utf-8"))
+    terminal = result.output.split("\n\nwrote")[0]
+    first_line = terminal.splitlines()[0]  # "Deal N of 'equipment' (replication R, ...)"
+    deal = first_line.split()[1]
+    assert f"equipment: the story of deal {deal}" in page.visible
+    for line in terminal.splitlines()[2:-2]:  # the dated lines, as the terminal tells them
+        date, text = line.split("  ", 1)
+        assert date in page.visible and text.replace(" -> ", " \u2192 ") in page.visible
+    assert terminal.splitlines()[-1] in page.visible  # the verdict
+    assert len(page.images) == 1 and "<svg" in _svg(page.images[0]["src"])
+    assert f"Deal {deal} Command" in page.visible  # provenance: the deal, the command line
+
+
+def test_write_report_is_atomic_on_failure(tmp_path, run_dir, monkeypatch):
+    """A report that fails to render leaves no file (and no temporary file) behind."""
+    import sim.html.run
+
+    def boom(summary):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(sim.html.run, "figures", boom)
+    out = tmp_path / "r.html"
+    with pytest.raises(RuntimeError):
+        write_report(run_dir, out)
+    assert list(tmp_path.iterdir()) == []
