@@ -17,6 +17,7 @@ from sim import team_results
 from sim.model import CAUSES, OUTCOMES, Model
 from sim.records import ReplicationRecords
 from sim.stats import FAN_PERCENTILES, PooledQuantiles, describe, mean_and_se, ratio_mean_and_se
+from sim.uncertainty import uncertainty_summary
 
 OUTCOME_KEYS = (*OUTCOMES, "open")
 CYCLE_CLASSES = ("closed", *OUTCOMES)
@@ -180,6 +181,8 @@ class Aggregate:
             "outcomes": self._outcomes(n),
             "cycle_days": self._cycle_days(),
             "bookings": describe(self.column("bookings")[:, 0]),
+            "totals": self._totals(),
+            "parameter_uncertainty": uncertainty_summary(scenario),
             "periods": self._periods(),
             "stall_days": self._stall_days(total_deals),
             "stall_counts": self._stall_counts(total_deals),
@@ -191,6 +194,14 @@ class Aggregate:
         if target is not None:
             out["target"] = self._target(target)
         return out
+
+    def _totals(self) -> dict:
+        """Won count and won value over the whole horizon, per replication: mean and P10-P90."""
+        won = self.column("outcome_counts")[:, OUTCOME_KEYS.index("won")]
+        return {
+            "won_count": describe(won),
+            "won_value": describe(self.column("bookings")[:, 0]),
+        }
 
     def _target(self, amount: float) -> dict:
         """P(cumulative bookings >= amount) at each quarter end, with binomial standard errors."""

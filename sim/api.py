@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import platform
@@ -84,6 +85,8 @@ def simulate(
     pipeline: PipelineSource | None = None,
     engine: str = "auto",
     deals: str = "csv",
+    until: dt.date | None = None,
+    parameter_uncertainty: bool | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -103,6 +106,9 @@ def simulate(
             tenth of a vectorized run and 100 bytes a deal).
         engine: ``auto`` (the vectorized engine where it can run the scenario, else SimPy),
             ``simpy`` or ``vectorized``; both give the same results, the manifest says which ran.
+        until: the last day simulated (inclusive), instead of ``horizon_days``.
+        parameter_uncertainty: False runs every replication on the scenario's point values
+            (``[uncertainty] enabled = false``); None keeps the scenario's choice.
 
     With ``sets`` or ``pipeline``, the summary carries the what-if label under ``what_if``
     (see :mod:`sim.whatif`), and the figures and the terminal show it.
@@ -127,6 +133,10 @@ def simulate(
         from sim.pipeline import apply_pipeline
 
         scenario, initial = apply_pipeline(scenario, pipeline)
+    scenario = _with_until(scenario, until)
+    if parameter_uncertainty is False and scenario.uncertainty is not None:
+        off = scenario.uncertainty.model_copy(update={"enabled": False})
+        scenario = scenario.model_copy(update={"uncertainty": off})
     label = _what_if(sets, pipeline, scenario)
     model = compile_scenario(scenario, initial)
     engine = choose_engine(model, engine, events)
@@ -185,6 +195,37 @@ def simulate(
         published = writer.publish()  # a default name may have taken a suffix
     drawn = [published / path.name for path in drawn]
     return RunResult(scenario, summary, manifest, per_replication, published, drawn)
+
+
+def _with_until(scenario: Scenario, until: dt.date | None) -> Scenario:
+    """The scenario ending at the end of ``until`` (after any move of its start by a pipeline)."""
+    if until is None:
+        return scenario
+    days = (until - scenario.start_date).days + 1
+    if days < 1:
+        raise UserError(f"--until {until}: before the start date {scenario.start_date}")
+    return scenario.model_copy(update={"horizon_days": float(days)})
+
+
+def backtest(
+    history: str | Path,
+    cutoffs: Sequence[dt.date],
+    until: dt.date,
+    *,
+    jobs: int = 1,
+    mapping: Mapping[str, str] | None = None,
+    stage_map: Mapping[str, str] | None = None,
+    **options,
+):
+    """Backtest a stage history (see :mod:`sim.backtest`); ``options`` are
+    :class:`sim.backtest.BacktestOptions` fields (replications, seed, scenario, months_ahead,
+    parameter_uncertainty...). Returns a :class:`sim.backtest.Backtest`; write it with
+    ``sim.backtest_report.write``."""
+    from sim.backtest import BacktestOptions, run_backtest
+    from sim.crm import read_history
+
+    hist = read_history(history, mapping=mapping, stage_map=stage_map)
+    return run_backtest(hist, cutoffs, BacktestOptions(until=until, **options), jobs=jobs)
 
 
 def _width(model: Model) -> int:

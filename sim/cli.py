@@ -180,6 +180,16 @@ def _print_json(data: dict) -> None:
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last day simulated, YYYY-MM-DD (instead of the scenario's horizon_days).",
+)
+@click.option(
+    "--no-parameter-uncertainty",
+    is_flag=True,
+    help="Every replication on the scenario's values, ignoring its [uncertainty].",
+)
 @_pipeline_options
 @engine_option
 @report_option
@@ -196,6 +206,8 @@ def run_command(
     no_plots,
     target,
     as_json,
+    until,
+    no_parameter_uncertainty,
     pipeline,
     engine,
     report,
@@ -227,6 +239,8 @@ def run_command(
             pipeline=pipeline,
             engine=engine,
             deals=deals,
+            until=until.date() if until is not None else None,
+            parameter_uncertainty=False if no_parameter_uncertainty else None,
         )
     finally:
         progress.close()
@@ -241,12 +255,14 @@ def run_command(
         _print_json(result.summary)
     else:
         from sim.explain import explain_text
+        from sim.report import stall_table_wanted
 
         _echo_what_if(result.summary.get("what_if"))
         click.echo(run_summary(result.summary, result.folder))
         click.echo(engine_line(result.manifest))
-        click.echo("")
-        click.echo(explain_text(result.summary))
+        if stall_table_wanted(result.scenario):
+            click.echo("")
+            click.echo(explain_text(result.summary))
     write_folder_report(result.folder, report, err=as_json)
 
 
@@ -409,12 +425,14 @@ def scenarios():
 
 def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
+    from sim.cli_backtest import register as register_backtest
     from sim.cli_data import register as register_data
     from sim.cli_report import register as register_report
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_backtest(cli)
     register_report(cli)
 
 

@@ -86,6 +86,24 @@ def _check_output(path: Path, force: bool) -> None:
     check_output_file(path, force)
 
 
+#: Shared by fit and backtest: how stage durations are chosen, and how arrivals are weighted.
+DURATIONS_OPTION = click.option(
+    "--durations",
+    type=click.Choice(["auto", "parametric", "empirical"]),
+    default="auto",
+    show_default=True,
+    help="Stage durations: a family, the Kaplan-Meier curve when none follows it (auto), or "
+    "one kind always.",
+)
+HALF_LIFE_OPTION = click.option(
+    "--half-life",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Months: the weight of a month's arrivals halves every that many months before as-of.",
+)
+
+
 @click.command("fit")
 @click.argument("history", type=click.Path(path_type=Path))
 @click.option(
@@ -141,7 +159,10 @@ def _check_output(path: Path, force: bool) -> None:
     "--currency",
     help="The fitted scenario's currency (default: the history's own, when it names one).",
 )
-@click.option("--no-plot", is_flag=True, help="Skip the Kaplan-Meier figure.")
+@DURATIONS_OPTION
+@HALF_LIFE_OPTION
+@click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
+@click.option("--no-plot", is_flag=True, help="Skip the figures.")
 @click.option("--force", is_flag=True, help="Replace an existing output file (and its figure).")
 @_user_errors
 def fit_command(
@@ -156,10 +177,16 @@ def fit_command(
     fx,
     currency,
     horizon,
+    durations,
+    half_life,
+    no_fidelity,
     no_plot,
     force,
 ):
-    """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml."""
+    """Fit a scenario to a CRM stage HISTORY (CSV) and write it to -o FILE.toml.
+
+    Rows dated after --as-of are left out: the fit sees the history as known on that day.
+    """
     from sim.crm import read_history
     from sim.fit import fit_history, fit_picture_path, fit_report, write_fit
     from sim.pipeline import parse_mapping
@@ -179,10 +206,26 @@ def fit_command(
         stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
         options=options,
     )
-    result = fit_history(hist, when, horizon_days=horizon)
+    result = fit_history(
+        hist,
+        when,
+        horizon_days=horizon,
+        currency=currency,
+        durations=durations,
+        half_life=half_life,
+    )
     toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
     click.echo(fit_report(result))
     click.echo("")
+    if not no_fidelity:
+        from sim.fidelity import check_fidelity, fidelity_text, plot_fidelity
+
+        check = check_fidelity(result)
+        click.echo(fidelity_text(check))
+        click.echo("")
+        if not no_plot:
+            png_fidelity = plot_fidelity(check, output.with_name(f"{output.stem}-fidelity.png"))
+            click.echo(f"wrote {png_fidelity}")
     click.echo(f"wrote {toml_path}")
     if png is not None:
         click.echo(f"wrote {png}")

@@ -384,21 +384,18 @@ def _poisson_days(streams: Streams, purpose: Purpose, rate_per_day: float, horiz
 
 
 def _arrivals(model: Model, streams: Streams, shock_days: np.ndarray, severity: np.ndarray):
-    """Arrival days by thinning a Poisson process at the peak rate.
+    """Arrival days by thinning a Poisson process at the peak rate (of the seasons, or of the
+    rate by day when it changes over time: ``model.arrival_rate_by_day``).
 
     Returns (accepted days, their candidate rows, number of candidates). Each deal keeps the
     row of its candidate, so a scenario that cuts the inflow keeps the other deals' numbers.
     """
-    rate = model.arrivals_per_day
-    peak = rate * (model.seasonality.max() if model.seasonality is not None else 1.0)
+    peak, relative_rate = _rate_shape(model)
     days = _poisson_days(streams, Purpose.ARRIVAL_GAPS, peak, model.horizon)
     n = len(days)
     if n == 0:
         return days, np.empty(0, dtype=np.int64), 0
-    accept_ratio = np.ones(n)
-    if model.seasonality is not None:
-        months = np.array([model.calendar.date_of(d).month for d in days]) - 1
-        accept_ratio *= model.seasonality[months] / model.seasonality.max()
+    accept_ratio = relative_rate(days)
     shocks = model.shocks
     if shocks is not None and shocks.inflow_drop > 0:
         for day, sev in zip(shock_days, severity, strict=True):
@@ -410,6 +407,24 @@ def _arrivals(model: Model, streams: Streams, shock_days: np.ndarray, severity: 
         keep = u < accept_ratio
         days, rows = days[keep], rows[keep]
     return days, rows, n
+
+
+def _rate_shape(model: Model):
+    """The peak arrival rate per day, and the rate relative to it on given days."""
+    by_day = model.arrival_rate_by_day
+    if by_day is not None:  # a rate that changes over time ([inflow], or a drawn path)
+        peak = float(by_day.max())
+        return peak, lambda days: by_day[days.astype(np.int64)] / peak
+    season = model.seasonality
+    if season is None:
+        return model.arrivals_per_day, lambda days: np.ones(len(days))
+    top = season.max()
+
+    def seasonal(days: np.ndarray) -> np.ndarray:
+        months = np.array([model.calendar.date_of(d).month for d in days]) - 1
+        return season[months] / top
+
+    return model.arrivals_per_day * top, seasonal
 
 
 def _timing_release_days(model: Model, streams: Streams) -> np.ndarray | None:

@@ -36,8 +36,10 @@ from scipy import optimize, special, stats
 
 from sim.atomic import StagedFile, atomic_file, check_output_file, output_errors
 from sim.crm import OUTCOMES, History, HistoryRow
-from sim.distributions import Z90, parse_distribution
+from sim.distributions import Z90
+from sim.empirical import parse_duration
 from sim.errors import UserError
+from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.stage_keys import key_words
 
@@ -50,8 +52,20 @@ CURE_SUFFIX = "+cure"
 STALLED_REACTIVATE_DAYS = 36500
 #: Days in a month, as everywhere in dealsim (a year is 365.25 days).
 MONTH_DAYS = 365.25 / 12
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Default horizon of a fitted scenario.
 HORIZON_DAYS = 365
+#: How stage durations are chosen: the rule of ``choose_duration`` (auto), or one kind always.
+DURATION_CHOICES = ("auto", "parametric", "empirical")
+#: Name of the empirical candidate (Kaplan-Meier points with a fitted tail).
+EMPIRICAL = "empirical"
+#: The empirical curve is chosen when the best family strays from Kaplan-Meier by more than
+#: max(GAP_FLOOR, GAP_KS / sqrt(finished visits)): the Kolmogorov-Smirnov 5% band (a gap the
+#: sample's noise does not explain), and at least 3 points (smaller ones nobody sees).
+GAP_FLOOR = 0.03
+GAP_KS = 1.36
+#: Points of the written empirical curve: one each time the curve has fallen this much.
+EMPIRICAL_STEP = 0.01
 
 
 @dataclass
@@ -100,6 +114,10 @@ class StageFit:
     p90: float = math.nan
     km_median: float = math.nan  # Kaplan-Meier median (nan when the curve stays above 0.5)
     note: str = ""
+    gaps: dict[str, float] = field(default_factory=dict)  # candidate -> largest gap to KM
+    gap_limit: float = math.nan  # the rule's threshold for this stage
+    log_time_se: float = math.nan  # se of the log of the chosen duration's typical time
+    exits_weight: float = math.nan  # how many observed exits the exit shares are worth
 
     def exit_probabilities(self) -> dict[str, float]:
         """The scenario's exits, rounded to 6 decimals, summing exactly to 1.
@@ -138,6 +156,18 @@ class FitResult:
     scenario: dict
     notes: list[str] = field(default_factory=list)
     dormant_comment: str = ""  # why [dormant] looks the way it does, when the fit added it
+    inflow: InflowFit | None = None
+    ignored_rows: int = 0  # rows dated after as_of (the history as known then leaves them out)
+    ignored_deals: int = 0  # deals all of whose rows come after as_of
+    currency: str | None = None
+    uncertainty: dict | None = None  # the [uncertainty] section written
+    amount_count: int = 0  # amounts the amount distribution was fitted on
+    #: Per deal: entry into the history and the end of its record (days from the first row's
+    #: midnight), and its outcome ("" while open at as_of); for the fidelity check.
+    deal_created: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    deal_end: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    deal_outcome: list[str] = field(default_factory=list, repr=False)
+    at_start: dict[str, int] = field(default_factory=dict)  # stages of the first instant's deals
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,13 +191,18 @@ def _log_terms(
     if family == "exponential":
         m = math.exp(theta[0])
         return -theta[0] - x / m, -c / m
+    # scipy.special rather than scipy.stats: the same numbers without the argument checks, which
+    # cost more than the arithmetic in the optimiser's thousands of calls.
     if family == "lognormal":
         mu, s = theta[0], math.exp(theta[1])
         lx = np.log(x)
-        return stats.norm.logpdf(lx, mu, s) - lx, stats.norm.logsf(np.log(c), mu, s)
+        z = (lx - mu) / s
+        log_f = -0.5 * z * z - math.log(s) - _HALF_LOG_2PI - lx
+        return log_f, special.log_ndtr(-(np.log(c) - mu) / s)
     if family == "gamma":
         k, scale = math.exp(theta[0]), math.exp(theta[1])
-        return stats.gamma.logpdf(x, k, scale=scale), stats.gamma.logsf(c, k, scale=scale)
+        log_f = (k - 1) * np.log(x) - x / scale - special.gammaln(k) - k * theta[1]
+        return log_f, np.log(special.gammaincc(k, c / scale))
     if family == "weibull":
         k, lam = math.exp(theta[0]), math.exp(theta[1])
         z = x / lam
@@ -295,7 +330,7 @@ def fit_durations(x: np.ndarray, c: np.ndarray, cure: bool = True) -> dict[str, 
             plain[family] = best.x
             try:
                 spec = _to_spec(family, best.x)
-                parse_distribution(spec)
+                parse_duration(spec)
             except (ValueError, OverflowError):
                 continue  # degenerate (e.g. p90 == median after rounding): not a candidate
             ll = -float(best.fun)
@@ -311,7 +346,7 @@ def fit_durations(x: np.ndarray, c: np.ndarray, cure: bool = True) -> dict[str, 
             continue
         try:
             spec = _to_spec(family, best.x[:-1])
-            parse_distribution(spec)
+            parse_duration(spec)
         except (ValueError, OverflowError):
             continue
         ll = -float(best.fun)
@@ -371,7 +406,7 @@ def mixture_quantile(spec: Mapping, cure: float, q: float) -> float:
     pi + (1 - pi) S(t) = 1 - q; infinite when q >= 1 - pi (the curve never gets that low)."""
     if q >= 1 - cure:
         return math.inf
-    return parse_distribution(dict(spec)).quantile(q / (1 - cure))
+    return parse_duration(dict(spec)).quantile(q / (1 - cure))
 
 
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -417,6 +452,39 @@ def _name_slug(text: str) -> str:
     return "-".join(key_words(text)) or "fitted"
 
 
+def history_as_of(
+    rows: list[HistoryRow],
+    amounts: Mapping[str, float],
+    instant: dt.datetime,
+    inclusive: bool = False,
+) -> tuple[list[HistoryRow], dict[str, float], int, int]:
+    """The history as known at ``instant``: its rows before then, and the amounts known then.
+
+    Rows from the instant on are left out (``inclusive``: rows at the instant itself are kept,
+    for an as-of given as a date-time); a deal whose first row is later did not exist yet.
+    Amounts: when the export gives amounts to deals still open at its end, the amount is the
+    deal's value while open and is kept; when only closed deals have one (the Maven sample's
+    ``close_value``), it was known at the close, so only deals closed by the instant keep it.
+
+    Returns (rows, amounts, rows left out, deals left out).
+    """
+    kept = [r for r in rows if r.entered_at < instant or (inclusive and r.entered_at == instant)]
+    deals_before = {r.deal_id for r in rows}
+    deals_after = {r.deal_id for r in kept}
+    last: dict[str, HistoryRow] = {}
+    for r in rows:
+        if r.deal_id not in last or r.entered_at >= last[r.deal_id].entered_at:
+            last[r.deal_id] = r
+    open_at_end = [d for d, r in last.items() if r.state not in OUTCOMES]
+    value_while_open = any(d in amounts for d in open_at_end)
+    if value_while_open or len(kept) == len(rows):
+        known = {d: v for d, v in amounts.items() if d in deals_after}
+    else:
+        closed = {r.deal_id for r in kept if r.state in OUTCOMES}
+        known = {d: v for d, v in amounts.items() if d in closed}
+    return kept, known, len(rows) - len(kept), len(deals_before) - len(deals_after)
+
+
 def fit_history(
     rows: History | Iterable[HistoryRow],
     as_of: dt.date | dt.datetime,
@@ -425,21 +493,35 @@ def fit_history(
     amounts: Mapping[str, float] | None = None,
     horizon_days: float = HORIZON_DAYS,
     labels: Mapping[str, str] | None = None,
+    currency: str | None = None,
+    durations: str = "auto",
+    half_life: float = HALF_LIFE_MONTHS,
 ) -> FitResult:
     """Fit a scenario to a stage history.
 
     Args:
         rows: a ``History`` (from ``sim.crm.read_history``) or history rows.
         as_of: the export day (a date means the end of that day) or instant; visits still open
-            then are censored, and no row may come later.
+            then are censored. Rows dated later are left out (the history as known then) and
+            counted in the report.
         name: scenario name (default: the history file's stem).
         amounts: deal amounts (default: the History's).
         horizon_days: horizon of the fitted scenario.
         labels: stage name -> display label (default: the CRM spelling).
+        currency: the amounts' currency (default: the History's ``currency`` when the reader
+            gives one; else the scenario's default, and the report says so).
+        durations: ``auto`` (a family, or the Kaplan-Meier curve when none follows it: see
+            ``choose_duration``), ``parametric`` or ``empirical``.
+        half_life: months; the weight of the arrivals of a month halves every that many months
+            before as_of.
 
     Raises:
-        UserError: rows after ``as_of``; a history no scenario can be made of.
+        UserError: a history no scenario can be made of; a currency that contradicts the file.
     """
+    if durations not in DURATION_CHOICES:
+        raise UserError(f"--durations {durations}: one of {', '.join(DURATION_CHOICES)}")
+    if not half_life > 0:
+        raise UserError(f"--half-life {half_life}: must be > 0 (months)")
     history = rows if isinstance(rows, History) else None
     rows = list(history.rows if history is not None else rows)
     if not rows:
@@ -449,6 +531,7 @@ def fit_history(
         amounts = history.amounts if history is not None else {}
     if name is None:
         name = Path(source).stem if history is not None else "fitted"
+    currency = _currency(history, currency, source)
     if labels is None:
         labels = {}
         for r in rows:
@@ -457,20 +540,26 @@ def fit_history(
     date_only = all(r.entered_at.time() == dt.time(0) for r in rows)
     floor = 0.5 if date_only else 1e-3  # a same-day move took "less than a day"
     instant = _as_instant(as_of)
-    late = [r for r in rows if r.entered_at > instant]
-    if late:
-        listed = ", ".join(str(r.row) for r in late[:8]) + (" ..." if len(late) > 8 else "")
+    total_rows = len(rows)
+    rows, amounts, ignored_rows, ignored_deals = history_as_of(
+        rows, amounts, instant, inclusive=isinstance(as_of, dt.datetime)
+    )
+    if not rows:
         raise UserError(
-            f"{source}: {len(late)} row(s) dated after --as-of {as_of} (rows {listed}; "
-            f"first: deal {late[0].deal_id!r} entering {late[0].crm_stage or late[0].state!r} "
-            f"on {late[0].entered_at:%Y-%m-%d}): use the export day as --as-of"
+            f"{source}: all {total_rows} rows are dated after --as-of {as_of}: nothing was known "
+            "then"
         )
 
     per_deal: dict[str, list[HistoryRow]] = defaultdict(list)
     for r in rows:
         per_deal[r.deal_id].append(r)
     notes: list[str] = list(history.notes) if history is not None else []
-    durations: dict[str, list[float]] = defaultdict(list)
+    if ignored_rows:
+        notes.append(
+            f"{ignored_rows} rows dated after as-of {as_of} left out ({ignored_deals} deals not "
+            "created yet then): the history as known on that day"
+        )
+    durations_of: dict[str, list[float]] = defaultdict(list)
     observed: dict[str, list[bool]] = defaultdict(list)
     exits: dict[str, Counter] = defaultdict(Counter)
     nexts: dict[str, list[str | None]] = defaultdict(list)
@@ -494,7 +583,7 @@ def fit_history(
                 first_pos[state].append(pos)
                 seen.add(state)
             end = nxt.entered_at if nxt is not None else instant
-            durations[state].append(max(_days(cur.entered_at, end), floor))
+            durations_of[state].append(max(_days(cur.entered_at, end), floor))
             observed[state].append(nxt is not None)
             nexts[state].append(nxt.state if nxt is not None else None)
             if nxt is not None:
@@ -509,56 +598,14 @@ def fit_history(
         raise UserError(f"{source}: no deal ever was in a stage (only outcomes): nothing to fit")
     stage_names.sort(key=lambda s: (float(np.median(first_pos[s])), appearance[s]))
 
-    fits: list[StageFit] = []
-    for s in stage_names:
-        d = np.array(durations[s])
-        o = np.array(observed[s], bool)
-        fit = StageFit(
-            name=s,
-            label=labels.get(s, s),
-            visits=len(d),
-            censored=int((~o).sum()),
-            durations=d,
-            observed=o,
-            exits=exits[s],
+    fits = [
+        _fit_stage(
+            s, labels.get(s, s), durations_of[s], observed[s], exits[s], durations, floor, notes
         )
-        if o.any():
-            fit.candidates = fit_durations(d[o], d[~o])
-            best = min(fit.candidates.values(), key=lambda c: c.aic)
-            fit.chosen, fit.spec, fit.cure = best.family, best.spec, best.cure
-        else:
-            fit.chosen = "exponential"
-            fit.spec = {"dist": "exponential", "mean": _sig(float(d.sum()))}
-            fit.note = (
-                f"all {len(d)} visits still open at as_of: no exit observed; sent to "
-                "no_decision, duration a rough lower bound (mean = total time observed)"
-            )
-            notes.append(f"stage {s}: {fit.note}")
-        fit.median = mixture_quantile(fit.spec, fit.cure, 0.5)
-        fit.p90 = mixture_quantile(fit.spec, fit.cure, 0.9)
-        t, surv = kaplan_meier(d, o)
-        if surv[-1] <= 0.5:
-            fit.km_median = float(t[np.argmax(surv <= 0.5)])
-            gap = abs(fit.median - fit.km_median)
-            if int(o.sum()) >= 100 and gap > 0.2 * fit.km_median + 2 * floor:
-                if fit.cure:
-                    why = (
-                        f"even with a cure share ({fit.cure:.1%} stalled; the Kaplan-Meier "
-                        f"curve ends at {surv[-1]:.0%}), no family follows the curve's shape"
-                    )
-                else:
-                    why = (
-                        "none of the families fits this stage well (the Kaplan-Meier curve "
-                        f"ends at {surv[-1]:.0%}"
-                        + (": some deals seem to stall for good)" if surv[-1] > 0.05 else ")")
-                    )
-                notes.append(
-                    f"stage {s}: the fitted median ({fit.median:.1f} days) is far from the "
-                    f"Kaplan-Meier median ({fit.km_median:.1f}): {why}; see the plot"
-                )
-        fits.append(fit)
+        for s in stage_names
+    ]
 
-    dormant = _fit_dormant(durations, nexts, exits, stage_names, notes)
+    dormant = _fit_dormant(durations_of, nexts, exits, stage_names, notes)
     dormant, dormant_comment = _stalled_to_dormant(fits, dormant, notes)
     if "dormant" in open_at:
         notes.append(
@@ -568,10 +615,10 @@ def fit_history(
         del open_at["dormant"]
 
     t0 = min(firsts)
-    arrivals = sum(1 for t in firsts if t > t0)
-    months = _days(t0, instant) / MONTH_DAYS
-    per_month = arrivals / months if months > 0 else 0.0
-    at_start = len(firsts) - arrivals
+    arrival_times = [t for t in firsts if t > t0]
+    inflow = fit_inflow(arrival_times, t0, instant, half_life)
+    notes.extend(inflow.notes)
+    at_start = len(firsts) - len(arrival_times)
     if at_start > 1:
         notes.append(
             f"{at_start} deals entered at the history's first instant ({t0:%Y-%m-%d %H:%M}): "
@@ -579,7 +626,10 @@ def fit_history(
         )
     amount = _amount_spec(amounts, notes)
     initial = {s: open_at[s] for s in stage_names if open_at[s]}
+    created, ended, outcome = _deal_records(per_deal, t0, instant)
+    first_states = Counter(r[0].state for r in per_deal.values() if r[0].entered_at == t0)
     as_of_date = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    uncertainty = _uncertainty_section(fits, inflow, amounts, amount)
     scenario = _scenario_dict(
         _name_slug(name),
         source,
@@ -587,12 +637,12 @@ def fit_history(
         horizon_days,
         fits,
         initial,
-        per_month,
+        inflow,
         amount,
         dormant,
+        currency,
+        uncertainty,
     )
-    if history is not None and history.currency:  # the amounts' currency, not a default EUR
-        scenario["currency"] = history.currency
     try:
         scenario_from_dict(scenario, source=f"scenario fitted from {source}")
     except UserError as exc:
@@ -602,8 +652,8 @@ def fit_history(
         as_of=instant,
         as_of_text=str(as_of) if not isinstance(as_of, dt.datetime) else f"{as_of:%Y-%m-%d %H:%M}",
         stages=fits,
-        arrivals_per_month=per_month,
-        arrivals=arrivals,
+        arrivals_per_month=inflow.level,
+        arrivals=len(arrival_times),
         window_start=t0,
         initial=initial,
         deals=len(per_deal),
@@ -613,7 +663,269 @@ def fit_history(
         scenario=scenario,
         notes=notes,
         dormant_comment=dormant_comment,
+        inflow=inflow,
+        ignored_rows=ignored_rows,
+        ignored_deals=ignored_deals,
+        currency=currency,
+        uncertainty=uncertainty,
+        amount_count=sum(1 for v in amounts.values() if v > 0 and math.isfinite(v)),
+        deal_created=created,
+        deal_end=ended,
+        deal_outcome=outcome,
+        at_start={s: first_states[s] for s in stage_names if first_states[s]},
     )
+
+
+def _deal_records(per_deal, t0: dt.datetime, instant: dt.datetime):
+    """Each deal's first row, last row (or as_of while open) and outcome, in days from t0's
+    midnight (day 0 of a simulation started on t0's date)."""
+    origin = dt.datetime.combine(t0.date(), dt.time(0))
+    created, ended, outcome = [], [], []
+    for deal_rows in per_deal.values():
+        last = deal_rows[-1]
+        closed = last.state in OUTCOMES
+        created.append(_days(origin, deal_rows[0].entered_at))
+        ended.append(_days(origin, last.entered_at if closed else instant))
+        outcome.append(last.state if closed else "")
+    return np.array(created), np.array(ended), outcome
+
+
+def _currency(history: History | None, given: str | None, source: str) -> str | None:
+    """The amounts' currency: what the history reader found in the file, or ``--currency``.
+
+    A reader that knows the file's currency exposes it as ``History.currency``; a ``--currency``
+    that contradicts it is an error rather than a silent relabelling.
+    """
+    found = getattr(history, "currency", None) if history is not None else None
+    if given is not None:
+        given = given.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", given):
+            raise UserError(f"--currency {given}: not a three-letter currency code (e.g. EUR)")
+        if found and found != given:
+            raise UserError(
+                f"{source}: the amounts are in {found}, not in --currency {given} (convert them "
+                "with --fx, or drop --currency)"
+            )
+    return found or given
+
+
+def _fit_stage(name, label, durations, observed, exits, choice, floor, notes) -> StageFit:
+    """One stage: candidates, the chosen duration, its Kaplan-Meier gaps and uncertainty."""
+    d = np.array(durations)
+    o = np.array(observed, bool)
+    fit = StageFit(
+        name=name,
+        label=label,
+        visits=len(d),
+        censored=int((~o).sum()),
+        durations=d,
+        observed=o,
+        exits=exits,
+    )
+    if not o.any():
+        fit.chosen = "exponential"
+        fit.spec = {"dist": "exponential", "mean": _sig(float(d.sum()))}
+        fit.note = (
+            f"all {len(d)} visits still open at as_of: no exit observed; sent to "
+            "no_decision, duration a rough lower bound (mean = total time observed)"
+        )
+        notes.append(f"stage {name}: {fit.note}")
+        fit.log_time_se = 1.0  # one pseudo-event: a factor e either way
+        fit.exits_weight = 1.0
+    else:
+        fit.candidates = fit_durations(d[o], d[~o])
+        best = min(fit.candidates.values(), key=lambda c: c.aic)
+        fit.chosen, fit.spec, fit.cure = best.family, best.spec, best.cure
+        choose_duration(fit, choice, notes)
+        fit.log_time_se = _log_time_se(fit)
+        fit.exits_weight = _exits_weight(fit)
+    fit.median = mixture_quantile(fit.spec, fit.cure, 0.5)
+    fit.p90 = mixture_quantile(fit.spec, fit.cure, 0.9)
+    t, surv = kaplan_meier(d, o)
+    if surv[-1] <= 0.5:
+        fit.km_median = float(t[np.argmax(surv <= 0.5)])
+        gap = abs(fit.median - fit.km_median)
+        if int(o.sum()) >= 100 and gap > 0.2 * fit.km_median + 2 * floor:
+            notes.append(
+                f"stage {name}: the fitted median ({fit.median:.1f} days) is far from the "
+                f"Kaplan-Meier median ({fit.km_median:.1f}): {_why_far(fit, surv)}; see the plot"
+            )
+    return fit
+
+
+def _why_far(fit: StageFit, surv: np.ndarray) -> str:
+    if fit.cure:
+        return (
+            f"even with a cure share ({fit.cure:.1%} stalled; the Kaplan-Meier curve ends at "
+            f"{surv[-1]:.0%}), no family follows the curve's shape"
+        )
+    return (
+        f"none of the families fits this stage well (the Kaplan-Meier curve ends at {surv[-1]:.0%}"
+        + (": some deals seem to stall for good)" if surv[-1] > 0.05 else ")")
+    )
+
+
+def choose_duration(fit: StageFit, choice: str, notes: list[str]) -> None:
+    """Measure every candidate's largest gap to the Kaplan-Meier curve, and apply the rule.
+
+    The rule (``auto``): keep the AIC's family unless its survival curve strays from the
+    Kaplan-Meier curve by more than ``max(GAP_FLOOR, GAP_KS / sqrt(finished visits))``
+    anywhere in the observed range; then use the empirical curve (``empirical_spec``).
+    ``parametric`` and ``empirical`` force one kind.
+    """
+    d, o = fit.durations, fit.observed
+    for key, cand in fit.candidates.items():
+        fit.gaps[key] = km_gap(cand.spec, cand.cure, d, o)
+    empirical = empirical_spec(d, o)
+    fit.gaps[EMPIRICAL] = km_gap(empirical, 0.0, d, o)
+    events = int(o.sum())
+    fit.gap_limit = max(GAP_FLOOR, GAP_KS / math.sqrt(events))
+    best = fit.chosen
+    if choice == "parametric" or (choice == "auto" and fit.gaps[best] <= fit.gap_limit):
+        return
+    fit.chosen, fit.spec, fit.cure = EMPIRICAL, empirical, 0.0
+    if choice == "auto":
+        notes.append(
+            f"stage {fit.name}: the best family ({best}) strays {fit.gaps[best]:.3f} from the "
+            f"Kaplan-Meier curve (limit max({GAP_FLOOR}, {GAP_KS}/sqrt({events})) = "
+            f"{fit.gap_limit:.3f}): the empirical curve is used (gap {fit.gaps[EMPIRICAL]:.3f})"
+            + _tail_words(empirical)
+        )
+
+
+def _tail_words(spec: dict) -> str:
+    if spec.get("tail_mean") is None:
+        return ""
+    return (
+        f"; past day {spec['days'][-1]:g}, where {spec['survival'][-1]:.0%} are still in the "
+        f"stage and no visit was seen ending, they leave at a constant rate: mean "
+        f"{spec['tail_mean']:,.0f} days more (the time at risk observed past that day, as if "
+        "one more visit had ended)"
+    )
+
+
+def empirical_spec(d: np.ndarray, o: np.ndarray) -> dict:
+    """The Kaplan-Meier curve as an ``empirical`` duration, with a fitted tail.
+
+    Points: the curve's steps, thinned to one each time it has fallen ``EMPIRICAL_STEP`` (and
+    its last step). Tail: past the last finished visit the curve says nothing, but the visits
+    still open there were watched for a while; their time at risk past that day, divided by one
+    event (the history saw none), is the mean of an exponential tail: the longer open visits
+    were watched without ending, the longer the tail.
+    """
+    t, s = kaplan_meier(d, o)
+    keep = [0]
+    for j in range(1, len(t)):
+        if s[keep[-1]] - s[j] >= EMPIRICAL_STEP or j == len(t) - 1:
+            keep.append(j)
+    days = [_sig(float(t[j])) for j in keep]
+    survival = [round(float(s[j]), 6) for j in keep]
+    spec: dict = {"dist": "empirical", "days": days, "survival": survival}
+    if survival[-1] > 0:
+        exposure = float(np.sum(np.maximum(d - t[-1], 0.0)))
+        spec["tail_mean"] = _sig(exposure if exposure > 0 else max(float(t[-1]), 1.0))
+    return spec
+
+
+def km_gap(spec: Mapping, cure: float, d: np.ndarray, o: np.ndarray) -> float:
+    """Largest distance between a model's survival (with a cure share) and the Kaplan-Meier
+    curve, at each of the curve's steps and at the longest visit observed.
+
+    The curve is compared where it is defined, after each step: a smooth curve through the
+    steps has no gap, however coarse the days (a date-only history closes many visits on the
+    same day).
+    """
+    t, s = kaplan_meier(d, o)
+    dist = parse_duration(dict(spec))
+    at = np.r_[t[1:], float(d.max())]
+    model = cure + (1 - cure) * (1 - np.asarray(dist.cdf(at), float))
+    return float(np.abs(model - np.r_[s[1:], s[-1]]).max())
+
+
+def _log_time_se(fit: StageFit) -> float:
+    """Standard error of the log of the stage's typical time, for ``duration_scale``.
+
+    A family: the delta-method se of F's median (observed information). The empirical curve:
+    Greenwood's se of the survival midway down the observed curve, turned into time by the
+    curve's own slope there (a flat stretch of the curve makes the time uncertain).
+    Never below the exponential's 1/sqrt(finished visits).
+    """
+    d, o = fit.durations, fit.observed
+    floor = 1 / math.sqrt(max(int(o.sum()), 1))
+    if fit.chosen == EMPIRICAL:
+        se = _km_log_time_se(d, o)
+    else:
+        cand = fit.candidates[fit.chosen]
+        se_median = standard_errors(cand, d[o], d[~o])["median"]
+        se = se_median / parse_duration(cand.spec).quantile(0.5)
+    return max(se, floor) if math.isfinite(se) else floor
+
+
+def _km_log_time_se(d: np.ndarray, o: np.ndarray) -> float:
+    times, events = np.unique(d[o], return_counts=True)
+    at_risk = np.array([np.count_nonzero(d >= x) for x in times], float)
+    surv = np.cumprod(1 - events / at_risk)
+    level = (1 + surv[-1]) / 2
+    j = int(np.argmax(surv <= level))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = events[: j + 1] / (at_risk[: j + 1] * (at_risk[: j + 1] - events[: j + 1]))
+    se_s = float(surv[j] * math.sqrt(np.sum(terms[np.isfinite(terms)])))
+    curve = parse_duration(empirical_spec(d, o))
+    lo = curve.quantile(min(max(1 - (level + se_s), 0.0), 1.0))
+    hi = curve.quantile(min(max(1 - (level - se_s), 0.0), 1 - 1e-9))
+    mid = curve.quantile(1 - level)
+    return (hi - lo) / 2 / mid if mid > 0 else math.nan
+
+
+def _exits_weight(fit: StageFit) -> float:
+    """How many observed exits the exit shares are worth: their number, or fewer when a cure
+    share (estimated less surely than a count) is among them."""
+    n = float(sum(fit.exits.values()))
+    if not fit.cure:
+        return n
+    cand = fit.candidates[fit.chosen]
+    se = standard_errors(cand, fit.durations[fit.observed], fit.durations[~fit.observed])["cure"]
+    if not (math.isfinite(se) and se > 0):
+        return n
+    return max(min(n, fit.cure * (1 - fit.cure) / se**2 - 1), 1.0)
+
+
+def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict:
+    """``[uncertainty]``: what the history says about how sure each parameter is.
+
+    A posterior, not a bootstrap: the arrival level is a lognormal with its median at the level
+    and the log-sd of ``sim.inflow_fit`` (Poisson error, lag of the weighted months, wander);
+    each stage's
+    duration scale a lognormal with median 1 and the se of its log typical time; its exits a
+    Dirichlet worth its observed exits (the posterior of multinomial shares); the amounts a
+    lognormal factor with the se of the log mean amount.
+    """
+    out: dict = {}
+    if inflow.level > 0:  # median at the level: as likely above it as below
+        p90 = inflow.level * math.exp(Z90 * max(inflow.level_cv, 1e-3))
+        out["arrivals_per_month"] = {
+            "dist": "lognormal",
+            "median": _sig(inflow.level),
+            "p90": _sig(p90),
+        }
+    out["arrivals_walk_sd"] = _sig(inflow.walk_sd, 4)
+    values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
+    if amount.get("dist") != "fixed" and len(values) >= 2:
+        se = float(np.std(values, ddof=1) / (values.mean() * math.sqrt(len(values))))
+        out["amount_scale"] = _unit_lognormal(se)
+    out["stages"] = {
+        f.name: {
+            "duration_scale": _unit_lognormal(f.log_time_se),
+            "exits_weight": _sig(f.exits_weight, 4),
+        }
+        for f in fits
+    }
+    return out
+
+
+def _unit_lognormal(log_se: float) -> dict:
+    """A factor with median 1 and the given sd of its log."""
+    return {"dist": "lognormal", "median": 1, "p90": _sig(math.exp(Z90 * max(log_se, 1e-4)), 5)}
 
 
 def _stalled_to_dormant(
@@ -705,29 +1017,36 @@ def _amount_spec(amounts: Mapping[str, float], notes: list[str]) -> dict:
     return {"dist": "lognormal", "median": _sig(median), "p90": _sig(p90)}
 
 
-def _scenario_dict(name, source, as_of, horizon, fits, initial, per_month, amount, dormant) -> dict:
+def _scenario_dict(
+    name, source, as_of, horizon, fits, initial, inflow, amount, dormant, currency, uncertainty
+) -> dict:
     data: dict = {
         "name": name,
         "description": f"Fitted by dealsim fit from {Path(source).name} as of {as_of}",
         "start_date": as_of,
         "horizon_days": horizon,
-        "deals": {
-            "initial": initial,
-            "arrivals_per_month": _sig(per_month),
-            "amount": amount,
-        },
-        "stages": [
-            {
-                "name": f.name,
-                "label": f.label,
-                "duration": f.spec,
-                "exits": f.exit_probabilities(),
-            }
-            for f in fits
-        ],
     }
+    if currency:
+        data["currency"] = currency
+    data["deals"] = {
+        "initial": initial,
+        "arrivals_per_month": _sig(inflow.level),
+        "amount": amount,
+    }
+    if inflow.seasonality is not None:
+        data["deals"]["seasonality"] = inflow.seasonality
+    data["stages"] = [
+        {
+            "name": f.name,
+            "label": f.label,
+            "duration": f.spec,
+            "exits": f.exit_probabilities(),
+        }
+        for f in fits
+    ]
     if dormant is not None:
         data["dormant"] = dormant
+    data["uncertainty"] = uncertainty
     return data
 
 
@@ -744,7 +1063,7 @@ def _fmt_days(x: float) -> str:
 
 def describe_spec(spec: Mapping) -> str:
     """``lognormal(median 45, p90 160)``."""
-    return parse_distribution(dict(spec)).describe()
+    return parse_duration(dict(spec)).describe()
 
 
 def describe_model(spec: Mapping, cure: float = 0.0) -> str:
@@ -753,7 +1072,7 @@ def describe_model(spec: Mapping, cure: float = 0.0) -> str:
 
 
 def describe_median(spec: Mapping) -> float:
-    return parse_distribution(dict(spec)).quantile(0.5)
+    return parse_duration(dict(spec)).quantile(0.5)
 
 
 def fit_report(result: FitResult) -> str:
@@ -761,12 +1080,23 @@ def fit_report(result: FitResult) -> str:
     lines = [
         f"Fit of {result.source} as of {result.as_of_text}: {result.deals} deals, "
         f"{result.rows} rows",
-        f"Arrivals: {result.arrivals_per_month:.2f} per month ({result.arrivals} deals entered "
-        f"{result.window_start:%Y-%m-%d} .. {result.as_of_text})",
+        f"Arrivals: {result.arrivals} deals entered {result.window_start:%Y-%m-%d} .. "
+        f"{result.as_of_text}: "
+        + (result.inflow.describe() if result.inflow else f"{result.arrivals_per_month:.2f}/month"),
         "Open at as-of: " + (", ".join(f"{k} {v}" for k, v in result.initial.items()) or "none"),
-        f"Amount: {describe_spec(result.amount)}",
-        "",
+        f"Amount: {describe_spec(result.amount)} (from {result.amount_count} amounts"
+        + (f", {result.currency})" if result.currency else "; currency unknown: --currency)"),
     ]
+    if result.ignored_rows:
+        lines.append(
+            f"Left out: {result.ignored_rows} rows dated after as-of ({result.ignored_deals} "
+            "deals created later)"
+        )
+    if result.uncertainty:
+        lines.append(
+            "Parameter uncertainty written to [uncertainty]: " + _uncertainty_words(result)
+        )
+    lines.append("")
     width = max(len(f.name) for f in result.stages)
     lines.append(
         f"{'stage':<{width}}  {'visits':>7}  {'censored':>8}  {'median':>7}  {'P90':>7}  "
@@ -792,6 +1122,13 @@ def fit_report(result: FitResult) -> str:
                 for c in f.candidates.values()
             )
             lines.append(f"{'':<{width}}    AIC: {aics}")
+        if f.gaps:
+            gaps = ", ".join(
+                f"{k} {v:.3f}" + (" *" if k == f.chosen else "") for k, v in f.gaps.items()
+            )
+            lines.append(
+                f"{'':<{width}}    largest gap to Kaplan-Meier (limit {f.gap_limit:.3f}): {gaps}"
+            )
         total = sum(f.exits.values())
         ex = (
             ", ".join(f"{k} {v / total:.1%} ({v})" for k, v in f.exits.most_common())
@@ -812,6 +1149,26 @@ def fit_report(result: FitResult) -> str:
     return "\n".join(lines)
 
 
+def _uncertainty_words(result: FitResult) -> str:
+    u = result.uncertainty or {}
+    parts = []
+    arrivals = u.get("arrivals_per_month")
+    if arrivals:
+        parts.append(
+            f"arrival level P10-P90 {arrivals['median'] ** 2 / arrivals['p90']:,.1f}-"
+            f"{arrivals['p90']:,.1f} a month"
+        )
+    if u.get("arrivals_walk_sd"):
+        parts.append(f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f}")
+    for name, su in u.get("stages", {}).items():
+        p90 = su["duration_scale"]["p90"]
+        parts.append(
+            f"{name} durations x P10-P90 {1 / p90:.3f}-{p90:.3f}, exits worth "
+            f"{su['exits_weight']:,.0f} observed"
+        )
+    return "; ".join(parts) + " (each replication draws its own; --no-parameter-uncertainty)"
+
+
 def plot_fit(result: FitResult, path: Path) -> Path:
     """One PNG, a panel per stage: Kaplan-Meier survival of the visits against the fitted one."""
     import matplotlib
@@ -822,7 +1179,8 @@ def plot_fit(result: FitResult, path: Path) -> Path:
     n = len(result.stages)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    width = 4.6 * cols if cols > 1 else 7.0  # one panel: room for the legend's long labels
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.6 * rows), squeeze=False)
     for ax, f in zip(axes.flat, result.stages, strict=False):
         t, s = kaplan_meier(f.durations, f.observed)
         ax.step(t, s, where="post", color="black", lw=1.4, label="Kaplan-Meier (censored)")
@@ -837,15 +1195,30 @@ def plot_fit(result: FitResult, path: Path) -> Path:
                 ls=":",
                 label="finished visits only (biased)",
             )
-        dist = parse_distribution(f.spec)
+        dist = parse_duration(f.spec)
+        longest = float(f.durations.max())  # a long tail is not drawn past 1.5x the data
         top = max(
             float(np.quantile(f.durations, 0.99)),
-            *(q for q in (f.p90, f.median) if math.isfinite(q)),
+            *(min(q, 1.5 * longest) for q in (f.p90, f.median) if math.isfinite(q)),
         )
         top *= 1.1
         grid = np.linspace(0, top, 300)
         surv = f.cure + (1 - f.cure) * (1 - dist.cdf(grid))
-        ax.plot(grid, surv, color="tab:blue", lw=1.6, label=describe_model(f.spec, f.cure))
+        gap = f" (gap {f.gaps[f.chosen]:.2f})" if f.chosen in f.gaps else ""
+        label = describe_model(f.spec, f.cure) + gap
+        ax.plot(grid, surv, color="tab:blue", lw=1.6, label=label)
+        if f.chosen == EMPIRICAL and f.candidates:  # the best family, for comparison
+            best = min(f.candidates.values(), key=lambda c: c.aic)
+            other = best.cure + (1 - best.cure) * (1 - parse_duration(best.spec).cdf(grid))
+            ax.plot(
+                grid,
+                other,
+                color="tab:gray",
+                lw=1,
+                ls="--",
+                label=f"best family: {describe_model(best.spec, best.cure)} "
+                f"(gap {f.gaps[best.family]:.2f})",
+            )
         if f.cure:
             ax.axhline(f.cure, color="tab:blue", lw=0.8, ls="--", label="stalled for good")
         ax.set_xlim(0, top)
@@ -853,7 +1226,7 @@ def plot_fit(result: FitResult, path: Path) -> Path:
         ax.set_title(f"{f.label}: {f.visits} visits, {f.censored} open", fontsize=10)
         ax.set_xlabel("days in stage")
         ax.set_ylabel("still in stage")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="center right")  # curves fall from the top left corner
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -870,7 +1243,11 @@ def scenario_toml(result: FitResult) -> str:
     head = [
         f"# Fitted by `dealsim fit` from {result.source} as of {result.as_of_text}.",
         "# Durations: censored maximum likelihood, family chosen by AIC (each also with a cure",
-        "# share: visits that never end on their own, sent to dormant); exits: observed shares.",
+        "# share: visits that never end on their own, sent to dormant), or the Kaplan-Meier curve",
+        "# itself (empirical) when no family follows it; exits: observed shares.",
+        "# [uncertainty]: how sure the history makes each parameter; every replication draws its",
+        "# own set from it (dealsim run --no-parameter-uncertainty, or enabled = false: the values",
+        "# above for all).",
     ]
     head += [f"# Note: {n}" for n in result.notes]
     body = toml_dumps(result.scenario)

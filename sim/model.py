@@ -164,6 +164,9 @@ class Model:
     timing: TimingModel | None = None
     teams: list[TeamModel] = field(default_factory=list)
     work: list[list[WorkModel]] = field(default_factory=list)  # per stage, in team order
+    #: Arrivals per day for each whole day of the horizon when the rate changes over time
+    #: (``[inflow]``, or a replication's own drawn path); None: arrivals_per_day x seasonality.
+    arrival_rate_by_day: np.ndarray | None = None
 
     @property
     def initial_states(self) -> list[int]:
@@ -222,6 +225,8 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
         seasonality = season / season.mean()
 
     dormant = scenario.dormant
+    base_per_day = scenario.deals.arrivals_per_month / DAYS_PER_MONTH
+    by_day = arrival_rate_by_day(scenario, calendar, base_per_day, seasonality)
     return Model(
         scenario=scenario,
         calendar=calendar,
@@ -229,7 +234,7 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
         durations=[stage.duration for stage in scenario.stages],
         exit_cumulative=cumulative,
         initial=pipeline if pipeline is not None else InitialPipeline.from_counts(initial),
-        arrivals_per_day=scenario.deals.arrivals_per_month / DAYS_PER_MONTH,
+        arrivals_per_day=float(by_day.mean()) if by_day is not None else base_per_day,
         seasonality=seasonality,
         amount=scenario.deals.amount,
         dormant_mean_days=dormant.reactivate_mean_days if dormant else np.inf,
@@ -249,7 +254,33 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
         timing=_compile_timing(scenario, code),
         teams=[_compile_team(team, calendar) for team in scenario.team],
         work=_compile_work(scenario, code),
+        arrival_rate_by_day=by_day,
     )
+
+
+def arrival_rate_by_day(
+    scenario: Scenario, calendar: Calendar, base_per_day: float, seasonality: np.ndarray | None
+) -> np.ndarray | None:
+    """The ``[inflow]`` rate for each whole day of the horizon, or None when it is constant.
+
+    Day d gets the rate of its calendar month from ``by_month`` when that month is listed,
+    else ``base x seasonality x exp(trend x d / 365.25)``.
+    """
+    inflow = scenario.inflow
+    if inflow is None or (inflow.trend_per_year == 0 and not inflow.by_month):
+        return None
+    days = np.arange(int(np.ceil(calendar.horizon_days)) + 1, dtype=float)
+    dates = [calendar.date_of(d) for d in days]
+    months = np.array([d.month for d in dates]) - 1
+    rate = np.full(len(days), base_per_day)
+    if seasonality is not None:
+        rate *= seasonality[months]
+    rate *= np.exp(inflow.trend_per_year * days / DAYS_PER_YEAR)
+    for i, date in enumerate(dates):
+        listed = inflow.by_month.get(f"{date:%Y-%m}")
+        if listed is not None:
+            rate[i] = listed / DAYS_PER_MONTH
+    return rate
 
 
 def _compile_team(team, calendar: Calendar) -> TeamModel:

@@ -36,7 +36,8 @@ class Purpose(IntEnum):
     SHOCK_SEVERITY = 11
     SHOCK_EFFECT = 12
     INDICATOR = 13
-    TEAM_EFFORT = 14
+    PARAMETERS = 14  # a replication's own parameter set (sim.uncertainty), keyed by parameter
+    TEAM_EFFORT = 15
 
 
 class Group(IntEnum):

@@ -36,9 +36,11 @@ def active_causes(model: Model) -> list[int]:
 
 def deal_columns(model: Model) -> list[str]:
     causes = [f"stall_{CAUSES[c]}" for c in active_causes(model)]
+    crm = ["crm_id"] if model.initial.ids else []  # the CRM's deal id of a day-0 deal
     return [
         "replication",
         "deal",
+        *crm,
         "first_stage",
         "created_day",
         "amount",
@@ -74,6 +76,7 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
         itertools.repeat(f"{rec.replication},"),
         _integer_text(np.arange(n)).tolist(),
         itertools.repeat(","),
+        *([_crm_ids(model, n)] if model.initial.ids else []),
         names.take(rec.first_state).tolist(),
         *created,
         *amount,
@@ -84,6 +87,18 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     ]
     # The lists all have n items; zip stops there, before the endless repeats.
     return "".join(map("".join, zip(*pieces, strict=False)))
+
+
+@functools.lru_cache(maxsize=4)
+def _quoted_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    """CSV fields of the CRM ids, each with its separator (quoted: ids may hold commas)."""
+    return tuple('"' + i.replace('"', '""') + '",' for i in ids)
+
+
+def _crm_ids(model: Model, n: int) -> list[str]:
+    """The crm_id field of each deal: the CRM's id for the day-0 deals, empty for arrivals."""
+    ids = _quoted_ids(model.initial.ids)
+    return [*ids[:n], *[","] * max(n - len(ids), 0)]
 
 
 #: The text of 0..9999: the whole days of a deal's days and the usual deal numbers, looked up

@@ -49,6 +49,20 @@ def _chance(row: dict, replications: int) -> str:
     return f"{100 * p:5.1f}% +- {100 * row['se']:.1f}"
 
 
+def stall_table_wanted(scenario) -> bool:
+    """The stall table is worth printing only when the scenario has a cause of stalls
+    (a budget cycle, decision-group changes, shocks, market timing or dormant deals)."""
+    return any(
+        (
+            scenario.budget is not None,
+            bool(scenario.decision_group),
+            scenario.shocks is not None,
+            scenario.timing is not None,
+            scenario.dormant is not None,
+        )
+    )
+
+
 def run_summary(summary: dict, folder: Path | None) -> str:
     """The terminal summary of a run: outcomes, cycle times, bookings, where the files are."""
     cur = summary["currency"]
@@ -80,6 +94,22 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         f"  P10 {money(b['p10'], cur)}   P50 {money(b['p50'], cur)}   P90 {money(b['p90'], cur)}"
         f"   mean {money(b['mean'], cur)} +- {money(b['se'], cur)}",
     ]
+    won = summary.get("totals", {}).get("won_count")
+    if won:
+        lines.append(
+            f"Deals won within the horizon: P10 {_num(won['p10'])}   P50 {_num(won['p50'])}   "
+            f"P90 {_num(won['p90'])}   mean {_num(won['mean'], '.1f')}"
+        )
+    unc = summary.get("parameter_uncertainty")
+    if unc is not None:
+        lines.append(
+            "Parameter uncertainty: "
+            + (
+                f"on (each replication draws its own {', '.join(unc['drawn'])})"
+                if unc["used"]
+                else "off (every replication on the scenario's values)"
+            )
+        )
     if "target" in summary:
         t = summary["target"]
         lines += ["", f"Chance of reaching {money(t['amount'], cur)} in bookings"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from sim import workers
 from sim.aggregate import Aggregate, reduce_replication
-from sim.engine import choose_engine, simulate_replications
+from sim.engine import choose_engine
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
 
@@ -47,8 +47,15 @@ def outputs_of(
     with_rows: bool = True,
     engine: str = "auto",
 ) -> Iterator[ReplicationOutput]:
-    """Simulate and reduce replications one after the other, yielding each one's output."""
-    for rec in simulate_replications(model, seed, replications, record_events, engine):
+    """Simulate and reduce replications one after the other, yielding each one's output.
+
+    With parameter uncertainty each replication runs on its own drawn parameters
+    (:func:`sim.uncertainty.replication_records`); the reduction uses the shared model, whose
+    states and calendar they all have.
+    """
+    from sim.uncertainty import replication_records
+
+    for rec in replication_records(model, seed, replications, record_events, engine):
         vector, cycles = reduce_replication(model, rec)
         yield ReplicationOutput(
             replication=rec.replication,

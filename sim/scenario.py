@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.distributions import DistributionSpec
+from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
 from sim.scenario_teams import Team, team_problems
 from sim.toml_writer import toml_dumps
@@ -50,6 +51,9 @@ __all__ = [
     "Stage",
     "Timing",
     "Crm",
+    "Inflow",
+    "StageUncertainty",
+    "Uncertainty",
     "apply_overrides",
     "bundled_scenarios",
     "bundled_scenarios_dir",
@@ -102,7 +106,7 @@ class Stage(_Model):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Identifier used in exits etc.")
     label: str | None = Field(default=None, description="Display name; default: the name.")
-    duration: DistributionSpec = Field(description="Time spent in one visit, in days.")
+    duration: DurationSpec = Field(description="Time spent in one visit, in days.")
     exits: dict[str, NonNegativeFloat] = Field(
         description="Probability of each next state (stage, dormant or outcome); sum 1."
     )
@@ -264,6 +268,61 @@ class Crm(_Model):
     )
 
 
+class StageUncertainty(_Model):
+    """How sure a stage's parameters are: drawn once per replication (see ``Uncertainty``)."""
+
+    duration_scale: DistributionSpec | None = Field(
+        default=None,
+        description="Factor on every duration of the stage, e.g. lognormal median 1, p90 1.1.",
+    )
+    exits_weight: PositiveFloat | None = Field(
+        default=None,
+        description="Exit probabilities ~ Dirichlet(weight x exits): as sure as this many "
+        "observed exits.",
+    )
+
+
+class Uncertainty(_Model):
+    """Parameter uncertainty: each replication draws its own parameters from these, once.
+
+    A fitted scenario says how sure it is; a planner can write the same by hand. With
+    ``enabled = false`` (or ``--no-parameter-uncertainty``) every replication uses the point
+    values of the file.
+    """
+
+    enabled: bool = Field(default=True, description="false: every replication the same values.")
+    arrivals_per_month: DistributionSpec | None = Field(
+        default=None,
+        description="Distribution of deals.arrivals_per_month, e.g. gamma mean 520, cv 0.15 "
+        "(its draws are scaled to deals.arrivals_per_month, which defaults to its median).",
+    )
+    arrivals_walk_sd: NonNegativeFloat = Field(
+        default=0.0,
+        description="Each replication's rate wanders month by month: log-rate random walk of "
+        "this sd per month (no drift: as likely to rise as to fall).",
+    )
+    amount_scale: DistributionSpec | None = Field(
+        default=None, description="Factor on every deal amount of a replication."
+    )
+    stages: dict[str, StageUncertainty] = Field(
+        default_factory=dict, description="Per stage name: duration_scale, exits_weight."
+    )
+
+
+class Inflow(_Model):
+    """Arrivals that change over time (on top of deals.arrivals_per_month and seasonality)."""
+
+    trend_per_year: Float = Field(
+        default=0.0,
+        description="Rate x exp(trend x years since start_date): -0.1 is about -10% a year.",
+    )
+    by_month: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description='Arrivals per month in given calendar months, {"2027-03" = 40}: these '
+        "replace the rate (seasonality and trend) in those months.",
+    )
+
+
 class Scenario(_Model):
     """A whole scenario file."""
 
@@ -283,6 +342,8 @@ class Scenario(_Model):
     timing: Timing | None = None
     team: list[Team] = Field(default_factory=list, description="Our own people ([[team]]).")
     crm: Crm | None = None
+    uncertainty: Uncertainty | None = None
+    inflow: Inflow | None = None
 
     @property
     def stage_names(self) -> list[str]:
@@ -299,6 +360,25 @@ class Scenario(_Model):
             if stage.name == name:
                 return i
         raise KeyError(name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arrivals_from_uncertainty(cls, data: Any) -> Any:
+        """``[uncertainty] arrivals_per_month = {...}`` alone gives the rate its median."""
+        try:
+            spec = data["uncertainty"]["arrivals_per_month"]
+            deals = data["deals"]
+        except (KeyError, TypeError):
+            return data
+        if not isinstance(deals, dict) or "arrivals_per_month" in deals:
+            return data
+        from sim.distributions import parse_distribution
+
+        try:
+            median = parse_distribution(spec).quantile(0.5)
+        except (ValueError, TypeError):
+            return data  # reported by the field's own validation
+        return {**data, "deals": {**deals, "arrivals_per_month": median}}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -449,6 +529,8 @@ def _cross_problems(s: Scenario) -> list[str]:
                 )
 
     problems += team_problems(s)
+    problems += _uncertainty_problems(s, check_dist)
+    problems += _inflow_problems(s)
 
     stuck = _stages_that_never_end(s)
     if stuck:
@@ -457,6 +539,42 @@ def _cross_problems(s: Scenario) -> list[str]:
             f"leads to an outcome ({_fmt_names(OUTCOMES)}) or to dormant"
         )
     return problems
+
+
+def _uncertainty_problems(s: Scenario, check_dist) -> list[str]:
+    """``[uncertainty]``: known stages and draws that cannot be negative."""
+    u = s.uncertainty
+    if u is None:
+        return []
+    problems: list[str] = []
+    for name in u.stages:
+        if name not in s.stage_names:
+            problems.append(
+                f"uncertainty.stages.{name}: unknown stage {name!r}; "
+                f"stages: {_fmt_names(s.stage_names)}"
+            )
+    dists = [("uncertainty.arrivals_per_month", u.arrivals_per_month)]
+    dists.append(("uncertainty.amount_scale", u.amount_scale))
+    dists += [
+        (f"uncertainty.stages.{k}.duration_scale", v.duration_scale) for k, v in u.stages.items()
+    ]
+    for path, spec in dists:
+        if spec is not None:
+            check_dist(path, spec)
+    return problems
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _inflow_problems(s: Scenario) -> list[str]:
+    if s.inflow is None:
+        return []
+    return [
+        f"inflow.by_month.{key}: not a calendar month YYYY-MM (e.g. 2027-03)"
+        for key in s.inflow.by_month
+        if not (_MONTH.match(key) and 1 <= int(key[5:]) <= 12)
+    ]
 
 
 def _stages_that_never_end(s: Scenario) -> list[str]:

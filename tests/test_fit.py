@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from pathlib import Path
@@ -15,8 +16,11 @@ from sim.api import simulate
 from sim.cli_data import register
 from sim.crm import OUTCOMES, HistoryRow, read_history
 from sim.distributions import parse_distribution
+from sim.errors import UserError
 from sim.exports import export_history
+from sim.fidelity import check_fidelity, fidelity_text, plot_fidelity
 from sim.fit import (
+    empirical_spec,
     fit_durations,
     fit_history,
     fit_report,
@@ -25,6 +29,7 @@ from sim.fit import (
     scenario_toml,
     standard_errors,
 )
+from sim.inflow_fit import DEFAULT_WALK_SD, fit_inflow
 from sim.scenario import load_scenario, scenario_from_dict
 
 MAVEN = Path("/work/shared/data/maven-crm/sales_pipeline.csv")
@@ -187,7 +192,9 @@ def test_maven_fit_censoring_matters_and_scenario_runs(tmp_path):
 
     register(group)
     out = tmp_path / "maven.toml"
-    result = CliRunner().invoke(group, ["fit", str(MAVEN), "--as-of", "2017-12-31", "-o", str(out)])
+    result = CliRunner().invoke(
+        group, ["fit", str(MAVEN), "--as-of", "2017-12-31", "-o", str(out), "--no-fidelity"]
+    )
     assert result.exit_code == 0, result.output
     assert out.is_file() and (tmp_path / "maven-fit.png").is_file()
     assert "500 deals without an engage date" in result.output
@@ -214,7 +221,8 @@ def test_maven_fit_censoring_matters_and_scenario_runs(tmp_path):
 
 @pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
 def test_maven_cure_model_follows_the_plateau_and_runs():
-    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
+    """The best family (with --durations parametric): a cure share follows the plateau."""
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31), durations="parametric")
     (engaging,) = fit.stages
     d, o = engaging.durations, engaging.observed
     t, km = kaplan_meier(d, o)
@@ -332,3 +340,217 @@ def test_no_cure_variant_without_open_visits():
     rng = np.random.default_rng(5)
     fits = fit_durations(rng.lognormal(3, 0.8, 500), np.array([]))
     assert not any(c.has_cure for c in fits.values())
+
+
+# --- the history as known at an earlier date, currency ----------------------------------------
+
+HISTORY_CSV = (
+    "deal_id,stage,entered_at,amount\n"
+    "A,new,2024-01-01,\nA,won,2024-02-01,100\n"
+    "B,new,2024-01-05,\nB,won,2024-04-10,300\n"
+    "C,new,2024-01-20,\nC,lost,2024-02-20,0\n"
+    "D,new,2024-03-15,\n"
+    "E,new,2024-04-01,\nE,won,2024-04-20,50\n"
+)
+
+
+def test_as_of_before_the_export_leaves_later_rows_out(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text(HISTORY_CSV, encoding="utf-8")
+    history = read_history(path)
+    result = fit_history(history, dt.date(2024, 3, 31))
+    assert (result.ignored_rows, result.ignored_deals) == (3, 1)  # B's and E's wins, E itself
+    (new,) = result.stages
+    assert new.exits == {"won": 1, "lost": 1}  # B's win came later: open at as-of
+    assert result.initial == {"new": 2}  # B and D
+    # amounts are close values (open deals have none): only those closed by as-of are known
+    assert result.amount_count == 1  # A's 100 (C's 0 is not a positive amount)
+    assert "3 rows dated after as-of 2024-03-31 left out" in fit_report(result)
+    full = fit_history(history, dt.date(2024, 4, 30))
+    assert full.ignored_rows == 0 and full.amount_count == 3
+
+
+def test_currency_from_the_option_or_the_history(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text(HISTORY_CSV, encoding="utf-8")
+    history = read_history(path)
+    assert fit_history(history, dt.date(2024, 4, 30), currency="usd").scenario["currency"] == "USD"
+    unknown = fit_history(history, dt.date(2024, 4, 30))
+    assert "currency" not in unknown.scenario and "currency unknown" in fit_report(unknown)
+    history.currency = "GBP"  # what a reader that finds a currency column exposes
+    assert fit_history(history, dt.date(2024, 4, 30)).scenario["currency"] == "GBP"
+    with pytest.raises(UserError, match="in GBP, not in --currency USD"):
+        fit_history(history, dt.date(2024, 4, 30), currency="USD")
+    with pytest.raises(UserError, match="not a three-letter"):
+        fit_history(history, dt.date(2024, 4, 30), currency="dollars")
+
+
+# --- arrivals that drift ------------------------------------------------------------------------
+
+
+def _arrivals(rates: list[float], seed: int) -> tuple[list[dt.datetime], dt.datetime, dt.datetime]:
+    """Poisson arrivals at a rate per calendar month, from 2020-01-01."""
+    rng = np.random.default_rng(seed)
+    start = dt.datetime(2020, 1, 1)
+    out = []
+    month = start
+    for rate in rates:
+        nxt = dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+        days = (nxt - month).days
+        for d in rng.uniform(0, days, rng.poisson(rate * days / (365.25 / 12))):
+            out.append(month + dt.timedelta(days=float(d)))
+        month = nxt
+    return sorted(out), start, month
+
+
+def test_inflow_drift_is_detected_and_the_walk_estimated():
+    flat = fit_inflow(*_arrivals([100.0] * 18, seed=1))
+    assert flat.trend_p > 0.01 and flat.walk_sd < 0.1
+    rising = fit_inflow(*_arrivals([60 * 1.05**k for k in range(18)], seed=2))
+    assert rising.trend_p < 1e-6 and rising.trend_per_month == pytest.approx(0.049, abs=0.015)
+    # the weighted level follows the recent months (above the plain mean) and, a trend not being
+    # extrapolated, its uncertainty covers where the rate is now (two cv)
+    last, mean = 60 * 1.05**17, np.mean([60 * 1.05**k for k in range(18)])
+    assert rising.level > 1.1 * mean
+    assert abs(math.log(last / rising.level)) < 2 * rising.level_cv
+    # a random walk of sd 0.2 a month: the estimate is right on average, a half-size one is not
+    rng = np.random.default_rng(3)
+    estimates = []
+    for k in range(40):
+        rates = 150 * np.exp(np.cumsum(rng.normal(0, 0.2, 24)))
+        estimates.append(fit_inflow(*_arrivals(list(rates), seed=10 + k)).walk_sd)
+    se = np.std(estimates) / math.sqrt(len(estimates))
+    assert abs(np.mean(estimates) - 0.2) < Z * se + 0.02, (np.mean(estimates), se)
+    assert abs(np.mean(estimates) - 0.1) > Z * se
+
+
+def test_too_short_a_history_takes_the_stated_default_walk():
+    short = fit_inflow(*_arrivals([50.0, 50.0], seed=4))
+    assert not short.walk_estimated and short.walk_sd == DEFAULT_WALK_SD
+    assert "default" in short.describe()
+
+
+# --- durations no family follows ----------------------------------------------------------------
+
+
+def test_empirical_duration_when_no_family_follows_the_curve():
+    rng = np.random.default_rng(6)
+    # two kinds of visits: quick ones (median 5 days) and slow ones (median 120)
+    x = np.where(rng.random(3000) < 0.5, rng.lognormal(math.log(5), 0.3, 3000),
+                 rng.lognormal(math.log(120), 0.3, 3000))  # fmt: skip
+    rows = [HistoryRow(f"D{i}", "work", CURE_AS_OF - dt.timedelta(days=400)) for i in range(3000)]
+    rows += [
+        HistoryRow(f"D{i}", "won", CURE_AS_OF - dt.timedelta(days=400 - float(d)))
+        for i, d in enumerate(x)
+        if d < 380
+    ]
+    auto = fit_history(rows, CURE_AS_OF)
+    (work,) = auto.stages
+    assert work.chosen == "empirical"
+    best_family = min(work.candidates.values(), key=lambda c: c.aic).family
+    assert work.gaps[best_family] > work.gap_limit >= work.gaps["empirical"]
+    assert "largest gap to Kaplan-Meier" in fit_report(auto)
+    # the empirical curve's median is the data's (bimodal: between the two lumps)
+    assert abs(work.median - float(np.median(x))) < 0.1 * float(np.median(x))
+    parametric = fit_history(rows, CURE_AS_OF, durations="parametric")
+    assert parametric.stages[0].chosen == best_family
+    data = copy.deepcopy(auto.scenario)
+    data["deals"]["initial"] = {"work": 500}
+    result = simulate(scenario_from_dict(data), replications=2, jobs=1, write=False)
+    assert result.summary["outcomes"]["won"]["share"] > 0.9  # every visit ends in won here
+
+
+def test_a_family_that_follows_the_curve_is_kept(fitted):
+    for stage in fitted.stages:
+        assert stage.chosen != "empirical", (stage.name, stage.gaps)
+        assert stage.gaps[stage.chosen] <= stage.gap_limit
+
+
+def test_empirical_tail_is_the_time_at_risk_past_the_last_close():
+    d = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    o = np.array([True, True, True, False, False])
+    spec = empirical_spec(d, o)
+    assert spec["days"][-1] == 3.0 and spec["survival"][-1] == pytest.approx(0.4)
+    assert spec["tail_mean"] == pytest.approx((10 - 3) + (20 - 3))
+
+
+# --- uncertainty written, fidelity ------------------------------------------------------------
+
+
+def test_uncertainty_section_says_what_the_history_knows(fitted):
+    u = fitted.scenario["uncertainty"]
+    assert "arrivals_per_month" not in u  # the truth has no arrivals: nothing to be unsure of
+    for stage in fitted.stages:
+        su = u["stages"][stage.name]
+        exits = sum(stage.exits.values())
+        if stage.cure:  # a cure share is known less surely than the counted exits
+            assert 1 <= su["exits_weight"] <= exits
+        else:
+            assert su["exits_weight"] == pytest.approx(exits, rel=1e-3)
+        # the duration scale's spread: at least the exponential's 1/sqrt(events) on the log
+        log_p90 = math.log(su["duration_scale"]["p90"])
+        assert log_p90 >= 0.999 * 1.2816 / math.sqrt(int(stage.observed.sum()))
+    scenario = scenario_from_dict(fitted.scenario)
+    assert scenario.uncertainty is not None and scenario.uncertainty.enabled
+
+
+def test_fidelity_of_the_true_model_is_close_and_a_wrong_one_is_not(fitted):
+    good = check_fidelity(fitted, replications=4)
+    assert set(good.gaps) >= {"won", "lost", "no_decision", "open"}
+    assert good.largest_gap < 0.05, good.gaps
+    wrong = copy.deepcopy(fitted)
+    decide = next(s for s in wrong.scenario["stages"] if s["name"] == "decide")
+    decide["exits"] = {"won": 0.2, "propose": 0.2, "no_decision": 0.6}
+    bad = check_fidelity(wrong, replications=4)
+    assert bad.gaps["won"][0] > 0.1 > good.gaps["won"][0]
+    assert "Largest gap" in fidelity_text(good)
+
+
+@pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
+def test_maven_empirical_curve_and_its_fidelity(tmp_path):
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
+    (engaging,) = fit.stages
+    u = fit.scenario["uncertainty"]
+    assert u["arrivals_per_month"]["dist"] == "lognormal" and u["arrivals_walk_sd"] > 0.1
+    assert engaging.chosen == "empirical"
+    assert (
+        engaging.gaps["empirical"]
+        < 0.01
+        < 0.1
+        < min(v for k, v in engaging.gaps.items() if k != "empirical")
+    )
+    assert engaging.km_median == pytest.approx(engaging.median, rel=0.05)
+    check = check_fidelity(fit, replications=2)
+    # the still-open share by age is the curve's own: a fitted scenario that keeps old deals open
+    assert check.gaps["open"][0] < 0.05
+    png = plot_fidelity(check, tmp_path / "f.png")
+    assert png.is_file()
+
+
+def test_fit_cli_on_a_history_past_as_of_leaves_later_rows_out(tmp_path):
+    """Issue 13: what did we know on 2024-04-15? The later rows are counted, not refused."""
+
+    @click.group()
+    def group():
+        """Test group."""
+
+    register(group)
+    history = Path(__file__).parent / "data" / "crm" / "bad_history_after_as_of.csv"
+    out = tmp_path / "then.toml"
+    args = ["fit", str(history), "--as-of", "2024-04-15", "-o", str(out), "--no-fidelity"]
+    result = CliRunner().invoke(group, args)
+    assert result.exit_code == 0, result.output
+    assert "rows dated after as-of 2024-04-15 left out" in result.output
+    assert load_scenario(out).start_date == dt.date(2024, 4, 15)
+
+
+def test_uncertainty_narrows_as_history_grows():
+    small = fit_history(_cure_history(300, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
+    large = fit_history(_cure_history(3000, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
+    s, g = (f.scenario["uncertainty"]["stages"]["work"] for f in (small, large))
+    assert g["exits_weight"] > 5 * s["exits_weight"]
+    log_small = math.log(s["duration_scale"]["p90"])
+    log_large = math.log(g["duration_scale"]["p90"])
+    # the log-scale spread falls like 1/sqrt(n): ten times the deals, about a third of it
+    assert log_large < 0.5 * log_small
+    assert log_large > 0.15 * log_small

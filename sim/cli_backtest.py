@@ -1,0 +1,164 @@
+"""CLI command ``dealsim backtest``: parse, call :mod:`sim.backtest`, write, print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
+from sim.errors import UserError
+
+
+def _dates(values: tuple[str, ...]) -> list[dt.date]:
+    """``--as-of 2017-03-31 --as-of 2017-06-30`` or ``--as-of 2017-03-31,2017-06-30``."""
+    out = []
+    for text in values:
+        for part in text.split(","):
+            if part.strip():
+                when = _as_of(part)
+                out.append(when.date() if isinstance(when, dt.datetime) else when)
+    return out
+
+
+def _one_date(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    (when,) = _dates((text,)) or [None]
+    if when is None:
+        raise UserError(f"{option}: a date is needed (YYYY-MM-DD)")
+    return when
+
+
+def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
+    """The cut-offs the options name: listed ones, or every month end from --from to --to."""
+    from sim.backtest import month_ends
+
+    listed = _dates(as_of)
+    if every is None:
+        if first is not None or last is not None:
+            raise UserError("--from and --to go with --every month")
+        return listed
+    if first is None or last is None:
+        raise UserError("--every month needs --from DATE and --to DATE")
+    if last < first:
+        raise UserError(f"--to {last} is before --from {first}")
+    return sorted({*listed, *month_ends(first, last)})
+
+
+@click.command("backtest")
+@click.argument("history", type=click.Path(path_type=Path))
+@click.option("--as-of", "as_of", multiple=True, metavar="DATE[,DATE...]", help="Cut-off day(s).")
+@click.option("--every", type=click.Choice(["month"]), help="Rolling cut-offs: every month end")
+@click.option("--from", "first", metavar="DATE", help="... from this month (with --every).")
+@click.option("--to", "last", metavar="DATE", help="... to this day (with --every).")
+@click.option("--until", required=True, metavar="DATE", help="Last day forecast and scored.")
+@click.option(
+    "--months-ahead",
+    type=int,
+    help="End each forecast this many month ends after its cut-off (and by --until).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    help="Backtest this scenario (with [crm.stage_map]) instead of fitting at each cut-off.",
+)
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD", help="Name a column.")
+@click.option(
+    "--stage-map", "stage_maps", multiple=True, metavar="CRM=NAME", help="Rename a stage."
+)
+@click.option("-n", "--replications", type=int, default=200, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Cut-offs in parallel.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
+@click.option(
+    "--no-parameter-uncertainty",
+    is_flag=True,
+    help="Every replication on the point values (the forecast as if the fit were certain).",
+)
+@DURATIONS_OPTION
+@HALF_LIFE_OPTION
+@click.option("--fidelity", is_flag=True, help="Also check each fit against its own history.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures.")
+@click.option("--json", "as_json", is_flag=True, help="Print backtest.json instead of the table.")
+@_user_errors
+def backtest_command(
+    history,
+    as_of,
+    every,
+    first,
+    last,
+    until,
+    months_ahead,
+    scenario,
+    maps,
+    stage_maps,
+    replications,
+    seed,
+    jobs,
+    output,
+    force,
+    no_parameter_uncertainty,
+    durations,
+    half_life,
+    fidelity,
+    no_plots,
+    as_json,
+):
+    """Forecast from past cut-offs of a stage HISTORY and score against what happened.
+
+    Each cut-off uses only what was known then: the history up to it is fitted (or --scenario
+    is used), the deals open then are the pipeline with their age in stage, and the forecast
+    runs to --until. Writes backtest.json, backtest.csv and figures (default folder
+    results/backtest-<history>-<time>).
+    """
+    from sim.backtest import BacktestOptions, run_backtest
+    from sim.backtest_report import table, to_dict, write
+    from sim.cli import _Progress
+    from sim.crm import read_history
+    from sim.pipeline import parse_mapping
+    from sim.results import check_output_dir, default_output_dir
+    from sim.scenario import load_scenario
+
+    end = _one_date(until, "--until")
+    cutoffs = cutoffs_from(as_of, every, _one_date(first, "--from"), _one_date(last, "--to"))
+    if months_ahead is not None and months_ahead < 1:
+        raise UserError(f"--months-ahead {months_ahead}: must be >= 1")
+    if not 2 <= replications <= 100_000:
+        raise UserError(f"--replications {replications}: outside 2..100000")
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: must be >= 1")
+    folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
+    check_output_dir(folder, force)
+    hist = read_history(
+        history, mapping=parse_mapping(maps), stage_map=_pairs(stage_maps, "--stage-map")
+    )
+    options = BacktestOptions(
+        until=end,
+        replications=replications,
+        seed=seed,
+        parameter_uncertainty=not no_parameter_uncertainty,
+        durations=durations,
+        half_life=half_life,
+        scenario=load_scenario(scenario) if scenario is not None else None,
+        fidelity=fidelity,
+        months_ahead=months_ahead,
+    )
+    progress = _Progress(len(cutoffs), "Backtesting")
+    try:
+        bt = run_backtest(hist, cutoffs, options, jobs=jobs, progress=progress)
+    finally:
+        progress.close()
+    write(bt, folder, force=force, plots=not no_plots)
+    if as_json:
+        click.echo(json.dumps(to_dict(bt), indent=2))
+    else:
+        click.echo(table(bt, folder))
+
+
+def register(group: click.Group) -> None:
+    """Add ``backtest`` to ``group`` (the ``dealsim`` CLI)."""
+    group.add_command(backtest_command)
