@@ -20,6 +20,7 @@ vectorized one (:mod:`sim.vectorized`) read the same numbers and give the same r
 from __future__ import annotations
 
 import bisect
+import math
 
 import numpy as np
 import simpy
@@ -107,7 +108,7 @@ class SimpyReplication:
         for j, (day, row) in enumerate(
             zip(market.arrival_days.tolist(), market.arrival_rows.tolist(), strict=True)
         ):
-            yield timeout(day - env.now)
+            yield timeout(delay_until(env.now, day))
             self.deals[first + j] = env.process(lives.life(first + j, 0, arrivals, row))
 
     def _market(self):
@@ -158,7 +159,7 @@ class SimpyReplication:
         for day, i, j, moving in zip(days, deal, role, moves, strict=True):
             if cur[i] >= won:  # closed for good: its people no longer matter (no wake-up)
                 continue
-            yield timeout(day - env.now)
+            yield timeout(delay_until(env.now, day))
             state = cur[i]
             if not matters[j][state]:
                 continue
@@ -238,6 +239,22 @@ class SimpyReplication:
             events=self.events,
             teams=[desk.records(model.horizon) for desk in self.desks],
         )
+
+
+def delay_until(now: float, day: float) -> float:
+    """The delay of a timeout from ``now`` that ends at exactly ``day``.
+
+    SimPy ends a timeout at ``now + delay``, which can round an ulp away from ``day``; the other
+    processes' clocks (arrivals, the decision groups) then drift from the days the deals' own
+    numbers give (and from the vectorized engine's). A delay an ulp or two off ``day - now``
+    always lands on ``day`` exactly.
+    """
+    delay = day - now
+    while now + delay < day:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > day:
+        delay = math.nextafter(delay, -math.inf)
+    return delay
 
 
 def events_processed(env: simpy.Environment) -> int:

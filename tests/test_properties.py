@@ -355,6 +355,9 @@ def test_deals_queueing_for_our_people_keep_every_invariant(data, seed, replicat
             steps = np.concatenate([np.ones(len(records.busy)), -np.ones(len(records.busy))])
             order = np.lexsort((steps, marks))  # at a tie, an end before a start
             assert np.cumsum(steps[order]).max(initial=0) <= team.most
+    # The log makes the decision groups wake for every replacement: events that fall at the
+    # same instant (fixed durations) may then be taken in another order, the same days reached
+    # by other sums (last-bit differences only).
     logged = simulate_replication(model, seed, replication, record_events=True)
-    assert_same_records(rec, logged)
+    assert_same_records(rec, logged, exact=False)
     assert_same_records(rec, simulate_replication(compiled(data), seed, replication))
