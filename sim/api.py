@@ -8,6 +8,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,7 @@ def simulate(
     command: list[str] | None = None,
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
     pipeline: PipelineSource | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -94,6 +96,9 @@ def simulate(
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
+        executor: where the batches of replications run (a ``concurrent.futures`` executor,
+            e.g. ``sim.cluster.connect(address)`` for a Dask cluster; default: local worker
+            processes); ``jobs`` then defaults to its worker count. Results do not depend on it.
     """
     if sets:
         from sim.comparison import normalize_sets
@@ -104,7 +109,7 @@ def simulate(
         scenario = load_scenario(scenario)
     replications = scenario.replications if replications is None else replications
     seed = scenario.seed if seed is None else seed
-    jobs = default_jobs() if jobs is None else jobs
+    jobs = default_jobs_for(executor) if jobs is None else jobs
     check_run_options(replications, seed, jobs)
     if target is not None and not (target > 0 and math.isfinite(target)):
         raise UserError(f"--target: {target} must be a positive amount")
@@ -115,7 +120,7 @@ def simulate(
         scenario, initial = apply_pipeline(scenario, pipeline)
     model = compile_scenario(scenario, initial)
     if not write:
-        return _run_in_memory(model, replications, seed, jobs, progress, command, target)
+        return _run_in_memory(model, replications, seed, jobs, progress, command, target, executor)
     folder = Path(output) if output is not None else default_output_dir(scenario.name)
     with ResultsWriter(folder, model, force=force, events=events) as writer:
         started = time.perf_counter()
@@ -128,11 +133,13 @@ def simulate(
             on_output=writer.on_output,
             progress=progress,
             matrix=writer.matrix(replications, _width(model)),
+            executor=executor,
         )
         summary = _summary(aggregate, seed, target)
         per_replication = {k: np.array(v) for k, v in aggregate.per_replication().items()}
         wall = time.perf_counter() - started
         manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command)
+        _note_executor(manifest, executor)
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         writer.write_text(SCENARIO, dump_scenario_toml(scenario))
@@ -164,12 +171,32 @@ def _width(model: Model) -> int:
     return Layout.of(model).width
 
 
-def _run_in_memory(model, replications, seed, jobs, progress, command, target) -> RunResult:
+def default_jobs_for(executor: Executor | None) -> int:
+    """All local cores, or the executor's workers when it says how many it has."""
+    if executor is not None:
+        from sim.cluster import executor_slots
+
+        return executor_slots(executor) or default_jobs()
+    return default_jobs()
+
+
+def _note_executor(manifest: dict, executor: Executor | None) -> None:
+    """Say in the manifest where the work ran when it was not on local processes."""
+    if executor is not None:
+        from sim.cluster import describe_executor
+
+        manifest["executor"] = describe_executor(executor)
+
+
+def _run_in_memory(
+    model, replications, seed, jobs, progress, command, target, executor=None
+) -> RunResult:
     started = time.perf_counter()
-    aggregate = run(model, seed, replications, jobs, progress=progress)
+    aggregate = run(model, seed, replications, jobs, progress=progress, executor=executor)
     summary = _summary(aggregate, seed, target)
     wall = time.perf_counter() - started
     manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command)
+    _note_executor(manifest, executor)
     return RunResult(model.scenario, summary, manifest, aggregate.per_replication())
 
 

@@ -9,11 +9,13 @@ import json
 import signal
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import click
 
 from sim import __version__
+from sim.cli_cluster import scheduler_option
 from sim.errors import UserError
 
 
@@ -127,29 +129,34 @@ def _pipeline_source(pipeline, as_of, column_map):
     )
 
 
-def _run_arms(arms, folder, force, replications, seed, jobs, source, label) -> tuple[int, int]:
+def _run_arms(
+    arms, folder, force, replications, seed, jobs, source, label, scheduler=None
+) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
 
     Returns the (replications, seed) actually used.
     """
+    from sim.cluster import connect
     from sim.comparison import run_arms
     from sim.results import check_output_dir
 
     check_output_dir(folder, force)
     per_run = replications if replications is not None else arms[0].scenario.replications
-    progress = _Progress(per_run * len(arms), label)
-    try:
-        return run_arms(
-            arms,
-            replications=replications,
-            seed=seed,
-            jobs=jobs,
-            progress=progress,
-            command=["dealsim", *sys.argv[1:]],
-            pipeline=source,
-        )
-    finally:
-        progress.close()
+    with connect(scheduler) as executor:
+        progress = _Progress(per_run * len(arms), label)
+        try:
+            return run_arms(
+                arms,
+                replications=replications,
+                seed=seed,
+                jobs=jobs,
+                progress=progress,
+                command=["dealsim", *sys.argv[1:]],
+                pipeline=source,
+                executor=executor,
+            )
+        finally:
+            progress.close()
 
 
 def _write_and_show(result, folder: Path, force: bool, no_plots: bool, as_json: bool) -> None:
@@ -179,6 +186,7 @@ def _print_json(data: dict) -> None:
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 @_pipeline_options
+@scheduler_option
 def run_command(
     scenario,
     replications,
@@ -194,9 +202,11 @@ def run_command(
     pipeline,
     as_of,
     column_map,
+    scheduler,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
+    from sim.cluster import connect
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
 
@@ -204,7 +214,7 @@ def run_command(
     source = _pipeline_source(pipeline, as_of, column_map)
     total = replications if replications is not None else loaded.replications
     progress = _Progress(total, f"Simulating {loaded.name}")
-    try:
+    with connect(scheduler) as executor, closing(progress):
         result = simulate(
             loaded,
             replications=replications,
@@ -218,9 +228,8 @@ def run_command(
             progress=progress,
             command=["dealsim", *sys.argv[1:]],
             pipeline=source,
+            executor=executor,
         )
-    finally:
-        progress.close()
     imported = result.manifest.get("pipeline")
     if imported:
         click.echo(
@@ -248,6 +257,7 @@ def run_command(
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
 @_pipeline_options
+@scheduler_option
 def compare_command(
     scenarios,
     replications,
@@ -261,6 +271,7 @@ def compare_command(
     pipeline,
     as_of,
     column_map,
+    scheduler,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -274,8 +285,9 @@ def compare_command(
     arms = prepare_arms(list(scenarios), parse_sets(sets))
     folder = output if output is not None else compare_folder(arms)
     source = _pipeline_source(pipeline, as_of, column_map)
+    label = f"Comparing {len(arms)} scenarios"
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Comparing {len(arms)} scenarios"
+        arms, folder, force, replications, seed, jobs, source, label, scheduler
     )
     _write_and_show(Comparison(arms, replications, seed), folder, force, no_plots, as_json)
 
@@ -290,6 +302,7 @@ def compare_command(
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
 @_pipeline_options
+@scheduler_option
 def sweep_command(
     scenario,
     replications,
@@ -303,6 +316,7 @@ def sweep_command(
     pipeline,
     as_of,
     column_map,
+    scheduler,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -316,7 +330,7 @@ def sweep_command(
     folder = output if output is not None else sweep_folder(arms, parameter)
     source = _pipeline_source(pipeline, as_of, column_map)
     replications, seed = _run_arms(
-        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}"
+        arms, folder, force, replications, seed, jobs, source, f"Sweeping {parameter}", scheduler
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed)
     _write_and_show(result, folder, force, no_plots, as_json)
@@ -366,10 +380,12 @@ def scenarios():
 def _register_plugins() -> None:
     """Commands that live in their own modules: data in and out, and the trainer's tools."""
     from sim.cli_data import register as register_data
+    from sim.cli_sensitivity import register as register_sensitivity
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_sensitivity(cli)
 
 
 _register_plugins()

@@ -229,10 +229,12 @@ def run_arms(
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
     pipeline=None,
+    executor=None,
 ) -> tuple[int, int]:
     """Run every arm in memory on the same seed and replications; returns (replications, seed).
 
-    ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals.
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals;
+    ``executor`` (a ``concurrent.futures`` executor, e.g. a Dask cluster's) runs the batches.
 
     ``progress`` is called with the number of replications done over all arms.
     """
@@ -252,6 +254,7 @@ def run_arms(
             progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
             command=command,
             pipeline=pipeline,
+            executor=executor,
         )
     return replications, seed
 
@@ -392,6 +395,7 @@ def compare(
     level: float = LEVEL,
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
+    executor=None,
 ) -> Comparison:
     """Run scenarios on common random numbers and compare each with the first (in memory).
 
@@ -401,6 +405,7 @@ def compare(
         replications, seed: the same for every scenario (default: those of ``a``).
         jobs: worker processes (default: all cores); results do not depend on it.
         sets: dotted keys to change, ``{"budget.funded_share": 0.5}`` or ``["k=v", ...]``.
+        executor: where the replications run (see :func:`sim.simulate`), e.g. a Dask cluster.
 
     Returns:
         A Comparison; ``.metrics["bookings"]["delta"]`` etc., ``.to_dict()``, ``.write(dir)``.
@@ -418,6 +423,7 @@ def compare(
         jobs=jobs,
         progress=progress,
         command=command,
+        executor=executor,
     )
     return Comparison(arms, replications, seed, level)
 

@@ -134,7 +134,9 @@ def _metrics(per_replication: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline=None):
+def _run(
+    scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline=None, executor=None
+):
     from sim.api import simulate
 
     return simulate(
@@ -144,6 +146,7 @@ def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pip
         jobs=jobs,
         write=False,
         pipeline=pipeline,
+        executor=executor,
     )
 
 
@@ -156,6 +159,7 @@ def counterfactual(
     jobs: int | None = 1,
     baseline: dict[str, np.ndarray] | None = None,
     pipeline=None,
+    executor=None,
 ) -> dict:
     """What switching ``mechanism`` off changes, paired replication by replication.
 
@@ -163,8 +167,10 @@ def counterfactual(
     "baseline"}}``: delta = without - with (positive: the mechanism costs that much).
     """
     if baseline is None:
-        baseline = _metrics(_run(scenario, replications, seed, jobs, pipeline).per_replication)
-    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline)
+        baseline = _metrics(
+            _run(scenario, replications, seed, jobs, pipeline, executor).per_replication
+        )
+    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline, executor)
     off = _metrics(off_run.per_replication)
     out: dict = {"mechanism": mechanism, "present": has_mechanism(scenario, mechanism)}
     for key, _, _ in METRICS:
@@ -182,14 +188,16 @@ def counterfactuals(
     jobs: int | None = 1,
     progress: Callable[[str], None] | None = None,
     pipeline=None,
+    executor=None,
 ) -> dict:
     """The counterfactual of every mechanism the scenario has (absent ones are skipped).
 
-    ``pipeline`` (a ``sim.pipeline.PipelineSource``): the run's day-0 deals from a CRM export.
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``): the run's day-0 deals from a CRM export;
+    ``executor``: where the replications run (see :func:`sim.simulate`).
     """
     if progress:
         progress("baseline")
-    base_run = _run(scenario, replications, seed, jobs, pipeline)
+    base_run = _run(scenario, replications, seed, jobs, pipeline, executor)
     baseline = _metrics(base_run.per_replication)
     found: dict = {
         "replications": replications,
@@ -210,6 +218,7 @@ def counterfactuals(
             jobs=jobs,
             baseline=baseline,
             pipeline=pipeline,
+            executor=executor,
         )
     return found
 
@@ -221,11 +230,13 @@ def explain_folder(
     jobs: int | None = 1,
     with_counterfactuals: bool = True,
     progress: Callable[[str], None] | None = None,
+    executor=None,
 ) -> tuple[dict, dict | None]:
     """(summary, counterfactuals) of a results folder; the folder is only read.
 
     Args:
         replications: fewer replications than the run for speed (default: the run's).
+        executor: where the re-runs' replications run (see :func:`sim.simulate`).
     """
     from sim.results import PIPELINE, SCENARIO, read_summary
 
@@ -249,7 +260,13 @@ def explain_folder(
 
         pipeline = PipelineSource(folder / PIPELINE, as_of=scenario.start_date)
     found = counterfactuals(
-        scenario, replications=n, seed=seed, jobs=jobs, progress=progress, pipeline=pipeline
+        scenario,
+        replications=n,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+        pipeline=pipeline,
+        executor=executor,
     )
     if n == run_reps:
         expected = summary.get("bookings", {}).get("mean")

@@ -269,6 +269,7 @@ def sweep(
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
     labels: Sequence[str] | None = None,
+    executor=None,
 ) -> Sweep:
     """Run a scenario once per value of ``parameter`` on the same seed (in memory).
 
@@ -278,6 +279,7 @@ def sweep(
             ``values`` left out.
         values: the values to try, in order; the first is the reference of the deltas.
         sets: other keys changed at every point.
+        executor: where the replications run (see :func:`sim.simulate`), e.g. a Dask cluster.
 
     Returns:
         A Sweep: ``.points``, ``.to_dict()``, ``.to_csv()``, ``.write(dir)``.
@@ -294,6 +296,7 @@ def sweep(
         jobs=jobs,
         progress=progress,
         command=command,
+        executor=executor,
     )
     return Sweep(
         parameter,
