@@ -24,8 +24,8 @@ _LAZY = {
     "Comparison": "sim.comparison",
     "sweep": "sim.sweeps",
     "Sweep": "sim.sweeps",
-    "sensitivity": "sim.sensitivity",
-    "Sensitivity": "sim.sensitivity",
+    "sensitivity": "sim.sensitivity_analysis",
+    "Sensitivity": "sim.sensitivity_analysis",
     "load_scenario": "sim.scenario",
     "Scenario": "sim.scenario",
 }
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # for editors and type checkers; nothing is imported at run t
     from sim.api import RunResult, simulate
     from sim.comparison import Comparison, compare
     from sim.scenario import Scenario, load_scenario
-    from sim.sensitivity import Sensitivity, sensitivity
+    from sim.sensitivity_analysis import Sensitivity, sensitivity
     from sim.sweeps import Sweep, sweep
 
 

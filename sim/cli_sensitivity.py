@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.sensitivity import (
+from sim.sensitivity_analysis import (
     DEFAULT_SAMPLES,
     DEFAULT_SOBOL_REPLICATIONS,
     METHODS,
@@ -103,7 +103,7 @@ def sensitivity_command(
     from sim.cli import _print_json, _Progress
     from sim.cluster import connect
     from sim.results import check_output_dir
-    from sim.sensitivity import plan_sensitivity, run_plan, sensitivity_folder
+    from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
 
     plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
     folder = output

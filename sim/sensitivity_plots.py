@@ -23,7 +23,7 @@ from sim.plots import money_formatter  # noqa: E402  (every figure writes money 
 from sim.report import compact  # noqa: E402
 
 if TYPE_CHECKING:
-    from sim.sensitivity import Sensitivity
+    from sim.sensitivity_analysis import Sensitivity
 
 LOW_COLOR = "#2b6cb0"  # blue: the parameter at its low end
 HIGH_COLOR = "#dd6b20"  # orange: at its high end
