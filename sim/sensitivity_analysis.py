@@ -75,7 +75,7 @@ METHODS = ("tornado", "sobol")
 #: Metrics that can be analysed: the per-replication metrics of a comparison, and percentiles
 #: of each replication's won cycles. Name -> (kind, label), as :data:`sim.comparison.METRICS`.
 SENSITIVITY_METRICS: dict[str, tuple[str, str]] = {
-    **{name: spec for name, spec in METRICS.items()},
+    **METRICS,
     "cycle_p10": ("days", "won cycle P10 (days)"),
     "cycle_p50": ("days", "won cycle P50 (days)"),
     "cycle_p90": ("days", "won cycle P90 (days)"),
@@ -285,7 +285,8 @@ class Sensitivity:
                 else:
                     sobol_figure(self, tmp / SOBOL_PLOT)
             manifest = dict(self.manifest)
-            manifest["command"] = command if command is not None else sys.argv
+            if command is not None:  # else the command that ran it (set by run_plan)
+                manifest["command"] = command
             write_json(tmp / MANIFEST, manifest)
         return target
 
@@ -338,9 +339,9 @@ def sensitivity(
     Returns:
         A Sensitivity: ``.rows``, ``.table()``, ``.to_dict()``, ``.write(dir)``.
     """
-    plan = plan_sensitivity(scenario, vary, method, metric, replications, seed, samples, sets)
     if not 0 < level < 1:
         raise UserError(f"level: {level} must be between 0 and 1")
+    plan = plan_sensitivity(scenario, vary, method, metric, replications, seed, samples, sets)
     return run_plan(
         plan, level=level, jobs=jobs, progress=progress, executor=executor, command=command
     )
