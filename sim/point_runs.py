@@ -88,16 +88,16 @@ def evaluate_points(
     pending = iter(_tasks(models, replications, jobs))
     running: dict = {}
     window = 4 * max(jobs, 1)  # enough in flight to keep the workers busy, memory bounded
+
+    def top_up() -> None:
+        while len(running) < window:
+            task = next(pending, None)
+            if task is None:
+                return
+            i, batch = task
+            running[pool.submit(metric_values, models[i], seed, batch, metric)] = task
+
     try:
-
-        def top_up() -> None:
-            while len(running) < window:
-                task = next(pending, None)
-                if task is None:
-                    return
-                i, batch = task
-                running[pool.submit(metric_values, models[i], seed, batch, metric)] = task
-
         top_up()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

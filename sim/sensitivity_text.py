@@ -14,10 +14,6 @@ if TYPE_CHECKING:
 __all__ = ["sobol_table", "tornado_table"]
 
 
-def _value_cell(value: float) -> str:
-    return value_text(value)
-
-
 def _with_interval(kind: str, pair: dict) -> str:
     interval = format_interval(kind, pair["ci_low"], pair["ci_high"])
     return f"{format_delta(kind, pair['delta'])} {interval}"
@@ -34,8 +30,8 @@ def tornado_table(result: Sensitivity) -> list[str]:
     lines = [
         f"Tornado of {result.metric_label} on {result.scenario.name}: {result.replications} "
         f"replications per point, seed {result.seed}, common random numbers",
-        f"Base (the scenario as it is): {format_value(kind, base['mean'])} "
-        f"{format_interval(kind, base['ci_low'], base['ci_high']).replace('+', '')}".rstrip(),
+        f"Base (the scenario as it is): {format_value(kind, base['mean'])} ({level} interval "
+        f"{format_value(kind, base['ci_low'])} .. {format_value(kind, base['ci_high'])})",
         f"Each parameter at its low and its high value, the others at the scenario's; delta = "
         f"paired difference to the base, with its {level} interval; swing = high - low.",
         "",
@@ -48,10 +44,10 @@ def tornado_table(result: Sensitivity) -> list[str]:
         rows.append(
             [
                 row["key"],
-                _value_cell(row["base"]),
-                _value_cell(row["low"]),
+                value_text(row["base"]),
+                value_text(row["low"]),
                 _with_interval(kind, row["at_low"]),
-                _value_cell(row["high"]),
+                value_text(row["high"]),
                 _with_interval(kind, row["at_high"]),
                 swing,
             ]
@@ -83,7 +79,7 @@ def sobol_table(result: Sensitivity) -> list[str]:
         rows.append(
             [
                 row["key"],
-                f"{_value_cell(row['low'])}..{_value_cell(row['high'])}",
+                f"{value_text(row['low'])}..{value_text(row['high'])}",
                 _index_cell(row["S1"]),
                 _index_cell(row["ST"]),
             ]
