@@ -55,6 +55,14 @@ def _save(fig, path: Path, caption: str, warnings: list[str] = ()) -> Path:
     return path
 
 
+def _heading(ax, title: str, subtitle: str, legend: dict[str, str]) -> None:
+    """Title, a line saying how to read the figure, and the legend of the bar colours."""
+    ax.set_title(title, fontsize=13, loc="left", pad=28)
+    ax.text(0, 1.02, subtitle, transform=ax.transAxes, fontsize=9, color=NOTE_COLOR, va="bottom")
+    handles = [Patch(color=color, label=label) for color, label in legend.items()]
+    ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=9)
+
+
 def _axis_formatter(kind: str, currency: str):
     if kind == "money":
         return money_formatter(currency)
@@ -128,27 +136,12 @@ def tornado_figure(result: Sensitivity, path: Path) -> Path:
     ax.margins(x=0.22)  # room for the labels at the bar ends
     _style(ax)
     base_text = _axis_formatter(kind, result.currency)(base, None)
-    ax.set_title(
-        f"Which assumption moves {result.metric_name} most", fontsize=13, loc="left", pad=28
-    )
-    ax.text(
-        0,
-        1.02,
+    _heading(
+        ax,
+        f"Which assumption moves {result.metric_name} most",
         f"Each parameter at its low and its high value, the others as in the scenario (line: "
         f"{base_text}); whiskers: {100 * result.level:g}% paired intervals",
-        transform=ax.transAxes,
-        fontsize=9,
-        color=NOTE_COLOR,
-        va="bottom",
-    )
-    ax.legend(
-        handles=[
-            Patch(color=LOW_COLOR, label="at its low value"),
-            Patch(color=HIGH_COLOR, label="at its high value"),
-        ],
-        loc="lower right",
-        frameon=False,
-        fontsize=9,
+        {LOW_COLOR: "at its low value", HIGH_COLOR: "at its high value"},
     )
     return _save(fig, path, result.caption())
 
@@ -189,29 +182,11 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel(f"share of the variance of {result.metric_label} across the points")
     _style(ax)
-    ax.set_title(
+    _heading(
+        ax,
         f"What drives the spread of {result.metric_name}: Sobol indices",
-        fontsize=13,
-        loc="left",
-        pad=28,
-    )
-    ax.text(
-        0,
-        1.02,
         "Dark: the parameter alone (S1); light: with its interactions (ST); whiskers: "
         f"{100 * result.level:g}% bootstrap intervals",
-        transform=ax.transAxes,
-        fontsize=9,
-        color=NOTE_COLOR,
-        va="bottom",
-    )
-    ax.legend(
-        handles=[
-            Patch(color=ALONE_COLOR, label="alone (first order, S1)"),
-            Patch(color=TOTAL_COLOR, label="with interactions (total, ST)"),
-        ],
-        loc="lower right",
-        frameon=False,
-        fontsize=9,
+        {ALONE_COLOR: "alone (first order, S1)", TOTAL_COLOR: "with interactions (total, ST)"},
     )
     return _save(fig, path, result.caption(), result.warnings)
