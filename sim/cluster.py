@@ -80,8 +80,12 @@ class DaskExecutor(Executor):
     """
 
     def __init__(self, client: Any, retries: int = RETRIES):
+        from distributed.cfexecutor import ClientExecutor
+
         self.client = client
-        self.retries = retries
+        # Dask's own adapter turns its futures into concurrent.futures ones, and cancels the
+        # task on the cluster when its concurrent future is cancelled.
+        self._submitter = ClientExecutor(client, pure=False, retries=retries)
         self._futures: list = []
         self._closed = False
 
@@ -98,13 +102,8 @@ class DaskExecutor(Executor):
         """Run ``fn(*args, **kwargs)`` on the cluster; a ``concurrent.futures.Future``."""
         if self._closed:
             raise RuntimeError("cannot submit to a closed DaskExecutor")
-        from distributed.cfexecutor import ClientExecutor
-
-        # ClientExecutor turns Dask futures into concurrent.futures ones (and cancels the Dask
-        # task when its concurrent future is cancelled); one per call keeps no references.
-        wrapper = ClientExecutor(self.client, pure=False, retries=self.retries)
-        future = wrapper.submit(fn, *args, **kwargs)
-        self._futures = [f for f in self._futures if not f.done()]
+        future = self._submitter.submit(fn, *args, **kwargs)
+        self._futures = [f for f in self._futures if not f.done()]  # the ones still running
         self._futures.append(future)
         return future
 
