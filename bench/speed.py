@@ -210,7 +210,7 @@ def main() -> None:
     after = ceiling()
     top = max(before, after)
 
-    print(f"Ceilings (raw SimPy, best of 7 rounds; the runs are set against the higher one)")
+    print("Ceilings (raw SimPy, best of 7 rounds; the runs are set against the higher one)")
     print(f"  deal-shaped: 2,000 processes x 4 timeouts   {top:>10,.0f} timeouts/s "
           f"(before the runs {before:,.0f}, after {after:,.0f})")  # fmt: skip
     print(f"  the same, each visit requesting, holding and releasing one of 400 people of a "

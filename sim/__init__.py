@@ -7,6 +7,7 @@ The Python API (imported lazily, so ``import sim`` stays cheap)::
     cmp = sim.compare("equipment", sets={"budget.funded_share": 0.5})
     cmp.metrics["bookings"]   # {a, b, delta, ci_low, ci_high, se, n}
     sw = sim.sweep("equipment", "budget.funded_share", [0.2, 0.35, 0.5])
+    sens = sim.sensitivity("equipment", ["budget.funded_share=0.2..0.5"], method="tornado")
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _LAZY = {
     "Comparison": "sim.comparison",
     "sweep": "sim.sweeps",
     "Sweep": "sim.sweeps",
+    "sensitivity": "sim.sensitivity_analysis",
+    "Sensitivity": "sim.sensitivity_analysis",
     "load_scenario": "sim.scenario",
     "Scenario": "sim.scenario",
 }
@@ -31,10 +34,12 @@ __all__ = [
     "Comparison",
     "RunResult",
     "Scenario",
+    "Sensitivity",
     "Sweep",
     "__version__",
     "compare",
     "load_scenario",
+    "sensitivity",
     "simulate",
     "sweep",
 ]
@@ -43,6 +48,7 @@ if TYPE_CHECKING:  # for editors and type checkers; nothing is imported at run t
     from sim.api import RunResult, simulate
     from sim.comparison import Comparison, compare
     from sim.scenario import Scenario, load_scenario
+    from sim.sensitivity_analysis import Sensitivity, sensitivity
     from sim.sweeps import Sweep, sweep
 
 

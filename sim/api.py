@@ -9,6 +9,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ def simulate(
     deals: str = "csv",
     until: dt.date | None = None,
     parameter_uncertainty: bool | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -109,6 +111,9 @@ def simulate(
         until: the last day simulated (inclusive), instead of ``horizon_days``.
         parameter_uncertainty: False runs every replication on the scenario's point values
             (``[uncertainty] enabled = false``); None keeps the scenario's choice.
+        executor: where the batches of replications run (a ``concurrent.futures`` executor,
+            e.g. ``sim.cluster.connect(address)`` for a Dask cluster; default: local worker
+            processes); ``jobs`` then defaults to its worker count. Results do not depend on it.
 
     With ``sets`` or ``pipeline``, the summary carries the what-if label under ``what_if``
     (see :mod:`sim.whatif`), and the figures and the terminal show it.
@@ -124,7 +129,7 @@ def simulate(
         scenario = load_scenario(scenario)
     replications = scenario.replications if replications is None else replications
     seed = scenario.seed if seed is None else seed
-    jobs = default_jobs() if jobs is None else jobs
+    jobs = default_jobs_for(executor) if jobs is None else jobs
     check_run_options(replications, seed, jobs)
     if target is not None and not (target > 0 and math.isfinite(target)):
         raise UserError(f"--target: {target} must be a positive amount")
@@ -142,7 +147,7 @@ def simulate(
     engine = choose_engine(model, engine, events)
     if not write:
         return _run_in_memory(
-            model, replications, seed, jobs, progress, command, target, label, engine
+            model, replications, seed, jobs, progress, command, target, label, engine, executor
         )
     unique = output is None  # a default name: the next free one if it is taken at the end
     if output is None:
@@ -165,12 +170,14 @@ def simulate(
             matrix=writer.matrix(replications, _width(model)),
             engine=engine,
             with_rows=deals == "csv",
+            executor=executor,
         )
         summary = _summary(aggregate, seed, target, label)
         per_replication = {k: np.array(v) for k, v in _per_replication(aggregate).items()}
         wall = time.perf_counter() - started
         manifest = _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engine)
         manifest["deals_csv"] = deals == "csv"
+        _note_executor(manifest, executor)
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         writer.write_text(SCENARIO, dump_scenario_toml(scenario))
@@ -234,14 +241,34 @@ def _width(model: Model) -> int:
     return Layout.of(model).width
 
 
+def default_jobs_for(executor: Executor | None) -> int:
+    """All local cores, or the executor's workers when it says how many it has."""
+    if executor is not None:
+        from sim.cluster import executor_slots
+
+        return executor_slots(executor) or default_jobs()
+    return default_jobs()
+
+
+def _note_executor(manifest: dict, executor: Executor | None) -> None:
+    """Say in the manifest where the work ran when it was not on local processes."""
+    if executor is not None:
+        from sim.cluster import describe_executor
+
+        manifest["executor"] = describe_executor(executor)
+
+
 def _run_in_memory(
-    model, replications, seed, jobs, progress, command, target, label, engine
+    model, replications, seed, jobs, progress, command, target, label, engine, executor=None
 ) -> RunResult:
     started = time.perf_counter()
-    aggregate = run(model, seed, replications, jobs, progress=progress, engine=engine)
+    aggregate = run(
+        model, seed, replications, jobs, progress=progress, engine=engine, executor=executor
+    )
     summary = _summary(aggregate, seed, target, label)
     wall = time.perf_counter() - started
     manifest = _manifest(model.scenario, replications, seed, jobs, wall, aggregate, command, engine)
+    _note_executor(manifest, executor)
     return RunResult(model.scenario, summary, manifest, _per_replication(aggregate))
 
 

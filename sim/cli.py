@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import click
 
 from sim import __version__
+from sim.cli_cluster import scheduler_option
 from sim.cli_options import engine_line, engine_option
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
@@ -81,7 +83,7 @@ def _common_run_options(func):
 
 
 def _run_arms(
-    arms, folder, force, replications, seed, jobs, source, label, engine
+    arms, folder, force, replications, seed, jobs, source, label, engine, scheduler=None
 ) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
 
@@ -90,25 +92,24 @@ def _run_arms(
 
     Returns the (replications, seed) actually used.
     """
+    from sim.cluster import connect
     from sim.comparison import run_arms
     from sim.results import check_output_dir
 
     check_output_dir(folder, force)
     per_run = replications if replications is not None else arms[0].scenario.replications
-    progress = _Progress(per_run * len(arms), label)
-    try:
+    with connect(scheduler) as executor, closing(_Progress(per_run * len(arms), label)) as bar:
         return run_arms(
             arms,
             replications=replications,
             seed=seed,
             jobs=jobs,
-            progress=progress,
+            progress=bar,
             command=["dealsim", *sys.argv[1:]],
             pipeline=source,
             engine=engine,
+            executor=executor,
         )
-    finally:
-        progress.close()
 
 
 def _arms_what_if(sets: dict, source, arms) -> dict | None:
@@ -193,6 +194,7 @@ def _print_json(data: dict) -> None:
 @_pipeline_options
 @engine_option
 @report_option
+@scheduler_option
 def run_command(
     scenario,
     replications,
@@ -211,6 +213,7 @@ def run_command(
     pipeline,
     engine,
     report,
+    scheduler,
 ):
     """Run SCENARIO (a bundled name or a TOML file; default: equipment)."""
     from sim.api import simulate
@@ -221,8 +224,10 @@ def run_command(
     changes = parse_sets(sets)
     loaded, _ = resolve_scenario(scenario, changes)
     total = replications if replications is not None else loaded.replications
+    from sim.cluster import connect
+
     progress = _Progress(total, f"Simulating {loaded.name}")
-    try:
+    with connect(scheduler) as executor, closing(progress):
         result = simulate(
             scenario,  # simulate applies the changes again, and labels the run a what-if
             sets=changes,
@@ -241,9 +246,8 @@ def run_command(
             deals=deals,
             until=until.date() if until is not None else None,
             parameter_uncertainty=False if no_parameter_uncertainty else None,
+            executor=executor,
         )
-    finally:
-        progress.close()
     imported = result.manifest.get("pipeline")
     if imported:
         click.echo(
@@ -278,6 +282,7 @@ def run_command(
 @_pipeline_options
 @engine_option
 @report_option
+@scheduler_option
 def compare_command(
     scenarios,
     replications,
@@ -291,6 +296,7 @@ def compare_command(
     pipeline,
     engine,
     report,
+    scheduler,
 ):
     """Compare SCENARIOS on common random numbers: A B [C...], or A --set KEY=VALUE.
 
@@ -317,6 +323,7 @@ def compare_command(
         pipeline,
         f"Comparing {len(arms)} scenarios",
         engine,
+        scheduler,
     )
     result = Comparison(arms, replications, seed, LEVEL, label)
     _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
@@ -334,6 +341,7 @@ def compare_command(
 @_pipeline_options
 @engine_option
 @report_option
+@scheduler_option
 def sweep_command(
     scenario,
     replications,
@@ -347,6 +355,7 @@ def sweep_command(
     pipeline,
     engine,
     report,
+    scheduler,
 ):
     """Run SCENARIO once per value of a parameter, on common random numbers.
 
@@ -372,6 +381,7 @@ def sweep_command(
         pipeline,
         f"Sweeping {parameter}",
         engine,
+        scheduler,
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
     _write_and_show(result, folder, force, no_plots, as_json, output is None, report)
@@ -428,10 +438,12 @@ def _register_plugins() -> None:
     from sim.cli_backtest import register as register_backtest
     from sim.cli_data import register as register_data
     from sim.cli_report import register as register_report
+    from sim.cli_sensitivity import register as register_sensitivity
     from sim.cli_trainer import register as register_trainer
 
     register_data(cli)
     register_trainer(cli)
+    register_sensitivity(cli)
     register_backtest(cli)
     register_report(cli)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from sim.cli_cluster import scheduler_option
 from sim.cli_options import engine_option, pipeline_options, set_option
 
 
@@ -118,12 +119,14 @@ def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, 
 @click.option("--no-counterfactuals", is_flag=True, help="Only what summary.json knows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @engine_option
-def explain_command(folder, replications, jobs, no_counterfactuals, as_json, engine):
+@scheduler_option
+def explain_command(folder, replications, jobs, no_counterfactuals, as_json, engine, scheduler):
     """Why deals stall in the run in FOLDER: days lost by cause and what each mechanism costs.
 
     Re-runs the folder's scenario.toml on the same seed with each mechanism switched off (common
     random numbers). The folder is only read.
     """
+    from sim.cluster import connect
     from sim.explain import explain_folder, explain_json, explain_text
     from sim.runner import default_jobs
 
@@ -131,14 +134,18 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
         if not as_json:
             click.echo(f"re-running: {step}", err=True)
 
-    summary, found = explain_folder(
-        folder,
-        replications=replications,
-        jobs=default_jobs() if jobs is None else jobs,
-        with_counterfactuals=not no_counterfactuals,
-        progress=progress,
-        engine=engine,
-    )
+    with connect(None if no_counterfactuals else scheduler) as executor:
+        if jobs is None and executor is None:
+            jobs = default_jobs()  # with a cluster: as many batches at once as it has workers
+        summary, found = explain_folder(
+            folder,
+            replications=replications,
+            jobs=jobs,
+            with_counterfactuals=not no_counterfactuals,
+            progress=progress,
+            engine=engine,
+            executor=executor,
+        )
     if as_json:
         click.echo(json.dumps(explain_json(summary, found), indent=2))
     else:

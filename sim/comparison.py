@@ -249,10 +249,12 @@ def run_arms(
     command: list[str] | None = None,
     pipeline=None,
     engine: str = "auto",
+    executor=None,
 ) -> tuple[int, int]:
     """Run every arm in memory on the same seed and replications; returns (replications, seed).
 
-    ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals.
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals;
+    ``executor`` (a ``concurrent.futures`` executor, e.g. a Dask cluster's) runs the batches.
 
     ``progress`` is called with the number of replications done over all arms.
     """
@@ -273,6 +275,7 @@ def run_arms(
             command=command,
             pipeline=pipeline,
             engine=engine,
+            executor=executor,
         )
     return replications, seed
 
@@ -430,6 +433,7 @@ def compare(
     progress: Callable[[int], None] | None = None,
     command: list[str] | None = None,
     engine: str = "auto",
+    executor=None,
 ) -> Comparison:
     """Run scenarios on common random numbers and compare each with the first (in memory).
 
@@ -440,6 +444,7 @@ def compare(
         jobs: worker processes (default: all cores); results do not depend on it.
         sets: dotted keys to change, ``{"budget.funded_share": 0.5}`` or ``["k=v", ...]``.
         engine: ``auto``, ``simpy`` or ``vectorized`` (as ``simulate``).
+        executor: where the replications run (see :func:`sim.simulate`), e.g. a Dask cluster.
 
     Returns:
         A Comparison; ``.metrics["bookings"]["delta"]`` etc., ``.to_dict()``, ``.write(dir)``.
@@ -461,6 +466,7 @@ def compare(
         progress=progress,
         command=command,
         engine=engine,
+        executor=executor,
     )
     return Comparison(arms, replications, seed, level, what_if(sets))
 

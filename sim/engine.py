@@ -53,6 +53,16 @@ def choose_engine(model: Model, requested: str = "auto", record_events: bool = F
     return requested
 
 
+def replications_per_plan(model: Model, engine: str = "auto") -> int:
+    """Replications best run together in one batch: the vectorized engine plans several at
+    once (see :mod:`sim.vectorized`); the SimPy engine runs one at a time."""
+    if choose_engine(model, engine) != "vectorized":
+        return 1
+    from sim.vectorized import replications_per_plan as per_plan
+
+    return per_plan(model)
+
+
 def simulate_replication(
     model: Model, seed: int, replication: int, record_events: bool = False, engine: str = "auto"
 ) -> ReplicationRecords:

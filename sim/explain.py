@@ -146,7 +146,15 @@ def _metrics(per_replication: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pipeline, engine):
+def _run(
+    scenario: Scenario,
+    replications: int,
+    seed: int,
+    jobs: int | None,
+    pipeline=None,
+    engine: str = "auto",
+    executor=None,
+):
     from sim.api import simulate
 
     return simulate(
@@ -157,6 +165,7 @@ def _run(scenario: Scenario, replications: int, seed: int, jobs: int | None, pip
         write=False,
         pipeline=pipeline,
         engine=engine,
+        executor=executor,
     )
 
 
@@ -170,6 +179,7 @@ def counterfactual(
     baseline: dict[str, np.ndarray] | None = None,
     pipeline=None,
     engine: str = "auto",
+    executor=None,
 ) -> dict:
     """What switching ``mechanism`` off changes, paired replication by replication.
 
@@ -177,9 +187,10 @@ def counterfactual(
     "baseline"}}``: delta = without - with (positive: the mechanism costs that much).
     """
     if baseline is None:
-        base_run = _run(scenario, replications, seed, jobs, pipeline, engine)
+        base_run = _run(scenario, replications, seed, jobs, pipeline, engine, executor)
         baseline = _metrics(base_run.per_replication)
-    off_run = _run(without(scenario, mechanism), replications, seed, jobs, pipeline, engine)
+    off = without(scenario, mechanism)
+    off_run = _run(off, replications, seed, jobs, pipeline, engine, executor)
     off = _metrics(off_run.per_replication)
     out: dict = {"mechanism": mechanism, "present": has_mechanism(scenario, mechanism)}
     for key, _, _ in METRICS:
@@ -198,14 +209,16 @@ def counterfactuals(
     progress: Callable[[str], None] | None = None,
     pipeline=None,
     engine: str = "auto",
+    executor=None,
 ) -> dict:
     """The counterfactual of every mechanism the scenario has (absent ones are skipped).
 
-    ``pipeline`` (a ``sim.pipeline.PipelineSource``): the run's day-0 deals from a CRM export.
+    ``pipeline`` (a ``sim.pipeline.PipelineSource``): the run's day-0 deals from a CRM export;
+    ``executor``: where the replications run (see :func:`sim.simulate`).
     """
     if progress:
         progress("baseline")
-    base_run = _run(scenario, replications, seed, jobs, pipeline, engine)
+    base_run = _run(scenario, replications, seed, jobs, pipeline, engine, executor)
     baseline = _metrics(base_run.per_replication)
     found: dict = {
         "replications": replications,
@@ -227,6 +240,7 @@ def counterfactuals(
             baseline=baseline,
             pipeline=pipeline,
             engine=engine,
+            executor=executor,
         )
     return found
 
@@ -239,11 +253,13 @@ def explain_folder(
     with_counterfactuals: bool = True,
     progress: Callable[[str], None] | None = None,
     engine: str = "auto",
+    executor=None,
 ) -> tuple[dict, dict | None]:
     """(summary, counterfactuals) of a results folder; the folder is only read.
 
     Args:
         replications: fewer replications than the run for speed (default: the run's).
+        executor: where the re-runs' replications run (see :func:`sim.simulate`).
     """
     from sim.results import PIPELINE, SCENARIO, read_summary
 
@@ -274,6 +290,7 @@ def explain_folder(
         progress=progress,
         pipeline=pipeline,
         engine=engine,
+        executor=executor,
     )
     if n == run_reps:
         expected = summary.get("bookings", {}).get("mean")

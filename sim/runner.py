@@ -23,7 +23,7 @@ import numpy as np
 
 from sim import workers
 from sim.aggregate import Aggregate, reduce_replication
-from sim.engine import choose_engine
+from sim.engine import choose_engine, replications_per_plan
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
 
@@ -121,12 +121,7 @@ def iterate_outputs(
     if jobs <= 1 and executor is None:
         yield from outputs_of(model, seed, range(replications), record_events, with_rows, engine)
         return
-    per_plan = 1  # the SimPy engine runs one replication at a time
-    if engine == "vectorized":
-        from sim.vectorized import replications_per_plan
-
-        per_plan = replications_per_plan(model)
-    work = batches(replications, jobs, per_plan)
+    work = batches(replications, jobs, replications_per_plan(model, engine))
     window: deque = deque()
     with workers.pool(jobs, executor) as pool:
         try:

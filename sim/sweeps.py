@@ -285,6 +285,7 @@ def sweep(
     command: list[str] | None = None,
     labels: Sequence[str] | None = None,
     engine: str = "auto",
+    executor=None,
 ) -> Sweep:
     """Run a scenario once per value of ``parameter`` on the same seed (in memory).
 
@@ -295,6 +296,7 @@ def sweep(
         values: the values to try, in order; the first is the reference of the deltas.
         sets: other keys changed at every point.
         engine: ``auto``, ``simpy`` or ``vectorized`` (as ``simulate``).
+        executor: where the replications run (see :func:`sim.simulate`), e.g. a Dask cluster.
 
     Returns:
         A Sweep: ``.points``, ``.to_dict()``, ``.to_csv()``, ``.write(dir)``.
@@ -315,6 +317,7 @@ def sweep(
         progress=progress,
         command=command,
         engine=engine,
+        executor=executor,
     )
     return Sweep(
         parameter,

@@ -1,0 +1,30 @@
+"""The ``--scheduler`` option, the same on every command that runs replications.
+
+``--scheduler ADDRESS`` (or the environment variable ``DEALSIM_SCHEDULER``) sends the batches
+of replications to a Dask cluster; the command opens the connection with
+:func:`sim.cluster.connect`, which turns every problem (Dask not installed, no scheduler there,
+no workers, other versions on the workers) into one message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import click
+
+from sim.cluster import SCHEDULER_ENV
+
+SCHEDULER_HELP = (
+    "Run the replications on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 "
+    f"(default: ${SCHEDULER_ENV}; without either, local processes). Results are the same. "
+    'Needs pip install "dealsim[dask]".'
+)
+
+
+def scheduler_option(func):
+    """``--scheduler ADDRESS``, read from ``DEALSIM_SCHEDULER`` when not given."""
+    return click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        envvar=SCHEDULER_ENV,
+        show_envvar=True,
+        help=SCHEDULER_HELP,
+    )(func)

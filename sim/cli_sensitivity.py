@@ -1,0 +1,129 @@
+"""``dealsim sensitivity``: which assumption moves the forecast (thin: parse, call, print).
+
+``register(group)`` adds the command to the ``dealsim`` group, whose ``invoke`` turns a
+:class:`sim.errors.UserError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import click
+
+from sim.cli_cluster import scheduler_option
+from sim.sensitivity_analysis import (
+    DEFAULT_SAMPLES,
+    DEFAULT_SOBOL_REPLICATIONS,
+    METHODS,
+    SENSITIVITY_METRICS,
+)
+
+
+@click.command("sensitivity")
+@click.argument("scenario")
+@click.option(
+    "--vary",
+    multiple=True,
+    required=True,
+    metavar="KEY=LOW..HIGH",
+    help="A parameter and its range, keys as --set (stages and roles by name), e.g. "
+    "budget.funded_share=0.2..0.5. Repeatable.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="tornado",
+    show_default=True,
+    help="tornado: each parameter at its ends, paired intervals; sobol: Sobol indices over "
+    "the whole box (SALib), bootstrap intervals.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(list(SENSITIVITY_METRICS)),
+    default="bookings",
+    show_default=True,
+    help="What to explain (per replication; cycle_pXX: percentiles of won cycles).",
+)
+@click.option(
+    "-n",
+    "--replications",
+    type=int,
+    help="Replications per point (default: the scenario's for tornado, at most "
+    f"{DEFAULT_SOBOL_REPLICATIONS} for sobol).",
+)
+@click.option(
+    "--samples",
+    type=int,
+    default=DEFAULT_SAMPLES,
+    show_default=True,
+    help="sobol: base samples N, a power of 2 (N x (parameters + 2) points).",
+)
+@click.option("--seed", type=int, help="Random seed (default: the scenario's).")
+@click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change the scenario at every point (as on run). Repeatable.",
+)
+@click.option("--no-plots", is_flag=True, help="Skip the figure.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print sensitivity.json instead of the table."
+)
+@scheduler_option
+def sensitivity_command(
+    scenario,
+    vary,
+    method,
+    metric,
+    replications,
+    samples,
+    seed,
+    jobs,
+    output,
+    force,
+    sets,
+    no_plots,
+    as_json,
+    scheduler,
+):
+    """Which parameters move the forecast most: a tornado or Sobol indices.
+
+    Every point runs SCENARIO with some --vary keys changed, on the same seed (common random
+    numbers). Writes sensitivity.json, sensitivity.csv and tornado.png or sobol.png (sobol also
+    sobol_points.csv) to the results folder (default results/sensitivity-<scenario>-<method>-
+    <time>). Example: dealsim sensitivity equipment --vary budget.funded_share=0.2..0.5
+    --vary stages.market.duration.median=40..90
+    """
+    from sim.cli import _print_json, _Progress
+    from sim.cluster import connect
+    from sim.results import check_output_dir
+    from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
+
+    plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
+    folder = output
+    if folder is not None:
+        check_output_dir(folder, force)
+    command = ["dealsim", *sys.argv[1:]]
+    label = f"{method.capitalize()} on {len(plan.points)} points"
+    progress = _Progress(plan.total_replications, label)
+    with connect(scheduler) as executor, closing(progress):
+        result = run_plan(plan, jobs=jobs, progress=progress, executor=executor, command=command)
+    folder = folder if folder is not None else sensitivity_folder(result)
+    written = result.write(folder, force=force, plots=not no_plots, command=command)
+    if as_json:
+        _print_json(result.to_dict())
+        for warning in result.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+    else:
+        click.echo(result.table(written))
+
+
+def register(group: click.Group) -> None:
+    """Add ``sensitivity`` to a click group (``sim.cli.cli``)."""
+    group.add_command(sensitivity_command)
