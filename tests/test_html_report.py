@@ -100,33 +100,43 @@ def test_run_report_embeds_the_data(run_dir, run_page):
     assert data == clean_for_json(_summary(run_dir))
 
 
+def _fake_svg(name: str) -> str:
+    return f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>"
+
+
 def test_run_report_figures_are_drawn_by_sim_plots(run_dir, monkeypatch):
-    """Each figure is what the sim.plots function draws (called with an .svg path), not a copy."""
+    """Each figure is what the sim.plots (or sim.team_plots) function draws, called with an .svg
+    path, not a copy of a PNG."""
     import sim.plots
+    import sim.team_plots
 
     calls = []
 
     def fake(name):
         def draw(summary, path):
             calls.append((name, Path(path).suffix, summary["scenario"]))
-            Path(path).write_text(f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>")
+            Path(path).write_text(_fake_svg(name))
             return path
 
         return draw
 
+    def fake_team(summary, team, path):
+        return fake(f"team {team}")(summary, path)
+
     for name in RUN_FIGURES:
         monkeypatch.setattr(sim.plots, name, fake(name))
+    monkeypatch.setattr(sim.team_plots, "team_capacity", fake_team)
     page = Page(render_folder(run_dir))
-    assert sorted(calls) == sorted((name, ".svg", "equipment") for name in RUN_FIGURES)
+    names = [*RUN_FIGURES, *(f"team {team}" for team in _summary(run_dir)["teams"])]
+    assert len(names) == len(RUN_FIGURES) + 2  # equipment's presales and legal
+    assert sorted(calls) == sorted((name, ".svg", "equipment") for name in names)
     drawn = [_svg(img["src"]) for img in page.images]
-    assert sorted(drawn) == sorted(
-        f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>" for name in RUN_FIGURES
-    )
+    assert sorted(drawn) == sorted(_fake_svg(name) for name in names)
 
 
-def test_run_report_figures_are_real_svg(run_page):
+def test_run_report_figures_are_real_svg(run_dir, run_page):
     _, page = run_page
-    assert len(page.images) == len(RUN_FIGURES)
+    assert len(page.images) == len(RUN_FIGURES) + len(_summary(run_dir)["teams"])
     for img in page.images:
         svg = _svg(img["src"])
         assert "<svg" in svg and "</svg>" in svg and len(svg) > 5000
