@@ -63,6 +63,13 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("compare", "comparison.json", "compare.html.j2", "sim.html.whatif:read_compare"),
     Kind("sweep", "sweep.json", "sweep.html.j2", "sim.html.whatif:read_sweep"),
+    Kind(
+        "sensitivity",
+        "sensitivity.json",
+        "sensitivity.html.j2",
+        "sim.html.sensitivity:read_sensitivity",
+    ),
+    Kind("backtest", "backtest.json", "backtest.html.j2", "sim.html.backtest:read_backtest"),
     Kind("run", "summary.json", "run.html.j2", "sim.html.run:read_run"),
 )
 
