@@ -201,7 +201,7 @@ def coverage_rows(bt: BacktestFile, metric: str) -> list[dict]:
         rows.append(
             {
                 "cutoff": r.cutoff.isoformat(),
-                "open": f"{r.open_deals:,}",
+                "open": str(r.open_deals),
                 "actual": _num(s["actual"], metric),
                 "p10": _num(s["p10"], metric),
                 "p50": _num(s["p50"], metric),
@@ -319,7 +319,7 @@ def still_open_rows(bt: BacktestFile) -> list[dict]:
         rows.append(
             {
                 "cutoff": r.cutoff.isoformat(),
-                "simulated": f"{_share(p50)} ({_share(p10)}-{_share(p90)})",
+                "simulated": f"{_share(p50)} ({100 * p10:.0f}-{_share(p90)})",  # as the terminal
                 "actual": _share(actual),
                 "verdict": verdict,
                 "outside": bool(why),
