@@ -280,7 +280,7 @@ def headline_cards(pooled: dict, metric: str) -> list[dict]:
             "key": f"pooled.{metric}.total.pit_ks_p",
             "value": t["pit_ks_p"],
             "text": f"p = {t['pit_ks_p']:.2g}",
-            "label": "PIT uniformity (Kolmogorov-Smirnov): below 0.05, not calibrated",
+            "label": "PIT uniformity (Kolmogorov-Smirnov p; below 0.05 says not calibrated)",
         },
     ]
     for name, b in t["baselines"].items():
