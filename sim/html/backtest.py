@@ -27,7 +27,7 @@ import numpy as np
 from sim.backtest import BASELINES, METRICS
 from sim.backtest_report import JSON_FILE, _num, _verdict
 from sim.errors import UserError
-from sim.html.page import png_figure, read_json, svg_figure
+from sim.html.page import nan_for_null, png_figure, read_json, svg_figure
 from sim.html.whatif import _require
 from sim.scores import QUANTILES
 
@@ -97,18 +97,9 @@ class BacktestFile:
         return self.pooled_scores
 
 
-def _nan_for_null(value):
-    """JSON's nulls (nan when written) back to nan, recursively."""
-    if isinstance(value, dict):
-        return {k: _nan_for_null(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_for_null(v) for v in value]
-    return math.nan if value is None else value
-
-
 def _cutoff(entry: dict, path: Path) -> CutoffFile:
     try:
-        scores = _nan_for_null(entry["scores"])
+        scores = nan_for_null(entry["scores"])
         metrics = [m for m in METRICS if m in scores]
         months = [row["period"] for row in scores[metrics[0]]["months"]]
         return CutoffFile(
@@ -119,8 +110,8 @@ def _cutoff(entry: dict, path: Path) -> CutoffFile:
             scores=scores,
             simulated={m: quantile_ensemble(scores[m]["months"]) for m in metrics},
             actual={m: np.array([row["actual"] for row in scores[m]["months"]]) for m in metrics},
-            baselines=_nan_for_null(entry["baselines"]),
-            still_open=_nan_for_null(entry.get("still_open") or {}),
+            baselines=nan_for_null(entry["baselines"]),
+            still_open=nan_for_null(entry.get("still_open") or {}),
             fidelity_gap=entry.get("fidelity_largest_gap"),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -134,7 +125,7 @@ def backtest_of(data: dict, path: Path) -> BacktestFile:
     if not data["cutoffs"]:
         raise UserError(f"{path}: no cut-off in it")
     results = [_cutoff(entry, path) for entry in data["cutoffs"]]
-    return BacktestFile(results, data.get("currency") or "", _nan_for_null(data["pooled"]))
+    return BacktestFile(results, data.get("currency") or "", nan_for_null(data["pooled"]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from sim.aggregate import clean_for_json
 from sim.errors import UserError
 from sim.explain import _plain_words, stall_rows
-from sim.html.page import Figure, read_json, svg_figure, value_text
+from sim.html.page import Figure, optional_json, svg_figure, value_text
 from sim.report import OUTCOME_LABELS, _chance, _num, _pct, compact, money
 from sim.results import MANIFEST, SCENARIO, read_summary
 
@@ -381,7 +381,7 @@ def read_run(folder: Path) -> dict:
     """The template context of a run folder's report."""
     folder = Path(folder)
     summary = read_summary(folder)
-    manifest = read_json(folder / MANIFEST) if (folder / MANIFEST).is_file() else {}
+    manifest = optional_json(folder / MANIFEST)
     words, missing = scenario_words(folder, manifest)
     rows = stall_rows(summary)
     return {

@@ -18,7 +18,7 @@ import numpy as np
 from sim.comparison import format_delta, format_interval, format_value
 from sim.errors import UserError
 from sim.factors import Factor
-from sim.html.page import Figure, read_json, svg_figure, value_text
+from sim.html.page import Figure, nan_for_null, optional_json, read_json, svg_figure, value_text
 from sim.html.whatif import _level, _require, _scenario_of, _short_hash
 from sim.overrides import format_sets
 from sim.overrides import value_text as set_text
@@ -68,19 +68,12 @@ class _Named:
     currency: str
 
 
-def _nan_for_null(value):
-    """JSON's nulls (a nan or an infinity when written) back to nan, for the figures' maths."""
-    if isinstance(value, dict):
-        return {k: _nan_for_null(v) for k, v in value.items()}
-    return math.nan if value is None else value
-
-
 def result_of(data: dict, path: Path) -> Sensitivity:
     """The Sensitivity that wrote ``data`` (sensitivity.json), with what its figure reads."""
     if data["metric"] not in SENSITIVITY_METRICS:
         raise UserError(f"{path}: metric {data['metric']!r} is not one dealsim analyses")
     rows = [
-        {k: _nan_for_null(v) if isinstance(v, dict) else v for k, v in row.items()}
+        {k: nan_for_null(v) if isinstance(v, dict) else v for k, v in row.items()}
         for row in data.get("factors") or []
     ]
     if not rows:
@@ -97,7 +90,7 @@ def result_of(data: dict, path: Path) -> Sensitivity:
         seed=data["seed"],
         level=data["level"],
         rows=rows,
-        base=_nan_for_null(data["base"]),
+        base=nan_for_null(data["base"]),
         values=np.full((points, data["replications"]), np.nan),  # only their count is used
         samples=data.get("samples"),
         warnings=list(data.get("warnings") or []),
@@ -282,7 +275,7 @@ def read_sensitivity(folder: Path) -> dict:
     data = read_json(path)
     _require(data, KEYS, path)
     result = result_of(data, path)
-    manifest = read_json(folder / MANIFEST) if (folder / MANIFEST).is_file() else {}
+    manifest = optional_json(folder / MANIFEST)
     tornado = result.method == "tornado"
     method = "Tornado" if tornado else "Sobol indices"
     return {
