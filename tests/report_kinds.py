@@ -110,3 +110,9 @@ def shared_kind_report(tmp_path_factory, kind: str) -> tuple[Path, Path]:
         folder = make_backtest(root) if kind == "backtest" else make_sensitivity(root, kind)
         _SHARED[key] = (folder, write_report(folder, root / f"{kind}-report.html"))
     return _SHARED[key]
+
+
+def shared_history(tmp_path_factory) -> Path:
+    """The stage history of the shared backtest (read it, do not change it)."""
+    folder, _ = shared_kind_report(tmp_path_factory, "backtest")
+    return folder.parent / "history" / "history.csv"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from report_helpers import cheap_figures, make_injected_run, shared_report
-from report_kinds import make_backtest, make_history, make_sensitivity, shared_kind_report
+from report_kinds import make_backtest, make_sensitivity, shared_history, shared_kind_report
 
 from sim.comparison import format_value
 from sim.html import write_report
@@ -248,9 +248,12 @@ def test_backtest_report_in_the_browser(browser, tmp_path, tmp_path_factory):
     opened.assert_self_contained()
 
 
-def test_injected_markup_in_new_kinds_stays_text_in_the_browser(browser, tmp_path):
-    """A factor's name (a hand-edited sensitivity.json), a CRM stage name and a history file
-    name with markup: shown as text, nothing run, nothing fetched."""
+def test_injected_markup_in_new_kinds_stays_text_in_the_browser(
+    browser, tmp_path, tmp_path_factory
+):
+    """A factor's name (a hand-edited sensitivity.json) and a history file name with markup:
+    shown as text, nothing run, nothing fetched (a CRM stage name with markup: in
+    test_html_kinds.py)."""
     script = "<img src=x onerror=alert(2)><b>bold</b>"
     folder = make_sensitivity(tmp_path / "s", "tornado")
     data = json.loads((folder / "sensitivity.json").read_text(encoding="utf-8"))
@@ -264,9 +267,8 @@ def test_injected_markup_in_new_kinds_stays_text_in_the_browser(browser, tmp_pat
     assert page.locator("b").count() == 0 and page.locator('img[src="x"]').count() == 0
 
     name = "deals <img src=x onerror=alert(3)>.csv"  # no slash: a legal file name
-    history = make_history(tmp_path / "h", stage="Engaging <img src=x onerror=alert(4)>")
-    (tmp_path / "h" / name).write_bytes(history.read_bytes())
-    folder = make_backtest(tmp_path / "b", tmp_path / "h" / name)
+    (tmp_path / name).write_bytes(shared_history(tmp_path_factory).read_bytes())
+    folder = make_backtest(tmp_path / "b", tmp_path / name)
     opened = Opened(browser, write_report(folder, tmp_path / "b.html"))
     opened.assert_self_contained()
     assert opened.page.locator("h1").inner_text() == f"Backtest of {name}"
