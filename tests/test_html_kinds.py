@@ -386,3 +386,17 @@ def test_write_report_of_a_kind_is_atomic_on_failure(tmp_path_factory, tmp_path,
     with pytest.raises(RuntimeError):
         write_report(shared_kind_report(tmp_path_factory, "backtest")[0], tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sensitivity_provenance_names_where_it_ran(tmp_path_factory):
+    from sim.html.sensitivity import provenance
+
+    folder, data, page = _page(tmp_path_factory, "tornado")
+    manifest = _json(folder / "manifest.json")
+    rows = dict(provenance(data, manifest))
+    assert rows["Points run"] == str(manifest["points"]) == str(1 + 2 * len(data["factors"]))
+    assert rows["Replications per point"] == "4" and "Where it ran" not in rows
+    assert rows["Command"] in page.visible
+    cluster = {**manifest, "executor": {"scheduler": "tcp://10.0.0.5:8786", "workers": 2}}
+    rows = dict(provenance(data, cluster))
+    assert rows["Where it ran"] == "Dask scheduler tcp://10.0.0.5:8786: 2 workers"

@@ -325,9 +325,9 @@ def _engine_text(engine) -> str:
 def _executor_text(executor) -> str:
     """A Dask cluster as 'Dask scheduler tcp://...: 2 workers, 2 threads'."""
     if isinstance(executor, dict) and "scheduler" in executor:
-        return (
-            f"Dask scheduler {executor['scheduler']}: {executor.get('workers', '?')} workers, "
-            f"{executor.get('threads', '?')} threads"
+        sizes = [f"{executor[k]} {k}" for k in ("workers", "threads") if k in executor]
+        return f"Dask scheduler {executor['scheduler']}" + (
+            f": {', '.join(sizes)}" if sizes else ""
         )
     return value_text(executor)
 
