@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
+from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 
 
@@ -84,6 +85,7 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 @click.option("--fidelity", is_flag=True, help="Also check each fit against its own history.")
 @click.option("--no-plots", is_flag=True, help="Skip the figures.")
 @click.option("--json", "as_json", is_flag=True, help="Print backtest.json instead of the table.")
+@report_option
 @_user_errors
 def backtest_command(
     history,
@@ -107,6 +109,7 @@ def backtest_command(
     fidelity,
     no_plots,
     as_json,
+    report,
 ):
     """Forecast from past cut-offs of a stage HISTORY and score against what happened.
 
@@ -123,6 +126,7 @@ def backtest_command(
     from sim.results import check_output_dir, default_output_dir
     from sim.scenario import load_scenario
 
+    check_report_path(report)
     end = _one_date(until, "--until")
     cutoffs = cutoffs_from(as_of, every, _one_date(first, "--from"), _one_date(last, "--to"))
     if months_ahead is not None and months_ahead < 1:
@@ -157,6 +161,7 @@ def backtest_command(
         click.echo(json.dumps(to_dict(bt), indent=2))
     else:
         click.echo(table(bt, folder))
+    write_folder_report(folder, report, err=as_json)
 
 
 def register(group: click.Group) -> None:

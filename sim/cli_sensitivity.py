@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
+from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.sensitivity_analysis import (
     DEFAULT_SAMPLES,
     DEFAULT_SOBOL_REPLICATIONS,
@@ -76,6 +77,7 @@ from sim.sensitivity_analysis import (
     "--json", "as_json", is_flag=True, help="Print sensitivity.json instead of the table."
 )
 @scheduler_option
+@report_option
 def sensitivity_command(
     scenario,
     vary,
@@ -91,6 +93,7 @@ def sensitivity_command(
     no_plots,
     as_json,
     scheduler,
+    report,
 ):
     """Which parameters move the forecast most: a tornado or Sobol indices.
 
@@ -105,6 +108,7 @@ def sensitivity_command(
     from sim.results import check_output_dir
     from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
 
+    check_report_path(report)
     plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
     folder = output
     if folder is not None:
@@ -122,6 +126,7 @@ def sensitivity_command(
             click.echo(f"Warning: {warning}", err=True)
     else:
         click.echo(result.table(written))
+    write_folder_report(written, report, err=as_json)
 
 
 def register(group: click.Group) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 
 import numpy as np
 
+from sim import workers
 from sim.model import Model
 
 __all__ = ["CYCLE_PERCENTILES", "evaluate_points", "metric_values"]
@@ -71,7 +72,8 @@ def evaluate_points(
 ) -> np.ndarray:
     """The metric of every replication at every point: a (points, replications) array.
 
-    Tasks go to ``executor`` (a Dask cluster's) or, with ``jobs`` > 1, to local processes;
+    Tasks go to ``executor`` (a Dask cluster's) or, with ``jobs`` > 1, to local processes
+    (:func:`sim.workers.pool`: a stop signal or an error stops them at once, as in a run);
     ``progress`` is called with the replications done, in the order the workers finish them.
     """
     values = np.full((len(models), replications), np.nan)
@@ -83,34 +85,34 @@ def evaluate_points(
             if progress is not None:
                 progress(done)
         return values
-    own = executor is None
-    pool = ProcessPoolExecutor(max_workers=jobs) if own else executor
     pending = iter(_tasks(models, replications, jobs))
     running: dict = {}
     window = 4 * max(jobs, 1)  # enough in flight to keep the workers busy, memory bounded
+    # A pool of our own is stopped whole by workers.pool when anything (a stop signal, an
+    # error in a point) ends this early; a cluster's futures are cancelled here.
+    with workers.pool(jobs, executor) as pool:
 
-    def top_up() -> None:
-        while len(running) < window:
-            task = next(pending, None)
-            if task is None:
-                return
-            i, batch = task
-            running[pool.submit(metric_values, models[i], seed, batch, metric)] = task
+        def top_up() -> None:
+            while len(running) < window:
+                task = next(pending, None)
+                if task is None:
+                    return
+                i, batch = task
+                future = pool.submit(workers.call, metric_values, models[i], seed, batch, metric)
+                running[future] = task
 
-    try:
-        top_up()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                i, batch = running.pop(future)
-                values[i, batch.start : batch.stop] = future.result()
-                done += len(batch)
-                if progress is not None:
-                    progress(done)
+        try:
             top_up()
-    finally:
-        for future in running:
-            future.cancel()
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    i, batch = running.pop(future)
+                    values[i, batch.start : batch.stop] = workers.result_of(future)
+                    done += len(batch)
+                    if progress is not None:
+                        progress(done)
+                top_up()
+        finally:
+            if executor is not None:
+                workers.cancel(running)
     return values

@@ -74,6 +74,9 @@ def cheap_figures(monkeypatch) -> None:
         return {name: Figure(title, "", "data:,") for name, (title, _) in RUN_FIGURES.items()}
 
     monkeypatch.setattr(sim.html.run, "figures", figures)
+    monkeypatch.setattr(
+        sim.html.run, "team_figure", lambda summary, name: Figure(name, "", "data:,")
+    )
 
 
 class Page(HTMLParser):

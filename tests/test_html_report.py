@@ -100,33 +100,43 @@ def test_run_report_embeds_the_data(run_dir, run_page):
     assert data == clean_for_json(_summary(run_dir))
 
 
+def _fake_svg(name: str) -> str:
+    return f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>"
+
+
 def test_run_report_figures_are_drawn_by_sim_plots(run_dir, monkeypatch):
-    """Each figure is what the sim.plots function draws (called with an .svg path), not a copy."""
+    """Each figure is what the sim.plots (or sim.team_plots) function draws, called with an .svg
+    path, not a copy of a PNG."""
     import sim.plots
+    import sim.team_plots
 
     calls = []
 
     def fake(name):
         def draw(summary, path):
             calls.append((name, Path(path).suffix, summary["scenario"]))
-            Path(path).write_text(f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>")
+            Path(path).write_text(_fake_svg(name))
             return path
 
         return draw
 
+    def fake_team(summary, team, path):
+        return fake(f"team {team}")(summary, path)
+
     for name in RUN_FIGURES:
         monkeypatch.setattr(sim.plots, name, fake(name))
+    monkeypatch.setattr(sim.team_plots, "team_capacity", fake_team)
     page = Page(render_folder(run_dir))
-    assert sorted(calls) == sorted((name, ".svg", "equipment") for name in RUN_FIGURES)
+    names = [*RUN_FIGURES, *(f"team {team}" for team in _summary(run_dir)["teams"])]
+    assert len(names) == len(RUN_FIGURES) + 2  # equipment's presales and legal
+    assert sorted(calls) == sorted((name, ".svg", "equipment") for name in names)
     drawn = [_svg(img["src"]) for img in page.images]
-    assert sorted(drawn) == sorted(
-        f"<svg xmlns='http://www.w3.org/2000/svg'><!--{name}--></svg>" for name in RUN_FIGURES
-    )
+    assert sorted(drawn) == sorted(_fake_svg(name) for name in names)
 
 
-def test_run_report_figures_are_real_svg(run_page):
+def test_run_report_figures_are_real_svg(run_dir, run_page):
     _, page = run_page
-    assert len(page.images) == len(RUN_FIGURES)
+    assert len(page.images) == len(RUN_FIGURES) + len(_summary(run_dir)["teams"])
     for img in page.images:
         svg = _svg(img["src"])
         assert "<svg" in svg and "</svg>" in svg and len(svg) > 5000
@@ -307,3 +317,146 @@ def test_write_report_is_atomic_on_failure(tmp_path, run_dir, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(run_dir, out)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# What the run report gained with the teams, parameter uncertainty and a changing inflow
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_report_headline_has_the_deals_won(run_dir, run_page):
+    _, page = run_page
+    won = _summary(run_dir)["totals"]["won_count"]
+    for key in ("p10", "p50", "p90"):
+        shown = page.keyed[f"totals.won_count.{key}"]
+        assert float(shown["value"]) == won[key] and shown["text"] == f"{won[key]:.0f}"
+    assert f"mean {won['mean']:.1f}" in page.visible
+
+
+def test_run_report_our_own_people(run_dir, run_page):
+    """Each team's numbers as the terminal's team table prints them, and the cost of sale."""
+    from sim.report import team_lines
+
+    _, page = run_page
+    summary = _summary(run_dir)
+    for name, team in summary["teams"].items():
+        shown = page.keyed[f"teams.{name}.utilisation"]
+        assert float(shown["value"]) == team["utilisation"]
+        assert shown["text"] == f"{100 * team['utilisation']:.0f}%"
+        assert float(page.keyed[f"teams.{name}.cost"]["value"]) == team["cost"]["mean"]
+    for line in team_lines(summary)[2:-1]:  # the terminal's rows, cell by cell
+        name, *cells = line.split()
+        assert name in summary["teams"]
+        for cell in (c for c in cells if c not in ("d", "EUR")):
+            assert cell in page.visible, cell
+    sale = summary["cost_of_sale"]["per_won_deal"]["mean"]
+    shown = page.keyed["cost_of_sale.per_won_deal.mean"]
+    assert float(shown["value"]) == sale and shown["text"] == money(sale, "EUR")
+    assert "Deals wait longest for" in page.visible and "Our presales, month by month" in (
+        page.visible
+    )
+
+
+def test_scenario_words_of_teams():
+    from sim.html.scenario_words import describe
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "capacity.toml")
+    words = describe(scenario)
+    presales, legal = words["teams"]
+    assert presales["name"] == "presales" and legal["name"] == "legal"
+    text = " ".join(presales["texts"])
+    assert "2 people at day 0, then 3 people from 2027-07-01" in text
+    assert "each works 40 hours a week, and each hour of effort costs 80 EUR" in text
+    assert "first come, first served (fifo)" in text
+    # pert(30, 38, 50): its median hours over a person's 40 / 7 hours a calendar day
+    median = scenario.team[0].work[0].effort_hours.quantile(0.5)
+    assert 38 < median < 39
+    assert "In Demo and evaluation: typically 39 hours a visit, 8 in 10 visits" in text
+    assert f"about {median * 7 / 40:.1f} days of one person; the client waits for it" in text
+    text = " ".join(legal["texts"])
+    assert "1 person at day 0" in text and "largest amount first (amount)" in text
+    assert "it runs alongside the client's own time" in text
+    capacity = next(m for m in words["mechanisms_on"] if m["title"].startswith("Our own"))
+    assert (
+        "Where presales and legal work on a deal, it waits in the team's queue"
+        in (capacity["texts"][0])
+    )
+
+
+def _with(**sections):
+    from whatif_helpers import small_scenario_data
+
+    from sim.scenario import scenario_from_dict
+
+    return scenario_from_dict({**small_scenario_data(), **sections})
+
+
+def test_scenario_words_of_parameter_uncertainty_and_inflow():
+    import math
+
+    from sim.html.scenario_words import describe
+
+    scenario = _with(
+        uncertainty={
+            "arrivals_per_month": {"dist": "lognormal", "median": 4, "p90": 6},
+            "arrivals_walk_sd": 0.1,
+            "amount_scale": {"dist": "lognormal", "median": 1, "p90": 1.1},
+            "stages": {"need": {"duration_scale": {"dist": "fixed", "value": 1}}},
+        },
+        inflow={"trend_per_year": -0.1, "by_month": {"2027-03": 30}},
+    )
+    words = describe(scenario)
+    first, *drawn = words["uncertainty"]
+    assert first.startswith("Each replication draws its own parameters, once")
+    walk = math.exp(1.2815515655446004 * 0.1 * math.sqrt(12))  # 8 in 10 after 12 months
+    expected = [
+        "The inflow's level: 4 new deals a month times x0.667-x1.5 in 8 in 10 replications",
+        f"within x{1 / walk:.2f}-x{walk:.2f} of where it began",  # x0.64-x1.56
+        "Deal amounts: every drawn amount times x0.909-x1.1 in 8 in 10 replications",
+        "Need: every duration times x1-x1 in 8 in 10 replications",
+    ]
+    assert len(drawn) == len(expected)
+    for text, needle in zip(drawn, expected, strict=True):
+        assert needle in text, (needle, text)
+    facts = dict(words["facts"])
+    assert "shrinking by 9.5% a year" in facts["New enquiries"]
+    assert facts["Enquiries in given months"].startswith("2027-03: 30 a month")
+    off = describe(_with(uncertainty={"enabled": False, "arrivals_walk_sd": 0.1}))
+    assert off["uncertainty"] == [off["uncertainty"][0]] and "switched off" in off["uncertainty"][0]
+    assert describe(_with())["uncertainty"] == []
+
+
+def test_run_report_says_what_each_replication_drew(tmp_path, cheap_figures):
+    from whatif_helpers import small_scenario_data
+
+    from sim.scenario import toml_dumps
+
+    data = {**small_scenario_data(), "uncertainty": {"arrivals_walk_sd": 0.2}}
+    (tmp_path / "u.toml").write_text(toml_dumps(data), encoding="utf-8")
+    result = invoke(
+        "run", tmp_path / "u.toml", "-n", 2, "-j", 1, "--no-plots", "-o", tmp_path / "r"
+    )
+    assert result.exit_code == 0, result.output
+    page = Page(render_folder(tmp_path / "r"))
+    assert "Each replication drew its own parameters (its month-to-month wander)" in page.visible
+    assert "The inflow wanders month by month" in page.visible
+
+
+def test_provenance_names_the_engine_and_the_executor(run_dir):
+    from sim.html.run import provenance
+
+    summary = _summary(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"] == "simpy"  # equipment's teams share people: one process per deal
+    rows = dict(provenance(summary, manifest))
+    assert rows["Engine"] == "simpy: one SimPy process per deal"
+    assert "Where it ran" not in rows  # local processes: the worker count says it
+    cluster = {
+        **manifest,
+        "engine": "vectorized",
+        "executor": {"scheduler": "tcp://10.0.0.5:8786", "workers": 3, "threads": 6},
+    }
+    rows = dict(provenance(summary, cluster))
+    assert rows["Engine"] == "vectorized: every deal's story decided in bulk with numpy"
+    assert rows["Where it ran"] == "Dask scheduler tcp://10.0.0.5:8786: 3 workers, 6 threads"

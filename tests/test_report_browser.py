@@ -1,12 +1,13 @@
 """The reports in a real browser: headless Chromium from the system's packages (Debian
 ``chromium``), driven by playwright without any browser download.
 
-For the report of a run and of a comparison: no console error, no request leaves the page (every
-request is recorded and any but the page itself is refused), every figure is loaded and visible
-with a non-zero size, the headline numbers on the page are those of summary.json (or
-comparison.json), the page fits a laptop's width and prints, and a screenshot is taken (set
-DEALSIM_SCREENSHOTS=DIR to keep them). Where Chromium or playwright is missing the tests skip
-and say what to install; ``.ci/run`` installs both.
+For the report of a run, a comparison, a sensitivity analysis (tornado and Sobol) and a
+backtest: no console error, no request leaves the page (every request is recorded and any but
+the page itself is refused), every figure is loaded and visible with a non-zero size, the
+headline numbers on the page are those of the folder's JSON (summary.json, comparison.json,
+sensitivity.json, backtest.json), the page fits a laptop's width and prints, and a screenshot is
+taken (set DEALSIM_SCREENSHOTS=DIR to keep them). Where Chromium or playwright is missing the
+tests skip and say what to install; ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from report_helpers import cheap_figures, make_injected_run, shared_report
+from report_kinds import make_backtest, make_sensitivity, shared_history, shared_kind_report
 
 from sim.comparison import format_value
 from sim.html import write_report
@@ -143,11 +145,19 @@ def test_run_report_in_the_browser(browser, tmp_path, tmp_path_factory):
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     opened = Opened(browser, report)
     opened.assert_self_contained()
-    opened.assert_figures_visible(len(RUN_FIGURES))
+    opened.assert_figures_visible(len(RUN_FIGURES) + len(summary["teams"]))  # a figure a team
     for key in ("p10", "p50", "p90"):
         value, text = opened.number(f"bookings.{key}")
         assert value == summary["bookings"][key]
         assert text == money(summary["bookings"][key], summary["currency"])
+        value, text = opened.number(f"totals.won_count.{key}")
+        assert value == summary["totals"]["won_count"][key] and text == f"{value:.0f}"
+    for name, team in summary["teams"].items():
+        value, text = opened.number(f"teams.{name}.utilisation")
+        assert value == team["utilisation"] and text == f"{100 * value:.0f}%"
+    value, text = opened.number("cost_of_sale.per_won_deal.mean")
+    assert value == summary["cost_of_sale"]["per_won_deal"]["mean"]
+    assert text == money(value, summary["currency"])
     for row in summary["target"]["by_period"]:
         value, text = opened.number(f"target.{row['period']}")
         assert value == row["probability"] and text == f"{100 * row['probability']:.1f}%"
@@ -187,3 +197,80 @@ def test_injected_markup_stays_text_in_the_browser(browser, tmp_path, monkeypatc
     assert f"Need {script}" in page.locator("#scenario").inner_text()
     assert page.locator("script").count() == 1  # the JSON data block, never run
     assert page.locator('img[src="x"]').count() == 0
+
+
+def test_sensitivity_reports_in_the_browser(browser, tmp_path, tmp_path_factory):
+    """A tornado and a Sobol report: self-contained, the figure visible, the headline numbers
+    those of sensitivity.json, a screenshot."""
+    for kind in ("tornado", "sobol"):
+        folder, report = shared_kind_report(tmp_path_factory, kind)
+        data = json.loads((folder / "sensitivity.json").read_text(encoding="utf-8"))
+        opened = Opened(browser, report)
+        opened.assert_self_contained()
+        opened.assert_figures_visible(1)
+        value, text = opened.number("base.mean")
+        assert value == data["base"]["mean"]
+        assert text == f"{format_value('money', value)} {data['currency']}"
+        if kind == "tornado":
+            value, _ = opened.number("factors.0.swing.delta")
+            assert value == data["factors"][0]["swing"]["delta"]
+        else:
+            value, text = opened.number("factors.0.ST.value")
+            assert value == data["factors"][0]["ST"]["value"] and text == f"{value:.2f}"
+            warning = opened.page.locator(".warning").first
+            assert warning.is_visible() and data["warnings"][0] in warning.inner_text()
+        assert opened.fits_the_width()
+        assert 1 <= opened.pdf_pages() <= 6
+        _assert_png(opened.screenshot(tmp_path / f"{kind}-report.png"))
+        opened.assert_self_contained()
+
+
+def test_backtest_report_in_the_browser(browser, tmp_path, tmp_path_factory):
+    folder, report = shared_kind_report(tmp_path_factory, "backtest")
+    data = json.loads((folder / "backtest.json").read_text(encoding="utf-8"))
+    opened = Opened(browser, report)
+    opened.assert_self_contained()
+    opened.assert_figures_visible(len(data["cutoffs"]) + 2)  # a fan each, the totals, the PIT
+    for metric in ("won_count", "won_value"):
+        total = data["pooled"][metric]["total"]
+        value, text = opened.number(f"pooled.{metric}.total.in80")
+        assert value == total["in80"] and text == f"{total['in80']} of {total['n']}"
+        value, text = opened.number(f"pooled.{metric}.total.pit_ks_p")
+        assert value == total["pit_ks_p"] and text == f"p = {value:.2g}"
+        for name, b in total["baselines"].items():
+            value, text = opened.number(f"pooled.{metric}.total.baselines.{name}.skill")
+            assert value == b["skill"] and text == f"{b['skill']:+.2f}"
+    limits = opened.page.locator("#limits li")
+    assert limits.count() >= 3 and limits.first.is_visible()
+    assert opened.fits_the_width()
+    assert 3 <= opened.pdf_pages() <= 15
+    _assert_png(opened.screenshot(tmp_path / "backtest-report.png"))
+    opened.assert_self_contained()
+
+
+def test_injected_markup_in_new_kinds_stays_text_in_the_browser(
+    browser, tmp_path, tmp_path_factory
+):
+    """A factor's name (a hand-edited sensitivity.json) and a history file name with markup:
+    shown as text, nothing run, nothing fetched (a CRM stage name with markup: in
+    test_html_kinds.py)."""
+    script = "<img src=x onerror=alert(2)><b>bold</b>"
+    folder = make_sensitivity(tmp_path / "s", "tornado")
+    data = json.loads((folder / "sensitivity.json").read_text(encoding="utf-8"))
+    data["factors"][0]["key"] = f"budget.funded_share{script}"
+    (folder / "sensitivity.json").write_text(json.dumps(data), encoding="utf-8")
+    opened = Opened(browser, write_report(folder, tmp_path / "s.html"))
+    opened.assert_self_contained()  # no alert, no error, no request for "x"
+    page = opened.page
+    assert f"budget.funded_share{script}" in page.locator("#table").inner_text()
+    assert f"budget.funded_share{script}" in page.locator("#headline").inner_text()
+    assert page.locator("b").count() == 0 and page.locator('img[src="x"]').count() == 0
+
+    name = "deals <img src=x onerror=alert(3)>.csv"  # no slash: a legal file name
+    (tmp_path / name).write_bytes(shared_history(tmp_path_factory).read_bytes())
+    folder = make_backtest(tmp_path / "b", tmp_path / name)
+    opened = Opened(browser, write_report(folder, tmp_path / "b.html"))
+    opened.assert_self_contained()
+    assert opened.page.locator("h1").inner_text() == f"Backtest of {name}"
+    assert opened.page.locator('img[src="x"]').count() == 0
+    assert opened.page.locator("script").count() == 1  # the JSON data block, never run

@@ -2,13 +2,16 @@
 
 A *kind* of folder is recognised by the file it holds (``summary.json`` for a run,
 ``comparison.json`` for a comparison...) and is one function that reads the folder into a
-template context plus one template. Adding a kind, e.g. the folder of ``dealsim sensitivity``:
+template context plus one template. Adding a kind (as was done for the folder of ``dealsim
+sensitivity``):
 
 1. ``sim/html/sensitivity.py``: ``read_sensitivity(folder: Path) -> dict`` returning at least
    ``title`` and ``subtitle`` (may be ""), optionally ``data`` (a JSON-able dict embedded in the
    page), and whatever its template shows. Read files with ``page.read_json`` (a clear error
-   naming the file); figures with ``page.svg_figure(lambda path: draw(..., path), title,
-   caption)`` (any function that saves a matplotlib figure to the path it is given) or
+   naming the file) or ``page.optional_json`` (a manifest a folder may lack);
+   ``page.nan_for_null`` gives back the nans the JSON wrote as null, for a figure's arithmetic.
+   Figures with ``page.svg_figure(lambda path: draw(..., path), title, caption)`` (any function
+   that saves a matplotlib figure to the path it is given: the PNG's own drawing function) or
    ``page.png_figure(folder / "x.png", title, caption)``.
 2. ``sim/html/templates/sensitivity.html.j2``: ``{% extends "base.html.j2" %}``, its sections
    in ``{% block content %}``, figures with the ``show_figure`` macro of ``macros.html.j2``.
@@ -63,6 +66,13 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("compare", "comparison.json", "compare.html.j2", "sim.html.whatif:read_compare"),
     Kind("sweep", "sweep.json", "sweep.html.j2", "sim.html.whatif:read_sweep"),
+    Kind(
+        "sensitivity",
+        "sensitivity.json",
+        "sensitivity.html.j2",
+        "sim.html.sensitivity:read_sensitivity",
+    ),
+    Kind("backtest", "backtest.json", "backtest.html.j2", "sim.html.backtest:read_backtest"),
     Kind("run", "summary.json", "run.html.j2", "sim.html.run:read_run"),
 )
 

@@ -74,6 +74,21 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def optional_json(path: Path) -> dict:
+    """A JSON file a folder may lack (a manifest): its object, or {} when it is not there."""
+    return read_json(path) if Path(path).is_file() else {}
+
+
+def nan_for_null(value):
+    """JSON's nulls (a nan or an infinity when it was written) back to nan, recursively, for
+    the arithmetic of figures redrawn from a folder's JSON."""
+    if isinstance(value, dict):
+        return {k: nan_for_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nan_for_null(v) for v in value]
+    return math.nan if value is None else value
+
+
 def value_text(value) -> str:
     """A manifest value for a table: a command as the shell line, a dict as key: value."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -7,21 +7,22 @@ scenario is described from the resolved ``scenario.toml`` the run wrote.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from sim.aggregate import clean_for_json
 from sim.errors import UserError
 from sim.explain import _plain_words, stall_rows
-from sim.html.page import Figure, read_json, svg_figure, value_text
-from sim.report import OUTCOME_LABELS, _chance, money
+from sim.html.page import Figure, optional_json, svg_figure, value_text
+from sim.report import OUTCOME_LABELS, _chance, _num, _pct, compact, money
 from sim.results import MANIFEST, SCENARIO, read_summary
 
 #: The figures of a run, by the sim.plots function that draws them: (title, caption).
 RUN_FIGURES = {
     "bookings_fan": (
         "Bookings by month",
-        "Won amount in each month: the dark line is the median of the replications, the bands "
-        "hold half and 8 in 10 of them, the dashed line is the mean.",
+        "Won amount in each month: the bar is the mean over the replications (the months add up "
+        "to the mean total), the whisker spans the P10-P90 of the replications (8 in 10 of them).",
     ),
     "cumulative_bookings": (
         "Cumulative bookings",
@@ -47,13 +48,27 @@ RUN_FIGURES = {
     ),
 }
 
+TEAM_CAPTION = (
+    "By month: the share of the team's people-days at work (red: 95% or more, so deals "
+    "queue), how many days a deal waited for a free person (P50 to P90), and how many deals "
+    "waited on average; dashed lines: headcount changes."
+)
+
+#: What each engine is, in the words the terminal uses after a run.
+ENGINE_WORDS = {
+    "simpy": "simpy: one SimPy process per deal",
+    "vectorized": "vectorized: every deal's story decided in bulk with numpy",
+}
+
 #: Provenance keys of manifest.json, in the order and words a reader wants them.
 MANIFEST_LABELS = {
     "dealsim_version": "dealsim version",
     "scenario_hash": "Scenario hash (SHA-256)",
     "command": "Command",
     "engine": "Engine",
+    "executor": "Where it ran",
     "jobs": "Worker processes",
+    "deals_csv": "deals.csv written",
     "wall_seconds": "Wall time (s)",
     "events": "Events processed",
     "stage_visits": "Stage visits",
@@ -81,8 +96,10 @@ def figures(summary: dict) -> dict[str, Figure]:
 
 
 def headline(summary: dict) -> dict:
-    """Bookings over the horizon: P10/P50/P90 and the mean with its standard error."""
+    """Bookings over the horizon: P10/P50/P90 and the mean with its standard error; the deals
+    won (``totals.won_count``) the same way; whether each replication drew its parameters."""
     b, cur = summary["bookings"], summary["currency"]
+    won = (summary.get("totals") or {}).get("won_count")
     return {
         "cards": [
             {"key": f"bookings.{k}", "label": label, "value": b[k], "text": money(b[k], cur)}
@@ -93,7 +110,45 @@ def headline(summary: dict) -> dict:
             )
         ],
         "mean": f"{money(b['mean'], cur)} ± {money(b['se'], cur)}",
+        "won": [
+            {
+                "key": f"totals.won_count.{k}",
+                "label": k.upper(),
+                "value": won[k],
+                "text": _num(won[k]),
+            }
+            for k in ("p10", "p50", "p90")
+        ]
+        if won
+        else [],
+        "won_mean": _num(won["mean"], ".1f") if won else None,
+        "drawn": _drawn_words(summary),
     }
+
+
+#: What each drawn parameter of ``parameter_uncertainty.drawn`` is, in words.
+DRAWN_WORDS = {
+    "arrivals_per_month": "the inflow's level",
+    "arrivals_walk_sd": "its month-to-month wander",
+    "amount_scale": "deal amounts",
+}
+STAGE_DRAWN_WORDS = {"duration_scale": "durations", "exits_weight": "exit shares"}
+
+
+def _drawn_words(summary: dict) -> str | None:
+    """'the inflow's level, engaging durations...': what each replication drew, if anything."""
+    unc = summary.get("parameter_uncertainty") or {}
+    if not unc.get("used"):
+        return None
+    words = []
+    for name in unc.get("drawn") or []:
+        head, _, rest = name.partition(".")
+        stage, _, what = rest.rpartition(".")
+        if head == "stages" and what in STAGE_DRAWN_WORDS:
+            words.append(f"{stage} {STAGE_DRAWN_WORDS[what]}")
+        else:
+            words.append(DRAWN_WORDS.get(name, name))
+    return ", ".join(words)
 
 
 def target(summary: dict) -> dict | None:
@@ -169,6 +224,122 @@ def month_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def team_figure(summary: dict, name: str) -> Figure:
+    """One team's month-by-month figure, drawn as SVG by sim.team_plots."""
+    from sim.team_plots import team_capacity
+
+    return svg_figure(
+        lambda path: team_capacity(summary, name, path), f"Our {name}, month by month", TEAM_CAPTION
+    )
+
+
+def _headcount_text(summary: dict, headcount) -> str:
+    """'3', or '2, 3 from 2027-07-01' from the team's schedule, or 'unlimited'."""
+    if not isinstance(headcount, list):
+        return str(headcount)
+    start = dt.date.fromisoformat(str(summary["start_date"])[:10])
+    parts = [str(headcount[0]["people"])] if headcount else []
+    for change in headcount[1:]:
+        day = start + dt.timedelta(days=float(change["from_day"]))
+        parts.append(f"{change['people']} from {day.isoformat()}")
+    return ", ".join(parts)
+
+
+def _wait_text(days: float | None) -> str:
+    return "-" if days is None else f"{_num(days, '.1f')} days"
+
+
+def team_rows(summary: dict) -> list[dict]:
+    """One row per team, numbers as the terminal's team table writes them."""
+    cur = summary["currency"]
+    rows = []
+    for name, team in (summary.get("teams") or {}).items():
+        wait = team["wait_days"]
+        rows.append(
+            {
+                "name": name,
+                "people": _headcount_text(summary, team["headcount"]),
+                "utilisation": team["utilisation"],
+                "busy": _pct(team["utilisation"]),
+                "waited": _pct(team["waited_share"]),
+                "served": _num(team["served_per_replication"], ".1f"),
+                "wait_mean": _wait_text(wait["mean"]),
+                "wait_p50": _wait_text(wait["p50"]),
+                "wait_p90": _wait_text(wait["p90"]),
+                "hours": compact(team["hours"]["mean"]),
+                "won_hours": compact(team["hours_on_won_deals"]),
+                "lost_hours": compact(team["hours_on_lost_deals"]),
+                "open_hours": compact(
+                    team["hours"]["mean"] - team["hours_on_won_deals"] - team["hours_on_lost_deals"]
+                ),
+                "cost": money(team["cost"]["mean"], cur),
+                "cost_value": team["cost"]["mean"],
+                "figure": team_figure(summary, name),
+            }
+        )
+    return rows
+
+
+def _team_lead(summary: dict) -> str | None:
+    """The section's first sentence: the busiest team, and the one deals wait longest for."""
+    teams = {n: t for n, t in (summary.get("teams") or {}).items() if t["utilisation"] is not None}
+    if not teams:
+        return None
+    busiest, team = max(teams.items(), key=lambda item: item[1]["utilisation"])
+    text = (
+        f"The busiest team is {busiest}: {_pct(team['utilisation'])} of its people's working "
+        "days at work over the horizon."
+    )
+    waits = {n: t for n, t in teams.items() if t["wait_days"]["p90"]}
+    if waits:
+        name, slowest = max(waits.items(), key=lambda item: item[1]["wait_days"]["p90"])
+        text += (
+            f" Deals wait longest for {name}: {_pct(slowest['waited_share'])} of the deals it "
+            f"served waited for a free person, 1 in 10 of them "
+            f"{_num(slowest['wait_days']['p90'], '.1f')} days or more."
+        )
+    return text
+
+
+def team_section(summary: dict) -> dict | None:
+    """Our own people: each team's table row and figure, and the cost of sale."""
+    if not summary.get("teams"):
+        return None
+    cur, sale = summary["currency"], summary["cost_of_sale"]
+    total, per_won, own = sale["total"], sale["per_won_deal"], sale["per_won_deal_own_hours"]
+    return {
+        "rows": team_rows(summary),
+        "lead": _team_lead(summary),
+        "per_won": per_won["mean"],
+        "per_won_text": money(per_won["mean"], cur),
+        "per_won_se": money(per_won["se"], cur),
+        "own_text": money(own["mean"], cur),
+        "total": {k: money(total[k], cur) for k in ("mean", "p10", "p90")},
+    }
+
+
+def _engine_text(engine) -> str:
+    return ENGINE_WORDS.get(engine, str(engine))
+
+
+def _executor_text(executor) -> str:
+    """A Dask cluster as 'Dask scheduler tcp://...: 2 workers, 2 threads'."""
+    if isinstance(executor, dict) and "scheduler" in executor:
+        sizes = [f"{executor[k]} {k}" for k in ("workers", "threads") if k in executor]
+        return f"Dask scheduler {executor['scheduler']}" + (
+            f": {', '.join(sizes)}" if sizes else ""
+        )
+    return value_text(executor)
+
+
+#: Manifest values written in words rather than as stored.
+MANIFEST_TEXT = {
+    "engine": _engine_text,
+    "executor": _executor_text,
+    "deals_csv": lambda written: "yes" if written else "no (--deals none)",
+}
+
+
 def provenance(summary: dict, manifest: dict) -> list[tuple[str, str]]:
     """(label, value) rows: the run's identity first, then every manifest entry."""
     rows = [
@@ -178,9 +349,9 @@ def provenance(summary: dict, manifest: dict) -> list[tuple[str, str]]:
         ("Deals per replication", f"{summary['deals']['mean']:.1f}"),
     ]
     rows += [
-        (label, value_text(manifest[key]))
+        (label, MANIFEST_TEXT.get(key, value_text)(manifest[key]))
         for key, label in MANIFEST_LABELS.items()
-        if key in manifest
+        if key in manifest and manifest[key] is not None
     ]
     told = {"scenario", "replications", "seed", *MANIFEST_LABELS}
     rows += [  # entries newer than this list (a CRM pipeline, ...) under their own names
@@ -210,7 +381,7 @@ def read_run(folder: Path) -> dict:
     """The template context of a run folder's report."""
     folder = Path(folder)
     summary = read_summary(folder)
-    manifest = read_json(folder / MANIFEST) if (folder / MANIFEST).is_file() else {}
+    manifest = optional_json(folder / MANIFEST)
     words, missing = scenario_words(folder, manifest)
     rows = stall_rows(summary)
     return {
@@ -226,6 +397,7 @@ def read_run(folder: Path) -> dict:
         "stalls": rows,
         "stall_total": sum(r["days"] for r in rows),
         "stall_words": _plain_words(summary, rows),
+        "teams": team_section(summary),
         "flows": flow_table(summary),
         "months": month_rows(summary),
         "scenario": words,

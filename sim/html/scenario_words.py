@@ -1,5 +1,7 @@
 """A scenario in plain words for a report: its stages with their key numbers, the stall
-mechanisms switched on (one sentence each, with the numbers that drive them) and those off.
+mechanisms switched on (one sentence each, with the numbers that drive them) and those off, our
+own people (``[[team]]``), how sure the parameters are (``[uncertainty]``) and an inflow that
+changes over time (``[inflow]``).
 
 Everything is read from the validated :class:`sim.scenario.Scenario`, so the words can never
 disagree with what was simulated.
@@ -9,10 +11,15 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 
 from sim.explain import MECHANISMS, has_mechanism
 from sim.report import compact, money
 from sim.scenario import Scenario
+from sim.scenario_teams import PRIORITIES
+
+#: z of the 10th and 90th percentiles of a normal: "8 in 10" ranges of a random walk.
+Z90 = 1.2815515655446004
 
 OUTCOME_WORDS = {"won": "won", "lost": "lost", "no_decision": "no decision", "dormant": "dormant"}
 
@@ -116,9 +123,11 @@ def facts(scenario: Scenario, imported: dict | None = None) -> list[tuple[str, s
     inflow = (
         f"{_num(arrivals)} a month on average (Poisson) into {first}"
         + _seasonality_words(scenario.deals.seasonality)
+        + _trend_words(scenario)
         if arrivals
         else "none: only the day-0 pipeline"
     )
+    given = _given_months(scenario)
     return [
         ("Day 0", scenario.start_date.isoformat()),
         ("Horizon", f"{_days(scenario.horizon_days)}, to {end.isoformat()}"),
@@ -129,7 +138,30 @@ def facts(scenario: Scenario, imported: dict | None = None) -> list[tuple[str, s
             f"median {amount['median']}, 8 in 10 deals {amount['range']} "
             f"({scenario.deals.amount.describe()})",
         ),
+        *([("Enquiries in given months", given)] if given else []),
     ]
+
+
+def _trend_words(scenario: Scenario) -> str:
+    """``[inflow] trend_per_year``: the rate x exp(trend x years), as a yearly change."""
+    trend = scenario.inflow.trend_per_year if scenario.inflow is not None else 0.0
+    if not trend:
+        return ""
+    change = math.exp(trend) - 1
+    word = "growing" if trend > 0 else "shrinking"
+    return f"; {word} by {_pct(abs(change))} a year (rate x exp({trend:g} x years since day 0))"
+
+
+def _given_months(scenario: Scenario) -> str:
+    """``[inflow] by_month``: the months whose arrival rate the file gives outright."""
+    given = scenario.inflow.by_month if scenario.inflow is not None else {}
+    if not given:
+        return ""
+    months = ", ".join(f"{month}: {_num(rate)}" for month, rate in sorted(given.items()))
+    return (
+        f"{months} a month; in these months the given rate replaces the usual one "
+        "(seasonality and trend)"
+    )
 
 
 def _dormant(s: Scenario, name: _Names) -> str:
@@ -203,6 +235,125 @@ def _timing(s: Scenario, name: _Names) -> str:
     )
 
 
+def _capacity(s: Scenario) -> str:
+    limited = [t.name for t in s.team if not t.unlimited]
+    teams = limited[0] if len(limited) == 1 else ", ".join(limited[:-1]) + " and " + limited[-1]
+    return (
+        f"Where {teams} work on a deal, it waits in the team's queue until one of its people is "
+        "free; those days are the cause 'Waiting for our own people'. The teams are described "
+        "below."
+    )
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
+def _headcount(team) -> str:
+    if team.unlimited:
+        return "As many people as the work needs (unlimited: no deal ever waits for them)"
+    text = f"{_people(team.headcount)} at day 0"
+    if team.changes:
+        text += ", then " + ", ".join(
+            f"{_people(c.headcount)} from {c.date.isoformat()}" for c in team.changes
+        )
+    return text
+
+
+def _work(team, work, name: _Names) -> str:
+    """One stage's work for the team: the hours, the calendar days they take, who waits."""
+    effort = work.effort_hours
+    q10, q50, q90 = (effort.quantile(p) for p in (0.1, 0.5, 0.9))
+    days = q50 * 7 / team.hours_per_week  # a person's hours run over calendar days
+    waits = (
+        "the client waits for it: the stage's own time starts when our work is done"
+        if work.client_waits
+        else "it runs alongside the client's own time: the deal moves on when both are done"
+    )
+    return (
+        f"In {name(work.stage)}: typically {_num(round(q50))} hours a visit, 8 in 10 visits "
+        f"{q10:.0f}-{q90:.0f} hours ({effort.describe()}), about {_days(round(days, 1))} of one "
+        f"person; {waits}."
+    )
+
+
+def team_words(scenario: Scenario) -> list[dict]:
+    """Each ``[[team]]``: its name and sentences on its people, pace, cost, queue and work."""
+    name = _Names(scenario)
+    out = []
+    for team in scenario.team:
+        cost = (
+            f"each hour of effort costs {money(team.cost_per_hour, scenario.currency)}"
+            if team.cost_per_hour
+            else "its hours are not priced (cost_per_hour 0)"
+        )
+        texts = [
+            f"{_headcount(team)}; each works {_num(team.hours_per_week)} hours a week, and {cost}.",
+            f"Who goes first when deals queue: {PRIORITIES[team.priority]} ({team.priority}).",
+            *(_work(team, work, name) for work in team.work),
+        ]
+        out.append({"name": team.name, "texts": texts})
+    return out
+
+
+def _ratio_range(dist) -> str:
+    """A factor's 8-in-10 range around its median: 'x0.92-x1.09'."""
+    median = dist.quantile(0.5)
+    return f"x{dist.quantile(0.1) / median:.3g}-x{dist.quantile(0.9) / median:.3g}"
+
+
+def uncertainty_words(scenario: Scenario) -> list[str]:
+    """``[uncertainty]`` in sentences: that each replication draws its own parameters, and
+    how far each drawn parameter ranges. Empty when the scenario has no such section."""
+    from sim.uncertainty import drawn_parameters
+
+    u = scenario.uncertainty
+    if u is None:
+        return []
+    if not drawn_parameters(scenario):
+        return [
+            "The scenario says how sure its parameters are, but that is switched off here "
+            "(enabled = false, or --no-parameter-uncertainty): every replication runs on the "
+            "values above, so the bands hold only the luck of the deals."
+        ]
+    name = _Names(scenario)
+    texts = [
+        "Each replication draws its own parameters, once, before its first deal: every "
+        "replication is a market the data cannot rule out, so the bands hold how unsure the "
+        "parameters are as well as the luck of the deals. Drawn:"
+    ]
+    if u.arrivals_per_month is not None:
+        rate, level = scenario.deals.arrivals_per_month, u.arrivals_per_month
+        texts.append(
+            f"The inflow's level: {_num(rate)} new deals a month times {_ratio_range(level)} in "
+            f"8 in 10 replications ({level.describe()}, scaled to its median)."
+        )
+    if u.arrivals_walk_sd > 0:
+        spread = math.exp(Z90 * u.arrivals_walk_sd * math.sqrt(12))
+        texts.append(
+            f"The inflow wanders month by month (a random walk of the log rate, sd "
+            f"{u.arrivals_walk_sd:g} a month, as likely to fall as to rise): after a year, 8 in "
+            f"10 replications' rate is within x{1 / spread:.2f}-x{spread:.2f} of where it began."
+        )
+    if u.amount_scale is not None:
+        texts.append(
+            f"Deal amounts: every drawn amount times {_ratio_range(u.amount_scale)} in 8 in 10 "
+            f"replications ({u.amount_scale.describe()}); a deal from a CRM export keeps its own."
+        )
+    for stage, su in u.stages.items():
+        if su.duration_scale is not None:
+            texts.append(
+                f"{name(stage)}: every duration times {_ratio_range(su.duration_scale)} in 8 in "
+                f"10 replications ({su.duration_scale.describe()})."
+            )
+        if su.exits_weight is not None:
+            texts.append(
+                f"{name(stage)}: its exit shares drawn around the file's, as sure as "
+                f"{_num(su.exits_weight)} observed exits (a Dirichlet)."
+            )
+    return texts
+
+
 def mechanisms(scenario: Scenario) -> tuple[list[dict], list[str]]:
     """The stall mechanisms switched on ({title, texts}) and the titles of those off."""
     name = _Names(scenario)
@@ -212,6 +363,7 @@ def mechanisms(scenario: Scenario) -> tuple[list[dict], list[str]]:
         "shocks": lambda: [_shocks(scenario, name)],
         "timing": lambda: [_timing(scenario, name)],
         "dormant": lambda: [_dormant(scenario, name)],
+        "capacity": lambda: [_capacity(scenario)],
     }
     on, off = [], []
     for mechanism, (title, section, _) in MECHANISMS.items():
@@ -238,4 +390,6 @@ def describe(scenario: Scenario, imported: dict | None = None) -> dict:
         "stages": stage_rows(scenario),
         "mechanisms_on": on,
         "mechanisms_off": off,
+        "teams": team_words(scenario),
+        "uncertainty": uncertainty_words(scenario),
     }

@@ -22,7 +22,7 @@ from sim.comparison import (
 )
 from sim.comparison import MANIFEST as WHATIF_MANIFEST
 from sim.errors import UserError
-from sim.html.page import png_figure, read_json, value_text
+from sim.html.page import optional_json, png_figure, read_json, value_text
 from sim.overrides import format_sets
 from sim.overrides import value_text as set_text
 from sim.sweeps import SWEEP_JSON, SWEEP_PLOT, _plus_minus
@@ -173,8 +173,7 @@ def _workers(jobs) -> str:
 
 
 def _manifest(folder: Path) -> dict:
-    path = folder / WHATIF_MANIFEST
-    return read_json(path) if path.is_file() else {}
+    return optional_json(folder / WHATIF_MANIFEST)
 
 
 def _bookings_sentence(comparison: dict, currency: str, level: str) -> dict:
