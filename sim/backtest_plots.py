@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.backtest import METRICS, Backtest, CutoffResult
+from sim.plots import money_formatter
 
 _TITLES = {"won_count": "won deals", "won_value": "won value"}
 
@@ -46,6 +47,8 @@ def fan_chart(r: CutoffResult, path: Path, currency: str = "") -> Path:
         ax.set_xticks(x, r.months, rotation=45, ha="right", fontsize=7)
         unit = f" ({currency})" if metric == "won_value" and currency else ""
         ax.set_title(f"{_TITLES[metric]}{unit} per month", fontsize=10)
+        if metric == "won_value":  # 1.2M, not a 1e6 offset
+            ax.yaxis.set_major_formatter(money_formatter())
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="best")
@@ -75,6 +78,8 @@ def totals_chart(bt: Backtest, path: Path) -> Path:
         ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
         unit = f" ({bt.currency})" if metric == "won_value" and bt.currency else ""
         ax.set_title(f"total {_TITLES[metric]}{unit} after each cut-off", fontsize=10)
+        if metric == "won_value":
+            ax.yaxis.set_major_formatter(money_formatter())
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")

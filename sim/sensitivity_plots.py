@@ -18,8 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
+from sim.comparison import format_value  # noqa: E402
 from sim.overrides import value_text  # noqa: E402
-from sim.plots import money_formatter  # noqa: E402  (every figure writes money the same way)
+from sim.plain_names import plain_name  # noqa: E402
+from sim.plots import SLIDE, SLIDE_PIXELS, money_formatter  # noqa: E402  (as every figure)
 from sim.report import compact  # noqa: E402
 
 if TYPE_CHECKING:
@@ -32,6 +34,11 @@ TOTAL_COLOR = "#90cdf4"
 CAPTION_COLOR = "#555555"
 NOTE_COLOR = "#4a5568"
 WARNING_COLOR = "#c53030"
+
+
+def _size(n_rows: int) -> tuple[float, float]:
+    """A 16:9 slide, taller when there are many parameters to list."""
+    return (SLIDE[0], max(SLIDE[1], 1.8 + 0.9 * n_rows))
 
 
 def _style(ax) -> None:
@@ -50,22 +57,24 @@ def _save(fig, path: Path, caption: str, warnings: list[str] = ()) -> Path:
         color = CAPTION_COLOR if j == 0 else WARNING_COLOR
         fig.text(0.01, 0.01 + j * line, text, fontsize=8, color=color)
     fig.tight_layout(rect=(0, 0.015 + len(lines) * line, 1, 1))
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=SLIDE_PIXELS / fig.get_figwidth())  # 1920 pixels wide, as every figure
     plt.close(fig)
     return path
 
 
 def _heading(ax, title: str, subtitle: str, legend: dict[str, str]) -> None:
     """Title, a line saying how to read the figure, and the legend of the bar colours."""
-    ax.set_title(title, fontsize=13, loc="left", pad=28)
+    subtitle = "\n".join(textwrap.wrap(subtitle, 95))
+    lines = subtitle.count("\n") + 1 if subtitle else 0
+    ax.set_title(title, fontsize=13, loc="left", pad=16 + 12 * lines)
     ax.text(0, 1.02, subtitle, transform=ax.transAxes, fontsize=9, color=NOTE_COLOR, va="bottom")
     handles = [Patch(color=color, label=label) for color, label in legend.items()]
     ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=9)
 
 
 def _axis_formatter(kind: str, currency: str):
-    if kind == "money":
-        return money_formatter(currency)
+    if kind == "money":  # the axis label names the currency: the ticks stay short
+        return money_formatter()
     if kind == "share":
         return PercentFormatter(xmax=1.0, decimals=0)
     return FuncFormatter(lambda v, _pos: f"{v:g}")
@@ -81,13 +90,13 @@ def _delta_text(kind: str, delta: float) -> str:
     return f"{delta:+.1f}"
 
 
-def _name(row: dict, width: int = 28) -> str:
-    """The key (wrapped at dots if long) and its range, for a tick label."""
+def _name(row: dict, width: int = 34) -> str:
+    """The parameter in plain words (wrapped if long), its key and its range, for a tick label:
+    a slide is read by people who never opened the scenario file."""
     key = row["key"]
-    if len(key) > width:
-        key = "\n".join(textwrap.wrap(key.replace(".", ". "), width)).replace(". ", ".")
+    plain = "\n".join(textwrap.wrap(plain_name(key), width))
     low, high, now = (value_text(row[k]) for k in ("low", "high", "base"))
-    return f"{key}\n{low} .. {high} (now {now})"
+    return f"{plain}\n{key}: {low} .. {high} (now {now})"
 
 
 def tornado_figure(result: Sensitivity, path: Path) -> Path:
@@ -95,7 +104,7 @@ def tornado_figure(result: Sensitivity, path: Path) -> Path:
     swing on top; whiskers are the paired intervals of each end's difference to the base."""
     rows = result.rows
     kind, base = result.kind, result.base["mean"]
-    fig, ax = plt.subplots(figsize=(10, 1.6 + 0.9 * len(rows)))
+    fig, ax = plt.subplots(figsize=_size(len(rows)))
     for i, row in enumerate(rows):
         y = len(rows) - 1 - i  # largest swing on top
         for end, color, offset in (("at_low", LOW_COLOR, 0.18), ("at_high", HIGH_COLOR, -0.18)):
@@ -135,7 +144,7 @@ def tornado_figure(result: Sensitivity, path: Path) -> Path:
     ax.set_xlabel(f"{result.metric_label}, mean per replication")
     ax.margins(x=0.22)  # room for the labels at the bar ends
     _style(ax)
-    base_text = _axis_formatter(kind, result.currency)(base, None)
+    base_text = format_value(kind, base)  # as the terminal writes it (a formatter needs an axis)
     _heading(
         ax,
         f"Which assumption moves {result.metric_name} most",
@@ -150,7 +159,7 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
     """Per parameter, the first-order and total Sobol indices as bars with their bootstrap
     intervals; the largest total index on top."""
     rows = result.rows
-    fig, ax = plt.subplots(figsize=(10, 1.8 + 0.9 * len(rows)))
+    fig, ax = plt.subplots(figsize=_size(len(rows)))
     for i, row in enumerate(rows):
         y = len(rows) - 1 - i
         for name, color, offset in (("S1", ALONE_COLOR, 0.18), ("ST", TOTAL_COLOR, -0.18)):

@@ -101,7 +101,9 @@ def _busy_panel(ax, months, periods, team, summary) -> None:
     for change in team["headcount"] if isinstance(team["headcount"], list) else []:
         day = start + dt.timedelta(days=change["from_day"])
         ax.axvline(day, color="#4a5568", linestyle="--", linewidth=0.8)
-        ax.text(day, 1.06, f" {change['people']} people", fontsize=9, color="#2d3748",
+        people = change["people"]
+        words = "1 person" if people == 1 else f"{people} people"
+        ax.text(day, 1.06, f" {words}", fontsize=9, color="#2d3748",
                 va="center")  # fmt: skip
 
 
