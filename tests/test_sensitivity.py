@@ -372,3 +372,15 @@ def test_cli_errors_exit_2_and_write_nothing(oracle_file, tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
         assert not out.exists()
+
+
+@pytest.mark.parametrize("metric", ["won_share", "cycle_p50"])
+def test_tornado_figure_of_a_share_or_a_duration_is_drawn(metric, tmp_path):
+    """The base is written as the terminal writes it (a share in %): no formatter crash."""
+    from sim.sensitivity_plots import tornado_figure
+
+    small = scenario_from_dict(one_stage(n=60))
+    vary = {"stages.decide.duration.mean": (5, 400)}
+    result = sim.sensitivity(small, vary, metric=metric, replications=4, jobs=1)
+    path = tornado_figure(result, tmp_path / "tornado.png")
+    assert path.stat().st_size > 10_000
