@@ -315,8 +315,7 @@ def _version(package: str) -> str:
 def _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engine) -> dict:
     """Provenance: what ran, on what, how long. Not deterministic, unlike the summary."""
     return {
-        "dealsim_version": __version__,
-        "command": command if command is not None else sys.argv,
+        **provenance(command),
         "scenario": scenario.name,
         "scenario_hash": scenario_hash(scenario),
         "replications": replications,
@@ -327,10 +326,20 @@ def _manifest(scenario, replications, seed, jobs, wall, aggregate, command, engi
         # SimPy events processed; the vectorized engine has none (it simulates no events).
         "events": aggregate.total_events() if engine == "simpy" else None,
         "stage_visits": int(aggregate.column("flows").sum()),
+    }
+
+
+def provenance(command: list[str] | None = None) -> dict:
+    """Which dealsim made a folder, how it was asked to, and on what: the part of every
+    manifest that does not depend on the kind of folder."""
+    return {
+        "dealsim_version": __version__,
+        "command": command if command is not None else sys.argv,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": _version("scipy"),
         "simpy": simpy.__version__,
         "platform": platform.platform(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "id": hashlib.sha256(f"{time.time_ns()}".encode()).hexdigest()[:12],
     }

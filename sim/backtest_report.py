@@ -198,11 +198,22 @@ def _verdict(p: dict, metric: str) -> list[str]:
     return lines
 
 
-def write(bt: Backtest, folder: Path, force: bool = False, plots: bool = True) -> list[Path]:
-    """Write the folder atomically; returns the figures drawn."""
+def write(
+    bt: Backtest,
+    folder: Path,
+    force: bool = False,
+    plots: bool = True,
+    command: list[str] | None = None,
+) -> list[Path]:
+    """Write the folder atomically (with a manifest.json of provenance, as every results
+    folder); returns the figures drawn."""
+    from sim.api import provenance
+
     drawn: list[Path] = []
     with atomic_folder(Path(folder), force) as tmp:
         (tmp / JSON_FILE).write_text(json.dumps(to_dict(bt), indent=2) + "\n", encoding="utf-8")
+        manifest = json.dumps(provenance(command), indent=2) + "\n"
+        (tmp / "manifest.json").write_text(manifest, encoding="utf-8")
         (tmp / CSV_FILE).write_text(to_csv(bt), encoding="utf-8")
         if plots:
             from sim.backtest_plots import draw_backtest

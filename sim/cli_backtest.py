@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -156,7 +157,7 @@ def backtest_command(
         bt = run_backtest(hist, cutoffs, options, jobs=jobs, progress=progress)
     finally:
         progress.close()
-    write(bt, folder, force=force, plots=not no_plots)
+    write(bt, folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]])
     if as_json:
         click.echo(json.dumps(to_dict(bt), indent=2))
     else:

@@ -200,6 +200,8 @@ def test_cli_writes_files_and_a_planners_table(tmp_path, histories):
     assert len(rows) == 1 + 2 + 9 + 3  # totals and months (9 after Sep, 3 after Mar)
     for name in ("fan_2020-09-30.png", "fan_2021-03-31.png", "totals.png", "pit.png"):
         assert (out / name).is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"][0] == "dealsim" and manifest["dealsim_version"]
 
 
 @pytest.mark.parametrize(
