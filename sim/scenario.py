@@ -476,8 +476,15 @@ class Scenario(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+#: Names listed in one message at most (a scenario of 20,000 stages has one-line messages).
+_NAMES_LISTED = 30
+
+
 def _fmt_names(names: typing.Iterable[str]) -> str:
-    return ", ".join(names)
+    names = list(names)
+    if len(names) <= _NAMES_LISTED:
+        return ", ".join(names)
+    return ", ".join(names[:_NAMES_LISTED]) + f", ... ({len(names)} in all)"
 
 
 def _cross_problems(s: Scenario) -> list[str]:
@@ -488,6 +495,7 @@ def _cross_problems(s: Scenario) -> list[str]:
     for i, name in enumerate(names):
         index.setdefault(name, i)
     targets = list(dict.fromkeys([*names, "dormant", *OUTCOMES]))
+    target_set = set(targets)  # membership in a set: validation stays linear in the stages
 
     seen: set[str] = set()
     for name in names:
@@ -521,7 +529,7 @@ def _cross_problems(s: Scenario) -> list[str]:
         path = f"stages.{stage.name}"
         check_dist(f"{path}.duration", stage.duration)
         check_mean(f"{path}.duration", stage.duration, MAX_DAYS, "days", MIN_MEAN_DAYS)
-        unknown = [t for t in stage.exits if t not in targets]
+        unknown = [t for t in stage.exits if t not in target_set]
         for t in unknown:
             problems.append(
                 f"{path}.exits: unknown target {t!r}; valid targets: {_fmt_names(targets)}"
@@ -924,7 +932,7 @@ def _scenario_text(path: Path) -> str:
 def _check_nesting(data: Any, source: str) -> None:
     """Refuse tables and arrays nested deeper than any scenario needs, before anything walks
     them recursively (validation, overrides, messages). Iterative, so it cannot overflow."""
-    stack = [(data, 0)]
+    stack = [(data, 0)] if isinstance(data, dict | list) else []
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
@@ -932,10 +940,8 @@ def _check_nesting(data: Any, source: str) -> None:
                 f"{source}: nested too deeply for a scenario (more than {MAX_NESTING} levels "
                 "of tables and arrays)"
             )
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+        items = node.values() if isinstance(node, dict) else node
+        stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
