@@ -32,6 +32,7 @@ from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
 from sim.scenario_bounds import (
+    DATE_PATTERN,
     MAX_AMOUNT,
     MAX_ARRIVALS_PER_MONTH,
     MAX_BUY_WHEN_BELOW,
@@ -59,6 +60,7 @@ from sim.scenario_bounds import (
     MAX_WALK_SD,
     MIN_MEAN_DAYS,
     MIN_START_DATE,
+    calendar_date,
     mean_problem,
 )
 from sim.scenario_teams import Team, team_problems
@@ -133,26 +135,6 @@ FISCAL_YEAR_START_PATTERN = (
     r"^((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
     r"|02-(0[1-9]|1[0-9]|2[0-8]))$"
 )
-#: YYYY-MM-DD within MIN_START_DATE..MAX_START_DATE (the schema adds format "date").
-START_DATE_PATTERN = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-
-
-def _start_date(value: Any) -> dt.date:
-    """``start_date`` as validate accepts it: a TOML date or a ``YYYY-MM-DD`` string, within
-    the years the calendar handles (a date-time or a number is an error)."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a date of the calendar") from None
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValueError(f"expected a date YYYY-MM-DD (a TOML date, without a time), got {value!r}")
-    if not MIN_START_DATE <= value <= MAX_START_DATE:
-        raise ValueError(
-            f"{value.isoformat()} is outside {MIN_START_DATE} .. {MAX_START_DATE}, the years "
-            "the calendar handles"
-        )
-    return value
 
 
 class _Model(BaseModel):
@@ -403,7 +385,7 @@ class Scenario(_Model):
     start_date: dt.date = Field(
         description=f"Day 0: a TOML date or an ISO date string YYYY-MM-DD, from "
         f"{MIN_START_DATE} to {MAX_START_DATE}.",
-        json_schema_extra={"pattern": START_DATE_PATTERN},
+        json_schema_extra={"pattern": DATE_PATTERN},
     )
     horizon_days: _between(0, MAX_HORIZON_DAYS, above=True)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
@@ -442,7 +424,7 @@ class Scenario(_Model):
     def _a_date(cls, value: Any) -> Any:
         """A date, nothing else: pydantic would also take a timestamp number or a date-time,
         which the schema cannot say and a planner does not mean."""
-        return _start_date(value)
+        return calendar_date(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -1075,13 +1057,23 @@ def _list_item(items: list[Any], part: str, list_key: str, key: str) -> Any:
 
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files, for editors (e.g. taplo / Even Better TOML)."""
-    schema = Scenario.model_json_schema()
+    schema = _standard_only(Scenario.model_json_schema())
     schema.pop("title", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "dealsim scenario",
         **schema,
     }
+
+
+def _standard_only(node: Any) -> Any:
+    """The schema without OpenAPI's ``discriminator`` (not JSON Schema; ``oneOf`` with each
+    family's ``const`` tag says the same)."""
+    if isinstance(node, dict):
+        return {k: _standard_only(v) for k, v in node.items() if k != "discriminator"}
+    if isinstance(node, list):
+        return [_standard_only(v) for v in node]
+    return node
 
 
 def scenario_hash(scenario: Scenario) -> str:

@@ -13,6 +13,7 @@ The ranges are wide on purpose: they exclude nonsense, not bold plans.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 #: One minute, in days: the shortest mean of a duration, a tenure or a wait.
 MIN_MEAN_DAYS = 1.0 / (24 * 60)
@@ -75,6 +76,33 @@ MAX_LISTED_PROBLEMS = 20
 #: CSV exports: columns of one file, and the bytes of one file.
 MAX_CSV_COLUMNS = 2_000
 MAX_CSV_BYTES = 512 * 1024 * 1024
+
+
+#: YYYY-MM-DD within MIN_START_DATE..MAX_START_DATE (the schema adds format "date").
+DATE_PATTERN = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def calendar_date(value: object) -> dt.date:
+    """A scenario's date as validate accepts it (and as the schema says): a TOML date or a
+    ``YYYY-MM-DD`` string, within the years the calendar handles. A date-time or a number (both
+    of which pydantic would take) is an error.
+
+    Raises:
+        ValueError: anything else, with the reason.
+    """
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date of the calendar") from None
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValueError(f"expected a date YYYY-MM-DD (a TOML date, without a time), got {value!r}")
+    if not MIN_START_DATE <= value <= MAX_START_DATE:
+        raise ValueError(
+            f"{value.isoformat()} is outside {MIN_START_DATE} .. {MAX_START_DATE}, the years "
+            "the calendar handles"
+        )
+    return value
 
 
 def list_problems(problems: list[str], limit: int = MAX_LISTED_PROBLEMS) -> list[str]:

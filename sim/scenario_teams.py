@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim.distributions import DistributionSpec
-from sim.scenario_bounds import MAX_DAYS, MAX_NAME_LENGTH, mean_problem
+from sim.scenario_bounds import (
+    DATE_PATTERN,
+    MAX_DAYS,
+    MAX_NAME_LENGTH,
+    calendar_date,
+    mean_problem,
+)
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -45,8 +51,13 @@ class _Model(BaseModel):
 class HeadcountChange(_Model):
     """From ``date`` on, the team has ``headcount`` people (a hire, a leaver, a freeze)."""
 
-    date: dt.date
+    date: dt.date = Field(json_schema_extra={"pattern": DATE_PATTERN})
     headcount: Headcount
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> dt.date:
+        return calendar_date(value)
 
 
 class Work(_Model):
