@@ -11,7 +11,8 @@ before a run starts, its size is estimated from the scenario alone, in closed fo
   stage (arrivals) or each deal's own stage (the day-0 pipeline);
 * events per deal: decision-group replacements (time in the role's stages over its tenure, each
   a visit more when it resets the deal) and market shocks (each one touches every open deal);
-* memory: the deals of one replication at a time, in each worker.
+* memory: the deals of one replication at a time, in each worker, and the timing mechanism's
+  table of days by waits.
 
 Beyond the budget below the run is refused (exit 2) with the figures and what to change, unless
 it is forced (``--force`` on the command line, ``allow_large=True`` in the API). The estimate is
@@ -145,8 +146,15 @@ def estimate(model: Model, replications: int) -> RunCost:
         visits_per_deal=visits_per_deal,
         events_per_deal=events,
         shock_events=shocks,
-        memory_bytes=deals * BYTES_PER_DEAL,
+        memory_bytes=deals * BYTES_PER_DEAL + _timing_bytes(model),
     )
+
+
+def _timing_bytes(model: Model) -> float:
+    """The timing mechanism's day-by-wait table (sim.draws): a byte or two a cell."""
+    if model.timing is None:
+        return 0.0
+    return 2.0 * (math.ceil(model.horizon) + 1) * math.ceil(model.timing.max_wait_days)
 
 
 def _expected_arrivals(model: Model) -> float:

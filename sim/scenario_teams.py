@@ -39,6 +39,8 @@ UNLIMITED = "unlimited"
 
 #: A visit's effort: at most a century of one person's hours, round the clock.
 MAX_EFFORT_HOURS = MAX_DAYS * 24
+#: Dated headcount changes of one team (each deal's capacity is read against all of them).
+MAX_HEADCOUNT_CHANGES = 1_000
 Headcount = Annotated[int, Field(strict=True, ge=0, le=100_000)]
 Hours = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=168)]
 Money = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e9)]
@@ -85,7 +87,9 @@ class Team(_Model):
         default="fifo", description="fifo | amount (largest first) | stage (latest first)."
     )
     changes: list[HeadcountChange] = Field(
-        default_factory=list, description="Dated headcount changes, in date order."
+        default_factory=list,
+        max_length=MAX_HEADCOUNT_CHANGES,
+        description="Dated headcount changes, in date order.",
     )
     work: list[Work] = Field(min_length=1, description="The stages that need this team.")
 
