@@ -41,6 +41,7 @@ from sim.errors import UserError
 from sim.model import CAUSES
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
+from sim.scenario_bounds import MAX_DAYS, MIN_MEAN_DAYS
 from sim.stats import paired_difference
 
 #: The mechanisms that can be switched off, in the order they are reported, with their label,
@@ -92,9 +93,10 @@ METRICS = (
 )
 
 LEVEL = 0.95
-#: "A moment" of dormant time when dormant is switched off (must stay a positive float).
-INSTANT_DAYS = 1e-9
-NEVER_DAYS = 1e12
+#: "A moment" of dormant time when dormant is switched off, and "never" giving up: the shortest
+#: mean wait and the longest time a scenario may have (sim.scenario_bounds).
+INSTANT_DAYS = MIN_MEAN_DAYS
+NEVER_DAYS = MAX_DAYS
 
 
 def has_mechanism(scenario: Scenario, mechanism: str) -> bool:

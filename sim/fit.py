@@ -41,8 +41,11 @@ from sim.empirical import parse_duration
 from sim.errors import UserError
 from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
+from sim.scenario_bounds import MAX_WALK_SD
 from sim.stage_keys import key_words
 
+#: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
+FITTED_MAX_LOG_SD = 2.0
 #: Candidate families, in the order of the report.
 FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
 #: Suffix of a cure-rate (mixture) variant's name: ``lognormal+cure``.
@@ -902,13 +905,15 @@ def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict
     """
     out: dict = {}
     if inflow.level > 0:  # median at the level: as likely above it as below
-        p90 = inflow.level * math.exp(Z90 * max(inflow.level_cv, 1e-3))
+        # A log-sd past FITTED_MAX_LOG_SD says "hardly known" (a few months of data): kept
+        # there, within the bounds a scenario must keep (sim.scenario_bounds).
+        p90 = inflow.level * math.exp(Z90 * min(max(inflow.level_cv, 1e-3), FITTED_MAX_LOG_SD))
         out["arrivals_per_month"] = {
             "dist": "lognormal",
             "median": _sig(inflow.level),
             "p90": _sig(p90),
         }
-    out["arrivals_walk_sd"] = _sig(inflow.walk_sd, 4)
+    out["arrivals_walk_sd"] = _sig(min(inflow.walk_sd, MAX_WALK_SD), 4)
     values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
     if amount.get("dist") != "fixed" and len(values) >= 2:
         se = float(np.std(values, ddof=1) / (values.mean() * math.sqrt(len(values))))

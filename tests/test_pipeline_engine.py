@@ -128,7 +128,7 @@ def test_day0_deals_entering_the_gate_need_money_but_crm_deals_already_there_do_
 @pytest.mark.parametrize("engine", ["vectorized", "simpy"])
 def test_a_deal_imported_dormant_has_used_part_of_its_give_up_clock(engine):
     data = one_stage({"dist": "fixed", "value": 10})
-    data["dormant"] = {"reactivate_mean_days": 1e9, "give_up_after_days": 100}  # never back
+    data["dormant"] = {"reactivate_mean_days": 36525, "give_up_after_days": 100}  # never back
     dormant = compile_scenario(scenario_from_dict(data)).dormant
     crm = InitialPipeline(
         states=np.full(30, dormant, dtype=np.int64),
