@@ -224,3 +224,11 @@ def test_timeline_fits_a_slide():
     for n in range(1, 7):
         assert picture_height(n) <= PICTURE_WIDTH * 9 / 16 + 1e-9
     assert picture_height(12) > picture_height(7) > PICTURE_WIDTH * 9 / 16 - 1e-9
+
+
+def test_control_characters_in_labels_are_escaped_on_the_terminal():
+    from sim.trace import printable
+
+    assert printable("Need\x1b[2J analysis\r\x07") == "Need\\x1b[2J analysis\\r\\x07"
+    assert printable("Квалификация — план") == "Квалификация — план"
+    assert printable("a\u202eb") == "a\\u202eb"
