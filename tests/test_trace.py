@@ -232,3 +232,18 @@ def test_control_characters_in_labels_are_escaped_on_the_terminal():
     assert printable("Need\x1b[2J analysis\r\x07") == "Need\\x1b[2J analysis\\r\\x07"
     assert printable("Квалификация — план") == "Квалификация — план"
     assert printable("a\u202eb") == "a\\u202eb"
+
+
+def test_ctrl_c_before_the_handlers_are_set_ends_quietly(monkeypatch, capsys):
+    import pytest
+
+    from sim import console, signals
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(signals, "install", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        console.entry()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "Interrupted (SIGINT).\n"
