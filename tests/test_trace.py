@@ -247,3 +247,14 @@ def test_ctrl_c_before_the_handlers_are_set_ends_quietly(monkeypatch, capsys):
         console.entry()
     assert stop.value.code == 130
     assert capsys.readouterr().err == "Interrupted (SIGINT).\n"
+
+
+def test_two_pick_selectors_are_refused():
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    out = CliRunner().invoke(cli, ["trace", "--reset", "--won"])
+    assert out.exit_code == 2
+    assert "--reset and --won cannot be used together" in out.output
+    assert "Traceback" not in out.output
