@@ -1,4 +1,4 @@
-"""``dealsim report DIR`` and the ``--report`` option of run, compare, sweep and trace (thin).
+"""``dealsim report DIR`` and the ``--report`` option of the commands that write results (thin).
 
 ``register(group)`` adds the command to the ``dealsim`` group, whose ``invoke`` turns a
 :class:`sim.errors.UserError` into one line on stderr and exit code 2.
@@ -66,7 +66,8 @@ def write_folder_report(folder: Path, report: str | None, err: bool = False) -> 
     help="The HTML file (default: report.html in FOLDER).",
 )
 def report_command(folder, output):
-    """One self-contained HTML page of a results FOLDER: a run, a compare or a sweep.
+    """One self-contained HTML page of a results FOLDER: a run, compare, sweep, sensitivity or
+    backtest.
 
     Figures, styles and data are inside the file: it opens without a network, projects and
     prints from the browser.

@@ -47,11 +47,9 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
 @click.option("--deal", type=int, help="Tell this deal's story (0-based: day-0 pipeline first).")
 @click.option("-r", "--replication", type=int, help="Replication (default: first with a match).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
-@click.option("--stalled", "pick", flag_value="stalled", help="The deal with most stalled days.")
-@click.option(
-    "--reset", "pick", flag_value="reset", help="A deal sent back by budget, people or a shock."
-)
-@click.option("--won", "pick", flag_value="won", help="A won deal with a story to tell.")
+@click.option("--stalled", is_flag=True, help="The deal with most stalled days.")
+@click.option("--reset", is_flag=True, help="A deal sent back by budget, people or a shock.")
+@click.option("--won", is_flag=True, help="A won deal with a story to tell.")
 @click.option(
     "--picture",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -70,13 +68,21 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the story as an HTML page for a room (timeline and dated lines).",
 )
-def trace_command(scenario, deal, replication, seed, pick, picture, more, sets, pipeline, report):
+def trace_command(
+    scenario, deal, replication, seed, stalled, reset, won, picture, more, sets, pipeline, report
+):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
     SCENARIO is a bundled name or a TOML file (default: equipment).
     """
     from sim.errors import UserError
     from sim.trace import draw_timeline, find_stories, parse_deal_list
+
+    flags = (("stalled", stalled), ("reset", reset), ("won", won))
+    picks = [name for name, given in flags if given]
+    if len(picks) > 1:  # one deal is picked: two selectors would silently drop one
+        raise UserError(f"--{' and --'.join(picks)} cannot be used together: choose one")
+    pick = picks[0] if picks else None
 
     if picture is not None:
         from sim.atomic import check_output_file

@@ -12,10 +12,14 @@ import sys
 
 def entry() -> None:
     """Run ``dealsim`` (the ``[project.scripts]`` entry point and ``python -m sim``)."""
-    from sim import signals
-    from sim.errors import Interrupted
+    try:  # until install(), Python's own handler turns a Ctrl-C into KeyboardInterrupt
+        from sim import signals
+        from sim.errors import Interrupted
 
-    signals.install()
+        signals.install()
+    except KeyboardInterrupt:
+        print("Interrupted (SIGINT).", file=sys.stderr)
+        sys.exit(130)
     try:
         from sim.cli import entry as run_cli
     except Interrupted as exc:  # nothing was started yet: nothing to clean up

@@ -505,7 +505,18 @@ def format_story(story: Story) -> str:
     else:
         verdict += "; no stalled days"
     lines.append(verdict + ".")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (from a scenario's names and labels:
+    an escape sequence could clear the screen or fake a line) written as ``\\x1b``-style
+    escapes, one line stays one line."""
+    import unicodedata
+
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in text
+    )
 
 
 # ---------------------------------------------------------------------------------------------

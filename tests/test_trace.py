@@ -224,3 +224,37 @@ def test_timeline_fits_a_slide():
     for n in range(1, 7):
         assert picture_height(n) <= PICTURE_WIDTH * 9 / 16 + 1e-9
     assert picture_height(12) > picture_height(7) > PICTURE_WIDTH * 9 / 16 - 1e-9
+
+
+def test_control_characters_in_labels_are_escaped_on_the_terminal():
+    from sim.trace import printable
+
+    assert printable("Need\x1b[2J analysis\r\x07") == "Need\\x1b[2J analysis\\r\\x07"
+    assert printable("Квалификация — план") == "Квалификация — план"
+    assert printable("a\u202eb") == "a\\u202eb"
+
+
+def test_ctrl_c_before_the_handlers_are_set_ends_quietly(monkeypatch, capsys):
+    import pytest
+
+    from sim import console, signals
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(signals, "install", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        console.entry()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "Interrupted (SIGINT).\n"
+
+
+def test_two_pick_selectors_are_refused():
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    out = CliRunner().invoke(cli, ["trace", "--reset", "--won"])
+    assert out.exit_code == 2
+    assert "--reset and --won cannot be used together" in out.output
+    assert "Traceback" not in out.output
