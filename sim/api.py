@@ -200,8 +200,10 @@ def simulate(
         drawn: list[Path] = []
         if plots:
             from sim.plots import draw_all
+            from sim.status import status
 
-            drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
+            with status("Drawing the figures"):
+                drawn = [folder / p.name for p in draw_all(summary, writer.folder)]
         manifest["wall_seconds"] = round(time.perf_counter() - started, 3)
         writer.write_json(MANIFEST, manifest)
         published = writer.publish()  # a default name may have taken a suffix

@@ -18,12 +18,14 @@ import click
 
 from sim import __version__
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import engine_line, engine_option
+from sim.cli_options import engine_line, engine_option, jobs_option
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
+from sim.cli_verbosity import verbosity_params
 from sim.errors import Interrupted, UserError
 from sim.run_cost import FORCE_HELP, force_option
+from sim.status import NORMAL, quiet, set_level, status
 
 
 class _Group(click.Group):
@@ -41,6 +43,7 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="dealsim")
 def cli() -> None:
     """Monte Carlo simulator of long-cycle B2B deals."""
+    set_level(NORMAL)  # each invocation starts at the normal level (tests run many in one process)
 
 
 class _Progress:
@@ -54,6 +57,8 @@ class _Progress:
 
     def __call__(self, done: int) -> None:
         if self.bar is None:
+            if quiet():
+                return
             if time.monotonic() - self.started < self.delay or done >= self.total:
                 return
             self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr)
@@ -74,7 +79,7 @@ def _common_run_options(func):
                 "-n", "--replications", type=int, help="Replications (default: the scenario's)."
             ),
             click.option("--seed", type=int, help="Random seed (default: the scenario's)."),
-            click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores)."),
+            jobs_option,
             click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder."),
             click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP),
         ]
@@ -136,13 +141,14 @@ def _write_and_show(
 
     ``unique``: ``folder`` is a default name, replaced by the next free one if it is taken.
     """
-    written = result.write(
-        folder,
-        force=force,
-        plots=not no_plots,
-        command=["dealsim", *sys.argv[1:]],
-        unique=unique,
-    )
+    with status("Writing the files" if no_plots else "Writing the files and figures"):
+        written = result.write(
+            folder,
+            force=force,
+            plots=not no_plots,
+            command=["dealsim", *sys.argv[1:]],
+            unique=unique,
+        )
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -409,7 +415,7 @@ def plot(folder):
     summary = read_summary(folder)
     # Drawn aside, then renamed over the old figures: a symbolic link planted under a figure's
     # name is replaced, never written through.
-    with replacing_files_in(folder) as tmp:
+    with replacing_files_in(folder) as tmp, status("Drawing the figures"):
         drawn = draw_all(summary, tmp)
     for path in drawn:
         click.echo(f"wrote {folder / path.name}")
@@ -449,7 +455,14 @@ def _register_plugins() -> None:
     register_report(cli)
 
 
+def _add_verbosity_options() -> None:
+    """--quiet and --verbose on every command, however it was registered."""
+    for command in cli.commands.values():
+        command.params.extend(verbosity_params())
+
+
 _register_plugins()
+_add_verbosity_options()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,11 @@ from pathlib import Path
 import click
 
 from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
+from sim.cli_options import jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
+from sim.runner import default_jobs
+from sim.status import status
 
 
 def _dates(values: tuple[str, ...]) -> list[dt.date]:
@@ -73,7 +76,7 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 )
 @click.option("-n", "--replications", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Cut-offs in parallel.")
+@jobs_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
 @click.option(
@@ -134,8 +137,8 @@ def backtest_command(
         raise UserError(f"--months-ahead {months_ahead}: must be >= 1")
     if not 2 <= replications <= 100_000:
         raise UserError(f"--replications {replications}: outside 2..100000")
-    if jobs < 1:
-        raise UserError(f"--jobs {jobs}: must be >= 1")
+    if jobs is None:  # cut-offs in parallel, one per core
+        jobs = default_jobs()
     folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
     check_output_dir(folder, force)
     hist = read_history(
@@ -157,7 +160,8 @@ def backtest_command(
         bt = run_backtest(hist, cutoffs, options, jobs=jobs, progress=progress)
     finally:
         progress.close()
-    write(bt, folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]])
+    with status("Writing the scores and figures"):
+        write(bt, folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]])
     if as_json:
         click.echo(json.dumps(to_dict(bt), indent=2))
     else:

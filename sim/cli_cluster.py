@@ -23,6 +23,7 @@ def scheduler_option(func):
     """``--scheduler ADDRESS``, read from ``DEALSIM_SCHEDULER`` when not given."""
     return click.option(
         "--scheduler",
+        is_eager=True,  # -j reads it: a cluster decides its own parallelism
         metavar="ADDRESS",
         envvar=SCHEDULER_ENV,
         show_envvar=True,

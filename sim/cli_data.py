@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from sim.errors import UserError
+from sim.status import status
 
 
 def _user_errors(func):
@@ -162,7 +163,7 @@ HALF_LIFE_OPTION = click.option(
 @DURATIONS_OPTION
 @HALF_LIFE_OPTION
 @click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
-@click.option("--no-plot", is_flag=True, help="Skip the figures.")
+@click.option("--no-plots", "no_plot", is_flag=True, help="Skip the PNG figures.")
 @click.option("--force", is_flag=True, help="Replace an existing output file (and its figure).")
 @_user_errors
 def fit_command(
@@ -200,31 +201,36 @@ def fit_command(
     _check_output(output, force)
     if not no_plot:
         _check_output(fit_picture_path(output), force)
-    hist = read_history(
-        history,
-        mapping=parse_mapping(maps),
-        stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
-        options=options,
-    )
-    result = fit_history(
-        hist,
-        when,
-        horizon_days=horizon,
-        currency=currency,
-        durations=durations,
-        half_life=half_life,
-    )
-    toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
+    with status("Reading the history"):
+        hist = read_history(
+            history,
+            mapping=parse_mapping(maps),
+            stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
+            options=options,
+        )
+    with status("Fitting"):
+        result = fit_history(
+            hist,
+            when,
+            horizon_days=horizon,
+            currency=currency,
+            durations=durations,
+            half_life=half_life,
+        )
+    with status("Writing the scenario" if no_plot else "Writing the scenario and its figure"):
+        toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
     click.echo(fit_report(result))
     click.echo("")
     if not no_fidelity:
         from sim.fidelity import check_fidelity, fidelity_text, plot_fidelity
 
-        check = check_fidelity(result)
+        with status("Checking the fit against its own history"):
+            check = check_fidelity(result)
         click.echo(fidelity_text(check))
         click.echo("")
         if not no_plot:
-            png_fidelity = plot_fidelity(check, output.with_name(f"{output.stem}-fidelity.png"))
+            with status("Drawing the fidelity figure"):
+                png_fidelity = plot_fidelity(check, output.with_name(f"{output.stem}-fidelity.png"))
             click.echo(f"wrote {png_fidelity}")
     click.echo(f"wrote {toml_path}")
     if png is not None:
@@ -246,7 +252,8 @@ def export_history_command(folder, output, replication, force):
     from sim.exports import export_history
 
     _check_output(output, force)
-    path, deals, rows = export_history(folder, output, replication, force=force)
+    with status("Exporting the history"):
+        path, deals, rows = export_history(folder, output, replication, force=force)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
     click.echo(f"wrote {path}")
 
@@ -281,7 +288,8 @@ def export_log_command(folder, fmt, output, replication, all_replications, force
         raise UserError("--replication and --all-replications: choose one")
     _check_output(output, force)
     chosen = None if all_replications else (0 if replication is None else replication)
-    path, cases, events = export_log(folder, output, fmt, chosen, force=force)
+    with status("Exporting the event log"):
+        path, cases, events = export_log(folder, output, fmt, chosen, force=force)
     which = "all replications" if chosen is None else f"replication {chosen}"
     click.echo(f"{which}: {cases} cases, {events} events")
     click.echo(f"wrote {path}")

@@ -117,7 +117,9 @@ def _echo_once():
     def report(note: str) -> None:
         if note not in seen:
             seen.add(note)
-            click.echo(f"Note: {note}", err=True)
+            from sim.status import note as echo_note
+
+            echo_note(note)
 
     return report
 
@@ -141,3 +143,28 @@ def engine_line(manifest: dict) -> str:
         return "Engine: vectorized (every deal's story decided in bulk with numpy)"
     events = manifest.get("events")
     return f"Engine: simpy (one process per deal; {events:,} SimPy events)"
+
+
+JOBS_HELP = "Worker processes (default: all cores; more than the cores are capped, with a note)."
+
+
+def _cap_jobs(ctx: click.Context, param: click.Parameter, jobs: int | None) -> int | None:
+    """More local workers than cores only slows a run down: capped, with a note. A cluster
+    (--scheduler, an eager option, so known by now) decides its own parallelism."""
+    from sim.runner import default_jobs
+    from sim.status import note
+
+    if jobs is None or ctx.params.get("scheduler"):
+        return jobs
+    cores = default_jobs()
+    if jobs > cores:
+        note(f"-j {jobs}: this machine has {cores} core(s) for dealsim; using {cores}")
+        return cores
+    return jobs
+
+
+def jobs_option(func):
+    """-j/--jobs: the same default (all cores), check and cap on every command that has it."""
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), callback=_cap_jobs, help=JOBS_HELP
+    )(func)

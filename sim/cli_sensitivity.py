@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
+from sim.cli_options import jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.run_cost import FORCE_HELP, force_option
 from sim.sensitivity_analysis import (
@@ -21,6 +22,7 @@ from sim.sensitivity_analysis import (
     METHODS,
     SENSITIVITY_METRICS,
 )
+from sim.status import status
 
 
 @click.command("sensitivity")
@@ -63,7 +65,7 @@ from sim.sensitivity_analysis import (
     help="sobol: base samples N, a power of 2 (N x (parameters + 2) points).",
 )
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
-@click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
+@jobs_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP)
 @click.option(
@@ -120,7 +122,8 @@ def sensitivity_command(
     with connect(scheduler) as executor, closing(progress):
         result = run_plan(plan, jobs=jobs, progress=progress, executor=executor, command=command)
     folder = folder if folder is not None else sensitivity_folder(result)
-    written = result.write(folder, force=force, plots=not no_plots, command=command)
+    with status("Writing the files and figures"):
+        written = result.write(folder, force=force, plots=not no_plots, command=command)
     if as_json:
         _print_json(result.to_dict())
         for warning in result.warnings:

@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import engine_option, pipeline_options, set_option
+from sim.cli_options import engine_option, jobs_option, pipeline_options, set_option
+from sim.status import quiet
 
 
 def _scenario_for(scenario, sets, pipeline):
@@ -28,7 +29,8 @@ def _scenario_for(scenario, sets, pipeline):
     from sim.pipeline import pipeline_as_counts
 
     loaded, note = pipeline_as_counts(loaded, pipeline)
-    click.echo(f"Day-0 pipeline: {note}", err=True)
+    if not quiet():
+        click.echo(f"Day-0 pipeline: {note}", err=True)
     return loaded
 
 
@@ -121,7 +123,7 @@ def trace_command(
 @click.command("explain")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("-n", "--replications", type=int, help="Fewer replications for the re-runs (speed).")
-@click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
+@jobs_option
 @click.option("--no-counterfactuals", is_flag=True, help="Only what summary.json knows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @engine_option
@@ -137,7 +139,7 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
     from sim.runner import default_jobs
 
     def progress(step: str) -> None:
-        if not as_json:
+        if not as_json and not quiet():
             click.echo(f"re-running: {step}", err=True)
 
     with connect(None if no_counterfactuals else scheduler) as executor:
@@ -168,7 +170,7 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
 )
 @click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes.")
+@jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @set_option()
 @pipeline_options

@@ -311,7 +311,7 @@ def test_fit_of_a_cyrillic_history_writes_distinct_labelled_stages(tmp_path, cap
     out = tmp_path / "сделки.toml"
     code = main([
         "fit", str(EXPORTS / "history_cyrillic.csv"), "--as-of", "2024-04-15", "-o", str(out),
-        "--outcome", "Отказ клиента=lost", "--no-plot",
+        "--outcome", "Отказ клиента=lost", "--no-plots",
     ])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     scenario = load_scenario(out)
@@ -347,7 +347,7 @@ def test_fit_keeps_the_history_currency(tmp_path, capsys):
         "D3,qualify,2024-01-20,200,USD\n"
     )
     out = tmp_path / "fit.toml"
-    args = ["fit", str(path), "--as-of", "2024-04-15", "-o", str(out), "--no-plot"]
+    args = ["fit", str(path), "--as-of", "2024-04-15", "-o", str(out), "--no-plots"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "GBP on rows 1, 2, 3, 4; USD on row 5" in err and "--currency" in err

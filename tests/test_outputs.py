@@ -363,7 +363,7 @@ def test_fit_does_not_overwrite_its_figure_without_force(tmp_path, capsys):
     assert main(argv) == 2
     assert "my-fit.png: already exists" in capsys.readouterr().err
     assert png.read_bytes() == b"someone's picture" and not out.exists()
-    assert main([*argv, "--no-plot"]) == 0  # no figure, no clash
+    assert main([*argv, "--no-plots"]) == 0  # no figure, no clash
     out.unlink()
     assert main([*argv, "--force"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG" and out.exists()
