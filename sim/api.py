@@ -30,6 +30,7 @@ from sim.results import (
     default_output_dir,
     forecast_csv,
 )
+from sim.run_cost import check_run_cost
 from sim.runner import default_jobs, run
 from sim.scenario import (
     MAX_REPLICATIONS,
@@ -89,6 +90,7 @@ def simulate(
     until: dt.date | None = None,
     parameter_uncertainty: bool | None = None,
     executor: Executor | None = None,
+    allow_large: bool = False,
 ) -> RunResult:
     """Run a scenario's replications and (unless ``write=False``) write its results folder.
 
@@ -114,6 +116,8 @@ def simulate(
         executor: where the batches of replications run (a ``concurrent.futures`` executor,
             e.g. ``sim.cluster.connect(address)`` for a Dask cluster; default: local worker
             processes); ``jobs`` then defaults to its worker count. Results do not depend on it.
+        allow_large: run even when the estimated cost is over the budget of
+            :mod:`sim.run_cost` (otherwise a UserError says what is large).
 
     With ``sets`` or ``pipeline``, the summary carries the what-if label under ``what_if``
     (see :mod:`sim.whatif`), and the figures and the terminal show it.
@@ -144,6 +148,7 @@ def simulate(
         scenario = scenario.model_copy(update={"uncertainty": off})
     label = _what_if(sets, pipeline, scenario)
     model = compile_scenario(scenario, initial)
+    check_run_cost(model, replications, allow_large)
     engine = choose_engine(model, engine, events)
     if not write:
         return _run_in_memory(

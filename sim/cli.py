@@ -23,6 +23,7 @@ from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import Interrupted, UserError
+from sim.run_cost import FORCE_HELP, force_option
 
 
 class _Group(click.Group):
@@ -75,7 +76,7 @@ def _common_run_options(func):
             click.option("--seed", type=int, help="Random seed (default: the scenario's)."),
             click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores)."),
             click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder."),
-            click.option("--force", is_flag=True, help="Replace a non-empty results folder."),
+            click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP),
         ]
     ):
         func = option(func)

@@ -14,6 +14,7 @@ import click
 
 from sim.cli_cluster import scheduler_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
+from sim.run_cost import FORCE_HELP, force_option
 from sim.sensitivity_analysis import (
     DEFAULT_SAMPLES,
     DEFAULT_SOBOL_REPLICATIONS,
@@ -64,7 +65,7 @@ from sim.sensitivity_analysis import (
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @click.option("-j", "--jobs", type=int, help="Worker processes (default: all cores).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
-@click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
+@click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP)
 @click.option(
     "--set",
     "sets",

@@ -63,6 +63,7 @@ from sim.crm_values import (
     split_amount,
 )
 from sim.errors import UserError
+from sim.scenario_bounds import MAX_CSV_BYTES, MAX_CSV_COLUMNS
 from sim.stage_keys import key_words
 from sim.text_encoding import decode_export
 
@@ -349,6 +350,11 @@ def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
     footers off."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_CSV_BYTES:
+            raise UserError(
+                f"{path}: {path.stat().st_size / 1e6:.0f} MB is larger than a CRM export this "
+                f"tool reads (at most {MAX_CSV_BYTES / 1e6:.0f} MB); export fewer rows or columns"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
@@ -383,6 +389,7 @@ def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
                 if not any(cells):
                     continue
                 header = cells
+                _check_width(path, reader.line_num, len(header))
                 continue
             if not any(cells):
                 blank_seen = True
@@ -405,6 +412,15 @@ def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
         raise UserError(f"{path}: the file has a header but no data rows")
     _check_shape(path, header, rows)
     return _Table(path, header, rows, notes)
+
+
+def _check_width(path: Path, line: int, width: int) -> None:
+    """A header wider than any export: refused before its rows are read into memory."""
+    if width > MAX_CSV_COLUMNS:
+        raise UserError(
+            f"{path}: line {line}: {width:,} columns, more than a CRM export has (at most "
+            f"{MAX_CSV_COLUMNS:,}); is this the right file, with the right separator?"
+        )
 
 
 def _check_shape(path: Path, header: list[str], rows: list[tuple[int, int, list[str]]]) -> None:

@@ -44,6 +44,15 @@ from pydantic import (
     model_validator,
 )
 
+from sim.scenario_bounds import (
+    MAX_GAMMA_CV,
+    MAX_LOGNORMAL_SPREAD,
+    MAX_PARAMETER,
+    MAX_WEIBULL_SHAPE,
+    MIN_GAMMA_CV,
+    MIN_WEIBULL_SHAPE,
+)
+
 
 class _LazySpecial:
     """scipy.special, imported on first use: a run with only closed-form inverses
@@ -76,10 +85,19 @@ Z90 = 1.2815515655446004
 
 # Numbers are strict (no bools, no numeric strings: a TOML typo such as `mean = "30"` should be an
 # error, not a silent conversion) and finite (nan/inf would poison every downstream statistic).
-# ints are still accepted for floats in strict mode, so `median = 120` works.
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-PositiveFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
-NonNegativeFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+# ints are still accepted for floats in strict mode, so `median = 120` works. And bounded
+# (sim.scenario_bounds): 1e308 as a parameter is a typo, and would overflow the draws.
+FiniteFloat = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-MAX_PARAMETER, le=MAX_PARAMETER)
+]
+PositiveFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=MAX_PARAMETER)]
+NonNegativeFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_PARAMETER)]
+GammaCv = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=MIN_GAMMA_CV, le=MAX_GAMMA_CV)
+]
+WeibullShape = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=MIN_WEIBULL_SHAPE, le=MAX_WEIBULL_SHAPE)
+]
 
 ArrayOrFloat = np.ndarray | float
 
@@ -249,6 +267,11 @@ class Lognormal(Distribution):
         median = info.data.get("median")
         if median is not None and not p90 > median:
             raise ValueError(f"p90 must be greater than median (median={median}, p90={p90})")
+        if median is not None and p90 > MAX_LOGNORMAL_SPREAD * median:
+            raise ValueError(
+                f"p90 / median is {p90 / median:.3g}, more than {MAX_LOGNORMAL_SPREAD:g}: the far "
+                f"tail of such a spread overflows (median={median}, p90={p90})"
+            )
         return p90
 
     @property
@@ -293,7 +316,7 @@ class Gamma(Distribution):
 
     dist: Literal["gamma"] = "gamma"
     mean_: PositiveFloat = Field(alias="mean")
-    cv: PositiveFloat
+    cv: GammaCv = Field(description="sd / mean; within the range drawn accurately.")
 
     @property
     def shape(self) -> float:
@@ -538,7 +561,7 @@ class Weibull(Distribution):
     """
 
     dist: Literal["weibull"] = "weibull"
-    shape: PositiveFloat
+    shape: WeibullShape
     scale: PositiveFloat
 
     def ppf(self, u: np.ndarray) -> np.ndarray:

@@ -31,7 +31,40 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
+from sim.scenario_bounds import (
+    DATE_PATTERN,
+    MAX_AMOUNT,
+    MAX_ARRIVALS_PER_MONTH,
+    MAX_BUY_WHEN_BELOW,
+    MAX_DAYS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_DRIFT,
+    MAX_EXITS_WEIGHT,
+    MAX_FACTOR,
+    MAX_HORIZON_DAYS,
+    MAX_INITIAL_PER_STAGE,
+    MAX_LISTED_PROBLEMS,
+    MAX_NAME_LENGTH,
+    MAX_NESTING,
+    MAX_PARAMETER,
+    MAX_REPLICATIONS,
+    MAX_ROLES,
+    MAX_SCENARIO_BYTES,
+    MAX_SEASONALITY,
+    MAX_SEED,
+    MAX_SHOCKS_PER_YEAR,
+    MAX_STAGES,
+    MAX_START_DATE,
+    MAX_TREND_PER_YEAR,
+    MAX_VOLATILITY,
+    MAX_WALK_SD,
+    MIN_MEAN_DAYS,
+    MIN_START_DATE,
+    calendar_date,
+    mean_problem,
+)
 from sim.scenario_teams import Team, team_problems
+from sim.stage_chain import stages_that_never_end, zero_time_cycles
 from sim.toml_writer import toml_dumps
 
 __all__ = [
@@ -71,23 +104,37 @@ __all__ = [
 OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision")
 #: Names a stage may not take: outcomes, stage zero, and the "still open" column of the results.
 RESERVED_NAMES: frozenset[str] = frozenset({*OUTCOMES, "dormant", "open"})
-#: Upper bound on replications: beyond it a typo (an extra zero or two) is likelier than intent.
-MAX_REPLICATIONS = 100_000
 #: Scenario used when none is named.
 DEFAULT_SCENARIO = "equipment"
 #: Tolerance on the sum of a stage's exit probabilities.
 EXIT_SUM_TOLERANCE = 1e-6
 
+
 # Numbers are strict (no bools, no numeric strings) and finite, as in sim.distributions: a typo
 # such as `funded_share = "0.4"` must be an error, and nan/inf would poison every statistic.
-# Strict floats still accept TOML integers (`horizon_days = 730`).
-Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-PositiveFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
-NonNegativeFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
-Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
-NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+# Strict floats still accept TOML integers (`horizon_days = 730`). Every number is bounded too
+# (sim.scenario_bounds, listed in the README's "Bounds"), so that the schema says it as well.
+def _between(low: float, high: float, *, above: bool = False) -> Any:
+    """A strict, finite float in [low, high] (in (low, high] with ``above``)."""
+    if above:
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, gt=low, le=high)]
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
+
+
+Probability = _between(0, 1)
+Days = _between(0, MAX_DAYS)  # a lag, a recovery: 0 allowed
+PositiveDays = _between(0, MAX_DAYS, above=True)  # a horizon, a give-up time
+MeanDays = _between(MIN_MEAN_DAYS, MAX_DAYS)  # the mean of a wait: at least a minute
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INITIAL_PER_STAGE)]
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+#: MM-DD of a day that every year has (no 02-29): exactly what Budget's validator accepts.
+FISCAL_YEAR_START_PATTERN = (
+    r"^((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))$"
+)
 
 
 class _Model(BaseModel):
@@ -104,10 +151,14 @@ class _Model(BaseModel):
 class Stage(_Model):
     """One active buying stage: how long a visit lasts and where the deal goes next."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Identifier used in exits etc.")
-    label: str | None = Field(default=None, description="Display name; default: the name.")
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        max_length=MAX_NAME_LENGTH,
+        description="Identifier used in exits etc.",
+    )
+    label: Name | None = Field(default=None, description="Display name; default: the name.")
     duration: DurationSpec = Field(description="Time spent in one visit, in days.")
-    exits: dict[str, NonNegativeFloat] = Field(
+    exits: dict[str, _between(0, MAX_PARAMETER)] = Field(  # sum 1: checked on the whole
         description="Probability of each next state (stage, dormant or outcome); sum 1."
     )
 
@@ -128,16 +179,17 @@ class Stage(_Model):
 class Deals(_Model):
     """The pipeline at day 0, the inflow of new deals, and deal amounts."""
 
-    initial: dict[str, NonNegativeInt] = Field(
+    initial: dict[str, Count] = Field(
         default_factory=dict, description="Open deals at day 0, by stage name."
     )
-    arrivals_per_month: NonNegativeFloat = Field(
+    arrivals_per_month: _between(0, MAX_ARRIVALS_PER_MONTH) = Field(
         default=0.0, description="Poisson inflow into the first stage (a month = 365.25/12 days)."
     )
     amount: DistributionSpec = Field(description="Deal amount, in the scenario's currency.")
-    seasonality: list[NonNegativeFloat] | None = Field(
+    seasonality: list[_between(0, MAX_SEASONALITY)] | None = Field(
         default=None,
         description="12 monthly multipliers of arrivals, Jan..Dec (normalised to mean 1).",
+        json_schema_extra={"minItems": 12, "maxItems": 12},  # the validator's own message
     )
 
     @field_validator("seasonality")
@@ -155,10 +207,10 @@ class Deals(_Model):
 class Dormant(_Model):
     """Stage zero: the client will do without, for now."""
 
-    reactivate_mean_days: PositiveFloat = Field(
+    reactivate_mean_days: MeanDays = Field(
         description="Mean of the exponential wait before the deal returns to the first stage."
     )
-    give_up_after_days: PositiveFloat = Field(
+    give_up_after_days: PositiveDays = Field(
         description="Still dormant this long after entering: no_decision."
     )
 
@@ -174,11 +226,13 @@ class Budget(_Model):
     """The buyer's budget cycle: entering the gate stage needs allocated money."""
 
     fiscal_year_start: str = Field(
-        default="01-01", description="MM-DD, a date that exists every year."
+        default="01-01",
+        description="MM-DD, a date that exists every year.",
+        json_schema_extra={"pattern": FISCAL_YEAR_START_PATTERN},  # the validator's messages
     )
     gate: str = Field(description="Entering this stage needs money.")
     funded_share: Probability = Field(description="Probability that the money is already there.")
-    release_lag_days: NonNegativeFloat = Field(
+    release_lag_days: Days = Field(
         default=0.0, description="Money arrives this long after the fiscal year starts."
     )
     recheck: Recheck | None = None
@@ -215,8 +269,8 @@ class OnChange(_Model):
 class Role(_Model):
     """A member of the buying group, replaced at random."""
 
-    role: str = Field(min_length=1)
-    tenure_mean_days: PositiveFloat = Field(description="Mean exponential time until replaced.")
+    role: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    tenure_mean_days: MeanDays = Field(description="Mean exponential time until replaced.")
     stages: list[str] = Field(min_length=1, description="Stages where this person matters.")
     on_change: OnChange
 
@@ -232,20 +286,20 @@ class Role(_Model):
 class Shocks(_Model):
     """Market-wide macroeconomic shocks (one Poisson process per replication)."""
 
-    rate_per_year: PositiveFloat
+    rate_per_year: _between(0, MAX_SHOCKS_PER_YEAR, above=True)
     severity: DistributionSpec = Field(description="Shock severity, within [0, 1].")
     from_stage: str = Field(description="This stage and later ones are exposed.")
     reset_probability: Probability = Field(description="Times severity: chance a deal is reset.")
     to: str = Field(description="A stage at or before from_stage, dormant or an outcome.")
     inflow_drop: Probability = Field(default=0.0, description="Arrivals x (1 - drop * severity).")
-    recovery_days: NonNegativeFloat = Field(default=0.0, description="... for this long.")
+    recovery_days: Days = Field(default=0.0, description="... for this long.")
 
 
 class Indicator(_Model):
     """A shared market indicator: geometric random walk, 1.0 at day 0, yearly parameters."""
 
-    volatility: NonNegativeFloat
-    drift: Float = 0.0
+    volatility: _between(0, MAX_VOLATILITY)
+    drift: _between(-MAX_DRIFT, MAX_DRIFT) = 0.0
 
 
 class Timing(_Model):
@@ -253,10 +307,10 @@ class Timing(_Model):
 
     stage: str
     indicator: Indicator
-    buy_when_below: PositiveFloat = Field(
+    buy_when_below: _between(0, MAX_BUY_WHEN_BELOW, above=True) = Field(
         description="Relative to the indicator's level when the deal began waiting."
     )
-    max_wait_days: PositiveFloat
+    max_wait_days: PositiveDays
 
 
 class Crm(_Model):
@@ -275,7 +329,7 @@ class StageUncertainty(_Model):
         default=None,
         description="Factor on every duration of the stage, e.g. lognormal median 1, p90 1.1.",
     )
-    exits_weight: PositiveFloat | None = Field(
+    exits_weight: _between(0, MAX_EXITS_WEIGHT, above=True) | None = Field(
         default=None,
         description="Exit probabilities ~ Dirichlet(weight x exits): as sure as this many "
         "observed exits.",
@@ -296,7 +350,7 @@ class Uncertainty(_Model):
         description="Distribution of deals.arrivals_per_month, e.g. gamma mean 520, cv 0.15 "
         "(its draws are scaled to deals.arrivals_per_month, which defaults to its median).",
     )
-    arrivals_walk_sd: NonNegativeFloat = Field(
+    arrivals_walk_sd: _between(0, MAX_WALK_SD) = Field(
         default=0.0,
         description="Each replication's rate wanders month by month: log-rate random walk of "
         "this sd per month (no drift: as likely to rise as to fall).",
@@ -312,11 +366,11 @@ class Uncertainty(_Model):
 class Inflow(_Model):
     """Arrivals that change over time (on top of deals.arrivals_per_month and seasonality)."""
 
-    trend_per_year: Float = Field(
+    trend_per_year: _between(-MAX_TREND_PER_YEAR, MAX_TREND_PER_YEAR) = Field(
         default=0.0,
         description="Rate x exp(trend x years since start_date): -0.1 is about -10% a year.",
     )
-    by_month: dict[str, NonNegativeFloat] = Field(
+    by_month: dict[str, _between(0, MAX_ARRIVALS_PER_MONTH)] = Field(
         default_factory=dict,
         description='Arrivals per month in given calendar months, {"2027-03" = 40}: these '
         "replace the rate (seasonality and trend) in those months.",
@@ -326,18 +380,22 @@ class Inflow(_Model):
 class Scenario(_Model):
     """A whole scenario file."""
 
-    name: str = Field(pattern=r"^[a-z0-9-]+$")
-    description: str = ""
-    start_date: dt.date = Field(description="Day 0 (TOML date or ISO string).")
-    horizon_days: PositiveFloat
+    name: str = Field(pattern=r"^[a-z0-9-]+$", max_length=MAX_NAME_LENGTH)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
+    start_date: dt.date = Field(
+        description=f"Day 0: a TOML date or an ISO date string YYYY-MM-DD, from "
+        f"{MIN_START_DATE} to {MAX_START_DATE}.",
+        json_schema_extra={"pattern": DATE_PATTERN},
+    )
+    horizon_days: _between(0, MAX_HORIZON_DAYS, above=True)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     replications: int = Field(default=500, strict=True, ge=2, le=MAX_REPLICATIONS)
-    seed: NonNegativeInt = 1
+    seed: int = Field(default=1, strict=True, ge=0, le=MAX_SEED)
     deals: Deals
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
     dormant: Dormant | None = None
     budget: Budget | None = None
-    decision_group: list[Role] = Field(default_factory=list)
+    decision_group: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)
     shocks: Shocks | None = None
     timing: Timing | None = None
     team: list[Team] = Field(default_factory=list, description="Our own people ([[team]]).")
@@ -360,6 +418,13 @@ class Scenario(_Model):
             if stage.name == name:
                 return i
         raise KeyError(name)
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _a_date(cls, value: Any) -> Any:
+        """A date, nothing else: pydantic would also take a timestamp number or a date-time,
+        which the schema cannot say and a planner does not mean."""
+        return calendar_date(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -393,8 +458,15 @@ class Scenario(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+#: Names listed in one message at most (a scenario of 20,000 stages has one-line messages).
+_NAMES_LISTED = 30
+
+
 def _fmt_names(names: typing.Iterable[str]) -> str:
-    return ", ".join(names)
+    names = list(names)
+    if len(names) <= _NAMES_LISTED:
+        return ", ".join(names)
+    return ", ".join(names[:_NAMES_LISTED]) + f", ... ({len(names)} in all)"
 
 
 def _cross_problems(s: Scenario) -> list[str]:
@@ -405,6 +477,7 @@ def _cross_problems(s: Scenario) -> list[str]:
     for i, name in enumerate(names):
         index.setdefault(name, i)
     targets = list(dict.fromkeys([*names, "dormant", *OUTCOMES]))
+    target_set = set(targets)  # membership in a set: validation stays linear in the stages
 
     seen: set[str] = set()
     for name in names:
@@ -428,11 +501,17 @@ def _cross_problems(s: Scenario) -> list[str]:
                 f"outside [{within[0]:g}, {within[1]:g}]"
             )
 
+    def check_mean(path: str, spec: Any, longest: float, unit: str, shortest: float = 0) -> None:
+        problem = mean_problem(path, spec, longest, unit, shortest)
+        if problem:
+            problems.append(problem)
+
     dormant_used: list[str] = []
     for stage in s.stages:
         path = f"stages.{stage.name}"
         check_dist(f"{path}.duration", stage.duration)
-        unknown = [t for t in stage.exits if t not in targets]
+        check_mean(f"{path}.duration", stage.duration, MAX_DAYS, "days", MIN_MEAN_DAYS)
+        unknown = [t for t in stage.exits if t not in target_set]
         for t in unknown:
             problems.append(
                 f"{path}.exits: unknown target {t!r}; valid targets: {_fmt_names(targets)}"
@@ -443,6 +522,7 @@ def _cross_problems(s: Scenario) -> list[str]:
         if "dormant" in stage.exits:
             dormant_used.append(f"{path}.exits")
     check_dist("deals.amount", s.deals.amount)
+    check_mean("deals.amount", s.deals.amount, MAX_AMOUNT, s.currency)
 
     for stage_name in s.deals.initial:
         if stage_name not in index:
@@ -529,19 +609,28 @@ def _cross_problems(s: Scenario) -> list[str]:
                 )
 
     problems += team_problems(s)
-    problems += _uncertainty_problems(s, check_dist)
+    problems += _uncertainty_problems(s, check_dist, check_mean)
     problems += _inflow_problems(s)
 
-    stuck = _stages_that_never_end(s)
+    exits = {stage.name: stage.exits for stage in s.stages}
+    stuck = stages_that_never_end(exits)
     if stuck:
         problems.append(
             f"stages: {_fmt_names(stuck)} can never end: no path of exits with probability > 0 "
             f"leads to an outcome ({_fmt_names(OUTCOMES)}) or to dormant"
         )
+    instant = [st.name for st in s.stages if st.duration.mean() < MIN_MEAN_DAYS]
+    looping = zero_time_cycles(exits, instant)
+    if looping:
+        problems.append(
+            f"stages: {_fmt_names(looping)} can loop without time passing: their durations "
+            "can all be 0 and their exits lead back among them (give one of them a duration "
+            "of at least a minute, or break the loop)"
+        )
     return problems
 
 
-def _uncertainty_problems(s: Scenario, check_dist) -> list[str]:
+def _uncertainty_problems(s: Scenario, check_dist, check_mean) -> list[str]:
     """``[uncertainty]``: known stages and draws that cannot be negative."""
     u = s.uncertainty
     if u is None:
@@ -561,6 +650,8 @@ def _uncertainty_problems(s: Scenario, check_dist) -> list[str]:
     for path, spec in dists:
         if spec is not None:
             check_dist(path, spec)
+            longest = MAX_ARRIVALS_PER_MONTH if path.endswith("per_month") else MAX_FACTOR
+            check_mean(path, spec, longest, "times" if longest == MAX_FACTOR else "deals a month")
     return problems
 
 
@@ -575,24 +666,6 @@ def _inflow_problems(s: Scenario) -> list[str]:
         for key in s.inflow.by_month
         if not (_MONTH.match(key) and 1 <= int(key[5:]) <= 12)
     ]
-
-
-def _stages_that_never_end(s: Scenario) -> list[str]:
-    """Stages from which no outcome is reachable through exits with probability > 0.
-
-    Dormant always ends (give-up leads to no_decision), so an exit to it counts as ending.
-    Mechanism edges (recheck, on_change, shocks) are not needed for ending and are ignored.
-    """
-    can_end: set[str] = {*OUTCOMES, "dormant"}
-    edges = {st.name: [t for t, p in st.exits.items() if p > 0] for st in s.stages}
-    changed = True
-    while changed:
-        changed = False
-        for node, outs in edges.items():
-            if node not in can_end and any(t in can_end for t in outs):
-                can_end.add(node)
-                changed = True
-    return [name for name in edges if name not in can_end]
 
 
 # --------------------------------------------------------------------------------------------
@@ -710,18 +783,25 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
 
 
 def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
+    """One line a problem: the first MAX_LISTED_PROBLEMS of them, then how many more. Only
+    those shown are formatted, so that 700,000 unknown keys are one screen, quickly."""
     lines: list[str] = []
+    count = 0
     for err in exc.errors(include_url=False):
+        if len(lines) >= MAX_LISTED_PROBLEMS:  # counted, not formatted
+            count += max(1, len(str(err["msg"]).splitlines()))
+            continue
         path, parent_tp = _format_loc(tuple(err["loc"]), data)
         msg = _error_message(err, parent_tp)
-        if path:
-            lines.extend(f"  {path}: {line}" for line in msg.splitlines())
-        else:  # whole-file checks: each line already starts with its field path
-            lines.extend(f"  {line}" for line in msg.splitlines())
-    count = len(lines)
-    return f"{source}: invalid scenario ({count} problem{'s' if count != 1 else ''}):\n" + (
-        "\n".join(lines)
-    )
+        # whole-file checks (no path): each line already starts with its field path
+        new = [f"  {path}: {line}" if path else f"  {line}" for line in msg.splitlines()]
+        lines.extend(new)
+        count += len(new)
+    shown = lines[:MAX_LISTED_PROBLEMS]
+    if count > len(shown):
+        shown.append(f"  ... and {count - len(shown)} more")
+    plural = "s" if count != 1 else ""
+    return f"{source}: invalid scenario ({count} problem{plural}):\n" + "\n".join(shown)
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,8 +873,12 @@ def find_scenario(ref: str | Path | None) -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        # A UTF-8 byte-order mark (Windows editors write one) is not TOML syntax: drop it.
-        return tomllib.loads(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))
+        data = tomllib.loads(_scenario_text(path))
+    except RecursionError:
+        raise ScenarioError(
+            f"{path}: nested too deeply for a scenario (at most {MAX_NESTING} levels of tables "
+            "and arrays)"
+        ) from None
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -812,6 +896,34 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    _check_nesting(data, str(path))
+    return data
+
+
+def _scenario_text(path: Path) -> str:
+    """The file's text, refused before it is read when it is larger than any scenario."""
+    if path.is_file() and path.stat().st_size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            f"{path}: {path.stat().st_size / 1e6:.1f} MB is too large for a scenario file "
+            f"(at most {MAX_SCENARIO_BYTES / 1e6:.1f} MB)"
+        )
+    # A UTF-8 byte-order mark (Windows editors write one) is not TOML syntax: drop it.
+    return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+
+
+def _check_nesting(data: Any, source: str) -> None:
+    """Refuse tables and arrays nested deeper than any scenario needs, before anything walks
+    them recursively (validation, overrides, messages). Iterative, so it cannot overflow."""
+    stack = [(data, 0)] if isinstance(data, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ScenarioError(
+                f"{source}: nested too deeply for a scenario (more than {MAX_NESTING} levels "
+                "of tables and arrays)"
+            )
+        items = node.values() if isinstance(node, dict) else node
+        stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
@@ -822,6 +934,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
     """
     if not isinstance(data, Mapping):
         raise ScenarioError(f"{source}: a scenario must be a table, not {type(data).__name__}")
+    _check_nesting(data, source)
     try:
         return Scenario.model_validate(dict(data))
     except ValidationError as exc:
@@ -944,13 +1057,23 @@ def _list_item(items: list[Any], part: str, list_key: str, key: str) -> Any:
 
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files, for editors (e.g. taplo / Even Better TOML)."""
-    schema = Scenario.model_json_schema()
+    schema = _standard_only(Scenario.model_json_schema())
     schema.pop("title", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "dealsim scenario",
         **schema,
     }
+
+
+def _standard_only(node: Any) -> Any:
+    """The schema without OpenAPI's ``discriminator`` (not JSON Schema; ``oneOf`` with each
+    family's ``const`` tag says the same)."""
+    if isinstance(node, dict):
+        return {k: _standard_only(v) for k, v in node.items() if k != "discriminator"}
+    if isinstance(node, list):
+        return [_standard_only(v) for v in node]
+    return node
 
 
 def scenario_hash(scenario: Scenario) -> str:

@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim.distributions import DistributionSpec
+from sim.scenario_bounds import (
+    DATE_PATTERN,
+    MAX_DAYS,
+    MAX_NAME_LENGTH,
+    calendar_date,
+    mean_problem,
+)
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -30,6 +37,8 @@ PRIORITIES = {
 #: A headcount that never runs out (the "unlimited capacity" what-if; no queue ever forms).
 UNLIMITED = "unlimited"
 
+#: A visit's effort: at most a century of one person's hours, round the clock.
+MAX_EFFORT_HOURS = MAX_DAYS * 24
 Headcount = Annotated[int, Field(strict=True, ge=0, le=100_000)]
 Hours = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=168)]
 Money = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e9)]
@@ -42,8 +51,13 @@ class _Model(BaseModel):
 class HeadcountChange(_Model):
     """From ``date`` on, the team has ``headcount`` people (a hire, a leaver, a freeze)."""
 
-    date: dt.date
+    date: dt.date = Field(json_schema_extra={"pattern": DATE_PATTERN})
     headcount: Headcount
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> dt.date:
+        return calendar_date(value)
 
 
 class Work(_Model):
@@ -61,7 +75,7 @@ class Work(_Model):
 class Team(_Model):
     """Our own people who work on deals."""
 
-    name: str = Field(min_length=1, max_length=80)
+    name: str = Field(min_length=1, max_length=min(80, MAX_NAME_LENGTH))
     headcount: Headcount | Literal["unlimited"] = Field(
         description="People at day 0, or 'unlimited' (no queue ever forms)."
     )
@@ -116,6 +130,11 @@ def team_problems(s: Scenario) -> list[str]:
                 problems.append(
                     f"{where}.effort_hours: {work.effort_hours.describe()} can be negative"
                 )
+            too_long = mean_problem(
+                f"{where}.effort_hours", work.effort_hours, MAX_EFFORT_HOURS, "hours"
+            )
+            if too_long:
+                problems.append(too_long)
         for k, change in enumerate(team.changes):
             if change.date <= s.start_date:
                 problems.append(

@@ -51,6 +51,7 @@ from sim.factors import Factor, normalize_vary, point, prepare_factors
 from sim.model import compile_scenario
 from sim.overrides import ScenarioRef, format_sets, resolve_scenario
 from sim.point_runs import evaluate_points
+from sim.run_cost import check_run_cost
 from sim.scenario import Scenario, scenario_hash
 from sim.sobol import (
     check_samples,
@@ -436,6 +437,8 @@ def run_plan(
     check_run_options(plan.replications, plan.seed, jobs)
     started = time.perf_counter()
     models = [compile_scenario(point) for point in plan.points]
+    for model in models:  # each point is a run of its own: refused before any starts
+        check_run_cost(model, plan.replications)
     values = evaluate_points(
         models,
         plan.seed,

@@ -1,0 +1,209 @@
+"""What a run will cost, estimated before it starts; a run beyond the budget is refused.
+
+A scenario within every bound (sim.scenario_bounds) can still describe a run that would take
+days or all the memory: a million arrivals a month, ten million deals at day 0, a decision-group
+role replaced every few minutes, a stage that loops on itself 999,999 times in a million. So
+before a run starts, its size is estimated from the scenario alone, in closed form:
+
+* deals per replication: the day-0 pipeline plus the expected arrivals over the horizon
+  (seasonality, trend and by-month rates included);
+* stage visits per deal: the absorbing chain's expected visits (sim.stage_chain) from the first
+  stage (arrivals) or each deal's own stage (the day-0 pipeline);
+* events per deal: decision-group replacements (time in the role's stages over its tenure, each
+  a visit more when it resets the deal) and market shocks (each one touches every open deal);
+* memory: the deals of one replication at a time, in each worker.
+
+Beyond the budget below the run is refused (exit 2) with the figures and what to change, unless
+it is forced (``--force`` on the command line, ``allow_large=True`` in the API). The estimate is
+an expectation, not a bound: it is meant to catch runs that are orders of magnitude too large.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sim.errors import UserError
+
+if TYPE_CHECKING:  # the CLI imports this module for --force: numpy waits until a run
+    from sim.model import Model
+
+#: The budget: stage visits and events of the whole run (all replications), deals in one
+#: replication, and memory of one replication in one worker. The SimPy engine does some 10^4
+#: visits a second a core, so a run at the budget takes about an hour on two cores (the
+#: vectorized engine is faster); the bundled scenarios at their own replications take
+#: under a hundredth of it.
+MAX_RUN_WORK = 1e8
+MAX_DEALS_PER_REPLICATION = 1e6
+MAX_MEMORY_BYTES = 4e9
+#: Memory of one deal in a replication's arrays and records, in bytes (measured, rounded up).
+BYTES_PER_DEAL = 400.0
+
+_forced: contextvars.ContextVar[bool] = contextvars.ContextVar("dealsim_force", default=False)
+
+
+def force_large_runs(flag: bool = True) -> None:
+    """Let runs beyond the budget go ahead in this context (the CLI's ``--force``)."""
+    _forced.set(bool(flag))
+
+
+def force_option(ctx, param, value: bool) -> bool:
+    """Click callback of ``--force``: the flag also lets a run over the budget start."""
+    force_large_runs(value)
+    return value
+
+
+#: Help of ``--force`` on the commands that run scenarios: it has both meanings.
+FORCE_HELP = (
+    "Replace a non-empty results folder; and run even when the run's estimated cost is over "
+    "the budget (see the README's Bounds)."
+)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The estimated size of a run."""
+
+    replications: int
+    deals: float  # per replication
+    visits_per_deal: float
+    events_per_deal: float
+    shock_events: float  # per replication: shocks x the deals they touch
+    memory_bytes: float  # one replication in one worker
+
+    @property
+    def work(self) -> float:
+        """Stage visits and events of the whole run."""
+        per_replication = self.deals * (self.visits_per_deal + self.events_per_deal)
+        return self.replications * (per_replication + self.shock_events)
+
+    def problems(self) -> list[str]:
+        """What is over the budget, each with what to change."""
+        out = []
+        if not self.deals <= MAX_DEALS_PER_REPLICATION:
+            out.append(
+                f"{_n(self.deals)} deals per replication (budget {_n(MAX_DEALS_PER_REPLICATION)}"
+                "): lower deals.initial, deals.arrivals_per_month or horizon_days"
+            )
+        if not self.memory_bytes <= MAX_MEMORY_BYTES:
+            out.append(
+                f"about {self.memory_bytes / 1e9:.1f} GB of memory per worker (budget "
+                f"{MAX_MEMORY_BYTES / 1e9:.0f} GB): fewer deals per replication"
+            )
+        if not self.work <= MAX_RUN_WORK:
+            out.append(
+                f"{_n(self.work)} stage visits and events in all (budget {_n(MAX_RUN_WORK)}; "
+                f"{_n(self.visits_per_deal)} visits and {_n(self.events_per_deal)} events per "
+                f"deal, {_n(self.deals)} deals, {self.replications} replications): fewer "
+                "replications (-n), fewer deals, fewer loops back (exits to earlier stages), "
+                "longer tenures or fewer shocks"
+            )
+        return out
+
+
+def _n(x: float) -> str:
+    """A count for humans: 1.2e+09 reads worse than 1.2 billion."""
+    if not math.isfinite(x):
+        return "unboundedly many"
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if x >= size:
+            return f"{x / size:.3g} {word}"
+    return f"{x:,.0f}"
+
+
+def estimate(model: Model, replications: int) -> RunCost:
+    """The expected size of running ``model`` ``replications`` times."""
+    import numpy as np
+
+    from sim.stage_chain import expected_visits
+
+    scenario = model.scenario
+    horizon = model.horizon
+    exits = {stage.name: stage.exits for stage in scenario.stages}
+    names = model.stage_names
+    first = names[0]
+    arrivals = _expected_arrivals(model)
+    initial_states = np.asarray(model.initial.states)
+    initial = float(len(initial_states))
+    deals = initial + arrivals
+    start: dict[str, float] = {}
+    if arrivals > 0:
+        start[first] = arrivals
+    counts = np.bincount(initial_states[initial_states < len(names)], minlength=len(names))
+    for code in np.flatnonzero(counts):
+        start[names[code]] = start.get(names[code], 0.0) + float(counts[code])
+    total = sum(start.values())
+    visits = expected_visits(exits, {k: v / total for k, v in start.items()}) if total else {}
+    visits_per_deal = sum(visits.values())
+    events = _role_events(model, visits)
+    shocks = model.shocks.rate_per_day * horizon * deals if model.shocks is not None else 0.0
+    return RunCost(
+        replications=replications,
+        deals=deals,
+        visits_per_deal=visits_per_deal,
+        events_per_deal=events,
+        shock_events=shocks,
+        memory_bytes=deals * BYTES_PER_DEAL,
+    )
+
+
+def _expected_arrivals(model: Model) -> float:
+    """Expected new deals over the horizon."""
+    if model.arrival_rate_by_day is not None:
+        whole = int(model.horizon)
+        by_day = model.arrival_rate_by_day
+        return float(
+            by_day[:whole].sum() + by_day[min(whole, len(by_day) - 1)] * (model.horizon - whole)
+        )
+    return model.arrivals_per_day * model.horizon
+
+
+def _role_events(model: Model, visits: dict[str, float]) -> float:
+    """Expected decision-group replacements per deal: time spent in each role's stages (at most
+    the horizon) over its mean tenure, plus the visits a reset sends the deal back through."""
+    if not model.roles:
+        return 0.0
+    durations = {n: d.mean() for n, d in zip(model.stage_names, model.durations, strict=True)}
+    events = 0.0
+    for role in model.roles:
+        time_in = sum(
+            visits.get(model.stage_names[s], 0.0) * durations[model.stage_names[s]]
+            for s in role.stages
+        )
+        changes = min(time_in, model.horizon) / role.tenure_mean_days
+        events += changes * (1.0 + role.probability)  # a reset: about one visit more
+    return events
+
+
+def check_run_cost(model: Model, replications: int, allow_large: bool = False) -> RunCost:
+    """The run's estimated cost; refused (UserError, exit 2) when it is over the budget,
+    unless ``allow_large`` or ``--force``.
+
+    Raises:
+        UserError: over the budget, naming what is large and what to change.
+    """
+    cost = estimate(model, replications)
+    problems = cost.problems()
+    if problems and not (allow_large or _forced.get()):
+        lines = "\n".join(f"  {p}" for p in problems)
+        raise UserError(
+            f"{model.scenario.name}: this run is too large to start (estimated before running):"
+            f"\n{lines}\nChange the scenario or the options, or run it anyway with --force."
+        )
+    return cost
+
+
+__all__ = [
+    "BYTES_PER_DEAL",
+    "MAX_DEALS_PER_REPLICATION",
+    "MAX_MEMORY_BYTES",
+    "MAX_RUN_WORK",
+    "RunCost",
+    "FORCE_HELP",
+    "check_run_cost",
+    "force_option",
+    "estimate",
+    "force_large_runs",
+]

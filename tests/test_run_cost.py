@@ -1,0 +1,125 @@
+"""A run's cost is estimated before it starts, and a run over the budget is refused (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from sim import run_cost
+from sim.api import simulate
+from sim.cli import cli
+from sim.errors import UserError
+from sim.model import compile_scenario
+from sim.scenario import bundled_scenarios, load_scenario, scenario_from_dict
+from sim.stage_chain import expected_visits
+
+
+@pytest.fixture(autouse=True)
+def not_forced():
+    """``--force`` lasts for the context it was given in: each test starts without it."""
+    run_cost.force_large_runs(False)
+    yield
+    run_cost.force_large_runs(False)
+
+
+def one_stage(loop: float, arrivals: float = 10.0, initial: int = 5, **extra) -> dict:
+    return {
+        "name": "loop",
+        "start_date": "2027-01-01",
+        "horizon_days": 365.25,
+        "deals": {
+            "initial": {"work": initial},
+            "arrivals_per_month": arrivals,
+            "amount": {"dist": "fixed", "value": 1},
+        },
+        "stages": [
+            {
+                "name": "work",
+                "duration": {"dist": "exponential", "mean": 10},
+                "exits": {"work": loop, "won": 1 - loop},
+            }
+        ],
+        **extra,
+    }
+
+
+def test_expected_visits_of_a_loop_and_a_chain():
+    assert expected_visits({"a": {"a": 0.75, "won": 0.25}}, {"a": 1.0}) == {"a": 4.0}
+    chain = {"a": {"b": 0.5, "lost": 0.5}, "b": {"a": 0.5, "won": 0.5}}
+    visits = expected_visits(chain, {"a": 1.0})
+    assert visits["a"] == pytest.approx(4 / 3) and visits["b"] == pytest.approx(2 / 3)
+
+
+def test_the_estimate_in_closed_form():
+    scenario = scenario_from_dict(one_stage(loop=0.75))
+    cost = run_cost.estimate(compile_scenario(scenario), replications=10)
+    assert cost.deals == pytest.approx(5 + 10 * 12)  # initial + a year of arrivals
+    assert cost.visits_per_deal == pytest.approx(4.0)
+    assert cost.work == pytest.approx(10 * 125 * 4.0)
+    assert cost.problems() == []
+
+
+def test_role_and_shock_events_count():
+    role = {
+        "role": "boss",
+        "tenure_mean_days": 20,
+        "stages": ["work"],
+        "on_change": {"to": "work", "probability": 1.0},
+    }
+    data = one_stage(loop=0.0, decision_group=[role])
+    cost = run_cost.estimate(compile_scenario(scenario_from_dict(data)), replications=1)
+    # 10 days in the stage over a 20-day tenure: half a change, each a visit more.
+    assert cost.events_per_deal == pytest.approx(0.5 * 2)
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in bundled_scenarios()])
+def test_bundled_scenarios_are_well_within_the_budget(name):
+    scenario = load_scenario(name)
+    cost = run_cost.estimate(compile_scenario(scenario), scenario.replications)
+    assert cost.work < run_cost.MAX_RUN_WORK / 50
+    assert cost.problems() == []
+
+
+def test_a_fast_loop_is_refused_with_what_to_change():
+    scenario = scenario_from_dict(one_stage(loop=0.999999))
+    with pytest.raises(UserError) as err:
+        simulate(scenario, replications=2, write=False)
+    message = str(err.value)
+    assert "too large to start" in message and "250 million stage visits" in message
+    assert "--force" in message and "fewer loops back" in message
+
+
+def test_too_many_deals_are_refused():
+    scenario = scenario_from_dict(one_stage(loop=0.0, arrivals=500_000))
+    with pytest.raises(UserError, match="6 million deals per replication"):
+        simulate(scenario, replications=2, write=False)
+
+
+def test_allow_large_lets_the_run_go_ahead(monkeypatch):
+    monkeypatch.setattr(run_cost, "MAX_RUN_WORK", 10.0)
+    scenario = scenario_from_dict(one_stage(loop=0.5))
+    with pytest.raises(UserError, match="stage visits and events"):
+        simulate(scenario, replications=2, write=False)
+    result = simulate(scenario, replications=2, write=False, allow_large=True)
+    assert result.summary
+
+
+def test_the_cli_refuses_with_exit_2_and_runs_with_force(monkeypatch, tmp_path):
+    monkeypatch.setattr(run_cost, "MAX_RUN_WORK", 10.0)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    refused = runner.invoke(cli, ["run", "textbook", "-n", "2", "-o", str(out), "--no-plots"])
+    assert refused.exit_code == 2
+    assert "too large to start" in refused.output and not out.exists()
+    forced = runner.invoke(
+        cli, ["run", "textbook", "-n", "2", "-o", str(out), "--no-plots", "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert (out / "summary.json").is_file()
+    again = runner.invoke(cli, ["run", "textbook", "-n", "2", "-o", str(tmp_path / "b")])
+    assert again.exit_code == 2  # --force of one command does not carry over to the next
+
+
+def test_force_help_says_both_meanings():
+    result = CliRunner().invoke(cli, ["run", "--help"])
+    assert "estimated cost is over" in " ".join(result.output.split())
