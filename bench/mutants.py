@@ -488,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help="a comma-separated list of scenarios (default: all)")
+    parser.add_argument("--match", help="only the mutations whose description contains this")
     parser.add_argument("--skip-rejected", action="store_true", help="no run after a rejection")
     args = parser.parse_args(argv)
 
@@ -496,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         paths = [p for p in paths if p.stem in args.only.split(",")]
     mutants = [m for p in paths for m in mutants_of(p, args.per_scenario, rng)]
+    if args.match:  # after making all of them, so that the random ones stay the same
+        mutants = [m for m in mutants if args.match in m.mutation]
     print(f"{len(mutants)} mutants of {len(paths)} scenarios, {args.workers} at a time", flush=True)
     cap = int(args.memory_gb * 2**30)
     outcomes: list[Outcome] = []

@@ -458,3 +458,22 @@ def test_a_degenerate_pipeline_is_refused_cleanly(content):
         csv.write_bytes(content)
         extra = ("--pipeline", str(csv), "--as-of", "2024-03-15")
         validate_and_run(PIPELINE_SCENARIO, f"{content[:80]!r}", extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edges the mutants found in the engine's own numerics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_empirical_curve_to_the_float_maximum_has_an_infinite_mean_without_a_warning():
+    """bench/mutants.py: ``empirical {days [0, 1e308], tail_mean 1e308}`` made numpy warn of an
+    overflow while validation computed its mean; the mean is inf, and the bound names it."""
+    import warnings
+
+    from sim.empirical import Empirical
+
+    curve = Empirical(dist="empirical", days=[0, 1e308], survival=[1, 0.5], tail_mean=1e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert curve.mean() == math.inf
+    assert Empirical(dist="empirical", days=[0, 10], survival=[1, 0]).mean() == 5.0
