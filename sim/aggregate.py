@@ -21,6 +21,11 @@ from sim.uncertainty import uncertainty_summary
 
 OUTCOME_KEYS = (*OUTCOMES, "open")
 CYCLE_CLASSES = ("closed", *OUTCOMES)
+#: At most this many bins in a pooled cycle-time histogram (8 MB each), and in its picture in
+#: summary.json: a CRM deal created centuries before the export day would otherwise ask for one
+#: bin per 1/16 day of its age. Scenarios whose cycles fit in 179 years keep 1/16-day bins.
+MAX_POOLED_BINS = 2**20
+MAX_HISTOGRAM_BINS = 2000
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,9 @@ class Aggregate:
         shape = (replications, self.layout.width)
         self.matrix = np.zeros(shape) if matrix is None else matrix
         self.done = 0
-        upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
-        self.cycles = {name: PooledQuantiles(upper) for name in CYCLE_CLASSES}
+        self.upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
+        resolution = max(1 / 16, self.upper / MAX_POOLED_BINS)
+        self.cycles = {name: PooledQuantiles(self.upper, resolution) for name in CYCLE_CLASSES}
         self.team_waits = team_results.TeamWaits(model)
 
     def add(self, vec: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
@@ -245,8 +251,10 @@ class Aggregate:
 
     @property
     def histogram_days(self) -> int:
-        """Bin width of the cycle-time histograms: about fifty bins over the horizon."""
-        return max(1, math.ceil(self.model.horizon / 50))
+        """Bin width of the cycle-time histograms: about fifty bins over the horizon (wider
+        when the oldest open deal's age would make more than MAX_HISTOGRAM_BINS)."""
+        over_horizon = math.ceil(self.model.horizon / 50)
+        return max(1, over_horizon, math.ceil(self.upper / MAX_HISTOGRAM_BINS))
 
     def _periods(self) -> list[dict]:
         model = self.model

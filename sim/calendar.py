@@ -52,6 +52,8 @@ class Calendar:
         year, month = self.start_date.year, self.start_date.month
         while True:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            if year > dt.MAXYEAR:  # no date after 9999-12-31: the last month runs to the horizon
+                break
             day = self.day_of(dt.date(year, month, 1))
             if day >= self.horizon_days:
                 break
@@ -103,11 +105,18 @@ class Calendar:
         """
         month, day = parse_month_day(fiscal_year_start)
         first_year = self.start_date.year - 1
-        last_year = self.date_of(self.horizon_days).year + 2
+        last_year = self.start_date.year + math.ceil(self.horizon_days / DAYS_PER_YEAR) + 2
         return [
-            float(self.day_of(dt.date(year, month, day))) + lag_days
+            self._fiscal_start(year, month, day) + lag_days
             for year in range(first_year, last_year + 1)
         ]
+
+    def _fiscal_start(self, year: int, month: int, day: int) -> float:
+        """The day of MM-DD in ``year``; past the years a date can hold (before year 1, after
+        9999: a scenario starting on 0001-01-01 asks for the year before), a year of 365.25 days
+        from the nearest one that can."""
+        held = min(max(year, dt.MINYEAR), dt.MAXYEAR)
+        return float(self.day_of(dt.date(held, month, day))) + (year - held) * DAYS_PER_YEAR
 
 
 def next_release(releases: list[float], day: float) -> float:

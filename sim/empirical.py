@@ -119,10 +119,14 @@ class Empirical(Distribution):
         return np.where(x > days[-1], past, inside)
 
     def mean(self) -> float:
-        """Midpoint of each step times its mass, plus the tail's share times its mean end."""
+        """Midpoint of each step times its mass, plus the tail's share times its mean end.
+
+        Halved before adding, so that days near the float maximum do not overflow; a mean past
+        it is inf, quietly (the bounds check names it to the user, no numpy warning)."""
         days, cdf = self._knots
-        steps = float(np.sum((days[1:] + days[:-1]) / 2 * np.diff(cdf)))
-        return steps + self.last_survival * (days[-1] + (self.tail_mean or 0.0))
+        steps = float(np.sum((days[1:] / 2 + days[:-1] / 2) * np.diff(cdf)))
+        end = float(days[-1]) + float(self.tail_mean or 0.0)  # Python floats: inf, no warning
+        return steps + self.last_survival * end
 
     def support(self) -> tuple[float, float]:
         """[0, last day], or [0, inf) with a tail."""

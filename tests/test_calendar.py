@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from sim.calendar import Calendar, next_release
+from sim.calendar import DAYS_PER_YEAR, Calendar, next_release
 from sim.engine import simulate_replication
 from sim.model import compile_scenario
 from sim.scenario import scenario_from_dict
@@ -277,3 +277,13 @@ def test_period_ends_before_a_day_equal_a_binary_search(horizon):
     expected = np.searchsorted(cal.period_ends(), days, side="left")
     np.testing.assert_array_equal(cal.period_ends_before(days), expected)
     np.testing.assert_array_equal(cal.period_ends_before(days), expected)  # table built once
+
+
+def test_releases_before_year_one_and_after_9999_are_a_year_of_days_apart():
+    """A scenario starting on 0001-01-01 (or ending in 9999) asks for a fiscal year no date can
+    hold: it is counted 365.25 days from the nearest one, not a ValueError (issue 17)."""
+    first = Calendar(dt.date(1, 1, 1), 30).budget_release_days("01-01", 10)
+    assert first[:2] == [-DAYS_PER_YEAR + 10, 10.0]
+    last = Calendar(dt.date(9999, 12, 1), 20).budget_release_days("01-01", 0)
+    assert last[0] == (dt.date(9998, 1, 1) - dt.date(9999, 12, 1)).days
+    assert last[-1] == last[-2] + DAYS_PER_YEAR and last[-1] > 20
