@@ -18,7 +18,7 @@ import click
 
 from sim import __version__
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import engine_line, engine_option, jobs_option
+from sim.cli_options import FOLDER_HELP, engine_line, engine_option, jobs_option
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
@@ -80,7 +80,7 @@ def _common_run_options(func):
             ),
             click.option("--seed", type=int, help="Random seed (default: the scenario's)."),
             jobs_option,
-            click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder."),
+            click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP),
             click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP),
         ]
     ):
@@ -150,7 +150,7 @@ def _write_and_show(
             unique=unique,
         )
     if as_json:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict(), written)
     else:
         _echo_what_if(result.what_if)
         click.echo(result.table(written))
@@ -164,7 +164,10 @@ def _echo_what_if(info: dict | None) -> None:
         click.echo(f"WHAT-IF, not the base case: {info['label']}")
 
 
-def _print_json(data: dict) -> None:
+def _print_json(data: dict, folder: Path) -> None:
+    """The command's JSON on stdout, with the results folder it wrote first (the files
+    themselves do not name their folder)."""
+    data = {"results_folder": str(folder), **data}
     from sim.aggregate import clean_for_json
     from sim.comparison import jsonable
 
@@ -187,7 +190,12 @@ def _print_json(data: dict) -> None:
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print summary.json, with the results folder, instead of the table.",
+)
 @click.option(
     "--until",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -263,7 +271,7 @@ def run_command(
             err=True,
         )
     if as_json:
-        _print_json(result.summary)
+        _print_json(result.summary, result.folder)
     else:
         from sim.explain import explain_text
         from sim.report import stall_table_wanted
@@ -285,7 +293,12 @@ def run_command(
     "with its changed self; with several, the change applies to each. Repeatable."
 )
 @click.option("--no-plots", is_flag=True, help="Skip the overlay plot.")
-@click.option("--json", "as_json", is_flag=True, help="Print comparison.json instead of the table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print comparison.json, with the results folder, instead of the table.",
+)
 @_pipeline_options
 @engine_option
 @report_option
@@ -344,7 +357,12 @@ def compare_command(
     "options (one value) apply to every run. Repeatable."
 )
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
-@click.option("--json", "as_json", is_flag=True, help="Print sweep.json instead of the table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print sweep.json, with the results folder, instead of the table.",
+)
 @_pipeline_options
 @engine_option
 @report_option

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
-from sim.cli_options import jobs_option
+from sim.cli_options import FOLDER_HELP, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 from sim.runner import default_jobs
@@ -77,7 +77,7 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 @click.option("-n", "--replications", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @jobs_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP)
 @click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
 @click.option(
     "--no-parameter-uncertainty",
@@ -88,7 +88,12 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 @HALF_LIFE_OPTION
 @click.option("--fidelity", is_flag=True, help="Also check each fit against its own history.")
 @click.option("--no-plots", is_flag=True, help="Skip the figures.")
-@click.option("--json", "as_json", is_flag=True, help="Print backtest.json instead of the table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print backtest.json, with the results folder, instead of the table.",
+)
 @report_option
 @_user_errors
 def backtest_command(
@@ -163,7 +168,7 @@ def backtest_command(
     with status("Writing the scores and figures"):
         write(bt, folder, force=force, plots=not no_plots, command=["dealsim", *sys.argv[1:]])
     if as_json:
-        click.echo(json.dumps(to_dict(bt), indent=2))
+        click.echo(json.dumps({"results_folder": str(folder), **to_dict(bt)}, indent=2))
     else:
         click.echo(table(bt, folder))
     write_folder_report(folder, report, err=as_json)

@@ -114,7 +114,11 @@ HALF_LIFE_OPTION = click.option(
     help="Export day (YYYY-MM-DD, or as the file writes dates): open visits are censored there.",
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), required=True, help="Scenario TOML to write."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file to write: the fitted scenario (.toml).",
 )
 @click.option(
     "--map",
@@ -240,7 +244,11 @@ def fit_command(
 @click.command("export-history")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), required=True, help="CSV to write."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file to write (CSV).",
 )
 @click.option(
     "-r", "--replication", type=int, default=0, show_default=True, help="Which replication."
@@ -264,7 +272,11 @@ def export_history_command(folder, output, replication, force):
     "--format", "fmt", type=click.Choice(["xes", "csv"], case_sensitive=False), required=True
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file to write (XES or CSV, by --format).",
 )
 @click.option(
     "-r",

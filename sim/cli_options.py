@@ -145,6 +145,9 @@ def engine_line(manifest: dict) -> str:
     return f"Engine: simpy (one process per deal; {events:,} SimPy events)"
 
 
+# -o: a folder for the commands that write a results folder, a file for those that write one file.
+FOLDER_HELP = "The results folder to write (new or empty; default: a new one under results/)."
+
 JOBS_HELP = "Worker processes (default: all cores; more than the cores are capped, with a note)."
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import jobs_option
+from sim.cli_options import FOLDER_HELP, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.run_cost import FORCE_HELP, force_option
 from sim.sensitivity_analysis import (
@@ -66,7 +66,7 @@ from sim.status import status
 )
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @jobs_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP)
 @click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP)
 @click.option(
     "--set",
@@ -77,7 +77,10 @@ from sim.status import status
 )
 @click.option("--no-plots", is_flag=True, help="Skip the figure.")
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print sensitivity.json instead of the table."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print sensitivity.json, with the results folder, instead of the table.",
 )
 @scheduler_option
 @report_option
@@ -125,7 +128,7 @@ def sensitivity_command(
     with status("Writing the files and figures"):
         written = result.write(folder, force=force, plots=not no_plots, command=command)
     if as_json:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict(), written)
         for warning in result.warnings:
             click.echo(f"Warning: {warning}", err=True)
     else:

@@ -125,7 +125,9 @@ def trace_command(
 @click.option("-n", "--replications", type=int, help="Fewer replications for the re-runs (speed).")
 @jobs_option
 @click.option("--no-counterfactuals", is_flag=True, help="Only what summary.json knows.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output (on stdout; writes no folder)."
+)
 @engine_option
 @scheduler_option
 def explain_command(folder, replications, jobs, no_counterfactuals, as_json, engine, scheduler):
@@ -171,7 +173,9 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
 @click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @jobs_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output (on stdout; writes no folder)."
+)
 @set_option()
 @pipeline_options
 def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pipeline):

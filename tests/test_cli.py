@@ -194,6 +194,7 @@ def test_no_events_no_plots_and_json(tiny_scenario, tmp_path):
     assert not (out / "events.csv").exists()
     assert all((out / name).is_file() for name in RUN_FILES)
     printed = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    assert printed.pop("results_folder") == str(out)  # the folder it wrote, then summary.json
     assert printed == json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert printed["replications"] == 2
 

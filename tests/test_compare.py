@@ -138,6 +138,7 @@ def test_cli_compare_one_scenario_with_set_and_json(small_file, tmp_path):
                     "-j", 1, "-o", out, "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)  # stdout is the JSON and nothing else
+    assert printed.pop("results_folder") == str(out)  # the folder it wrote
     assert printed == json.loads((out / "comparison.json").read_text(encoding="utf-8"))
     assert printed["scenarios"][1]["label"] == "small (shocks.rate_per_year=2)"
     assert set(printed["metrics"]) >= set(METRICS) - {"n_deals"}

@@ -347,6 +347,7 @@ def test_cli_sobol_json(oracle_file, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
+    assert printed.pop("results_folder") == str(out)  # the folder it wrote
     assert printed == json.loads((out / "sensitivity.json").read_text())
     assert printed["method"] == "sobol" and printed["points"] == 8 * 4
     assert {"S1", "ST"} <= set(printed["factors"][0])

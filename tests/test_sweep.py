@@ -108,6 +108,7 @@ def test_cli_sweep_json_and_words(small_file, tmp_path):
                     "-o", out, "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
+    assert printed.pop("results_folder") == str(out)  # the folder it wrote
     assert printed == json.loads((out / "sweep.json").read_text(encoding="utf-8"))
     assert [p["value"] for p in printed["points"]] == ["dormant", "lost"]
 
