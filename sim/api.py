@@ -296,10 +296,12 @@ def _what_if(sets: dict, pipeline: PipelineSource | None, scenario: Scenario) ->
 
 def _folder_name(scenario: Scenario, label: dict | None) -> str:
     """The name part of the default folder: the scenario, and the what-if if there is one."""
+    from sim.stage_keys import name_slug
     from sim.whatif import folder_part
 
     part = folder_part(label)
-    return f"{scenario.name}-{part}" if part else scenario.name
+    name = name_slug(scenario.name)
+    return f"{name}-{part}" if part else name
 
 
 def _summary(aggregate, seed: int, target: float | None = None, label: dict | None = None) -> dict:

@@ -416,10 +416,11 @@ def sweep_command(
 @click.argument("scenario", required=False)
 def validate(scenario):
     """Check SCENARIO and print OK, or every problem found."""
-    from sim.scenario import find_scenario, load_scenario
+    from sim.scenario import find_scenario, load_scenario, shown_path
 
     loaded = load_scenario(scenario)
-    click.echo(f"OK {find_scenario(scenario)}: {loaded.name}, {len(loaded.stages)} stages")
+    where = shown_path(find_scenario(scenario))
+    click.echo(f"OK {where}: {loaded.name}, {len(loaded.stages)} stages")
 
 
 @cli.command()
@@ -445,6 +446,34 @@ def schema():
     from sim.scenario import scenario_json_schema
 
     click.echo(json.dumps(scenario_json_schema(), indent=2))
+
+
+@cli.command("new")
+@click.argument("name")
+@click.option(
+    "--from",
+    "source",
+    metavar="SCENARIO",
+    help="Bundled scenario name or TOML file to start from (default: equipment).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="File to write (default: NAME as a slug, .toml, in the current folder).",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def new(name, source, output, force):
+    """Write a commented starter scenario named NAME (a copy of a bundled one) to edit."""
+    import shlex
+
+    from sim.starter import write_starter
+
+    written = write_starter(name, source, output, force)
+    click.echo(
+        f"Wrote {written.path} (scenario {name!r}, from {written.source}); "
+        f"next: dealsim run {shlex.quote(str(written.path))}"
+    )
 
 
 @cli.command()

@@ -232,9 +232,10 @@ def prepare_arms(
 def compare_folder(arms: list[Arm], what_if: dict | None = None) -> Path:
     """``results/compare-<names>[-whatif-...]-<timestamp>`` (each scenario name once)."""
     from sim.results import default_output_dir
+    from sim.stage_keys import name_slug
     from sim.whatif import folder_part
 
-    names = "-".join(dict.fromkeys(arm.scenario.name for arm in arms))
+    names = "-".join(dict.fromkeys(name_slug(arm.scenario.name) for arm in arms))
     part = folder_part(what_if)
     return default_output_dir(f"compare-{names}-{part}" if part else f"compare-{names}")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sim.errors import ScenarioError, UserError
 from sim.overrides import apply_sets, value_text
-from sim.scenario import Scenario, _key_parts, _list_item, parse_override
+from sim.scenario import Scenario, _key_parts, _list_item, parse_override, shown_path
 
 __all__ = ["Factor", "normalize_vary", "parse_vary", "point", "prepare_factors", "value_at"]
 
@@ -146,7 +146,7 @@ def prepare_factors(
 
 def point(scenario: Scenario, path: Path | None, sets: Mapping[str, object]) -> Scenario:
     """The scenario with keys changed, validated; errors name the file and the keys."""
-    source = str(path) if path is not None else f"scenario {scenario.name!r}"
+    source = shown_path(path) if path is not None else f"scenario {scenario.name!r}"
     try:
         return apply_sets(scenario, sets)
     except ScenarioError as exc:

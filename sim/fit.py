@@ -42,7 +42,7 @@ from sim.errors import UserError
 from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_WALK_SD
-from sim.stage_keys import key_words
+from sim.stage_keys import name_slug
 
 #: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
 FITTED_MAX_LOG_SD = 2.0
@@ -452,7 +452,7 @@ def _days(a: dt.datetime, b: dt.datetime) -> float:
 
 def _name_slug(text: str) -> str:
     """A scenario name from a file name in any script (``сделки-2017`` -> ``sdelki-2017``)."""
-    return "-".join(key_words(text)) or "fitted"
+    return name_slug(text, "fitted")
 
 
 def history_as_of(

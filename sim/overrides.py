@@ -25,6 +25,7 @@ from sim.scenario import (
     find_scenario,
     parse_override,
     scenario_from_dict,
+    shown_path,
 )
 from sim.toml_writer import toml_value
 
@@ -100,7 +101,7 @@ def resolve_scenario(
     if isinstance(ref, Scenario):
         return apply_sets(ref, sets), None
     path = find_scenario(ref)
-    return _apply(_read_toml(path), sets or {}, str(path)), path
+    return _apply(_read_toml(path), sets or {}, shown_path(path)), path
 
 
 def parse_sweep_values(text: str) -> tuple[str, list[object], list[str]]:

@@ -16,6 +16,9 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")  # files only, no screen needed
+# Every figure's text is plain: scenario names are any text, and a "$" in one ("Plan $5M") is
+# shown as written, never read as mathematics. (Every figure module imports this one.)
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402

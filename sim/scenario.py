@@ -90,6 +90,7 @@ __all__ = [
     "apply_overrides",
     "bundled_scenarios",
     "bundled_scenarios_dir",
+    "shown_path",
     "dump_scenario_toml",
     "find_scenario",
     "load_scenario",
@@ -104,6 +105,9 @@ __all__ = [
 OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision")
 #: Names a stage may not take: outcomes, stage zero, and the "still open" column of the results.
 RESERVED_NAMES: frozenset[str] = frozenset({*OUTCOMES, "dormant", "open"})
+#: A scenario name: any text with a visible character and no control characters (C0, DEL,
+#: C1: they would garble terminals and file listings). Written for Rust's and Python's regex.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 #: Scenario used when none is named.
 DEFAULT_SCENARIO = "equipment"
 #: Tolerance on the sum of a stage's exit probabilities.
@@ -380,7 +384,12 @@ class Inflow(_Model):
 class Scenario(_Model):
     """A whole scenario file."""
 
-    name: str = Field(pattern=r"^[a-z0-9-]+$", max_length=MAX_NAME_LENGTH)
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Any text without control characters (results folders use an ASCII slug).",
+    )
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
     start_date: dt.date = Field(
         description=f"Day 0: a TOML date or an ISO date string YYYY-MM-DD, from "
@@ -774,6 +783,8 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
     value = err.get("input")
     if kind in ("model_type", "model_attributes_type", "dict_type"):  # a value for a table
         return f"expected a table of keys ([section] or {{ key = value, ... }}), got {value!r}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return f"{value!r}: a name needs a visible character and no control ones (tab, newline)"
     if kind == "string_pattern_mismatch":
         return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind not in ("value_error", "assertion_error") and isinstance(value, int | float | str):
@@ -824,6 +835,18 @@ def bundled_scenarios_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "scenarios"
 
 
+def shown_path(path: Path | str) -> str:
+    """How messages name a scenario file: a bundled one by its name (``equipment``) rather
+    than by a path inside the installed package, any other by its path as given."""
+    path = Path(path)
+    try:
+        if path.suffix == ".toml" and path.resolve().parent == bundled_scenarios_dir().resolve():
+            return path.stem
+    except OSError:  # pragma: no cover - an unresolvable path is shown as given
+        pass
+    return str(path)
+
+
 def _bundled_paths() -> dict[str, Path]:
     folder = bundled_scenarios_dir()
     if not folder.is_dir():
@@ -872,39 +895,40 @@ def find_scenario(ref: str | Path | None) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    shown = shown_path(path)
     try:
-        data = tomllib.loads(_scenario_text(path))
+        data = tomllib.loads(_scenario_text(path, shown))
     except RecursionError:
         raise ScenarioError(
-            f"{path}: nested too deeply for a scenario (at most {MAX_NESTING} levels of tables "
+            f"{shown}: nested too deeply for a scenario (at most {MAX_NESTING} levels of tables "
             "and arrays)"
         ) from None
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
+        raise ScenarioError(f"{shown}: no such file") from None
     except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a folder, not a scenario file") from None
+        raise ScenarioError(f"{shown}: is a folder, not a scenario file") from None
     except tomllib.TOMLDecodeError as exc:
         text = str(exc)
         match = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", text)
         if match:
             where = f"line {match[1]}, column {match[2]}"
             raise ScenarioError(
-                f"{path}: TOML syntax error at {where}: {text[: match.start()]}"
+                f"{shown}: TOML syntax error at {where}: {text[: match.start()]}"
             ) from None
-        raise ScenarioError(f"{path}: TOML syntax error: {text}") from None
+        raise ScenarioError(f"{shown}: TOML syntax error: {text}") from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ScenarioError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    _check_nesting(data, str(path))
+        raise ScenarioError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    _check_nesting(data, shown)
     return data
 
 
-def _scenario_text(path: Path) -> str:
+def _scenario_text(path: Path, shown: str) -> str:
     """The file's text, refused before it is read when it is larger than any scenario."""
     if path.is_file() and path.stat().st_size > MAX_SCENARIO_BYTES:
         raise ScenarioError(
-            f"{path}: {path.stat().st_size / 1e6:.1f} MB is too large for a scenario file "
+            f"{shown}: {path.stat().st_size / 1e6:.1f} MB is too large for a scenario file "
             f"(at most {MAX_SCENARIO_BYTES / 1e6:.1f} MB)"
         )
     # A UTF-8 byte-order mark (Windows editors write one) is not TOML syntax: drop it.
@@ -959,7 +983,7 @@ def load_scenario(
     data = _read_toml(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return scenario_from_dict(data, source=str(path))
+    return scenario_from_dict(data, source=shown_path(path))
 
 
 # --------------------------------------------------------------------------------------------

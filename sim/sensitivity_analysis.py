@@ -295,8 +295,9 @@ class Sensitivity:
 def sensitivity_folder(result: Sensitivity) -> Path:
     """``results/sensitivity-<scenario>-<method>-<timestamp>``."""
     from sim.results import default_output_dir
+    from sim.stage_keys import name_slug
 
-    return default_output_dir(f"sensitivity-{result.scenario.name}-{result.method}")
+    return default_output_dir(f"sensitivity-{name_slug(result.scenario.name)}-{result.method}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,3 +36,12 @@ def to_ascii(text: str) -> str:
 def key_words(text: str) -> list[str]:
     """The ASCII words of a name, for keys: ``Need Analysis`` -> ``["need", "analysis"]``."""
     return re.sub(r"[^a-z0-9]+", " ", to_ascii(text)).split()
+
+
+def name_slug(text: str, fallback: str = "scenario") -> str:
+    """A file-name part for a name in any script: ``Завод — план 2027`` -> ``zavod-plan-2027``.
+
+    Results folders and starter files are named from a scenario's name, which may be any text;
+    the slug keeps them ASCII and free of path separators. ``fallback`` when nothing is left.
+    """
+    return "-".join(key_words(text)) or fallback

@@ -234,9 +234,10 @@ class Sweep:
 def sweep_folder(arms: list[Arm], parameter: str, what_if: dict | None = None) -> Path:
     """``results/sweep-<scenario>-<parameter>[-whatif-...]-<timestamp>``."""
     from sim.results import default_output_dir
+    from sim.stage_keys import name_slug
     from sim.whatif import folder_part
 
-    name = f"sweep-{arms[0].scenario.name}-{_slug(parameter)}"
+    name = f"sweep-{name_slug(arms[0].scenario.name)}-{_slug(parameter)}"
     part = folder_part(what_if)
     return default_output_dir(f"{name}-{part}" if part else name)
 

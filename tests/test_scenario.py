@@ -357,7 +357,7 @@ REJECTIONS: dict[str, tuple[Callable[[dict[str, Any]], None], list[str]]] = {
     ),
     "timing-stage-unknown": (_set("timing.stage", "wait"), ["timing.stage: unknown stage 'wait'"]),
     "bad-currency": (_set("currency", "euro"), ["currency:"]),
-    "bad-name": (_set("name", "Full Test"), ["name:"]),
+    "bad-name": (_set("name", "Full\tTest"), ["name:", "no control"]),
     "seasonality-length": (_set("deals.seasonality", [1.0] * 11), ["deals.seasonality:", "12"]),
     "probability-above-1": (_set("budget.funded_share", 1.5), ["budget.funded_share:"]),
     "string-number": (_set("shocks.rate_per_year", "0.5"), ["shocks.rate_per_year:"]),

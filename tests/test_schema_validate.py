@@ -114,7 +114,11 @@ WRONG = [
     {"shocks.reset_probability": 1.5},
     {"timing.max_wait_days": 1e308},
     {"decision_group.0.tenure_mean_days": 1e-9},
-    {"name": "Bad Name"},
+    {"name": "tab\there"},
+    {"name": "new\nline"},
+    {"name": "   "},
+    {"name": ""},
+    {"name": "x" * 201},
     {"currency": "eur"},
     {"colour": "blue"},
     {"team.0.changes": [{"date": "2027-06-31", "headcount": 3}]},
@@ -139,6 +143,9 @@ RIGHT = [
     {"deals.seasonality": [1.0] * 12},
     {"replications": 100_000},
     {"horizon_days": 36_525},
+    {"name": "Завод — план 2027"},
+    {"name": "Q3 / what if"},
+    {"name": "x" * 200},
 ]
 
 
