@@ -37,6 +37,7 @@ about here, and moves about this much a month) and widens with the horizon.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -242,18 +243,21 @@ def _poisson_loglik(y: np.ndarray, mu: np.ndarray) -> float:
 
 def _seasonality(fit: InflowFit) -> None:
     """Calendar-month multipliers, from 24 full months on (see the module doc)."""
-    full = fit.exposure >= 0.999
+    # A full month is a whole calendar month (February's 28 days included), not 30.44 days.
+    whole = np.array([calendar.monthrange(int(m[:4]), int(m[5:]))[1] for m in fit.months])
+    full = fit.exposure * DAYS_PER_MONTH >= whole - 1e-6
     if np.count_nonzero(full) < MIN_MONTHS_SEASONALITY:
         return
-    y = fit.counts[full]
+    y, e = fit.counts[full], fit.exposure[full]
     months = np.array([int(m[5:]) - 1 for m, f in zip(fit.months, full, strict=True) if f])
-    # Each month's expectation from its own neighbourhood: a centred 12-month moving level.
+    # Each month's expectation from its own neighbourhood: a centred 12-month moving level of
+    # the rate (arrivals per 30.44 days), times the month's own length.
     kernel = np.ones(12) / 12
-    level = np.convolve(y, kernel, mode="same")
+    level = np.convolve(y / e, kernel, mode="same")
     edge = np.convolve(np.ones_like(y), kernel, mode="same")
     level = level / edge
     ratio_sum = np.bincount(months, y, minlength=12)
-    expected = np.bincount(months, level, minlength=12)
+    expected = np.bincount(months, level * e, minlength=12)
     if np.any(expected <= 0):
         return
     chi2 = float(np.sum((ratio_sum - expected) ** 2 / expected))

@@ -554,3 +554,25 @@ def test_uncertainty_narrows_as_history_grows():
     # the log-scale spread falls like 1/sqrt(n): ten times the deals, about a third of it
     assert log_large < 0.5 * log_small
     assert log_large > 0.15 * log_small
+
+
+def test_fit_finds_a_monthly_profile_in_whole_calendar_months():
+    """January twice the usual arrivals, July 0.4 of them, over six years: the profile is found
+    (February and 30-day months count as whole months) and points the right way."""
+    import datetime as dt
+
+    import numpy as np
+
+    from sim.inflow_fit import fit_inflow
+
+    rng = np.random.default_rng(1)
+    start, end = dt.datetime(2015, 1, 1), dt.datetime(2021, 1, 1)
+    arrivals, day = [], start
+    while day < end:
+        factor = {1: 2.0, 7: 0.4}.get(day.month, 1.0)
+        arrivals += [day + dt.timedelta(hours=12)] * int(rng.poisson(factor))
+        day += dt.timedelta(days=1)
+    fit = fit_inflow(arrivals, start, end)
+    assert fit.seasonality is not None and fit.seasonality_p < 1e-6
+    assert fit.seasonality[0] > 1.5 and fit.seasonality[6] < 0.6
+    assert all(0.8 < m < 1.2 for i, m in enumerate(fit.seasonality) if i not in (0, 5, 6, 7))
