@@ -757,6 +757,12 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
     return "".join(parts).lstrip("."), parent_tp
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as the user wrote it, cut short: a 1 MB name is not echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
 def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
     """Pydantic's message without its noise, made specific where that helps."""
     kind = err["type"]
@@ -771,8 +777,8 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
             allowed = list(_field_keys(model))
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            return f"unknown key {key!r} ({hint}allowed: {_fmt_names(allowed)})"
-        return f"unknown key {key!r}"
+            return f"unknown key {_short(key)} ({hint}allowed: {_fmt_names(allowed)})"
+        return f"unknown key {_short(key)}"
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_not_found":
@@ -782,15 +788,22 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
         return f"unknown distribution {ctx.get('tag')!r}; one of: {ctx.get('expected_tags')}"
     value = err.get("input")
     if kind in ("model_type", "model_attributes_type", "dict_type"):  # a value for a table
-        return f"expected a table of keys ([section] or {{ key = value, ... }}), got {value!r}"
+        got = _short(value)
+        return f"expected a table of keys ([section] or {{ key = value, ... }}), got {got}"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
-        return f"{value!r}: a name needs a visible character and no control ones (tab, newline)"
+        got = _short(value)
+        return f"{got}: a name needs a visible character and no control ones (tab, newline)"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
+        return f"{_short(value)} does not match the pattern {ctx.get('pattern')}"
     if kind not in ("value_error", "assertion_error") and isinstance(value, int | float | str):
         if not isinstance(value, bool) or kind.endswith("_type"):
-            msg = f"{msg} (got {value!r})"
+            msg = f"{msg} (got {_short(value)})"
     return msg
+
+
+def _cut_line(line: str, limit: int = 300) -> str:
+    """A problem on one screen line or two, however long the key or value it names."""
+    return line if len(line) <= limit else f"{line[: limit - 30]}... ({len(line):,} characters)"
 
 
 def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
@@ -808,7 +821,7 @@ def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
         new = [f"  {path}: {line}" if path else f"  {line}" for line in msg.splitlines()]
         lines.extend(new)
         count += len(new)
-    shown = lines[:MAX_LISTED_PROBLEMS]
+    shown = [_cut_line(line) for line in lines[:MAX_LISTED_PROBLEMS]]
     if count > len(shown):
         shown.append(f"  ... and {count - len(shown)} more")
     plural = "s" if count != 1 else ""

@@ -195,3 +195,12 @@ def test_an_error_in_a_scenario_of_many_stages_is_short():
         scenario_from_dict(data)
     assert len(str(err.value)) < 3000  # the valid targets are not all 5,000 names
     assert "(5004 in all)" in str(err.value)
+
+
+def test_a_huge_value_or_key_is_not_echoed_back_whole():
+    from sim.scenario import scenario_from_dict
+
+    for data in ({"name": "x" * 10**6}, {"name": "ok", "k" * 10**6: 1}):
+        with pytest.raises(Exception) as caught:
+            scenario_from_dict(data)
+        assert len(str(caught.value)) < 2_000 and "characters)" in str(caught.value)
