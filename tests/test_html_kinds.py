@@ -118,6 +118,8 @@ def test_sensitivity_figures_are_drawn_by_sensitivity_plots(tmp_path_factory, mo
 
         return draw
 
+    for kind in ("tornado", "sobol"):  # the shared reports are built with the real figures
+        shared_kind_report(tmp_path_factory, kind)
     monkeypatch.setattr(sim.sensitivity_plots, "tornado_figure", fake("tornado"))
     monkeypatch.setattr(sim.sensitivity_plots, "sobol_figure", fake("sobol"))
     for kind in ("tornado", "sobol"):

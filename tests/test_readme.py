@@ -23,11 +23,12 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # Substrings of the commands that cannot run in an empty folder on a test machine, and why.
 SKIPPED = {
     "python3 -m venv": "installs the package (CI's own job: .ci/run does exactly this)",
+    'pip install ".[dask]"': "installs the Dask extra (.ci/run installs it for the tests)",
     "tcp://A:8786": "needs a Dask scheduler on another machine (tests/test_cluster.py)",
     "--vary ... --vary ...": "an elided example, not a command",
     "<the capacity run>": "a placeholder for a folder name the run prints",
     "open-deals.csv": "the user's own CRM export (tests/test_crm_exports.py loads each style)",
-    "history.csv --": "the user's own stage history: the README's 2017 dates are the public "
+    "backtest history.csv": "the user's own stage history: the README's 2017 dates are the public "
     "Maven Analytics CRM sample's (tests/test_backtest.py runs the command on a history)",
     "dealsim fit history.csv": "the user's own stage history (tests/test_fit.py)",
 }
