@@ -43,7 +43,7 @@ import numpy as np
 from sim.calendar import DAYS_PER_MONTH, Calendar
 from sim.crm import OUTCOMES, History, HistoryRow
 from sim.errors import UserError
-from sim.fit import HALF_LIFE_MONTHS, fit_history, history_as_of
+from sim.fit import HALF_LIFE_MONTHS, fit_history, history_as_of, kaplan_meier
 from sim.model import InitialPipeline, compile_scenario
 from sim.scenario import Scenario, scenario_from_dict
 from sim.scores import pooled, score
@@ -90,6 +90,7 @@ class CutoffResult:
     open_deals: int
     still_open_simulated: np.ndarray  # per replication: share of the open deals still open
     still_open_actual: float
+    still_open_history: float  # what the history's own time-to-close curve says (see below)
     scenario_name: str
     parameter_uncertainty: bool
     notes: list[str] = field(default_factory=list)
@@ -200,6 +201,7 @@ def forecast_cutoff(history: History, cutoff: dt.date, options: BacktestOptions)
         open_deals=len(pipeline.ids),
         still_open_simulated=still_open,
         still_open_actual=actual_open,
+        still_open_history=history_open_share(known, instant, pipeline, horizon),
         scenario_name=scenario.name,
         parameter_uncertainty=bool(drawn_parameters(scenario)),
         notes=notes,
@@ -298,6 +300,40 @@ def _simulate(model, seed: int, replications: int) -> tuple[dict[str, np.ndarray
         value[i] = np.bincount(period, rec.amount[won], minlength=periods)
         still_open[i] = np.mean(rec.state[:n0] < model.won) if n0 else math.nan
     return {"won_count": count, "won_value": value}, still_open
+
+
+def history_open_share(
+    rows: Sequence[HistoryRow], instant: dt.datetime, pipeline: InitialPipeline, horizon: float
+) -> float:
+    """The share of the pipeline still open ``horizon`` days on, as the known history itself
+    says, without any model: the Kaplan-Meier curve S of the time from a deal's first row to its
+    close (censored at the cut-off), each open deal of age a still open with S(a + h) / S(a).
+
+    It is the check of "deals that have stayed long stay open as long as the data say": a
+    simulation that follows its history gives about this share; an actual share far from it
+    means the process changed after the cut-off, which no fit of the past can know."""
+    if not pipeline.ids:
+        return math.nan
+    created: dict[str, dt.datetime] = {}
+    closed: dict[str, dt.datetime] = {}
+    for r in rows:
+        if r.deal_id not in created or r.entered_at < created[r.deal_id]:
+            created[r.deal_id] = r.entered_at
+        if r.state in OUTCOMES and (r.deal_id not in closed or r.entered_at < closed[r.deal_id]):
+            closed[r.deal_id] = r.entered_at
+    ends = {d: closed.get(d, instant) for d in created}
+    days = np.array([(ends[d] - created[d]).total_seconds() / 86400.0 for d in created])
+    observed = np.array([d in closed for d in created])
+    times, surv = kaplan_meier(np.maximum(days, 0.0), observed)
+
+    def survival(age: np.ndarray) -> np.ndarray:
+        return surv[np.searchsorted(times, age, side="right") - 1]
+
+    ages = -pipeline.created
+    before = survival(ages)
+    after = survival(ages + horizon)
+    share = np.where(before > 0, after / np.where(before > 0, before, 1.0), 1.0)
+    return float(np.mean(share))
 
 
 def _actuals(history: History, pipeline: InitialPipeline, instant, until: dt.date, cal: Calendar):

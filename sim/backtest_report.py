@@ -63,6 +63,9 @@ def to_dict(bt: Backtest) -> dict:
                     "still_open": {
                         "simulated": _quantiles(r.still_open_simulated),
                         "actual": r.still_open_actual,
+                        "history_curve": (
+                            r.still_open_history if math.isfinite(r.still_open_history) else None
+                        ),
                     },
                     "fidelity_largest_gap": r.fidelity_gap,
                     "scores": r.scores,
@@ -155,7 +158,8 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
         lines += _verdict(pooled[metric], metric)
     lines += [
         "",
-        "Deals open at each cut-off still open at the end: simulated P50 (P10-P90) vs actual",
+        "Deals open at each cut-off still open at the end: simulated P50 (P10-P90), what the"
+        " history's own time-to-close curve says, and the actual",
     ]
     for r in bt.results:
         q = _quantiles(r.still_open_simulated)
@@ -163,7 +167,7 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
             continue
         lines.append(
             f"  {r.cutoff}: {100 * q['p50']:.0f}% ({100 * q['p10']:.0f}-{100 * q['p90']:.0f}%)"
-            f" vs {100 * r.still_open_actual:.0f}%"
+            f", history {100 * r.still_open_history:.0f}%, actual {100 * r.still_open_actual:.0f}%"
             + (f"   fidelity gap {r.fidelity_gap:.3f}" if math.isfinite(r.fidelity_gap) else "")
         )
     if folder is not None:
@@ -176,7 +180,11 @@ def _verdict(p: dict, metric: str) -> list[str]:
     lines = [
         f"  The actual fell inside the 80% band in {t['in80']} of {t['n']} cut-offs (expected "
         f"{0.8 * t['n']:.1f}) and inside the 50% band in {t['in50']} of {t['n']}; "
-        f"PIT uniformity p = {t['pit_ks_p']:.2g} (Kolmogorov-Smirnov).",
+        + (
+            f"PIT uniformity p = {t['pit_ks_p']:.2g} (Kolmogorov-Smirnov)."
+            if math.isfinite(t["pit_ks_p"])
+            else "PIT uniformity not tested (it needs two cut-offs or more)."
+        ),
         f"  Mean CRPS {_num(t['crps'], metric)}; P50 off by {_num(t['p50_mae'], metric)} on "
         f"average (bias {_num(t['p50_bias'], metric)}).",
     ]

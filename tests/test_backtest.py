@@ -232,3 +232,38 @@ def test_every_month_cutoffs_run_in_parallel_the_same(histories):
     for a, b in zip(one.results, two.results, strict=True):
         assert a.scores == b.scores
     assert math.isfinite(one.pooled()["won_count"]["total"]["crps"])
+
+
+def test_history_open_share_follows_the_time_to_close_curve():
+    """Exponential times to close (mean 100 days): whatever a deal's age, the history's own
+    curve says exp(-h / 100) of the open deals are still open h days on. Tolerance: 4 standard
+    errors of exp(-h * rate) with the rate known to 1/sqrt(closes); a wrong mean fails it."""
+    from sim.backtest import history_open_share
+    from sim.crm import HistoryRow
+    from sim.model import InitialPipeline
+
+    rng = np.random.default_rng(5)
+    cut = dt.datetime(2021, 1, 1)
+    rows, open_ages = [], []
+    for i, (born, life) in enumerate(zip(rng.uniform(0, 400, 20_000), rng.exponential(100, 20_000))):
+        created = cut - dt.timedelta(days=float(born))
+        rows.append(HistoryRow(f"d{i}", "work", created))
+        if life < born:
+            rows.append(HistoryRow(f"d{i}", "won", created + dt.timedelta(days=float(life))))
+        else:
+            open_ages.append(born)
+    ages = np.array(open_ages)
+    pipeline = InitialPipeline(
+        states=np.zeros(len(ages), dtype=np.int64),
+        age_in_stage=ages,
+        created=-ages,
+        amounts=np.full(len(ages), math.nan),
+        ids=tuple(f"o{i}" for i in range(len(ages))),
+        source="synthetic",
+    )
+    h = 50.0
+    share = history_open_share(rows, cut, pipeline, h)
+    closes = len(rows) - 20_000
+    tolerance = 4 * math.exp(-h / 100) * (h / 100) / math.sqrt(closes)
+    assert abs(share - math.exp(-h / 100)) < tolerance
+    assert abs(share - math.exp(-h / 80)) > tolerance  # a wrong mean would fail

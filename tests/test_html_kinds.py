@@ -237,10 +237,12 @@ def test_backtest_headline_and_tables_are_backtest_json_and_the_terminal(tmp_pat
     for line in printed.splitlines():
         if line.startswith("  20") and ": " not in line:  # a cut-off's row, cell by cell
             _cells(page.visible, line.split())
-        elif line.startswith("  20"):  # '2020-09-30: 4% (0-6%) vs 0%': the deals still open
+        elif line.startswith("  20"):  # '2020-09-30: 4% (0-6%), history 5%, actual 0%'
             cutoff, _, rest = line.strip().partition(": ")
-            simulated, _, actual = rest.partition(" vs ")
-            assert f"{cutoff} {simulated} {actual}" in page.visible
+            simulated, _, rest = rest.partition(", history ")
+            history, _, actual = rest.partition(", actual ")
+            actual = actual.split()[0]
+            assert f"{cutoff} {simulated} {history} {actual}" in page.visible
         if line.startswith(("  The actual fell", "  Mean CRPS", "  Baseline", "  By month")):
             assert re.sub(r"p = [0-9.e-]+", "p = ?", line.strip()) in shown
     assert printed.splitlines()[0].split(": ", 1)[1] in page.visible  # the subtitle

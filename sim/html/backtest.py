@@ -293,7 +293,8 @@ def _share(value: float) -> str:
 
 
 def still_open_rows(bt: BacktestFile) -> list[dict]:
-    """The deals open at each cut-off still open at the end: simulated band against actual."""
+    """The deals open at each cut-off still open at the end: simulated band, what the history's
+    own time-to-close curve says, and the actual."""
     rows = []
     for r in bt.results:
         sim, actual = r.still_open.get("simulated") or {}, r.still_open.get("actual", math.nan)
@@ -311,6 +312,7 @@ def still_open_rows(bt: BacktestFile) -> list[dict]:
             {
                 "cutoff": r.cutoff.isoformat(),
                 "simulated": f"{_share(p50)} ({100 * p10:.0f}-{_share(p90)})",  # as the terminal
+                "history": _share(r.still_open.get("history_curve", math.nan)),
                 "actual": _share(actual),
                 "verdict": verdict,
                 "outside": bool(why),
