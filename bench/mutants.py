@@ -14,7 +14,10 @@ a memory cap each, two at a time), and each command's outcome is put in a class:
     crash       exit 1: dealsim's own "failed unexpectedly" (the traceback went to a log)
     warning     warning text in the output (RuntimeWarning, UserWarning, 'Warning:', or the
                 CLI's note that library warnings were logged)
-    hang        still running at the timeout (killed)
+    long        still running at the timeout (killed), but it had said before starting that it
+                would take longer than that (a legitimate long run within the budget, announced,
+                with a progress bar: not counted as failing)
+    hang        still running at the timeout (killed) without having said it would take so long
     memory      out of memory (MemoryError, "Unable to allocate", a worker that died of it)
     other       any other exit code
 
@@ -32,8 +35,10 @@ import argparse
 import copy
 import datetime as dt
 import json
+import math
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -64,6 +69,7 @@ CLASSES = [
     "traceback",
     "crash",
     "warning",
+    "long",
     "hang",
     "memory",
     "other",
@@ -389,9 +395,19 @@ WARNING_MARKS = (
 MEMORY_MARKS = ("MemoryError", "Unable to allocate", "out of memory", "Cannot allocate memory")
 
 
-def classify(code: int | None, output: str) -> str:
+ANNOUNCED = re.compile(r"this run will take about ([0-9.]+) (seconds|minutes|hours)", re.I)
+UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+
+
+def announced_seconds(output: str) -> float:
+    """How long the run said it would take (sim.run_cost.announce_duration), or 0."""
+    found = ANNOUNCED.search(output)
+    return float(found.group(1)) * UNIT_SECONDS[found.group(2)] if found else 0.0
+
+
+def classify(code: int | None, output: str, timeout: float = math.inf) -> str:
     if code is None:
-        return "hang"
+        return "long" if announced_seconds(output) >= timeout else "hang"
     if any(mark in output for mark in MEMORY_MARKS) or code in (-signal.SIGKILL, 137):
         return "memory"
     if "Traceback" in output:
@@ -439,7 +455,7 @@ def try_mutant(mutant: Mutant, timeout: float, cap: int, skip_rejected: bool) ->
             if name == "run" and skip_rejected and outcomes[0].kind == "rejected":
                 break
             code, output, seconds = run_command(args, folder, timeout, cap)
-            kind = classify(code, output)
+            kind = classify(code, output, timeout)
             logs = logs_in(folder) if kind in FAILING else []
             for log in folder.rglob("dealsim-*.log"):
                 log.unlink()
@@ -475,7 +491,7 @@ def failing_cases(outcomes: list[Outcome]) -> list[dict]:
             "logs": o.logs,
         }
         for o in outcomes
-        if o.kind in FAILING
+        if o.kind in FAILING or o.kind == "long"  # the long ones too, to read their estimate
     ]
 
 
@@ -508,16 +524,18 @@ def main(argv: list[str] | None = None) -> int:
         for i, job in enumerate(jobs, 1):
             for outcome in job.result():
                 outcomes.append(outcome)
-                if outcome.kind in FAILING:
+                if outcome.kind in FAILING or outcome.kind == "long":
                     print(f"  {outcome.kind:<9} {outcome.command:<8} {outcome.mutant.scenario}: "
                           f"{outcome.mutant.mutation[:100]}", flush=True)  # fmt: skip
             if i % 50 == 0:
                 print(f"{i}/{len(mutants)} done, {time.monotonic() - started:.0f} s", flush=True)
     print(summary_table(outcomes))
-    failing = failing_cases(outcomes)
-    args.out.write_text(json.dumps(failing, indent=1, default=str), encoding="utf-8")
+    cases = failing_cases(outcomes)
+    args.out.write_text(json.dumps(cases, indent=1, default=str), encoding="utf-8")
+    failing = sum(1 for case in cases if case["class"] in FAILING)
     print(
-        f"{len(failing)} failing cases written to {args.out} ({time.monotonic() - started:.0f} s)"
+        f"{failing} failing cases (and {len(cases) - failing} announced long runs) written to "
+        f"{args.out} ({time.monotonic() - started:.0f} s)"
     )
     return 0
 

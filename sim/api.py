@@ -30,7 +30,7 @@ from sim.results import (
     default_output_dir,
     forecast_csv,
 )
-from sim.run_cost import check_run_cost
+from sim.run_cost import announce_duration, check_run_cost
 from sim.runner import default_jobs, run
 from sim.scenario import (
     MAX_REPLICATIONS,
@@ -148,8 +148,9 @@ def simulate(
         scenario = scenario.model_copy(update={"uncertainty": off})
     label = _what_if(sets, pipeline, scenario)
     model = compile_scenario(scenario, initial)
-    check_run_cost(model, replications, allow_large)
+    cost = check_run_cost(model, replications, allow_large)
     engine = choose_engine(model, engine, events)
+    announce_duration(cost, engine, jobs)
     if not write:
         return _run_in_memory(
             model, replications, seed, jobs, progress, command, target, label, engine, executor

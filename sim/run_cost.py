@@ -42,6 +42,12 @@ MAX_MEMORY_BYTES = 4e9
 #: Memory of one deal in a replication's arrays and records, in bytes (measured, rounded up).
 BYTES_PER_DEAL = 400.0
 
+#: Stage visits and events a second on one core, per engine: the slower ends of the README's
+#: Speed figures (bench/speed.py) on a busy machine, rounded down: an estimate that errs long.
+SPEED_PER_CORE = {"vectorized": 3e5, "simpy": 2e4}
+#: A run estimated to last longer than this says so before it starts (seconds).
+ANNOUNCE_AFTER_SECONDS = 10.0
+
 _forced: contextvars.ContextVar[bool] = contextvars.ContextVar("dealsim_force", default=False)
 
 
@@ -79,6 +85,10 @@ class RunCost:
         """Stage visits and events of the whole run."""
         per_replication = self.deals * (self.visits_per_deal + self.events_per_deal)
         return self.replications * (per_replication + self.shock_events)
+
+    def seconds(self, engine: str, jobs: int) -> float:
+        """Roughly how long the run lasts on ``engine`` with ``jobs`` workers (errs long)."""
+        return self.work / (SPEED_PER_CORE[engine] * max(1, jobs))
 
     def problems(self) -> list[str]:
         """What is over the budget, each with what to change."""
@@ -185,6 +195,27 @@ def _role_events(model: Model, visits: dict[str, float]) -> float:
     return events
 
 
+def announce_duration(cost: RunCost, engine: str, jobs: int) -> None:
+    """Say before a long run starts about how long it will take (a note: not with --quiet)."""
+    from sim.status import note
+
+    seconds = cost.seconds(engine, jobs)
+    if seconds >= ANNOUNCE_AFTER_SECONDS:
+        note(
+            f"this run will take about {_duration(seconds)} (an estimate, from "
+            f"{_n(cost.work)} stage visits and events on the {engine} engine with {jobs} "
+            f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
 def check_run_cost(model: Model, replications: int, allow_large: bool = False) -> RunCost:
     """The run's estimated cost; refused (UserError, exit 2) when it is over the budget,
     unless ``allow_large`` or ``--force``.
@@ -209,7 +240,10 @@ __all__ = [
     "MAX_MEMORY_BYTES",
     "MAX_RUN_WORK",
     "RunCost",
+    "ANNOUNCE_AFTER_SECONDS",
     "FORCE_HELP",
+    "SPEED_PER_CORE",
+    "announce_duration",
     "check_run_cost",
     "force_option",
     "estimate",

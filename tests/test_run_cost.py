@@ -123,3 +123,30 @@ def test_the_cli_refuses_with_exit_2_and_runs_with_force(monkeypatch, tmp_path):
 def test_force_help_says_both_meanings():
     result = CliRunner().invoke(cli, ["run", "--help"])
     assert "estimated cost is over" in " ".join(result.output.split())
+
+
+def test_a_long_run_says_how_long_before_it_starts(capsys):
+    """A run estimated over ANNOUNCE_AFTER_SECONDS says so on stderr (a note: not --quiet);
+    the estimate divides the work by the engine's speed and the jobs."""
+    from sim import status
+
+    model = compile_scenario(scenario_from_dict(one_stage(0.0, arrivals=1e4, initial=0)))
+    cost = run_cost.estimate(model, 40)
+    assert cost.seconds("simpy", 2) == pytest.approx(
+        cost.work / (2 * run_cost.SPEED_PER_CORE["simpy"])
+    )
+    assert cost.seconds("simpy", 1) > cost.seconds("vectorized", 1)
+    previous = status.level()
+    try:
+        status.set_level(status.NORMAL)
+        run_cost.announce_duration(cost, "simpy", 2)
+        said = capsys.readouterr().err
+        assert "this run will take about 2 minutes" in said and "simpy engine with 2 jobs" in said
+        small = run_cost.estimate(model, 1)
+        run_cost.announce_duration(small, "vectorized", 1)
+        assert capsys.readouterr().err == ""  # a short run says nothing
+        status.set_level(status.QUIET)
+        run_cost.announce_duration(cost, "simpy", 2)
+        assert capsys.readouterr().err == ""
+    finally:
+        status.set_level(previous)
