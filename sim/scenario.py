@@ -759,8 +759,12 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
 
 def _short(value: Any, limit: int = 80) -> str:
     """A value as the user wrote it, cut short: a 1 MB name is not echoed back whole."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} characters)"
+    return _cut_text(repr(value), limit, 20)
+
+
+def _cut_text(text: str, limit: int, room: int) -> str:
+    """``text`` if it fits ``limit``, else its start and how long it was (``room`` for that)."""
+    return text if len(text) <= limit else f"{text[: limit - room]}... ({len(text):,} characters)"
 
 
 def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
@@ -803,7 +807,7 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
 
 def _cut_line(line: str, limit: int = 300) -> str:
     """A problem on one screen line or two, however long the key or value it names."""
-    return line if len(line) <= limit else f"{line[: limit - 30]}... ({len(line):,} characters)"
+    return _cut_text(line, limit, 30)
 
 
 def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
