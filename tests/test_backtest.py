@@ -267,3 +267,25 @@ def test_history_open_share_follows_the_time_to_close_curve():
     tolerance = 4 * math.exp(-h / 100) * (h / 100) / math.sqrt(closes)
     assert abs(share - math.exp(-h / 100)) < tolerance
     assert abs(share - math.exp(-h / 80)) > tolerance  # a wrong mean would fail
+
+
+def test_old_deals_stay_open_as_long_as_the_history_says(histories):
+    """Of the deals open at a cut-off, the share still open three months on: the fitted
+    simulation's mean against the known history's own Kaplan-Meier curve (no model), over the
+    histories; the mean difference within 3 standard errors of the per-history differences. A
+    planner's scenario twice as slow keeps too many open and fails the same check."""
+    slow = {**TRUTH, "name": "slow", "uncertainty": {"enabled": False}}
+    slow["stages"] = [
+        {**TRUTH["stages"][0], "duration": {"dist": "lognormal", "median": 80, "p90": 240}}
+    ]
+    fitted, planned = [], []
+    for h in histories:
+        for scenario, out in ((None, fitted), (scenario_from_dict(slow), planned)):
+            r = forecast_cutoff(
+                h, CUTOFFS[1], _options(replications=20, months_ahead=3, scenario=scenario)
+            )
+            out.append(np.mean(r.still_open_simulated) - r.still_open_history)
+    fitted, planned = np.array(fitted), np.array(planned)
+    tolerance = 3 * fitted.std(ddof=1) / math.sqrt(len(fitted))
+    assert abs(fitted.mean()) < tolerance
+    assert planned.mean() > tolerance
