@@ -44,7 +44,8 @@ BYTES_PER_DEAL = 400.0
 
 #: Stage visits and events a second on one core, per engine: the slower ends of the README's
 #: Speed figures (bench/speed.py) on a busy machine, rounded down: an estimate that errs long.
-SPEED_PER_CORE = {"vectorized": 3e5, "simpy": 2e4}
+#: A deal that queues for our own people costs a request, a hold and a release more a visit.
+SPEED_PER_CORE = {"vectorized": 3e5, "simpy": 2e4, "simpy with teams": 8e3}
 #: A run estimated to last longer than this says so before it starts (seconds).
 ANNOUNCE_AFTER_SECONDS = 10.0
 
@@ -79,6 +80,7 @@ class RunCost:
     events_per_deal: float
     shock_events: float  # per replication: shocks x the deals they touch
     memory_bytes: float  # one replication in one worker
+    teams: bool = False  # deals queue for our own people (slower on SimPy)
 
     @property
     def work(self) -> float:
@@ -88,7 +90,9 @@ class RunCost:
 
     def seconds(self, engine: str, jobs: int) -> float:
         """Roughly how long the run lasts on ``engine`` with ``jobs`` workers (errs long)."""
-        return self.work / (SPEED_PER_CORE[engine] * max(1, jobs))
+        key = f"{engine} with teams" if self.teams and engine == "simpy" else engine
+        workers = max(1, min(jobs, self.replications))  # a replication runs on one core
+        return self.work / (SPEED_PER_CORE[key] * workers)
 
     def problems(self) -> list[str]:
         """What is over the budget, each with what to change."""
@@ -157,6 +161,7 @@ def estimate(model: Model, replications: int) -> RunCost:
         events_per_deal=events,
         shock_events=shocks,
         memory_bytes=deals * BYTES_PER_DEAL + _timing_bytes(model),
+        teams=bool(model.teams),
     )
 
 
@@ -203,7 +208,8 @@ def announce_duration(cost: RunCost, engine: str, jobs: int) -> None:
     if seconds >= ANNOUNCE_AFTER_SECONDS:
         note(
             f"this run will take about {_duration(seconds)} (an estimate, from "
-            f"{_n(cost.work)} stage visits and events on the {engine} engine with {jobs} "
+            f"{_n(cost.work)} stage visits and events on the {engine} engine"
+            f"{' with teams' if cost.teams and engine == 'simpy' else ''} with {jobs} "
             f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
         )
 

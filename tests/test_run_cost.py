@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from click.testing import CliRunner
 
@@ -136,6 +138,9 @@ def test_a_long_run_says_how_long_before_it_starts(capsys):
         cost.work / (2 * run_cost.SPEED_PER_CORE["simpy"])
     )
     assert cost.seconds("simpy", 1) > cost.seconds("vectorized", 1)
+    with_teams = dataclasses.replace(cost, teams=True)  # a queue for our people costs more
+    assert with_teams.seconds("simpy", 2) > cost.seconds("simpy", 2)
+    assert cost.seconds("simpy", 80) == cost.seconds("simpy", 40)  # a replication a core
     previous = status.level()
     try:
         status.set_level(status.NORMAL)
