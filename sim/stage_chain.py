@@ -88,12 +88,11 @@ def expected_visits(exits: Exits, start: Mapping[str, float]) -> dict[str, float
     """Expected visits of each stage by one deal whose first stage is drawn from ``start``.
 
     The visits ``v`` solve ``v = start + Q^T v`` (``Q``: exits between stages; the rest of a
-    row goes to dormant or an outcome). A sparse solve, so that thousands of stages cost
-    milliseconds. A chain that cannot be solved (a loop of probability 1) gives infinite visits.
+    row goes to dormant or an outcome). A dense numpy solve for a chain of a usual size (no
+    scipy import: it costs a command half a second of start-up), a sparse one beyond, so that
+    thousands of stages cost milliseconds. A chain that cannot be solved (a loop of
+    probability 1) gives infinite visits.
     """
-    import scipy.sparse as sparse
-    import scipy.sparse.linalg as sparse_linalg
-
     names = list(exits)
     code = {name: i for i, name in enumerate(names)}
     rows, cols, values = [], [], []
@@ -104,15 +103,31 @@ def expected_visits(exits: Exits, start: Mapping[str, float]) -> dict[str, float
                 cols.append(code[name])
                 values.append(p)
     n = len(names)
-    q_t = sparse.csc_matrix((values, (rows, cols)), shape=(n, n))
-    system = (sparse.identity(n, format="csc") - q_t).tocsc()
     rhs = np.array([start.get(name, 0.0) for name in names], dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a singular system: reported as infinite visits
         try:
-            visits = np.atleast_1d(sparse_linalg.spsolve(system, rhs))
-        except RuntimeError:
+            visits = _solve(n, rows, cols, values, rhs)
+        except (RuntimeError, np.linalg.LinAlgError):
             visits = np.full(n, np.inf)
     if not np.all(np.isfinite(visits)) or np.any(visits < -1e-9):
         visits = np.full(n, np.inf)
     return {name: max(float(v), 0.0) for name, v in zip(names, visits, strict=True)}
+
+
+#: Up to this many stages the visits are solved densely (n^2 floats: 2 MB at 500).
+DENSE_UP_TO = 500
+
+
+def _solve(n: int, rows: list, cols: list, values: list, rhs: np.ndarray) -> np.ndarray:
+    """``(I - Q^T) v = rhs`` with ``Q^T`` given by its nonzero entries."""
+    if n <= DENSE_UP_TO:
+        system = np.identity(n)
+        np.subtract.at(system, (np.array(rows, dtype=int), np.array(cols, dtype=int)), values)
+        return np.linalg.solve(system, rhs)
+    import scipy.sparse as sparse
+    import scipy.sparse.linalg as sparse_linalg
+
+    q_t = sparse.csc_matrix((values, (rows, cols)), shape=(n, n))
+    system = (sparse.identity(n, format="csc") - q_t).tocsc()
+    return np.atleast_1d(sparse_linalg.spsolve(system, rhs))
