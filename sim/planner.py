@@ -122,41 +122,22 @@ class _Block:
 
     def draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray):
         """(duration, next state) of visit k of each deal in ``who`` if spent in ``states``."""
-        pages = k // VISITS
-        if not pages.any():  # nearly always: every deal is within its first page of visits
-            return self._page_draws(who, states, k, 0)
-        durations = np.empty(len(who))
-        exits = np.empty(len(who), dtype=np.int64)
-        for page in np.unique(pages).tolist():
-            at = pages == page
-            durations[at], exits[at] = self._page_draws(who[at], states[at], k[at], page)
-        return durations, exits
-
-    def _page_draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray, page: int):
-        """``draws`` for deals whose visit k falls in one page of the tables."""
-        rows, col = self.rows[who], k % VISITS
+        rows = self.rows[who]
         aged = self.tables.age_in_stage
-        age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
-        cell = rows * VISITS + col  # flat index into a page: take() beats a 2-d fancy index
+        age = np.where(k == 0, aged[rows], 0.0) if aged is not None else None
+        cell, pages = self.tables.cells(rows, k)  # one look-up, whatever page each deal is on
         return visit_draws(
             self.model,
             states,
-            self.tables.uniforms(Purpose.STAGE_DURATION, page).ravel().take(cell),
-            self.tables.uniforms(Purpose.STAGE_EXIT, page).ravel().take(cell),
+            self.tables.visit_uniforms(Purpose.STAGE_DURATION, pages).take(cell),
+            self.tables.visit_uniforms(Purpose.STAGE_EXIT, pages).take(cell),
             age,
         )
 
     def budget_draws(self, who: np.ndarray, purpose: Purpose, ask: np.ndarray) -> np.ndarray:
         """The ``purpose`` draws of each deal's ask-th request for money (from 0)."""
-        pages = ask // VISITS
-        cell = self.rows[who] * VISITS + ask % VISITS
-        if not pages.any():  # as in ``draws``: one page serves every deal
-            return self.tables.uniforms(purpose, 0).ravel().take(cell)
-        out = np.empty(len(who))
-        for page in np.unique(pages).tolist():
-            at = pages == page
-            out[at] = self.tables.uniforms(purpose, page).ravel().take(cell[at])
-        return out
+        cell, pages = self.tables.cells(self.rows[who], ask)
+        return self.tables.visit_uniforms(purpose, pages).take(cell)
 
     def _ask_for_money(self, who: np.ndarray) -> None:
         """Deals entering the budget gate: each is funded, or waits for the next release."""
@@ -472,19 +453,34 @@ class StackedTables:
         self.shock_effect = None
         if parts[0].shock_effect is not None:
             self.shock_effect = _stack_rows([part.shock_effect for part in parts])
-        self._pages: dict = {}
+        self.n = sum(part.n for part in parts)
+        self._pages: dict = {}  # per purpose: (pages, n, VISITS), the pages drawn so far
 
-    def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
-        """Every block's ``uniforms(purpose, page)``, stacked."""
-        key = (purpose, page)
-        if key not in self._pages:
-            stacked = np.empty((sum(part.n for part in self.parts), VISITS))
-            start = 0
-            for part in self.parts:  # drawn in place: no copies of the blocks' pages
-                part.draw_uniforms(purpose, page, stacked[start : start + part.n])
-                start += part.n
-            self._pages[key] = stacked
-        return self._pages[key]
+    def cells(self, rows: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, int]:
+        """Where visit (or request) ``k`` of each row is in a flat ``visit_uniforms`` table, and
+        how many pages that table must hold."""
+        page = k // VISITS
+        cell = page * (self.n * VISITS) + rows * VISITS + (k - page * VISITS)
+        return cell, int(page.max(initial=0)) + 1
+
+    def visit_uniforms(self, purpose: Purpose, pages: int) -> np.ndarray:
+        """Every block's ``uniforms(purpose, page)`` for pages 0 .. pages - 1, stacked by rows
+        and laid page after page, flat (index with :meth:`cells`): one look-up serves deals on
+        different pages. A page is drawn the first time any deal needs it; drawing a page no
+        deal of some block needed changes nothing (the streams are keyed by page)."""
+        drawn = self._pages.get(purpose)
+        have = 0 if drawn is None else len(drawn)
+        if have < pages:
+            grown = np.empty((pages, self.n, VISITS))
+            if have:
+                grown[:have] = drawn
+            for page in range(have, pages):
+                start = 0
+                for part in self.parts:  # drawn in place: no copies of the blocks' pages
+                    part.draw_uniforms(purpose, page, grown[page, start : start + part.n])
+                    start += part.n
+            self._pages[purpose] = drawn = grown
+        return drawn.reshape(-1)
 
 
 def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
@@ -511,8 +507,7 @@ def plan_block(
     """Decide every stretch of a block of deals from their creation to an outcome or the horizon.
 
     Args:
-        tables: the block's pre-drawn numbers (a ``DealTables`` or a ``StackedTables``), read
-            at ``rows``.
+        tables: the block's pre-drawn numbers (a ``StackedTables``), read at ``rows``.
         entering: per deal, whether it enters its first stage at its creation (a new deal, a
             day-0 deal from the scenario's counts) rather than being there already (a CRM deal
             with time in its stage): entering the budget gate needs money.
