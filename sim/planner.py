@@ -454,7 +454,8 @@ class StackedTables:
         if parts[0].shock_effect is not None:
             self.shock_effect = _stack_rows([part.shock_effect for part in parts])
         self.n = sum(part.n for part in parts)
-        self._pages: dict = {}  # per purpose: (pages, n, VISITS), the pages drawn so far
+        self._pages: dict = {}  # per purpose: (capacity, n, VISITS), pages 0 .. drawn - 1 drawn
+        self._drawn: dict = {}
 
     def cells(self, rows: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, int]:
         """Where visit (or request) ``k`` of each row is in a flat ``visit_uniforms`` table, and
@@ -464,23 +465,25 @@ class StackedTables:
         return cell, int(page.max(initial=0)) + 1
 
     def visit_uniforms(self, purpose: Purpose, pages: int) -> np.ndarray:
-        """Every block's ``uniforms(purpose, page)`` for pages 0 .. pages - 1, stacked by rows
-        and laid page after page, flat (index with :meth:`cells`): one look-up serves deals on
-        different pages. A page is drawn the first time any deal needs it; drawing a page no
-        deal of some block needed changes nothing (the streams are keyed by page)."""
-        drawn = self._pages.get(purpose)
-        have = 0 if drawn is None else len(drawn)
-        if have < pages:
-            grown = np.empty((pages, self.n, VISITS))
-            if have:
-                grown[:have] = drawn
-            for page in range(have, pages):
+        """Every block's ``uniforms(purpose, page)`` for pages 0 .. pages - 1 (at least), stacked
+        by rows and laid page after page, flat (index with :meth:`cells`): one look-up serves
+        deals on different pages. A page is drawn the first time any deal needs it; drawing a
+        page no deal of some block needed changes nothing (the streams are keyed by page)."""
+        table = self._pages.get(purpose)
+        drawn = self._drawn.get(purpose, 0)
+        if drawn < pages:
+            if table is None or len(table) < pages:  # room doubles: few copies as pages come
+                grown = np.empty((max(pages, 2 * drawn), self.n, VISITS))
+                if drawn:
+                    grown[:drawn] = table[:drawn]
+                self._pages[purpose] = table = grown
+            for page in range(drawn, pages):
                 start = 0
                 for part in self.parts:  # drawn in place: no copies of the blocks' pages
-                    part.draw_uniforms(purpose, page, grown[page, start : start + part.n])
+                    part.draw_uniforms(purpose, page, table[page, start : start + part.n])
                     start += part.n
-            self._pages[purpose] = drawn = grown
-        return drawn.reshape(-1)
+            self._drawn[purpose] = pages
+        return table.reshape(-1)
 
 
 def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
