@@ -182,51 +182,48 @@ class _Block:
     # --- a step: every live deal's next stretch -------------------------------------------
 
     def step(self, horizon: float) -> np.ndarray:
-        """Plan the next stretch of every live deal; returns which deals are still live."""
-        model = self.model
+        """Plan the next stretch of every live deal; returns which deals are still live.
+
+        Dormant deals go through the same pass as the others (one set of numpy calls a step,
+        not two): a dormant spell is a stretch whose work is the spell, which no budget, timing
+        wait or interruption touches, and which counts as dormant time.
+        """
         live = np.flatnonzero(self.live)
-        if len(live) == 0:
-            return live
-        dormant = live[self.state[live] == model.dormant]
-        if len(dormant):
-            self._dormant_step(dormant, horizon)
-        active = live[self.state[live] < model.dormant]
-        if len(active):
+        if len(live):
             if self.stages_only:
-                self._plain_step(active, horizon)
+                self._plain_step(live, horizon)
             else:
-                self._active_step(active, horizon)
+                self._active_step(live, horizon)
         return live
 
     def _plain_step(self, who: np.ndarray, horizon: float) -> None:
-        """A stretch that is only the stage's work: what ``_active_step`` gives with no budget,
-        timing, roles or shocks, without the array work that would change nothing."""
+        """A stretch that is only the stage's work (or a dormant spell): what ``_active_step``
+        gives with no budget, timing, roles or shocks, without the array work that would change
+        nothing."""
         now = self.now[who]
         state = self.state[who]
         d, nxt = self.draws(who, state, self.k[who])
         self.k[who] += 1
-        end = now + d  # as SimPy: the work is one timeout of its own length
+        end = now + d  # as SimPy: the work (or the spell) is one timeout of its own length
         done = end < horizon
+        spell = self._dormant_spells(who, state, now, end, horizon)
         self._record(who, state, nxt, now, np.where(done, end, INF))
         self.live[who[~done]] = False
+        self._end_spells(who[done], spell[done], nxt[done])
         self._move(who[done], nxt[done], end[done])
 
-    def _dormant_step(self, who: np.ndarray, horizon: float) -> None:
-        model = self.model
-        now = self.now[who]
-        d, nxt = self.draws(who, self.state[who], self.k[who])
-        self.k[who] += 1
-        end = now + d  # as SimPy: the dormant spell is one timeout of its own length
-        self.credit(who, DORMANT_CAUSE, now, end, np.minimum(end, horizon))
-        done = end < horizon
-        # A stretch that would end at or past the horizon is still under way there.
-        self._record(who, self.state[who], nxt, now, np.where(done, end, INF))
-        self.live[who[~done]] = False
-        who, nxt, end = who[done], nxt[done], end[done]
-        self.ended_by[who[nxt >= model.won]] = DORMANT_CAUSE
-        if model.budget is not None:  # back into the first stage, which may be the budget gate
-            self._ask_for_money(who[nxt == model.budget.gate])
-        self._move(who, nxt, end)
+    def _dormant_spells(self, who, state, now, end, horizon) -> np.ndarray:
+        """Which of these stretches are dormant spells; their days (before the horizon) count
+        as dormant time."""
+        spell = state == self.model.dormant
+        if spell.any():
+            at = np.flatnonzero(spell)
+            self.credit(who[at], DORMANT_CAUSE, now[at], end[at], np.minimum(end[at], horizon))
+        return spell
+
+    def _end_spells(self, who: np.ndarray, spell: np.ndarray, nxt: np.ndarray) -> None:
+        """A spell that ends in an outcome (the deal given up) was ended by dormancy."""
+        self.ended_by[who[spell & (nxt >= self.model.won)]] = DORMANT_CAUSE
 
     def _active_step(self, who: np.ndarray, horizon: float) -> None:
         model, budget = self.model, self.model.budget
@@ -273,6 +270,7 @@ class _Block:
             self.credit(who, BUDGET_WAIT, now, work_start, until)
         if timing is not None:
             self.credit(who, TIMING_WAIT, work_end, end, until)
+        spell = self._dormant_spells(who, state, now, clock, horizon)  # never interrupted
         done = clock < horizon
         self._record(who, state, nxt, now, np.where(done, clock, INF))
 
@@ -281,8 +279,9 @@ class _Block:
             who, state, nxt, clock = who[done], state[done], nxt[done], clock[done]
             interrupted, hit_role, hit_shock = interrupted[done], hit_role[done], hit_shock[done]
             work_start, work_end, send_back = work_start[done], work_end[done], send_back[done]
-            hit_at = hit_at[done]
+            hit_at, spell = hit_at[done], spell[done]
         now = clock
+        self._end_spells(who, spell, nxt)
         if interrupted.any():
             self._interrupt(who, state, nxt, now, interrupted, hit_role, hit_shock,
                             work_start, work_end)  # fmt: skip
