@@ -122,41 +122,22 @@ class _Block:
 
     def draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray):
         """(duration, next state) of visit k of each deal in ``who`` if spent in ``states``."""
-        pages = k // VISITS
-        if not pages.any():  # nearly always: every deal is within its first page of visits
-            return self._page_draws(who, states, k, 0)
-        durations = np.empty(len(who))
-        exits = np.empty(len(who), dtype=np.int64)
-        for page in np.unique(pages).tolist():
-            at = pages == page
-            durations[at], exits[at] = self._page_draws(who[at], states[at], k[at], page)
-        return durations, exits
-
-    def _page_draws(self, who: np.ndarray, states: np.ndarray, k: np.ndarray, page: int):
-        """``draws`` for deals whose visit k falls in one page of the tables."""
-        rows, col = self.rows[who], k % VISITS
+        rows = self.rows[who]
         aged = self.tables.age_in_stage
-        age = np.where(col == 0, aged[rows], 0.0) if aged is not None and page == 0 else None
-        cell = rows * VISITS + col  # flat index into a page: take() beats a 2-d fancy index
+        age = np.where(k == 0, aged[rows], 0.0) if aged is not None else None
+        cell, pages = self.tables.cells(rows, k)  # one look-up, whatever page each deal is on
         return visit_draws(
             self.model,
             states,
-            self.tables.uniforms(Purpose.STAGE_DURATION, page).ravel().take(cell),
-            self.tables.uniforms(Purpose.STAGE_EXIT, page).ravel().take(cell),
+            self.tables.visit_uniforms(Purpose.STAGE_DURATION, pages).take(cell),
+            self.tables.visit_uniforms(Purpose.STAGE_EXIT, pages).take(cell),
             age,
         )
 
     def budget_draws(self, who: np.ndarray, purpose: Purpose, ask: np.ndarray) -> np.ndarray:
         """The ``purpose`` draws of each deal's ask-th request for money (from 0)."""
-        pages = ask // VISITS
-        cell = self.rows[who] * VISITS + ask % VISITS
-        if not pages.any():  # as in ``draws``: one page serves every deal
-            return self.tables.uniforms(purpose, 0).ravel().take(cell)
-        out = np.empty(len(who))
-        for page in np.unique(pages).tolist():
-            at = pages == page
-            out[at] = self.tables.uniforms(purpose, page).ravel().take(cell[at])
-        return out
+        cell, pages = self.tables.cells(self.rows[who], ask)
+        return self.tables.visit_uniforms(purpose, pages).take(cell)
 
     def _ask_for_money(self, who: np.ndarray) -> None:
         """Deals entering the budget gate: each is funded, or waits for the next release."""
@@ -201,51 +182,48 @@ class _Block:
     # --- a step: every live deal's next stretch -------------------------------------------
 
     def step(self, horizon: float) -> np.ndarray:
-        """Plan the next stretch of every live deal; returns which deals are still live."""
-        model = self.model
+        """Plan the next stretch of every live deal; returns which deals are still live.
+
+        Dormant deals go through the same pass as the others (one set of numpy calls a step,
+        not two): a dormant spell is a stretch whose work is the spell, which no budget, timing
+        wait or interruption touches, and which counts as dormant time.
+        """
         live = np.flatnonzero(self.live)
-        if len(live) == 0:
-            return live
-        dormant = live[self.state[live] == model.dormant]
-        if len(dormant):
-            self._dormant_step(dormant, horizon)
-        active = live[self.state[live] < model.dormant]
-        if len(active):
+        if len(live):
             if self.stages_only:
-                self._plain_step(active, horizon)
+                self._plain_step(live, horizon)
             else:
-                self._active_step(active, horizon)
+                self._active_step(live, horizon)
         return live
 
     def _plain_step(self, who: np.ndarray, horizon: float) -> None:
-        """A stretch that is only the stage's work: what ``_active_step`` gives with no budget,
-        timing, roles or shocks, without the array work that would change nothing."""
+        """A stretch that is only the stage's work (or a dormant spell): what ``_active_step``
+        gives with no budget, timing, roles or shocks, without the array work that would change
+        nothing."""
         now = self.now[who]
         state = self.state[who]
         d, nxt = self.draws(who, state, self.k[who])
         self.k[who] += 1
-        end = now + d  # as SimPy: the work is one timeout of its own length
+        end = now + d  # as SimPy: the work (or the spell) is one timeout of its own length
         done = end < horizon
+        spell = self._dormant_spells(who, state, now, end, horizon)
         self._record(who, state, nxt, now, np.where(done, end, INF))
         self.live[who[~done]] = False
+        self._end_spells(who[done], spell[done], nxt[done])
         self._move(who[done], nxt[done], end[done])
 
-    def _dormant_step(self, who: np.ndarray, horizon: float) -> None:
-        model = self.model
-        now = self.now[who]
-        d, nxt = self.draws(who, self.state[who], self.k[who])
-        self.k[who] += 1
-        end = now + d  # as SimPy: the dormant spell is one timeout of its own length
-        self.credit(who, DORMANT_CAUSE, now, end, np.minimum(end, horizon))
-        done = end < horizon
-        # A stretch that would end at or past the horizon is still under way there.
-        self._record(who, self.state[who], nxt, now, np.where(done, end, INF))
-        self.live[who[~done]] = False
-        who, nxt, end = who[done], nxt[done], end[done]
-        self.ended_by[who[nxt >= model.won]] = DORMANT_CAUSE
-        if model.budget is not None:  # back into the first stage, which may be the budget gate
-            self._ask_for_money(who[nxt == model.budget.gate])
-        self._move(who, nxt, end)
+    def _dormant_spells(self, who, state, now, end, horizon) -> np.ndarray:
+        """Which of these stretches are dormant spells; their days (before the horizon) count
+        as dormant time."""
+        spell = state == self.model.dormant
+        if spell.any():
+            at = np.flatnonzero(spell)
+            self.credit(who[at], DORMANT_CAUSE, now[at], end[at], np.minimum(end[at], horizon))
+        return spell
+
+    def _end_spells(self, who: np.ndarray, spell: np.ndarray, nxt: np.ndarray) -> None:
+        """A spell that ends in an outcome (the deal given up) was ended by dormancy."""
+        self.ended_by[who[spell & (nxt >= self.model.won)]] = DORMANT_CAUSE
 
     def _active_step(self, who: np.ndarray, horizon: float) -> None:
         model, budget = self.model, self.model.budget
@@ -292,6 +270,7 @@ class _Block:
             self.credit(who, BUDGET_WAIT, now, work_start, until)
         if timing is not None:
             self.credit(who, TIMING_WAIT, work_end, end, until)
+        spell = self._dormant_spells(who, state, now, clock, horizon)  # never interrupted
         done = clock < horizon
         self._record(who, state, nxt, now, np.where(done, clock, INF))
 
@@ -300,8 +279,9 @@ class _Block:
             who, state, nxt, clock = who[done], state[done], nxt[done], clock[done]
             interrupted, hit_role, hit_shock = interrupted[done], hit_role[done], hit_shock[done]
             work_start, work_end, send_back = work_start[done], work_end[done], send_back[done]
-            hit_at = hit_at[done]
+            hit_at, spell = hit_at[done], spell[done]
         now = clock
+        self._end_spells(who, spell, nxt)
         if interrupted.any():
             self._interrupt(who, state, nxt, now, interrupted, hit_role, hit_shock,
                             work_start, work_end)  # fmt: skip
@@ -472,19 +452,37 @@ class StackedTables:
         self.shock_effect = None
         if parts[0].shock_effect is not None:
             self.shock_effect = _stack_rows([part.shock_effect for part in parts])
-        self._pages: dict = {}
+        self.n = sum(part.n for part in parts)
+        self._pages: dict = {}  # per purpose: (capacity, n, VISITS), pages 0 .. drawn - 1 drawn
+        self._drawn: dict = {}
 
-    def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
-        """Every block's ``uniforms(purpose, page)``, stacked."""
-        key = (purpose, page)
-        if key not in self._pages:
-            stacked = np.empty((sum(part.n for part in self.parts), VISITS))
-            start = 0
-            for part in self.parts:  # drawn in place: no copies of the blocks' pages
-                part.draw_uniforms(purpose, page, stacked[start : start + part.n])
-                start += part.n
-            self._pages[key] = stacked
-        return self._pages[key]
+    def cells(self, rows: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, int]:
+        """Where visit (or request) ``k`` of each row is in a flat ``visit_uniforms`` table, and
+        how many pages that table must hold."""
+        page = k // VISITS
+        cell = page * (self.n * VISITS) + rows * VISITS + (k - page * VISITS)
+        return cell, int(page.max(initial=0)) + 1
+
+    def visit_uniforms(self, purpose: Purpose, pages: int) -> np.ndarray:
+        """Every block's ``uniforms(purpose, page)`` for pages 0 .. pages - 1 (at least), stacked
+        by rows and laid page after page, flat (index with :meth:`cells`): one look-up serves
+        deals on different pages. A page is drawn the first time any deal needs it; drawing a
+        page no deal of some block needed changes nothing (the streams are keyed by page)."""
+        table = self._pages.get(purpose)
+        drawn = self._drawn.get(purpose, 0)
+        if drawn < pages:
+            if table is None or len(table) < pages:  # room doubles: few copies as pages come
+                grown = np.empty((max(pages, 2 * drawn), self.n, VISITS))
+                if drawn:
+                    grown[:drawn] = table[:drawn]
+                self._pages[purpose] = table = grown
+            for page in range(drawn, pages):
+                start = 0
+                for part in self.parts:  # drawn in place: no copies of the blocks' pages
+                    part.draw_uniforms(purpose, page, table[page, start : start + part.n])
+                    start += part.n
+            self._drawn[purpose] = pages
+        return table.reshape(-1)
 
 
 def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
@@ -511,8 +509,7 @@ def plan_block(
     """Decide every stretch of a block of deals from their creation to an outcome or the horizon.
 
     Args:
-        tables: the block's pre-drawn numbers (a ``DealTables`` or a ``StackedTables``), read
-            at ``rows``.
+        tables: the block's pre-drawn numbers (a ``StackedTables``), read at ``rows``.
         entering: per deal, whether it enters its first stage at its creation (a new deal, a
             day-0 deal from the scenario's counts) rather than being there already (a CRM deal
             with time in its stage): entering the budget gate needs money.
