@@ -19,6 +19,7 @@ from sim.aggregate import clean_for_json
 from sim.atomic import atomic_folder
 from sim.backtest import BASELINES, METRICS, Backtest
 from sim.report import compact
+from sim.tables import Scale, render, scale_for, wrap
 
 JSON_FILE = "backtest.json"
 CSV_FILE = "backtest.csv"
@@ -124,38 +125,53 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
     ahead = f"{o.months_ahead} months ahead" if o.months_ahead else f"to {o.until}"
     what = "fitted at each cut-off" if o.scenario is None else f"scenario {o.scenario.name}"
     unc = "on" if any(r.parameter_uncertainty for r in bt.results) else "off"
-    lines = [
+    lines = wrap(
         f"Backtest of {bt.source}: {len(bt.results)} cut-offs {first.cutoff} .. {last.cutoff}, "
         f"each forecast {ahead} ({what}, {o.replications} replications, seed {o.seed}, "
         f"parameter uncertainty {unc})",
-    ]
-    lines += [f"Note: {n}" for n in bt.notes]
+        cap=None,
+    )
+    for n in bt.notes:
+        lines += wrap(f"Note: {n}", subsequent="  ", cap=None)
     pooled = bt.pooled()
     for metric in METRICS:
         if metric not in pooled:
             continue
         unit = f" ({bt.currency})" if metric == "won_value" and bt.currency else ""
-        lines += ["", f"{_WHAT[metric]}{unit}, total from the day after each cut-off"]
-        lines.append(
-            f"  {'cut-off':<10}  {'open':>6}  {'actual':>8}  {'P10':>8}  {'P50':>8}  {'P90':>8}"
-            f"  {'P50 err':>8}  {'in 80%':>6}  {'PIT':>5}  {'weighted':>8}  {'run rate':>8}"
+        lines += ["", *wrap(f"{_WHAT[metric]}{unit}, total from the day after each cut-off")]
+        amounts = ("actual", "p10", "p50", "p90", "baseline_weighted", "baseline_run_rate")
+        scale = _scale(
+            [r.scores[metric]["total"][k] for r in bt.results for k in amounts], metric
         )
+        table = [
+            [
+                "cut-off", "open", "actual", "P10", "P50", "P90", "P50 err", "in 80%", "PIT",
+                "weighted", "run rate",
+            ]
+        ]  # fmt: skip
         for r in bt.results:
             s = r.scores[metric]["total"]
             err = s["p50_error"] / s["actual"] if s["actual"] else math.nan
-            lines.append(
-                f"  {r.cutoff.isoformat():<10}  {r.open_deals:>6}  {_num(s['actual'], metric):>8}"
-                f"  {_num(s['p10'], metric):>8}  {_num(s['p50'], metric):>8}"
-                f"  {_num(s['p90'], metric):>8}  "
-                f"{(f'{100 * err:+.0f}%' if math.isfinite(err) else '-'):>8}"
-                f"  {'yes' if s['in80'] else 'no':>6}  {s['pit']:>5.2f}"
-                f"  {_num(s['baseline_weighted'], metric):>8}"
-                f"  {_num(s['baseline_run_rate'], metric):>8}"
+            table.append(
+                [
+                    r.cutoff.isoformat(),
+                    f"{r.open_deals}",
+                    scale(s["actual"]),
+                    scale(s["p10"]),
+                    scale(s["p50"]),
+                    scale(s["p90"]),
+                    f"{100 * err:+.0f}%" if math.isfinite(err) else "-",
+                    "yes" if s["in80"] else "no",
+                    f"{s['pit']:.2f}",
+                    scale(s["baseline_weighted"]),
+                    scale(s["baseline_run_rate"]),
+                ]
             )
+        lines += render(table, right=set(range(1, 11)), text=())
         lines += _verdict(pooled[metric], metric)
     lines += [
         "",
-        "Deals open at each cut-off still open at the end: simulated P50 (P10-P90) vs actual",
+        *wrap("Deals open at each cut-off still open at the end: simulated P50 (P10-P90) vs actual"),
     ]
     for r in bt.results:
         q = _quantiles(r.still_open_simulated)
@@ -169,6 +185,19 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)
+
+
+def _scale(values: list, metric: str) -> Scale:
+    """One way of writing a metric's amounts in its table: counts whole (with thousands
+    separators), money with one suffix and precision."""
+    if metric == "won_value":
+        return scale_for(values, digits=3)
+    return _Count()
+
+
+class _Count(Scale):
+    def __call__(self, value, sign=False, unit=""):
+        return _num(value, "won_count")
 
 
 def _verdict(p: dict, metric: str) -> list[str]:
@@ -195,7 +224,7 @@ def _verdict(p: dict, metric: str) -> list[str]:
         )
         + "."
     )
-    return lines
+    return [w for line in lines for w in wrap(line.strip(), indent="  ", subsequent="    ", cap=None)]
 
 
 def write(

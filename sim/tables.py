@@ -6,10 +6,12 @@ table that fits is printed as it is. One that does not is narrowed, in this orde
 
 1. column headings wrap onto more lines at their spaces (a heading never makes a column wider
    than its longest word or its widest value);
-2. the text columns (labels, names: ``text=``), widest first, wrap onto continuation lines, down
-   to :data:`MIN_TEXT` characters (a word longer than that is broken, nothing is dropped);
-3. the columns are set one space apart instead of two;
-4. if it still does not fit, the table is stacked: one block per row, its first cell as a title
+2. the text columns (labels, names: ``text=``), widest first, wrap onto continuation lines at
+   their spaces, down to their longest word (and :data:`MIN_TEXT` characters);
+3. the columns are set one space apart instead of two, and 2. again;
+4. the text columns wrap inside their longest words too, down to :data:`MIN_TEXT` characters
+   (nothing is dropped);
+5. if it still does not fit, the table is stacked: one block per row, its first cell as a title
    and ``heading: value`` lines under it.
 
 Numbers are never cut, abbreviated or wrapped: a value is whole on one line in every layout.
@@ -39,7 +41,9 @@ MIN_WIDTH = 20
 
 __all__ = [
     "DEFAULT_WIDTH",
+    "NOBREAK",
     "Scale",
+    "nobreak",
     "render",
     "scale_for",
     "terminal_width",
@@ -74,7 +78,16 @@ def wrap(
         break_long_words=False,
         break_on_hyphens=False,
     )
-    return lines or [indent.rstrip()]
+    return [line.replace(NOBREAK, " ") for line in lines] or [indent.rstrip()]
+
+
+#: A space :func:`wrap` does not break at ("P10 2.94M EUR" stays on one line): :func:`nobreak`.
+NOBREAK = "\u00a0"
+
+
+def nobreak(text: str) -> str:
+    """``text`` kept on one line by :func:`wrap`."""
+    return text.replace(" ", NOBREAK)
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -95,18 +108,18 @@ class Scale:
             return "-"
         scaled = value / self.divisor
         if round(scaled, self.decimals) == 0:
-            scaled = 0.0  # no "-0.0"
+            scaled, sign = 0.0, False  # 0.00M, not -0.00M or +0.00M
         text = f"{scaled:{'+' if sign else ''}.{self.decimals}f}{self.suffix}"
         return f"{text} {unit}" if unit else text
 
 
-def scale_for(values: Iterable[float | None], digits: int = 3) -> Scale:
+def scale_for(values: Iterable[float | None], digits: int = 3, suffix: bool = True) -> Scale:
     """The :class:`Scale` that writes the largest of ``values`` with ``digits`` significant
     digits (at least; an integer part longer than that keeps all its digits) and every other
-    value with the same suffix and decimals."""
+    value with the same suffix and decimals; ``suffix=False``: no k/M/B (days)."""
     finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
     top = max(finite, default=0.0)
-    for divisor, suffix in _SUFFIXES:
+    for divisor, suffix in _SUFFIXES if suffix else ((1.0, ""),):
         if divisor == 1.0 or top >= divisor * (1 - 0.5 * 10**-digits):
             scaled = top / divisor
             integer = len(str(int(round(scaled)))) if scaled >= 1 else 1
@@ -140,6 +153,8 @@ def render(
     width: int | None = None,
     indent: int = 2,
     gap: int = 2,
+    head_indent: int | None = None,
+    notes: Sequence[Sequence[str]] | None = None,
 ) -> list[str]:
     """Lines of a table that fit ``width`` (the terminal's by default).
 
@@ -149,6 +164,10 @@ def render(
         text: columns of words that may wrap (labels, names); the others are never wrapped.
         header: whether ``rows[0]`` holds the headings.
         indent: spaces before every line.
+        head_indent: spaces before the heading lines, if fewer (the first heading is then a
+            title over the indented labels: "Cycle time, days" over "  Won").
+        notes: per body row, lines of words printed under it (wrapped to the width, indented
+            four more spaces than the rows).
         gap: spaces between columns.
     """
     rows = [list(r) for r in rows]
@@ -173,28 +192,46 @@ def render(
             break
         floor = max(value_w[c], _words_width(heads[c]))
         widths[c] = max(floor, widths[c] - (total() - width))
-    # 2. text columns wrap, the widest first
-    while total() > width:
-        candidates = [c for c in text if c < n and widths[c] > MIN_TEXT]
-        if not candidates:
-            break
-        c = max(candidates, key=lambda c: widths[c])
-        others = sorted((widths[o] for o in candidates if o != c), reverse=True)
-        target = max(MIN_TEXT, widths[c] - (total() - width), others[0] if others else 0)
-        widths[c] = target if target < widths[c] else widths[c] - 1
-    if total() > width and gap > 1 and total() - (gap - 1) * (n - 1) <= width:
+    # 2. text columns wrap, the widest first: at their words first, then inside long words
+    longest_word = {c: max([_words_width(r[c]) for r in body] + [0]) for c in text if c < n}
+    at_words = {c: max(MIN_TEXT, w) for c, w in longest_word.items()}
+
+    def narrow(floors: dict[int, int]) -> None:
+        while total() > width:
+            candidates = [c for c in floors if widths[c] > floors[c]]
+            if not candidates:
+                return
+            c = max(candidates, key=lambda c: widths[c])
+            others = sorted((widths[o] for o in candidates if o != c), reverse=True)
+            target = max(floors[c], widths[c] - (total() - width), others[0] if others else 0)
+            widths[c] = target if target < widths[c] else widths[c] - 1
+
+    narrow(at_words)
+    if total() > width and gap > 1:
         gap = 1  # 3. one space between the columns
-        for c in sorted(text & set(range(n)), key=lambda c: natural[c] - widths[c]):
-            widths[c] += max(0, min(width - total(), natural[c] - widths[c]))
+        narrow(at_words)
+    narrow({c: MIN_TEXT for c in longest_word})  # 4. inside the longest words
+    for c in sorted(longest_word, key=lambda c: natural[c] - widths[c]):  # room left over
+        widths[c] += max(0, min(width - total(), natural[c] - widths[c]))
+    notes = list(notes or [])
+    notes += [[]] * (len(body) - len(notes))
     if total() > width:
-        return _stacked(heads if header else None, body, width, indent)
+        return _stacked(heads if header else None, body, width, indent, notes)
 
     out: list[str] = []
     if header:
-        out += _lines(heads, widths, right, indent, gap, bottom=True, breakable=False)
-    for r in body:
+        shift = indent - (indent if head_indent is None else min(indent, head_indent))
+        head_widths = [widths[0] + shift, *widths[1:]]
+        out += _lines(heads, head_widths, right, indent - shift, gap, bottom=True, breakable=False)
+    for r, extra in zip(body, notes, strict=True):
         out += _lines(r, widths, right, indent, gap, bottom=False, breakable=True, text=text)
+        out += _notes(extra, width, indent + 4)
     return out
+
+
+def _notes(extra: Sequence[str], width: int, indent: int) -> list[str]:
+    pad = " " * indent
+    return [line for note in extra for line in _stack_text(note, width, pad, pad + "  ")]
 
 
 def _lines(cells, widths, right, indent, gap, bottom, breakable, text=()):
@@ -217,17 +254,18 @@ def _lines(cells, widths, right, indent, gap, bottom, breakable, text=()):
     return lines
 
 
-def _stacked(heads, body, width, indent) -> list[str]:
+def _stacked(heads, body, width, indent, notes) -> list[str]:
     """One block per row: the first cell, then ``heading: value`` lines (values whole)."""
     pad = " " * indent
     out: list[str] = []
-    for r in body:
+    for r, extra in zip(body, notes, strict=True):
         out += _stack_text(r[0], width, pad, pad + "  ")
         for c in range(1, len(r)):
             if not r[c]:
                 continue
             name = heads[c] if heads else ""
             out += _stack_text(f"{name}: {r[c]}" if name else r[c], width, pad + "  ", pad + "    ")
+        out += _notes(extra, width, indent + 2)
     return out
 
 

@@ -51,3 +51,14 @@ def write_scenario(tmp_path: Path, tiny_scenario_text: str) -> Callable[..., Pat
 def tiny_scenario(write_scenario: Callable[..., Path]) -> Path:
     """A copy of the tiny valid scenario in ``tmp_path``."""
     return write_scenario()
+
+
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test reads the terminal output at dealsim's default width (100 columns), whatever
+    the terminal running pytest (pytest-xdist's workers set COLUMNS to 80): a phrase a test
+    looks for is not split by a line break one day and whole the next. Tests of the width
+    itself set COLUMNS again."""
+    from sim.tables import DEFAULT_WIDTH
+
+    monkeypatch.setenv("COLUMNS", str(DEFAULT_WIDTH))
