@@ -481,10 +481,11 @@ def scenarios():
     """List the bundled scenarios."""
     from sim.scenario import bundled_scenarios
 
-    found = bundled_scenarios()
-    width = max((len(name) for name, _, _ in found), default=0)
-    for name, description, _ in found:
-        click.echo(f"{name:<{width}}  {description}")
+    from sim.tables import render
+
+    rows = [[name, description] for name, description, _ in bundled_scenarios()]
+    for line in render(rows, text={1}, header=False, indent=0):
+        click.echo(line)
 
 
 def _register_plugins() -> None:
