@@ -139,10 +139,7 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
             continue
         unit = f" ({bt.currency})" if metric == "won_value" and bt.currency else ""
         lines += ["", *wrap(f"{_WHAT[metric]}{unit}, total from the day after each cut-off")]
-        amounts = ("actual", "p10", "p50", "p90", "baseline_weighted", "baseline_run_rate")
-        scale = _scale(
-            [r.scores[metric]["total"][k] for r in bt.results for k in amounts], metric
-        )
+        scale = amount_scale(bt.results, metric)
         table = [
             [
                 "cut-off", "open", "actual", "P10", "P50", "P90", "P50 err", "in 80%", "PIT",
@@ -168,10 +165,13 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
                 ]
             )
         lines += render(table, right=set(range(1, 11)), text=())
-        lines += _verdict(pooled[metric], metric)
+        for line in _verdict(pooled[metric], metric):
+            lines += wrap(line.strip(), indent="  ", subsequent="    ", cap=None)
     lines += [
         "",
-        *wrap("Deals open at each cut-off still open at the end: simulated P50 (P10-P90) vs actual"),
+        *wrap(
+            "Deals open at each cut-off still open at the end: simulated P50 (P10-P90) vs actual"
+        ),
     ]
     for r in bt.results:
         q = _quantiles(r.still_open_simulated)
@@ -187,11 +187,16 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def _scale(values: list, metric: str) -> Scale:
-    """One way of writing a metric's amounts in its table: counts whole (with thousands
-    separators), money with one suffix and precision."""
+#: The amounts of a cut-off's row, written alike in the table of a metric.
+AMOUNTS = ("actual", "p10", "p50", "p90", "baseline_weighted", "baseline_run_rate")
+
+
+def amount_scale(results, metric: str) -> Scale:
+    """How a metric's table writes its amounts (the terminal's and the report's): counts
+    whole (with thousands separators), money with one suffix and precision for the table."""
     if metric == "won_value":
-        return scale_for(values, digits=3)
+        totals = [r.scores[metric]["total"] for r in results]
+        return scale_for([t.get(k) for t in totals for k in AMOUNTS], digits=3)
     return _Count()
 
 
@@ -224,7 +229,7 @@ def _verdict(p: dict, metric: str) -> list[str]:
         )
         + "."
     )
-    return [w for line in lines for w in wrap(line.strip(), indent="  ", subsequent="    ", cap=None)]
+    return lines
 
 
 def write(

@@ -480,7 +480,6 @@ def new(name, source, output, force):
 def scenarios():
     """List the bundled scenarios."""
     from sim.scenario import bundled_scenarios
-
     from sim.tables import render
 
     rows = [[name, description] for name, description, _ in bundled_scenarios()]

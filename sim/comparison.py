@@ -26,9 +26,9 @@ from sim.atomic import atomic_folder
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
 from sim.report import compact
-from sim.tables import Scale, render, scale_for, wrap
 from sim.scenario import Scenario, scenario_hash
 from sim.stats import mean_and_se, paired_difference
+from sim.tables import Scale, render, scale_for, wrap
 
 __all__ = [
     "LEVEL",
@@ -541,6 +541,13 @@ def money_scale(values, digits: int = 4) -> Scale:
     return scale_for(values, digits)
 
 
+def row_scale(kind: str, m: dict) -> Scale | None:
+    """How a comparison row writes its money (A, B, the delta and its interval alike)."""
+    if kind != "money":
+        return None
+    return money_scale([m["a"], m["b"], m["delta"], m["ci_low"], m["ci_high"]])
+
+
 def render_table(rows: list[list[str]], right: set[int], text: set[int] | None = None) -> list[str]:
     """The rows (headings first) fitted to the terminal width (see :mod:`sim.tables`)."""
     return render(rows, right=right, text={0} if text is None else text)
@@ -565,10 +572,9 @@ def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
         rows = [["metric", head_a, head_b, "delta", f"{level} CI"]]
         for name, m in entry["metrics"].items():
             kind, label = METRICS[name]
-            scale = None
+            scale = row_scale(kind, m)
             if kind == "money":
                 label = f"{label} ({currency})"
-                scale = money_scale([m["a"], m["b"], m["delta"], m["ci_low"], m["ci_high"]])
             rows.append(
                 [
                     label,

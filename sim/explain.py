@@ -427,7 +427,11 @@ def counterfactual_lines(found: dict, currency: str) -> list[str]:
     if not mechanisms:
         return [*lines, "  (this scenario has no stall mechanism to switch off)"]
     scale = scale_for(  # one way of writing the bookings column
-        [cf["bookings"].get(k) for cf in mechanisms.values() for k in ("delta", "ci_low", "ci_high")],
+        [
+            cf["bookings"].get(k)
+            for cf in mechanisms.values()
+            for k in ("delta", "ci_low", "ci_high")
+        ],
         digits=4,
     )
 

@@ -103,9 +103,7 @@ def run_summary(summary: dict, folder: Path | None) -> str:
     scale = scale_for([b[q] for q in ("p10", "p50", "p90", "mean")])  # one precision for all
     lines += ["", f"Bookings within the horizon ({cur})"]
     lines += wrap(
-        "   ".join(
-            nobreak(f"{q.upper()} {scale(b[q], unit=cur)}") for q in ("p10", "p50", "p90")
-        )
+        "   ".join(nobreak(f"{q.upper()} {scale(b[q], unit=cur)}") for q in ("p10", "p50", "p90"))
         + "   "
         + nobreak(f"mean {scale(b['mean'], unit=cur)} +- {money(b['se'], cur)}"),
         indent="  ",

@@ -12,7 +12,7 @@ from sim.tables import wrap
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
 
-__all__ = ["sobol_table", "tornado_table"]
+__all__ = ["same_decimals", "sobol_table", "tornado_scale", "tornado_table"]
 
 
 def _with_interval(kind: str, pair: dict, scale=None) -> str:
@@ -20,7 +20,7 @@ def _with_interval(kind: str, pair: dict, scale=None) -> str:
     return f"{format_delta(kind, pair['delta'], scale)} {interval}"
 
 
-def _same_decimals(values: list) -> list[str]:
+def same_decimals(values: list) -> list[str]:
     """One parameter's base, low and high with the same decimals (0.35, 0.20, 0.50)."""
     texts = [value_text(v) for v in values]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
@@ -36,12 +36,16 @@ def _covers_zero(pair: dict) -> bool:
     return math.isfinite(low) and math.isfinite(high) and low <= 0 <= high
 
 
+def tornado_scale(result: Sensitivity):
+    """One way of writing money for the whole tornado table: every delta, swing and interval."""
+    pairs = [row[k] for row in result.rows for k in ("at_low", "at_high", "swing")]
+    return money_scale([p[k] for p in pairs for k in ("delta", "ci_low", "ci_high")])
+
+
 def tornado_table(result: Sensitivity) -> list[str]:
     kind, level = result.kind, f"{100 * result.level:g}%"
     base = result.base
-    # one way of writing money for the whole table (and one for the base's line)
-    pairs = [row[k] for row in result.rows for k in ("at_low", "at_high", "swing")]
-    scale = money_scale([p[k] for p in pairs for k in ("delta", "ci_low", "ci_high")])
+    scale = tornado_scale(result)
     base_scale = money_scale([base["mean"], base["ci_low"], base["ci_high"]])
     lines = wrap(
         f"Tornado of {result.metric_label} on {result.scenario.name}: {result.replications} "
@@ -65,7 +69,7 @@ def tornado_table(result: Sensitivity) -> list[str]:
         swing = _with_interval(kind, row["swing"], scale)
         if _covers_zero(row["swing"]):
             swing += "  (within the noise)"
-        base_text, low_text, high_text = _same_decimals([row["base"], row["low"], row["high"]])
+        base_text, low_text, high_text = same_decimals([row["base"], row["low"], row["high"]])
         rows.append(
             [
                 row["key"],

@@ -32,8 +32,8 @@ from sim.comparison import (
     write_json,
 )
 from sim.errors import UserError
-from sim.tables import wrap
 from sim.overrides import ScenarioRef, format_sets, parse_sweep_values, resolve_scenario, value_text
+from sim.tables import wrap
 
 __all__ = ["Sweep", "parse_sweep_options", "prepare_sweep", "sweep", "sweep_folder"]
 
@@ -355,6 +355,17 @@ def _plus_minus(kind: str, stats: dict, scale=None) -> str:
     return f"{text} +-{format_value(kind, half, scale)}"
 
 
+def bookings_scales(points: list[dict]):
+    """How a sweep table writes money: one scale for the bookings column (means and
+    half-widths), one for the paired deltas and their intervals."""
+    bookings = [p["metrics"]["bookings"] for p in points]
+    level = money_scale([v for b in bookings for v in (b["mean"], _half(b))])
+    delta = money_scale(
+        [b.get(k) for b in bookings[1:] for k in ("delta", "delta_ci_low", "delta_ci_high")]
+    )
+    return level, delta
+
+
 def sweep_table(result: Sweep, folder: Path | None = None) -> str:
     """One row per value: main metrics as mean +- CI half-width, and the paired bookings delta."""
     level = f"{100 * result.level:g}%"
@@ -375,12 +386,7 @@ def sweep_table(result: Sweep, folder: Path | None = None) -> str:
     heads = [result.parameter, f"bookings ({cur})", "delta bookings", f"{level} CI"]
     heads += [METRICS[m][1] for m in MAIN_METRICS if m != "bookings"]
     rows = [heads]
-    bookings = [p["metrics"]["bookings"] for p in result.points]
-    # one way of writing money per column: the bookings, and the deltas with their intervals
-    level_scale = money_scale([v for b in bookings for v in (b["mean"], _half(b))])
-    delta_scale = money_scale(
-        [b.get(k) for b in bookings[1:] for k in ("delta", "delta_ci_low", "delta_ci_high")]
-    )
+    level_scale, delta_scale = bookings_scales(result.points)
     for point in result.points:
         m = point["metrics"]
         b = m["bookings"]

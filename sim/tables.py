@@ -119,14 +119,14 @@ def scale_for(values: Iterable[float | None], digits: int = 3, suffix: bool = Tr
     value with the same suffix and decimals; ``suffix=False``: no k/M/B (days)."""
     finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
     top = max(finite, default=0.0)
-    for divisor, suffix in _SUFFIXES if suffix else ((1.0, ""),):
+    for divisor, letter in _SUFFIXES if suffix else ((1.0, ""),):
         if divisor == 1.0 or top >= divisor * (1 - 0.5 * 10**-digits):
             scaled = top / divisor
             integer = len(str(int(round(scaled)))) if scaled >= 1 else 1
             decimals = max(0, digits - integer)
             if divisor == 1.0 and all(float(v).is_integer() for v in finite):
                 decimals = 0  # counts: 12, 3 (not 12.0, 3.00)
-            return Scale(divisor, suffix, decimals)
+            return Scale(divisor, letter, decimals)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

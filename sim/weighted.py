@@ -260,7 +260,11 @@ def weighted_text(found: dict) -> str:
     sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
     pairs = [
         (f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
-        ("Chain weighted (eventual wins, any time)", rec["chain_weighted"], early["chain_weighted"]),
+        (
+            "Chain weighted (eventual wins, any time)",
+            rec["chain_weighted"],
+            early["chain_weighted"],
+        ),
         (
             "Simulated within the horizon, stage dynamics only",
             rec["simulated_stages_only"]["bookings"]["mean"],

@@ -53,12 +53,15 @@ def tiny_scenario(write_scenario: Callable[..., Path]) -> Path:
     return write_scenario()
 
 
-@pytest.fixture(autouse=True)
-def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _terminal_width():
     """Every test reads the terminal output at dealsim's default width (100 columns), whatever
     the terminal running pytest (pytest-xdist's workers set COLUMNS to 80): a phrase a test
-    looks for is not split by a line break one day and whole the next. Tests of the width
-    itself set COLUMNS again."""
+    looks for is not split by a line break one day and whole the next. Session-wide, so that
+    the outputs module fixtures keep are printed at that width too; tests of the width itself
+    set COLUMNS again."""
     from sim.tables import DEFAULT_WIDTH
 
-    monkeypatch.setenv("COLUMNS", str(DEFAULT_WIDTH))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", str(DEFAULT_WIDTH))
+        yield
