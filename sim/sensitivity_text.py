@@ -127,5 +127,5 @@ def sobol_table(result: Sensitivity) -> list[str]:
         note = f"the rest ({1 - total:.2f}) comes from parameters acting together."
     else:  # the estimates' noise, not a property of the model
         note = "above 1, which only the estimates' noise can give: take more samples."
-    lines += ["", f"Sum of S1: {total:.2f}; {note}"]
+    lines += ["", *wrap(f"Sum of S1: {total:.2f}; {note}", cap=None)]
     return lines

@@ -134,6 +134,12 @@ def work(tmp_path_factory) -> Path:
 
 COMMANDS = {
     "run": ["run", "capacity", "-n", "4", "--no-plots", "--target", "3e6", "-o", "out"],
+    "run-vectorized": ["run", "textbook", "-n", "4", "--no-plots", "-o", "out"],
+    "sobol": [
+        "sensitivity", "equipment", "--method", "sobol", "--samples", "4", "-n", "2", "-j", "1",
+        "--vary", "budget.funded_share=0.2..0.5", "--vary", "shocks.rate_per_year=0.5..2",
+        "--no-plots", "-o", "out",
+    ],
     "compare": ["compare", "equipment", "recession", "-n", "4", "--no-plots", "-o", "out"],
     "sweep": [
         "sweep", "equipment", "--set", "budget.funded_share=0.2,0.5", "-n", "4", "--no-plots",
