@@ -19,6 +19,7 @@ from sim.aggregate import clean_for_json
 from sim.atomic import atomic_folder
 from sim.backtest import BASELINES, METRICS, Backtest
 from sim.report import compact
+from sim.tables import Scale, render, scale_for, wrap
 
 JSON_FILE = "backtest.json"
 CSV_FILE = "backtest.csv"
@@ -127,52 +128,87 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
     ahead = f"{o.months_ahead} months ahead" if o.months_ahead else f"to {o.until}"
     what = "fitted at each cut-off" if o.scenario is None else f"scenario {o.scenario.name}"
     unc = "on" if any(r.parameter_uncertainty for r in bt.results) else "off"
-    lines = [
+    lines = wrap(
         f"Backtest of {bt.source}: {len(bt.results)} cut-offs {first.cutoff} .. {last.cutoff}, "
         f"each forecast {ahead} ({what}, {o.replications} replications, seed {o.seed}, "
         f"parameter uncertainty {unc})",
-    ]
-    lines += [f"Note: {n}" for n in bt.notes]
+        cap=None,
+    )
+    for n in bt.notes:
+        lines += wrap(f"Note: {n}", subsequent="  ", cap=None)
     pooled = bt.pooled()
     for metric in METRICS:
         if metric not in pooled:
             continue
         unit = f" ({bt.currency})" if metric == "won_value" and bt.currency else ""
-        lines += ["", f"{_WHAT[metric]}{unit}, total from the day after each cut-off"]
-        lines.append(
-            f"  {'cut-off':<10}  {'open':>6}  {'actual':>8}  {'P10':>8}  {'P50':>8}  {'P90':>8}"
-            f"  {'P50 err':>8}  {'in 80%':>6}  {'PIT':>5}  {'weighted':>8}  {'run rate':>8}"
-        )
+        lines += ["", *wrap(f"{_WHAT[metric]}{unit}, total from the day after each cut-off")]
+        scale = amount_scale(bt.results, metric)
+        table = [
+            [
+                "cut-off", "open", "actual", "P10", "P50", "P90", "P50 err", "in 80%", "PIT",
+                "weighted", "run rate",
+            ]
+        ]  # fmt: skip
         for r in bt.results:
             s = r.scores[metric]["total"]
             err = s["p50_error"] / s["actual"] if s["actual"] else math.nan
-            lines.append(
-                f"  {r.cutoff.isoformat():<10}  {r.open_deals:>6}  {_num(s['actual'], metric):>8}"
-                f"  {_num(s['p10'], metric):>8}  {_num(s['p50'], metric):>8}"
-                f"  {_num(s['p90'], metric):>8}  "
-                f"{(f'{100 * err:+.0f}%' if math.isfinite(err) else '-'):>8}"
-                f"  {'yes' if s['in80'] else 'no':>6}  {s['pit']:>5.2f}"
-                f"  {_num(s['baseline_weighted'], metric):>8}"
-                f"  {_num(s['baseline_run_rate'], metric):>8}"
+            table.append(
+                [
+                    r.cutoff.isoformat(),
+                    f"{r.open_deals}",
+                    scale(s["actual"]),
+                    scale(s["p10"]),
+                    scale(s["p50"]),
+                    scale(s["p90"]),
+                    f"{100 * err:+.0f}%" if math.isfinite(err) else "-",
+                    "yes" if s["in80"] else "no",
+                    f"{s['pit']:.2f}",
+                    scale(s["baseline_weighted"]),
+                    scale(s["baseline_run_rate"]),
+                ]
             )
-        lines += _verdict(pooled[metric], metric)
+        lines += render(table, right=set(range(1, 11)), text=())
+        for line in _verdict(pooled[metric], metric):
+            lines += wrap(line.strip(), indent="  ", subsequent="    ", cap=None)
     lines += [
         "",
-        "Deals open at each cut-off still open at the end: simulated P50 (P10-P90), what the"
-        " history's own time-to-close curve says, and the actual",
+        *wrap(
+            "Deals open at each cut-off still open at the end: simulated P50 (P10-P90), what "
+            "the history's own time-to-close curve says, and the actual"
+        ),
     ]
     for r in bt.results:
         q = _quantiles(r.still_open_simulated)
         if q["p50"] is None:
             continue
-        lines.append(
-            f"  {r.cutoff}: {100 * q['p50']:.0f}% ({100 * q['p10']:.0f}-{100 * q['p90']:.0f}%)"
+        lines += wrap(
+            f"{r.cutoff}: {100 * q['p50']:.0f}% ({100 * q['p10']:.0f}-{100 * q['p90']:.0f}%)"
             f", history {100 * r.still_open_history:.0f}%, actual {100 * r.still_open_actual:.0f}%"
-            + (f"   fidelity gap {r.fidelity_gap:.3f}" if math.isfinite(r.fidelity_gap) else "")
+            + (f"   fidelity gap {r.fidelity_gap:.3f}" if math.isfinite(r.fidelity_gap) else ""),
+            indent="  ",
+            subsequent="    ",
         )
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)
+
+
+#: The amounts of a cut-off's row, written alike in the table of a metric.
+AMOUNTS = ("actual", "p10", "p50", "p90", "baseline_weighted", "baseline_run_rate")
+
+
+def amount_scale(results, metric: str) -> Scale:
+    """How a metric's table writes its amounts (the terminal's and the report's): counts
+    whole (with thousands separators), money with one suffix and precision for the table."""
+    if metric == "won_value":
+        totals = [r.scores[metric]["total"] for r in results]
+        return scale_for([t.get(k) for t in totals for k in AMOUNTS], digits=3)
+    return _Count()
+
+
+class _Count(Scale):
+    def __call__(self, value, sign=False, unit=""):
+        return _num(value, "won_count")
 
 
 def _verdict(p: dict, metric: str) -> list[str]:

@@ -480,11 +480,11 @@ def new(name, source, output, force):
 def scenarios():
     """List the bundled scenarios."""
     from sim.scenario import bundled_scenarios
+    from sim.tables import render
 
-    found = bundled_scenarios()
-    width = max((len(name) for name, _, _ in found), default=0)
-    for name, description, _ in found:
-        click.echo(f"{name:<{width}}  {description}")
+    rows = [[name, description] for name, description, _ in bundled_scenarios()]
+    for line in render(rows, text={1}, header=False, indent=0):
+        click.echo(line)
 
 
 def _register_plugins() -> None:

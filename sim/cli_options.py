@@ -138,11 +138,14 @@ def engine_option(func):
 
 
 def engine_line(manifest: dict) -> str:
-    """Which engine ran, in a line for the terminal."""
+    """Which engine ran, in a line for the terminal (two on a narrow one)."""
+    from sim.tables import wrap
+
     if manifest.get("engine") == "vectorized":
-        return "Engine: vectorized (every deal's story decided in bulk with numpy)"
-    events = manifest.get("events")
-    return f"Engine: simpy (one process per deal; {events:,} SimPy events)"
+        text = "Engine: vectorized (every deal's story decided in bulk with numpy)"
+    else:
+        text = f"Engine: simpy (one process per deal; {manifest.get('events'):,} SimPy events)"
+    return "\n".join(wrap(text, subsequent="  ", cap=None))
 
 
 # -o: a folder for the commands that write a results folder, a file for those that write one file.

@@ -28,6 +28,7 @@ from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
 from sim.report import compact
 from sim.scenario import Scenario, scenario_hash
 from sim.stats import mean_and_se, paired_difference
+from sim.tables import Scale, render, scale_for, wrap
 
 __all__ = [
     "LEVEL",
@@ -502,56 +503,65 @@ def _compact(value: float, sign: bool = False) -> str:
     return compact(value, 4, sign)
 
 
-def format_value(kind: str, value: float | None) -> str:
-    """A metric's value for the terminal (shares in %, money compact, days with a decimal)."""
+def format_value(kind: str, value: float | None, scale: Scale | None = None) -> str:
+    """A metric's value for the terminal (shares in %, money compact, days with a decimal);
+    ``scale``: how money is written (one per table row or column, :func:`sim.tables.scale_for`)."""
     if value is None or not math.isfinite(value):
         return "-"
     if kind == "share":
         return f"{100 * value:.1f}%"
     if kind == "money":
-        return _compact(value)
+        return scale(value) if scale is not None else _compact(value)
     return f"{value:.1f}"
 
 
-def format_delta(kind: str, value: float | None) -> str:
+def format_delta(kind: str, value: float | None, scale: Scale | None = None) -> str:
     """A difference: percentage points for shares, signed."""
     if value is None or not math.isfinite(value):
         return "-"
     if kind == "share":
         return f"{100 * value:+.2f} pp"
     if kind == "money":
-        return _compact(value, sign=True)
+        return scale(value, sign=True) if scale is not None else _compact(value, sign=True)
     return f"{value:+.1f}"
 
 
-def format_interval(kind: str, low: float | None, high: float | None) -> str:
+def format_interval(
+    kind: str, low: float | None, high: float | None, scale: Scale | None = None
+) -> str:
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return "-"
     if kind == "share":
         return f"[{100 * low:+.2f}, {100 * high:+.2f}] pp"
-    return f"[{format_delta(kind, low)}, {format_delta(kind, high)}]"
+    return f"[{format_delta(kind, low, scale)}, {format_delta(kind, high, scale)}]"
 
 
-def render_table(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    out = []
-    for row in rows:
-        cells = [
-            cell.rjust(widths[c]) if c in right else cell.ljust(widths[c])
-            for c, cell in enumerate(row)
-        ]
-        out.append("  " + "  ".join(cells).rstrip())
-    return out
+def money_scale(values, digits: int = 4) -> Scale:
+    """One way of writing the money of a table row or column (4 significant digits)."""
+    return scale_for(values, digits)
+
+
+def row_scale(kind: str, m: dict) -> Scale | None:
+    """How a comparison row writes its money (A, B, the delta and its interval alike)."""
+    if kind != "money":
+        return None
+    return money_scale([m["a"], m["b"], m["delta"], m["ci_low"], m["ci_high"]])
+
+
+def render_table(rows: list[list[str]], right: set[int], text: set[int] | None = None) -> list[str]:
+    """The rows (headings first) fitted to the terminal width (see :mod:`sim.tables`)."""
+    return render(rows, right=right, text={0} if text is None else text)
 
 
 def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
     """One block per scenario after the first: metric, A, B, delta, CI of the delta."""
     level = f"{100 * comparison.level:g}%"
     currency = comparison.currency
-    lines = [
+    lines = wrap(
         f"Comparison on common random numbers: {comparison.replications} replications each, "
-        f"seed {comparison.seed}; delta = B - A, paired, with its {level} confidence interval"
-    ]
+        f"seed {comparison.seed}; delta = B - A, paired, with its {level} confidence interval",
+        cap=None,
+    )
     first = comparison.arms[0].label
     for entry in comparison.comparisons:
         short = max(len(first), len(entry["b"])) > 16
@@ -562,23 +572,24 @@ def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
         rows = [["metric", head_a, head_b, "delta", f"{level} CI"]]
         for name, m in entry["metrics"].items():
             kind, label = METRICS[name]
+            scale = row_scale(kind, m)
             if kind == "money":
                 label = f"{label} ({currency})"
             rows.append(
                 [
                     label,
-                    format_value(kind, m["a"]),
-                    format_value(kind, m["b"]),
-                    format_delta(kind, m["delta"]),
-                    format_interval(kind, m["ci_low"], m["ci_high"]),
+                    format_value(kind, m["a"], scale),
+                    format_value(kind, m["b"], scale),
+                    format_delta(kind, m["delta"], scale),
+                    format_interval(kind, m["ci_low"], m["ci_high"], scale),
                 ]
             )
         lines += render_table(rows, right={1, 2, 3})
-    lines += [
-        "",
+    lines += [""] + wrap(
         "Bookings: won amount within the horizon per replication; shares: of all deals; "
         "won cycle: mean days from creation to win, over replications with a win.",
-    ]
+        cap=None,
+    )
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)

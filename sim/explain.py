@@ -43,6 +43,7 @@ from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 from sim.scenario_bounds import MAX_DAYS, MIN_MEAN_DAYS
 from sim.stats import paired_difference
+from sim.tables import render, scale_for, wrap
 
 #: The mechanisms that can be switched off, in the order they are reported, with their label,
 #: the scenario section that holds them, and the stall causes they account for.
@@ -378,27 +379,34 @@ def explain_text(summary: dict, counterfactuals: dict | None = None) -> str:
     """
     cur = summary.get("currency", "")
     rows = stall_rows(summary)
-    lines = [
+    lines = _wrap(
         f"Why deals stall: {summary.get('scenario')}, {summary.get('replications')} replications,"
-        f" seed {summary.get('seed')}, {summary['deals']['mean']:.1f} deals per replication",
-        "",
-        f"  {'Cause':<50}{'days/deal':>10}{'+-':>6}{'touched':>9}{'ended':>8}",
-    ]
+        f" seed {summary.get('seed')}, {summary['deals']['mean']:.1f} deals per replication"
+    )
+    lines.append("")
+    table = [["Cause", "days/deal", "+-", "touched", "ended"]]
     for r in rows:
         se = r["se"]
         se_text = f"{se:.1f}" if isinstance(se, int | float) and math.isfinite(se) else "-"
-        lines.append(
-            f"  {r['label']:<50}{r['days']:>10.1f}{se_text:>6}"
-            f"{_pct(r['touched_share']):>9}{_pct(r['ended_share']):>8}"
+        table.append(
+            [
+                r["label"],
+                f"{r['days']:.1f}",
+                se_text,
+                _pct(r["touched_share"]),
+                _pct(r["ended_share"]),
+            ]
         )
     total = sum(r["days"] for r in rows)
-    lines.append(f"  {'All causes':<50}{total:>10.1f}")
-    lines += [
-        "",
-        "  days/deal: days lost within the horizon, averaged over all deals; touched: share of",
-        "  deals the cause made wait or moved; ended: share it sent straight to an outcome.",
-        "",
-    ]
+    table.append(["All causes", f"{total:.1f}", "", "", ""])
+    lines += render(table, right={1, 2, 3, 4})
+    lines.append("")
+    lines += _wrap(
+        "days/deal: days lost within the horizon, averaged over all deals; touched: share of "
+        "deals the cause made wait or moved; ended: share it sent straight to an outcome.",
+        indent="  ",
+    )
+    lines.append("")
     lines += _wrap(" ".join(_plain_words(summary, rows)))
     if counterfactuals is None:
         return "\n".join(lines)
@@ -410,27 +418,36 @@ def counterfactual_lines(found: dict, currency: str) -> list[str]:
     """The counterfactual table and a sentence ranking the mechanisms."""
     mechanisms = found.get("mechanisms", {})
     n, seed = found.get("replications"), found.get("seed")
-    lines = [
+    lines = _wrap(
         f"What each mechanism costs: the same {n} replications (seed {seed}) re-run on common "
-        "random numbers",
-        "with that one mechanism switched off; the difference without - with, and its 95% "
-        "interval:",
-        "",
-    ]
+        "random numbers with that one mechanism switched off; the difference without - with, "
+        "and its 95% interval:"
+    )
+    lines.append("")
     if not mechanisms:
         return [*lines, "  (this scenario has no stall mechanism to switch off)"]
-    lines.append(
-        f"  {'Switched off':<24}{f'bookings ({currency})':<34}{'won share, pts':<22}"
-        "closed share, pts"
+    scale = scale_for(  # one way of writing the bookings column
+        [
+            cf["bookings"].get(k)
+            for cf in mechanisms.values()
+            for k in ("delta", "ci_low", "ci_high")
+        ],
+        digits=4,
     )
+
+    def booked_text(x: float) -> str:
+        return scale(x, sign=True)
+
+    table = [["Switched off", f"bookings ({currency})", "won share, pts", "closed share, pts"]]
     for mechanism, cf in mechanisms.items():
         b, w, c = cf["bookings"], cf["won_share"], cf["closed_share"]
         rel = b["delta"] / b["baseline"] if b["baseline"] else math.nan
         rel_text = f" ({100 * rel:+.0f}%)" if math.isfinite(rel) else ""
-        booked = f"{_signed_short(b['delta'])}{rel_text} {_interval(b, _signed_short)}"
-        won = f"{_signed_pts(w['delta'])} {_interval(w, _signed_pts)}"
-        closed = f"{_signed_pts(c['delta'])} {_interval(c, _signed_pts)}"
-        lines.append(f"  {SHORT_LABELS[mechanism]:<24}{booked:<34}{won:<22}{closed}")
+        booked = f"{booked_text(b['delta'])}{rel_text} {_interval(b, booked_text)}".strip()
+        won = f"{_signed_pts(w['delta'])} {_interval(w, _signed_pts)}".strip()
+        closed = f"{_signed_pts(c['delta'])} {_interval(c, _signed_pts)}".strip()
+        table.append([SHORT_LABELS[mechanism], booked, won, closed])
+    lines += render(table, right=())
     base = found.get("baseline_bookings")
     lines.append("")
     lines += _wrap(_ranking_sentence(mechanisms, base, currency))
@@ -496,10 +513,9 @@ def _ranking_sentence(mechanisms: dict, base: float | None, currency: str) -> st
     return text + "."
 
 
-def _wrap(text: str, width: int = 96) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width=width, initial_indent="", subsequent_indent="")
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """Prose at most 96 wide, narrower on a narrow terminal."""
+    return wrap(text, indent=indent)
 
 
 def explain_json(summary: dict, found: dict | None) -> dict:

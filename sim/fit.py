@@ -43,6 +43,7 @@ from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_WALK_SD
 from sim.stage_keys import name_slug
+from sim.tables import render, scale_for, wrap
 
 #: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
 FITTED_MAX_LOG_SD = 2.0
@@ -1101,22 +1102,37 @@ def fit_report(result: FitResult) -> str:
         lines.append(
             "Parameter uncertainty written to [uncertainty]: " + _uncertainty_words(result)
         )
+    lines = [w for line in lines for w in wrap(line, subsequent="  ", cap=None)]
     lines.append("")
-    width = max(len(f.name) for f in result.stages)
-    lines.append(
-        f"{'stage':<{width}}  {'visits':>7}  {'censored':>8}  {'median':>7}  {'P90':>7}  "
-        f"{'KM med':>7}  chosen"
-    )
+    # one precision per column of days: the largest value with 3 significant digits
+    days = {
+        key: scale_for([getattr(f, key) for f in result.stages], digits=3, suffix=False)
+        for key in ("median", "p90", "km_median")
+    }
+
+    def fmt(key: str, x: float) -> str:
+        if not math.isfinite(x):
+            return "never" if x > 0 and key != "km_median" else "-"
+        return days[key](x)
+
+    table = [["stage", "visits", "censored", "median", "P90", "KM med", "chosen"]]
+    notes = []
     for f in result.stages:
-        lines.append(
-            f"{f.name:<{width}}  {f.visits:>7}  {f.censored:>8}  {_fmt_days(f.median):>7}  "
-            f"{_fmt_days(f.p90):>7}  "
-            f"{_fmt_days(f.km_median) if math.isfinite(f.km_median) else '-':>7}  "
-            f"{describe_model(f.spec, f.cure)}"
+        table.append(
+            [
+                f.name,
+                f"{f.visits}",
+                f"{f.censored}",
+                fmt("median", f.median),
+                fmt("p90", f.p90),
+                fmt("km_median", f.km_median),
+                describe_model(f.spec, f.cure),
+            ]
         )
+        extra = []
         if f.cure:
-            lines.append(
-                f"{'':<{width}}    cure: {f.cure:.1%} of the visits never end on their own "
+            extra.append(
+                f"cure: {f.cure:.1%} of the visits never end on their own "
                 f"(-> dormant); the others last {describe_spec(f.spec)}, median "
                 f"{_fmt_days(describe_median(f.spec))}; median and P90 above are of all visits "
                 f"(never: the share still in stage stays above 50% / 10%)"
@@ -1126,31 +1142,34 @@ def fit_report(result: FitResult) -> str:
                 f"{c.family} {c.aic:,.1f}" + (" *" if c.family == f.chosen else "")
                 for c in f.candidates.values()
             )
-            lines.append(f"{'':<{width}}    AIC: {aics}")
+            extra.append(f"AIC: {aics}")
         if f.gaps:
             gaps = ", ".join(
                 f"{k} {v:.3f}" + (" *" if k == f.chosen else "") for k, v in f.gaps.items()
             )
-            lines.append(
-                f"{'':<{width}}    largest gap to Kaplan-Meier (limit {f.gap_limit:.3f}): {gaps}"
-            )
+            extra.append(f"largest gap to Kaplan-Meier (limit {f.gap_limit:.3f}): {gaps}")
         total = sum(f.exits.values())
         ex = (
             ", ".join(f"{k} {v / total:.1%} ({v})" for k, v in f.exits.most_common())
             or "none observed -> no_decision"
         )
-        lines.append(f"{'':<{width}}    exits: {ex}")
+        extra.append(f"exits: {ex}")
         if f.cure:
             scen = ", ".join(f"{k} {v:.1%}" for k, v in f.exit_probabilities().items())
-            lines.append(f"{'':<{width}}    scenario exits: {scen}")
+            extra.append(f"scenario exits: {scen}")
+        notes.append(extra)
+    lines += render(table, right={1, 2, 3, 4, 5}, text={0, 6}, indent=0, notes=notes)
     if result.dormant:
-        lines.append(
+        lines += wrap(
             f"dormant: reactivate_mean_days {result.dormant['reactivate_mean_days']:g}, "
-            f"give_up_after_days {result.dormant['give_up_after_days']:g}"
+            f"give_up_after_days {result.dormant['give_up_after_days']:g}",
+            subsequent="  ",
+            cap=None,
         )
     if result.notes:
         lines.append("")
-        lines.extend(f"Note: {n}" for n in result.notes)
+        for n in result.notes:
+            lines += wrap(f"Note: {n}", subsequent="  ", cap=None)
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from sim.tables import nobreak, render, scale_for, wrap
+
 OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
 
 
@@ -38,15 +40,20 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
 
 
 def _chance(row: dict, replications: int) -> str:
+    """The chance of reaching the target by one period, as one text (the HTML report's)."""
+    return " ".join(_chance_cells(row, replications))
+
+
+def _chance_cells(row: dict, replications: int) -> list[str]:
     """A probability with its uncertainty; at 0 or 1 the standard error says nothing, so give
     the one-sided 95% bound instead (the rule of three: 3 / replications)."""
     p = row["probability"]
     bound = 100 * min(1.0, 3 / replications)
     if p == 0:
-        return f"{0:5.1f}%   (below {bound:.1f}% at 95% confidence)"
+        return [f"{0:.1f}%", f"(below {bound:.1f}% at 95% confidence)"]
     if p == 1:
-        return f"{100:5.1f}%   (above {100 - bound:.1f}% at 95% confidence)"
-    return f"{100 * p:5.1f}% +- {100 * row['se']:.1f}"
+        return [f"{100:.1f}%", f"(above {100 - bound:.1f}% at 95% confidence)"]
+    return [f"{100 * p:.1f}%", f"+- {100 * row['se']:.1f}"]
 
 
 def stall_table_wanted(scenario) -> bool:
@@ -66,57 +73,72 @@ def stall_table_wanted(scenario) -> bool:
 def run_summary(summary: dict, folder: Path | None) -> str:
     """The terminal summary of a run: outcomes, cycle times, bookings, where the files are."""
     cur = summary["currency"]
-    lines = [
+    lines = wrap(
         f"{summary['scenario']}: {summary['replications']} replications, seed {summary['seed']}, "
         f"{summary['deals']['mean']:.1f} deals per replication, "
         f"horizon {summary['horizon_days']:g} days from {summary['start_date']}",
-        "",
-        "Outcomes (share of all deals, +- standard error)",
-    ]
+        cap=None,
+    )
+    lines += ["", "Outcomes (share of all deals, +- standard error)"]
+    rows = []
     for key, label in OUTCOME_LABELS.items():
         o = summary["outcomes"][key]
-        lines.append(
-            f"  {label:<12} {100 * o['share']:5.1f}% +- {100 * (o['share_se'] or 0):.1f}"
-            f"   ({o['count_mean']:.1f} per replication)"
+        rows.append(
+            [
+                label,
+                f"{100 * o['share']:.1f}%",
+                f"+- {100 * (o['share_se'] or 0):.1f}",
+                f"({o['count_mean']:.1f} per replication)",
+            ]
         )
-    lines += ["", "Cycle time, days (creation to close)       P10     P50     P90    mean"]
+    lines += render(rows, right={1}, text={0, 3}, header=False)
+    lines.append("")
+    rows = [["Cycle time, days (creation to close)", "P10", "P50", "P90", "mean"]]
     for key in ("won", "lost", "no_decision", "closed"):
         c = summary["cycle_days"][key]
         label = OUTCOME_LABELS.get(key, "All closed")
-        lines.append(
-            f"  {label:<40} {_num(c['p10']):>6}  {_num(c['p50']):>6}  {_num(c['p90']):>6}  "
-            f"{_num(c['mean']):>6}"
-        )
+        rows.append([label] + [_num(c[q]) for q in ("p10", "p50", "p90", "mean")])
+    lines += render(rows, right={1, 2, 3, 4}, head_indent=0)
     b = summary["bookings"]
-    lines += [
-        "",
-        f"Bookings within the horizon ({cur})",
-        f"  P10 {money(b['p10'], cur)}   P50 {money(b['p50'], cur)}   P90 {money(b['p90'], cur)}"
-        f"   mean {money(b['mean'], cur)} +- {money(b['se'], cur)}",
-    ]
+    scale = scale_for([b[q] for q in ("p10", "p50", "p90", "mean")])  # one precision for all
+    lines += ["", f"Bookings within the horizon ({cur})"]
+    lines += wrap(
+        "   ".join(nobreak(f"{q.upper()} {scale(b[q], unit=cur)}") for q in ("p10", "p50", "p90"))
+        + "   "
+        + nobreak(f"mean {scale(b['mean'], unit=cur)} +- {money(b['se'], cur)}"),
+        indent="  ",
+        cap=None,
+    )
     won = summary.get("totals", {}).get("won_count")
     if won:
-        lines.append(
-            f"Deals won within the horizon: P10 {_num(won['p10'])}   P50 {_num(won['p50'])}   "
-            f"P90 {_num(won['p90'])}   mean {_num(won['mean'], '.1f')}"
+        lines += wrap(
+            "Deals won within the horizon: "
+            + "   ".join(nobreak(f"{q.upper()} {_num(won[q])}") for q in ("p10", "p50", "p90"))
+            + "   "
+            + nobreak(f"mean {_num(won['mean'], '.1f')}"),
+            subsequent="  ",
+            cap=None,
         )
     unc = summary.get("parameter_uncertainty")
     if unc is not None:
-        lines.append(
+        lines += wrap(
             "Parameter uncertainty: "
             + (
                 f"on (each replication draws its own {', '.join(unc['drawn'])})"
                 if unc["used"]
                 else "off (every replication on the scenario's values)"
-            )
+            ),
+            subsequent="  ",
+            cap=None,
         )
     if "target" in summary:
         t = summary["target"]
         lines += ["", f"Chance of reaching {money(t['amount'], cur)} in bookings"]
-        for row in t["by_period"]:
-            lines.append(
-                f"  by the end of {row['period']}: {_chance(row, summary['replications'])}"
-            )
+        rows = [
+            [f"by the end of {row['period']}:", *_chance_cells(row, summary["replications"])]
+            for row in t["by_period"]
+        ]
+        lines += render(rows, right={1}, text={2}, header=False)
     lines += team_lines(summary)
     if folder is not None:
         lines += ["", f"Results in {folder}"]
@@ -129,25 +151,41 @@ def team_lines(summary: dict) -> list[str]:
     if not teams:
         return []
     cur = summary["currency"]
-    lines = [
-        "",
-        "Our teams                 busy   waited   wait P50   wait P90   hours/run   cost/run",
-    ]
+    hours, cost = team_scales(summary)
+    rows = [["Our teams", "busy", "waited", "wait P50", "wait P90", "hours/run", "cost/run"]]
     for name, team in teams.items():
-        busy = team["utilisation"]
         wait = team["wait_days"]
-        lines.append(
-            f"  {name[:22]:<22} {_pct(busy):>6}   {_pct(team['waited_share']):>6}"
-            f"   {_num(wait['p50'], '.1f'):>6} d   {_num(wait['p90'], '.1f'):>6} d"
-            f"   {compact(team['hours']['mean']):>9}   {money(team['cost']['mean'], cur):>8}"
+        rows.append(
+            [
+                name,
+                _pct(team["utilisation"]),
+                _pct(team["waited_share"]),
+                f"{_num(wait['p50'], '.1f')} d",
+                f"{_num(wait['p90'], '.1f')} d",
+                hours(team["hours"]["mean"]),
+                cost(team["cost"]["mean"], unit=cur),
+            ]
         )
+    lines = ["", *render(rows, right=set(range(1, 7)), head_indent=0)]
     sale = summary["cost_of_sale"]
     per_won, own = sale["per_won_deal"], sale["per_won_deal_own_hours"]
-    lines.append(
-        f"  Cost of sale per won deal: {money(per_won['mean'], cur)} counting every hour, "
-        f"{money(own['mean'], cur)} counting the won deals' own"
+    lines += wrap(
+        f"Cost of sale per won deal: {money(per_won['mean'], cur)} counting every hour, "
+        f"{money(own['mean'], cur)} counting the won deals' own",
+        indent="  ",
+        subsequent="    ",
+        cap=None,
     )
     return lines
+
+
+def team_scales(summary: dict):
+    """How the team table writes hours and cost: one :class:`sim.tables.Scale` per column."""
+    teams = summary.get("teams") or {}
+    return (
+        scale_for([t["hours"]["mean"] for t in teams.values()]),
+        scale_for([t["cost"]["mean"] for t in teams.values()]),
+    )
 
 
 def _pct(share: float | None) -> str:

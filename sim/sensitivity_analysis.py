@@ -257,7 +257,9 @@ class Sensitivity:
         from sim.sensitivity_text import sobol_table, tornado_table
 
         lines = tornado_table(self) if self.method == "tornado" else sobol_table(self)
-        lines += [f"Warning: {w}" for w in self.warnings]
+        from sim.tables import wrap
+
+        lines += [line for w in self.warnings for line in wrap(f"Warning: {w}", cap=None)]
         if folder is not None:
             lines += ["", f"Results in {folder}"]
         return "\n".join(lines)

@@ -5,18 +5,30 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from sim.comparison import format_delta, format_interval, format_value, render_table
+from sim.comparison import format_delta, format_interval, format_value, money_scale, render_table
 from sim.overrides import value_text
+from sim.tables import wrap
 
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
 
-__all__ = ["sobol_table", "tornado_table"]
+__all__ = ["same_decimals", "sobol_table", "tornado_scale", "tornado_table"]
 
 
-def _with_interval(kind: str, pair: dict) -> str:
-    interval = format_interval(kind, pair["ci_low"], pair["ci_high"])
-    return f"{format_delta(kind, pair['delta'])} {interval}"
+def _with_interval(kind: str, pair: dict, scale=None) -> str:
+    interval = format_interval(kind, pair["ci_low"], pair["ci_high"], scale)
+    return f"{format_delta(kind, pair['delta'], scale)} {interval}"
+
+
+def same_decimals(values: list) -> list[str]:
+    """One parameter's base, low and high with the same decimals (0.35, 0.20, 0.50)."""
+    texts = [value_text(v) for v in values]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return texts
+    if not all(math.isfinite(v) for v in values) or any("e" in t for t in texts):
+        return texts
+    decimals = max(len(t.split(".")[1]) if "." in t else 0 for t in texts)
+    return [f"{v:.{decimals}f}" for v in values]
 
 
 def _covers_zero(pair: dict) -> bool:
@@ -24,31 +36,48 @@ def _covers_zero(pair: dict) -> bool:
     return math.isfinite(low) and math.isfinite(high) and low <= 0 <= high
 
 
+def tornado_scale(result: Sensitivity):
+    """One way of writing money for the whole tornado table: every delta, swing and interval."""
+    pairs = [row[k] for row in result.rows for k in ("at_low", "at_high", "swing")]
+    return money_scale([p[k] for p in pairs for k in ("delta", "ci_low", "ci_high")])
+
+
 def tornado_table(result: Sensitivity) -> list[str]:
     kind, level = result.kind, f"{100 * result.level:g}%"
     base = result.base
-    lines = [
+    scale = tornado_scale(result)
+    base_scale = money_scale([base["mean"], base["ci_low"], base["ci_high"]])
+    lines = wrap(
         f"Tornado of {result.metric_label} on {result.scenario.name}: {result.replications} "
         f"replications per point, seed {result.seed}, common random numbers",
-        f"Base (the scenario as it is): {format_value(kind, base['mean'])} ({level} interval "
-        f"{format_value(kind, base['ci_low'])} .. {format_value(kind, base['ci_high'])})",
+        cap=None,
+    )
+    lines += wrap(
+        f"Base (the scenario as it is): {format_value(kind, base['mean'], base_scale)} ({level} "
+        f"interval {format_value(kind, base['ci_low'], base_scale)} .. "
+        f"{format_value(kind, base['ci_high'], base_scale)})",
+        cap=None,
+    )
+    lines += wrap(
         f"Each parameter at its low and its high value, the others at the scenario's; delta = "
         f"paired difference to the base, with its {level} interval; swing = high - low.",
-        "",
-    ]
+        cap=None,
+    )
+    lines.append("")
     rows = [["parameter", "base", "low", "delta at low", "high", "delta at high", "swing"]]
     for row in result.rows:
-        swing = _with_interval(kind, row["swing"])
+        swing = _with_interval(kind, row["swing"], scale)
         if _covers_zero(row["swing"]):
             swing += "  (within the noise)"
+        base_text, low_text, high_text = same_decimals([row["base"], row["low"], row["high"]])
         rows.append(
             [
                 row["key"],
-                value_text(row["base"]),
-                value_text(row["low"]),
-                _with_interval(kind, row["at_low"]),
-                value_text(row["high"]),
-                _with_interval(kind, row["at_high"]),
+                base_text,
+                low_text,
+                _with_interval(kind, row["at_low"], scale),
+                high_text,
+                _with_interval(kind, row["at_high"], scale),
                 swing,
             ]
         )
@@ -63,17 +92,25 @@ def _index_cell(index: dict) -> str:
 def sobol_table(result: Sensitivity) -> list[str]:
     level = f"{100 * result.level:g}%"
     kind = result.kind
-    lines = [
+    scale = money_scale([result.base[k] for k in ("mean", "min", "max")])
+    lines = wrap(
         f"Sobol indices of {result.metric_label} on {result.scenario.name}: "
         f"{len(result.values)} points (N={result.samples}), {result.replications} "
         f"replications each, seed {result.seed}, common random numbers",
-        f"Over the points the metric averages {format_value(kind, result.base['mean'])} and "
-        f"spreads from {format_value(kind, result.base['min'])} to "
-        f"{format_value(kind, result.base['max'])}.",
+        cap=None,
+    )
+    lines += wrap(
+        f"Over the points the metric averages {format_value(kind, result.base['mean'], scale)} "
+        f"and spreads from {format_value(kind, result.base['min'], scale)} to "
+        f"{format_value(kind, result.base['max'], scale)}.",
+        cap=None,
+    )
+    lines += wrap(
         "S1: share of that spread (variance) a parameter explains alone; ST: with its "
         f"interactions; [{level} bootstrap interval].",
-        "",
-    ]
+        cap=None,
+    )
+    lines.append("")
     rows = [["parameter", "range", "S1 (alone)", "ST (total)"]]
     for row in result.rows:
         rows.append(
@@ -84,11 +121,11 @@ def sobol_table(result: Sensitivity) -> list[str]:
                 _index_cell(row["ST"]),
             ]
         )
-    lines += render_table(rows, right=set())
+    lines += render_table(rows, right=set(), text={0, 1})
     total = sum(r["S1"]["value"] for r in result.rows)
     if total <= 1:
         note = f"the rest ({1 - total:.2f}) comes from parameters acting together."
     else:  # the estimates' noise, not a property of the model
         note = "above 1, which only the estimates' noise can give: take more samples."
-    lines += ["", f"Sum of S1: {total:.2f}; {note}"]
+    lines += ["", *wrap(f"Sum of S1: {total:.2f}; {note}", cap=None)]
     return lines

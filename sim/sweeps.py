@@ -24,6 +24,7 @@ from sim.comparison import (
     format_delta,
     format_value,
     jsonable,
+    money_scale,
     normalize_sets,
     paired_metric,
     render_table,
@@ -32,6 +33,7 @@ from sim.comparison import (
 )
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sweep_values, resolve_scenario, value_text
+from sim.tables import wrap
 
 __all__ = ["Sweep", "parse_sweep_options", "prepare_sweep", "sweep", "sweep_folder"]
 
@@ -333,17 +335,35 @@ def sweep(
     )
 
 
-def _plus_minus(kind: str, stats: dict) -> str:
-    mean, low, high = stats["mean"], stats["ci_low"], stats["ci_high"]
+def _half(stats: dict) -> float | None:
+    low, high = stats["ci_low"], stats["ci_high"]
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return (high - low) / 2
+
+
+def _plus_minus(kind: str, stats: dict, scale=None) -> str:
+    mean = stats["mean"]
     if mean is None or not math.isfinite(mean):
         return "-"
-    text = format_value(kind, mean)
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+    text = format_value(kind, mean, scale)
+    half = _half(stats)
+    if half is None:
         return text
-    half = (high - low) / 2
     if kind == "share":
         return f"{text} +-{100 * half:.1f}"
-    return f"{text} +-{format_value(kind, half)}"
+    return f"{text} +-{format_value(kind, half, scale)}"
+
+
+def bookings_scales(points: list[dict]):
+    """How a sweep table writes money: one scale for the bookings column (means and
+    half-widths), one for the paired deltas and their intervals."""
+    bookings = [p["metrics"]["bookings"] for p in points]
+    level = money_scale([v for b in bookings for v in (b["mean"], _half(b))])
+    delta = money_scale(
+        [b.get(k) for b in bookings[1:] for k in ("delta", "delta_ci_low", "delta_ci_high")]
+    )
+    return level, delta
 
 
 def sweep_table(result: Sweep, folder: Path | None = None) -> str:
@@ -351,30 +371,35 @@ def sweep_table(result: Sweep, folder: Path | None = None) -> str:
     level = f"{100 * result.level:g}%"
     cur = result.currency
     others = f" with {format_sets(result.sets)}" if result.sets else ""
-    lines = [
+    lines = wrap(
         f"Sweep of {result.parameter} on {result.scenario_name}{others}: "
         f"{result.replications} replications per value, seed {result.seed}, "
         f"common random numbers",
+        cap=None,
+    )
+    lines += wrap(
         f"Mean +- half-width of its {level} confidence interval; delta = paired difference "
         "to the first value",
-        "",
-    ]
+        cap=None,
+    )
+    lines.append("")
     heads = [result.parameter, f"bookings ({cur})", "delta bookings", f"{level} CI"]
     heads += [METRICS[m][1] for m in MAIN_METRICS if m != "bookings"]
     rows = [heads]
+    level_scale, delta_scale = bookings_scales(result.points)
     for point in result.points:
         m = point["metrics"]
         b = m["bookings"]
-        delta = format_delta("money", b["delta"])
+        delta = format_delta("money", b["delta"], delta_scale)
         ci = "-"
         if point is result.points[0]:
             delta, ci = "(reference)", ""
         elif b["delta_ci_low"] is not None and math.isfinite(b["delta_ci_low"]):
-            low = format_delta("money", b["delta_ci_low"])
-            ci = f"[{low}, {format_delta('money', b['delta_ci_high'])}]"
+            low = format_delta("money", b["delta_ci_low"], delta_scale)
+            ci = f"[{low}, {format_delta('money', b['delta_ci_high'], delta_scale)}]"
         row = [
             point["label"],
-            _plus_minus("money", b),
+            _plus_minus("money", b, level_scale),
             delta,
             ci,
         ]

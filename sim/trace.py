@@ -27,6 +27,7 @@ from sim.palette import stage_colors as palette_colors
 from sim.records import ReplicationRecords
 from sim.report import money
 from sim.scenario import Scenario, load_scenario
+from sim.tables import render, wrap
 
 #: How a deal can be picked automatically, and what each pick means (for messages and help).
 PICKS = {
@@ -484,9 +485,12 @@ def format_story(story: Story) -> str:
         f"Deal {story.deal} of '{scenario.name}' (replication {story.replication}, "
         f"seed {story.seed}{why})"
     )
-    lines = [head, ""]
-    for day, text in story.lines():
-        lines.append(f"{model.calendar.date_of(day).isoformat()}  {text}")
+    # escaped before the layout: an escape sequence is as wide as it is written
+    lines = [*wrap(printable(head), cap=None), ""]
+    rows = [
+        [model.calendar.date_of(day).isoformat(), printable(text)] for day, text in story.lines()
+    ]
+    lines += render(rows, text={1}, header=False, indent=0)
     lines.append("")
     end = story.closed if story.outcome else model.horizon
     life = _duration(end - story.created)
@@ -504,7 +508,7 @@ def format_story(story: Story) -> str:
         verdict += f"; {total:.0f} of those days stalled: " + ", ".join(parts)
     else:
         verdict += "; no stalled days"
-    lines.append(verdict + ".")
+    lines += wrap(printable(verdict + "."), cap=None)
     return "\n".join(printable(line) for line in lines)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from sim.errors import UserError
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
+from sim.tables import render, scale_for
 
 #: The percentages a typical CRM assigns to its five stages (qualify, discover, propose,
 #: negotiate, commit).
@@ -230,61 +231,52 @@ def weighted_text(found: dict) -> str:
     cur = found["currency"]
     rec, early = found["recorded"], found["one_stage_earlier"]
     crm_list = "/".join(f"{100 * s['crm_probability']:g}" for s in found["stages"]) + "%"
-    lines = [
+    lines = _wrap(
         f"Weighted pipeline vs simulation: {found['scenario']}, the day-0 pipeline of "
-        f"{rec['deals']} deals ({found['start_date']}),",
-        f"mean amount {_m(found['mean_amount'], cur)}, horizon {found['horizon_days']:g} days, "
-        f"{found['replications']} replications, seed {found['seed']}, no new deals.",
-        "",
-        f"  {'Stage':<46}{'deals':>6}{'CRM':>7}{'chain':>8}   {'if one stage earlier':>20}",
-    ]
+        f"{rec['deals']} deals ({found['start_date']}), mean amount "
+        f"{_m(found['mean_amount'], cur)}, horizon {found['horizon_days']:g} days, "
+        f"{found['replications']} replications, seed {found['seed']}, no new deals."
+    )
+    lines.append("")
+    table = [["Stage", "deals", "CRM", "chain", "if one stage earlier"]]
     for s, st in enumerate(found["stages"]):
-        label = f"{s + 1}. {st['label']}"
-        if len(label) > 44:
-            label = label[:43] + "."
-        lines.append(
-            f"  {label:<46}{st['deals']:>6}{100 * st['crm_probability']:>6.0f}%"
-            f"{100 * st['chain_probability']:>7.0f}%   {st['deals_one_stage_earlier']:>14} deals"
+        table.append(
+            [
+                f"{s + 1}. {st['label']}",
+                f"{st['deals']}",
+                f"{100 * st['crm_probability']:.0f}%",
+                f"{100 * st['chain_probability']:.0f}%",
+                f"{st['deals_one_stage_earlier']} deals",
+            ]
         )
-    lines += [
-        "",
-        "  CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
-        "scenario's own",
-        "  stage exits (no time, no budgets, people or shocks).",
-        "",
-        f"  {'Forecast of the day-0 pipeline (' + cur + ')':<56}{'as recorded':>14}"
-        f"{'one stage earlier':>20}",
-    ]
-
-    def row(label: str, a: float, b: float) -> str:
-        return f"  {label:<56}{_m(a, '').strip():>14}{_m(b, '').strip():>20}"
-
-    lines += [
-        row(f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
-        row(
+    lines += render(table, right={1, 2, 3, 4})
+    lines.append("")
+    lines += _wrap(
+        "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
+        "scenario's own stage exits (no time, no budgets, people or shocks).",
+        indent="  ",
+    )
+    lines.append("")
+    sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
+    pairs = [
+        (f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
+        (
             "Chain weighted (eventual wins, any time)",
             rec["chain_weighted"],
             early["chain_weighted"],
         ),
-        row(
+        (
             "Simulated within the horizon, stage dynamics only",
             rec["simulated_stages_only"]["bookings"]["mean"],
             early["simulated_stages_only"]["bookings"]["mean"],
         ),
-        row(
-            "Simulated within the horizon, all mechanisms: mean",
-            rec["simulated"]["bookings"]["mean"],
-            early["simulated"]["bookings"]["mean"],
-        ),
+        ("Simulated within the horizon, all mechanisms: mean", sim_rec["mean"], sim_early["mean"]),
     ]
-    for q in ("p10", "p50", "p90"):
-        lines.append(
-            row(
-                f"{'':<46}{q.upper():>10}",
-                rec["simulated"]["bookings"][q],
-                early["simulated"]["bookings"][q],
-            )
-        )
+    pairs += [(f"  {q.upper()}", sim_rec[q], sim_early[q]) for q in ("p10", "p50", "p90")]
+    scale = scale_for([v for _, a, b in pairs for v in (a, b)], digits=4)  # one for the table
+    table = [[f"Forecast of the day-0 pipeline ({cur})", "as recorded", "one stage earlier"]]
+    table += [[label, scale(a), scale(b)] for label, a, b in pairs]
+    lines += render(table, right={1, 2})
     lines += ["", *_wrap(why_sentence(found)), "", *_wrap(stage_error_sentence(found))]
     return "\n".join(lines)
 
@@ -361,7 +353,8 @@ def stage_error_sentence(found: dict) -> str:
     )
 
 
-def _wrap(text: str, width: int = 96) -> list[str]:
-    import textwrap
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """Prose at most 96 wide, narrower on a narrow terminal."""
+    from sim.tables import wrap
 
-    return textwrap.wrap(text, width=width)
+    return wrap(text, indent=indent)

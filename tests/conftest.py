@@ -51,3 +51,17 @@ def write_scenario(tmp_path: Path, tiny_scenario_text: str) -> Callable[..., Pat
 def tiny_scenario(write_scenario: Callable[..., Path]) -> Path:
     """A copy of the tiny valid scenario in ``tmp_path``."""
     return write_scenario()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _terminal_width():
+    """Every test reads the terminal output at dealsim's default width (100 columns), whatever
+    the terminal running pytest (pytest-xdist's workers set COLUMNS to 80): a phrase a test
+    looks for is not split by a line break one day and whole the next. Session-wide, so that
+    the outputs module fixtures keep are printed at that width too; tests of the width itself
+    set COLUMNS again."""
+    from sim.tables import DEFAULT_WIDTH
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", str(DEFAULT_WIDTH))
+        yield

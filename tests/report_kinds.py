@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from whatif_helpers import invoke, write_small_file  # tests/ on sys.path
 
 #: Two parameters of the small scenario (whatif_helpers.small_scenario_data) with clear effects.
@@ -36,9 +37,20 @@ CUTOFFS = "2020-09-30,2021-03-31"
 UNTIL = "2021-06-30"
 
 
+#: The terminal width the commands here print at: wide enough that no table wraps or stacks,
+#: since the report's cells are compared with the terminal's one by one.
+WIDE = "1000"
+
+
 def terminal(folder: Path) -> str:
-    """What the command that made ``folder`` printed (kept beside it)."""
+    """What the command that made ``folder`` printed (kept beside it), at :data:`WIDE` columns."""
     return folder.with_suffix(".txt").read_text(encoding="utf-8")
+
+
+def _invoke_wide(*args: object):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", WIDE)
+        return invoke(*args)
 
 
 def make_sensitivity(folder: Path, method: str = "tornado", *args: object) -> Path:
@@ -48,7 +60,7 @@ def make_sensitivity(folder: Path, method: str = "tornado", *args: object) -> Pa
     scenario = write_small_file(folder)
     sobol = ("--method", "sobol", "--samples", 4) if method == "sobol" else ()
     out = folder / method
-    result = invoke(
+    result = _invoke_wide(
         "sensitivity", scenario, *VARY, *sobol, "-n", 4 if method == "tornado" else 2,
         "-j", 1, "--no-plots", "-o", out, *args,
     )  # fmt: skip
@@ -88,7 +100,7 @@ def make_backtest(folder: Path, history: Path | None = None, *args: object) -> P
     printed in ``folder / 'backtest.txt'``."""
     history = history or make_history(folder / "history")
     out = folder / "backtest"
-    result = invoke(
+    result = _invoke_wide(
         "backtest", history, "--as-of", CUTOFFS, "--until", UNTIL, "-n", 20, "--no-plots",
         "-o", out, *args,
     )  # fmt: skip

@@ -19,6 +19,7 @@ from report_kinds import (
     CUTOFFS,
     UNTIL,
     VARY,
+    WIDE,
     make_backtest,
     make_history,
     make_sensitivity,
@@ -81,9 +82,10 @@ def test_tornado_headline_is_sensitivity_json(tmp_path_factory):
     assert top["key"] in page.visible
 
 
-def test_tornado_rebuilt_from_json_tells_what_the_terminal_told(tmp_path_factory):
+def test_tornado_rebuilt_from_json_tells_what_the_terminal_told(tmp_path_factory, monkeypatch):
     """The Sensitivity rebuilt from sensitivity.json prints the very table the command printed:
     the figure drawn from it has the same rows, caption and warnings as the folder's PNG."""
+    monkeypatch.setenv("COLUMNS", WIDE)  # the width the command printed at
     for kind in ("tornado", "sobol"):
         folder, data, page = _page(tmp_path_factory, kind)
         printed = terminal(folder).split("\n\nResults in")[0].rstrip("\n")
@@ -96,8 +98,9 @@ def test_tornado_rebuilt_from_json_tells_what_the_terminal_told(tmp_path_factory
                 _cells(page.visible, [c for c in cells if c != "(within the noise)"])
 
 
-def test_wrong_rebuild_would_fail(tmp_path_factory):
+def test_wrong_rebuild_would_fail(tmp_path_factory, monkeypatch):
     """The check above can fail: a row changed in the JSON changes the table."""
+    monkeypatch.setenv("COLUMNS", WIDE)
     folder, data, _ = _page(tmp_path_factory, "tornado")
     printed = terminal(folder).split("\n\nResults in")[0].rstrip("\n")
     changed = json.loads(json.dumps(data))

@@ -288,7 +288,8 @@ def test_report_option_on_run_compare_sweep(tmp_path, cheap_figures):
     assert detect_kind(sweep).name == "sweep" and (sweep / "report.html").is_file()
 
 
-def test_trace_report_is_the_story(tmp_path):
+def test_trace_report_is_the_story(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one terminal line per event, to compare one by one
     out = tmp_path / "story.html"
     result = invoke("trace", "equipment", "--stalled", "--report", out)
     assert result.exit_code == 0, result.output

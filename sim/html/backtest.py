@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.backtest import BASELINES, METRICS
-from sim.backtest_report import JSON_FILE, _num, _verdict
+from sim.backtest_report import JSON_FILE, _num, _verdict, amount_scale
 from sim.errors import UserError
 from sim.html.page import nan_for_null, png_figure, read_json, svg_figure
 from sim.html.whatif import _require
@@ -187,22 +187,23 @@ def _pit(value: float) -> str:
 def coverage_rows(bt: BacktestFile, metric: str) -> list[dict]:
     """The terminal's per cut-off table of one metric, as cells."""
     rows = []
+    scale = amount_scale(bt.results, metric)  # as the terminal's table writes the amounts
     for r in bt.results:
         s = r.scores[metric]["total"]
         rows.append(
             {
                 "cutoff": r.cutoff.isoformat(),
                 "open": str(r.open_deals),
-                "actual": _num(s["actual"], metric),
-                "p10": _num(s["p10"], metric),
-                "p50": _num(s["p50"], metric),
-                "p90": _num(s["p90"], metric),
+                "actual": scale(s["actual"]),
+                "p10": scale(s["p10"]),
+                "p50": scale(s["p50"]),
+                "p90": scale(s["p90"]),
                 "error": _error_pct(s),
                 "in50": s["in50"],
                 "in80": s["in80"],
                 "pit": _pit(s["pit"]),
-                "weighted": _num(s.get("baseline_weighted", math.nan), metric),
-                "run_rate": _num(s.get("baseline_run_rate", math.nan), metric),
+                "weighted": scale(s.get("baseline_weighted", math.nan)),
+                "run_rate": scale(s.get("baseline_run_rate", math.nan)),
             }
         )
     return rows

@@ -14,7 +14,7 @@ from sim.aggregate import clean_for_json
 from sim.errors import UserError
 from sim.explain import _plain_words, stall_rows
 from sim.html.page import Figure, optional_json, svg_figure, value_text
-from sim.report import OUTCOME_LABELS, _chance, _num, _pct, compact, money
+from sim.report import OUTCOME_LABELS, _chance, _num, _pct, compact, money, team_scales
 from sim.results import MANIFEST, SCENARIO, read_summary
 
 #: The figures of a run, by the sim.plots function that draws them: (title, caption).
@@ -252,6 +252,7 @@ def _wait_text(days: float | None) -> str:
 def team_rows(summary: dict) -> list[dict]:
     """One row per team, numbers as the terminal's team table writes them."""
     cur = summary["currency"]
+    hours, cost = team_scales(summary)
     rows = []
     for name, team in (summary.get("teams") or {}).items():
         wait = team["wait_days"]
@@ -266,13 +267,13 @@ def team_rows(summary: dict) -> list[dict]:
                 "wait_mean": _wait_text(wait["mean"]),
                 "wait_p50": _wait_text(wait["p50"]),
                 "wait_p90": _wait_text(wait["p90"]),
-                "hours": compact(team["hours"]["mean"]),
+                "hours": hours(team["hours"]["mean"]),
                 "won_hours": compact(team["hours_on_won_deals"]),
                 "lost_hours": compact(team["hours_on_lost_deals"]),
                 "open_hours": compact(
                     team["hours"]["mean"] - team["hours_on_won_deals"] - team["hours_on_lost_deals"]
                 ),
-                "cost": money(team["cost"]["mean"], cur),
+                "cost": cost(team["cost"]["mean"], unit=cur),
                 "cost_value": team["cost"]["mean"],
                 "figure": team_figure(summary, name),
             }

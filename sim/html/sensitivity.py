@@ -23,7 +23,13 @@ from sim.html.whatif import _level, _require, _scenario_of, _short_hash
 from sim.overrides import format_sets
 from sim.overrides import value_text as set_text
 from sim.sensitivity_analysis import MANIFEST, SENSITIVITY_JSON, SENSITIVITY_METRICS, Sensitivity
-from sim.sensitivity_text import _covers_zero, _index_cell, _with_interval
+from sim.sensitivity_text import (
+    _covers_zero,
+    _index_cell,
+    _with_interval,
+    same_decimals,
+    tornado_scale,
+)
 
 #: What sensitivity.json holds whatever the method.
 KEYS = ("method", "scenario", "metric", "seed", "replications", "level", "currency", "base")
@@ -119,24 +125,28 @@ def figure(result: Sensitivity) -> Figure:
 def tornado_rows(result: Sensitivity) -> list[dict]:
     """The terminal's tornado table as cells; ``beyond_noise`` when the swing excludes zero."""
     kind = result.kind
-    return [
-        {
-            "key": row["key"],
-            "base": set_text(row["base"]),
-            "low": set_text(row["low"]),
-            "high": set_text(row["high"]),
-            "at_low": _with_interval(kind, row["at_low"]),
-            "at_high": _with_interval(kind, row["at_high"]),
-            "swing": _with_interval(kind, row["swing"]),
-            "swing_delta": row["swing"]["delta"],
-            "swing_text": format_delta(kind, row["swing"]["delta"]),
-            "swing_interval": format_interval(
-                kind, row["swing"]["ci_low"], row["swing"]["ci_high"]
-            ),
-            "beyond_noise": _beyond_noise(row["swing"]),
-        }
-        for row in result.rows
-    ]
+    scale = tornado_scale(result)  # as the terminal's table writes money
+    rows = []
+    for row in result.rows:
+        base, low, high = same_decimals([row["base"], row["low"], row["high"]])
+        rows.append(
+            {
+                "key": row["key"],
+                "base": base,
+                "low": low,
+                "high": high,
+                "at_low": _with_interval(kind, row["at_low"], scale),
+                "at_high": _with_interval(kind, row["at_high"], scale),
+                "swing": _with_interval(kind, row["swing"], scale),
+                "swing_delta": row["swing"]["delta"],
+                "swing_text": format_delta(kind, row["swing"]["delta"], scale),
+                "swing_interval": format_interval(
+                    kind, row["swing"]["ci_low"], row["swing"]["ci_high"], scale
+                ),
+                "beyond_noise": _beyond_noise(row["swing"]),
+            }
+        )
+    return rows
 
 
 def _beyond_noise(pair: dict) -> bool:

@@ -19,13 +19,14 @@ from sim.comparison import (
     format_delta,
     format_interval,
     format_value,
+    row_scale,
 )
 from sim.comparison import MANIFEST as WHATIF_MANIFEST
 from sim.errors import UserError
 from sim.html.page import optional_json, png_figure, read_json, value_text
 from sim.overrides import format_sets
 from sim.overrides import value_text as set_text
-from sim.sweeps import SWEEP_JSON, SWEEP_PLOT, _plus_minus
+from sim.sweeps import SWEEP_JSON, SWEEP_PLOT, _plus_minus, bookings_scales
 
 #: What comparison.json and sweep.json both hold.
 COMMON_KEYS = ("seed", "replications", "level", "currency")
@@ -56,13 +57,14 @@ def metric_rows(metrics: dict, currency: str) -> list[dict]:
         if name not in METRICS:
             continue
         kind = METRICS[name][0]
+        scale = row_scale(kind, m)  # as the terminal's table writes the row
         rows.append(
             {
                 "label": _label(name, currency),
-                "a": format_value(kind, m["a"]),
-                "b": format_value(kind, m["b"]),
-                "delta": format_delta(kind, m["delta"]),
-                "interval": format_interval(kind, m["ci_low"], m["ci_high"]),
+                "a": format_value(kind, m["a"], scale),
+                "b": format_value(kind, m["b"], scale),
+                "delta": format_delta(kind, m["delta"], scale),
+                "interval": format_interval(kind, m["ci_low"], m["ci_high"], scale),
                 "beyond_noise": _clear(m["ci_low"], m["ci_high"]),
             }
         )
@@ -253,26 +255,30 @@ def _require(data: dict, keys: tuple[str, ...], path: Path) -> None:
         raise UserError(f"{path}: missing {', '.join(missing)}; was it written by dealsim?")
 
 
-def _pm(kind: str, stats: dict) -> str:
+def _pm(kind: str, stats: dict, scale=None) -> str:
     """The sweep table's 'mean +-half-width', with the sign set as on paper: '12.7M ± 1.06M'."""
-    return _plus_minus(kind, stats).replace(" +-", " ± ")
+    return _plus_minus(kind, stats, scale).replace(" +-", " ± ")
 
 
 def sweep_rows(points: list[dict], currency: str) -> list[dict]:
     """One row per value: each main metric as mean ± half-width, and the paired bookings delta."""
     rows = []
+    level, delta = bookings_scales(points)  # as the terminal's table writes money
     for i, point in enumerate(points):
         m = point["metrics"]
         b = m["bookings"]
         rows.append(
             {
                 "label": point["label"],
-                "cells": [_pm(METRICS[name][0], m[name]) for name in MAIN_METRICS],
-                "mean": format_value("money", b["mean"]),
-                "delta": "(reference)" if i == 0 else format_delta("money", b["delta"]),
+                "cells": [
+                    _pm(METRICS[name][0], m[name], level if name == "bookings" else None)
+                    for name in MAIN_METRICS
+                ],
+                "mean": format_value("money", b["mean"], level),
+                "delta": "(reference)" if i == 0 else format_delta("money", b["delta"], delta),
                 "interval": ""
                 if i == 0
-                else format_interval("money", b["delta_ci_low"], b["delta_ci_high"]),
+                else format_interval("money", b["delta_ci_low"], b["delta_ci_high"], delta),
                 "beyond_noise": i > 0 and _clear(b["delta_ci_low"], b["delta_ci_high"]),
                 "bookings": b["mean"],
             }
