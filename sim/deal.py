@@ -288,6 +288,10 @@ class DealLives:
                 self._credit_rework(i, now)
             state = nxt
         rep.closed[i] = now
+        # Closed: the process sleeps on an event that never fires rather than return. A process
+        # that returns schedules its own end as one more event (one in five of a run), and no
+        # one waits for a deal's end.
+        yield rep.closed_for_good
 
     def _interrupted(
         self, i: int, state: int, hit: int, work_start: float, work_end: float, waited: float

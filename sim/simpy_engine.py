@@ -76,6 +76,7 @@ class SimpyReplication:
         self.move_ends: list[float] = []
         self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
+        self.closed_for_good = self.env.event()  # what closed deals wait on: never triggered
         self.budget = None
         if model.budget is not None:
             self.budget = BudgetOffice(self.env, model.budget.releases, model.horizon)
