@@ -115,8 +115,11 @@ class DealLives:
     def life(self, i: int, state: int, lists: TableLists, row: int):
         """The life of deal ``i`` from ``state`` until an outcome (or the horizon).
 
-        Kept lean: a stage visit costs a timeout and a few list look-ups (DESIGN section 6);
-        the common draw (a visit within the first page of the tables) is read inline.
+        Kept lean: a stage visit costs a timeout and a few list look-ups (DESIGN section 6).
+        The common draw (a visit on the current page of the tables) is read inline, and the
+        clock is kept in ``now``: after a timeout of ``d`` started at ``now`` SimPy's clock is
+        ``now + d`` exactly, so it is read from the environment only after waits whose end the
+        deal does not know (money, our people, an interrupt).
         """
         rep, model = self.rep, self.model
         env = rep.env
@@ -125,21 +128,27 @@ class DealLives:
         won, dormant, gate, timing_stage = self.won, self.dormant, self.gate, self.timing_stage
         budget = model.budget
         phase = self.phase
-        first_durations, first_exits = lists.durations_item[0], lists.exits_item[0]
-        aged = lists.age is not None and lists.age[row] > 0
+        # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
+        # visit, what remains of a stage it is already in, is computed apart: `col` starts
+        # past the page so that the first read takes the slow path).
+        durations_at, exits_at = lists.durations_item[0], lists.exits_item[0]
+        col = VISITS if lists.age is not None and lists.age[row] > 0 else 0
+        funded_at = lists.funded_item[0] if budget is not None else None
+        funded_share = budget.funded_share if budget is not None else 0.0
 
         cur, entered, rework = rep.cur, rep.entered, self.rework
         moves, move_starts, move_ends = rep.moves, rep.move_starts, rep.move_ends
-        n_states, dormant_days = self.n_states, rep.stall[DORMANT_CAUSE]
+        n_states, dormant_days, touched = self.n_states, rep.stall[DORMANT_CAUSE], rep.touched
         seller_days, work_at = rep.stall[SELLER_WAIT], self.work_at
         timing_days = rep.stall[TIMING_WAIT]
         timing_release = rep.market.timing_release
         release_days = len(timing_release) if timing_release is not None else 0
         max_wait = model.timing.max_wait_days if model.timing is not None else INF
+        now = env.now
         cur[i] = state
-        entered[i] = env.now
+        entered[i] = now
         if events is not None:
-            events.append((i, env.now, "created", -1, state, "arrival"))
+            events.append((i, now, "created", -1, state, "arrival"))
         k = 0  # stage visits drawn so far (keys the visit draws)
         asks = 0  # requests for money so far (keys the budget draws)
         unfunded = False
@@ -147,18 +156,20 @@ class DealLives:
             unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
-            now = env.now
             if state == dormant:
-                if k < VISITS and not (aged and k == 0):
-                    duration, nxt = first_durations(row, state, k), first_exits(row, state, k)
+                if col < VISITS:
+                    duration, nxt = durations_at(row, state, col), exits_at(row, state, col)
+                    col += 1
                 else:
-                    duration, nxt = self._draw(lists, row, state, k)
+                    duration, nxt, durations_at, exits_at, col = self._draw(lists, row, state, k)
                 k += 1
                 yield timeout(duration)  # not interruptible: no role matters, no shock hits here
-                spent = env.now - now
+                later = now + duration  # = env.now
+                spent = later - now
+                now = later
                 if spent > 0:
                     dormant_days[i] += spent
-                    rep.touched[i] |= DORMANT_BIT
+                    touched[i] |= DORMANT_BIT
                 if nxt >= won:  # the give-up clock ran out: dormant ended the deal
                     rep.ended_by[i] = DORMANT_CAUSE
                 cause = "dormant"
@@ -171,11 +182,12 @@ class DealLives:
                 )
                 if send_back:
                     pass
-                elif k < VISITS and not (aged and k == 0):
-                    duration, nxt = first_durations(row, state, k), first_exits(row, state, k)
+                elif col < VISITS:
+                    duration, nxt = durations_at(row, state, col), exits_at(row, state, col)
+                    col += 1
                     k += 1
                 else:
-                    duration, nxt = self._draw(lists, row, state, k)
+                    duration, nxt, durations_at, exits_at, col = self._draw(lists, row, state, k)
                     k += 1
                 work_start = work_end = INF  # not yet
                 helper = None  # our people's work alongside the client's, if any
@@ -186,10 +198,11 @@ class DealLives:
                         if events is not None:
                             events.append((i, now, "budget_wait", state, state, "budget"))
                         yield rep.budget.release_after(now)
+                        now = env.now
                         self.end_phase(i)
                         if events is not None:
-                            events.append((i, env.now, "budget_released", state, state, "budget"))
-                    work_start = env.now
+                            events.append((i, now, "budget_released", state, state, "budget"))
+                    work_start = now
                     if send_back:
                         nxt, cause = budget.recheck_to, "budget_recheck"
                         self._start_rework(i, BUDGET_REWORK, state, 0.0)
@@ -204,12 +217,15 @@ class DealLives:
                             yield helper
                             self.end_phase(i)
                         helper = None
+                        now = env.now
                         if state == timing_stage:
-                            work_end = env.now
+                            work_end = now
                             yield from self._timing_wait(i, state, work_end)
+                            now = env.now
                         cause = "stage"
                     elif state != timing_stage:
                         yield timeout(duration)
+                        now += duration
                         cause = "stage"
                     else:
                         # The work, then the wait for a good market moment, in one sleep: the
@@ -223,21 +239,24 @@ class DealLives:
                         if ready > work_end:
                             phase[i] = (TIMING_WAIT, work_end)
                             yield timeout(ready - work_start)
+                            now = work_start + (ready - work_start)
                             phase[i] = None
-                            waited = env.now - work_end
+                            waited = now - work_end
                             if waited > 0:  # as the vectorized engine counts it
                                 timing_days[i] += waited
-                                rep.touched[i] |= TIMING_BIT
+                                touched[i] |= TIMING_BIT
                             if events is not None:
                                 events.append((i, work_end, "timing_wait", state, state, "timing"))
                         else:
                             yield timeout(duration)
+                            now += duration
                         cause = "stage"
                     unfunded = False
                 except Interrupt as interrupt:
+                    now = env.now
                     if helper is not None and helper.is_alive:
                         helper.interrupt(interrupt.cause)  # our work for it stops too
-                    if events is not None and state == timing_stage and work_end < env.now:
+                    if events is not None and state == timing_stage and work_end < now:
                         events.append((i, work_end, "timing_wait", state, state, "timing"))
                     if phase[i] is not None:  # the wait it cut counts up to now
                         self.end_phase(i)
@@ -249,10 +268,12 @@ class DealLives:
                     # no money.
                     unfunded = unfunded and work_start == INF and nxt == gate
             if nxt == gate and state != gate:  # entering the gate: is the money there?
-                unfunded = self._asks_in_vain(lists, row, asks)
+                if asks < VISITS:
+                    unfunded = funded_at(row, asks) >= funded_share
+                else:
+                    unfunded = self._asks_in_vain(lists, row, asks)
                 asks += 1
             # The move.
-            now = env.now
             moves.append(state * n_states + nxt)
             move_starts.append(entered[i])
             move_ends.append(now)
@@ -266,7 +287,11 @@ class DealLives:
             if moved_from is not None and (nxt < dormant or nxt >= won) and nxt >= moved_from[2]:
                 self._credit_rework(i, now)
             state = nxt
-        rep.closed[i] = env.now
+        rep.closed[i] = now
+        # Closed: the process sleeps on an event that never fires rather than return. A process
+        # that returns schedules its own end as one more event (one in five of a run), and no
+        # one waits for a deal's end.
+        yield rep.closed_for_good
 
     def _interrupted(
         self, i: int, state: int, hit: int, work_start: float, work_end: float, waited: float
@@ -333,16 +358,17 @@ class DealLives:
 
     # --- draws -----------------------------------------------------------------------------
 
-    def _draw(self, lists: TableLists, row: int, state: int, k: int) -> tuple[float, int]:
-        """(duration, next state) of the deal's k-th visit, if it is in ``state``."""
-        if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
-            return self._aged_first_visit(lists, row, state)
-        if k < VISITS:
-            return lists.durations_item[0](row, state, k), lists.exits_item[0](row, state, k)
+    def _draw(self, lists: TableLists, row: int, state: int, k: int):
+        """(duration, next state) of the deal's k-th visit, if it is in ``state``, read off the
+        page that holds it (turned to, or drawn, here); with that page's readers and the column
+        of the visit after it: ``life`` reads the next ones inline."""
         page, column = self._page(lists, k)
-        return lists.durations_item[page](row, state, column), lists.exits_item[page](
-            row, state, column
-        )
+        durations_at, exits_at = lists.durations_item[page], lists.exits_item[page]
+        if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
+            duration, nxt = self._aged_first_visit(lists, row, state)
+        else:
+            duration, nxt = durations_at(row, state, column), exits_at(row, state, column)
+        return duration, nxt, durations_at, exits_at, column + 1
 
     def _aged_first_visit(self, lists: TableLists, row: int, state: int) -> tuple[float, int]:
         """A CRM deal's first visit: what remains of a stage it has been in for a while."""

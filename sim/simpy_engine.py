@@ -65,6 +65,7 @@ class SimpyReplication:
         self.env = simpy.Environment()
         self.cur = [-1] * n  # each deal's state; -1 before it exists
         self.deals: list[simpy.Process | None] = [None] * n
+        self.lives: list = []  # the deals' generators (their processes' code)
         self.closed = [np.nan] * n
         self.stall = [[0.0] * n for _ in CAUSES]
         self.touched = [0] * n
@@ -76,6 +77,7 @@ class SimpyReplication:
         self.move_ends: list[float] = []
         self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
+        self.closed_for_good = self.env.event()  # what closed deals wait on: never triggered
         self.budget = None
         if model.budget is not None:
             self.budget = BudgetOffice(self.env, model.budget.releases, model.horizon)
@@ -87,7 +89,7 @@ class SimpyReplication:
         initial = TableLists(draws.initial)
         process = env.process
         for i, state in enumerate(model.initial.states.tolist()):
-            self.deals[i] = process(lives.life(i, state, initial, i))
+            self.deals[i] = process(self._life(lives.life(i, state, initial, i)))
         if len(self.market.arrival_days):
             process(self._arrivals(lives))
         if model.shocks is not None and len(self.market.shock_days):
@@ -96,7 +98,20 @@ class SimpyReplication:
             process(self._decision_groups())
         env.run(until=model.horizon)
         lives.finish(model.horizon)
+        self._end_lives()
         return self._records()
+
+    def _end_lives(self) -> None:
+        """Close the deal processes still suspended at the horizon (closed deals sleep for good,
+        see :mod:`sim.deal`): their frames hold the replication in a cycle that only the
+        garbage collector would free, replication after replication, over a growing heap."""
+        for life in self.lives:
+            life.close()
+
+    def _life(self, life):
+        """Keep a deal's generator, to close it at the end (:meth:`_end_lives`)."""
+        self.lives.append(life)
+        return life
 
     # --- the processes around the deals -----------------------------------------------------
 
@@ -109,7 +124,8 @@ class SimpyReplication:
             zip(market.arrival_days.tolist(), market.arrival_rows.tolist(), strict=True)
         ):
             yield timeout(delay_until(env.now, day))
-            self.deals[first + j] = env.process(lives.life(first + j, 0, arrivals, row))
+            life = self._life(lives.life(first + j, 0, arrivals, row))
+            self.deals[first + j] = env.process(life)
 
     def _market(self):
         """Market-wide shocks: each one interrupts, at its instant, every exposed deal it resets.

@@ -42,13 +42,10 @@ def _request_key(request):
     return request.key
 
 
-class TeamResource(simpy.PriorityResource):
-    """A team's people: a priority resource whose capacity can change while deals use it."""
+class _Headcount:
+    """A team's people whose number can change while deals use them (mixed into a resource)."""
 
-    PutQueue = _SortedQueue
-
-    def __init__(self, env: simpy.Environment, people: int):
-        super().__init__(env, capacity=max(people, 1))
+    def _start_with(self, people: int) -> None:
         self._capacity = people
 
     def set_capacity(self, people: int) -> None:
@@ -58,6 +55,25 @@ class TeamResource(simpy.PriorityResource):
         self._capacity = people
         for _ in range(max(hired, 0)):  # SimPy grants one queued request per trigger
             self._trigger_put(None)
+
+
+class TeamResource(_Headcount, simpy.PriorityResource):
+    """A team served in a priority order (largest amount or latest stage first)."""
+
+    PutQueue = _SortedQueue
+
+    def __init__(self, env: simpy.Environment, people: int):
+        super().__init__(env, capacity=max(people, 1))
+        self._start_with(people)
+
+
+class FifoTeamResource(_Headcount, simpy.Resource):
+    """A team served first come, first served: a plain ``Resource`` (the order a priority
+    resource with equal priorities keeps too, without a sort key per request)."""
+
+    def __init__(self, env: simpy.Environment, people: int):
+        super().__init__(env, capacity=max(people, 1))
+        self._start_with(people)
 
 
 @dataclass
@@ -93,9 +109,12 @@ class Desk:
         self.log = log  # the replication's event log, if one is kept
         self.cause = f"team:{team.name}"
         self.days_per_hour = team.days_per_hour
-        self.people: TeamResource | None = None
+        self.people: TeamResource | FifoTeamResource | None = None
+        self.fifo = True
         if not team.unlimited:
-            self.people = TeamResource(env, team.schedule[0][1])
+            self.fifo = team.priority not in ("amount", "stage")
+            resource = FifoTeamResource if self.fifo else TeamResource
+            self.people = resource(env, team.schedule[0][1])
             if len(team.schedule) > 1:
                 env.process(self._roster())
         self.busy: list[tuple[float, float]] = []
@@ -130,7 +149,8 @@ class Desk:
         request = None
         try:
             if self.people is not None:
-                request = self.people.request(priority=priority)
+                people = self.people
+                request = people.request() if self.fifo else people.request(priority=priority)
                 if log is not None:
                     queued = "seller_wait" if waiting is not None else "seller_queued"
                     log.append((deal, env.now, queued, state, state, self.cause))
