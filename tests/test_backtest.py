@@ -245,7 +245,8 @@ def test_history_open_share_follows_the_time_to_close_curve():
     rng = np.random.default_rng(5)
     cut = dt.datetime(2021, 1, 1)
     rows, open_ages = [], []
-    for i, (born, life) in enumerate(zip(rng.uniform(0, 400, 20_000), rng.exponential(100, 20_000))):
+    born_days, lives = rng.uniform(0, 400, 20_000), rng.exponential(100, 20_000)
+    for i, (born, life) in enumerate(zip(born_days, lives, strict=True)):
         created = cut - dt.timedelta(days=float(born))
         rows.append(HistoryRow(f"d{i}", "work", created))
         if life < born:
