@@ -43,7 +43,7 @@ from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 from sim.scenario_bounds import MAX_DAYS, MIN_MEAN_DAYS
 from sim.stats import paired_difference
-from sim.tables import render, scale_for, wrap
+from sim.tables import render, render_with_note, scale_for, wrap
 
 #: The mechanisms that can be switched off, in the order they are reported, with their label,
 #: the scenario section that holds them, and the stall causes they account for.
@@ -399,14 +399,12 @@ def explain_text(summary: dict, counterfactuals: dict | None = None) -> str:
         )
     total = sum(r["days"] for r in rows)
     table.append(["All causes", f"{total:.1f}", "", "", ""])
-    lines += render(table, right={1, 2, 3, 4})
-    lines.append("")
-    lines += _wrap(
+    lines += render_with_note(
+        table,
+        {1, 2, 3, 4},
         "days/deal: days lost within the horizon, averaged over all deals; touched: share of "
         "deals the cause made wait or moved; ended: share it sent straight to an outcome.",
-        indent="  ",
     )
-    lines.append("")
     lines += _wrap(" ".join(_plain_words(summary, rows)))
     if counterfactuals is None:
         return "\n".join(lines)

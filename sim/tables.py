@@ -278,3 +278,8 @@ def _stack_text(text, width, first, rest) -> list[str]:
         break_long_words=False,
         break_on_hyphens=False,
     ) or [first.rstrip()]
+
+
+def render_with_note(rows: Sequence[Sequence[str]], right: Iterable[int], note: str) -> list[str]:
+    """A table, then the note that says what its columns mean, wrapped under it."""
+    return [*render(rows, right=right), "", *wrap(note, indent="  "), ""]

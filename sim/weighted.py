@@ -31,7 +31,7 @@ import numpy as np
 from sim.errors import UserError
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
-from sim.tables import render, scale_for
+from sim.tables import render, render_with_note, scale_for
 
 #: The percentages a typical CRM assigns to its five stages (qualify, discover, propose,
 #: negotiate, commit).
@@ -249,14 +249,12 @@ def weighted_text(found: dict) -> str:
                 f"{st['deals_one_stage_earlier']} deals",
             ]
         )
-    lines += render(table, right={1, 2, 3, 4})
-    lines.append("")
-    lines += _wrap(
+    lines += render_with_note(
+        table,
+        {1, 2, 3, 4},
         "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
         "scenario's own stage exits (no time, no budgets, people or shocks).",
-        indent="  ",
     )
-    lines.append("")
     sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
     pairs = [
         (f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
