@@ -239,7 +239,7 @@ class DealLives:
                         if ready > work_end:
                             phase[i] = (TIMING_WAIT, work_end)
                             yield timeout(ready - work_start)
-                            now = work_start + (ready - work_start)
+                            now = work_start + (ready - work_start)  # SimPy's sum, not `ready`
                             phase[i] = None
                             waited = now - work_end
                             if waited > 0:  # as the vectorized engine counts it

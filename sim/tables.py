@@ -45,6 +45,7 @@ __all__ = [
     "Scale",
     "nobreak",
     "render",
+    "render_with_note",
     "scale_for",
     "terminal_width",
     "wrap",
