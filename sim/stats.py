@@ -79,8 +79,13 @@ class PooledQuantiles:
         self.counts = np.zeros(self.n_bins, dtype=np.int64)
 
     def add(self, values: np.ndarray) -> None:
-        bins = np.clip((np.asarray(values) / self.resolution).astype(np.int64), 0, self.n_bins - 1)
-        self.counts += np.bincount(bins, minlength=self.n_bins)
+        bins = (np.asarray(values) / self.resolution).astype(np.int64)
+        np.minimum(bins, self.n_bins - 1, out=bins)
+        np.maximum(bins, 0, out=bins)
+        # Counted up to the largest bin only: most replications fill a small part of the range,
+        # and this runs in the main process for every replication.
+        found = np.bincount(bins)
+        self.counts[: len(found)] += found
 
     @property
     def n(self) -> int:

@@ -234,6 +234,20 @@ def test_same_seed_gives_identical_files_whatever_the_jobs(tiny_scenario, tmp_pa
     assert read("a", "deals.csv") != read("c", "deals.csv")
 
 
+def test_rows_written_by_the_workers_come_out_in_order_and_leave_nothing(tiny_scenario, tmp_path):
+    # With two jobs each worker writes its batches' rows to files the main process appends
+    # (sim.runner._spill_rows): many batches here, so any reordering would show.
+    outs = {jobs: tmp_path / f"j{jobs}" for jobs in (1, 2)}
+    for jobs, out in outs.items():
+        args = ("-n", 40, "--seed", 5, "-j", jobs, "-o", out, "--no-plots", "--events")
+        result = invoke("run", tiny_scenario, *args)
+        assert result.exit_code == 0, (result.output, result.exception)
+    for name in ("deals.csv", "events.csv", "summary.json"):
+        assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
+    assert not [path.name for path in outs[2].iterdir() if path.name.startswith(".")]
+    assert len((outs[2] / "deals.csv").read_text().splitlines()) > 40
+
+
 # --------------------------------------------------------------------------------------------
 # User errors: exit 2, file and field named, no traceback, no folder
 # --------------------------------------------------------------------------------------------
