@@ -274,7 +274,7 @@ def draw_deal_tables(
     model: Model, streams: Streams, group: Group, n: int, market: Market
 ) -> DealTables:
     """Draw every per-deal number for ``n`` deals of a group."""
-    amounts = model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
+    amounts = _amounts(model, streams, group, n)
     age = None
     if group == Group.INITIAL:
         given = model.initial.amounts
@@ -292,6 +292,15 @@ def draw_deal_tables(
         model, streams, group, n, amounts, role_times, role_moves, shock_reacts,
         market.shock_days, age,
     )  # fmt: skip
+
+
+def _amounts(model: Model, streams: Streams, group: Group, n: int) -> np.ndarray:
+    """Each deal's amount. A group without deals (a book with no inflow) draws nothing: the
+    streams are keyed, so no other number moves, and a replication is spared the fixed cost of
+    a stream and of an inverse CDF."""
+    if n == 0:
+        return np.empty(0)
+    return model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
 
 
 def _with_stop(times: np.ndarray) -> np.ndarray:
@@ -319,7 +328,7 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
         rng = streams.generator(Purpose.ROLE_TENURE, group, key, block)
         gaps = rng.standard_exponential((n, ROLE_SLOTS))
         gaps *= role.tenure_mean_days
-        block_times = np.cumsum(gaps, axis=1, out=gaps)
+        block_times = _cumsum_rows(gaps)
         block_times += last[:, None]
         times.append(block_times)
         effect.append(
@@ -332,11 +341,19 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
     return times, moves
 
 
+def _cumsum_rows(values: np.ndarray) -> np.ndarray:
+    """``np.cumsum(values, axis=1)`` in place, a column at a time: the same additions in the
+    same order, several times faster on short rows (numpy loops per row there)."""
+    for c in range(1, values.shape[1]):
+        values[:, c] += values[:, c - 1]
+    return values
+
+
 def _shock_reactions(model: Model, streams: Streams, group: Group, n: int, market: Market):
     """(n, shocks): whether each shock would reset each deal if the deal were exposed."""
     n_shocks = len(market.shock_days)
-    if n_shocks == 0:  # a calm replication: nothing to draw (the streams are keyed, so the
-        return np.zeros((n, 0), dtype=bool)  # numbers of the others do not move)
+    if n_shocks == 0 or n == 0:  # a calm replication, or no deal: nothing to draw (the
+        return np.zeros((n, n_shocks), dtype=bool)  # streams are keyed: no other number moves)
     blocks = -(-n_shocks // SHOCK_SLOTS)
     u = np.hstack(
         [streams.uniforms(Purpose.SHOCK_EFFECT, group, n, SHOCK_SLOTS, b) for b in range(blocks)]
