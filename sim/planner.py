@@ -39,46 +39,48 @@ INF = np.inf
 
 @dataclass
 class Plan:
-    """Stretches of a block of deals in the order they happen to each deal, flattened.
+    """The stretches of a block of deals, grouped by replication, and how each deal ended.
 
-    Stretch s belongs to ``deal[s]``; it begins at ``start[s]`` in ``state[s]`` and ends at
-    ``end[s]`` with a move to ``next_state[s]`` (or runs past the horizon, with no move).
+    Stretch s begins at ``start[s]`` in ``state[s]`` and ends at ``end[s]`` with a move to
+    ``next_state[s]`` (or runs past the horizon, with no move). The stretches of replication r
+    of the block (deals ``bounds[r] .. bounds[r + 1] - 1``) are ``cuts[r] .. cuts[r + 1] - 1``,
+    step by step: the records count them (flows, open deals by period), which does not depend
+    on their order, so they are never sorted by deal.
     """
 
-    deal: np.ndarray
     state: np.ndarray
     next_state: np.ndarray
     start: np.ndarray
     end: np.ndarray  # inf: still under way at the horizon
+    bounds: np.ndarray  # (replications + 1,) first deal of each replication, then the count
+    cuts: np.ndarray  # (replications + 1,) first stretch of each replication, then the count
     closed: np.ndarray  # per deal: close day, nan while open
     stall: np.ndarray  # (n, causes)
     touched: np.ndarray
     ended_by: np.ndarray
+    horizon_state: np.ndarray  # per deal: its state at the horizon
 
     def part(self, first: int, stop: int) -> Plan:
-        """The plan of deals ``first .. stop - 1`` alone (one replication of a block), with its
-        deals numbered from 0."""
-        lo, hi = np.searchsorted(self.deal, [first, stop], side="left").tolist()
-        stretches = slice(lo, hi)
+        """The plan of deals ``first .. stop - 1`` alone (replications of the block, whole),
+        with its deals numbered from 0."""
+        lo, hi = np.searchsorted(self.bounds, [first, stop]).tolist()
+        if self.bounds[lo] != first or self.bounds[hi] != stop:
+            raise ValueError(f"deals {first}..{stop - 1} are not whole replications of the block")
+        stretches = slice(self.cuts[lo], self.cuts[hi])
         deals = slice(first, stop)
         return Plan(
-            self.deal[stretches] - first,
             self.state[stretches],
             self.next_state[stretches],
             self.start[stretches],
             self.end[stretches],
+            self.bounds[lo : hi + 1] - first,
+            self.cuts[lo : hi + 1] - self.cuts[lo],
             self.closed[deals],
             self.stall[deals],
             self.touched[deals],
             self.ended_by[deals],
+            self.horizon_state[deals],
         )
-
-    def state_at_horizon(self, n: int) -> np.ndarray:
-        """Each of the ``n`` deals' state at the horizon: the state of its last stretch if that
-        is still under way, else (the deal closed) where that stretch took it."""
-        last = np.searchsorted(self.deal, np.arange(1, n + 1), side="left") - 1
-        under_way = np.isinf(self.end[last])
-        return np.where(under_way, self.state[last], self.next_state[last])
 
 
 class _Block:
@@ -113,6 +115,9 @@ class _Block:
         self.ended_by = np.full(n, -1, dtype=np.int64)
         self.stall_of = np.zeros((len(CAUSES), n))  # cause-major: one cause's days are one row
         self.touched_of = np.zeros(n, dtype=np.int64)
+        self.horizon_state = np.zeros(n, dtype=np.int64)
+        # The replications' deals: deals bounds[r] .. bounds[r + 1] - 1 (market_of increases).
+        self.bounds = np.searchsorted(market_of, np.arange(market_of.max(initial=-1) + 2))
         # The working set.
         self.id = np.arange(n)
         self.rows = np.asarray(rows)
@@ -402,53 +407,62 @@ class _Block:
             if settle.any():
                 at = np.flatnonzero(settle)
                 self.credit_rework(at, now[at])
-        self.state = nxt
-        self.now = now
         closing = (nxt >= model.won) & done
         self.closed[self.id[closing]] = now[closing]
+        state_before = self.state
+        self.state, self.now = nxt, now
         open_ = done & ~closing
         if not open_.all():
-            self._leave(np.flatnonzero(~open_), horizon)
-            # The open deals by index, then a take per array: far cheaper than boolean masks.
-            kept = np.flatnonzero(open_)
-            for name in self.working_arrays():
-                setattr(self, name, getattr(self, name).take(kept))
-            self.role_cursor = [cursor.take(kept) for cursor in self.role_cursor]
-            self.stall = self.stall.take(kept, axis=1)
+            gone = np.flatnonzero(~open_)
+            # At the horizon: where the deal closed to, or the state of its stretch under way.
+            at_horizon = np.where(done[gone], nxt[gone], state_before[gone])
+            self._leave(gone, at_horizon, horizon)
+            self._keep(np.flatnonzero(open_))
 
-    def _leave(self, gone: np.ndarray, horizon: float) -> None:
+    def _keep(self, kept: np.ndarray) -> None:
+        """Shrink the working set to the deals ``kept`` (by index, then a take per array:
+        far cheaper than boolean masks)."""
+        for name in self.working_arrays():
+            setattr(self, name, getattr(self, name).take(kept))
+        self.role_cursor = [cursor.take(kept) for cursor in self.role_cursor]
+        self.stall = self.stall.take(kept, axis=1)
+
+    def _leave(self, gone: np.ndarray, at_horizon: np.ndarray, horizon: float) -> None:
         """Deals leaving the working set: rework still under way ends at the horizon, and their
-        stall days and touched causes go to the per-deal outputs."""
+        state there, stall days and touched causes go to the per-deal outputs."""
         if not self.stages_only:
             pending = gone[self.rework_cause[gone] >= 0]
             if len(pending):
                 self.credit_rework(pending, np.full(len(pending), horizon))
         deals = self.id.take(gone)
+        self.horizon_state[deals] = at_horizon
         for cause, days in enumerate(self.stall):  # a cause at a time: 1-d, cheaper
             self.stall_of[cause, deals] = days.take(gone)
         self.touched_of[deals] = self.touched.take(gone)
 
     def plan(self) -> Plan:
-        """The logged stretches grouped by deal, each deal's in the order they happen.
+        """The logged stretches grouped by replication (the deals ``bounds[r] ..
+        bounds[r + 1] - 1``), step by step inside each.
 
-        Every open deal logs one stretch a step, so a stretch's rank among its deal's is its
-        step: its place is its deal's first place plus its step (a scatter, cheaper than
-        sorting by deal).
+        A step's log holds its deals in increasing order (the working set only ever loses
+        deals), so each replication's stretches of a step are one slice of it: the plan is one
+        concatenation of slices, no sort or scatter.
         """
-        n = len(self.closed)
+        bounds = self.bounds
         if not self.log:  # a block without deals
             empty = np.empty(0, dtype=np.int64)
             self.log.append((empty, empty, empty, np.empty(0), np.empty(0)))
-        parts = [np.concatenate(column) for column in zip(*self.log, strict=True)]
-        ordinal = np.repeat(np.arange(len(self.log)), [len(entry[0]) for entry in self.log])
-        per_deal = np.bincount(parts[0], minlength=n)
-        first = np.cumsum(per_deal) - per_deal
-        place = first[parts[0]] + ordinal
-        deal, state, nxt, start, end = (np.empty_like(part) for part in parts)
-        for out, part in zip((deal, state, nxt, start, end), parts, strict=True):
-            out[place] = part
-        return Plan(deal, state, nxt, start, end, self.closed, self.stall_of.T,
-                    self.touched_of, self.ended_by)  # fmt: skip
+        slices = [np.searchsorted(entry[0], bounds).tolist() for entry in self.log]
+        order = [(t, cut[r], cut[r + 1]) for r in range(len(bounds) - 1)
+                 for t, cut in enumerate(slices)]  # fmt: skip
+        columns = [  # each led by an empty piece: the dtype, were there no stretches
+            np.concatenate([self.log[0][c][:0], *(self.log[t][c][lo:hi] for t, lo, hi in order)])
+            for c in range(1, 5)
+        ]
+        per_replication = np.diff(np.array(slices), axis=1).sum(axis=0)
+        cuts = np.concatenate([[0], np.cumsum(per_replication)])
+        return Plan(*columns, bounds, cuts, self.closed, self.stall_of.T, self.touched_of,
+                    self.ended_by, self.horizon_state)  # fmt: skip
 
 
 def _next_after(times: np.ndarray, cursor: np.ndarray, at: np.ndarray, now) -> np.ndarray:

@@ -92,7 +92,7 @@ def records_from_plan(model: Model, rep: ReplicationDraws, plan: Plan) -> Replic
         created=rep.created(),
         first_state=rep.first_states(),
         amount=rep.amounts(),
-        state=plan.state_at_horizon(rep.n),
+        state=plan.horizon_state,
         closed=plan.closed,
         stall=plan.stall,
         touched=plan.touched,
