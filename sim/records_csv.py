@@ -73,9 +73,9 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     ends = [*[","] * (len(decimals) - 1), "\n"]
     created, amount, closed, cycle, *stalls = _fixed_point_pieces(numbers, decimals, ends)
     pieces = [
-        itertools.repeat(f"{rec.replication},"),
+        [f"{rec.replication},"] * n,
         _integer_text(np.arange(n)).tolist(),
-        itertools.repeat(","),
+        [","] * n,
         *([_crm_ids(model, n)] if model.initial.ids else []),
         names.take(rec.first_state).tolist(),
         *created,
@@ -85,8 +85,13 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
         *cycle,
         *itertools.chain.from_iterable(stalls),
     ]
-    # The lists all have n items; zip stops there, before the endless repeats.
-    return "".join(map("".join, zip(*pieces, strict=False)))
+    # The lists all have n items: laid into one list row after row (slice assignments), then
+    # joined once, cheaper than joining each row.
+    width = len(pieces)
+    text = [""] * (n * width)
+    for column, piece in enumerate(pieces):
+        text[column::width] = piece
+    return "".join(text)
 
 
 @functools.lru_cache(maxsize=4)
@@ -109,10 +114,23 @@ _SMALL_INTEGERS = np.array([str(i) for i in range(10_000)], dtype=object)
 _ROUNDING_MARGIN = 2.0**-50
 
 
+#: The text of 0..9999 with four digits: the low digits of a larger number.
+_PADDED_INTEGERS = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
+
+
 def _integer_text(values: np.ndarray) -> np.ndarray:
-    """``str`` of each non-negative int64 value (an object array), looked up when all are small."""
-    if values.max() < len(_SMALL_INTEGERS):
+    """``str`` of each non-negative int64 value (an object array), looked up when all are below
+    10**8 (deal amounts): the digits above the last four, then those four."""
+    top = values.max()
+    if top < len(_SMALL_INTEGERS):
         return _SMALL_INTEGERS.take(values)
+    if top < len(_SMALL_INTEGERS) ** 2:
+        high, low = np.divmod(values, len(_SMALL_INTEGERS))
+        text = _SMALL_INTEGERS.take(high) + _PADDED_INTEGERS.take(low)
+        small = high == 0  # no high digits: no padding either
+        if small.any():
+            text[small] = _SMALL_INTEGERS.take(low[small])
+        return text
     return np.array(list(map(str, values.tolist())), dtype=object)
 
 
