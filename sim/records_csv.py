@@ -205,15 +205,13 @@ _JOINED: dict = {}
 
 def _joined_table(decimals: int, end: str, top: int) -> np.ndarray:
     """The text of every scaled value 0 .. top (at least), fraction and separator included:
-    ``"12.05,"`` at 1205 (2 decimals). Grown in powers of two as larger values come, so a run
-    builds only what its columns need (days: ~150,000 entries, in ~30 ms once)."""
+    ``"12.05,"`` at 1205 (2 decimals). Built from the two tables (whole part, then fraction),
+    with room to spare as larger values come, so a run builds only what its columns need
+    (days over four years: ~180,000 entries, in ~20 ms once)."""
     table = _JOINED.get((decimals, end))
     if table is None or len(table) <= top:
-        size = max(1024, 1 << int(top).bit_length())
-        unit = 10**decimals
-        table = np.array(
-            [f"{i // unit}.{i % unit:0{decimals}d}{end}" for i in range(size)], dtype=object
-        )
+        whole, fraction = np.divmod(np.arange(max(1024, top + top // 4 + 1)), 10**decimals)
+        table = _integer_text(whole) + _fraction_table(decimals, end).take(fraction)
         _JOINED[(decimals, end)] = table
     return table
 
