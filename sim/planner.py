@@ -490,8 +490,9 @@ class StackedTables:
     own, only stacked.
     """
 
-    def __init__(self, parts: list[DealTables]):
+    def __init__(self, parts: list[DealTables], memory: PageMemory | None = None):
         self.parts = parts
+        self.memory = memory if memory is not None else PageMemory()
         self.age_in_stage = None
         if any(part.age_in_stage is not None for part in parts):
             self.age_in_stage = np.concatenate(
@@ -535,13 +536,13 @@ class StackedTables:
         keyed by page, so what is drawn does not depend on when or for whom."""
         table = self._pages.get(purpose)
         if table is None or len(table) < pages:  # room doubles: few copies as pages come
-            grown = np.empty((max(pages, 4, 2 * len(table) if table is not None else 0),
-                              self.n, VISITS))  # fmt: skip
+            room = max(pages, 4, 2 * len(table) if table is not None else 0)
+            grown = self.memory.pages(purpose, room, self.n)
             if table is None:
                 self._drawn[purpose] = set()
                 for block in range(len(self.parts)):
                     self._draw(purpose, grown, 0, block)
-            else:
+            elif not np.shares_memory(grown, table):  # else the pages are there already
                 grown[: len(table)] = table
             self._pages[purpose] = table = grown
         if later is not None:
@@ -556,6 +557,28 @@ class StackedTables:
         first = self._first_row[block]
         part = self.parts[block]
         part.draw_uniforms(purpose, page, table[page, first : first + part.n])
+
+
+class PageMemory:
+    """Memory for the pages of visit numbers, handed from block to block of one run.
+
+    A block's pages are tens of MB, drawn into once: in memory fresh from the system each first
+    touch costs a page fault, which made drawing into it twice as slow. So the blocks of a run,
+    planned one after the other, draw into the same memory (its old numbers are never read: a
+    block draws every page before it reads it). Pages of one purpose are laid page after page
+    with the block's rows, so a block that needs more pages keeps the ones it has in place.
+    """
+
+    def __init__(self):
+        self._held: dict = {}
+
+    def pages(self, purpose: Purpose, pages: int, rows: int) -> np.ndarray:
+        """(pages, rows, VISITS) of memory for ``purpose``, its first pages where they were."""
+        size = pages * rows * VISITS
+        held = self._held.get(purpose)
+        if held is None or len(held) < size:
+            held = self._held[purpose] = np.empty(size)
+        return held[:size].reshape(pages, rows, VISITS)
 
 
 def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
