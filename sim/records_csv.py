@@ -119,19 +119,25 @@ _PADDED_INTEGERS = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
 
 
 def _integer_text(values: np.ndarray) -> np.ndarray:
-    """``str`` of each non-negative int64 value (an object array), looked up when all are below
-    10**8 (deal amounts): the digits above the last four, then those four."""
-    top = values.max()
-    if top < len(_SMALL_INTEGERS):
+    """``str`` of each non-negative int64 value (an object array), looked up when all are small."""
+    if values.max() < len(_SMALL_INTEGERS):
         return _SMALL_INTEGERS.take(values)
-    if top < len(_SMALL_INTEGERS) ** 2:
+    return np.array(list(map(str, values.tolist())), dtype=object)
+
+
+def _integer_pieces(values: np.ndarray) -> list[np.ndarray]:
+    """``str`` of each non-negative int64 value as pieces to put together (object arrays),
+    looked up when all are below 10**8 (deal amounts): the digits above the last four, then
+    those four."""
+    if len(_SMALL_INTEGERS) <= values.max() < len(_SMALL_INTEGERS) ** 2:
         high, low = np.divmod(values, len(_SMALL_INTEGERS))
-        text = _SMALL_INTEGERS.take(high) + _PADDED_INTEGERS.take(low)
+        high_text, low_text = _SMALL_INTEGERS.take(high), _PADDED_INTEGERS.take(low)
         small = high == 0  # no high digits: no padding either
         if small.any():
-            text[small] = _SMALL_INTEGERS.take(low[small])
-        return text
-    return np.array(list(map(str, values.tolist())), dtype=object)
+            high_text[small] = ""
+            low_text[small] = _SMALL_INTEGERS.take(low[small])
+        return [high_text, low_text]
+    return [_integer_text(values)]
 
 
 @functools.cache
@@ -143,14 +149,14 @@ def _fraction_table(decimals: int, end: str) -> np.ndarray:
 def _fixed_point_pieces(
     numbers: np.ndarray, decimals: list[int], ends: list[str]
 ) -> list[tuple[list[str], ...]]:
-    """Each row of ``numbers`` (one row a CSV column) as one or two lists of pieces, such that
+    """Each row of ``numbers`` (one row a CSV column) as lists of pieces, such that
     the pieces of the i-th value x put together are ``f"{x:.{d}f}" + end`` (``d``, ``end``: the
     row's decimals and separator), except that nan gives an empty field: ``end``.
 
     Why: ``%.2f`` costs ~220 ns a value; here numpy rounds all the values at once and the text is
     looked up in tables: of the whole number with its fraction and separator when the column's
-    values are small (days: one piece a value), else of the whole part and of the fraction
-    with the separator (two pieces).
+    values are small (days: one piece a value), else of the whole part (in two pieces up to
+    10**8) and of the fraction with the separator.
 
     Exactness: ``%`` rounds the exact value of x * 10**d (half to even), numpy the float product,
     which may be off the exact one by half a unit in its last place. They can only disagree when
@@ -181,19 +187,19 @@ def _fixed_point_pieces(
         if tops[c] < _JOINED_LIMIT:
             pieces = [_joined_table(places, end, tops[c]).take(scaled_int[c])]
         else:
-            pieces = [_integer_text(whole[c]), _fraction_table(places, end).take(fraction[c])]
+            pieces = [*_integer_pieces(whole[c]), _fraction_table(places, end).take(fraction[c])]
         if has_negative[c]:
             pieces[0][negative[c]] = "-" + pieces[0][negative[c]]
         if has_missing[c]:
+            for piece in pieces[1:]:
+                piece[missing[c]] = ""
             pieces[0][missing[c]] = end
-            pieces[-1][missing[c]] = end
         out.append(pieces)
-    for c, i in np.argwhere(~sure & ~missing).tolist():  # rarely any
-        text = f"{numbers[c, i]:.{decimals[c]}f}"
-        if len(out[c]) == 1:  # the number and its separator are one piece
-            out[c][0][i] = text + ends[c]
-        else:
-            out[c][0][i], out[c][1][i] = text, ends[c]
+    unsure = ~(sure | missing)
+    for c, i in np.argwhere(unsure).tolist() if unsure.any() else []:  # rarely any
+        for piece in out[c][1:]:
+            piece[i] = ""
+        out[c][0][i] = f"{numbers[c, i]:.{decimals[c]}f}{ends[c]}"
     return [tuple(piece.tolist() for piece in pieces) for pieces in out]
 
 
