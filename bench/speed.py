@@ -149,6 +149,7 @@ def breakdown(scenario: str, replications: int) -> dict[str, float]:
     from sim.draws import DealTables, draw_replication
     from sim.engine import gc_paused
     from sim.model import compile_scenario
+    from sim.planner import PageMemory
     from sim.records_csv import deal_rows
     from sim.scenario import load_scenario
     from sim.vectorized import plan_replications, records_from_plan, replications_per_plan
@@ -156,6 +157,7 @@ def breakdown(scenario: str, replications: int) -> dict[str, float]:
     model = compile_scenario(load_scenario(scenario))
     size = replications_per_plan(model)
     plan_replications(model, [draw_replication(model, 1, 0)])  # imports and tables: not a step
+    memory = PageMemory()  # as a run: the blocks draw into the same memory
     spent = dict.fromkeys(("draws", "planning", "records", "aggregation", "deals.csv rows"), 0.0)
     clock = time.perf_counter
     drawing = DealTables.draw_uniforms
@@ -177,7 +179,7 @@ def breakdown(scenario: str, replications: int) -> dict[str, float]:
                 draws = [draw_replication(model, 1, r) for r in block]
                 planned = clock()
                 lazy[0] = 0.0
-                plan = plan_replications(model, draws)
+                plan = plan_replications(model, draws, memory)
                 recorded = clock()
                 records, start = [], 0
                 for rep in draws:

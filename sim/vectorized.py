@@ -22,13 +22,14 @@ import numpy as np
 from sim.draws import ReplicationDraws, draw_replication
 from sim.engine import gc_paused
 from sim.model import Model
-from sim.planner import Plan, StackedTables, plan_block
+from sim.planner import PageMemory, Plan, StackedTables, plan_block
 from sim.records import ReplicationRecords, open_by_state
 
 #: Deals planned in one pass: enough to spread the planner's per-step cost over several
-#: replications, few enough to keep a block's tables small (a few MB). Measured on the
-#: portfolio book: 32,000 plans ~15% faster than 16,000; 64,000 gains nothing more.
-DEALS_PER_PLAN = 32_000
+#: replications, few enough to keep a block's tables small (tens of MB). Measured on the
+#: portfolio book: 32,000 plans ~15% faster than 16,000; with the planner's compact working
+#: set, 64,000 another ~5%; 128,000 gains nothing more.
+DEALS_PER_PLAN = 64_000
 MAX_REPLICATIONS_PER_PLAN = 32
 
 
@@ -41,10 +42,11 @@ def replications_per_plan(model: Model) -> int:
 def run_vectorized(model: Model, seed: int, replications: range) -> Iterator[ReplicationRecords]:
     """The records of each replication, in order, planned a block at a time."""
     size = replications_per_plan(model)
+    memory = PageMemory()  # one block after the other: they draw into the same memory
     for start in range(0, len(replications), size):
         with gc_paused():
             draws = [draw_replication(model, seed, r) for r in replications[start : start + size]]
-            plan = plan_replications(model, draws)
+            plan = plan_replications(model, draws, memory)
             records, first = [], 0
             for rep in draws:
                 records.append(records_from_plan(model, rep, plan.part(first, first + rep.n)))
@@ -52,9 +54,12 @@ def run_vectorized(model: Model, seed: int, replications: range) -> Iterator[Rep
         yield from records
 
 
-def plan_replications(model: Model, draws: list[ReplicationDraws]) -> Plan:
+def plan_replications(
+    model: Model, draws: list[ReplicationDraws], memory: PageMemory | None = None
+) -> Plan:
     """Every deal's stretches, replication after replication: each one's day-0 pipeline, then
-    its arrivals (the deal numbering of :class:`ReplicationDraws`)."""
+    its arrivals (the deal numbering of :class:`ReplicationDraws`). ``memory``: where to draw
+    the pages of visit numbers (see :class:`PageMemory`), for a run planning block after block."""
     # Who enters its first stage at its creation (and so asks for money if that is the gate):
     # new deals, and day-0 deals from counts; a CRM deal with time in its stage is there already.
     initial_entering = model.initial.age_in_stage == 0
@@ -72,7 +77,7 @@ def plan_replications(model: Model, draws: list[ReplicationDraws]) -> Plan:
         release = np.stack([rep.market.timing_release for rep in draws])
     return plan_block(
         model,
-        StackedTables(parts),
+        StackedTables(parts, memory),
         np.concatenate(rows),
         np.concatenate([rep.first_states() for rep in draws]),
         np.concatenate([rep.start_days() for rep in draws]),
@@ -92,7 +97,7 @@ def records_from_plan(model: Model, rep: ReplicationDraws, plan: Plan) -> Replic
         created=rep.created(),
         first_state=rep.first_states(),
         amount=rep.amounts(),
-        state=plan.state_at_horizon(rep.n),
+        state=plan.horizon_state,
         closed=plan.closed,
         stall=plan.stall,
         touched=plan.touched,

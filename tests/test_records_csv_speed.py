@@ -50,8 +50,8 @@ def percent(values, decimals: int) -> list[str]:
 def fixed_point(values, decimals: int) -> list[str]:
     """_fixed_point_pieces of one column, pieces put together, no separator."""
     numbers = np.asarray(values, dtype=float).reshape(1, -1)
-    [(whole, tail)] = _fixed_point_pieces(numbers, [decimals], [""])
-    return [w + t for w, t in zip(whole, tail, strict=True)]
+    [pieces] = _fixed_point_pieces(numbers, [decimals], [""])
+    return ["".join(value) for value in zip(*pieces, strict=True)]
 
 
 def naive_fixed_point(values, decimals: int) -> list[str]:
