@@ -210,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     n = {  # replications for runs of about ten seconds on this machine, one job
-        ("chain", "vectorized"): 2500 // scale,
+        ("chain", "vectorized"): 4000 // scale,
         ("chain", "simpy"): 500 // scale,
         ("portfolio", "vectorized"): 1600 // scale,
         ("portfolio", "simpy"): 400 // scale,
