@@ -141,7 +141,7 @@ class DealLives:
         n_states, dormant_days, touched = self.n_states, rep.stall[DORMANT_CAUSE], rep.touched
         seller_days, work_at = rep.stall[SELLER_WAIT], self.work_at
         timing_days = rep.stall[TIMING_WAIT]
-        timing_release = rep.market.timing_release
+        timing_release = rep.timing_release
         release_days = len(timing_release) if timing_release is not None else 0
         max_wait = model.timing.max_wait_days if model.timing is not None else INF
         now = env.now
@@ -397,7 +397,7 @@ class DealLives:
 
     def _timing_end(self, work_end: float) -> float:
         """When a client ready at ``work_end`` stops waiting for a good market moment."""
-        release = self.rep.market.timing_release
+        release = self.rep.timing_release
         day = int(work_end)
         ready = release[day] if day < len(release) else INF
         return min(ready, work_end + self.model.timing.max_wait_days)
