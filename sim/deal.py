@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 INF = float("inf")
 DORMANT_BIT = 1 << DORMANT_CAUSE
+BUDGET_BIT = 1 << BUDGET_WAIT
 TIMING_BIT = 1 << TIMING_WAIT
 SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carries its index
 
@@ -64,6 +65,14 @@ class TableLists:
         self.recheck_item: list = []
         self.effort_item: dict = {}  # (team, stage, page) -> hours table's item
         self.add_page()
+        # Page 0's readers, where nearly every read is made (a deal takes them at its start).
+        budget = tables.model.budget is not None
+        self.first_page = (
+            self.durations_item[0],
+            self.exits_item[0],
+            self.funded_item[0] if budget else None,
+            self.recheck_item[0] if budget else None,
+        )
         age = tables.age_in_stage
         self.age = age.tolist() if age is not None else None
 
@@ -109,6 +118,44 @@ class DealLives:
         self.gate = model.budget.gate if model.budget is not None else -1
         self.timing_stage = model.timing.stage if model.timing is not None else -1
         self.work_at = [*model.work, []] if model.work else [[]] * (model.n_stages + 1)
+        self.shared = self._shared()
+
+    def _shared(self) -> tuple:
+        """What every deal's ``life`` reads, gathered once per replication: each deal then
+        starts with one unpacking instead of some thirty attribute reads (a deal's start costs
+        as much as a stage visit otherwise, and most deals make only a few visits)."""
+        rep, model = self.rep, self.model
+        budget, timing = model.budget, model.timing
+        release = rep.timing_release
+        return (
+            rep.env,
+            rep.env.timeout,
+            rep.events,
+            self.won,
+            self.dormant,
+            self.gate,
+            self.timing_stage,
+            self.phase,
+            rep.budget.release_after if budget is not None else None,
+            budget.funded_share if budget is not None else 0.0,
+            budget.recheck_probability if budget is not None else 0.0,
+            rep.cur,
+            rep.entered,
+            self.rework,
+            rep.moves,
+            rep.move_starts,
+            rep.move_ends,
+            self.n_states,
+            rep.stall[BUDGET_WAIT],
+            rep.stall[DORMANT_CAUSE],
+            rep.stall[TIMING_WAIT],
+            rep.stall[SELLER_WAIT],
+            rep.touched,
+            self.work_at,
+            release,
+            len(release) if release is not None else 0,
+            timing.max_wait_days if timing is not None else INF,
+        )
 
     # --- the process ------------------------------------------------------------------------
 
@@ -121,29 +168,18 @@ class DealLives:
         ``now + d`` exactly, so it is read from the environment only after waits whose end the
         deal does not know (money, our people, an interrupt).
         """
-        rep, model = self.rep, self.model
-        env = rep.env
-        timeout = env.timeout
-        events = rep.events
-        won, dormant, gate, timing_stage = self.won, self.dormant, self.gate, self.timing_stage
-        budget = model.budget
-        phase = self.phase
+        (
+            env, timeout, events, won, dormant, gate, timing_stage, phase,
+            release_after, funded_share, recheck_probability,
+            cur, entered, rework, moves, move_starts, move_ends, n_states,
+            budget_days, dormant_days, timing_days, seller_days, touched, work_at,
+            timing_release, release_days, max_wait,
+        ) = self.shared  # fmt: skip
         # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
         # visit, what remains of a stage it is already in, is computed apart: `col` starts
         # past the page so that the first read takes the slow path).
-        durations_at, exits_at = lists.durations_item[0], lists.exits_item[0]
+        durations_at, exits_at, funded_at, recheck_at = lists.first_page
         col = VISITS if lists.age is not None and lists.age[row] > 0 else 0
-        funded_at = lists.funded_item[0] if budget is not None else None
-        funded_share = budget.funded_share if budget is not None else 0.0
-
-        cur, entered, rework = rep.cur, rep.entered, self.rework
-        moves, move_starts, move_ends = rep.moves, rep.move_starts, rep.move_ends
-        n_states, dormant_days, touched = self.n_states, rep.stall[DORMANT_CAUSE], rep.touched
-        seller_days, work_at = rep.stall[SELLER_WAIT], self.work_at
-        timing_days = rep.stall[TIMING_WAIT]
-        timing_release = rep.market.timing_release
-        release_days = len(timing_release) if timing_release is not None else 0
-        max_wait = model.timing.max_wait_days if model.timing is not None else INF
         now = env.now
         cur[i] = state
         entered[i] = now
@@ -171,15 +207,18 @@ class DealLives:
                     dormant_days[i] += spent
                     touched[i] |= DORMANT_BIT
                 if nxt >= won:  # the give-up clock ran out: dormant ended the deal
-                    rep.ended_by[i] = DORMANT_CAUSE
+                    self.rep.ended_by[i] = DORMANT_CAUSE
                 cause = "dormant"
             else:
                 # The stretch: [budget wait] + work + [timing wait]. The visit's numbers are
                 # read at its start; the re-check belongs to the request made on entering the gate.
-                send_back = unfunded and (
-                    self._budget_draw(lists, row, asks - 1, recheck=True)
-                    < budget.recheck_probability
-                )
+                send_back = False
+                if unfunded:  # the re-check draw of the request made on entering the gate
+                    ask = asks - 1
+                    if ask < VISITS:
+                        send_back = recheck_at(row, ask) < recheck_probability
+                    else:
+                        send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
                 if send_back:
                     pass
                 elif col < VISITS:
@@ -197,14 +236,18 @@ class DealLives:
                         phase[i] = (BUDGET_WAIT, now)
                         if events is not None:
                             events.append((i, now, "budget_wait", state, state, "budget"))
-                        yield rep.budget.release_after(now)
-                        now = env.now
-                        self.end_phase(i)
+                        yield release_after(now)
+                        released = env.now  # as end_phase, inline: a thousand waits a run
+                        if released > now:
+                            budget_days[i] += released - now
+                            touched[i] |= BUDGET_BIT
+                        phase[i] = None
+                        now = released
                         if events is not None:
                             events.append((i, now, "budget_released", state, state, "budget"))
                     work_start = now
                     if send_back:
-                        nxt, cause = budget.recheck_to, "budget_recheck"
+                        nxt, cause = self.model.budget.recheck_to, "budget_recheck"
                         self._start_rework(i, BUDGET_REWORK, state, 0.0)
                     elif work_at[state]:  # our own people have work to do here too
                         seller_before = seller_days[i]
@@ -287,11 +330,11 @@ class DealLives:
             if moved_from is not None and (nxt < dormant or nxt >= won) and nxt >= moved_from[2]:
                 self._credit_rework(i, now)
             state = nxt
-        rep.closed[i] = now
+        self.rep.closed[i] = now
         # Closed: the process sleeps on an event that never fires rather than return. A process
         # that returns schedules its own end as one more event (one in five of a run), and no
         # one waits for a deal's end.
-        yield rep.closed_for_good
+        yield self.rep.closed_for_good
 
     def _interrupted(
         self, i: int, state: int, hit: int, work_start: float, work_end: float, waited: float
@@ -397,7 +440,7 @@ class DealLives:
 
     def _timing_end(self, work_end: float) -> float:
         """When a client ready at ``work_end`` stops waiting for a good market moment."""
-        release = self.rep.market.timing_release
+        release = self.rep.timing_release
         day = int(work_end)
         ready = release[day] if day < len(release) else INF
         return min(ready, work_end + self.model.timing.max_wait_days)

@@ -59,6 +59,10 @@ class SimpyReplication:
         self.model = model
         self.draws = draws
         self.market = draws.market
+        # The timing release days as Python floats: a numpy scalar read off the array would
+        # become a deal's clock, then SimPy's (every sum and heap comparison after it slower).
+        release = draws.market.timing_release
+        self.timing_release = release.tolist() if release is not None else None
         self.n_initial = draws.n_initial
         n = draws.n
         self.n = n
