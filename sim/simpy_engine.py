@@ -100,6 +100,8 @@ class SimpyReplication:
             process(self._market())
         if model.roles:
             process(self._decision_groups())
+            if self.events is not None:
+                process(self._replacements_logged())
         env.run(until=model.horizon)
         lives.finish(model.horizon)
         self._end_lives()
@@ -162,52 +164,58 @@ class SimpyReplication:
                 self.events.append((i, now, "shock_survived", state, state, "shock"))
 
     def _decision_groups(self):
-        """Replacements of every deal's people, in time order; a replacement of a person who
-        matters at the deal's current stage and whose successor moves the deal interrupts it.
-
-        Replacements that move nothing are only walked when an event log is wanted (they are
-        written into it)."""
-        model, env, cur, deals = self.model, self.env, self.cur, self.deals
+        """Replacements of every deal's people that move it, in time order: one of a person who
+        matters at the deal's current stage interrupts it."""
+        cur, deals, matters = self.cur, self.deals, self._roles_matter()
+        env, won = self.env, self.model.won
         timeout = env.timeout
-        # Per role, by state (and -1: not yet created, the last entry): does the role matter?
-        matters = [
-            [s in role.stages for s in range(model.n_states)] + [False] for role in model.roles
-        ]
-        log = self.events
-        days, deal, role, moves = self._replacement_timeline(every=log is not None)
-        won = model.won
-        for day, i, j, moving in zip(days, deal, role, moves, strict=True):
+        for day, i, j in zip(*self._replacement_timeline(moving=True), strict=True):
             if cur[i] >= won:  # closed for good: its people no longer matter (no wake-up)
                 continue
             yield timeout(delay_until(env.now, day))
-            state = cur[i]
-            if not matters[j][state]:
-                continue
-            if moving:
+            if matters[j][cur[i]]:
                 deals[i].interrupt(j)
-            else:
-                name = model.roles[j].name
+
+    def _replacements_logged(self):
+        """The replacements that move nothing, written into the event log as they happen.
+
+        A process of its own: walked by the one above, their stops would change the clock from
+        which it reaches the next moving replacement, and a timeout cannot always land on a
+        given day exactly (:func:`delay_until`), so keeping a log could move an interruption
+        by an ulp."""
+        cur, matters, log, env = self.cur, self._roles_matter(), self.events, self.env
+        roles, won = self.model.roles, self.model.won
+        for day, i, j in zip(*self._replacement_timeline(moving=False), strict=True):
+            if cur[i] >= won:
+                continue
+            yield env.timeout(delay_until(env.now, day))
+            state = cur[i]
+            if matters[j][state]:
+                name = roles[j].name
                 log.append((i, env.now, "person_replaced", state, state, f"group_change:{name}"))
 
-    def _replacement_timeline(self, every: bool) -> tuple[list, list, list, list]:
-        """(day, deal, role, moves) of the replacements before the horizon, in time order: the
-        ones that move their deal, or ``every`` one."""
+    def _roles_matter(self) -> list[list[bool]]:
+        """Per role, by state (and -1: a deal not yet created, the last entry): does it matter?"""
+        model = self.model
+        return [[s in role.stages for s in range(model.n_states)] + [False] for role in model.roles]
+
+    def _replacement_timeline(self, moving: bool) -> tuple[list, list, list]:
+        """(day, deal, role) of the replacements before the horizon whose successor moves the
+        deal (``moving``) or does not, in time order."""
         horizon = self.model.horizon
         groups = (self.draws.initial, self.draws.arrivals)
         parts = []
         for tables, deal_of_row in zip(groups, self._deal_of_rows(), strict=True):
             for j, times in enumerate(tables.role_times):
                 moves = tables.role_moves[j]
-                wanted = (times < horizon) if every else (moves & (times < horizon))
-                rows, cols = np.nonzero(wanted)
+                rows, cols = np.nonzero((moves == moving) & (times < horizon))
                 deals = deal_of_row[rows]
                 kept = deals >= 0
                 rows, cols, deals = rows[kept], cols[kept], deals[kept]
-                parts.append((times[rows, cols], deals, np.full(len(deals), j), moves[rows, cols]))
-        days, deals, roles, moving = (np.concatenate(column) for column in zip(*parts, strict=True))
+                parts.append((times[rows, cols], deals, np.full(len(deals), j)))
+        days, deals, roles = (np.concatenate(column) for column in zip(*parts, strict=True))
         order = np.argsort(days, kind="stable")
-        return (days[order].tolist(), deals[order].tolist(), roles[order].tolist(),
-                moving[order].tolist())  # fmt: skip
+        return days[order].tolist(), deals[order].tolist(), roles[order].tolist()
 
     def _deal_of_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """For each row of the day-0 and of the arrival tables, its deal (-1: a candidate
