@@ -177,7 +177,6 @@ def simulate(
             engine=engine,
             with_rows=deals == "csv",
             executor=executor,
-            rows_folder=writer.rows_folder,
         )
         summary = _summary(aggregate, seed, target, label)
         per_replication = {k: np.array(v) for k, v in _per_replication(aggregate).items()}

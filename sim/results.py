@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -112,18 +111,9 @@ class ResultsWriter:
 
     def on_output(self, output: ReplicationOutput) -> None:
         if self._deals is not None:
-            _append(self._deals, output.deal_rows, output.deal_rows_file)
-        if self._events is not None:
-            _append(self._events, output.event_rows, output.event_rows_file)
-
-    @property
-    def rows_folder(self) -> str:
-        """Where workers may write rows for :meth:`on_output` (inside the staging folder, so an
-        interrupted run leaves none behind)."""
-        folder = self.tmp / ".rows"
-        with output_errors(self.target):
-            folder.mkdir(exist_ok=True)
-        return str(folder)
+            self._deals.write(output.deal_rows)
+        if self._events is not None and output.event_rows:
+            self._events.write(output.event_rows)
 
     @property
     def folder(self) -> Path:
@@ -142,7 +132,6 @@ class ResultsWriter:
         with output_errors(self.target):
             self._close()
             (self.tmp / ".replications.npy").unlink(missing_ok=True)
-            shutil.rmtree(self.tmp / ".rows", ignore_errors=True)
         return self._staged.publish()
 
     def abort(self) -> None:
@@ -154,35 +143,6 @@ class ResultsWriter:
         for f in (self._deals, self._events):
             if f is not None and not f.closed:
                 f.close()
-
-
-def _append(out, rows: str | None, rows_file: str | None) -> None:
-    """Append a replication's rows to an open CSV: from memory, or from the file a worker
-    wrote for its batch (copied by the kernel, then removed)."""
-    if rows:
-        out.write(rows)
-    if rows_file is None:
-        return
-    out.flush()
-    with open(rows_file, "rb") as source:
-        _copy_to(source, out.buffer)
-    os.unlink(rows_file)
-
-
-def _copy_to(source, target) -> None:
-    """Copy the rest of ``source`` to ``target`` (binary files), in the kernel where it can."""
-    size = os.fstat(source.fileno()).st_size
-    offset = 0
-    if hasattr(os, "sendfile"):
-        with contextlib.suppress(OSError):  # a file system sendfile cannot write to
-            while offset < size:
-                sent = os.sendfile(target.fileno(), source.fileno(), offset, size - offset)
-                if sent == 0:
-                    break
-                offset += sent
-    source.seek(offset)
-    shutil.copyfileobj(source, target)
-    target.flush()
 
 
 def forecast_csv(summary: dict, stage_names: list[str]) -> str:

@@ -38,10 +38,6 @@ class ReplicationOutput:
     cycles: dict[str, np.ndarray]
     deal_rows: str
     event_rows: str | None
-    # Set when a local worker wrote its batch's rows to files instead (see ``_spill_rows``): the
-    # main process appends them with a kernel copy rather than receive them through a pipe.
-    deal_rows_file: str | None = None
-    event_rows_file: str | None = None
 
 
 def outputs_of(
@@ -79,41 +75,9 @@ def run_batch(
     record_events: bool,
     with_rows: bool = True,
     engine: str = "auto",
-    rows_folder: str | None = None,
 ) -> list[ReplicationOutput]:
-    """Simulate and reduce a batch of replications (runs in a worker).
-
-    With ``rows_folder`` the batch's CSV rows go to one file of each kind there, named on the
-    batch's last output (see :func:`_spill_rows`).
-    """
-    outputs = list(outputs_of(model, seed, replications, record_events, with_rows, engine))
-    if rows_folder is not None and outputs:
-        _spill_rows(outputs, os.path.join(rows_folder, str(replications.start)))
-    return outputs
-
-
-def _spill_rows(outputs: list[ReplicationOutput], stem: str) -> None:
-    """Move the batch's rows into ``<stem>.deals.csv`` (and ``.events.csv``), named on its last
-    output: the rows of every replication of the batch, in order, up to and including it.
-
-    Two jobs of the pure chain send about 230 MB of deals.csv rows to the main process a run;
-    through the pool's pipe that is pickled, copied and decoded again, a cost the main process
-    pays while both cores are busy. A file is appended by the kernel instead.
-    """
-    last = outputs[-1]
-    if any(output.deal_rows for output in outputs):
-        last.deal_rows_file = _write_rows(f"{stem}.deals.csv", [o.deal_rows for o in outputs])
-    if any(output.event_rows for output in outputs):
-        last.event_rows_file = _write_rows(f"{stem}.events.csv", [o.event_rows for o in outputs])
-    for output in outputs:
-        output.deal_rows = ""
-        output.event_rows = None if output.event_rows is None else ""
-
-
-def _write_rows(path: str, rows: list[str | None]) -> str:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.writelines(text for text in rows if text)
-    return path
+    """Simulate and reduce a batch of replications (runs in a worker)."""
+    return list(outputs_of(model, seed, replications, record_events, with_rows, engine))
 
 
 def default_jobs() -> int:
@@ -149,24 +113,16 @@ def iterate_outputs(
     with_rows: bool = True,
     executor: Executor | None = None,
     engine: str = "auto",
-    rows_folder: str | None = None,
 ) -> Iterator[ReplicationOutput]:
     """Yield every replication's output in replication order, computing ahead in parallel.
 
     Close the iterator when you stop early (``run`` does, on any exception): that stops the
     worker processes at once (see :mod:`sim.workers`), whatever they are doing.
-
-    Args:
-        rows_folder: a folder on this machine where the workers of our own pool write each
-            replication's CSV rows (the outputs then name the files); an executor passed in
-            may run elsewhere, so its workers always send the rows back.
     """
     engine = choose_engine(model, engine, record_events)
     if jobs <= 1 and executor is None:
         yield from outputs_of(model, seed, range(replications), record_events, with_rows, engine)
         return
-    if executor is not None:
-        rows_folder = None
     work = batches(replications, jobs, replications_per_plan(model, engine))
     window: deque = deque()
     with workers.pool(jobs, executor) as pool:
@@ -183,7 +139,6 @@ def iterate_outputs(
                         record_events,
                         with_rows,
                         engine,
-                        rows_folder,
                     )  # fmt: skip
                 )
 
@@ -216,7 +171,6 @@ def run(
     executor: Executor | None = None,
     engine: str = "auto",
     with_rows: bool = True,
-    rows_folder: str | None = None,
 ) -> Aggregate:
     """Run the replications and aggregate them.
 
@@ -225,12 +179,11 @@ def run(
             its CSV rows); when None, rows are not even formatted.
         progress: called with the number of replications done so far.
         matrix: storage for the per-replication vectors (a memmap keeps memory flat).
-        rows_folder: where local workers may write the rows (see :func:`iterate_outputs`).
     """
     aggregate = Aggregate(model, replications, matrix)
     outputs = iterate_outputs(
         model, seed, replications, jobs, record_events, on_output is not None and with_rows,
-        executor, engine, rows_folder,
+        executor, engine,
     )  # fmt: skip
     # Closed on any exception here too, not only in the generator: an exception raised while an
     # output is handled (a stop signal, most likely, while a large one is written) must stop

@@ -234,9 +234,8 @@ def test_same_seed_gives_identical_files_whatever_the_jobs(tiny_scenario, tmp_pa
     assert read("a", "deals.csv") != read("c", "deals.csv")
 
 
-def test_rows_written_by_the_workers_come_out_in_order_and_leave_nothing(tiny_scenario, tmp_path):
-    # With two jobs each worker writes its batches' rows to files the main process appends
-    # (sim.runner._spill_rows): many batches here, so any reordering would show.
+def test_event_logs_and_rows_of_many_batches_come_out_in_order(tiny_scenario, tmp_path):
+    # Two jobs run many small batches here, so any reordering of their rows would show.
     outs = {jobs: tmp_path / f"j{jobs}" for jobs in (1, 2)}
     for jobs, out in outs.items():
         args = ("-n", 40, "--seed", 5, "-j", jobs, "-o", out, "--no-plots", "--events")
