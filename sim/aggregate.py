@@ -127,7 +127,10 @@ def reduce_replication(model: Model, rec: ReplicationRecords) -> tuple[np.ndarra
     vec[at["events"]] = rec.n_events
     vec[at["shocks"]] = len(rec.shock_days)
     vec[at["teams"]], team_waits = team_results.reduce_teams(model, rec)
-    return vec, {**cycles, **team_waits}
+    # The closed deals' cycles are the outcomes' together: pooled from their counts at the end
+    # (Aggregate), not sent and counted twice.
+    outcomes = {name: cycles[name] for name in OUTCOMES}
+    return vec, {**outcomes, **team_waits}
 
 
 class Aggregate:
@@ -250,12 +253,18 @@ class Aggregate:
             }
         return out
 
+    def _closed_cycles(self) -> PooledQuantiles:
+        """The pooled cycle times of all closed deals: the outcomes' counts added up."""
+        closed = self.cycles["closed"]
+        closed.counts[:] = sum(self.cycles[name].counts for name in OUTCOMES)
+        return closed
+
     def _cycle_days(self) -> dict:
         sums, counts = self.column("cycle_sums"), self.column("cycle_counts")
         out = {}
         for j, name in enumerate(CYCLE_CLASSES):
             mean, se = ratio_mean_and_se(sums[:, j], counts[:, j])
-            pooled = self.cycles[name]
+            pooled = self._closed_cycles() if name == "closed" else self.cycles[name]
             out[name] = {
                 "n": pooled.n,
                 "mean": mean,
