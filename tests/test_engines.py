@@ -135,6 +135,22 @@ def test_same_seed_same_records_other_seed_other_records():
     assert not np.array_equal(a.closed, c.closed, equal_nan=True)
 
 
+def test_records_kept_across_planning_blocks_stay_those_of_each_replication_alone():
+    """The blocks of a run draw into the same memory (sim.planner.PageMemory): the records of
+    earlier blocks, still held by the caller, must not share any of it."""
+    from sim.engine import simulate_replications
+    from sim.vectorized import replications_per_plan
+
+    model = compile_scenario(scenario_from_dict(stage_only_scenario()))
+    per_plan = replications_per_plan(model)
+    count = 3 * per_plan + 2  # four blocks
+    held = list(simulate_replications(model, 5, range(count), engine="vectorized"))
+    for r in (0, per_plan - 1, per_plan, count - 1):
+        alone = simulate_replication(model, 5, r, engine="vectorized")
+        for name in FIELDS:
+            np.testing.assert_array_equal(getattr(held[r], name), getattr(alone, name), name)
+
+
 BUNDLED = sorted(p.stem for p in (Path(__file__).parents[1] / "scenarios").glob("*.toml"))
 
 
