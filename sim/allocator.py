@@ -6,11 +6,15 @@ temporaries per step. glibc's defaults hand such blocks back to the kernel (larg
 the kernel must zero on first touch. In a worker process that was half the CPU time of a
 two-job run of the pure chain (480,000 page faults per 1,000 replications); in one process a
 few percent. Raising the two thresholds keeps those pages for reuse; the peak memory is the same.
+
+The setting is the whole process's (a notebook's too, when it calls the library): memory freed
+after a run may stay with the process, up to the trim threshold, instead of going back.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -28,9 +32,11 @@ def keep_freed_memory() -> bool:
     global _tuned
     if _tuned:
         return True
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no libc to open, or no mallopt in it (musl)
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     _tuned = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(

@@ -123,7 +123,8 @@ class DealLives:
     def _shared(self) -> tuple:
         """What every deal's ``life`` reads, gathered once per replication: each deal then
         starts with one unpacking instead of some thirty attribute reads (a deal's start costs
-        as much as a stage visit otherwise, and most deals make only a few visits)."""
+        as much as a stage visit otherwise, and most deals make only a few visits). The order
+        is the one ``life`` unpacks: change both together."""
         rep, model = self.rep, self.model
         budget, timing = model.budget, model.timing
         release = rep.timing_release
@@ -174,7 +175,7 @@ class DealLives:
             cur, entered, rework, moves, move_starts, move_ends, n_states,
             budget_days, dormant_days, timing_days, seller_days, touched, work_at,
             timing_release, release_days, max_wait,
-        ) = self.shared  # fmt: skip
+        ) = self.shared  # fmt: skip  # in the order _shared gathers them
         # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
         # visit, what remains of a stage it is already in, is computed apart: `col` starts
         # past the page so that the first read takes the slow path).

@@ -4,8 +4,8 @@ The vectorized engine (:mod:`sim.vectorized`) runs on this. A deal's life is a c
 *stretches*: in an active stage, an optional wait for budget, the stage's work and an optional
 wait for a good market moment, cut short by the first replacement or shock that moves the deal;
 in dormant, one spell. The SimPy engine (:mod:`sim.deal`) lives the same rules event by event;
-here each step decides the next stretch of every live deal at once, from the deal's pre-drawn
-numbers and its replication's market.
+here each step decides the next stretch of every open deal (the working set) at once, from the
+deal's pre-drawn numbers and its replication's market.
 
 The rules therefore exist twice, in scalar form (the SimPy engine) and in array form (here): a
 change to one must be made to the other, and the equality tests (tests/test_engines.py,
@@ -52,8 +52,11 @@ class Plan:
     next_state: np.ndarray
     start: np.ndarray
     end: np.ndarray  # inf: still under way at the horizon
-    bounds: np.ndarray  # (replications + 1,) first deal of each replication, then the count
-    cuts: np.ndarray  # (replications + 1,) first stretch of each replication, then the count
+    # First deal (bounds) and first stretch (cuts) of each replication up to the last one with
+    # deals, then the counts: trailing replications without deals have no entry (``part``
+    # searches these, so an empty replication anywhere gives an empty part).
+    bounds: np.ndarray
+    cuts: np.ndarray
     closed: np.ndarray  # per deal: close day, nan while open
     stall: np.ndarray  # (n, causes)
     touched: np.ndarray
@@ -116,9 +119,12 @@ class _Block:
         self.stall_of = np.zeros((len(CAUSES), n))  # cause-major: one cause's days are one row
         self.touched_of = np.zeros(n, dtype=np.int64)
         self.horizon_state = np.zeros(n, dtype=np.int64)
-        # The replications' deals: deals bounds[r] .. bounds[r + 1] - 1 (market_of increases).
+        # The replications' deals: deals bounds[r] .. bounds[r + 1] - 1 (market_of never
+        # decreases).
         self.bounds = np.searchsorted(market_of, np.arange(market_of.max(initial=-1) + 2))
-        # The working set.
+        # The working set: every array indexed by open deal must be named in working_arrays(),
+        # which shrinks them together as deals close; one left out would silently be read at
+        # another deal's position.
         self.id = np.arange(n)
         self.rows = np.asarray(rows)
         self.market = np.asarray(market_of)

@@ -58,8 +58,9 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     string formatting is the costliest part of writing results, and ``%.2f`` alone costs more than
     looking a number's pieces up in tables and joining them (see :func:`_fixed_point_pieces`).
     A row is joined from pieces that carry their own separators: ``"0,"``, ``"17"``, ``","``,
-    ``"need,"``, ``"42"``, ``".50,"``, ... Deals still open (closed day nan) get empty
-    closed-day and cycle-days fields.
+    ``"need,"``, ``"42.50,"`` (a small value, such as days, looked up whole), an amount in up to
+    three pieces (high digits, low four, fraction), ... Deals still open (closed day nan) get
+    empty closed-day and cycle-days fields.
     """
     n = rec.n_deals
     if n == 0:

@@ -151,6 +151,23 @@ def test_records_kept_across_planning_blocks_stay_those_of_each_replication_alon
             np.testing.assert_array_equal(getattr(held[r], name), getattr(alone, name), name)
 
 
+@pytest.mark.parametrize("per_plan", [1, 2, 3])
+def test_blocks_of_any_size_give_each_replication_its_own_records(per_plan, monkeypatch):
+    """The portfolio book (every stall mechanism, pages past the first, budget draws) planned a
+    few replications at a time, block after block in the same page memory."""
+    from sim import vectorized
+    from sim.engine import simulate_replications
+    from sim.scenario import load_scenario
+
+    model = compile_scenario(load_scenario(Path(__file__).parents[1] / "scenarios/portfolio.toml"))
+    alone = [simulate_replication(model, 2, r, engine="vectorized") for r in range(5)]
+    monkeypatch.setattr(vectorized, "MAX_REPLICATIONS_PER_PLAN", per_plan)
+    held = list(simulate_replications(model, 2, range(5), engine="vectorized"))
+    for a, b in zip(held, alone, strict=True):
+        for name in FIELDS:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), name)
+
+
 BUNDLED = sorted(p.stem for p in (Path(__file__).parents[1] / "scenarios").glob("*.toml"))
 
 
