@@ -150,8 +150,9 @@ class Aggregate:
         self.matrix = np.zeros(shape) if matrix is None else matrix
         self.done = 0
         self.upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
-        resolution = max(1 / 16, self.upper / MAX_POOLED_BINS)
-        self.cycles = {name: PooledQuantiles(self.upper, resolution) for name in CYCLE_CLASSES}
+        self.resolution = max(1 / 16, self.upper / MAX_POOLED_BINS)
+        # Per outcome; the closed deals' are their sum (see _closed_cycles).
+        self.cycles = {name: PooledQuantiles(self.upper, self.resolution) for name in OUTCOMES}
         self.team_waits = team_results.TeamWaits(model)
 
     def add(self, vec: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
@@ -255,8 +256,9 @@ class Aggregate:
 
     def _closed_cycles(self) -> PooledQuantiles:
         """The pooled cycle times of all closed deals: the outcomes' counts added up."""
-        closed = self.cycles["closed"]
-        closed.counts[:] = sum(self.cycles[name].counts for name in OUTCOMES)
+        closed = PooledQuantiles(self.upper, self.resolution)
+        for name in OUTCOMES:
+            closed.counts += self.cycles[name].counts
         return closed
 
     def _cycle_days(self) -> dict:
