@@ -133,8 +133,6 @@ class _Block:
         self.state = np.asarray(first_states, dtype=np.int64).copy()
         self.now = np.asarray(created, dtype=float).copy()
         self.k = np.zeros(n, dtype=np.int64)
-        self.unfunded = np.zeros(n, dtype=bool)
-        self.asks = np.zeros(n, dtype=np.int64)  # requests for money so far (keys budget draws)
         # Per role, then shocks: each deal's place in its row of the effect table, as a flat
         # index into the table (the next replacement or shock that may move it).
         self.role_cursor = [self.rows * times.shape[1] for times in tables.role_effect]
@@ -142,10 +140,13 @@ class _Block:
             self.shock_cursor = self.rows * tables.shock_effect.shape[1]
         self.stall = np.zeros((len(CAUSES), n))
         self.touched = np.zeros(n, dtype=np.int64)
-        self.rework_cause = np.full(n, -1, dtype=np.int64)
-        self.rework_since = np.zeros(n)
-        self.rework_target = np.zeros(n, dtype=np.int64)
-        self.rework_waited = np.zeros(n)
+        if not self.stages_only:  # what only the stall mechanisms read (see working_arrays)
+            self.unfunded = np.zeros(n, dtype=bool)
+            self.asks = np.zeros(n, dtype=np.int64)  # requests for money (keys budget draws)
+            self.rework_cause = np.full(n, -1, dtype=np.int64)
+            self.rework_since = np.zeros(n)
+            self.rework_target = np.zeros(n, dtype=np.int64)
+            self.rework_waited = np.zeros(n)
         self.log: list[tuple] = []  # per step: (deal, state, next state, start, end)
 
     def working_arrays(self) -> list[str]:
