@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import numpy as np
 from sim import workers
 from sim.aggregate import Aggregate, reduce_replication
 from sim.allocator import keep_freed_memory
+from sim.distributions import load_ahead
 from sim.engine import choose_engine, replications_per_plan
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
@@ -92,16 +94,25 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     """Split replications into batches: enough to keep every worker busy, few enough to be cheap.
 
     A batch holds whole planning blocks of the engine (``per_plan`` replications are planned
-    together) when it is at least one block long; a short run keeps its small batches, so every
-    worker still gets some.
+    together, the faster per replication the larger the block) when it is at least one block
+    long; a short run keeps its small batches, so every worker still gets some. The last two
+    batches of each worker are a quarter of the size, so that the workers finish within a small
+    batch of each other instead of one idling while the other ends a large one (the records do
+    not depend on how replications are grouped).
     """
     if jobs <= 1:
-        size = per_plan
-    else:
-        size = max(1, min(25, math.ceil(replications / (jobs * 16))))
-        if size >= per_plan:
-            size -= size % per_plan
-    return [range(start, min(start + size, replications)) for start in range(0, replications, size)]
+        return _cut(0, replications, per_plan)
+    size = max(1, min(max(25, per_plan), math.ceil(replications / (jobs * 16))))
+    if size >= per_plan:
+        size -= size % per_plan
+    tail_start = max(0, replications - 2 * jobs * size)
+    tail_start -= tail_start % size  # the batches before the tail stay whole
+    return _cut(0, tail_start, size) + _cut(tail_start, replications, math.ceil(size / 4))
+
+
+def _cut(start: int, stop: int, size: int) -> list[range]:
+    """``start``..``stop`` in ranges of ``size`` (the last one shorter)."""
+    return [range(first, min(first + size, stop)) for first in range(start, stop, size)]
 
 
 def iterate_outputs(
@@ -125,6 +136,8 @@ def iterate_outputs(
         return
     work = batches(replications, jobs, replications_per_plan(model, engine))
     window: deque = deque()
+    if executor is None and multiprocessing.get_start_method() == "fork":
+        load_ahead(model.scenario)  # once here, not once in every worker forked from here
     with workers.pool(jobs, executor) as pool:
         try:
 

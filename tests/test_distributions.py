@@ -355,3 +355,23 @@ def test_pert_quantile_of_a_single_level(p):
     """A single number goes through the same inverse as an array (the ends take the fallback)."""
     dist = Pert(low=30, mode=60, high=180)
     assert dist.quantile(p) == pytest.approx(_pert_reference(30, 60, 180).ppf(p), rel=1e-12)
+
+
+def test_load_ahead_evaluates_every_distribution_a_scenario_holds(monkeypatch):
+    """What the runner calls before forking its workers: every distribution, however deeply
+    held (stage durations, deal amounts, shock severities), evaluated once in this process."""
+    from sim.distributions import load_ahead
+    from sim.scenario import bundled_scenarios_dir, load_scenario
+
+    evaluated = []
+    for family in Distribution.__subclasses__():
+
+        def counted(self, u, original=family.ppf):
+            evaluated.append(self)
+            return original(self, u)
+
+        monkeypatch.setattr(family, "ppf", counted)
+    load_ahead(load_scenario("portfolio"))
+    written = (bundled_scenarios_dir() / "portfolio.toml").read_text().count("dist =")
+    assert len(evaluated) == written == 6
+    assert any(isinstance(d, Pert) for d in evaluated)

@@ -12,13 +12,27 @@ from sim.scenario import load_scenario
 
 
 def test_batches_cover_every_replication_once_in_order():
-    for replications, jobs in [(1, 1), (7, 1), (100, 2), (1000, 8)]:
-        for per_plan in (1, 3, 7, 16):
+    for replications, jobs in [(1, 1), (7, 1), (100, 2), (1000, 8), (1600, 2)]:
+        for per_plan in (1, 3, 7, 16, 32):
             work = batches(replications, jobs, per_plan)
             flat = [r for batch in work for r in batch]
             assert flat == list(range(replications))
-            if jobs > 1 and len(work[0]) >= per_plan:  # whole planning blocks
-                assert all(len(batch) % per_plan == 0 for batch in work[:-1])
+            if jobs == 1:
+                assert all(len(batch) == per_plan for batch in work[:-1])
+
+
+def test_batches_hold_whole_blocks_then_end_in_small_ones():
+    """Whole planning blocks while the run is long; each worker's last two batches at a
+    quarter of the size, so that no worker idles long while another ends a large batch."""
+    for replications, jobs, per_plan in [(1600, 2, 32), (1000, 2, 7), (400, 2, 1), (5000, 8, 3)]:
+        work = batches(replications, jobs, per_plan)
+        size = len(work[0])
+        assert size >= per_plan and size % per_plan == 0
+        small = [batch for batch in work if len(batch) < size]
+        assert small == work[-len(small) :]  # the small ones come last
+        assert all(len(batch) <= -(-size // 4) for batch in small)
+        assert sum(map(len, small)) < (2 * jobs + 1) * size
+        assert len(small) >= 2 * jobs  # at least two small ones for each worker
 
 
 def test_an_outside_executor_gives_the_same_aggregate():
