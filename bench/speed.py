@@ -12,7 +12,8 @@ Measures, on this machine, in one sitting (the figures of the README's Speed sec
    chain with a team at every stage (SimPy, against the teams ceiling); the chain with an event
    log (SimPy: the vectorized engine writes none);
 3. the speed-up of two jobs over one on runs of about ten seconds, for both engines (one-job
-   and two-job runs in turns);
+   and two-job runs in turns), beside the machine's own limit: two independent one-job runs
+   of half the replications started together;
 4. where the vectorized engine's time goes inside a run: draws (the pages of visit numbers the
    planner draws as deals need them included), planning, records, aggregation, deals.csv rows;
 5. scale: visits per second of the vectorized engine from 2,000 to 200,000 deals per
@@ -94,16 +95,43 @@ def _best(rounds: int, timeouts: int, start) -> float:
 def timed_run(scenario: str, replications: int, jobs: int, *options: str) -> dict:
     """Wall seconds, peak memory (MB) and the manifest of a whole `dealsim run` command."""
     out = Path(tempfile.mkdtemp()) / "run"
-    command = [
-        sys.executable, "-c", _CHILD, "run", scenario, "-n", str(replications), "-j", str(jobs),
-        "-o", str(out), "--no-plots", *options,
-    ]  # fmt: skip
     began = time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        _command(scenario, replications, jobs, out, options), check=True, capture_output=True,
+        text=True,
+    )  # fmt: skip
     wall = time.perf_counter() - began
     manifest = json.loads((out / "manifest.json").read_text())
     shutil.rmtree(out.parent)
     return {"wall": wall, "peak_mb": float(done.stdout.split()[-1]), "manifest": manifest}
+
+
+def side_by_side(scenario: str, replications: int, *options: str) -> float:
+    """Wall seconds of two independent one-job commands of ``replications`` each, started
+    together: what this machine gives two processes that share nothing but its cores, memory
+    and disk, the most a two-job run of twice the replications could hope for."""
+    folder = Path(tempfile.mkdtemp())
+    began = time.perf_counter()
+    children = [
+        subprocess.Popen(
+            _command(scenario, replications, 1, folder / f"run{i}", options),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    if any(child.wait() != 0 for child in children):
+        raise SystemExit(f"side-by-side runs of {scenario} failed")
+    wall = time.perf_counter() - began
+    shutil.rmtree(folder)
+    return wall
+
+
+def _command(scenario: str, replications: int, jobs: int, out: Path, options) -> list[str]:
+    return [
+        sys.executable, "-c", _CHILD, "run", scenario, "-n", str(replications), "-j", str(jobs),
+        "-o", str(out), "--no-plots", *options,
+    ]  # fmt: skip
 
 
 # The child runs dealsim and prints the peak memory of itself and its workers (MB).
@@ -124,14 +152,15 @@ def best_run(scenario: str, replications: int, tries: int, jobs: int = 1, *optio
     return min(runs, key=lambda run: run["wall"])
 
 
-def paired_runs(scenario: str, replications: int, tries: int, *options) -> tuple[dict, dict]:
-    """The best one-job and the best two-job run of ``tries`` pairs run one after the other."""
-    ones, twos = [], []
+def paired_runs(scenario: str, replications: int, tries: int, *options) -> dict:
+    """The best one-job run, two-job run and side-by-side pair of one-job runs of half the
+    replications, of ``tries`` rounds run one after the other."""
+    ones, twos, halves = [], [], []
     for _ in range(tries):
-        ones.append(timed_run(scenario, replications, 1, *options))
-        twos.append(timed_run(scenario, replications, 2, *options))
-    fastest = lambda runs: min(runs, key=lambda run: run["wall"])  # noqa: E731
-    return fastest(ones), fastest(twos)
+        ones.append(timed_run(scenario, replications, 1, *options)["wall"])
+        twos.append(timed_run(scenario, replications, 2, *options)["wall"])
+        halves.append(side_by_side(scenario, replications // 2, *options))
+    return {"one": min(ones), "two": min(twos), "halves": min(halves)}
 
 
 def report(label: str, run: dict, top: float, ceiling_name: str = "ceiling") -> float:
@@ -262,9 +291,12 @@ def main() -> None:
         report(f"{name}, {engine}", run, bar, label)
     report("chain, simpy, with --events", logged, top)
     print("\nTwo jobs against one (runs of about ten seconds)")
-    for key, (one, run) in two.items():
-        print(f"  {key[0]}, {key[1]:<34} {run['wall']:6.2f} s against {one['wall']:6.2f} s: "
-              f"speed-up {one['wall'] / run['wall']:.2f}")  # fmt: skip
+    print("  (the machine's own limit: two independent one-job runs of half the replications,")
+    print("   side by side, against the one-job run)")
+    for (name, engine), times in two.items():
+        one, run, halves = times["one"], times["two"], times["halves"]
+        print(f"  {name + ', ' + engine:<22} {run:6.2f} s against {one:6.2f} s: speed-up "
+              f"{one / run:.2f} (side by side: {halves:6.2f} s, {one / halves:.2f})")  # fmt: skip
 
     print("\nWhere the vectorized engine's time goes (inside one process)")
     for name, scenario, reps in (("chain", CHAIN, 400 // scale),
