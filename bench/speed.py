@@ -111,19 +111,23 @@ def side_by_side(scenario: str, replications: int, *options: str) -> float:
     together: what this machine gives two processes that share nothing but its cores, memory
     and disk, the most a two-job run of twice the replications could hope for."""
     folder = Path(tempfile.mkdtemp())
-    began = time.perf_counter()
-    children = [
-        subprocess.Popen(
-            _command(scenario, replications, 1, folder / f"run{i}", options),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    if any(child.wait() != 0 for child in children):
-        raise SystemExit(f"side-by-side runs of {scenario} failed")
-    wall = time.perf_counter() - began
-    shutil.rmtree(folder)
+    try:
+        began = time.perf_counter()
+        children = [
+            subprocess.Popen(
+                _command(scenario, replications, 1, folder / f"run{i}", options),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for i in range(2)
+        ]
+        errors = [child.communicate()[1] for child in children]  # both waited for
+        wall = time.perf_counter() - began
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if any(child.returncode != 0 for child in children):
+        raise SystemExit(f"side-by-side runs of {scenario} failed:\n" + "".join(errors))
     return wall
 
 
@@ -159,7 +163,7 @@ def paired_runs(scenario: str, replications: int, tries: int, *options) -> dict:
     for _ in range(tries):
         ones.append(timed_run(scenario, replications, 1, *options)["wall"])
         twos.append(timed_run(scenario, replications, 2, *options)["wall"])
-        halves.append(side_by_side(scenario, replications // 2, *options))
+        halves.append(side_by_side(scenario, replications // 2, *options))  # n is even here
     return {"one": min(ones), "two": min(twos), "halves": min(halves)}
 
 

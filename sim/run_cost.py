@@ -42,11 +42,11 @@ MAX_MEMORY_BYTES = 4e9
 #: Memory of one deal in a replication's arrays and records, in bytes (measured, rounded up).
 BYTES_PER_DEAL = 400.0
 
-#: Stage visits and events a second on one core, per engine: about 0.6 of the slowest rate of
-#: the README's Speed runs (bench/speed.py: the portfolio book, ~0.95M, ~0.12M and, queueing
-#: for a team at every stage, ~0.04M a second), for a busier or slower machine; an estimate
-#: that errs long, but not so long that it is no guide. A deal that queues for our own people
-#: costs a request, a hold and a release more a visit.
+#: Stage visits and events a second on one core, per engine: about half the slowest rate of
+#: the README's Speed runs counted in this module's own work (estimated visits and events: the
+#: portfolio book ~0.93M and ~0.11M a second, queueing for a team at every stage ~0.046M), for
+#: a busier or slower machine; an estimate that errs long, but not so long that it is no guide.
+#: A deal that queues for our own people costs a request, a hold and a release more a visit.
 SPEED_PER_CORE = {"vectorized": 6e5, "simpy": 7e4, "simpy with teams": 2.5e4}
 #: A run estimated to last longer than this says so before it starts (seconds).
 ANNOUNCE_AFTER_SECONDS = 10.0

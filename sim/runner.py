@@ -96,9 +96,10 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     A batch holds whole planning blocks of the engine (``per_plan`` replications are planned
     together, the faster per replication the larger the block) when it is at least one block
     long; a short run keeps its small batches, so every worker still gets some. The last two
-    batches of each worker are a quarter of the size, so that the workers finish within a small
-    batch of each other instead of one idling while the other ends a large one (the records do
-    not depend on how replications are grouped).
+    batches' worth of each worker comes in batches a quarter of the size (whole blocks still,
+    where a quarter holds one), so that the workers finish within a small batch of each other
+    instead of one idling while the other ends a large one (the records do not depend on how
+    replications are grouped).
     """
     if jobs <= 1:
         return _cut(0, replications, per_plan)
@@ -107,7 +108,10 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
         size -= size % per_plan
     tail_start = max(0, replications - 2 * jobs * size)
     tail_start -= tail_start % size  # the batches before the tail stay whole
-    return _cut(0, tail_start, size) + _cut(tail_start, replications, math.ceil(size / 4))
+    quarter = math.ceil(size / 4)
+    if quarter >= per_plan:
+        quarter -= quarter % per_plan
+    return _cut(0, tail_start, size) + _cut(tail_start, replications, quarter)
 
 
 def _cut(start: int, stop: int, size: int) -> list[range]:

@@ -22,15 +22,23 @@ def test_batches_cover_every_replication_once_in_order():
 
 
 def test_batches_hold_whole_blocks_then_end_in_small_ones():
-    """Whole planning blocks while the run is long; each worker's last two batches at a
-    quarter of the size, so that no worker idles long while another ends a large batch."""
-    for replications, jobs, per_plan in [(1600, 2, 32), (1000, 2, 7), (400, 2, 1), (5000, 8, 3)]:
+    """Whole planning blocks while the run is long; each worker's last two batches' worth in
+    batches a quarter of the size, so that no worker idles long while another ends a large one."""
+    for replications, jobs, per_plan in [
+        (1600, 2, 32),
+        (1000, 2, 7),
+        (400, 2, 1),
+        (5000, 8, 3),
+        (2000, 2, 5),
+    ]:
         work = batches(replications, jobs, per_plan)
         size = len(work[0])
         assert size >= per_plan and size % per_plan == 0
         small = [batch for batch in work if len(batch) < size]
         assert small == work[-len(small) :]  # the small ones come last
         assert all(len(batch) <= -(-size // 4) for batch in small)
+        if len(small[0]) >= per_plan:  # whole blocks still
+            assert all(len(batch) % per_plan == 0 for batch in small[:-1])
         assert sum(map(len, small)) < (2 * jobs + 1) * size
         assert len(small) >= 2 * jobs  # at least two small ones for each worker
 
