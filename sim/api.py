@@ -39,6 +39,7 @@ from sim.scenario import (
     load_scenario,
     scenario_hash,
 )
+from sim.scenario_bounds import MAX_HORIZON_DAYS
 
 if TYPE_CHECKING:
     from sim.pipeline import PipelineSource
@@ -219,6 +220,12 @@ def _with_until(scenario: Scenario, until: dt.date | None) -> Scenario:
     days = (until - scenario.start_date).days + 1
     if days < 1:
         raise UserError(f"--until {until}: before the start date {scenario.start_date}")
+    if days > MAX_HORIZON_DAYS:  # the bound a scenario's own horizon_days is held to
+        latest = scenario.start_date + dt.timedelta(days=int(MAX_HORIZON_DAYS) - 1)
+        raise UserError(
+            f"--until {until}: {days:,} days from the start date {scenario.start_date}; at most "
+            f"{MAX_HORIZON_DAYS:,.0f} (until {latest} at the latest)"
+        )
     return scenario.model_copy(update={"horizon_days": float(days)})
 
 

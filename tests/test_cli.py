@@ -343,6 +343,9 @@ BAD_OPTIONS = {
     "zero-jobs": (["-n", 2, "-j", 0], ["--jobs", "0"]),
     "negative-seed": (["-n", 2, "--seed", -1], ["--seed", "-1"]),
     "replications-not-a-number": (["-n", "abc"], ["--replications", "abc"]),
+    # A horizon past the bound a scenario file is held to (it ran, then failed to draw).
+    "until-past-the-horizon-bound": (["-n", 2, "--until", "2300-01-01"], ["--until", "36,525"]),
+    "until-the-end-of-time": (["-n", 2, "--until", "9999-12-31"], ["--until", "at most"]),
 }
 
 
