@@ -221,15 +221,17 @@ def fit_command(
             durations=durations,
             half_life=half_life,
         )
-    with status("Writing the scenario" if no_plot else "Writing the scenario and its figure"):
-        toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
-    click.echo(fit_report(result))
-    click.echo("")
-    if not no_fidelity:
+    check = None
+    if not no_fidelity:  # before anything is written: a check that fails leaves no files
         from sim.fidelity import check_fidelity, fidelity_text, plot_fidelity
 
         with status("Checking the fit against its own history"):
             check = check_fidelity(result)
+    with status("Writing the scenario" if no_plot else "Writing the scenario and its figure"):
+        toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
+    click.echo(fit_report(result))
+    click.echo("")
+    if check is not None:
         click.echo(fidelity_text(check))
         click.echo("")
         if not no_plot:

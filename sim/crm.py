@@ -63,7 +63,7 @@ from sim.crm_values import (
     split_amount,
 )
 from sim.errors import UserError
-from sim.scenario_bounds import MAX_CSV_BYTES, MAX_CSV_COLUMNS
+from sim.scenario_bounds import MAX_CSV_BYTES, MAX_CSV_COLUMNS, MAX_START_DATE, MIN_START_DATE
 from sim.stage_keys import key_words
 from sim.text_encoding import decode_export
 
@@ -545,6 +545,12 @@ def _date_cell(
         raise UserError(
             f"{table.where(row, line, table.header[i])}: {text!r} is not a date "
             f"(formats understood: {'; '.join(DATE_FORMATS)})"
+        )
+    if not MIN_START_DATE <= value.date() <= MAX_START_DATE:
+        # A typo (1800 for 2018): one such row would move the history's start by centuries.
+        raise UserError(
+            f"{table.where(row, line, table.header[i])}: {text!r} is outside "
+            f"{MIN_START_DATE} .. {MAX_START_DATE}"
         )
     return value
 

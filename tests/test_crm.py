@@ -219,6 +219,10 @@ BAD_HISTORY = [
         "bad_history_date.csv",
         ["row 2 (line 3)", "column 'entered_at'", "'2024-13-45' is not a date"],
     ),
+    (  # a typo for 2018: it would have moved the history's start, and the fit, by centuries
+        "bad_history_century.csv",
+        ["row 2 (line 3)", "column 'entered_at'", "'1800-01-10' is outside 1900-01-01 .. 2199"],
+    ),
     ("bad_history_amount.csv", ["row 1", "column 'amount'", "'12k EUR maybe' is not an amount"]),
     (
         "bad_history_back_in_time.csv",
