@@ -63,7 +63,13 @@ from sim.crm_values import (
     split_amount,
 )
 from sim.errors import UserError
-from sim.scenario_bounds import MAX_CSV_BYTES, MAX_CSV_COLUMNS, MAX_START_DATE, MIN_START_DATE
+from sim.scenario_bounds import (
+    MAX_AMOUNT,
+    MAX_CSV_BYTES,
+    MAX_CSV_COLUMNS,
+    MAX_START_DATE,
+    MIN_START_DATE,
+)
 from sim.stage_keys import key_words
 from sim.text_encoding import decode_export
 
@@ -591,6 +597,12 @@ class _Amounts:
             raise UserError(
                 f"{self.table.where(row, line, column)}: {text!r} is not an amount"
                 + (" (negative)" if value is not None else "")
+            )
+        if value > MAX_AMOUNT:  # the bound of a scenario's own amounts; nan passes (blank)
+            column = self.table.header[i] if i is not None else "amount"
+            raise UserError(
+                f"{self.table.where(row, line, column)}: {text!r} is over {MAX_AMOUNT:,.0f}, the "
+                "largest deal amount"
             )
         written = _cell(cells, self.currency_col)
         code = re.match(r"([A-Za-z]{3})\b", written)  # "USD" or "USD - U.S. Dollar"

@@ -275,6 +275,10 @@ BAD_PIPELINE = [
         ["row 1 (line 2)", "column 'stage_entered'", "before it was created"],
     ),
     ("bad_pipeline_amount.csv", ["row 1", "column 'amount'", "'twelve' is not an amount"]),
+    (  # it ran, and printed 300-digit bookings with no standard error
+        "bad_pipeline_huge_amount.csv",
+        ["row 1", "column 'amount'", "'1e300' is over 1,000,000,000,000"],
+    ),
     ("pipeline_plain.csv", ["row 3", "column 'stage_entered'", "after --as-of 2024-03-15"]),
     ("empty.csv", ["empty"]),
     ("binary.xlsx", ["not a CSV text file"]),
