@@ -852,6 +852,14 @@ def read_pipeline(
             + (f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else "")
         )
     notes = [*table.notes, *reader.notes()]
+    blank = [d.deal_id for d, _ in deals if math.isnan(d.amount)]
+    if blank:  # an assumption the user did not write: said, like every other
+        listed = ", ".join(repr(b) for b in blank[:_MAX_LISTED])
+        more = f" and {len(blank) - _MAX_LISTED} more" if len(blank) > _MAX_LISTED else ""
+        notes.append(
+            f"{len(blank)} deal(s) with no amount ({listed}{more}): valued at the scenario's "
+            "amount distribution"
+        )
     currency, rates = reader.amounts.rates(options, notes)
     converted = [
         PipelineDeal(d.deal_id, d.stage, d.amount * rates[c], d.created, d.stage_entered)

@@ -316,3 +316,18 @@ def test_a_column_twice_in_the_header_is_an_error(tmp_path):
     )
     with pytest.raises(UserError, match="column 'stage' appears twice"):
         read_pipeline(twice, stages=STAGES, as_of=AS_OF, stage_map=STAGE_MAP)
+
+
+def test_a_deal_without_an_amount_is_said_to_take_the_scenarios(tmp_path):
+    """A blank amount is valued at the scenario's amount distribution: an assumption the
+    user did not write, so a note says which deals it covers."""
+    path = tmp_path / "pipeline.csv"
+    path.write_text(
+        "deal_id,stage,amount,created,stage_entered\n"
+        "D1,qualify,,2024-01-10,2024-01-10\n"
+        "D2,qualify,500,2024-01-10,2024-01-10\n"
+    )
+    deals = read_pipeline(path, stages=STAGES, as_of=AS_OF)
+    assert math.isnan(deals[0].amount) and deals[1].amount == 500
+    said = [note for note in deals.notes if "no amount" in note]
+    assert said == ["1 deal(s) with no amount ('D1'): valued at the scenario's amount distribution"]
