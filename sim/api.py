@@ -39,7 +39,7 @@ from sim.scenario import (
     load_scenario,
     scenario_hash,
 )
-from sim.scenario_bounds import MAX_HORIZON_DAYS
+from sim.scenario_bounds import MAX_HORIZON_DAYS, MAX_SEED
 
 if TYPE_CHECKING:
     from sim.pipeline import PipelineSource
@@ -62,10 +62,10 @@ def check_run_options(replications: int, seed: int, jobs: int) -> None:
     if not 2 <= replications <= MAX_REPLICATIONS:
         raise UserError(
             f"--replications: {replications} is outside 2..{MAX_REPLICATIONS} "
-            "(at least 2 are needed for a standard error)"
+            "(at least 2 for a standard error; at most the bound of a scenario file's own)"
         )
-    if seed < 0:
-        raise UserError(f"--seed: {seed} must be >= 0")
+    if not 0 <= seed <= MAX_SEED:  # the bound of a scenario file's own seed
+        raise UserError(f"--seed: {seed} is outside 0..{MAX_SEED}")
     if jobs < 1:
         raise UserError(f"--jobs: {jobs} must be >= 1")
 
@@ -187,7 +187,9 @@ def simulate(
         _note_executor(manifest, executor)
         writer.write_json(SUMMARY, summary)
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
-        writer.write_text(SCENARIO, dump_scenario_toml(scenario))
+        # As run: the file alone, run again, gives these results (not the file's own -n, --seed).
+        as_run = scenario.model_copy(update={"seed": seed, "replications": replications})
+        writer.write_text(SCENARIO, dump_scenario_toml(as_run))
         if initial is not None:
             from sim.pipeline import pipeline_csv
             from sim.results import PIPELINE

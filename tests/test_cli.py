@@ -166,6 +166,21 @@ def test_resolved_scenario_validates(events_run):
     assert "OK" in result.stdout
 
 
+def test_resolved_scenario_run_again_gives_the_same_results(tiny_scenario, tmp_path):
+    """The folder's scenario.toml is the scenario as run: -n and --seed included, so the file
+    alone reproduces the run (the tiny scenario itself says replications 3, seed 7)."""
+    first = tmp_path / "first"
+    assert (
+        invoke("run", tiny_scenario, "-n", 4, "--seed", 11, "-o", first, "--no-plots").exit_code
+        == 0
+    )
+    again = tmp_path / "again"
+    result = invoke("run", first / "scenario.toml", "-o", again, "--no-plots")
+    assert result.exit_code == 0, result.output
+    for name in ("summary.json", "deals.csv"):
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name
+
+
 def test_events_csv_has_exactly_the_design_columns(events_run):
     columns, rows = read_csv(events_run[1] / "events.csv")
     assert columns == EVENT_COLUMNS
@@ -342,6 +357,7 @@ BAD_OPTIONS = {
     "too-many-replications": (["-n", 10_000_000], ["--replications", "10000000"]),
     "zero-jobs": (["-n", 2, "-j", 0], ["--jobs", "0"]),
     "negative-seed": (["-n", 2, "--seed", -1], ["--seed", "-1"]),
+    "seed-past-a-scenario-files-bound": (["-n", 2, "--seed", 2**63], ["--seed", "outside 0.."]),
     "replications-not-a-number": (["-n", "abc"], ["--replications", "abc"]),
     # A horizon past the bound a scenario file is held to (it ran, then failed to draw).
     "until-past-the-horizon-bound": (["-n", 2, "--until", "2300-01-01"], ["--until", "36,525"]),
