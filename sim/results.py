@@ -193,4 +193,35 @@ def read_summary(folder: Path) -> dict:
             f"{path}: not a dealsim summary (missing {', '.join(missing)}); "
             "was it written by dealsim run?"
         )
+    wrong = [key for key in SUMMARY_KEYS if not _is_a(summary[key], _SUMMARY_TYPES[key])]
+    if wrong:  # an edited or damaged file: said here, not as a crash of whatever reads it
+        kinds = ", ".join(f"{key} ({_SUMMARY_TYPES[key]})" for key in wrong)
+        raise UserError(f"{path}: damaged summary, not of the kind dealsim writes: {kinds}")
     return summary
+
+
+#: What each key of a summary holds (the JSON kinds dealsim writes).
+_SUMMARY_TYPES = {
+    "scenario": "text", "seed": "integer", "replications": "integer", "start_date": "date",
+    "horizon_days": "number", "currency": "text", "deals": "object", "outcomes": "object",
+    "cycle_days": "object", "bookings": "object", "periods": "list of objects",
+    "stall_days": "object", "stall_counts": "object", "flows": "object",
+}  # fmt: skip
+
+
+def _is_a(value: object, kind: str) -> bool:
+    if kind == "date":
+        try:
+            dt.date.fromisoformat(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return True
+    if kind == "list of objects":
+        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+    checks = {
+        "text": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "object": lambda v: isinstance(v, dict),
+    }
+    return checks[kind](value)

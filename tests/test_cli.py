@@ -589,3 +589,20 @@ def test_plot_and_explain_refuse_a_summary_that_is_not_one(tmp_path, capsys):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert "summary.json" in err and "missing" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("key", ["periods", "bookings", "flows", "stall_days", "start_date"])
+def test_plot_and_report_refuse_a_summary_with_a_damaged_key(events_run, tmp_path, capsys, key):
+    """A key edited into text: one message naming it, exit 2 (it was an AttributeError)."""
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(events_run[1], folder)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    summary[key] = "oops"
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    for command in (["plot", str(folder)], ["report", str(folder), "-o", str(tmp_path / "r.html")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "damaged summary" in err and key in err and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()
