@@ -81,6 +81,13 @@ def _events_path(folder: Path) -> Path:
 def _read_events(folder: Path) -> Iterator[tuple[int, int, float, str, str, str, str, int]]:
     """(replication, deal, day, event, from, to, cause, line) of the deal events, in file order."""
     path = _events_path(folder)
+    try:
+        yield from _event_rows(path)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a dealsim event log (not UTF-8 text: {exc.reason})") from None
+
+
+def _event_rows(path: Path) -> Iterator[tuple[int, int, float, str, str, str, str, int]]:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
@@ -90,6 +97,11 @@ def _read_events(folder: Path) -> Iterator[tuple[int, int, float, str, str, str,
                 f"(found: {', '.join(reader.fieldnames or [])})"
             )
         for rec in reader:
+            if None in rec or None in rec.values():  # more or fewer fields than the header
+                raise UserError(
+                    f"{path}: line {reader.line_num}: {len(reader.fieldnames or [])} fields "
+                    "expected, as in the header (a file cut short or edited?)"
+                )
             if not rec["deal"]:  # market-wide events (shocks)
                 continue
             try:

@@ -199,3 +199,27 @@ def test_an_existing_output_file_is_kept_unless_forced(tmp_path):
     assert out.read_text() == "precious\n"
     assert main(["export-log", str(run), "--format", "csv", "-o", str(out), "--force"]) == 0
     assert out.read_text().startswith("case:concept:name")
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("cut", "fields expected, as in the header"),  # the last row ends mid-field
+        ("binary", "not UTF-8 text"),
+    ],
+)
+def test_a_damaged_event_log_is_one_clear_error(run_dir, tmp_path, group, damage, said):
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(run_dir, folder)
+    log = folder / "events.csv"
+    text = log.read_bytes()
+    cut = text[: text.index(b"\n", len(text) // 2) + 1] + b"1,2,3.5,ent"
+    log.write_bytes(cut if damage == "cut" else b"replication,deal\n\xff\xfe\x00garbage\xc3\x28\n")
+    for args in (["export-history", str(folder)], ["export-log", str(folder), "--format", "csv"]):
+        out = tmp_path / "out.csv"
+        result = CliRunner().invoke(group, [*args, "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert said in result.output and "events.csv" in result.output
+        assert "Traceback" not in result.output and not out.exists()
