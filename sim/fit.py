@@ -489,6 +489,22 @@ def history_as_of(
     return kept, known, len(rows) - len(kept), len(deals_before) - len(deals_after)
 
 
+#: Days between the history's last row and --as-of past which the fit says so.
+LATE_AS_OF_DAYS = 90
+
+
+def _note_a_late_as_of(rows: list, instant: dt.datetime, as_of, notes: list[str]) -> None:
+    """Say when --as-of lies long after the history ends: every deal open then reads as still
+    open, and the months since as months without a single new deal (the inflow fit sees them)."""
+    last = max(r.entered_at for r in rows)
+    days = (instant - last).days
+    if days > LATE_AS_OF_DAYS:
+        notes.append(
+            f"--as-of {as_of} is {days:,} days after the history's last row ({last:%Y-%m-%d}): "
+            "those days read as days with no new deal and no move; is the export that old?"
+        )
+
+
 def fit_history(
     rows: History | Iterable[HistoryRow],
     as_of: dt.date | dt.datetime,
@@ -563,6 +579,7 @@ def fit_history(
             f"{ignored_rows} rows dated after as-of {as_of} left out ({ignored_deals} deals not "
             "created yet then): the history as known on that day"
         )
+    _note_a_late_as_of(rows, instant, as_of, notes)
     durations_of: dict[str, list[float]] = defaultdict(list)
     observed: dict[str, list[bool]] = defaultdict(list)
     exits: dict[str, Counter] = defaultdict(Counter)

@@ -370,6 +370,19 @@ def test_as_of_before_the_export_leaves_later_rows_out(tmp_path):
     assert full.ignored_rows == 0 and full.amount_count == 3
 
 
+def test_an_as_of_long_after_the_history_ends_is_said(tmp_path):
+    """Months with no row read as months with no new deal: a note asks whether the export is
+    that old (the history here ends in April 2024)."""
+    path = tmp_path / "h.csv"
+    path.write_text(HISTORY_CSV, encoding="utf-8")
+    history = read_history(path)
+    assert "after the history's last row" not in fit_report(
+        fit_history(history, dt.date(2024, 5, 31))
+    )
+    late = fit_report(fit_history(history, dt.date(2026, 1, 1)))
+    assert "--as-of 2026-01-01 is" in late and "days after the history's last row (2024-04" in late
+
+
 def test_currency_from_the_option_or_the_history(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text(HISTORY_CSV, encoding="utf-8")
