@@ -358,8 +358,9 @@ def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
     try:
         if path.is_file() and path.stat().st_size > MAX_CSV_BYTES:
             raise UserError(
-                f"{path}: {path.stat().st_size / 1e6:.0f} MB is larger than a CRM export this "
-                f"tool reads (at most {MAX_CSV_BYTES / 1e6:.0f} MB); export fewer rows or columns"
+                f"{path}: {path.stat().st_size / 2**20:.0f} MiB is larger than a CRM export this "
+                f"tool reads (at most {MAX_CSV_BYTES / 2**20:.0f} MiB); export fewer rows or "
+                "columns"
             )
         data = path.read_bytes()
     except FileNotFoundError:

@@ -945,8 +945,8 @@ def _scenario_text(path: Path, shown: str) -> str:
     """The file's text, refused before it is read when it is larger than any scenario."""
     if path.is_file() and path.stat().st_size > MAX_SCENARIO_BYTES:
         raise ScenarioError(
-            f"{shown}: {path.stat().st_size / 1e6:.1f} MB is too large for a scenario file "
-            f"(at most {MAX_SCENARIO_BYTES / 1e6:.1f} MB)"
+            f"{shown}: {path.stat().st_size / 2**20:.1f} MiB is too large for a scenario file "
+            f"(at most {MAX_SCENARIO_BYTES / 2**20:.0f} MiB)"
         )
     # A UTF-8 byte-order mark (Windows editors write one) is not TOML syntax: drop it.
     return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
