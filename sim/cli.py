@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 the user's input is wrong (one clear message, no traceback
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,10 @@ from sim.run_cost import FORCE_HELP, force_option
 from sim.status import NORMAL, quiet, set_level, status
 
 
+class _ReaderGone(Exception):
+    """Standard output's reader closed the pipe (``dealsim ... | head``)."""
+
+
 class _Group(click.Group):
     """Turns every UserError into one line on stderr and exit code 2."""
 
@@ -37,6 +42,8 @@ class _Group(click.Group):
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except BrokenPipeError:  # not an OSError past here: click would make it exit 1
+            raise _ReaderGone() from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -517,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit codes: 0 done; 2 the user's input is wrong (one message); 1 an unexpected error (one
     message; the traceback goes to a log file to report); 128 + N for stop signal N (130 Ctrl-C,
-    143 SIGTERM, 129 SIGHUP). Library warnings go to a log file too, with one line saying so.
+    143 SIGTERM, 129 SIGHUP; 141 when the reader of standard output went away, `| head`).
+    Library warnings go to a log file too, with one line saying so.
     """
     from sim.errors import collect_thread_errors, collect_warnings, set_report_folder
 
@@ -549,9 +557,23 @@ def _run(argv: list[str] | None) -> int:
     except UserError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
+    except (_ReaderGone, BrokenPipeError):
+        return _reader_gone()
     except Exception as exc:
         return _unexpected(exc)
+    try:  # what is still buffered: `dealsim ... | head` may have stopped reading
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
     return code if isinstance(code, int) else 0
+
+
+def _reader_gone() -> int:
+    """Standard output's reader closed the pipe (``| head``): no message, the shell's code for
+    SIGPIPE, and nothing more written there (Python would complain again at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def _interrupted(signum: int) -> int:

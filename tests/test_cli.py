@@ -606,3 +606,15 @@ def test_plot_and_report_refuse_a_summary_with_a_damaged_key(events_run, tmp_pat
         err = capsys.readouterr().err
         assert "damaged summary" in err and key in err and "Traceback" not in err
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("command", [["scenarios"], ["schema"]])
+def test_a_reader_that_stops_reading_is_no_error(command):
+    """`dealsim scenarios | head`: standard output closed before dealsim writes to it gives
+    the shell's code for SIGPIPE and no message (it was exit 1, the code of a bug)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sim", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    child.stdout.close()  # long before the interpreter has started and written anything
+    said = child.stderr.read()
+    assert child.wait() == 141 and said == b"", said
