@@ -280,11 +280,14 @@ class StagedFolder:
         check_output_folder(self.target, force or unique)  # a default name taken: the next
         self.tmp: Path | None = None
         self.published: Path | None = None
+        self.made_parents: list[Path] = []  # made for this run: removed again if it fails
 
     def open(self) -> Path:
         """Create the temporary folder (with the umask's mode, like ``mkdir``)."""
         with output_errors(self.target):
+            missing = [p for p in self.target.absolute().parents if not p.exists()]
             self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.made_parents = missing  # deepest first
             tmp = self.target.parent / temp_name(self.target.name)
             os.mkdir(tmp)
         self.tmp = tmp
@@ -315,6 +318,11 @@ class StagedFolder:
     def discard(self) -> None:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        for parent in self.made_parents:  # deepest first; one that has gained files stays
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def atomic_folder(target: Path, force: bool = False, unique: bool = False) -> StagedFolder:

@@ -618,3 +618,20 @@ def test_a_reader_that_stops_reading_is_no_error(command):
     child.stdout.close()  # long before the interpreter has started and written anything
     said = child.stderr.read()
     assert child.wait() == 141 and said == b"", said
+
+
+def test_a_run_that_fails_removes_the_folders_it_made(tiny_scenario, tmp_path, monkeypatch):
+    """-o deep/a/b on a run stopped half way: no results, and no empty deep/a/ left behind
+    either (a folder that was there before stays)."""
+    from sim.errors import UserError
+
+    def fail(*args, **kwargs):
+        raise UserError("stopped half way")
+
+    monkeypatch.setattr(sim.api, "run", fail)
+    (tmp_path / "there").mkdir()
+    assert (
+        main(["run", str(tiny_scenario), "-o", str(tmp_path / "there" / "deep" / "a" / "b")]) == 2
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there", tiny_scenario.name]
+    assert list((tmp_path / "there").iterdir()) == []
