@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from sim.errors import UserError
+from sim.scenario_bounds import MAX_HORIZON_DAYS
 from sim.status import status
 
 
@@ -198,8 +199,10 @@ def fit_command(
 
     when = _as_of(as_of, date_format)
     options = _read_options(encoding, date_format, fx, currency)
-    if not horizon > 0:
-        raise UserError(f"--horizon {horizon}: must be > 0")
+    if not 0 < horizon <= MAX_HORIZON_DAYS:  # the bound of the scenario it writes
+        raise UserError(
+            f"--horizon {horizon}: days, more than 0 and at most {MAX_HORIZON_DAYS:,.0f}"
+        )
     if output.suffix.lower() != ".toml":
         raise UserError(f"-o {output}: the fitted scenario is a .toml file")
     _check_output(output, force)

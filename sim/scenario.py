@@ -902,6 +902,10 @@ def find_scenario(ref: str | Path | None) -> Path:
     if isinstance(ref, Path):
         return ref
     text = str(ref)
+    if Path(text).is_dir():
+        raise ScenarioError(
+            f"{text}: a folder, not a scenario file (a .toml file or a bundled name)"
+        )
     if Path(text).is_file() or text.endswith(".toml") or "/" in text or "\\" in text:
         return Path(text)
     bundled = _bundled_paths()
@@ -943,6 +947,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _scenario_text(path: Path, shown: str) -> str:
     """The file's text, refused before it is read when it is larger than any scenario."""
+    if path.exists() and not path.is_file():  # a pipe or a device would be read forever
+        raise ScenarioError(f"{shown}: not a regular file (a pipe, a device?): not a scenario file")
     if path.is_file() and path.stat().st_size > MAX_SCENARIO_BYTES:
         raise ScenarioError(
             f"{shown}: {path.stat().st_size / 2**20:.1f} MiB is too large for a scenario file "

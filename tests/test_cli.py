@@ -635,3 +635,14 @@ def test_a_run_that_fails_removes_the_folders_it_made(tiny_scenario, tmp_path, m
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["there", tiny_scenario.name]
     assert list((tmp_path / "there").iterdir()) == []
+
+
+def test_a_folder_or_a_pipe_as_the_scenario_is_one_clear_error(tmp_path):
+    """A folder was 'no such scenario file'; a named pipe was read forever."""
+    import os
+
+    pipe = tmp_path / "fifo.toml"
+    os.mkfifo(pipe)
+    for path, said in ((tmp_path, "a folder, not a scenario file"), (pipe, "not a regular file")):
+        result = invoke("validate", path)
+        assert_user_error(result, str(path), said)

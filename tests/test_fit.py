@@ -557,6 +557,23 @@ def test_fit_cli_on_a_history_past_as_of_leaves_later_rows_out(tmp_path):
     assert load_scenario(out).start_date == dt.date(2024, 4, 15)
 
 
+@pytest.mark.parametrize("horizon", ["0", "1e9"])
+def test_fit_cli_names_an_impossible_horizon(tmp_path, horizon):
+    """--horizon 1e9 ran the whole fit, then blamed the history for the scenario's horizon."""
+
+    @click.group()
+    def group():
+        """Test group."""
+
+    register(group)
+    history = Path(__file__).parent / "data" / "crm" / "bad_history_after_as_of.csv"
+    out = tmp_path / "then.toml"
+    args = ["fit", str(history), "--as-of", "2024-04-15", "-o", str(out), "--horizon", horizon]
+    result = CliRunner().invoke(group, args)
+    assert result.exit_code == 2 and f"--horizon {float(horizon)}" in result.output
+    assert "at most 36,525" in result.output and list(tmp_path.iterdir()) == []
+
+
 def test_uncertainty_narrows_as_history_grows():
     small = fit_history(_cure_history(300, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
     large = fit_history(_cure_history(3000, 0.0, 600, seed=21), CURE_AS_OF, durations="parametric")
