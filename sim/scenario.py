@@ -759,12 +759,16 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
 
 def _short(value: Any, limit: int = 80) -> str:
     """A value as the user wrote it, cut short: a 1 MB name is not echoed back whole."""
-    return _cut_text(repr(value), limit, 20)
+    # A text's own length, not its repr's (the quotes are ours).
+    return _cut_text(repr(value), limit, 20, len(value) if isinstance(value, str) else None)
 
 
-def _cut_text(text: str, limit: int, room: int) -> str:
-    """``text`` if it fits ``limit``, else its start and how long it was (``room`` for that)."""
-    return text if len(text) <= limit else f"{text[: limit - room]}... ({len(text):,} characters)"
+def _cut_text(text: str, limit: int, room: int, length: int | None = None) -> str:
+    """``text`` if it fits ``limit``, else its start and how long it was (``room`` for that):
+    ``length`` characters, or the text's own."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - room]}... ({length if length is not None else len(text):,} characters)"
 
 
 def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:

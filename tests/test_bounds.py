@@ -204,3 +204,6 @@ def test_a_huge_value_or_key_is_not_echoed_back_whole():
         with pytest.raises(Exception) as caught:
             scenario_from_dict(data)
         assert len(str(caught.value)) < 2_000 and "characters)" in str(caught.value)
+    with pytest.raises(Exception) as caught:  # the name's own length, not its quoted form's
+        scenario_from_dict({"name": "é" * 300})
+    assert "(300 characters)" in str(caught.value)
