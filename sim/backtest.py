@@ -130,6 +130,11 @@ def check_cutoffs(history: History, cutoffs: Sequence[dt.date], until: dt.date) 
             raise UserError(f"--as-of {c}: not before --until {until}: nothing to forecast")
         if c < first:
             raise UserError(f"--as-of {c}: before the history's first row ({first})")
+        if c >= last:  # it scored against zero wins, with a skill of nan
+            raise UserError(
+                f"--as-of {c}: not before the history's last row ({last}): nothing it records "
+                "happened after it, so there is nothing to score a forecast against"
+            )
     if until > last:
         return [
             f"--until {until} is after the history's last row ({last}): if the export is older "
