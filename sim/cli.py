@@ -573,6 +573,7 @@ def _reader_gone() -> int:
     SIGPIPE, and nothing more written there (Python would complain again at exit)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
     return 128 + signal.SIGPIPE
 
 

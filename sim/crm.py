@@ -593,14 +593,13 @@ class _Amounts:
         i = self.amount_col
         text = _cell(cells, i)
         value = parse_amount(text)
+        column = self.table.header[i] if i is not None else "amount"
         if value is None or value < 0:
-            column = self.table.header[i] if i is not None else "amount"
             raise UserError(
                 f"{self.table.where(row, line, column)}: {text!r} is not an amount"
                 + (" (negative)" if value is not None else "")
             )
         if value > MAX_AMOUNT:  # the bound of a scenario's own amounts; nan passes (blank)
-            column = self.table.header[i] if i is not None else "amount"
             raise UserError(
                 f"{self.table.where(row, line, column)}: {text!r} is over {MAX_AMOUNT:,.0f}, the "
                 "largest deal amount"

@@ -218,10 +218,9 @@ def _is_a(value: object, kind: str) -> bool:
         return True
     if kind == "list of objects":
         return isinstance(value, list) and all(isinstance(item, dict) for item in value)
-    checks = {
-        "text": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "object": lambda v: isinstance(v, dict),
-    }
-    return checks[kind](value)
+    if isinstance(value, bool):  # JSON's true and false are no numbers
+        return False
+    return isinstance(value, _JSON_KINDS[kind])
+
+
+_JSON_KINDS = {"text": str, "integer": int, "number": int | float, "object": dict}

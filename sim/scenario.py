@@ -892,6 +892,13 @@ def bundled_scenarios() -> list[tuple[str, str, Path]]:
     return out
 
 
+def _refuse_a_folder(text: str) -> None:
+    if Path(text).is_dir():
+        raise ScenarioError(
+            f"{text}: a folder, not a scenario file (a .toml file or a bundled name)"
+        )
+
+
 def find_scenario(ref: str | Path | None) -> Path:
     """Resolve a scenario reference: None (the default), a file path, or a bundled name.
 
@@ -906,15 +913,13 @@ def find_scenario(ref: str | Path | None) -> Path:
     if isinstance(ref, Path):
         return ref
     text = str(ref)
-    if Path(text).is_dir():
-        raise ScenarioError(
-            f"{text}: a folder, not a scenario file (a .toml file or a bundled name)"
-        )
-    if Path(text).is_file() or text.endswith(".toml") or "/" in text or "\\" in text:
-        return Path(text)
     bundled = _bundled_paths()
-    if text in bundled:
+    if Path(text).is_file() or text.endswith(".toml") or "/" in text or "\\" in text:
+        _refuse_a_folder(text)
+        return Path(text)
+    if text in bundled:  # a bundled name, even where a folder of that name is here
         return bundled[text]
+    _refuse_a_folder(text)
     listed = _fmt_names(bundled) if bundled else "none found in " + str(bundled_scenarios_dir())
     raise ScenarioError(f"{text}: no such scenario file or bundled scenario (bundled: {listed})")
 

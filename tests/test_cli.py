@@ -646,3 +646,11 @@ def test_a_folder_or_a_pipe_as_the_scenario_is_one_clear_error(tmp_path):
     for path, said in ((tmp_path, "a folder, not a scenario file"), (pipe, "not a regular file")):
         result = invoke("validate", path)
         assert_user_error(result, str(path), said)
+
+
+def test_a_bundled_name_is_the_bundled_scenario_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "equipment").mkdir()  # say, where the user keeps its results
+    (tmp_path / "mine").mkdir()
+    assert invoke("validate", "equipment").exit_code == 0
+    assert_user_error(invoke("validate", "mine"), "mine: a folder, not a scenario file")
