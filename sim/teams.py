@@ -121,7 +121,11 @@ class Desk:
         self.queued: list[tuple[float, float]] = []
         self.waits: list[tuple[float, float]] = []
         self.hours = [0.0] * n_deals
-        self.open: set[_Service] = set()
+        # The services under way, in the order they began: a dict, not a set. The ones still
+        # open at the horizon are cut in this order, and the order of the intervals is the
+        # order their days are summed in: a set's order (by object address) made the last bits
+        # of busy and queue days differ from one run to the next.
+        self.open: dict[_Service, None] = {}
 
     def _roster(self):
         """Headcount changes on their dates."""
@@ -145,7 +149,7 @@ class Desk:
         """
         env, log = self.env, self.log
         service = _Service(deal, env.now)
-        self.open.add(service)
+        self.open[service] = None
         request = None
         try:
             if self.people is not None:
@@ -184,7 +188,7 @@ class Desk:
 
     def _close(self, service: _Service, until: float) -> None:
         """End a service's open interval at ``until`` (its end, an interrupt, the horizon)."""
-        self.open.discard(service)
+        self.open.pop(service, None)
         if service.started is None:
             if until > service.queued:
                 self.queued.append((service.queued, until))
