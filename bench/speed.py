@@ -7,17 +7,17 @@ Measures, on this machine, in one sitting (the figures of the README's Speed sec
    releases a person of a ``simpy.Resource``, then spends its own timeout (the shape of a run
    with a team at every stage); best of several rounds;
 2. stage visits per second of whole `dealsim run` commands on one job (timed from outside,
-   interpreter start-up included, deals.csv written): the pure chain and the bundled
-   `portfolio` book (every stall mechanism on) on the vectorized and on the SimPy engine; the
-   chain with a team at every stage (SimPy, against the teams ceiling); the chain with an event
-   log (SimPy: the vectorized engine writes none);
+   interpreter start-up included, deals.csv written; the commands run in turns, best kept):
+   the pure chain and the bundled `portfolio` book (every stall mechanism on) on the
+   vectorized and on the SimPy engine; the chain with a team at every stage (SimPy, against
+   the teams ceiling); the chain with an event log (SimPy: the vectorized engine writes none);
 3. the speed-up of two jobs over one on runs of about ten seconds, for both engines (one-job
    and two-job runs in turns), beside the machine's own limit: two independent one-job runs
    of half the replications started together;
 4. where the vectorized engine's time goes inside a run: draws (the pages of visit numbers the
    planner draws as deals need them included), planning, records, aggregation, deals.csv rows;
 5. scale: visits per second of the vectorized engine from 2,000 to 200,000 deals per
-   replication; peak memory of a run from 100 to 10,000 replications.
+   replication (the three sizes run in turns); peak memory of a run from 100 to 10,000 replications.
 
 Usage: python bench/speed.py [--tries T] [--quick]
 The figures go into the README by hand; nothing here is a test.
@@ -150,10 +150,20 @@ sys.exit(code)
 """
 
 
-def best_run(scenario: str, replications: int, tries: int, jobs: int = 1, *options) -> dict:
-    """Best of ``tries`` whole commands (the machine's other load only ever slows a run)."""
-    runs = [timed_run(scenario, replications, jobs, *options) for _ in range(tries)]
-    return min(runs, key=lambda run: run["wall"])
+def best_runs(commands: dict, tries: int) -> dict:
+    """The best of ``tries`` runs of each command, ``key: (scenario, replications, jobs,
+    *options)`` (the machine's other load only ever slows a run).
+
+    The commands run in turns, one try of each after the other: the speed of this virtual
+    machine's cores drifts by tens of percent within minutes, and figures set against each
+    other (a scale series, engines against a ceiling) should each get their share of its fast
+    and slow minutes, not one the fast ones and another the slow.
+    """
+    runs: dict = {key: [] for key in commands}
+    for _ in range(tries):
+        for key, command in commands.items():
+            runs[key].append(timed_run(*command))
+    return {key: min(found, key=lambda run: run["wall"]) for key, found in runs.items()}
 
 
 def paired_runs(scenario: str, replications: int, tries: int, *options) -> dict:
@@ -268,11 +278,14 @@ def main() -> None:
     compileall.compile_dir(str(HERE.parent / "sim"), quiet=1)
 
     before, teams_top = ceiling(), teams_ceiling()
-    runs = {}
-    for (name, engine), reps in n.items():
-        scenario = {"chain": CHAIN, "portfolio": "portfolio", "teams": TEAMS}[name]
-        runs[name, engine] = best_run(scenario, reps, args.tries, 1, "--engine", engine)
-    logged = best_run(CHAIN, n["chain", "simpy"] // 2, args.tries, 1, "--events")
+    scenarios = {"chain": CHAIN, "portfolio": "portfolio", "teams": TEAMS}
+    commands = {
+        (name, engine): (scenarios[name], reps, 1, "--engine", engine)
+        for (name, engine), reps in n.items()
+    }
+    commands["logged"] = (CHAIN, n["chain", "simpy"] // 2, 1, "--events")
+    runs = best_runs(commands, args.tries)
+    logged = runs.pop("logged")
     # The speed-up from one job and two jobs run in turns, each the best of its tries: the
     # speed of this virtual machine's cores drifts by tens of percent within minutes, and a
     # pair run side by side sees the same machine.
@@ -311,9 +324,12 @@ def main() -> None:
         print(f"  {name:<10} {total:6.2f} s: {parts}")
 
     print("\nScale: the vectorized engine from 2,000 to 200,000 deals per replication")
-    for deals, reps in ((2_000, 1000), (20_000, 100), (200_000, 10)):
-        run = best_run(CHAIN, max(2, reps // scale), args.tries, 1, "--set",
-                       f"deals.initial.lead={deals}", "--deals", "none")  # fmt: skip
+    sizes = {
+        deals: (CHAIN, max(2, reps // scale), 1, "--set", f"deals.initial.lead={deals}",
+                "--deals", "none")
+        for deals, reps in ((2_000, 1000), (20_000, 100), (200_000, 10))
+    }  # fmt: skip
+    for deals, run in best_runs(sizes, args.tries).items():
         rate = run["manifest"]["stage_visits"] / run["manifest"]["wall_seconds"]
         print(f"  {deals:>9,} deals: {rate:>12,.0f} visits/s inside the run, peak "
               f"{run['peak_mb']:,.0f} MB")  # fmt: skip
