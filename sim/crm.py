@@ -11,9 +11,13 @@ module turns an export into two plain shapes the rest of the package can trust:
 The format is detected from the header (plain, Salesforce reports / Data Loader /
 OpportunityHistory, HubSpot, Pipedrive, and the Maven Analytics CRM sample); ``mapping``
 (``--map column=field``, one column may feed several fields) names the columns of anything
-else. Every problem is one ``UserError`` naming the file, the row (1-based data row, and the
-line) and the column; nothing is returned half-read. What was assumed is returned as notes, for
-the terminal.
+else. Problems are ``UserError``s naming the file, the row (1-based data row, and the line)
+and the column; nothing is returned half-read. A problem of the file itself (missing, no header,
+a missing column, malformed CSV, too large) is raised at once; the problems of single rows (a bad
+or empty value, a date out of range, entered before created...) are gathered over the whole file
+and raised as one message listing the first ``MAX_LISTED_PROBLEMS`` and how many more, so that
+an export with 40 bad dates is mended in one pass, not 40 runs. What was assumed is returned as
+notes, for the terminal.
 
 Decisions (documented here because users will ask):
 
@@ -67,6 +71,7 @@ from sim.scenario_bounds import (
     MAX_AMOUNT,
     MAX_CSV_BYTES,
     MAX_CSV_COLUMNS,
+    MAX_LISTED_PROBLEMS,
     MAX_START_DATE,
     MIN_START_DATE,
 )
@@ -351,6 +356,78 @@ class _Table:
         return f"{self.path}: row {row} (line {line}){col}"
 
 
+class RowProblem(UserError):
+    """A problem of one row (or one deal) of an export: raised by the readers of cells, gathered
+    by ``RowProblems``. ``where`` names the file, row and column; ``hint`` (the date formats
+    understood, say) is said once in a message that lists many problems, not on every line."""
+
+    def __init__(self, where: str, what: str, hint: str = ""):
+        self.line = f"{where}: {what}"
+        self.hint = hint
+        super().__init__(f"{self.line} ({hint})" if hint else self.line)
+
+
+class RowProblems:
+    """The problems of an export's rows, gathered over a whole loop and raised as one message.
+
+    Memory stays bounded whatever the file: the first ``MAX_LISTED_PROBLEMS`` lines are kept,
+    the others only counted.
+    """
+
+    def __init__(self, source: Path | str):
+        self.source = str(source)
+        self.listed: list[str] = []
+        self.count = 0
+        self.hints: dict[str, None] = {}  # in order of first use; a few fixed texts at most
+        self._last = ""  # the line added last
+
+    def add(self, problem: RowProblem) -> None:
+        if problem.line == self._last:  # one cell read for two fields (Maven's engage_date)
+            return
+        self._last = problem.line
+        self.count += 1
+        if len(self.listed) < MAX_LISTED_PROBLEMS:
+            self.listed.append(problem.line)
+        if problem.hint:
+            self.hints.setdefault(problem.hint)
+
+    def attempt(self, read, *args):
+        """``read(*args)``, or None once its ``RowProblem`` is added: the caller leaves the row
+        out and goes on with the next one (``read`` itself never returns None)."""
+        try:
+            return read(*args)
+        except RowProblem as problem:
+            self.add(problem)
+            return None
+
+    def raise_if_any(self, grouped: Iterable[str] = ()) -> None:
+        """Raise one ``UserError`` for everything found, if anything was.
+
+        Args:
+            grouped: problems already stated for a whole column (every row of an unknown stage,
+                of a duplicate deal id), listed before the rows' ones.
+
+        A single problem reads as it always did (the hint in place); several are one line
+        each, the grouped ones first and then the rows' in row order, the first
+        ``MAX_LISTED_PROBLEMS`` of the rows' and how many more.
+        """
+        grouped = list(grouped)
+        total = len(grouped) + self.count
+        if total == 0:
+            return
+        if total == 1:
+            if grouped:
+                raise UserError(grouped[0])
+            hint = next(iter(self.hints), "")
+            raise UserError(f"{self.listed[0]} ({hint})" if hint else self.listed[0])
+        lines = [f"{self.source}: {total} problems:", *(f"  {g}" for g in grouped)]
+        lines += [f"  {line}" for line in self.listed]
+        if self.count > len(self.listed):
+            lines.append(f"  ... and {self.count - len(self.listed)} more")
+        lines += [hint[:1].upper() + hint[1:] for hint in self.hints]
+        raise UserError("\n".join(lines))
+
+
 def _read_table(path: Path | str, encoding: str | None = None) -> _Table:
     """Read a CSV export: any encoding of :mod:`sim.text_encoding`, comma/semicolon/tab, report
     footers off."""
@@ -548,17 +625,13 @@ def _date_cell(
     if not text:
         return None
     value = parse_datetime(text, day_first)
+    where = table.where(row, line, table.header[i])
     if value is None:
-        raise UserError(
-            f"{table.where(row, line, table.header[i])}: {text!r} is not a date "
-            f"(formats understood: {'; '.join(DATE_FORMATS)})"
-        )
+        understood = f"formats understood: {'; '.join(DATE_FORMATS)}"
+        raise RowProblem(where, f"{text!r} is not a date", hint=understood)
     if not MIN_START_DATE <= value.date() <= MAX_START_DATE:
         # A typo (1800 for 2018): one such row would move the history's start by centuries.
-        raise UserError(
-            f"{table.where(row, line, table.header[i])}: {text!r} is outside "
-            f"{MIN_START_DATE} .. {MAX_START_DATE}"
-        )
+        raise RowProblem(where, f"{text!r} is outside {MIN_START_DATE} .. {MAX_START_DATE}")
     return value
 
 
@@ -569,8 +642,9 @@ def _days_cell(table: _Table, row: int, line: int, cells: list[str], i: int | No
         return math.nan
     value = parse_amount(text)
     if value is None or value < 0:
-        where = table.where(row, line, table.header[i])
-        raise UserError(f"{where}: {text!r} is not a number of days")
+        raise RowProblem(
+            table.where(row, line, table.header[i]), f"{text!r} is not a number of days"
+        )
     return value
 
 
@@ -594,22 +668,18 @@ class _Amounts:
         text = _cell(cells, i)
         value = parse_amount(text)
         column = self.table.header[i] if i is not None else "amount"
+        where = self.table.where(row, line, column)
         if value is None or value < 0:
-            raise UserError(
-                f"{self.table.where(row, line, column)}: {text!r} is not an amount"
-                + (" (negative)" if value is not None else "")
-            )
+            negative = " (negative)" if value is not None else ""
+            raise RowProblem(where, f"{text!r} is not an amount{negative}")
         if value > MAX_AMOUNT:  # the bound of a scenario's own amounts; nan passes (blank)
-            raise UserError(
-                f"{self.table.where(row, line, column)}: {text!r} is over {MAX_AMOUNT:,.0f}, the "
-                "largest deal amount"
-            )
+            raise RowProblem(where, f"{text!r} is over {MAX_AMOUNT:,.0f}, the largest deal amount")
         written = _cell(cells, self.currency_col)
         code = re.match(r"([A-Za-z]{3})\b", written)  # "USD" or "USD - U.S. Dollar"
         if written and code is None:
             column = self.table.header[self.currency_col]
-            raise UserError(
-                f"{self.table.where(row, line, column)}: {written!r} is not a currency code"
+            raise RowProblem(
+                self.table.where(row, line, column), f"{written!r} is not a currency code"
             )
         currency = code[1].upper() if code else split_amount(text)[1]
         if not math.isnan(value):
@@ -805,7 +875,8 @@ def read_pipeline(
         options: encoding, date order, target currency and rates (see ``ReadOptions``).
 
     Raises:
-        UserError: all rows' problems of one kind at once, naming file, rows and columns.
+        UserError: a problem of the file at once; otherwise every row's problem, unknown stage
+            and duplicate deal id in one message, naming file, rows and columns.
     """
     options = options or ReadOptions()
     stages = list(stages)
@@ -820,37 +891,37 @@ def read_pipeline(
     deals: list[tuple[PipelineDeal, str | None]] = []
     unknown: dict[str, list[int]] = defaultdict(list)
     seen: dict[str, list[int]] = defaultdict(list)
+    problems = reader.problems
     for row, line, cells in table.rows:
-        deal_id = reader.deal_id(row, line, cells)
-        if reader.closed_by_status(row, line, cells):
+        # Each part of a row that can be read on its own is (a bad amount and a bad date of
+        # one row are both listed); a row with a problem is left out, the loop goes on.
+        deal_id = problems.attempt(reader.deal_id, row, line, cells)
+        closed = problems.attempt(reader.closed_by_status, row, line, cells)
+        if closed is not False:  # closed by its status, or a status not understood (listed)
             continue
-        crm_stage = reader.need(row, line, cells, "stage")
+        crm_stage = problems.attempt(reader.need, row, line, cells, "stage")
+        if crm_stage is None:
+            continue
         target = _map_stage(crm_stage, stage_map, stages, labels)
         if target is None:
             unknown[crm_stage].append(row)
             continue
-        seen[deal_id].append(row)
+        if deal_id is not None:
+            seen[deal_id].append(row)
         if target in OUTCOMES:
             reader.skipped["stage"] += 1
             continue
-        amount, currency = reader.amounts.read(row, line, cells)
-        created, entered = reader.dates(row, line, cells, crm_stage)
-        deals.append((PipelineDeal(deal_id, target, amount, created, entered), currency))
-    if unknown:
-        listed = "; ".join(f"{s!r} on {_rows_text(r)}" for s, r in unknown.items())
-        keys = ", ".join(stage_map) if stage_map else "(none)"
-        raise UserError(
-            f"{table.path}, column {reader.column('stage')!r}: unknown stage(s): {listed}. "
-            f"Scenario stages: {', '.join(stages)}; [crm.stage_map] keys: {keys} "
-            "(add the CRM names to [crm.stage_map])"
-        )
-    dups = {d: r for d, r in seen.items() if len(r) > 1}
-    if dups:
-        listed = "; ".join(f"{d!r} on {_rows_text(r)}" for d, r in list(dups.items())[:_MAX_LISTED])
-        raise UserError(
-            f"{table.path}, column {reader.column('deal_id')!r}: duplicate deal id(s): {listed}"
-            + (f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else "")
-        )
+        valued = problems.attempt(reader.amounts.read, row, line, cells)
+        dates = reader.dates(row, line, cells, crm_stage)
+        if deal_id is None or valued is None or dates is None:
+            continue  # its problems are listed
+        amount, currency = valued
+        deals.append((PipelineDeal(deal_id, target, amount, *dates), currency))
+    # One message for all: unknown stages and duplicate ids do not depend on the rows' values,
+    # so nothing waits for a second run.
+    problems.raise_if_any(
+        _unknown_stages(reader, unknown, stages, stage_map) + _duplicates(reader, seen)
+    )
     notes = [*table.notes, *reader.notes()]
     blank = [d.deal_id for d, _ in deals if math.isnan(d.amount)]
     if blank:  # an assumption the user did not write: said, like every other
@@ -875,6 +946,30 @@ def read_pipeline(
     )
 
 
+def _unknown_stages(reader, unknown: dict[str, list[int]], stages, stage_map) -> list[str]:
+    """The message of the stages that are no scenario stage nor mapped, with their rows."""
+    if not unknown:
+        return []
+    listed = "; ".join(f"{s!r} on {_rows_text(r)}" for s, r in unknown.items())
+    keys = ", ".join(stage_map) if stage_map else "(none)"
+    return [
+        f"{reader.table.path}, column {reader.column('stage')!r}: unknown stage(s): {listed}. "
+        f"Scenario stages: {', '.join(stages)}; [crm.stage_map] keys: {keys} "
+        "(add the CRM names to [crm.stage_map])"
+    ]
+
+
+def _duplicates(reader, seen: dict[str, list[int]]) -> list[str]:
+    """The message of the deal ids found on several rows, with their rows."""
+    dups = {d: r for d, r in seen.items() if len(r) > 1}
+    if not dups:
+        return []
+    listed = "; ".join(f"{d!r} on {_rows_text(r)}" for d, r in list(dups.items())[:_MAX_LISTED])
+    more = f" and {len(dups) - _MAX_LISTED} more" if len(dups) > _MAX_LISTED else ""
+    column = reader.column("deal_id")
+    return [f"{reader.table.path}, column {column!r}: duplicate deal id(s): {listed}{more}"]
+
+
 class _PipelineRows:
     """Reading one pipeline row's fields, and counting what was skipped or assumed."""
 
@@ -882,6 +977,7 @@ class _PipelineRows:
         self.table, self.fmt, self.cols = table, fmt, cols
         self.entered_cols, self.day_first, self.as_of = entered_cols, day_first, as_of
         self.amounts = _Amounts(table, cols)
+        self.problems = RowProblems(table.path)
         self.skipped: Counter = Counter()
         self.assumed: Counter = Counter()
 
@@ -892,7 +988,7 @@ class _PipelineRows:
     def need(self, row: int, line: int, cells: list[str], fld: str) -> str:
         text = _cell(cells, self.cols[fld])
         if not text:
-            raise UserError(f"{self.table.where(row, line, self.column(fld))}: empty {fld}")
+            raise RowProblem(self.table.where(row, line, self.column(fld)), f"empty {fld}")
         return text
 
     def deal_id(self, row: int, line: int, cells: list[str]) -> str:
@@ -908,10 +1004,8 @@ class _PipelineRows:
         text = _cell(cells, self.cols["status"])
         status = _STATUSES.get(text.strip().lower())
         if status is None:
-            raise UserError(
-                f"{self.table.where(row, line, self.column('status'))}: status {text!r} is not "
-                f"one of {', '.join(_STATUSES)}"
-            )
+            where = self.table.where(row, line, self.column("status"))
+            raise RowProblem(where, f"status {text!r} is not one of {', '.join(_STATUSES)}")
         if status == "open":
             return False
         self.skipped[status] += 1
@@ -919,35 +1013,54 @@ class _PipelineRows:
 
     def dates(
         self, row: int, line: int, cells: list[str], crm_stage: str
-    ) -> tuple[dt.date, dt.date]:
-        """(created, stage entered) by the rule of the module docstring."""
-        where = self.table.where
+    ) -> tuple[dt.date, dt.date] | None:
+        """(created, stage entered) by the rule of the module docstring; None when a problem
+        was added to ``problems`` (both dates are read, so both of their problems are said)."""
+        created = self.problems.attempt(self._created, row, line, cells)
+        entered = self.problems.attempt(self._entered, row, line, cells, crm_stage)
+        if created is None or entered is None:
+            return None
+        return self.problems.attempt(self._in_order, row, line, created, entered)
+
+    def _created(self, row: int, line: int, cells: list[str]) -> dt.datetime:
         created = _date_cell(self.table, row, line, cells, self.cols.get("created"), self.day_first)
-        if created is None:
-            age = _days_cell(self.table, row, line, cells, self.cols.get("age_days"))
-            if not math.isnan(age):
-                created = _midnight(self.as_of) - dt.timedelta(days=age)
-                self.assumed["created_from_age"] += 1
-            else:
-                created = _midnight(self.as_of)
-                self.assumed["created_unknown"] += 1
-        entered_col, entered = self._entered(row, line, cells, crm_stage)
-        if entered is None:
-            entered = created
+        if created is not None:
+            return created
+        age = _days_cell(self.table, row, line, cells, self.cols.get("age_days"))
+        if not math.isnan(age):
+            self.assumed["created_from_age"] += 1
+            return _midnight(self.as_of) - dt.timedelta(days=age)
+        self.assumed["created_unknown"] += 1
+        return _midnight(self.as_of)
+
+    def _in_order(
+        self,
+        row: int,
+        line: int,
+        created: dt.datetime,
+        entered: tuple[int | None, dt.datetime | None],
+    ) -> tuple[dt.date, dt.date]:
+        """The two dates, checked against each other and against ``as_of``."""
+        where = self.table.where
+        entered_col, entered_at = entered
+        if entered_at is None:
+            entered_at = created
         entered_name = self.table.header[entered_col] if entered_col is not None else "stage date"
-        if entered.date() < created.date():
-            raise UserError(
-                f"{where(row, line, entered_name)}: the deal entered its stage on "
-                f"{entered.date()}, before it was created ({created.date()})"
+        if entered_at.date() < created.date():
+            raise RowProblem(
+                where(row, line, entered_name),
+                f"the deal entered its stage on {entered_at.date()}, before it was created "
+                f"({created.date()})",
             )
         created_name = self.column("created") if "created" in self.cols else self.column("age_days")
-        for name, value in ((created_name, created), (entered_name, entered)):
+        for name, value in ((created_name, created), (entered_name, entered_at)):
             if value.date() > self.as_of:
-                raise UserError(
-                    f"{where(row, line, name)}: {value.date()} is after --as-of {self.as_of} "
-                    "(the export is newer than the date asked for: use its export day)"
+                raise RowProblem(
+                    where(row, line, name),
+                    f"{value.date()} is after --as-of {self.as_of} "
+                    "(the export is newer than the date asked for: use its export day)",
                 )
-        return created.date(), entered.date()
+        return created.date(), entered_at.date()
 
     def _entered(
         self, row: int, line: int, cells: list[str], crm_stage: str
@@ -1057,9 +1170,10 @@ def read_history(
         options: encoding, date order, target currency and rates (see ``ReadOptions``).
 
     Raises:
-        UserError: missing columns, unreadable dates or amounts, unknown "Closed ..." outcome
-            spellings, colliding stage names, a deal whose outcome is followed by later rows,
-            amounts in several currencies without rates.
+        UserError: missing columns (at once); unreadable dates or amounts (every row's in one
+            message); then, once the rows read, unknown "Closed ..." outcome spellings,
+            colliding stage names, deals whose outcome is followed by later rows (all such
+            deals in one message), amounts in several currencies without rates.
     """
     options = options or ReadOptions()
     table = _read_table(path, options.encoding)
@@ -1076,6 +1190,9 @@ def read_history(
         raw = reader.date_entered(entered_cols, notes)
     else:
         raw = reader.plain()
+    # The rows' problems alone: what follows checks the history as a whole, which a row left
+    # out would make wrong (a deal missing its outcome row, say).
+    reader.problems.raise_if_any()
     raw = reader.drop_closed_by_status(raw, stage_map, notes)
     if not raw:
         raise UserError(f"{table.path}: no deal has a dated stage entry")
@@ -1094,56 +1211,83 @@ class _HistoryRows:
         self.amounts = _Amounts(table, cols)
         self.deal_amounts: dict[str, tuple[float, str | None]] = {}
         self.status: dict[str, tuple[str, int]] = {}  # deal -> (status, row)
+        # Each loop below adds its rows' problems here and leaves those rows out; read_history
+        # raises them all at once when the loop is done.
+        self.problems = RowProblems(table.path)
 
     def need(self, row: int, line: int, cells: list[str], fld: str) -> str:
         text = _cell(cells, self.cols[fld])
         if not text:
             column = self.table.header[self.cols[fld]]
-            raise UserError(f"{self.table.where(row, line, column)}: empty {fld}")
+            raise RowProblem(self.table.where(row, line, column), f"empty {fld}")
         return text
 
     def date(self, row: int, line: int, cells: list[str], i: int | None) -> dt.datetime | None:
         return _date_cell(self.table, row, line, cells, i, self.day_first)
 
-    def extras(self, deal: str, row: int, line: int, cells: list[str]) -> None:
-        """The row's amount (the deal's last one counts) and status, when the file has them."""
-        if "amount" in self.cols:
-            value, currency = self.amounts.read(row, line, cells)
-            if not math.isnan(value):
-                self.deal_amounts[deal] = (value, currency)
+    def entered_at(self, row: int, line: int, cells: list[str]) -> dt.datetime:
+        when = self.date(row, line, cells, self.cols["entered_at"])
+        if when is None:
+            column = self.table.header[self.cols["entered_at"]]
+            raise RowProblem(self.table.where(row, line, column), "empty entered_at")
+        return when
+
+    def extras(self, row: int, line: int, cells: list[str]) -> tuple:
+        """The row's (amount, currency) and status, each None when the file has no such column
+        (or the status cell is blank); ``keep`` stores them."""
+        valued = self.amounts.read(row, line, cells) if "amount" in self.cols else None
+        status = None
         if "status" in self.cols:
             text = _cell(cells, self.cols["status"]).strip().lower()
-            if text:
-                if text not in _STATUSES:
-                    column = self.table.header[self.cols["status"]]
-                    raise UserError(
-                        f"{self.table.where(row, line, column)}: status {text!r} is not one of "
-                        f"{', '.join(_STATUSES)}"
-                    )
-                self.status[deal] = (_STATUSES[text], row)
+            if text and text not in _STATUSES:
+                where = self.table.where(row, line, self.table.header[self.cols["status"]])
+                raise RowProblem(where, f"status {text!r} is not one of {', '.join(_STATUSES)}")
+            status = _STATUSES.get(text)
+        return valued, status
+
+    def keep(self, deal: str, row: int, extras: tuple) -> None:
+        """A row's amount (the deal's last one counts) and status, once the row is read."""
+        valued, status = extras
+        if valued is not None and not math.isnan(valued[0]):
+            self.deal_amounts[deal] = valued
+        if status is not None:
+            self.status[deal] = (status, row)
 
     def plain(self) -> list[tuple]:
         raw = []
+        attempt = self.problems.attempt
         for row, line, cells in self.table.rows:
-            deal = self.need(row, line, cells, "deal_id")
-            stage = self.need(row, line, cells, "stage")
-            when = self.date(row, line, cells, self.cols["entered_at"])
-            if when is None:
-                column = self.table.header[self.cols["entered_at"]]
-                raise UserError(f"{self.table.where(row, line, column)}: empty entered_at")
+            deal = attempt(self.need, row, line, cells, "deal_id")
+            stage = attempt(self.need, row, line, cells, "stage")
+            when = attempt(self.entered_at, row, line, cells)
+            extras = attempt(self.extras, row, line, cells)
+            if deal is None or stage is None or when is None or extras is None:
+                continue  # its problems are listed
             raw.append((deal, stage, when, row, line))
-            self.extras(deal, row, line, cells)
+            self.keep(deal, row, extras)
         return raw
 
     def date_entered(self, entered_cols: dict[str, int], notes: list[str]) -> list[tuple]:
         raw = []
+        attempt = self.problems.attempt
         for row, line, cells in self.table.rows:
-            deal = self.need(row, line, cells, "deal_id")
-            for label, i in entered_cols.items():
-                when = self.date(row, line, cells, i)
-                if when is not None:
-                    raw.append((deal, _hubspot_label(label), when, row, line))
-            self.extras(deal, row, line, cells)
+            found = self.problems.count
+            deal = attempt(self.need, row, line, cells, "deal_id")
+            # Every date column is read, so that each bad one is listed (a blank one is None too:
+            # the count of problems tells a bad row).
+            entries = [
+                (label, attempt(self.date, row, line, cells, i))
+                for label, i in entered_cols.items()
+            ]
+            extras = attempt(self.extras, row, line, cells)
+            if self.problems.count > found:
+                continue  # its problems are listed
+            raw.extend(
+                (deal, _hubspot_label(label), when, row, line)
+                for label, when in entries
+                if when is not None
+            )
+            self.keep(deal, row, extras)
         notes.append(
             "HubSpot 'Date entered' columns hold the latest entry into each stage only: "
             "repeated visits (slip-backs) are not in this export"
@@ -1155,47 +1299,70 @@ class _HistoryRows:
         raw: list[tuple] = []
         no_dates: list[int] = []
         first_row: dict[str, int] = {}
+        attempt = self.problems.attempt
         for row, line, cells in table.rows:
-            deal = self.need(row, line, cells, "deal_id")
-            if deal in first_row:
-                raise UserError(
-                    f"{table.where(row, line, header[cols['deal_id']])}: duplicate deal id "
-                    f"{deal!r} (also on row {first_row[deal]}; this export has one row per deal)"
-                )
-            first_row[deal] = row
-            stage = self.need(row, line, cells, "stage")
-            engage = self.date(row, line, cells, cols["engage_date"])
-            close = self.date(row, line, cells, cols["close_date"])
-            outcome = _map_outcome(stage, stage_map)
-            if engage is None:
-                if close is not None:
-                    raise UserError(
-                        f"{table.where(row, line, header[cols['engage_date']])}: "
-                        "empty engage date but the deal has a close date"
+            found = self.problems.count
+            deal = attempt(self.need, row, line, cells, "deal_id")
+            if deal is not None and deal in first_row:
+                self.problems.add(
+                    RowProblem(
+                        table.where(row, line, header[cols["deal_id"]]),
+                        f"duplicate deal id {deal!r} (also on row {first_row[deal]}; this export "
+                        "has one row per deal)",
                     )
-                no_dates.append(row)
-                continue
-            raw.append((deal, "Engaging", engage, row, line))
-            if outcome in OUTCOMES:
-                if close is None:
-                    raise UserError(
-                        f"{table.where(row, line, header[cols['close_date']])}: "
-                        f"the deal is {stage!r} but has no close date"
-                    )
-                raw.append((deal, stage, close, row, line))
-            elif close is not None:
-                raise UserError(
-                    f"{table.where(row, line, header[cols['close_date']])}: the deal is "
-                    f"{stage!r} (open) but has a close date; map its stage with a stage map "
-                    "if it is an outcome"
                 )
-            self.extras(deal, row, line, cells)
+            elif deal is not None:
+                first_row[deal] = row
+            stage = attempt(self.need, row, line, cells, "stage")
+            engage = attempt(self.date, row, line, cells, cols["engage_date"])
+            close = attempt(self.date, row, line, cells, cols["close_date"])
+            entries = None
+            if self.problems.count == found:  # (a blank date is None too: hence the count)
+                entries = attempt(
+                    self._maven_entries, deal, stage, engage, close, row, line, stage_map
+                )
+                if entries == []:  # no dates, no history: its other cells do not matter
+                    no_dates.append(row)
+                    continue
+            extras = attempt(self.extras, row, line, cells)
+            if self.problems.count > found:
+                continue  # its problems are listed
+            raw.extend(entries)
+            self.keep(deal, row, extras)
         if no_dates:
             notes.append(
                 f"{len(no_dates)} deals without an engage date (stage Prospecting or similar) "
                 "skipped: they have no history"
             )
         return raw
+
+    def _maven_entries(self, deal, stage, engage, close, row, line, stage_map) -> list[tuple]:
+        """A Maven row's history: engaged, then its outcome if it has one; [] for a deal with
+        no dates (Prospecting). Dates that do not fit the stage are a problem of the row."""
+        where = self.table.where
+        engage_col, close_col = (
+            self.table.header[self.cols[f]] for f in ("engage_date", "close_date")
+        )
+        if engage is None:
+            if close is not None:
+                raise RowProblem(
+                    where(row, line, engage_col), "empty engage date but the deal has a close date"
+                )
+            return []
+        entries = [(deal, "Engaging", engage, row, line)]
+        if _map_outcome(stage, stage_map) in OUTCOMES:
+            if close is None:
+                raise RowProblem(
+                    where(row, line, close_col), f"the deal is {stage!r} but has no close date"
+                )
+            entries.append((deal, stage, close, row, line))
+        elif close is not None:
+            raise RowProblem(
+                where(row, line, close_col),
+                f"the deal is {stage!r} (open) but has a close date; map its stage with a stage "
+                "map if it is an outcome",
+            )
+        return entries
 
     def drop_closed_by_status(
         self, raw: list[tuple], stage_map: Mapping[str, str], notes: list[str]
@@ -1305,6 +1472,9 @@ def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> His
         per_deal[deal].append((when, order, crm, names[crm], row))
     rows: list[HistoryRow] = []
     merged = 0
+    # Every deal that goes back in time is listed in one message (in the order of the deals'
+    # first rows), not the first one only.
+    problems = RowProblems(table.path)
     for deal, entries in per_deal.items():
         entries.sort(key=lambda e: (e[0], e[1]))
         prev_state = None
@@ -1313,12 +1483,16 @@ def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> His
             if closed_at is not None:
                 c_row, c_state, c_when = closed_at
                 what = "closes again" if state in OUTCOMES else f"enters {crm!r}"
-                raise UserError(
-                    f"{table.path}: deal {deal!r} goes back in time: row {c_row} closes it as "
-                    f"{c_state} on {c_when:%Y-%m-%d %H:%M}, but row {row} {what} later "
-                    f"({when:%Y-%m-%d %H:%M}); an outcome must be the deal's last entry "
-                    f"(column {stage_col!r})"
+                problems.add(
+                    RowProblem(
+                        str(table.path),
+                        f"deal {deal!r} goes back in time: row {c_row} closes it as {c_state} on "
+                        f"{c_when:%Y-%m-%d %H:%M}, but row {row} {what} later "
+                        f"({when:%Y-%m-%d %H:%M}); an outcome must be the deal's last entry "
+                        f"(column {stage_col!r})",
+                    )
                 )
+                break  # the deal's later rows say nothing new
             if state == prev_state:
                 merged += 1
                 continue
@@ -1326,6 +1500,7 @@ def _build_history(table, fmt_name, cols, raw, amounts, stage_map, notes) -> His
             prev_state = state
             if state in OUTCOMES:
                 closed_at = (row, state, when)
+    problems.raise_if_any()
     if merged:
         notes.append(f"{merged} repeated rows of the same stage merged (edits within a stage)")
     candidates = _unmapped_outcomes(rows)
