@@ -65,6 +65,18 @@ def _start_date(folder: Path) -> dt.datetime:
         raise UserError(f"{path}: cannot read start_date ({exc})") from None
 
 
+def _scenario_name(folder: Path) -> str:
+    """The summary's scenario, which names the log, or "" when it cannot be told: it is only a
+    label. (A summary that cannot give the start date, which every export needs, is one message
+    from :func:`_start_date`; a summary that is a list was a crash here.)"""
+    try:
+        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    name = summary.get("scenario") if isinstance(summary, dict) else None
+    return name if isinstance(name, str) else ""
+
+
 def _events_path(folder: Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
@@ -247,11 +259,7 @@ def export_log(
         raise UserError(f"--format {format}: expected xes or csv")
     _events_path(folder)
     totals = {"cases": 0, "events": 0}
-    scenario = ""
-    try:
-        scenario = json.loads((folder / SUMMARY).read_text(encoding="utf-8")).get("scenario", "")
-    except (OSError, ValueError):
-        pass
+    scenario = _scenario_name(folder)
 
     def write_csv(fh) -> None:
         w = csv.writer(fh, lineterminator="\n")

@@ -21,6 +21,7 @@ from sim.atomic import StagedFolder, as_output_error, check_output_folder, outpu
 from sim.errors import UserError
 from sim.records_csv import EVENT_COLUMNS, deal_columns
 from sim.runner import ReplicationOutput
+from sim.summary_check import problems_text, summary_problems
 
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -29,7 +30,8 @@ DEALS = "deals.csv"
 EVENTS = "events.csv"
 SCENARIO = "scenario.toml"
 PIPELINE = "pipeline.csv"
-# What every reader of a summary relies on (plot, explain, export): checked when it is read.
+# What every reader of a summary relies on (plot, explain, report): checked when it is read,
+# with all that is inside them (sim.summary_check).
 SUMMARY_KEYS = (
     "scenario", "seed", "replications", "start_date", "horizon_days", "currency", "deals",
     "outcomes", "cycle_days", "bookings", "periods", "stall_days", "stall_counts", "flows",
@@ -193,34 +195,9 @@ def read_summary(folder: Path) -> dict:
             f"{path}: not a dealsim summary (missing {', '.join(missing)}); "
             "was it written by dealsim run?"
         )
-    wrong = [key for key in SUMMARY_KEYS if not _is_a(summary[key], _SUMMARY_TYPES[key])]
-    if wrong:  # an edited or damaged file: said here, not as a crash of whatever reads it
-        kinds = ", ".join(f"{key} ({_SUMMARY_TYPES[key]})" for key in wrong)
-        raise UserError(f"{path}: damaged summary, not of the kind dealsim writes: {kinds}")
+    problems = summary_problems(summary)
+    if problems:  # an edited or damaged file: said here, not as a crash of whatever reads it
+        raise UserError(
+            f"{path}: damaged summary, not of the kind dealsim writes: {problems_text(problems)}"
+        )
     return summary
-
-
-#: What each key of a summary holds (the JSON kinds dealsim writes).
-_SUMMARY_TYPES = {
-    "scenario": "text", "seed": "integer", "replications": "integer", "start_date": "date",
-    "horizon_days": "number", "currency": "text", "deals": "object", "outcomes": "object",
-    "cycle_days": "object", "bookings": "object", "periods": "list of objects",
-    "stall_days": "object", "stall_counts": "object", "flows": "object",
-}  # fmt: skip
-
-
-def _is_a(value: object, kind: str) -> bool:
-    if kind == "date":
-        try:
-            dt.date.fromisoformat(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return False
-        return True
-    if kind == "list of objects":
-        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
-    if isinstance(value, bool):  # JSON's true and false are no numbers
-        return False
-    return isinstance(value, _JSON_KINDS[kind])
-
-
-_JSON_KINDS = {"text": str, "integer": int, "number": int | float, "object": dict}
