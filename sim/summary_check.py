@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sim.aggregate import CYCLE_CLASSES, OUTCOME_KEYS
@@ -231,27 +231,22 @@ class Date:
 
 
 @dataclass(frozen=True)
-class Flag:
-    expected: str = "true or false"
+class Exactly:
+    """A value of one JSON kind with nothing more to check: ``true``/``false``, or ``null``."""
+
+    test: Callable[[object], bool]
+    expected: str
 
     def matches_kind(self, value: object) -> bool:
-        return isinstance(value, bool)
+        return self.test(value)
 
     def problems(self, value: object, path: str) -> Iterator[Problem]:
-        if not isinstance(value, bool):
+        if not self.test(value):
             yield path, self.expected, found_text(value)
 
 
-@dataclass(frozen=True)
-class Null:
-    expected: str = "null"
-
-    def matches_kind(self, value: object) -> bool:
-        return value is None
-
-    def problems(self, value: object, path: str) -> Iterator[Problem]:
-        if value is not None:
-            yield path, self.expected, found_text(value)
+FLAG = Exactly(lambda value: isinstance(value, bool), "true or false")
+NULL = Exactly(lambda value: value is None, "null")
 
 
 @dataclass(frozen=True)
@@ -446,13 +441,13 @@ TARGET = Fields(
 )
 WHAT_IF = Either(
     (
-        Null(),
+        NULL,
         Fields(
             {"label": Text()},
             {
                 "sets": Fields({}),
                 "pipeline": Either(
-                    (Null(), Fields({"file": Text(), "as_of": Either((Null(), Text()))}))
+                    (NULL, Fields({"file": Text(), "as_of": Either((NULL, Text()))}))
                 ),
             },
         ),
@@ -479,7 +474,7 @@ SUMMARY = Fields(
     },
     {
         "totals": Fields({"won_count": DESCRIBED, "won_value": DESCRIBED}),
-        "parameter_uncertainty": Fields({"used": Flag(), "drawn": Each(Text())}),
+        "parameter_uncertainty": Fields({"used": FLAG, "drawn": Each(Text())}),
         "shocks_per_replication": NUMBER,
         "teams": EachValue(TEAM),
         "cost_of_sale": Fields(
