@@ -55,7 +55,7 @@ _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 # ---------------------------------------------------------------------------------------------
 
 
-def check_output_folder(path: Path, force: bool = False) -> None:
+def check_output_folder(path: Path, force: bool = False, unique: bool = False) -> None:
     """Refuse, before any work, a results folder that cannot or must not be written.
 
     Raises:
@@ -66,10 +66,18 @@ def check_output_folder(path: Path, force: bool = False) -> None:
     _check_place(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: output path exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise OutputError(
-            f"{path}: output folder exists and is not empty (use --force to replace it)"
-        )
+    if path.is_dir() and not unique and any(path.iterdir()):  # unique: the next name is taken
+        if not force:
+            raise OutputError(
+                f"{path}: output folder exists and is not empty (use --force to replace it)"
+            )
+        # --force replaces results, not whatever else a folder holds (a project folder, the
+        # scenario being run): every results folder dealsim writes has a manifest.json.
+        if not (path / "manifest.json").is_file():
+            raise OutputError(
+                f"{path}: not a dealsim results folder (no manifest.json); --force replaces "
+                "results folders only: choose another output folder"
+            )
 
 
 def check_output_file(path: Path, force: bool = False) -> None:
@@ -277,7 +285,7 @@ class StagedFolder:
     def __init__(self, target: Path, force: bool = False, unique: bool = False):
         self.target = Path(target)
         self.force, self.unique = force, unique
-        check_output_folder(self.target, force or unique)  # a default name taken: the next
+        check_output_folder(self.target, force, unique)  # a default name taken: the next
         self.tmp: Path | None = None
         self.published: Path | None = None
         self.made_parents: list[Path] = []  # made for this run: removed again if it fails

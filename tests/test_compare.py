@@ -189,5 +189,6 @@ def test_cli_compare_refuses_a_non_empty_folder_without_force(small_file, tmp_pa
     result = invoke(*args)
     assert result.exit_code == 2 and "--force" in result.stderr
     assert (out / "keep.txt").exists()
+    (out / "manifest.json").write_text("{}")  # an earlier comparison: --force may replace it
     assert invoke(*args, "--force").exit_code == 0
     assert not (out / "keep.txt").exists() and (out / "comparison.json").exists()

@@ -144,6 +144,9 @@ def test_the_checks_name_the_path_and_why(tmp_path):
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(OutputError, match="not empty .use --force"):
         sim.atomic.check_output_folder(tmp_path / "full", force=False)
+    with pytest.raises(OutputError, match="not a dealsim results folder .no manifest.json"):
+        sim.atomic.check_output_folder(tmp_path / "full", force=True)
+    (tmp_path / "full" / "manifest.json").write_text("{}")
     sim.atomic.check_output_folder(tmp_path / "full", force=True)
     sim.atomic.check_output_folder(tmp_path / "new" / "deeper", force=False)
     assert not (tmp_path / "new").exists()  # checking creates nothing
@@ -279,6 +282,7 @@ def test_a_forced_replace_killed_half_way_leaves_one_complete_folder(path, tiny_
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("earlier results")
+    (out / "manifest.json").write_text("{}")
     script = [sys.executable, "-c", KILLED_WHILE_PUBLISHING]
     proc = subprocess.run(
         [*script, path, str(tiny_scenario), str(out)], capture_output=True, timeout=120
@@ -292,13 +296,14 @@ def test_a_forced_replace_killed_half_way_leaves_one_complete_folder(path, tiny_
     if path == "exchange":
         assert "summary.json" in names and "keep.txt" not in names  # the new folder, whole
     else:
-        assert names == ["keep.txt"]  # the old folder, put back
+        assert names == ["keep.txt", "manifest.json"]  # the old folder, put back
 
 
 def test_force_replaces_a_folder_in_one_step(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
+    (out / "manifest.json").write_text("{}")
     with StagedFolder(out, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
