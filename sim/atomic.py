@@ -29,7 +29,7 @@ import secrets
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sim import signals
@@ -55,15 +55,22 @@ _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 # ---------------------------------------------------------------------------------------------
 
 
-def check_output_folder(path: Path, force: bool = False, unique: bool = False) -> None:
+def check_output_folder(
+    path: Path, force: bool = False, unique: bool = False, inputs: Iterable[Path] = ()
+) -> None:
     """Refuse, before any work, a results folder that cannot or must not be written.
 
+    ``inputs``: the files the command reads (its scenario, a CRM export); replacing a folder
+    that holds one would delete it.
+
     Raises:
-        OutputError: a symlink, a file, a non-empty folder without ``force``, or a place that
+        OutputError: a symlink, a file, a non-empty folder without ``force``, a non-empty
+            folder that holds no dealsim results or holds one of ``inputs``, or a place that
             cannot be written (see :func:`check_output_file`).
     """
     path = Path(path)
     _check_place(path)
+    _check_inputs_outside(path, inputs)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: output path exists and is not a folder")
     if path.is_dir() and not unique and any(path.iterdir()):  # unique: the next name is taken
@@ -77,6 +84,18 @@ def check_output_folder(path: Path, force: bool = False, unique: bool = False) -
             raise OutputError(
                 f"{path}: not a dealsim results folder (no manifest.json); --force replaces "
                 "results folders only: choose another output folder"
+            )
+
+
+def _check_inputs_outside(folder: Path, inputs: Iterable[Path]) -> None:
+    if not folder.is_dir():
+        return
+    inside = folder.resolve()
+    for given in inputs:
+        if Path(given).is_file() and inside in Path(given).resolve().parents:
+            raise OutputError(
+                f"{folder}: output folder holds {given}, which this command reads; replacing "
+                "the folder would delete it: choose another output folder"
             )
 
 

@@ -96,20 +96,21 @@ def _common_run_options(func):
 
 
 def _run_arms(
-    arms, folder, force, replications, seed, jobs, source, label, engine, scheduler=None
+    arms, folder, force, unique, replications, seed, jobs, source, label, engine, scheduler=None
 ) -> tuple[int, int]:
     """Check the output folder, then run every arm of a compare or sweep with a progress bar.
 
-    ``force`` is true for a default folder name too: a name taken is not an error there (the
-    next free one is used when writing).
+    ``unique``: ``folder`` is a default name; one taken is not an error (the next free one is
+    used when writing). Otherwise a non-empty folder needs ``force``.
 
     Returns the (replications, seed) actually used.
     """
     from sim.cluster import connect
     from sim.comparison import run_arms
-    from sim.results import check_output_dir
+    from sim.results import check_output_dir, input_files
 
-    check_output_dir(folder, force)
+    inputs = input_files(*(arm.path for arm in arms), source)
+    check_output_dir(folder, force, unique, inputs)
     per_run = replications if replications is not None else arms[0].scenario.replications
     with connect(scheduler) as executor, closing(_Progress(per_run * len(arms), label)) as bar:
         return run_arms(
@@ -241,10 +242,13 @@ def run_command(
     from sim.api import simulate
     from sim.overrides import parse_sets, resolve_scenario
     from sim.report import run_summary
+    from sim.results import check_output_dir, input_files
 
     check_report_path(report)
     changes = parse_sets(sets)
-    loaded, _ = resolve_scenario(scenario, changes)
+    loaded, path = resolve_scenario(scenario, changes)
+    if output is not None:
+        check_output_dir(output, force, inputs=input_files(path, pipeline))
     total = replications if replications is not None else loaded.replications
     from sim.cluster import connect
 
@@ -343,7 +347,8 @@ def compare_command(
     replications, seed = _run_arms(
         arms,
         folder,
-        force or output is None,
+        force,
+        output is None,
         replications,
         seed,
         jobs,
@@ -406,7 +411,8 @@ def sweep_command(
     replications, seed = _run_arms(
         arms,
         folder,
-        force or output is None,
+        force,
+        output is None,
         replications,
         seed,
         jobs,

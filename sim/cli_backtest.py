@@ -132,7 +132,7 @@ def backtest_command(
     from sim.cli import _Progress
     from sim.crm import read_history
     from sim.pipeline import parse_mapping
-    from sim.results import check_output_dir, default_output_dir
+    from sim.results import check_output_dir, default_output_dir, input_files
     from sim.scenario import load_scenario
 
     check_report_path(report)
@@ -145,7 +145,7 @@ def backtest_command(
     if jobs is None:  # cut-offs in parallel, one per core
         jobs = default_jobs()
     folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
-    check_output_dir(folder, force)
+    check_output_dir(folder, force, inputs=input_files(history, scenario))
     hist = read_history(
         history, mapping=parse_mapping(maps), stage_map=_pairs(stage_maps, "--stage-map")
     )

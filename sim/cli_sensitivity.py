@@ -111,14 +111,14 @@ def sensitivity_command(
     """
     from sim.cli import _print_json, _Progress
     from sim.cluster import connect
-    from sim.results import check_output_dir
+    from sim.results import check_output_dir, input_files
     from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
 
     check_report_path(report)
     plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
     folder = output
     if folder is not None:
-        check_output_dir(folder, force)
+        check_output_dir(folder, force, inputs=input_files(plan.path))
     command = ["dealsim", *sys.argv[1:]]
     label = f"{method.capitalize()} on {len(plan.points)} points"
     progress = _Progress(plan.total_replications, label)

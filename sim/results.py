@@ -43,12 +43,20 @@ def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Pa
     return Path("results") / f"{scenario_name}-{now:%Y%m%d-%H%M%S}"
 
 
-def check_output_dir(path: Path, force: bool) -> None:
+def check_output_dir(path: Path, force: bool, unique: bool = False, inputs=()) -> None:
     """Refuse, before running, a results folder that cannot or must not be written.
 
-    See :func:`sim.atomic.check_output_folder` (a non-empty folder needs ``force``).
+    See :func:`sim.atomic.check_output_folder` (a non-empty folder needs ``force``, and may
+    hold neither anything but dealsim results nor the files the command reads).
     """
-    check_output_folder(path, force)
+    check_output_folder(path, force, unique, inputs)
+
+
+def input_files(*given) -> list[Path]:
+    """The files among a command's inputs (scenario names, paths, a ``PipelineSource``, None):
+    what an output folder must not hold."""
+    paths = [getattr(item, "path", item) for item in given if item is not None]
+    return [Path(path) for path in paths if Path(path).is_file()]
 
 
 class ResultsWriter:
