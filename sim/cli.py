@@ -244,7 +244,7 @@ def run_command(
     from sim.report import run_summary
     from sim.results import check_output_dir, input_files
 
-    check_report_path(report)
+    check_report_path(report, force)
     changes = parse_sets(sets)
     loaded, path = resolve_scenario(scenario, changes)
     if output is not None:
@@ -339,7 +339,7 @@ def compare_command(
     from sim.comparison import LEVEL, Comparison, compare_folder, prepare_arms
     from sim.overrides import parse_sets
 
-    check_report_path(report)
+    check_report_path(report, force)
     changes = parse_sets(sets)
     arms = prepare_arms(list(scenarios), changes)
     label = _arms_what_if(changes, pipeline, arms)
@@ -403,7 +403,7 @@ def sweep_command(
     from sim.comparison import LEVEL
     from sim.sweeps import Sweep, parse_sweep_options, prepare_sweep, sweep_folder
 
-    check_report_path(report)
+    check_report_path(report, force)
     parameter, values, labels, others = parse_sweep_options(sets)
     arms = prepare_sweep(scenario, parameter, values, labels, others)
     label = _arms_what_if(others, pipeline, arms)

@@ -135,7 +135,7 @@ def backtest_command(
     from sim.results import check_output_dir, default_output_dir, input_files
     from sim.scenario import load_scenario
 
-    check_report_path(report)
+    check_report_path(report, force)
     end = _one_date(until, "--until")
     cutoffs = cutoffs_from(as_of, every, _one_date(first, "--from"), _one_date(last, "--to"))
     if months_ahead is not None and months_ahead < 1:

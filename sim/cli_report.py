@@ -27,8 +27,9 @@ def report_option(func):
     )(func)
 
 
-def check_report_path(report: str | None) -> None:
-    """Refuse a bad report name before anything runs (``--report`` taking the next word)."""
+def check_report_path(report: str | None, force: bool = False) -> None:
+    """Refuse a bad report name before anything runs (``--report`` taking the next word), and
+    a file that exists without ``force`` (the one in the results folder is the folder's own)."""
     if report is None or report == IN_FOLDER:
         return
     if Path(report).suffix.lower() not in (".html", ".htm"):
@@ -38,9 +39,15 @@ def check_report_path(report: str | None) -> None:
             f"--report: {report} is not an HTML file name: end it in .html, or give --report "
             "alone (after the scenario) for report.html in the results folder"
         )
+    check_report_file(Path(report), force)
+
+
+def check_report_file(path: Path, force: bool) -> None:
+    """An HTML file name, and not a file of the user's that would be overwritten silently."""
+    from sim.atomic import check_output_file
     from sim.html.page import check_output
 
-    check_output(Path(report))
+    check_output_file(check_output(path), force)
 
 
 def write_folder_report(folder: Path, report: str | None, err: bool = False) -> None:
@@ -63,9 +70,10 @@ def write_folder_report(folder: Path, report: str | None, err: bool = False) -> 
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The HTML file (default: report.html in FOLDER).",
+    help="The HTML file (default: report.html in FOLDER, replaced if it is there).",
 )
-def report_command(folder, output):
+@click.option("--force", is_flag=True, help="Replace the -o file if it exists.")
+def report_command(folder, output, force):
     """One self-contained HTML page of a results FOLDER: a run, compare, sweep, sensitivity or
     backtest.
 
@@ -74,6 +82,8 @@ def report_command(folder, output):
     """
     from sim.html import write_report
 
+    if output is not None:
+        check_report_file(output, force)
     click.echo(f"wrote {write_report(folder, output)}")
 
 

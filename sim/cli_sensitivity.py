@@ -114,7 +114,7 @@ def sensitivity_command(
     from sim.results import check_output_dir, input_files
     from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
 
-    check_report_path(report)
+    check_report_path(report, force)
     plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
     folder = output
     if folder is not None:

@@ -70,8 +70,21 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the story as an HTML page for a room (timeline and dated lines).",
 )
+@click.option("--force", is_flag=True, help="Replace the --picture or --report file if it exists.")
 def trace_command(
-    scenario, deal, replication, seed, stalled, reset, won, picture, more, sets, pipeline, report
+    scenario,
+    deal,
+    replication,
+    seed,
+    stalled,
+    reset,
+    won,
+    picture,
+    more,
+    sets,
+    pipeline,
+    report,
+    force,
 ):
     """One deal's story as a dated timeline (default: the deal with the most stalled days).
 
@@ -91,11 +104,11 @@ def trace_command(
 
         if picture.suffix.lower() != ".png":
             raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
-        check_output_file(picture, force=True)  # a picture is redrawn in place, never linked
+        check_output_file(picture, force)
     if report is not None:
-        from sim.html.page import check_output
+        from sim.cli_report import check_report_file
 
-        check_output(report)
+        check_report_file(report, force)
     stories = find_stories(
         _scenario_for(scenario, sets, pipeline),
         parse_deal_list(more),

@@ -152,6 +152,38 @@ def test_the_checks_name_the_path_and_why(tmp_path):
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("page.html", ["report", "{run}", "-o", "{file}"]),
+        ("story.png", ["trace", "equipment", "--picture", "{file}"]),
+        ("story.html", ["trace", "equipment", "--report", "{file}"]),
+        ("run.html", ["run", "{tiny}", "-n", "2", "-j", "1", "--no-plots", "--report", "{file}"]),
+    ],
+)
+def test_a_single_file_output_replaces_a_users_file_only_with_force(
+    name, argv, tiny_scenario, tmp_path, capsys
+):
+    """A report or a picture written over a file of the user's (a first-hour user lost their
+    own page that way): refused without --force, replaced with it."""
+    run = tmp_path / "run"
+    assert (
+        main(["run", str(tiny_scenario), "-n", "2", "-j", "1", "--no-plots", "-o", str(run)]) == 0
+    )
+    mine = tmp_path / name
+    mine.write_text("the user's own file")
+    args = [a.format(run=run, file=mine, tiny=tiny_scenario) for a in argv]
+    if args[0] == "run":
+        args += ["-o", str(tmp_path / "second")]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(mine) in err and "--force" in err and "Traceback" not in err
+    assert mine.read_text() == "the user's own file"
+    assert main([*args, "--force"]) == 0
+    assert mine.read_bytes() != b"the user's own file"
+
+
 # ---------------------------------------------------------------------------------------------
 # A full disk (a small tmpfs, where this machine lets us mount one)
 # ---------------------------------------------------------------------------------------------

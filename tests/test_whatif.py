@@ -142,6 +142,6 @@ def test_trace_of_a_changed_scenario_is_labelled(tmp_path: Path, capsys, request
     assert capsys.readouterr().out.splitlines()[0] == HEADER + "budget.funded_share=0.2"
     assert HEADER + "budget.funded_share=0.2" in all_text(kept[0])  # the footer
     assert kept[0].axes[0].get_title(loc="left").endswith("(what-if)")
-    assert main(args) == 0  # the base case: not a word of it
+    assert main([*args, "--force"]) == 0  # the base case: not a word of it
     assert "WHAT-IF" not in capsys.readouterr().out
     assert "what-if" not in all_text(kept[1]).lower()
