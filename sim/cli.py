@@ -566,6 +566,10 @@ def _run(argv: list[str] | None) -> int:
     except (_ReaderGone, BrokenPipeError):
         return _reader_gone()
     except Exception as exc:
+        from sim import signals
+
+        if signals.received() is not None:  # the stop signal, turned into another error
+            return _interrupted(signals.received())
         return _unexpected(exc)
     try:  # what is still buffered: `dealsim ... | head` may have stopped reading
         sys.stdout.flush()

@@ -7,6 +7,7 @@ only once the CLI was loaded.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -25,4 +26,12 @@ def entry() -> None:
     except Interrupted as exc:  # nothing was started yet: nothing to clean up
         print(f"Interrupted ({exc.name}).", file=sys.stderr)
         signals.exit_now(exc.exit_code)
+    except Exception:
+        if signals.received() is None:
+            raise
+        # The signal's exception raised inside an extension module's code while it was
+        # imported (pydantic-core makes it a RuntimeError): still only an interruption.
+        signum = signals.received()
+        print(f"Interrupted ({signal.Signals(signum).name}).", file=sys.stderr)
+        signals.exit_now(128 + signum)
     run_cli()

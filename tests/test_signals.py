@@ -257,3 +257,27 @@ def test_ctrl_c_while_starting_prints_no_traceback(delay, tiny_scenario, tmp_pat
     assert code in (130, 0), err  # 0: it was done already
     if code == 130:
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("received", [None, signal.SIGINT])
+def test_an_error_that_a_stop_signal_became_is_an_interruption(
+    received, tiny_scenario, tmp_path, monkeypatch, capsys
+):
+    """A Ctrl-C landing inside an extension module (matplotlib's C++, pydantic-core) comes
+    out as a TypeError or RuntimeError: once a stop signal has arrived, that is exit 128+N
+    and "Interrupted", not a bug report with exit 1."""
+    import sim.api
+    from sim import signals
+    from sim.cli import main
+
+    def converted(*args, **kwargs):
+        raise TypeError("affine_transform(): incompatible function arguments")
+
+    monkeypatch.setattr(sim.api, "simulate", converted)
+    monkeypatch.setattr(signals, "_received", received)
+    code = main(["run", str(tiny_scenario), "-n", "2", "-j", "1", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    if received is None:
+        assert code == 1 and "bug" in err
+    else:
+        assert code == 128 + signal.SIGINT and "Interrupted (SIGINT)" in err and "bug" not in err
