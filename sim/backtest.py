@@ -6,7 +6,9 @@ For each cut-off day C (its end: everything dated C is known):
    the amounts known then (see :func:`sim.fit.history_as_of`).
 2. **The scenario**: fitted to that history (``dealsim fit`` as of C, parameter uncertainty
    included), or a planner's own scenario (``--scenario``; CRM stages mapped by its
-   ``[crm.stage_map]``), moved to start on C + 1 and to end on ``until``.
+   ``[crm.stage_map]``), moved to start on C + 1 and to end on ``until`` (or
+   ``months_ahead`` month ends on, and never after the history's last date: see
+   :mod:`sim.backtest_window`).
 3. **The pipeline**: the deals open at C, each in its stage with the days it had already spent
    there, its creation date and (when known then) its amount: the same day-0 deals a user gets
    from ``--pipeline``. New deals arrive from C + 1 on.
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.backtest_window import check_cutoffs, history_span, scored_end
 from sim.calendar import DAYS_PER_MONTH, Calendar
 from sim.crm import OUTCOMES, History, HistoryRow
 from sim.errors import UserError
@@ -67,14 +70,6 @@ class BacktestOptions:
     scenario: Scenario | None = None  # a planner's scenario instead of the fit
     fidelity: bool = False  # also the fit's fidelity check at each cut-off (slower)
     months_ahead: int | None = None  # each forecast ends this many month ends after its cut-off
-
-    def end_of(self, cutoff: dt.date) -> dt.date:
-        """Where the forecast made at ``cutoff`` ends: ``until``, or sooner with months_ahead."""
-        if self.months_ahead is None:
-            return self.until
-        year, month = cutoff.year, cutoff.month + self.months_ahead
-        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
-        return min(dt.date(year, month, calendar_module.monthrange(year, month)[1]), self.until)
 
 
 @dataclass
@@ -118,31 +113,6 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
     return out
 
 
-def check_cutoffs(history: History, cutoffs: Sequence[dt.date], until: dt.date) -> list[str]:
-    """Cut-offs before ``until`` and within the history; a note when ``until`` is past the
-    history's last row (the export may be older than ``until``: then wins are missed)."""
-    if not cutoffs:
-        raise UserError("no cut-off: give --as-of DATE [DATE...] or --every month --from --to")
-    first = min(r.entered_at for r in history.rows).date()
-    last = max(r.entered_at for r in history.rows).date()
-    for c in cutoffs:
-        if c >= until:
-            raise UserError(f"--as-of {c}: not before --until {until}: nothing to forecast")
-        if c < first:
-            raise UserError(f"--as-of {c}: before the history's first row ({first})")
-        if c >= last:  # it scored against zero wins, with a skill of nan
-            raise UserError(
-                f"--as-of {c}: not before the history's last row ({last}): nothing it records "
-                "happened after it, so there is nothing to score a forecast against"
-            )
-    if until > last:
-        return [
-            f"--until {until} is after the history's last row ({last}): if the export is older "
-            "than --until, wins after it are missing from the actuals"
-        ]
-    return []
-
-
 def _instant(day: dt.date) -> dt.datetime:
     """The end of a day: everything dated that day has happened."""
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0))
@@ -160,7 +130,8 @@ def forecast_cutoff(history: History, cutoff: dt.date, options: BacktestOptions)
     if not known:
         raise UserError(f"--as-of {cutoff}: no row of {history.source} is dated by then")
     notes: list[str] = []
-    until = options.end_of(cutoff)
+    # no further than the history's last date: later wins are unknown, not zero
+    until = scored_end(history_span(history), cutoff, options.until, options.months_ahead)
     horizon = (until - cutoff).days
     fit = None
     if options.scenario is None:
@@ -454,7 +425,9 @@ def run_backtest(
     """Forecast and score every cut-off (in parallel over cut-offs with ``jobs`` > 1; the
     results do not depend on it: each cut-off draws from its own seeded streams)."""
     cutoffs = sorted(set(cutoffs))
-    notes = check_cutoffs(history, cutoffs, options.until)
+    notes = check_cutoffs(
+        history, cutoffs, options.until, options.months_ahead, fitting=options.scenario is None
+    )
     results: list[CutoffResult] = []
     if jobs <= 1 or len(cutoffs) == 1:
         for c in cutoffs:

@@ -2,8 +2,9 @@
 
 * ``fan_<cut-off>.png``: won deals and won value by month after the cut-off, the simulated
   P10-P90 and P25-P75 bands and P50, the actual drawn over them, the run-rate baseline dashed;
-* ``totals.png``: for every cut-off, the P10-P90 bar and P50 of the total won after it, and the
-  actual (a planner sees at once how often the bar caught it);
+* ``totals.png``: for every cut-off, the P10-P90 bar and P50 of the total won after it, the
+  actual (a planner sees at once how often the bar caught it), and the two baselines the table
+  compares against: the weighted pipeline (triangles) and the run rate (squares, dashed);
 * ``pit.png``: where the actuals fell in the simulated distributions (a calibrated forecast
   gives a flat histogram; a U shape means bands too narrow, a hump too wide, a slope a bias);
 * ``fidelity.png``: the last cut-off's fit against its own history, when it was checked.
@@ -58,6 +59,11 @@ def fan_chart(r: CutoffResult, path: Path, currency: str = "") -> Path:
 
 
 def totals_chart(bt: Backtest, path: Path) -> Path:
+    return _save(totals_figure(bt), path)
+
+
+def totals_figure(bt: Backtest):
+    """The figure of ``totals.png`` (apart, so a test can read what it draws)."""
     plt = _plt()
     metrics = [m for m in METRICS if all(m in r.scores for r in bt.results)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
@@ -75,6 +81,10 @@ def totals_chart(bt: Backtest, path: Path) -> Path:
                 label="actual, outside")  # fmt: skip
         weighted = np.array([s["baseline_weighted"] for s in rows])
         ax.plot(x, weighted, "^", color="tab:gray", ms=5, label="weighted pipeline + run rate")
+        # the table's other baseline; dashed as in the fan charts, to tell it from the weighted
+        run_rate = np.array([s["baseline_run_rate"] for s in rows])
+        ax.plot(x, run_rate, "s--", color="tab:gray", ms=4, lw=1,
+                label="run rate (3 months before)")  # fmt: skip
         ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
         unit = f" ({bt.currency})" if metric == "won_value" and bt.currency else ""
         ax.set_title(f"total {_TITLES[metric]}{unit} after each cut-off", fontsize=10)
@@ -84,7 +94,7 @@ def totals_chart(bt: Backtest, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def pit_histogram(bt: Backtest, path: Path) -> Path:

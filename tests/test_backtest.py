@@ -211,10 +211,10 @@ def test_cli_writes_files_and_a_planners_table(tmp_path, histories):
         (["--as-of", "2021-07-31", "--until", "2021-06-30"], "not before --until"),
         (["--every", "month", "--until", "2021-06-30"], "--every month needs --from"),
         (["--until", "2021-06-30"], "no cut-off"),
-        (["--as-of", "2019-01-31", "--until", "2021-06-30"], "before the history's first row"),
+        (["--as-of", "2019-01-31", "--until", "2021-06-30"], "before the first date of"),
         (  # the history ends in December 2021: nothing after this cut-off to score against
             ["--as-of", "2022-06-30", "--until", "2022-12-31"],
-            "not before the history's last row",
+            "leaves no history to score against",
         ),
     ],
 )

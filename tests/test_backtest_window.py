@@ -1,0 +1,106 @@
+"""Which cut-offs a backtest accepts, and the window each forecast is scored on.
+
+On a small generated history (tests/backtest_history.py, its last row on 2020-12-31): cut-offs
+outside it are refused with the file and its dates named; a window past its end is scored to
+its end only, and the output says on how many months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from backtest_history import LAST, plan_scenario, write_history  # tests/ on sys.path
+from click.testing import CliRunner
+
+from sim.backtest import BacktestOptions, run_backtest
+from sim.backtest_window import check_cutoffs, months_in
+from sim.cli import cli
+from sim.crm import read_history
+from sim.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def history_file(tmp_path_factory):
+    return write_history(tmp_path_factory.mktemp("window") / "history.csv")
+
+
+@pytest.fixture(scope="module")
+def history(history_file):
+    h = read_history(history_file)
+    assert max(r.entered_at for r in h.rows).date() == LAST
+    return h
+
+
+def _refused(history, cutoffs, until, **kw) -> str:
+    with pytest.raises(UserError) as err:
+        check_cutoffs(history, cutoffs, until, **kw)
+    return str(err.value)
+
+
+def test_cutoffs_at_or_after_the_last_date_are_refused_all_named(history):
+    message = _refused(
+        history, [dt.date(2020, 6, 30), LAST, dt.date(2021, 1, 31)], dt.date(2021, 6, 1)
+    )
+    assert "cut-offs 2020-12-31, 2021-01-31 with --until 2021-06-01 leave no history" in message
+    assert history.source in message and "it runs 2020-01-01 .. 2020-12-31" in message
+    assert "2020-06-30" not in message  # the good cut-off is not blamed
+
+
+def test_a_cutoff_before_the_history_or_its_first_close_has_nothing_to_fit(history):
+    message = _refused(history, [dt.date(2019, 12, 31)], dt.date(2020, 6, 30))
+    assert "cut-off 2019-12-31 leaves nothing to fit" in message and history.source in message
+    first_close = min(r.entered_at for r in history.rows if r.state in ("won", "lost")).date()
+    message = _refused(history, [first_close - dt.timedelta(days=1)], dt.date(2020, 6, 30))
+    assert f"the first close is on {first_close}" in message and "--scenario" in message
+    # a planner's scenario is not fitted: the same cut-off is fine with one
+    check_cutoffs(
+        history, [first_close - dt.timedelta(days=1)], dt.date(2020, 6, 30), fitting=False
+    )
+
+
+def test_notes_say_how_many_months_a_short_window_scores(history):
+    cut = dt.date(2020, 9, 30)
+    (note,) = check_cutoffs(history, [cut], dt.date(2021, 3, 31))
+    assert "scored to 2020-12-31 only: 2020-09-30 on 3 of 6 months" in note
+    (note,) = check_cutoffs(history, [cut, dt.date(2020, 11, 30)], LAST, months_ahead=3)
+    assert "--months-ahead 3 reaches past --until 2020-12-31" in note
+    assert "2020-11-30 on 1 of 3 months" in note and "2020-09-30" not in note
+    assert check_cutoffs(history, [cut], LAST) == []  # the whole window: no note
+    assert months_in(dt.date(2020, 9, 15), dt.date(2020, 12, 31)) == 4  # a partial month counts
+
+
+def test_a_window_past_the_history_is_scored_to_its_last_date(history):
+    """Before, the months after the last row were scored as months of zero wins."""
+    bt = run_backtest(
+        history,
+        [dt.date(2020, 9, 30)],
+        BacktestOptions(until=dt.date(2021, 3, 31), replications=5, scenario=plan_scenario()),
+    )
+    (r,) = bt.results
+    assert r.until == LAST
+    assert r.months == ["2020-10", "2020-11", "2020-12"]
+    assert [m["period"] for m in r.scores["won_count"]["months"]] == r.months
+    assert any("on 3 of 6 months" in n for n in bt.notes)
+
+
+def test_cli_says_how_many_months_were_scored(tmp_path, history_file):
+    out = tmp_path / "bt"
+    args = ["backtest", str(history_file), "--as-of", "2020-06-30,2020-09-30", "--until"]
+    result = CliRunner().invoke(cli, [*args, "2021-03-31", "-n", "5", "-j", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the table wraps its notes
+    assert "2020-06-30 on 6 of 9 months, 2020-09-30 on 3 of 6 months" in text
+    data = json.loads((out / "backtest.json").read_text())
+    assert [c["until"] for c in data["cutoffs"]] == ["2020-12-31", "2020-12-31"]
+    assert any("on 3 of 6 months" in n for n in data["notes"])
+
+
+def test_cli_a_cutoff_with_nothing_to_score_exits_2(tmp_path, history_file):
+    args = ["--as-of", "2020-12-31", "--until", "2021-06-01", "-o", str(tmp_path / "x")]
+    result = CliRunner().invoke(cli, ["backtest", str(history_file), *args])
+    assert result.exit_code == 2, result.output
+    assert "no history to score against" in result.output and "2020-12-31" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
