@@ -186,10 +186,22 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pip
     from sim.aggregate import clean_for_json
     from sim.weighted import weighted_text, weighted_vs_simulation
 
-    scenario = _scenario_for(scenario, sets, pipeline)
+    # the CRM's deals are read by weighted itself, to start them as run --pipeline does
     found = weighted_vs_simulation(
-        scenario, crm=crm, replications=replications, seed=seed, jobs=jobs
+        _scenario_for(scenario, sets, None),
+        crm=crm,
+        replications=replications,
+        seed=seed,
+        jobs=jobs,
+        pipeline=pipeline,
     )
+    imported = found["pipeline"]
+    if imported and not quiet():
+        click.echo(
+            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
+            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(clean_for_json(found), indent=2))
     else:

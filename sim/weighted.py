@@ -11,7 +11,9 @@ Two sets of probabilities are shown:
   1 - exp(-give_up / reactivate_mean), else ends as no decision.
 
 Beside them, the simulation of the same day-0 pipeline (no new deals): what is actually booked
-within the horizon, with its P10/P50/P90. Two extra simulations split the gap: stage dynamics
+within the horizon, with its P10/P50/P90. A CRM export (``--pipeline``) starts exactly as in
+``run --pipeline``: each deal with its age in stage and its own amount, which the weighted
+figures use too. Two extra simulations split the gap: stage dynamics
 only (the budget, decision group, shocks and timing switched off) shows what time alone costs
 (deals that would be won, but later); the full model adds the stalls and resets.
 
@@ -25,13 +27,19 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.errors import UserError
+from sim.model import InitialPipeline, compile_scenario
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 from sim.tables import render, render_with_note, scale_for
+
+if TYPE_CHECKING:
+    from sim.pipeline import PipelineSource
 
 #: The percentages a typical CRM assigns to its five stages (qualify, discover, propose,
 #: negotiate, commit).
@@ -44,8 +52,9 @@ MECHANISM_SECTIONS = ("budget", "shocks", "timing")
 # ---------------------------------------------------------------------------------------------
 
 
-def chain_win_probabilities(scenario: Scenario) -> np.ndarray:
-    """P(eventually won) from each stage, by the stage exits alone (no time, no mechanisms).
+def chain_win_probabilities(scenario: Scenario, with_dormant: bool = False) -> np.ndarray:
+    """P(eventually won) from each stage, by the stage exits alone (no time, no mechanisms);
+    ``with_dormant`` adds P(eventually won) of a dormant deal after the stages.
 
     Transient states are the stages and dormant; absorbing ones are won, lost and no decision.
     """
@@ -75,7 +84,7 @@ def chain_win_probabilities(scenario: Scenario) -> np.ndarray:
         raise UserError(
             f"{scenario.name}: the stage exits never reach an outcome from some stage"
         ) from None
-    return np.clip(b[:n], 0.0, 1.0)
+    return np.clip(b if with_dormant else b[:n], 0.0, 1.0)
 
 
 def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
@@ -117,21 +126,49 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def shift_back(initial: dict[str, int], stage_names: list[str]) -> dict[str, int]:
-    """The pipeline if every deal were really one stage earlier (the first stage stays)."""
-    out = {name: 0 for name in stage_names}
-    for name, count in initial.items():
-        s = stage_names.index(name)
-        out[stage_names[max(s - 1, 0)]] += count
-    return {k: v for k, v in out.items() if v}
+def day0_deals(
+    scenario: Scenario, pipeline: PipelineSource | None
+) -> tuple[Scenario, InitialPipeline]:
+    """The scenario and its day-0 deals exactly as ``run`` starts them: with ``--pipeline``, the
+    export's open deals with their age in stage, creation day and amount, day 0 moved to the
+    export day (:func:`sim.pipeline.apply_pipeline`, the code ``run`` uses); else the counts of
+    ``deals.initial``."""
+    if pipeline is not None:
+        from sim.pipeline import apply_pipeline
+
+        return apply_pipeline(scenario, pipeline)
+    return scenario, compile_scenario(scenario).initial
 
 
-def pipeline_scenario(
-    scenario: Scenario, initial: dict[str, int], mechanisms: bool = True
-) -> Scenario:
-    """The scenario with only the given day-0 pipeline (no arrivals), optionally stages only."""
+def shift_back(initial: InitialPipeline, n_stages: int) -> InitialPipeline:
+    """The same deals if each were really one stage earlier (the first stage and dormant stay).
+
+    A deal keeps its age in stage, creation day and amount: the CRM's stage date is when the
+    salesperson believed it moved on, so it has been in the earlier stage at least that long.
+    The order of the deals is kept, so counts shift exactly as ``deals.initial`` would.
+    """
+    states = initial.states.copy()
+    later = (states > 0) & (states < n_stages)  # codes 0..n-1 are stages, n is dormant
+    states[later] -= 1
+    return replace(initial, states=states)
+
+
+def deal_amounts(initial: InitialPipeline, scenario: Scenario) -> np.ndarray:
+    """Each deal's amount as the CRM weighs it: its own, or the scenario's mean when the
+    export had none (the simulation then draws one from the scenario, whose mean that is)."""
+    amounts = np.asarray(initial.amounts, dtype=float)
+    return np.where(np.isnan(amounts), float(scenario.deals.amount.mean()), amounts)
+
+
+def weighted_value(states: np.ndarray, amounts: np.ndarray, probs: np.ndarray) -> float:
+    """Sum of each deal's amount times the probability of its state (stages, then dormant)."""
+    return float(np.sum(amounts * probs[states]))
+
+
+def day0_scenario(scenario: Scenario, mechanisms: bool = True) -> Scenario:
+    """The scenario with no new deals, optionally stage dynamics only (the day-0 deals are
+    given to the engine apart, as ``run --pipeline`` does)."""
     data = copy.deepcopy(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
-    data["deals"]["initial"] = dict(initial)
     data["deals"]["arrivals_per_month"] = 0.0
     data["deals"].pop("seasonality", None)
     if not mechanisms:
@@ -141,14 +178,14 @@ def pipeline_scenario(
     return scenario_from_dict(data, source=f"{scenario.name} (day-0 pipeline)")
 
 
-def weighted_value(initial: dict[str, int], names: list[str], probs, amount: float) -> float:
-    return float(sum(initial.get(name, 0) * probs[s] for s, name in enumerate(names)) * amount)
-
-
-def _simulate(scenario: Scenario, replications: int, seed: int, jobs: int | None) -> dict:
+def _simulate(
+    scenario: Scenario, initial: InitialPipeline, replications: int, seed: int, jobs: int | None
+) -> dict:
     from sim.api import simulate
 
-    result = simulate(scenario, replications=replications, seed=seed, jobs=jobs, write=False)
+    result = simulate(
+        scenario, initial=initial, replications=replications, seed=seed, jobs=jobs, write=False
+    )
     summary = result.summary
     return {
         "bookings": summary["bookings"],
@@ -159,6 +196,20 @@ def _simulate(scenario: Scenario, replications: int, seed: int, jobs: int | None
     }
 
 
+def _forecasts(scenario, initial, amounts, probs, runs) -> dict:
+    """The weighted figures and the two simulations of one set of day-0 deals."""
+    replications, seed, jobs = runs
+    return {
+        "deals": len(initial.states),
+        "crm_weighted": weighted_value(initial.states, amounts, probs["crm"]),
+        "chain_weighted": weighted_value(initial.states, amounts, probs["chain"]),
+        "simulated_stages_only": _simulate(
+            day0_scenario(scenario, mechanisms=False), initial, replications, seed, jobs
+        ),
+        "simulated": _simulate(day0_scenario(scenario), initial, replications, seed, jobs),
+    }
+
+
 def weighted_vs_simulation(
     scenario: Scenario | str | None,
     *,
@@ -166,13 +217,17 @@ def weighted_vs_simulation(
     replications: int | None = None,
     seed: int | None = None,
     jobs: int | None = 1,
+    pipeline: PipelineSource | None = None,
 ) -> dict:
-    """Everything ``dealsim weighted`` shows, as a dict (see the module docstring)."""
+    """Everything ``dealsim weighted`` shows, as a dict (see the module docstring).
+
+    ``pipeline``: today's open deals from a CRM export, started as ``run --pipeline`` starts
+    them (so the simulated figure is the one ``run`` gives with no new deals).
+    """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    names = scenario.stage_names
-    recorded = {k: v for k, v in scenario.deals.initial.items() if v}
-    if not recorded:
+    scenario, recorded = day0_deals(scenario, pipeline)
+    if not len(recorded.states):
         raise UserError(
             f"{scenario.name}: deals.initial is empty: there is no day-0 pipeline to weigh"
         )
@@ -180,41 +235,51 @@ def weighted_vs_simulation(
     seed = scenario.seed if seed is None else seed
     if not 2 <= replications:
         raise UserError(f"-n: {replications} must be at least 2")
-    amount = float(scenario.deals.amount.mean())
-    crm_probs = parse_crm_probabilities(crm, len(names))
-    chain_probs = chain_win_probabilities(scenario)
-    earlier = shift_back(recorded, names)
-    out: dict = {
+    names = scenario.stage_names
+    n = len(names)
+    amounts = deal_amounts(recorded, scenario)
+    crm_probs = parse_crm_probabilities(crm, n)
+    chain_probs = chain_win_probabilities(scenario, with_dormant=True)
+    # a CRM has no stage probability for a deal on hold: it weighs a dormant deal at nothing
+    probs = {"crm": np.append(crm_probs, 0.0), "chain": chain_probs}
+    earlier = shift_back(recorded, n)
+    counts = np.bincount(recorded.states, minlength=n + 1)
+    counts_earlier = np.bincount(earlier.states, minlength=n + 1)
+    runs = (replications, seed, jobs)
+    return {
         "scenario": scenario.name,
         "currency": scenario.currency,
         "start_date": scenario.start_date.isoformat(),
         "horizon_days": scenario.horizon_days,
         "replications": replications,
         "seed": seed,
-        "mean_amount": amount,
+        "mean_amount": float(amounts.mean()),
+        "pipeline": _pipeline_info(recorded, scenario) if pipeline is not None else None,
         "stages": [
             {
                 "name": stage.name,
                 "label": stage.label or stage.name,
-                "deals": recorded.get(stage.name, 0),
-                "deals_one_stage_earlier": earlier.get(stage.name, 0),
+                "deals": int(counts[s]),
+                "deals_one_stage_earlier": int(counts_earlier[s]),
                 "crm_probability": float(crm_probs[s]),
                 "chain_probability": float(chain_probs[s]),
             }
             for s, stage in enumerate(scenario.stages)
         ],
+        "dormant": {"deals": int(counts[n]), "chain_probability": float(chain_probs[n])},
+        "recorded": _forecasts(scenario, recorded, amounts, probs, runs),
+        "one_stage_earlier": _forecasts(scenario, earlier, amounts, probs, runs),
     }
-    for key, pipeline in (("recorded", recorded), ("one_stage_earlier", earlier)):
-        out[key] = {
-            "deals": int(sum(pipeline.values())),
-            "crm_weighted": weighted_value(pipeline, names, crm_probs, amount),
-            "chain_weighted": weighted_value(pipeline, names, chain_probs, amount),
-            "simulated_stages_only": _simulate(
-                pipeline_scenario(scenario, pipeline, mechanisms=False), replications, seed, jobs
-            ),
-            "simulated": _simulate(pipeline_scenario(scenario, pipeline), replications, seed, jobs),
-        }
-    return out
+
+
+def _pipeline_info(initial: InitialPipeline, scenario: Scenario) -> dict:
+    """Where the day-0 deals came from, as run's manifest says it."""
+    return {
+        "source": initial.source,
+        "as_of": scenario.start_date.isoformat(),
+        "open_deals": len(initial.ids),
+        "closed_deals_skipped": initial.skipped_closed,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,11 +314,23 @@ def weighted_text(found: dict) -> str:
                 f"{st['deals_one_stage_earlier']} deals",
             ]
         )
+    dormant = found["dormant"]
+    if dormant["deals"]:  # on hold in the CRM export: simulated as run does, weighed apart
+        table.append(
+            [
+                "   dormant (on hold)",
+                f"{dormant['deals']}",
+                "0%",
+                f"{100 * dormant['chain_probability']:.0f}%",
+                f"{dormant['deals']} deals",
+            ]
+        )
     lines += render_with_note(
         table,
         {1, 2, 3, 4},
         "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
-        "scenario's own stage exits (no time, no budgets, people or shocks).",
+        "scenario's own stage exits (no time, no budgets, people or shocks)."
+        + (" A CRM gives a dormant deal no stage probability: 0%." if dormant["deals"] else ""),
     )
     sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
     pairs = [

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sim.errors import UserError
+from sim.model import InitialPipeline
 from sim.scenario import load_scenario, scenario_from_dict
 from sim.weighted import (
     chain_win_probabilities,
@@ -69,9 +70,16 @@ def test_crm_defaults_spread_over_the_stages():
 
 
 def test_shift_back_keeps_every_deal():
-    names = ["need", "market", "moment", "contract"]
-    shifted = shift_back({"need": 16, "market": 12, "moment": 8, "contract": 4}, names)
-    assert shifted == {"need": 28, "market": 8, "moment": 4}
+    # 4 stages (codes 0..3) and dormant (4): 16/12/8/4 deals by stage, 2 dormant
+    states = [0] * 16 + [1] * 12 + [2] * 8 + [3] * 4 + [4] * 2
+    deals = InitialPipeline(
+        np.array(states), np.arange(42.0), -np.arange(42.0), np.full(42, 5.0), ids=("x",) * 42
+    )
+    shifted = shift_back(deals, 4)
+    assert np.bincount(shifted.states).tolist() == [28, 8, 4, 0, 2]
+    assert np.all(np.diff(shifted.states[:40]) >= 0)  # in order, as counts by stage would be
+    np.testing.assert_array_equal(shifted.age_in_stage, deals.age_in_stage)  # each keeps its age
+    np.testing.assert_array_equal(shifted.amounts, deals.amounts)
 
 
 def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
