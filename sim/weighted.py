@@ -357,13 +357,17 @@ def weighted_text(found: dict) -> str:
 
 
 def _versus(a: float, b: float) -> str:
-    """'24% below' / '13% above' / 'the same as' : a compared with b."""
+    """'24% below' / '13% above' / '3.4 times' / 'the same as': a compared with b, in percent
+    of b (the figure the sentence names next)."""
     if not b:
         return "not comparable with"
     rel = (a - b) / b
-    if abs(rel) < 0.005:
+    if rel >= 1:  # "250% above" is easily misread: say how many times
+        return f"{a / b:.1f} times"
+    percent = round(100 * abs(rel))
+    if not percent:  # what would print as "0% above"
         return "the same as"
-    return f"{100 * abs(rel):.0f}% {'above' if rel > 0 else 'below'}"
+    return f"{percent}% {'above' if rel > 0 else 'below'}"
 
 
 def why_sentence(found: dict) -> str:

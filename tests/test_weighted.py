@@ -13,6 +13,7 @@ from sim.errors import UserError
 from sim.model import InitialPipeline
 from sim.scenario import load_scenario, scenario_from_dict
 from sim.weighted import (
+    _versus,
     chain_win_probabilities,
     parse_crm_probabilities,
     shift_back,
@@ -124,3 +125,12 @@ def test_cli_weighted():
     bad = CliRunner().invoke(cli, ["weighted", "equipment", "--crm-probabilities", "10,20"])
     assert bad.exit_code == 2
     assert "4 stages" in bad.stderr
+
+
+def test_versus_is_in_percent_of_the_second_figure():
+    assert _versus(2.2, 2.8) == "21% below"  # (2.2 - 2.8) / 2.8, not / 2.2 (27%)
+    assert _versus(2.8, 2.2) == "27% above"
+    assert _versus(3.4, 1.0) == "3.4 times"  # not "240% above"
+    assert _versus(1.004, 1.0) == "the same as"
+    assert _versus(201.0, 200.0) == "the same as"  # 0.5%: it printed "0% above"
+    assert _versus(1.0, 0.0) == "not comparable with"

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from sim.cli import main
+from sim.report import money
+from sim.weighted import weighted_text
 
 # Open deals of the equipment scenario, old in their stages (lognormal stage times: the age
 # changes what is left) and at their own amounts (not the scenario's 400k); one on hold.
@@ -46,6 +48,11 @@ def test_weighted_simulates_the_pipeline_as_run_does(export, tmp_path, capsys):
     summary = _json_after_notes(capsys.readouterr().out)
     assert found["start_date"] == AS_OF
     assert found["recorded"]["simulated"]["bookings"] == summary["bookings"]
+    # the headline compares the CRM's figure with that simulation, in percent of the simulation
+    crm, sim = found["recorded"]["crm_weighted"], summary["bookings"]["mean"]
+    assert crm < sim
+    headline = f"{round(100 * (sim - crm) / sim)}% below the {money(sim, 'EUR')} the simulation"
+    assert headline in " ".join(weighted_text(found).split())
 
 
 def test_weighted_weighs_each_crm_deal_at_its_own_amount(export, capsys):
