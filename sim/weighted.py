@@ -20,7 +20,8 @@ only (the budget, decision group, shocks and timing switched off) shows what tim
 The field's commonest error is misjudging which stage the client is really in (DESIGN.md
 section 1): the same numbers if every deal were really one stage earlier than recorded (deals in
 the first stage stay there), so a trainer can show how far a forecast built on recorded stages
-overstates.
+overstates. When no deal can move back (one stage, or every deal in the first), that part is
+None and the text leaves it out.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def weighted_vs_simulation(
     # a CRM has no stage probability for a deal on hold: it weighs a dormant deal at nothing
     probs = {"crm": np.append(crm_probs, 0.0), "chain": chain_probs}
     earlier = shift_back(recorded, n)
+    # with one stage, or every deal in the first, no deal moves back: nothing to show
+    moved = bool(np.any(earlier.states != recorded.states))
     counts = np.bincount(recorded.states, minlength=n + 1)
     counts_earlier = np.bincount(earlier.states, minlength=n + 1)
     runs = (replications, seed, jobs)
@@ -260,7 +263,7 @@ def weighted_vs_simulation(
                 "name": stage.name,
                 "label": stage.label or stage.name,
                 "deals": int(counts[s]),
-                "deals_one_stage_earlier": int(counts_earlier[s]),
+                "deals_one_stage_earlier": int(counts_earlier[s]) if moved else None,
                 "crm_probability": float(crm_probs[s]),
                 "chain_probability": float(chain_probs[s]),
             }
@@ -268,7 +271,7 @@ def weighted_vs_simulation(
         ],
         "dormant": {"deals": int(counts[n]), "chain_probability": float(chain_probs[n])},
         "recorded": _forecasts(scenario, recorded, amounts, probs, runs),
-        "one_stage_earlier": _forecasts(scenario, earlier, amounts, probs, runs),
+        "one_stage_earlier": _forecasts(scenario, earlier, amounts, probs, runs) if moved else None,
     }
 
 
@@ -292,18 +295,38 @@ def _m(x: float, cur: str) -> str:
 
 
 def weighted_text(found: dict) -> str:
-    """The terminal report: probabilities by stage, the forecasts side by side, why they differ."""
+    """The terminal report: probabilities by stage, the forecasts side by side, why they differ.
+
+    The one-stage-earlier columns and sentence are left out when no deal can move back (one
+    stage, or every deal already in the first stage): they would repeat the recorded figures.
+    """
     cur = found["currency"]
-    rec, early = found["recorded"], found["one_stage_earlier"]
-    crm_list = "/".join(f"{100 * s['crm_probability']:g}" for s in found["stages"]) + "%"
+    rec = found["recorded"]
     lines = _wrap(
         f"Weighted pipeline vs simulation: {found['scenario']}, the day-0 pipeline of "
         f"{rec['deals']} deals ({found['start_date']}), mean amount "
         f"{_m(found['mean_amount'], cur)}, horizon {found['horizon_days']:g} days, "
         f"{found['replications']} replications, seed {found['seed']}, no new deals."
     )
-    lines.append("")
-    table = [["Stage", "deals", "CRM", "chain", "if one stage earlier"]]
+    lines += ["", *_stage_table(found), *_forecast_table(found)]
+    lines += ["", *_wrap(why_sentence(found))]
+    if found["one_stage_earlier"] is not None:
+        lines += ["", *_wrap(stage_error_sentence(found))]
+    elif len(found["stages"]) > 1:
+        lines += ["", *_wrap(NO_STAGE_ERROR)]
+    return "\n".join(lines)
+
+
+NO_STAGE_ERROR = (
+    "Misjudged stage, the commonest error the field reports, cannot be shown here: every deal is "
+    "already in the first stage."
+)
+
+
+def _stage_table(found: dict) -> list[str]:
+    """Deals and probabilities by stage (and the dormant deals of a CRM export)."""
+    shifted = found["one_stage_earlier"] is not None
+    table = [["Stage", "deals", "CRM", "chain", *(["if one stage earlier"] if shifted else [])]]
     for s, st in enumerate(found["stages"]):
         table.append(
             [
@@ -311,7 +334,7 @@ def weighted_text(found: dict) -> str:
                 f"{st['deals']}",
                 f"{100 * st['crm_probability']:.0f}%",
                 f"{100 * st['chain_probability']:.0f}%",
-                f"{st['deals_one_stage_earlier']} deals",
+                *([f"{st['deals_one_stage_earlier']} deals"] if shifted else []),
             ]
         )
     dormant = found["dormant"]
@@ -322,38 +345,45 @@ def weighted_text(found: dict) -> str:
                 f"{dormant['deals']}",
                 "0%",
                 f"{100 * dormant['chain_probability']:.0f}%",
-                f"{dormant['deals']} deals",
+                *([f"{dormant['deals']} deals"] if shifted else []),
             ]
         )
-    lines += render_with_note(
+    return render_with_note(
         table,
-        {1, 2, 3, 4},
+        set(range(1, len(table[0]))),
         "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
         "scenario's own stage exits (no time, no budgets, people or shocks)."
         + (" A CRM gives a dormant deal no stage probability: 0%." if dormant["deals"] else ""),
     )
-    sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
-    pairs = [
-        (f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
-        (
-            "Chain weighted (eventual wins, any time)",
-            rec["chain_weighted"],
-            early["chain_weighted"],
-        ),
+
+
+def _forecast_table(found: dict) -> list[str]:
+    """The forecasts of the recorded pipeline (and of the same deals one stage earlier)."""
+    crm_list = "/".join(f"{100 * s['crm_probability']:g}" for s in found["stages"]) + "%"
+    blocks = [found["recorded"]]
+    if found["one_stage_earlier"] is not None:
+        blocks.append(found["one_stage_earlier"])
+    rows = [
+        (f"CRM weighted ({crm_list})", [b["crm_weighted"] for b in blocks]),
+        ("Chain weighted (eventual wins, any time)", [b["chain_weighted"] for b in blocks]),
         (
             "Simulated within the horizon, stage dynamics only",
-            rec["simulated_stages_only"]["bookings"]["mean"],
-            early["simulated_stages_only"]["bookings"]["mean"],
+            [b["simulated_stages_only"]["bookings"]["mean"] for b in blocks],
         ),
-        ("Simulated within the horizon, all mechanisms: mean", sim_rec["mean"], sim_early["mean"]),
+        (
+            "Simulated within the horizon, all mechanisms: mean",
+            [b["simulated"]["bookings"]["mean"] for b in blocks],
+        ),
     ]
-    pairs += [(f"  {q.upper()}", sim_rec[q], sim_early[q]) for q in ("p10", "p50", "p90")]
-    scale = scale_for([v for _, a, b in pairs for v in (a, b)], digits=4)  # one for the table
-    table = [[f"Forecast of the day-0 pipeline ({cur})", "as recorded", "one stage earlier"]]
-    table += [[label, scale(a), scale(b)] for label, a, b in pairs]
-    lines += render(table, right={1, 2})
-    lines += ["", *_wrap(why_sentence(found)), "", *_wrap(stage_error_sentence(found))]
-    return "\n".join(lines)
+    rows += [
+        (f"  {q.upper()}", [b["simulated"]["bookings"][q] for b in blocks])
+        for q in ("p10", "p50", "p90")
+    ]
+    scale = scale_for([v for _, values in rows for v in values], digits=4)  # one for the table
+    heads = ["as recorded", "one stage earlier"][: len(blocks)]
+    table = [[f"Forecast of the day-0 pipeline ({found['currency']})", *heads]]
+    table += [[label, *map(scale, values)] for label, values in rows]
+    return render(table, right=set(range(1, len(blocks) + 1)))
 
 
 def _versus(a: float, b: float) -> str:

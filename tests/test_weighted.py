@@ -93,8 +93,11 @@ def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
     sd = math.sqrt(2000 * 0.24 * 0.76) / math.sqrt(3)
     for key in ("simulated", "simulated_stages_only"):
         assert abs(rec[key]["bookings"]["mean"] - 480.0) < 4 * sd
-    # every deal is already in the first stage: the misjudged-stage case is the same pipeline
-    assert found["one_stage_earlier"]["chain_weighted"] == rec["chain_weighted"]
+    # every deal is already in the first stage: no misjudged-stage case to simulate or show
+    assert found["one_stage_earlier"] is None
+    text = weighted_text(found)
+    assert "one stage earlier" not in text
+    assert "every deal is already in the first stage" in " ".join(text.split())
 
 
 def test_equipment_report_numbers():
@@ -134,3 +137,25 @@ def test_versus_is_in_percent_of_the_second_figure():
     assert _versus(1.004, 1.0) == "the same as"
     assert _versus(201.0, 200.0) == "the same as"  # 0.5%: it printed "0% above"
     assert _versus(1.0, 0.0) == "not comparable with"
+
+
+def test_one_stage_scenario_says_nothing_of_an_earlier_stage():
+    data = {
+        "name": "one",
+        "start_date": "2027-01-01",
+        "horizon_days": 365,
+        "deals": {"initial": {"talk": 30}, "amount": {"dist": "fixed", "value": 1000}},
+        "stages": [
+            {
+                "name": "talk",
+                "duration": {"dist": "exponential", "mean": 60},
+                "exits": {"won": 0.4, "lost": 0.6},
+            }
+        ],
+    }
+    found = weighted_vs_simulation(scenario_from_dict(data), replications=2, seed=1)
+    assert found["one_stage_earlier"] is None
+    assert found["stages"][0]["deals_one_stage_earlier"] is None
+    text = weighted_text(found)
+    assert "earlier" not in text and "Misjudged" not in text
+    assert "CRM weighted (10%)" in text and "as recorded" in text
