@@ -167,8 +167,9 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
 @click.option(
     "--crm-probabilities",
     "crm",
-    help="CRM win percentages by stage, in order, e.g. 10,25,50,70 (default 10/25/50/70/90 "
-    "spread over the stages).",
+    help="CRM win percentages, one per stage in order, e.g. 10,30,60,90 for four stages "
+    "(0.5% for under 1%: values all at most 1 are refused as fractions). Default: "
+    "10/25/50/70/90 spread over the stages, first and last kept (10/25/70/90 for four).",
 )
 @click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")

@@ -92,9 +92,12 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
     """CRM stage probabilities (fractions), one per stage.
 
     Args:
-        text: comma-separated percentages, one per stage ("10,25,50,70"); None for the defaults
-            (DEFAULT_CRM spread over the stages: with 5 stages as is, with fewer the nearest of
-            the five by position, with more linearly interpolated).
+        text: comma-separated percentages, one per stage ("10,25,50,70", "0.5%,2%,10%"); None
+            for the defaults (DEFAULT_CRM spread over the stages: with 5 stages as is, with
+            fewer the nearest of the five by position, so that the first stage keeps 10% and the
+            last 90% - 10/25/70/90 for four stages, 10/50/90 for three -, with more linearly
+            interpolated). Values all at most 1 without a % sign are refused: they look like
+            fractions.
     """
     if text is None:
         spots = np.linspace(0, len(DEFAULT_CRM) - 1, n_stages)
@@ -119,7 +122,22 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
     bad = [v for v in values if not (0 <= v <= 100 and math.isfinite(v))]
     if bad:
         raise UserError(f"--crm-probabilities: {bad[0]:g} is not a percentage in 0..100")
+    _reject_fractions(parts, values)
     return np.asarray(values) / 100.0
+
+
+def _reject_fractions(parts: list[str], values: list[float]) -> None:
+    """Values all at most 1 read like fractions (0.1 for 10%), though the option takes
+    percentages: refuse them, unless a % sign says they really are percentages under 1%."""
+    if max(values) > 1 or max(values) == 0 or any(t.endswith("%") for t in parts):
+        return
+    given = ",".join(parts)
+    as_percent = ",".join(f"{100 * v:g}" for v in values)
+    raise UserError(
+        f"--crm-probabilities: {given} are all at most 1, but the option takes percentages "
+        f"(10 for 10%): write {as_percent} for those fractions, or put a % sign on each value "
+        f"({parts[0]}%,...) for percentages under 1%"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +275,7 @@ def weighted_vs_simulation(
         "replications": replications,
         "seed": seed,
         "mean_amount": float(amounts.mean()),
+        "crm_defaults": crm is None,
         "pipeline": _pipeline_info(recorded, scenario) if pipeline is not None else None,
         "stages": [
             {
@@ -292,6 +311,18 @@ def _pipeline_info(initial: InitialPipeline, scenario: Scenario) -> dict:
 
 def _m(x: float, cur: str) -> str:
     return money(x, cur)
+
+
+def _percent(p: float, given: bool = False) -> str:
+    """A probability in percent, without the % sign: a CRM's as the user gave it (0.1 stays
+    0.1, not 0), a computed one to the whole percent but with 2 significant digits under 1%
+    (so that 0.4% does not read as 0%)."""
+    x = 100 * p
+    if given:
+        return f"{round(x, 6):g}"  # the round drops the noise of /100 then *100
+    if 0 < x < 1:
+        return f"{x:.2g}"
+    return f"{x:.0f}"
 
 
 def weighted_text(found: dict) -> str:
@@ -332,8 +363,8 @@ def _stage_table(found: dict) -> list[str]:
             [
                 f"{s + 1}. {st['label']}",
                 f"{st['deals']}",
-                f"{100 * st['crm_probability']:.0f}%",
-                f"{100 * st['chain_probability']:.0f}%",
+                f"{_percent(st['crm_probability'], given=True)}%",
+                f"{_percent(st['chain_probability'])}%",
                 *([f"{st['deals_one_stage_earlier']} deals"] if shifted else []),
             ]
         )
@@ -344,22 +375,39 @@ def _stage_table(found: dict) -> list[str]:
                 "   dormant (on hold)",
                 f"{dormant['deals']}",
                 "0%",
-                f"{100 * dormant['chain_probability']:.0f}%",
+                f"{_percent(dormant['chain_probability'])}%",
                 *([f"{dormant['deals']} deals"] if shifted else []),
             ]
         )
     return render_with_note(
         table,
         set(range(1, len(table[0]))),
-        "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
+        f"CRM: {_crm_source(found)}; chain: P(eventually won) from the "
         "scenario's own stage exits (no time, no budgets, people or shocks)."
         + (" A CRM gives a dormant deal no stage probability: 0%." if dormant["deals"] else ""),
     )
 
 
+def _crm_source(found: dict) -> str:
+    """Where the CRM column comes from: the user's percentages, or the defaults and how five
+    of them became this many (a reader otherwise wonders where 50% went)."""
+    if not found["crm_defaults"]:
+        return "the stage probabilities given (--crm-probabilities)"
+    usual = "/".join(f"{v:g}" for v in DEFAULT_CRM) + "%"
+    n = len(found["stages"])
+    if n == len(DEFAULT_CRM):
+        return f"a CRM's usual {usual} (--crm-probabilities for your own)"
+    how = "the nearest by position" if n < len(DEFAULT_CRM) else "interpolated"
+    return (
+        f"a CRM's usual {usual} spread over {n} stage{'s' if n > 1 else ''} ({how}: the first "
+        "stage keeps 10%" + (", the last 90%" if n > 1 else "") + "; --crm-probabilities for "
+        "your own)"
+    )
+
+
 def _forecast_table(found: dict) -> list[str]:
     """The forecasts of the recorded pipeline (and of the same deals one stage earlier)."""
-    crm_list = "/".join(f"{100 * s['crm_probability']:g}" for s in found["stages"]) + "%"
+    crm_list = "/".join(_percent(s["crm_probability"], True) for s in found["stages"]) + "%"
     blocks = [found["recorded"]]
     if found["one_stage_earlier"] is not None:
         blocks.append(found["one_stage_earlier"])

@@ -159,3 +159,44 @@ def test_one_stage_scenario_says_nothing_of_an_earlier_stage():
     text = weighted_text(found)
     assert "earlier" not in text and "Misjudged" not in text
     assert "CRM weighted (10%)" in text and "as recorded" in text
+
+
+def test_crm_probabilities_are_percentages_and_fractions_are_refused():
+    # a value under 1 beside larger ones is a percentage under 1%
+    np.testing.assert_allclose(parse_crm_probabilities("0.1,25,70,90", 4), [0.001, 0.25, 0.7, 0.9])
+    # all at most 1 reads like fractions: refused, unless % signs say they are percentages
+    with pytest.raises(UserError, match=r"--crm-probabilities: 0.1,0.25,0.7,0.9 .*10,25,70,90"):
+        parse_crm_probabilities("0.1,0.25,0.7,0.9", 4)
+    with pytest.raises(UserError, match="at most 1"):
+        parse_crm_probabilities("1", 1)
+    np.testing.assert_allclose(parse_crm_probabilities("0.1%,0.5%", 2), [0.001, 0.005])
+    np.testing.assert_allclose(parse_crm_probabilities("0,0", 2), [0.0, 0.0])  # not ambiguous
+
+
+def test_crm_percentages_under_1_show_as_given():
+    found = weighted_vs_simulation("equipment", replications=2, seed=1, crm="0.1,25,70,90")
+    text = weighted_text(found)
+    assert "CRM weighted (0.1/25/70/90%)" in text
+    need = next(line for line in text.splitlines() if "Need recognition" in line)
+    assert " 0.1% " in need  # it showed 0%
+    assert "the stage probabilities given" in text
+
+
+def test_default_crm_probabilities_say_how_they_were_spread():
+    # 4 stages: 10/25/70/90 on purpose (first and last kept); the note says so
+    found = weighted_vs_simulation("equipment", replications=2, seed=1)
+    assert [s["crm_probability"] for s in found["stages"]] == [0.1, 0.25, 0.7, 0.9]
+    note = " ".join(weighted_text(found).split())
+    assert "10/25/50/70/90% spread over 4 stages" in note
+    assert "the first stage keeps 10%, the last 90%" in note
+
+
+def test_cli_fractions_are_one_message_exit_2():
+    from sim.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["weighted", "equipment", "--crm-probabilities", "0.1,0.25,0.7,0.9"]
+    )
+    assert result.exit_code == 2
+    assert "--crm-probabilities" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
