@@ -42,6 +42,7 @@ from sim.scenario import (
 from sim.scenario_bounds import MAX_HORIZON_DAYS, MAX_SEED
 
 if TYPE_CHECKING:
+    from sim.model import InitialPipeline
     from sim.pipeline import PipelineSource
 
 
@@ -86,6 +87,7 @@ def simulate(
     command: list[str] | None = None,
     sets: Mapping[str, object] | Sequence[str] | str | None = None,
     pipeline: PipelineSource | None = None,
+    initial: InitialPipeline | None = None,
     engine: str = "auto",
     deals: str = "csv",
     until: dt.date | None = None,
@@ -106,6 +108,9 @@ def simulate(
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
             ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
+        initial: day-0 deals already in hand, instead of ``deals.initial`` (for a caller that
+            changes the deals ``sim.pipeline.apply_pipeline`` read, as ``weighted`` does; the
+            scenario is then the one apply_pipeline returned). Not with ``pipeline``.
         deals: ``csv`` writes deals.csv (one row per deal and replication); ``none`` leaves it
             out, for runs that only need the summary (the rows cost time and disk: about a
             tenth of a vectorized run and 100 bytes a deal).
@@ -138,8 +143,9 @@ def simulate(
     check_run_options(replications, seed, jobs)
     if target is not None and not (target > 0 and math.isfinite(target)):
         raise UserError(f"--target: {target} must be a positive amount")
-    initial = None
     if pipeline is not None:
+        if initial is not None:
+            raise ValueError("simulate: give pipeline or initial, not both")
         from sim.pipeline import apply_pipeline
 
         scenario, initial = apply_pipeline(scenario, pipeline)

@@ -180,8 +180,9 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
 @click.option(
     "--crm-probabilities",
     "crm",
-    help="CRM win percentages by stage, in order, e.g. 10,25,50,70 (default 10/25/50/70/90 "
-    "spread over the stages).",
+    help="CRM win percentages, one per stage in order, e.g. 10,30,60,90 for four stages "
+    "(0.5% for under 1%: values all at most 1 are refused as fractions). Default: "
+    "10/25/50/70/90 spread over the stages, first and last kept (10/25/70/90 for four).",
 )
 @click.option("-n", "--replications", type=int, help="Replications (default: the scenario's).")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
@@ -199,10 +200,22 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pip
     from sim.aggregate import clean_for_json
     from sim.weighted import weighted_text, weighted_vs_simulation
 
-    scenario = _scenario_for(scenario, sets, pipeline)
+    # the CRM's deals are read by weighted itself, to start them as run --pipeline does
     found = weighted_vs_simulation(
-        scenario, crm=crm, replications=replications, seed=seed, jobs=jobs
+        _scenario_for(scenario, sets, None),
+        crm=crm,
+        replications=replications,
+        seed=seed,
+        jobs=jobs,
+        pipeline=pipeline,
     )
+    imported = found["pipeline"]
+    if imported and not quiet():
+        click.echo(
+            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
+            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(clean_for_json(found), indent=2))
     else:

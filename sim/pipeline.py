@@ -124,7 +124,7 @@ def pipeline_as_counts(scenario: Scenario, source: PipelineSource) -> tuple[Scen
     """The scenario moved to the export day with the export's open deals as ``deals.initial``
     counts by stage, and a sentence saying what that leaves out.
 
-    For the commands whose engine entry point takes a scenario only (``trace``, ``weighted``):
+    For the commands whose engine entry point takes a scenario only (``trace``):
     the deals start their stage afresh at day 0 and are valued at the scenario's amount, where
     ``run --pipeline`` keeps each deal's age in stage and its own amount.
     """

@@ -11,27 +11,36 @@ Two sets of probabilities are shown:
   1 - exp(-give_up / reactivate_mean), else ends as no decision.
 
 Beside them, the simulation of the same day-0 pipeline (no new deals): what is actually booked
-within the horizon, with its P10/P50/P90. Two extra simulations split the gap: stage dynamics
+within the horizon, with its P10/P50/P90. A CRM export (``--pipeline``) starts exactly as in
+``run --pipeline``: each deal with its age in stage and its own amount, which the weighted
+figures use too. Two extra simulations split the gap: stage dynamics
 only (the budget, decision group, shocks and timing switched off) shows what time alone costs
 (deals that would be won, but later); the full model adds the stalls and resets.
 
 The field's commonest error is misjudging which stage the client is really in (DESIGN.md
 section 1): the same numbers if every deal were really one stage earlier than recorded (deals in
 the first stage stay there), so a trainer can show how far a forecast built on recorded stages
-overstates.
+overstates. When no deal can move back (one stage, or every deal in the first), that part is
+None and the text leaves it out.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.errors import UserError
+from sim.model import InitialPipeline, compile_scenario
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 from sim.tables import render, render_with_note, scale_for
+
+if TYPE_CHECKING:
+    from sim.pipeline import PipelineSource
 
 #: The percentages a typical CRM assigns to its five stages (qualify, discover, propose,
 #: negotiate, commit).
@@ -44,8 +53,9 @@ MECHANISM_SECTIONS = ("budget", "shocks", "timing")
 # ---------------------------------------------------------------------------------------------
 
 
-def chain_win_probabilities(scenario: Scenario) -> np.ndarray:
-    """P(eventually won) from each stage, by the stage exits alone (no time, no mechanisms).
+def chain_win_probabilities(scenario: Scenario, with_dormant: bool = False) -> np.ndarray:
+    """P(eventually won) from each stage, by the stage exits alone (no time, no mechanisms);
+    ``with_dormant`` adds P(eventually won) of a dormant deal after the stages.
 
     Transient states are the stages and dormant; absorbing ones are won, lost and no decision.
     """
@@ -75,16 +85,19 @@ def chain_win_probabilities(scenario: Scenario) -> np.ndarray:
         raise UserError(
             f"{scenario.name}: the stage exits never reach an outcome from some stage"
         ) from None
-    return np.clip(b[:n], 0.0, 1.0)
+    return np.clip(b if with_dormant else b[:n], 0.0, 1.0)
 
 
 def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
     """CRM stage probabilities (fractions), one per stage.
 
     Args:
-        text: comma-separated percentages, one per stage ("10,25,50,70"); None for the defaults
-            (DEFAULT_CRM spread over the stages: with 5 stages as is, with fewer the nearest of
-            the five by position, with more linearly interpolated).
+        text: comma-separated percentages, one per stage ("10,25,50,70", "0.5%,2%,10%"); None
+            for the defaults (DEFAULT_CRM spread over the stages: with 5 stages as is, with
+            fewer the nearest of the five by position, so that the first stage keeps 10% and the
+            last 90% - 10/25/70/90 for four stages, 10/50/90 for three -, with more linearly
+            interpolated). Values all at most 1 without a % sign are refused: they look like
+            fractions.
     """
     if text is None:
         spots = np.linspace(0, len(DEFAULT_CRM) - 1, n_stages)
@@ -109,7 +122,22 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
     bad = [v for v in values if not (0 <= v <= 100 and math.isfinite(v))]
     if bad:
         raise UserError(f"--crm-probabilities: {bad[0]:g} is not a percentage in 0..100")
+    _reject_fractions(parts, values)
     return np.asarray(values) / 100.0
+
+
+def _reject_fractions(parts: list[str], values: list[float]) -> None:
+    """Values all at most 1 read like fractions (0.1 for 10%), though the option takes
+    percentages: refuse them, unless a % sign says they really are percentages under 1%."""
+    if max(values) > 1 or max(values) == 0 or any(t.endswith("%") for t in parts):
+        return
+    given = ",".join(parts)
+    as_percent = ",".join(f"{100 * v:g}" for v in values)
+    raise UserError(
+        f"--crm-probabilities: {given} are all at most 1, but the option takes percentages "
+        f"(10 for 10%): write {as_percent} for those fractions, or put a % sign on each value "
+        f"({parts[0]}%,...) for percentages under 1%"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,21 +145,49 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def shift_back(initial: dict[str, int], stage_names: list[str]) -> dict[str, int]:
-    """The pipeline if every deal were really one stage earlier (the first stage stays)."""
-    out = {name: 0 for name in stage_names}
-    for name, count in initial.items():
-        s = stage_names.index(name)
-        out[stage_names[max(s - 1, 0)]] += count
-    return {k: v for k, v in out.items() if v}
+def day0_deals(
+    scenario: Scenario, pipeline: PipelineSource | None
+) -> tuple[Scenario, InitialPipeline]:
+    """The scenario and its day-0 deals exactly as ``run`` starts them: with ``--pipeline``, the
+    export's open deals with their age in stage, creation day and amount, day 0 moved to the
+    export day (:func:`sim.pipeline.apply_pipeline`, the code ``run`` uses); else the counts of
+    ``deals.initial``."""
+    if pipeline is not None:
+        from sim.pipeline import apply_pipeline
+
+        return apply_pipeline(scenario, pipeline)
+    return scenario, compile_scenario(scenario).initial
 
 
-def pipeline_scenario(
-    scenario: Scenario, initial: dict[str, int], mechanisms: bool = True
-) -> Scenario:
-    """The scenario with only the given day-0 pipeline (no arrivals), optionally stages only."""
+def shift_back(initial: InitialPipeline, n_stages: int) -> InitialPipeline:
+    """The same deals if each were really one stage earlier (the first stage and dormant stay).
+
+    A deal keeps its age in stage, creation day and amount: the CRM's stage date is when the
+    salesperson believed it moved on, so it has been in the earlier stage at least that long.
+    The order of the deals is kept, so counts shift exactly as ``deals.initial`` would.
+    """
+    states = initial.states.copy()
+    later = (states > 0) & (states < n_stages)  # codes 0..n-1 are stages, n is dormant
+    states[later] -= 1
+    return replace(initial, states=states)
+
+
+def deal_amounts(initial: InitialPipeline, scenario: Scenario) -> np.ndarray:
+    """Each deal's amount as the CRM weighs it: its own, or the scenario's mean when the
+    export had none (the simulation then draws one from the scenario, whose mean that is)."""
+    amounts = np.asarray(initial.amounts, dtype=float)
+    return np.where(np.isnan(amounts), float(scenario.deals.amount.mean()), amounts)
+
+
+def weighted_value(states: np.ndarray, amounts: np.ndarray, probs: np.ndarray) -> float:
+    """Sum of each deal's amount times the probability of its state (stages, then dormant)."""
+    return float(np.sum(amounts * probs[states]))
+
+
+def day0_scenario(scenario: Scenario, mechanisms: bool = True) -> Scenario:
+    """The scenario with no new deals, optionally stage dynamics only (the day-0 deals are
+    given to the engine apart, as ``run --pipeline`` does)."""
     data = copy.deepcopy(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
-    data["deals"]["initial"] = dict(initial)
     data["deals"]["arrivals_per_month"] = 0.0
     data["deals"].pop("seasonality", None)
     if not mechanisms:
@@ -141,14 +197,14 @@ def pipeline_scenario(
     return scenario_from_dict(data, source=f"{scenario.name} (day-0 pipeline)")
 
 
-def weighted_value(initial: dict[str, int], names: list[str], probs, amount: float) -> float:
-    return float(sum(initial.get(name, 0) * probs[s] for s, name in enumerate(names)) * amount)
-
-
-def _simulate(scenario: Scenario, replications: int, seed: int, jobs: int | None) -> dict:
+def _simulate(
+    scenario: Scenario, initial: InitialPipeline, replications: int, seed: int, jobs: int | None
+) -> dict:
     from sim.api import simulate
 
-    result = simulate(scenario, replications=replications, seed=seed, jobs=jobs, write=False)
+    result = simulate(
+        scenario, initial=initial, replications=replications, seed=seed, jobs=jobs, write=False
+    )
     summary = result.summary
     return {
         "bookings": summary["bookings"],
@@ -159,6 +215,20 @@ def _simulate(scenario: Scenario, replications: int, seed: int, jobs: int | None
     }
 
 
+def _forecasts(scenario, initial, amounts, probs, runs) -> dict:
+    """The weighted figures and the two simulations of one set of day-0 deals."""
+    replications, seed, jobs = runs
+    return {
+        "deals": len(initial.states),
+        "crm_weighted": weighted_value(initial.states, amounts, probs["crm"]),
+        "chain_weighted": weighted_value(initial.states, amounts, probs["chain"]),
+        "simulated_stages_only": _simulate(
+            day0_scenario(scenario, mechanisms=False), initial, replications, seed, jobs
+        ),
+        "simulated": _simulate(day0_scenario(scenario), initial, replications, seed, jobs),
+    }
+
+
 def weighted_vs_simulation(
     scenario: Scenario | str | None,
     *,
@@ -166,13 +236,17 @@ def weighted_vs_simulation(
     replications: int | None = None,
     seed: int | None = None,
     jobs: int | None = 1,
+    pipeline: PipelineSource | None = None,
 ) -> dict:
-    """Everything ``dealsim weighted`` shows, as a dict (see the module docstring)."""
+    """Everything ``dealsim weighted`` shows, as a dict (see the module docstring).
+
+    ``pipeline``: today's open deals from a CRM export, started as ``run --pipeline`` starts
+    them (so the simulated figure is the one ``run`` gives with no new deals).
+    """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    names = scenario.stage_names
-    recorded = {k: v for k, v in scenario.deals.initial.items() if v}
-    if not recorded:
+    scenario, recorded = day0_deals(scenario, pipeline)
+    if not len(recorded.states):
         raise UserError(
             f"{scenario.name}: deals.initial is empty: there is no day-0 pipeline to weigh"
         )
@@ -180,41 +254,54 @@ def weighted_vs_simulation(
     seed = scenario.seed if seed is None else seed
     if not 2 <= replications:
         raise UserError(f"-n: {replications} must be at least 2")
-    amount = float(scenario.deals.amount.mean())
-    crm_probs = parse_crm_probabilities(crm, len(names))
-    chain_probs = chain_win_probabilities(scenario)
-    earlier = shift_back(recorded, names)
-    out: dict = {
+    names = scenario.stage_names
+    n = len(names)
+    amounts = deal_amounts(recorded, scenario)
+    crm_probs = parse_crm_probabilities(crm, n)
+    chain_probs = chain_win_probabilities(scenario, with_dormant=True)
+    # a CRM has no stage probability for a deal on hold: it weighs a dormant deal at nothing
+    probs = {"crm": np.append(crm_probs, 0.0), "chain": chain_probs}
+    earlier = shift_back(recorded, n)
+    # with one stage, or every deal in the first, no deal moves back: nothing to show
+    moved = bool(np.any(earlier.states != recorded.states))
+    counts = np.bincount(recorded.states, minlength=n + 1)
+    counts_earlier = np.bincount(earlier.states, minlength=n + 1)
+    runs = (replications, seed, jobs)
+    return {
         "scenario": scenario.name,
         "currency": scenario.currency,
         "start_date": scenario.start_date.isoformat(),
         "horizon_days": scenario.horizon_days,
         "replications": replications,
         "seed": seed,
-        "mean_amount": amount,
+        "mean_amount": float(amounts.mean()),
+        "crm_defaults": crm is None,
+        "pipeline": _pipeline_info(recorded, scenario) if pipeline is not None else None,
         "stages": [
             {
                 "name": stage.name,
                 "label": stage.label or stage.name,
-                "deals": recorded.get(stage.name, 0),
-                "deals_one_stage_earlier": earlier.get(stage.name, 0),
+                "deals": int(counts[s]),
+                "deals_one_stage_earlier": int(counts_earlier[s]) if moved else None,
                 "crm_probability": float(crm_probs[s]),
                 "chain_probability": float(chain_probs[s]),
             }
             for s, stage in enumerate(scenario.stages)
         ],
+        "dormant": {"deals": int(counts[n]), "chain_probability": float(chain_probs[n])},
+        "recorded": _forecasts(scenario, recorded, amounts, probs, runs),
+        "one_stage_earlier": _forecasts(scenario, earlier, amounts, probs, runs) if moved else None,
     }
-    for key, pipeline in (("recorded", recorded), ("one_stage_earlier", earlier)):
-        out[key] = {
-            "deals": int(sum(pipeline.values())),
-            "crm_weighted": weighted_value(pipeline, names, crm_probs, amount),
-            "chain_weighted": weighted_value(pipeline, names, chain_probs, amount),
-            "simulated_stages_only": _simulate(
-                pipeline_scenario(scenario, pipeline, mechanisms=False), replications, seed, jobs
-            ),
-            "simulated": _simulate(pipeline_scenario(scenario, pipeline), replications, seed, jobs),
-        }
-    return out
+
+
+def _pipeline_info(initial: InitialPipeline, scenario: Scenario) -> dict:
+    """Where the day-0 deals came from, as run's manifest says it."""
+    return {
+        "source": initial.source,
+        "as_of": scenario.start_date.isoformat(),
+        "open_deals": len(initial.ids),
+        "closed_deals_skipped": initial.skipped_closed,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,67 +313,139 @@ def _m(x: float, cur: str) -> str:
     return money(x, cur)
 
 
+def _percent(p: float, given: bool = False) -> str:
+    """A probability in percent, without the % sign: a CRM's as the user gave it (0.1 stays
+    0.1, not 0), a computed one to the whole percent but with 2 significant digits under 1%
+    (so that 0.4% does not read as 0%)."""
+    x = 100 * p
+    if given:
+        return f"{round(x, 6):g}"  # the round drops the noise of /100 then *100
+    if 0 < x < 1:
+        return f"{x:.2g}"
+    return f"{x:.0f}"
+
+
 def weighted_text(found: dict) -> str:
-    """The terminal report: probabilities by stage, the forecasts side by side, why they differ."""
+    """The terminal report: probabilities by stage, the forecasts side by side, why they differ.
+
+    The one-stage-earlier columns and sentence are left out when no deal can move back (one
+    stage, or every deal already in the first stage): they would repeat the recorded figures.
+    """
     cur = found["currency"]
-    rec, early = found["recorded"], found["one_stage_earlier"]
-    crm_list = "/".join(f"{100 * s['crm_probability']:g}" for s in found["stages"]) + "%"
+    rec = found["recorded"]
     lines = _wrap(
         f"Weighted pipeline vs simulation: {found['scenario']}, the day-0 pipeline of "
         f"{rec['deals']} deals ({found['start_date']}), mean amount "
         f"{_m(found['mean_amount'], cur)}, horizon {found['horizon_days']:g} days, "
         f"{found['replications']} replications, seed {found['seed']}, no new deals."
     )
-    lines.append("")
-    table = [["Stage", "deals", "CRM", "chain", "if one stage earlier"]]
+    lines += ["", *_stage_table(found), *_forecast_table(found)]
+    lines += ["", *_wrap(why_sentence(found))]
+    if found["one_stage_earlier"] is not None:
+        lines += ["", *_wrap(stage_error_sentence(found))]
+    elif len(found["stages"]) > 1:
+        lines += ["", *_wrap(NO_STAGE_ERROR)]
+    return "\n".join(lines)
+
+
+NO_STAGE_ERROR = (
+    "Misjudged stage, the commonest error the field reports, cannot be shown here: every deal is "
+    "already in the first stage."
+)
+
+
+def _stage_table(found: dict) -> list[str]:
+    """Deals and probabilities by stage (and the dormant deals of a CRM export)."""
+    shifted = found["one_stage_earlier"] is not None
+    table = [["Stage", "deals", "CRM", "chain", *(["if one stage earlier"] if shifted else [])]]
     for s, st in enumerate(found["stages"]):
         table.append(
             [
                 f"{s + 1}. {st['label']}",
                 f"{st['deals']}",
-                f"{100 * st['crm_probability']:.0f}%",
-                f"{100 * st['chain_probability']:.0f}%",
-                f"{st['deals_one_stage_earlier']} deals",
+                f"{_percent(st['crm_probability'], given=True)}%",
+                f"{_percent(st['chain_probability'])}%",
+                *([f"{st['deals_one_stage_earlier']} deals"] if shifted else []),
             ]
         )
-    lines += render_with_note(
+    dormant = found["dormant"]
+    if dormant["deals"]:  # on hold in the CRM export: simulated as run does, weighed apart
+        table.append(
+            [
+                "   dormant (on hold)",
+                f"{dormant['deals']}",
+                "0%",
+                f"{_percent(dormant['chain_probability'])}%",
+                *([f"{dormant['deals']} deals"] if shifted else []),
+            ]
+        )
+    return render_with_note(
         table,
-        {1, 2, 3, 4},
-        "CRM: the stage probabilities a CRM would use; chain: P(eventually won) from the "
-        "scenario's own stage exits (no time, no budgets, people or shocks).",
+        set(range(1, len(table[0]))),
+        f"CRM: {_crm_source(found)}; chain: P(eventually won) from the "
+        "scenario's own stage exits (no time, no budgets, people or shocks)."
+        + (" A CRM gives a dormant deal no stage probability: 0%." if dormant["deals"] else ""),
     )
-    sim_rec, sim_early = rec["simulated"]["bookings"], early["simulated"]["bookings"]
-    pairs = [
-        (f"CRM weighted ({crm_list})", rec["crm_weighted"], early["crm_weighted"]),
-        (
-            "Chain weighted (eventual wins, any time)",
-            rec["chain_weighted"],
-            early["chain_weighted"],
-        ),
+
+
+def _crm_source(found: dict) -> str:
+    """Where the CRM column comes from: the user's percentages, or the defaults and how five
+    of them became this many (a reader otherwise wonders where 50% went)."""
+    if not found["crm_defaults"]:
+        return "the stage probabilities given (--crm-probabilities)"
+    usual = "/".join(f"{v:g}" for v in DEFAULT_CRM) + "%"
+    n = len(found["stages"])
+    if n == len(DEFAULT_CRM):
+        return f"a CRM's usual {usual} (--crm-probabilities for your own)"
+    how = "the nearest by position" if n < len(DEFAULT_CRM) else "interpolated"
+    return (
+        f"a CRM's usual {usual} spread over {n} stage{'s' if n > 1 else ''} ({how}: the first "
+        "stage keeps 10%" + (", the last 90%" if n > 1 else "") + "; --crm-probabilities for "
+        "your own)"
+    )
+
+
+def _forecast_table(found: dict) -> list[str]:
+    """The forecasts of the recorded pipeline (and of the same deals one stage earlier)."""
+    crm_list = "/".join(_percent(s["crm_probability"], True) for s in found["stages"]) + "%"
+    blocks = [found["recorded"]]
+    if found["one_stage_earlier"] is not None:
+        blocks.append(found["one_stage_earlier"])
+    rows = [
+        (f"CRM weighted ({crm_list})", [b["crm_weighted"] for b in blocks]),
+        ("Chain weighted (eventual wins, any time)", [b["chain_weighted"] for b in blocks]),
         (
             "Simulated within the horizon, stage dynamics only",
-            rec["simulated_stages_only"]["bookings"]["mean"],
-            early["simulated_stages_only"]["bookings"]["mean"],
+            [b["simulated_stages_only"]["bookings"]["mean"] for b in blocks],
         ),
-        ("Simulated within the horizon, all mechanisms: mean", sim_rec["mean"], sim_early["mean"]),
+        (
+            "Simulated within the horizon, all mechanisms: mean",
+            [b["simulated"]["bookings"]["mean"] for b in blocks],
+        ),
     ]
-    pairs += [(f"  {q.upper()}", sim_rec[q], sim_early[q]) for q in ("p10", "p50", "p90")]
-    scale = scale_for([v for _, a, b in pairs for v in (a, b)], digits=4)  # one for the table
-    table = [[f"Forecast of the day-0 pipeline ({cur})", "as recorded", "one stage earlier"]]
-    table += [[label, scale(a), scale(b)] for label, a, b in pairs]
-    lines += render(table, right={1, 2})
-    lines += ["", *_wrap(why_sentence(found)), "", *_wrap(stage_error_sentence(found))]
-    return "\n".join(lines)
+    rows += [
+        (f"  {q.upper()}", [b["simulated"]["bookings"][q] for b in blocks])
+        for q in ("p10", "p50", "p90")
+    ]
+    scale = scale_for([v for _, values in rows for v in values], digits=4)  # one for the table
+    heads = ["as recorded", "one stage earlier"][: len(blocks)]
+    table = [[f"Forecast of the day-0 pipeline ({found['currency']})", *heads]]
+    table += [[label, *map(scale, values)] for label, values in rows]
+    return render(table, right=set(range(1, len(blocks) + 1)))
 
 
 def _versus(a: float, b: float) -> str:
-    """'24% below' / '13% above' / 'the same as' : a compared with b."""
+    """'24% below' / '13% above' / '3.4 times' / 'the same as': a compared with b, in percent
+    of b (the figure the sentence names next)."""
     if not b:
         return "not comparable with"
     rel = (a - b) / b
-    if abs(rel) < 0.005:
+    if rel >= 1:  # "250% above" is easily misread: say how many times
+        return f"{a / b:.1f} times"
+    percent = round(100 * abs(rel))
+    if not percent:  # what would print as "0% above"
         return "the same as"
-    return f"{100 * abs(rel):.0f}% {'above' if rel > 0 else 'below'}"
+    return f"{percent}% {'above' if rel > 0 else 'below'}"
 
 
 def why_sentence(found: dict) -> str:

@@ -10,8 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from sim.errors import UserError
+from sim.model import InitialPipeline
 from sim.scenario import load_scenario, scenario_from_dict
 from sim.weighted import (
+    _versus,
     chain_win_probabilities,
     parse_crm_probabilities,
     shift_back,
@@ -69,9 +71,16 @@ def test_crm_defaults_spread_over_the_stages():
 
 
 def test_shift_back_keeps_every_deal():
-    names = ["need", "market", "moment", "contract"]
-    shifted = shift_back({"need": 16, "market": 12, "moment": 8, "contract": 4}, names)
-    assert shifted == {"need": 28, "market": 8, "moment": 4}
+    # 4 stages (codes 0..3) and dormant (4): 16/12/8/4 deals by stage, 2 dormant
+    states = [0] * 16 + [1] * 12 + [2] * 8 + [3] * 4 + [4] * 2
+    deals = InitialPipeline(
+        np.array(states), np.arange(42.0), -np.arange(42.0), np.full(42, 5.0), ids=("x",) * 42
+    )
+    shifted = shift_back(deals, 4)
+    assert np.bincount(shifted.states).tolist() == [28, 8, 4, 0, 2]
+    assert np.all(np.diff(shifted.states[:40]) >= 0)  # in order, as counts by stage would be
+    np.testing.assert_array_equal(shifted.age_in_stage, deals.age_in_stage)  # each keeps its age
+    np.testing.assert_array_equal(shifted.amounts, deals.amounts)
 
 
 def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
@@ -84,8 +93,11 @@ def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
     sd = math.sqrt(2000 * 0.24 * 0.76) / math.sqrt(3)
     for key in ("simulated", "simulated_stages_only"):
         assert abs(rec[key]["bookings"]["mean"] - 480.0) < 4 * sd
-    # every deal is already in the first stage: the misjudged-stage case is the same pipeline
-    assert found["one_stage_earlier"]["chain_weighted"] == rec["chain_weighted"]
+    # every deal is already in the first stage: no misjudged-stage case to simulate or show
+    assert found["one_stage_earlier"] is None
+    text = weighted_text(found)
+    assert "one stage earlier" not in text
+    assert "every deal is already in the first stage" in " ".join(text.split())
 
 
 def test_equipment_report_numbers():
@@ -116,3 +128,75 @@ def test_cli_weighted():
     bad = CliRunner().invoke(cli, ["weighted", "equipment", "--crm-probabilities", "10,20"])
     assert bad.exit_code == 2
     assert "4 stages" in bad.stderr
+
+
+def test_versus_is_in_percent_of_the_second_figure():
+    assert _versus(2.2, 2.8) == "21% below"  # (2.2 - 2.8) / 2.8, not / 2.2 (27%)
+    assert _versus(2.8, 2.2) == "27% above"
+    assert _versus(3.4, 1.0) == "3.4 times"  # not "240% above"
+    assert _versus(1.004, 1.0) == "the same as"
+    assert _versus(201.0, 200.0) == "the same as"  # 0.5%: it printed "0% above"
+    assert _versus(1.0, 0.0) == "not comparable with"
+
+
+def test_one_stage_scenario_says_nothing_of_an_earlier_stage():
+    data = {
+        "name": "one",
+        "start_date": "2027-01-01",
+        "horizon_days": 365,
+        "deals": {"initial": {"talk": 30}, "amount": {"dist": "fixed", "value": 1000}},
+        "stages": [
+            {
+                "name": "talk",
+                "duration": {"dist": "exponential", "mean": 60},
+                "exits": {"won": 0.4, "lost": 0.6},
+            }
+        ],
+    }
+    found = weighted_vs_simulation(scenario_from_dict(data), replications=2, seed=1)
+    assert found["one_stage_earlier"] is None
+    assert found["stages"][0]["deals_one_stage_earlier"] is None
+    text = weighted_text(found)
+    assert "earlier" not in text and "Misjudged" not in text
+    assert "CRM weighted (10%)" in text and "as recorded" in text
+
+
+def test_crm_probabilities_are_percentages_and_fractions_are_refused():
+    # a value under 1 beside larger ones is a percentage under 1%
+    np.testing.assert_allclose(parse_crm_probabilities("0.1,25,70,90", 4), [0.001, 0.25, 0.7, 0.9])
+    # all at most 1 reads like fractions: refused, unless % signs say they are percentages
+    with pytest.raises(UserError, match=r"--crm-probabilities: 0.1,0.25,0.7,0.9 .*10,25,70,90"):
+        parse_crm_probabilities("0.1,0.25,0.7,0.9", 4)
+    with pytest.raises(UserError, match="at most 1"):
+        parse_crm_probabilities("1", 1)
+    np.testing.assert_allclose(parse_crm_probabilities("0.1%,0.5%", 2), [0.001, 0.005])
+    np.testing.assert_allclose(parse_crm_probabilities("0,0", 2), [0.0, 0.0])  # not ambiguous
+
+
+def test_crm_percentages_under_1_show_as_given():
+    found = weighted_vs_simulation("equipment", replications=2, seed=1, crm="0.1,25,70,90")
+    text = weighted_text(found)
+    assert "CRM weighted (0.1/25/70/90%)" in text
+    need = next(line for line in text.splitlines() if "Need recognition" in line)
+    assert " 0.1% " in need  # it showed 0%
+    assert "the stage probabilities given" in text
+
+
+def test_default_crm_probabilities_say_how_they_were_spread():
+    # 4 stages: 10/25/70/90 on purpose (first and last kept); the note says so
+    found = weighted_vs_simulation("equipment", replications=2, seed=1)
+    assert [s["crm_probability"] for s in found["stages"]] == [0.1, 0.25, 0.7, 0.9]
+    note = " ".join(weighted_text(found).split())
+    assert "10/25/50/70/90% spread over 4 stages" in note
+    assert "the first stage keeps 10%, the last 90%" in note
+
+
+def test_cli_fractions_are_one_message_exit_2():
+    from sim.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["weighted", "equipment", "--crm-probabilities", "0.1,0.25,0.7,0.9"]
+    )
+    assert result.exit_code == 2
+    assert "--crm-probabilities" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
