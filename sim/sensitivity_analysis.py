@@ -57,6 +57,7 @@ from sim.sobol import (
     check_samples,
     sobol_indices,
     sobol_problem,
+    sobol_rest,
     sobol_rows,
     sobol_sample,
     sobol_warnings,
@@ -133,13 +134,15 @@ class Sensitivity:
         rows: one per parameter, most influential first. Tornado: ``{key, base, low, high,
             at_low, at_high, swing}``, each of the last three a paired difference ``{a, b,
             delta, ci_low, ci_high, se, n}`` (at_low/at_high: to the base; swing: high - low).
-            Sobol: ``{key, base, low, high, S1, ST}`` with ``{value, ci_low, ci_high,
-            half_width}``.
+            Sobol: ``{key, base, low, high, S1, ST, ST_minus_S1}`` with ``{value, ci_low,
+            ci_high, half_width}``, or None when the metric does not vary (no indices).
         base: the metric over the replications of the scenario as it is (tornado), or over the
             Sobol points (mean and spread of the points' values).
         values: the metric of every replication at every point (points x replications).
         x: the Sobol points (points x parameters); None for a tornado.
         warnings: what to know before trusting the result (intervals too wide).
+        rest: Sobol only, ``1 - sum of S1`` (the share left to interactions) with its
+            interval; None when the metric does not vary.
     """
 
     method: str
@@ -157,6 +160,7 @@ class Sensitivity:
     x: np.ndarray | None = field(default=None, repr=False)
     samples: int | None = None
     warnings: list[str] = field(default_factory=list)
+    rest: dict | None = None
     manifest: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -200,7 +204,9 @@ class Sensitivity:
         if self.method == "sobol":
             out["samples"] = self.samples
             out["points"] = len(self.values)
-            out["sum_S1"] = float(sum(r["S1"]["value"] for r in self.rows))
+            varies = self.rest is not None  # else no indices: every one would be 0/0
+            out["sum_S1"] = float(sum(r["S1"]["value"] for r in self.rows)) if varies else None
+            out["one_minus_sum_S1"] = self.rest
         return out
 
     def to_csv(self) -> str:
@@ -220,11 +226,12 @@ class Sensitivity:
                 writer.writerow([row["key"], row["base"], row["low"], row["high"], *cells])
         else:
             fields = ("value", "ci_low", "ci_high")
+            names = ("S1", "ST", "ST_minus_S1")
             writer.writerow(
-                ["key", "base", "low", "high", *(f"{i}_{f}" for i in ("S1", "ST") for f in fields)]
+                ["key", "base", "low", "high", *(f"{i}_{f}" for i in names for f in fields)]
             )
-            for row in clean_for_json(self.rows):
-                cells = [row[i][f] for i in ("S1", "ST") for f in fields]
+            for row in clean_for_json(self.rows):  # empty cells: no indices (nothing varies)
+                cells = [(row[i] or {}).get(f, "") for i in names for f in fields]
                 writer.writerow([row["key"], row["base"], row["low"], row["high"], *cells])
         return out.getvalue()
 
@@ -486,6 +493,7 @@ def run_plan(
             x=plan.x,
             samples=plan.samples,
             warnings=sobol_warnings(rows, plan.samples, y),
+            rest=sobol_rest(indices),
         )
     result.manifest = _manifest(plan, jobs, executor, time.perf_counter() - started, command)
     return result

@@ -157,9 +157,12 @@ def tornado_figure(result: Sensitivity, path: Path) -> Path:
 
 def sobol_figure(result: Sensitivity, path: Path) -> Path:
     """Per parameter, the first-order and total Sobol indices as bars with their bootstrap
-    intervals; the largest total index on top."""
+    intervals; the largest total index on top. An index whose interval does not exclude zero
+    is labelled ~0; a metric that does not vary gets no bars (every index would be 0/0)."""
     rows = result.rows
     fig, ax = plt.subplots(figsize=_size(len(rows)))
+    if result.rest is None:
+        return _no_variance_figure(fig, ax, result, path)
     for i, row in enumerate(rows):
         y = len(rows) - 1 - i
         for name, color, offset in (("S1", ALONE_COLOR, 0.18), ("ST", TOTAL_COLOR, -0.18)):
@@ -175,7 +178,7 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
                 capsize=3,
             )
             ax.annotate(
-                f"{index['value']:.2f}",
+                f"{index['value']:.2f}" if index["ci_low"] > 0 else "~0",  # as the table
                 (max(index["ci_high"], index["value"]), y + offset),
                 xytext=(5, 0),
                 textcoords="offset points",
@@ -198,4 +201,22 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
         f"{100 * result.level:g}% bootstrap intervals",
         {ALONE_COLOR: "alone (first order, S1)", TOTAL_COLOR: "with interactions (total, ST)"},
     )
+    return _save(fig, path, result.caption(), result.warnings)
+
+
+def _no_variance_figure(fig, ax, result: Sensitivity, path: Path) -> Path:
+    """No bars: the metric is the same at every point, so there is nothing to apportion."""
+    value = format_value(result.kind, result.base["mean"])
+    ax.text(
+        0.5,
+        0.5,
+        f"{result.metric_label} is {value} at every point:\nit does not vary over the ranges "
+        "given, so there are no Sobol indices",
+        ha="center",
+        va="center",
+        fontsize=14,
+        transform=ax.transAxes,
+    )
+    ax.set_axis_off()
+    ax.set_title(f"What drives the spread of {result.metric_name}: nothing", loc="left")
     return _save(fig, path, result.caption(), result.warnings)

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from sim.comparison import format_delta, format_interval, format_value, money_scale, render_table
 from sim.overrides import value_text
+from sim.sobol import MIN_CLAIM_SAMPLES, samples_for
 from sim.tables import wrap
 
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
 
-__all__ = ["same_decimals", "sobol_table", "tornado_scale", "tornado_table"]
+__all__ = ["same_decimals", "sobol_table", "sum_note", "tornado_scale", "tornado_table"]
 
 
 def _with_interval(kind: str, pair: dict, scale=None) -> str:
@@ -86,7 +87,66 @@ def tornado_table(result: Sensitivity) -> list[str]:
 
 
 def _index_cell(index: dict) -> str:
-    return f"{index['value']:.2f} [{index['ci_low']:.2f}, {index['ci_high']:.2f}]"
+    """An index with its interval; ``~0`` when the interval does not exclude zero (noise), so a
+    negative or tiny estimate is never written as a confident figure."""
+    interval = f"[{index['ci_low']:.2f}, {index['ci_high']:.2f}]"
+    if index["ci_low"] > 0:
+        return f"{index['value']:.2f} {interval}"
+    return f"~0 {interval}"
+
+
+def _more_samples(result: Sensitivity, index: dict) -> str:
+    return f"--samples {samples_for(index['half_width'], result.samples)}"
+
+
+def _too_few(result: Sensitivity, index: dict) -> str | None:
+    """Below MIN_CLAIM_SAMPLES base samples the bootstrap cannot tell interactions from noise."""
+    if result.samples >= MIN_CLAIM_SAMPLES:
+        return None
+    return (
+        f"N={result.samples} base samples are too few to tell interactions from noise; use "
+        f"more samples ({_more_samples(result, index)})"
+    )
+
+
+def sum_note(result: Sensitivity) -> str:
+    """What the sum of S1 says about interactions: a claim only when ``1 - sum`` is beyond its
+    interval (and the samples are enough for that interval to mean it)."""
+    rest = result.rest
+    interval = f"[{rest['ci_low']:.2f}, {rest['ci_high']:.2f}]"
+    left = f"1 - sum = {rest['value']:.2f} {interval}"
+    too_few = _too_few(result, rest)
+    if too_few:
+        return f"{left}; {too_few}"
+    if rest["ci_low"] > 0:
+        return f"the rest, {left}, comes from parameters acting together"
+    if rest["ci_high"] < 0:  # the estimates' error, not a property of the model
+        return (
+            f"above 1 beyond its interval ({left}), which only the estimates' error can give: "
+            f"use more samples ({_more_samples(result, rest)})"
+        )
+    return (
+        f"the share left to interactions, {left}, is not distinguishable from zero at this "
+        f"sample size; use more samples ({_more_samples(result, rest)}) to tell"
+    )
+
+
+def together_note(result: Sensitivity) -> str:
+    """Which parameters act together with others beyond the noise (``ST - S1`` above 0)."""
+    widest = max(result.rows, key=lambda r: r["ST_minus_S1"]["half_width"])["ST_minus_S1"]
+    too_few = _too_few(result, widest)
+    if too_few:
+        return f"What each parameter does only together with others (ST - S1): {too_few}"
+    found = [r for r in result.rows if r["ST_minus_S1"]["ci_low"] > 0]
+    if found:
+        return "Acting together with others beyond the noise (ST - S1): " + ", ".join(
+            f"{r['key']} {_index_cell(r['ST_minus_S1'])}" for r in found
+        )
+    return (
+        "No parameter's ST - S1 (what it does only together with others) is distinguishable "
+        f"from zero at this sample size; use more samples ({_more_samples(result, widest)}) "
+        "to tell"
+    )
 
 
 def sobol_table(result: Sensitivity) -> list[str]:
@@ -99,6 +159,9 @@ def sobol_table(result: Sensitivity) -> list[str]:
         f"replications each, seed {result.seed}, common random numbers",
         cap=None,
     )
+    if result.rest is None:  # no variance: every index would be 0/0 (the warning says so)
+        value = format_value(kind, result.base["mean"], scale)
+        return lines + wrap(f"Over the points the metric is {value} at every point.", cap=None)
     lines += wrap(
         f"Over the points the metric averages {format_value(kind, result.base['mean'], scale)} "
         f"and spreads from {format_value(kind, result.base['min'], scale)} to "
@@ -107,7 +170,8 @@ def sobol_table(result: Sensitivity) -> list[str]:
     )
     lines += wrap(
         "S1: share of that spread (variance) a parameter explains alone; ST: with its "
-        f"interactions; [{level} bootstrap interval].",
+        f"interactions; [{level} bootstrap interval]; ~0: the interval does not exclude zero "
+        "(not distinguishable from zero at this sample size).",
         cap=None,
     )
     lines.append("")
@@ -123,9 +187,6 @@ def sobol_table(result: Sensitivity) -> list[str]:
         )
     lines += render_table(rows, right=set(), text={0, 1})
     total = sum(r["S1"]["value"] for r in result.rows)
-    if total <= 1:
-        note = f"the rest ({1 - total:.2f}) comes from parameters acting together."
-    else:  # the estimates' noise, not a property of the model
-        note = "above 1, which only the estimates' noise can give: take more samples."
-    lines += ["", *wrap(f"Sum of S1: {total:.2f}; {note}", cap=None)]
+    lines += ["", *wrap(f"Sum of S1: {total:.2f}; {sum_note(result)}.", cap=None)]
+    lines += wrap(f"{together_note(result)}.", cap=None)
     return lines

@@ -4,6 +4,12 @@ We do not write our own scheme: SALib samples ``N x (parameters + 2)`` points (n
 indices) and estimates first-order (S1) and total (ST) indices with bootstrap intervals. This
 module adapts its interface to our parameters, handles a metric that does not move, and says
 when the intervals are too wide to rank the parameters.
+
+What the reader concludes about interactions rests on differences of those estimates: a
+parameter's ``ST - S1`` (what it does only together with others) and ``1 - sum of S1`` (the
+share left to interactions). Their intervals come from SALib's own bootstrap resamples (the
+same resampled base samples give S1, ST and their differences), so a claim is made only when
+its interval excludes zero.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from sim.errors import UserError
 from sim.factors import Factor
 
 __all__ = [
+    "MIN_CLAIM_SAMPLES",
     "RESAMPLES",
     "WIDE_INTERVAL",
     "check_samples",
+    "does_not_vary",
     "samples_for",
     "sobol_indices",
     "sobol_problem",
+    "sobol_rest",
     "sobol_rows",
     "sobol_sample",
     "sobol_warnings",
@@ -31,6 +40,12 @@ __all__ = [
 RESAMPLES = 1000
 #: A Sobol interval wider than this (half-width, in index units) draws a warning.
 WIDE_INTERVAL = 0.1
+#: Fewer base samples than this are too few for a bootstrap to tell an interaction from noise
+#: (on additive test functions, 8 gave a false "acting together" one time in ten; 16 never).
+MIN_CLAIM_SAMPLES = 16
+#: A spread of the metric over the points below this share of its size is float rounding, not
+#: variance: its indices would be 0/0 (or rounding noise divided by rounding noise).
+ROUNDING = 1e-9
 
 
 def sobol_problem(factors: list[Factor]) -> dict:
@@ -55,17 +70,25 @@ def sobol_sample(factors: list[Factor], samples: int, seed: int) -> np.ndarray:
     return x
 
 
-def sobol_indices(problem: dict, y: np.ndarray, level: float, seed: int) -> dict[str, np.ndarray]:
-    """First-order and total indices with bootstrap interval half-widths (SALib's analysis).
+def does_not_vary(y: np.ndarray) -> bool:
+    """The metric is the same at every point, up to float rounding: there is no variance to
+    apportion, so there are no indices."""
+    y = np.asarray(y, dtype=float)
+    return float(np.ptp(y)) <= ROUNDING * float(np.abs(y).max())
 
-    A metric that does not move at all has every index 0 (SALib would divide by zero).
+
+def sobol_indices(
+    problem: dict, y: np.ndarray, level: float, seed: int
+) -> dict[str, np.ndarray] | None:
+    """First-order and total indices with bootstrap interval half-widths (SALib's analysis),
+    and the half-widths of ``ST - S1`` per parameter and of ``1 - sum of S1`` (``rest``) over
+    the same bootstrap resamples; None when the metric does not vary (every index is 0/0).
     """
     from SALib.analyze import sobol as sobol_analysis
+    from scipy.stats import norm
 
-    d = problem["num_vars"]
-    if np.ptp(y) == 0:
-        zeros = np.zeros(d)
-        return {"S1": zeros, "S1_conf": zeros, "ST": zeros, "ST_conf": zeros}
+    if does_not_vary(y):
+        return None
     found = sobol_analysis.analyze(
         problem,
         np.asarray(y, dtype=float),
@@ -73,26 +96,48 @@ def sobol_indices(problem: dict, y: np.ndarray, level: float, seed: int) -> dict
         num_resamples=RESAMPLES,
         conf_level=level,
         seed=seed + 1,  # SALib takes a seed of 0 as "no seed"
+        keep_resamples=True,  # the resampled S1 and ST, for the intervals of their differences
     )
-    return {k: np.asarray(found[k], dtype=float) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+    out = {k: np.asarray(found[k], dtype=float) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+    s1_all, st_all = found["S1_conf_all"], found["ST_conf_all"]  # resamples x parameters
+    z = norm.ppf(0.5 + level / 2)  # SALib's normal bootstrap interval, for the differences too
+    out["together"] = out["ST"] - out["S1"]
+    out["together_conf"] = z * np.std(st_all - s1_all, axis=0, ddof=1)
+    out["rest"] = np.array(1.0 - out["S1"].sum())
+    out["rest_conf"] = np.array(z * np.std(1.0 - s1_all.sum(axis=1), ddof=1))
+    return out
 
 
 def _index(value: float, conf: float) -> dict[str, float]:
     return {"value": value, "ci_low": value - conf, "ci_high": value + conf, "half_width": conf}
 
 
-def sobol_rows(factors: list[Factor], indices: dict[str, np.ndarray]) -> list[dict]:
-    """One row per factor, largest total index first."""
+def sobol_rows(factors: list[Factor], indices: dict[str, np.ndarray] | None) -> list[dict]:
+    """One row per factor, largest total index first: ``S1``, ``ST`` and ``ST_minus_S1`` (what
+    it does only together with others), each ``{value, ci_low, ci_high, half_width}``; all
+    None when the metric does not vary (no indices)."""
+    if indices is None:
+        return [{**f.describe(), "S1": None, "ST": None, "ST_minus_S1": None} for f in factors]
     rows = [
         {
             **factor.describe(),
             "S1": _index(float(indices["S1"][j]), float(indices["S1_conf"][j])),
             "ST": _index(float(indices["ST"][j]), float(indices["ST_conf"][j])),
+            "ST_minus_S1": _index(
+                float(indices["together"][j]), float(indices["together_conf"][j])
+            ),
         }
         for j, factor in enumerate(factors)
     ]
     rows.sort(key=lambda r: -r["ST"]["value"])
     return rows
+
+
+def sobol_rest(indices: dict[str, np.ndarray] | None) -> dict | None:
+    """``1 - sum of S1``, the share left to interactions, with its interval (None: no indices)."""
+    if indices is None:
+        return None
+    return _index(float(indices["rest"]), float(indices["rest_conf"]))
 
 
 def samples_for(half_width: float, samples: int, target: float = WIDE_INTERVAL) -> int:
@@ -104,8 +149,11 @@ def samples_for(half_width: float, samples: int, target: float = WIDE_INTERVAL) 
 def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
     """What the reader must know before trusting the ranking."""
     out = []
-    if np.ptp(y) == 0:
-        out.append("the metric is the same at every point: over these ranges nothing moves it")
+    if does_not_vary(y):
+        out.append(
+            "the metric is the same at every point: over these ranges nothing moves it, so "
+            "there is no spread to apportion and no index to show"
+        )
         return out
     widest = max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows)
     if widest > WIDE_INTERVAL:
@@ -113,6 +161,13 @@ def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
             f"the intervals are too wide for --samples {samples}: up to +-{widest:.2f}, so "
             f"indices closer than that are not told apart; about --samples "
             f"{samples_for(widest, samples)} would bring them to +-{WIDE_INTERVAL:g}"
+        )
+    below = sorted({r["key"] for r in rows for n in ("S1", "ST") if r[n]["ci_high"] < 0})
+    if below:  # an index is a share of variance: below zero is the estimator's error
+        out.append(
+            f"{', '.join(below)}: an index below zero beyond its interval, which only the "
+            f"estimator's error at --samples {samples} can give; read it as ~0 and use more "
+            "samples"
         )
     return out
 

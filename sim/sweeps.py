@@ -42,6 +42,13 @@ SWEEP_CSV = "sweep.csv"
 SWEEP_PLOT = "sweep.png"
 MANIFEST = "manifest.json"
 
+#: What each kind of metric can be: a t interval is cut there (the true mean lies inside, so
+#: cutting loses no coverage), and the table says so.
+BOUNDS = {"share": (0.0, 1.0), "money": (0.0, math.inf), "count": (0.0, math.inf)}
+BOUNDS["days"] = BOUNDS["count"]
+#: Below this many replications a t interval leans on the runs being near normal: rough.
+FEW_REPLICATIONS = 10
+
 
 def parse_sweep_options(texts: Sequence[str]) -> tuple[str, list[object], list[str], dict]:
     """Split ``--set`` options into the swept one (the one with several values) and the rest.
@@ -104,7 +111,7 @@ class Sweep:
             per = arm.result.per_replication
             metrics = {}
             for name in METRICS:
-                stats = describe_metric(per[name], self.level)
+                stats = _within_bounds(describe_metric(per[name], self.level), METRICS[name][0])
                 diff = paired_metric(base[name], per[name], self.level)
                 stats.update(
                     delta=diff["delta"],
@@ -122,6 +129,20 @@ class Sweep:
                     "stall_days": {c: s["mean"] for c, s in summary["stall_days"].items()},
                 }
             )
+
+    @property
+    def warnings(self) -> list[str]:
+        """What to know before reading the intervals."""
+        n = self.replications
+        if n >= FEW_REPLICATIONS:
+            return []
+        if n < 2:
+            return ["one replication per value: there is no interval, only the run's figures"]
+        return [
+            f"only {n} replications per value: a {100 * self.level:g}% interval on so few runs "
+            f"is rough (it assumes they are near normal); use -n {FEW_REPLICATIONS} or more "
+            "before relying on it"
+        ]
 
     @property
     def scenario_name(self) -> str:
@@ -147,6 +168,7 @@ class Sweep:
             "level": self.level,
             "currency": self.currency,
             "points": jsonable(self.points),
+            "warnings": self.warnings,
             **({"what_if": self.what_if} if self.what_if else {}),
         }
 
@@ -182,9 +204,10 @@ class Sweep:
 
     def caption(self) -> str:
         """The figure's footer (the figure adds the what-if line under it)."""
+        rough = " (too few for reliable intervals)" if self.warnings else ""
         return (
             f"Scenario {self.scenario_name} - {self.replications} replications per "
-            f"value, seed {self.seed}, common random numbers"
+            f"value{rough}, seed {self.seed}, common random numbers"
         )
 
     def table(self, folder: Path | None = None) -> str:
@@ -242,6 +265,19 @@ def sweep_folder(arms: list[Arm], parameter: str, what_if: dict | None = None) -
     name = f"sweep-{name_slug(arms[0].scenario.name)}-{_slug(parameter)}"
     part = folder_part(what_if)
     return default_output_dir(f"{name}-{part}" if part else name)
+
+
+def _within_bounds(stats: dict, kind: str) -> dict:
+    """Cut the t interval at what the metric can be (no negative bookings, no share above 1);
+    ``ci_cut`` says it was, so the table writes the interval as it is, not as +- a width."""
+    low, high = BOUNDS.get(kind, (-math.inf, math.inf))
+    cut = False
+    if math.isfinite(stats["ci_low"]) and stats["ci_low"] < low:
+        stats["ci_low"], cut = low, True
+    if math.isfinite(stats["ci_high"]) and stats["ci_high"] > high:
+        stats["ci_high"], cut = high, True
+    stats["ci_cut"] = cut
+    return stats
 
 
 def _cell(value) -> object:
@@ -350,6 +386,9 @@ def _plus_minus(kind: str, stats: dict, scale=None) -> str:
     half = _half(stats)
     if half is None:
         return text
+    if stats.get("ci_cut"):  # no longer symmetric: the interval itself
+        low, high = (format_value(kind, stats[k], scale) for k in ("ci_low", "ci_high"))
+        return f"{text} [{low}, {high}]"
     if kind == "share":
         return f"{text} +-{100 * half:.1f}"
     return f"{text} +-{format_value(kind, half, scale)}"
@@ -378,7 +417,8 @@ def sweep_table(result: Sweep, folder: Path | None = None) -> str:
         cap=None,
     )
     lines += wrap(
-        f"Mean +- half-width of its {level} confidence interval; delta = paired difference "
+        f"Mean +- half-width of its {level} confidence interval ([low, high]: the interval "
+        "cut at what the metric can be, e.g. no bookings below 0); delta = paired difference "
         "to the first value",
         cap=None,
     )
@@ -407,6 +447,7 @@ def sweep_table(result: Sweep, folder: Path | None = None) -> str:
         rows.append(row)
 
     lines += render_table(rows, right=set(range(1, len(heads))))
+    lines += [line for w in result.warnings for line in wrap(f"Warning: {w}", cap=None)]
     if folder is not None:
         lines += ["", f"Results in {folder}"]
     return "\n".join(lines)

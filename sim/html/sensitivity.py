@@ -28,8 +28,10 @@ from sim.sensitivity_text import (
     _index_cell,
     _with_interval,
     same_decimals,
+    sum_note,
     tornado_scale,
 )
+from sim.sobol import _index
 
 #: What sensitivity.json holds whatever the method.
 KEYS = ("method", "scenario", "metric", "seed", "replications", "level", "currency", "base")
@@ -85,6 +87,7 @@ def result_of(data: dict, path: Path) -> Sensitivity:
     if not rows:
         raise UserError(f"{path}: no factors; was it written by dealsim sensitivity?")
     points = data.get("points") or 1 + 2 * len(rows)  # a tornado: the base, then both ends
+    rest = _sobol_rest(data, rows) if data["method"] == "sobol" else None
     return Sensitivity(
         method=data["method"],
         metric=data["metric"],
@@ -100,7 +103,23 @@ def result_of(data: dict, path: Path) -> Sensitivity:
         values=np.full((points, data["replications"]), np.nan),  # only their count is used
         samples=data.get("samples"),
         warnings=list(data.get("warnings") or []),
+        rest=rest,
     )
+
+
+def _sobol_rest(data: dict, rows: list[dict]) -> dict | None:
+    """``1 - sum of S1`` with its interval; None when nothing varied (no indices). A folder
+    written before these intervals were kept gets conservative ones (the half-width of a sum or
+    difference is at most the sum of the half-widths), so no claim is stronger than it was."""
+    if data.get("sum_S1") is None or any(r.get("S1") is None for r in rows):
+        return None
+    if data.get("one_minus_sum_S1") is not None:
+        return nan_for_null(data["one_minus_sum_S1"])
+    for r in rows:
+        if r.get("ST_minus_S1") is None:
+            together = r["ST"]["value"] - r["S1"]["value"]
+            r["ST_minus_S1"] = _index(together, r["S1"]["half_width"] + r["ST"]["half_width"])
+    return _index(1 - data["sum_S1"], sum(r["S1"]["half_width"] for r in rows))
 
 
 def figure(result: Sensitivity) -> Figure:
@@ -156,6 +175,8 @@ def _beyond_noise(pair: dict) -> bool:
 
 
 def sobol_rows(result: Sensitivity) -> list[dict]:
+    if result.rest is None:  # the metric did not vary: no indices to show
+        return []
     return [
         {
             "key": row["key"],
@@ -165,7 +186,7 @@ def sobol_rows(result: Sensitivity) -> list[dict]:
             "st": _index_cell(row["ST"]),
             "st_value": row["ST"]["value"],
             "st_interval": f"[{row['ST']['ci_low']:.2f}, {row['ST']['ci_high']:.2f}]",
-            "together": f"{row['ST']['value'] - row['S1']['value']:.2f}",
+            "together": _index_cell(row["ST_minus_S1"]),
         }
         for row in result.rows
     ]
@@ -210,12 +231,15 @@ def tornado_headline(result: Sensitivity) -> dict:
 
 def sobol_headline(result: Sensitivity) -> dict:
     kind, base = result.kind, result.base
+    if result.rest is None:
+        return {
+            "cards": [],
+            "lead": f"{result.metric_label} is {_value(result, base['mean'])} at every point: "
+            "it does not vary over the ranges given, so there are no Sobol indices.",
+        }
     top = sobol_rows(result)[0]
     total = sum(r["S1"]["value"] for r in result.rows)
-    if total <= 1:
-        note = f"the rest ({1 - total:.2f}) comes from parameters acting together"
-    else:  # the estimates' noise, not a property of the model
-        note = "above 1, which only the estimates' noise can give: take more samples"
+    note = sum_note(result)
     return {
         "cards": [
             {
