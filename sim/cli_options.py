@@ -16,8 +16,77 @@ _SET_HELP = (
 )
 
 
+#: Options that set a scenario key of their own: parameter -> (the option, its --set key).
+#: Given both ways with two values, which one ran and which one the labels show would differ.
+SAME_AS_SET = {
+    "replications": ("-n/--replications", "replications"),
+    "seed": ("--seed", "seed"),
+    "until": ("--until", "horizon_days"),
+    "no_parameter_uncertainty": ("--no-parameter-uncertainty", "uncertainty.enabled"),
+}
+
+
 def set_option(help_text: str = _SET_HELP):
-    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)
+    """--set, and the check that no other option of the command sets the same key otherwise."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def checked(*args, **kwargs):
+            check_same_as_set(kwargs.get("sets") or (), kwargs)
+            return func(*args, **kwargs)
+
+        return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help_text)(
+            checked
+        )
+
+    return decorate
+
+
+def check_same_as_set(texts, params: dict) -> None:
+    """Refuse an option and a --set of the same key with different values (one rule: the
+    same thing set twice must agree, as two --set of one key must).
+
+    ``--until`` is a day and ``horizon_days`` a length, and ``--no-parameter-uncertainty``
+    means ``uncertainty.enabled=false``: both ways at once are refused unless they agree.
+    """
+    from sim.errors import UserError
+    from sim.overrides import value_text
+    from sim.scenario import _key_parts, parse_override
+
+    given = {}
+    for text in texts:
+        key, sep, _ = text.partition("=")
+        if sep and key.strip():  # a malformed --set is the command's own message
+            key, value = parse_override(text)
+            given[".".join(_key_parts(key))] = (key, value)
+    ctx = click.get_current_context(silent=True)
+    for name, (option, key) in SAME_AS_SET.items():
+        if key not in given or not _option_given(ctx, name, params):
+            continue
+        typed, value = given[key]
+        if name == "until":  # a day, not a number of days: no value agrees for sure
+            raise UserError(f"--until and --set {typed} both set the horizon: give one of them")
+        mine = False if name == "no_parameter_uncertainty" else params[name]
+        if type(value) is not type(mine) or value != mine:
+            shown = "" if isinstance(mine, bool) else f" {mine}"
+            raise UserError(
+                f"{option}{shown} and --set {typed}={value_text(value)} disagree: "
+                f"set {key} one way, or give both the same value"
+            )
+
+
+def _option_given(ctx, name: str, params: dict) -> bool:
+    """Given on the command line (or by an environment variable), not left at its default."""
+    if name not in params:
+        return False
+    if ctx is not None:
+        source = ctx.get_parameter_source(name)
+        if source is not None:
+            return source not in (
+                click.core.ParameterSource.DEFAULT,
+                click.core.ParameterSource.DEFAULT_MAP,
+            )
+    return params[name] not in (None, False)
 
 
 def pipeline_options(func):

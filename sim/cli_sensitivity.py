@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import FOLDER_HELP, jobs_option
+from sim.cli_options import FOLDER_HELP, jobs_option, set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.run_cost import FORCE_HELP, force_option
 from sim.sensitivity_analysis import (
@@ -68,13 +68,7 @@ from sim.status import status
 @jobs_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP)
 @click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Change the scenario at every point (as on run). Repeatable.",
-)
+@set_option("Change the scenario at every point (as on run). Repeatable.")
 @click.option("--no-plots", is_flag=True, help="Skip the figure.")
 @click.option(
     "--json",

@@ -20,6 +20,7 @@ from typing import Any
 from sim.errors import ScenarioError
 from sim.scenario import (
     Scenario,
+    _key_parts,
     _read_toml,
     apply_overrides,
     find_scenario,
@@ -44,17 +45,44 @@ ScenarioRef = Scenario | str | Path | None
 
 
 def parse_sets(texts: Iterable[str]) -> dict[str, object]:
-    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` (a key given twice: the last one wins).
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``.
+
+    A key given twice with the same value counts once; with two values it is refused (a silent
+    "last one wins" runs something the user may not have meant, and labels it with both).
 
     Raises:
-        ScenarioError: an option without ``=`` or with an empty key.
+        ScenarioError: an option without ``=``, with an empty key, a value that ends with a
+            comma, or a key given twice with different values.
     """
     out: dict[str, object] = {}
+    seen: dict[tuple[str, ...], str] = {}  # the key's parts (as TOML splits it) -> as typed
     for text in texts:
         key, value = parse_override(text)
-        out.pop(key, None)  # keep the order in which the user gave the keys
-        out[key] = value
+        _refuse_trailing_comma(text)
+        parts = tuple(_key_parts(key))  # `a.b` and `a . "b"` are one key
+        first = seen.setdefault(parts, key)
+        if first in out and not _same(out[first], value):
+            raise ScenarioError(
+                f"--set {key} is given twice, as {first}={value_text(out[first])} and "
+                f"{key}={value_text(value)}: give it once"
+            )
+        out[first] = value
     return out
+
+
+def _refuse_trailing_comma(text: str) -> None:
+    """``x=1,2,`` is no TOML value, so it would quietly become the text "1,2,"."""
+    if text.rstrip().endswith(","):
+        raise ScenarioError(
+            f"--set {text}: the value ends with a comma; a list is a TOML array, e.g. "
+            'deals.seasonality=[1, 1.2, ...], and a text that ends with a comma is quoted: "a,"'
+        )
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values of the same type (``1`` and ``true``, ``1`` and ``1.0`` are not the same
+    to the scenario's strict fields)."""
+    return type(a) is type(b) and a == b
 
 
 def value_text(value: object) -> str:
@@ -113,14 +141,19 @@ def parse_sweep_values(text: str) -> tuple[str, list[object], list[str]]:
     like a ``--set`` value (bare words are strings).
 
     Raises:
-        ScenarioError: no ``=``, an empty key, an empty value, or a list that mixes bare words
-            with tables or arrays in a way that cannot be split safely.
+        ScenarioError: no ``=``, an empty key, an empty value, a trailing comma, or a list that
+            mixes bare words with tables or arrays in a way that cannot be split safely.
     """
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not key:
         raise ScenarioError(
             f"--set {text}: expected KEY=V1,V2,..., e.g. budget.funded_share=0.2,0.4"
+        )
+    if raw.endswith(","):  # TOML would take `[0.2, 0.4,]` as two values: a value left out?
+        raise ScenarioError(
+            f"--set {text}: the list ends with a comma; write V1,V2,... with a value after "
+            "each comma, e.g. budget.funded_share=0.2,0.4"
         )
     try:
         values = tomllib.loads(f"v = [{raw}]")["v"]

@@ -65,7 +65,7 @@ from sim.scenario_bounds import (
 )
 from sim.scenario_teams import Team, team_problems
 from sim.stage_chain import stages_that_never_end, zero_time_cycles
-from sim.toml_writer import toml_dumps
+from sim.toml_writer import toml_dumps, toml_key
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -536,7 +536,7 @@ def _cross_problems(s: Scenario) -> list[str]:
     for stage_name in s.deals.initial:
         if stage_name not in index:
             problems.append(
-                f"deals.initial.{stage_name}: unknown stage {stage_name!r}; "
+                f"deals.initial.{toml_key(stage_name)}: unknown stage {stage_name!r}; "
                 f"stages: {_fmt_names(names)}"
             )
 
@@ -571,7 +571,7 @@ def _cross_problems(s: Scenario) -> list[str]:
 
     roles_seen: set[str] = set()
     for role in s.decision_group:
-        path = f"decision_group.{role.role}"
+        path = f"decision_group.{toml_key(role.role)}"
         if role.role in roles_seen:
             problems.append(f"{path}.role: the role {role.role!r} is listed more than once")
         roles_seen.add(role.role)
@@ -613,8 +613,8 @@ def _cross_problems(s: Scenario) -> list[str]:
         for crm_stage, target in s.crm.stage_map.items():
             if target not in allowed:
                 problems.append(
-                    f"crm.stage_map.{crm_stage}: {target!r} is not a stage, dormant or an outcome; "
-                    f"stages: {_fmt_names(names)}"
+                    f"crm.stage_map.{toml_key(crm_stage)}: {target!r} is not a stage, dormant "
+                    f"or an outcome; stages: {_fmt_names(names)}"
                 )
 
     problems += team_problems(s)
@@ -648,13 +648,14 @@ def _uncertainty_problems(s: Scenario, check_dist, check_mean) -> list[str]:
     for name in u.stages:
         if name not in s.stage_names:
             problems.append(
-                f"uncertainty.stages.{name}: unknown stage {name!r}; "
+                f"uncertainty.stages.{toml_key(name)}: unknown stage {name!r}; "
                 f"stages: {_fmt_names(s.stage_names)}"
             )
     dists = [("uncertainty.arrivals_per_month", u.arrivals_per_month)]
     dists.append(("uncertainty.amount_scale", u.amount_scale))
     dists += [
-        (f"uncertainty.stages.{k}.duration_scale", v.duration_scale) for k, v in u.stages.items()
+        (f"uncertainty.stages.{toml_key(k)}.duration_scale", v.duration_scale)
+        for k, v in u.stages.items()
     ]
     for path, spec in dists:
         if spec is not None:
@@ -671,7 +672,7 @@ def _inflow_problems(s: Scenario) -> list[str]:
     if s.inflow is None:
         return []
     return [
-        f"inflow.by_month.{key}: not a calendar month YYYY-MM (e.g. 2027-03)"
+        f"inflow.by_month.{toml_key(key)}: not a calendar month YYYY-MM (e.g. 2027-03)"
         for key in s.inflow.by_month
         if not (_MONTH.match(key) and 1 <= int(key[5:]) <= 12)
     ]
@@ -681,8 +682,8 @@ def _inflow_problems(s: Scenario) -> list[str]:
 # Error messages
 # --------------------------------------------------------------------------------------------
 
-_NAMED_LISTS = {"stages": "name", "decision_group": "role", "team": "name"}
-_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Lists whose items messages and --set name by a key of theirs (a team's work by its stage).
+_NAMED_LISTS = {"stages": "name", "decision_group": "role", "team": "name", "work": "stage"}
 
 
 def _unwrap(tp: Any) -> Any:
@@ -741,18 +742,20 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
         parent_tp = tp
         tp = _step_type(tp, item) if tp is not None else None
         if isinstance(item, int):
-            label = f"[{item}]"
+            # One style with the whole-file checks and --set: an item by its unique name
+            # (quoted as TOML when it has a space), else by its index: stages.2.duration.
+            label = f".{item}"
             elem = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
-            key = _NAMED_LISTS.get(str(loc[pos - 1])) if pos == 1 else None
+            key = _NAMED_LISTS.get(str(loc[pos - 1])) if pos else None
             if key and isinstance(elem, dict):
                 name = elem.get(key)
                 same = [e for e in node if isinstance(e, dict) and e.get(key) == name]
-                if isinstance(name, str) and _SIMPLE_KEY.match(name) and len(same) == 1:
-                    label = f".{name}"
+                if isinstance(name, str) and name.strip() and len(same) == 1:
+                    label = f".{toml_key(name)}"
             parts.append(label)
             node = elem
         else:
-            parts.append(f".{item}" if parts else str(item))
+            parts.append(f".{toml_key(item)}")
             node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts).lstrip("."), parent_tp
 
@@ -814,9 +817,14 @@ def _cut_line(line: str, limit: int = 300) -> str:
     return _cut_text(line, limit, 30)
 
 
-def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
+def _validation_message(
+    source: str, exc: ValidationError, data: Any, beyond: list[str] | None = None
+) -> str:
     """One line a problem: the first MAX_LISTED_PROBLEMS of them, then how many more. Only
-    those shown are formatted, so that 700,000 unknown keys are one screen, quickly."""
+    those shown are formatted, so that 700,000 unknown keys are one screen, quickly.
+
+    ``beyond``: the whole-file problems found besides the field errors (each ``path: ...``),
+    or None when those checks could not run yet (a line says so)."""
     lines: list[str] = []
     count = 0
     for err in exc.errors(include_url=False):
@@ -829,9 +837,15 @@ def _validation_message(source: str, exc: ValidationError, data: Any) -> str:
         new = [f"  {path}: {line}" if path else f"  {line}" for line in msg.splitlines()]
         lines.extend(new)
         count += len(new)
+    lines += [f"  {line}" for line in beyond or []]
+    count += len(beyond or [])
     shown = [_cut_line(line) for line in lines[:MAX_LISTED_PROBLEMS]]
     if count > len(shown):
         shown.append(f"  ... and {count - len(shown)} more")
+    if beyond is None and count <= MAX_LISTED_PROBLEMS:  # a cut list says "more" already
+        from sim.scenario_partial import WAITING
+
+        shown.append(f"  {WAITING}")
     plural = "s" if count != 1 else ""
     return f"{source}: invalid scenario ({count} problem{plural}):\n" + "\n".join(shown)
 
@@ -994,7 +1008,17 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
     try:
         return Scenario.model_validate(dict(data))
     except ValidationError as exc:
-        raise ScenarioError(_validation_message(source, exc, data)) from None
+        from sim.scenario_partial import problems_beyond
+
+        # The whole-file checks too, where they can run: all problems in one round.
+        beyond = problems_beyond(exc, data) if _has_field_errors(exc) else []
+        raise ScenarioError(_validation_message(source, exc, data, beyond)) from None
+
+
+def _has_field_errors(exc: ValidationError) -> bool:
+    """Not only the whole-file checks (they run on valid fields only, as one error without
+    a loc). Counted first: a file of 700,000 unknown keys is not listed twice."""
+    return exc.error_count() > 1 or bool(exc.errors(include_url=False)[0]["loc"])
 
 
 def load_scenario(

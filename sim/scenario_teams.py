@@ -24,6 +24,7 @@ from sim.scenario_bounds import (
     calendar_date,
     mean_problem,
 )
+from sim.toml_writer import toml_key
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -115,13 +116,13 @@ def team_problems(s: Scenario) -> list[str]:
     names = s.stage_names
     seen: set[str] = set()
     for team in s.team:
-        path = f"team.{team.name}"
+        path = f"team.{toml_key(team.name)}"  # the path style of every scenario message
         if team.name in seen:
             problems.append(f"{path}.name: the team {team.name!r} is listed more than once")
         seen.add(team.name)
         stages_seen: set[str] = set()
         for work in team.work:
-            where = f"{path}.work.{work.stage}"
+            where = f"{path}.work.{toml_key(work.stage)}"
             if work.stage not in names:
                 problems.append(
                     f"{where}.stage: unknown stage {work.stage!r}; stages: {', '.join(names)}"
@@ -142,7 +143,7 @@ def team_problems(s: Scenario) -> list[str]:
         for k, change in enumerate(team.changes):
             if change.date <= s.start_date:
                 problems.append(
-                    f"{path}.changes[{k}].date: {change.date.isoformat()} is not after "
+                    f"{path}.changes.{k}.date: {change.date.isoformat()} is not after "
                     f"start_date {s.start_date.isoformat()} (give the day-0 team as headcount)"
                 )
         if team.unlimited:

@@ -75,8 +75,24 @@ def test_toml_values_inline_table_array_string(small_file):
     assert s.shocks.to == "need"
 
 
-def test_the_last_of_a_repeated_key_wins(small_file):
-    assert resolve(small_file, "horizon_days=100", "horizon_days=200").horizon_days == 200
+def test_a_key_given_twice_with_two_values_is_refused_naming_it():
+    with pytest.raises(ScenarioError) as err:
+        parse_sets(["horizon_days=100", "budget.gate=need", "horizon_days=200"])
+    message = str(err.value)
+    assert "horizon_days is given twice" in message
+    assert "horizon_days=100" in message and "horizon_days=200" in message
+
+
+def test_a_key_given_twice_is_one_key_however_it_is_quoted():
+    with pytest.raises(ScenarioError, match="given twice"):
+        parse_sets(["budget.gate=need", 'budget."gate"=decide'])
+
+
+def test_a_key_given_twice_with_one_value_counts_once(small_file):
+    assert parse_sets(["horizon_days=100", "horizon_days=100"]) == {"horizon_days": 100}
+    assert resolve(small_file, "horizon_days=100", "horizon_days=100").horizon_days == 100
+    with pytest.raises(ScenarioError, match="given twice"):  # 1 and 1.0: not the same to TOML
+        parse_sets(["seed=1", "seed=1.0"])
 
 
 def test_bundled_scenario_by_name():
@@ -136,6 +152,18 @@ def test_malformed_set(text):
         parse_sets([text])
 
 
+@pytest.mark.parametrize("text", ["name=foo,", "deals.seasonality=1,1,", "budget.gate=need, "])
+def test_a_set_value_that_ends_with_a_comma_is_refused(text):
+    # Without the check, `name=foo,` quietly named the scenario "foo,".
+    with pytest.raises(ScenarioError, match="ends with a comma") as err:
+        parse_sets([text])
+    assert str(err.value).startswith(f"--set {text}:")
+
+
+def test_a_comma_inside_a_quoted_text_or_a_toml_array_is_fine():
+    assert parse_sets(['name="foo,"', "x=[1, 2]"]) == {"name": "foo,", "x": [1, 2]}
+
+
 # --- sweep values -----------------------------------------------------------------------------
 
 
@@ -157,7 +185,13 @@ def test_sweep_values_numbers_words_and_tables():
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("x=1,,2", "empty value"), ("x=a,{b", "cannot split"), ("x", "KEY=V1,V2")],
+    [
+        ("x=1,,2", "empty value"),
+        ("x=a,{b", "cannot split"),
+        ("x", "KEY=V1,V2"),
+        ("x=0.2,0.4,", "ends with a comma"),  # TOML read it as [0.2, 0.4]: a value left out?
+        ("x=need,decide, ", "ends with a comma"),
+    ],
 )
 def test_sweep_values_that_cannot_be_split(text, needle):
     with pytest.raises(ScenarioError, match=needle):
