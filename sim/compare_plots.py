@@ -231,16 +231,13 @@ def _difference_panel(ax, runs, differences, currency: str, level: float) -> Non
     ax.set_title(
         f"Difference in cumulative bookings, minus {base_label}", fontsize=11, loc="left", pad=20
     )
-    months = [[p["period"] for p in summary["periods"]] for _, summary in runs]
-    end = (
-        "at the end: the horizon's total, as in the table"
-        if all(m == months[0] for m in months)
-        else "over the months both share (the table compares whole horizons)"
-    )
+    # Every scenario simulates the same months (sim.comparison.check_comparable), so the last
+    # point is the horizon's total.
     ax.text(
         0,
         1.01,
-        f"Line: mean of the paired differences; band: its {100 * level:g}% interval; {end}",
+        f"Line: mean of the paired differences; band: its {100 * level:g}% interval; "
+        "at the end: the horizon's total, as in the table",
         transform=ax.transAxes,
         fontsize=8.5,
         color=SUBTITLE_COLOR,
