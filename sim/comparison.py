@@ -473,6 +473,8 @@ def arms_manifest(arms: list[Arm], command: list[str] | None, key: str) -> dict:
                 "scenario_hash": arm.result.manifest.get("scenario_hash"),
                 "wall_seconds": arm.result.manifest.get("wall_seconds"),
                 "jobs": arm.result.manifest.get("jobs"),
+                "engine": arm.result.manifest.get("engine"),
+                "events": arm.result.manifest.get("events"),  # SimPy events (None: vectorized)
             }
             for arm in arms
         ],

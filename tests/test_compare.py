@@ -239,3 +239,19 @@ def test_scenarios_over_different_horizons_are_refused_with_a_command_that_works
 def test_a_change_of_the_period_itself_is_refused(small_file, change):
     with pytest.raises(sim.errors.UserError, match="different periods.*cannot be compared"):
         sim.compare(small_file, sets=[change], replications=2, jobs=1)
+
+
+def test_cli_compare_states_every_scenarios_engine_events(small_file, tmp_path):
+    """It printed the first scenario's SimPy event count alone, as if it were the comparison's."""
+    out = tmp_path / "cmp"
+    args = ["compare", small_file, "--set", "deals.arrivals_per_month=12", "-n", 3, "-j", 1,
+            "--engine", "simpy"]  # fmt: skip
+    result = invoke(*args, "-o", out, "--no-plots")
+    assert result.exit_code == 0, result.output
+    runs = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["runs"]
+    events = [run["events"] for run in runs]
+    assert len(set(events)) == 2  # three times the inflow: more events
+    line = " ".join(result.stdout.split("Engine:")[1].split())  # unwrapped
+    for run in runs:
+        assert f"{run['label']}: {run['events']:,}" in line
+    assert f"{sum(events):,} in all" in line

@@ -183,10 +183,16 @@ def whatif_provenance(data: dict, manifest: dict, key: str) -> list[tuple[str, s
                 (
                     f"Run {run.get(key)}",
                     f"scenario hash {run.get('scenario_hash')}, {run.get('wall_seconds')} s "
-                    f"on {_workers(run.get('jobs'))}",
+                    f"on {_workers(run.get('jobs'))}{_events(run)}",
                 )
             )
     return rows
+
+
+def _events(run: dict) -> str:
+    """', 9,188 SimPy events' for a run of the SimPy engine (older manifests do not say)."""
+    events = run.get("events")
+    return f", {events:,} SimPy events" if isinstance(events, int) else ""
 
 
 def _workers(jobs) -> str:
