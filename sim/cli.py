@@ -19,7 +19,13 @@ import click
 
 from sim import __version__
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import FOLDER_HELP, engine_line, engine_option, jobs_option
+from sim.cli_options import (
+    FOLDER_HELP,
+    arms_engine_line,
+    engine_line,
+    engine_option,
+    jobs_option,
+)
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
@@ -162,7 +168,7 @@ def _write_and_show(
     else:
         _echo_what_if(result.what_if)
         click.echo(result.table(written))
-        click.echo(engine_line(result.arms[0].result.manifest))
+        click.echo(arms_engine_line([(arm.label, arm.result.manifest) for arm in result.arms]))
     write_folder_report(written, report, err=as_json)
 
 

@@ -217,6 +217,27 @@ def engine_line(manifest: dict) -> str:
     return "\n".join(wrap(text, subsequent="  ", cap=None))
 
 
+def arms_engine_line(runs: list[tuple[str, dict]]) -> str:
+    """Which engine ran each scenario of a compare or sweep (``(label, manifest)`` pairs), with
+    each one's SimPy events and their total: the first one's count alone read as all of them."""
+    from sim.tables import wrap
+
+    if all(manifest.get("engine") == "vectorized" for _, manifest in runs):
+        return engine_line(runs[0][1])
+    counts = [
+        f"{label}: {manifest['events']:,}"
+        if manifest.get("engine") != "vectorized"
+        else f"{label}: none (vectorized)"
+        for label, manifest in runs
+    ]
+    total = sum(manifest.get("events") or 0 for _, manifest in runs)
+    text = (
+        f"Engine: simpy (one process per deal); SimPy events by scenario: {'; '.join(counts)}; "
+        f"{total:,} in all"
+    )
+    return "\n".join(wrap(text, subsequent="  ", cap=None))
+
+
 # -o: a folder for the commands that write a results folder, a file for those that write one file.
 FOLDER_HELP = "The results folder to write (new or empty; default: a new one under results/)."
 

@@ -34,6 +34,7 @@ from sim.plots import (  # noqa: E402  # every figure writes money, titles and f
     what_if_tag,
 )
 from sim.report import compact  # noqa: E402
+from sim.tables import scale_for  # noqa: E402
 
 #: One colour per scenario (colour-blind friendly order: blue, orange, green, red, purple...).
 PALETTE = ("#2b6cb0", "#dd6b20", "#2f855a", "#c53030", "#6b46c1", "#319795", "#b7791f")
@@ -199,6 +200,13 @@ def _panel_dates(ax, runs) -> None:
     ax.set_xlim(first, last + dt.timedelta(days=1))
 
 
+def end_label(delta: float, low: float, high: float) -> str:
+    """The horizon's difference and its interval, '+9.6M\n[+8.3M, +10.9M]': one scale for the
+    three, so that they have the same decimals (each its own gave '+9.6M [+8.33M, +10.9M]')."""
+    scale = scale_for([delta, low, high])
+    return f"{scale(delta, sign=True)}\n[{scale(low, sign=True)}, {scale(high, sign=True)}]"
+
+
 def _difference_panel(ax, runs, differences, currency: str, level: float) -> None:
     """Cumulative bookings of each later scenario minus the first: paired mean and interval."""
     base_label, base = runs[0]
@@ -217,8 +225,7 @@ def _difference_panel(ax, runs, differences, currency: str, level: float) -> Non
         ax.plot(data["dates"], data["delta"], color=color, lw=2.2, label=f"{label}: mean")
         if len(data["dates"]) > 1:
             ax.annotate(
-                f"{_signed_money(data['delta'][-1])}\n"
-                f"[{_signed_money(data['ci_low'][-1])}, {_signed_money(data['ci_high'][-1])}]",
+                end_label(data["delta"][-1], data["ci_low"][-1], data["ci_high"][-1]),
                 (data["dates"][-1], data["delta"][-1]),
                 xytext=(5, 0),
                 textcoords="offset points",
@@ -231,16 +238,13 @@ def _difference_panel(ax, runs, differences, currency: str, level: float) -> Non
     ax.set_title(
         f"Difference in cumulative bookings, minus {base_label}", fontsize=11, loc="left", pad=20
     )
-    months = [[p["period"] for p in summary["periods"]] for _, summary in runs]
-    end = (
-        "at the end: the horizon's total, as in the table"
-        if all(m == months[0] for m in months)
-        else "over the months both share (the table compares whole horizons)"
-    )
+    # Every scenario simulates the same months (sim.comparison.check_comparable), so the last
+    # point is the horizon's total.
     ax.text(
         0,
         1.01,
-        f"Line: mean of the paired differences; band: its {100 * level:g}% interval; {end}",
+        f"Line: mean of the paired differences; band: its {100 * level:g}% interval; "
+        "at the end: the horizon's total, as in the table",
         transform=ax.transAxes,
         fontsize=8.5,
         color=SUBTITLE_COLOR,

@@ -38,6 +38,7 @@ __all__ = [
     "Comparison",
     "compare",
     "compare_folder",
+    "check_comparable",
     "describe_metric",
     "paired_metric",
     "prepare_arms",
@@ -135,8 +136,8 @@ def compare_runs(
 def paired_by_period(a, b, level: float = LEVEL) -> list[dict]:
     """Paired B - A of cumulative bookings at each month end both runs have.
 
-    ``a`` and ``b`` are RunResults on the same seed; months are matched by their label, so two
-    scenarios with different horizons are compared over the months they share.
+    ``a`` and ``b`` are RunResults on the same seed; months are matched by their label (a
+    comparison's scenarios all simulate the same months: :func:`check_comparable`).
     """
     columns_a = {p["period"]: i for i, p in enumerate(a.summary["periods"])}
     values_a = a.per_replication["cumulative_bookings"]
@@ -217,17 +218,73 @@ def prepare_arms(
     if len(refs) == 1:
         base, path = resolve_scenario(refs[0])
         changed, _ = resolve_scenario(refs[0], sets)
-        return [
+        arms = [
             Arm(base.name, base, path),
             Arm(f"{base.name} ({format_sets(sets)})", changed, path, sets),
         ]
+        check_comparable(arms, sets_apply_to_each=False)
+        return arms
     arms = []
     for ref in refs:
         scenario, path = resolve_scenario(ref, sets)
         arms.append(Arm(scenario.name, scenario, path, dict(sets)))
     for arm, label in zip(arms, _unique([a.label for a in arms]), strict=True):
         arm.label = label
+    check_comparable(arms, sets_apply_to_each=True)
     return arms
+
+
+def check_comparable(arms: list[Arm], sets_apply_to_each: bool) -> None:
+    """Refuse scenarios whose differences would mean nothing, before anything runs.
+
+    A paired difference is only a number when both sides count the same thing: the same
+    currency (dealsim converts none, so USD minus EUR is no amount at all) and the same
+    simulated period (bookings "within the horizon" of 3 years minus those of 2 years, or
+    month-by-month series that start on different dates, measure the calendar, not the change).
+
+    Raises:
+        UserError: naming every scenario with its currency, or with its period.
+    """
+    currencies = {arm.scenario.currency for arm in arms}
+    if len(currencies) > 1:
+        each = ", ".join(f"{arm.label} in {arm.scenario.currency}" for arm in arms)
+        raise UserError(
+            f"compare: the scenarios count money in different currencies ({each}): a "
+            "difference of their bookings would subtract one currency from another, and "
+            "dealsim converts none. Compare scenarios of one currency, or run each on its own "
+            "with dealsim run"
+        )
+    periods = {(arm.scenario.start_date, arm.scenario.horizon_days) for arm in arms}
+    if len(periods) > 1:
+        each = ", ".join(
+            f"{arm.label} {_days(arm.scenario.horizon_days)} days from {arm.scenario.start_date}"
+            for arm in arms
+        )
+        raise UserError(
+            f"compare: the scenarios simulate different periods ({each}): their bookings, "
+            "shares and month-by-month series would cover different time, so their "
+            f"differences would not measure the change. {_period_hint(arms, sets_apply_to_each)}"
+        )
+
+
+def _days(value: float) -> str:
+    return f"{value:g}"
+
+
+def _period_hint(arms: list[Arm], sets_apply_to_each: bool) -> str:
+    """How to compare over one period: the --set that makes every scenario's the same."""
+    if not sets_apply_to_each:  # the change itself is the period: nothing to align
+        return (
+            "A change of start_date or horizon_days cannot be compared; run each with dealsim run"
+        )
+    first = arms[0].scenario
+    sets = []
+    if len({arm.scenario.start_date for arm in arms}) > 1:
+        sets.append(f"--set start_date={first.start_date}")
+    if len({arm.scenario.horizon_days for arm in arms}) > 1:
+        shortest = min(arm.scenario.horizon_days for arm in arms)
+        sets.append(f"--set horizon_days={_days(shortest)}")
+    return f"Compare them over one period: add {' '.join(sets)} (applied to each scenario)"
 
 
 def compare_folder(arms: list[Arm], what_if: dict | None = None) -> Path:
@@ -416,6 +473,8 @@ def arms_manifest(arms: list[Arm], command: list[str] | None, key: str) -> dict:
                 "scenario_hash": arm.result.manifest.get("scenario_hash"),
                 "wall_seconds": arm.result.manifest.get("wall_seconds"),
                 "jobs": arm.result.manifest.get("jobs"),
+                "engine": arm.result.manifest.get("engine"),
+                "events": arm.result.manifest.get("events"),  # SimPy events (None: vectorized)
             }
             for arm in arms
         ],

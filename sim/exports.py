@@ -83,11 +83,24 @@ def _events_path(folder: Path) -> Path:
         raise UserError(f"{folder}: no such results folder")
     path = folder / EVENTS
     if not path.is_file():
-        raise UserError(
-            f"{folder}: has no {EVENTS}: the run was made without --events "
-            f"(run it again with `dealsim run SCENARIO --events -o {folder}`)"
-        )
+        raise UserError(f"{folder}: has no {EVENTS}: {_how_to_get_events(folder)}")
     return path
+
+
+def _how_to_get_events(folder: Path) -> str:
+    """What makes the event log, as commands to paste (into new folders: run refuses this one)."""
+    from sim.rerun_hint import events_commands
+
+    commands = [f"`{command}`" for command in events_commands(folder)]
+    if not commands:
+        return "only `dealsim run SCENARIO --events -o NEW_FOLDER` writes one"
+    if (folder / "comparison.json").is_file() or (folder / "sweep.json").is_file():
+        which = "each scenario's" if len(commands) > 1 else "its first value's"
+        return (
+            f"a what-if folder keeps no event log; to make {which} on the same seed, each into "
+            f"a new folder: {'; '.join(commands)}"
+        )
+    return f"the run was made without --events; again with them, into a new folder: {commands[0]}"
 
 
 def _read_events(folder: Path) -> Iterator[tuple[int, int, float, str, str, str, str, int]]:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.stats import t as student_t
-from whatif_helpers import invoke, write_small_file  # tests/ on sys.path
+from whatif_helpers import invoke, small_scenario_data, write_small_file  # tests/ on sys.path
 
 import sim
 from sim.cli import main
 from sim.comparison import METRICS, Comparison, paired_metric
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, toml_dumps
 
 REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 
@@ -192,3 +192,67 @@ def test_cli_compare_refuses_a_non_empty_folder_without_force(small_file, tmp_pa
     (out / "manifest.json").write_text("{}")  # an earlier comparison: --force may replace it
     assert invoke(*args, "--force").exit_code == 0
     assert not (out / "keep.txt").exists() and (out / "comparison.json").exists()
+
+
+# --- scenarios whose difference would mean nothing ----------------------------------------------
+
+
+def write_variant(folder: Path, name: str, **changes) -> Path:
+    """The small scenario under another name, with some top-level keys changed."""
+    path = folder / f"{name}.toml"
+    data = {**small_scenario_data(), "name": name, **changes}
+    path.write_text(toml_dumps(data), encoding="utf-8")
+    return path
+
+
+def test_scenarios_in_different_currencies_are_refused_before_running(tmp_path):
+    """erp is in USD, equipment in EUR: USD minus EUR is no amount, so no difference at all."""
+    out = tmp_path / "cmp"
+    result = invoke("compare", "erp", "equipment", "-n", 2, "-j", 1, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert "erp in USD, equipment in EUR" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+    with pytest.raises(sim.errors.UserError, match="erp in USD, equipment in EUR"):
+        sim.compare("erp", "equipment", replications=2, jobs=1)
+
+
+def test_scenarios_over_different_horizons_are_refused_with_a_command_that_works(
+    small_file, tmp_path
+):
+    """A year of bookings minus 200 days of them measures the calendar, not the change; the
+    message's --set compares both over the shorter horizon, and works when pasted."""
+    short = write_variant(tmp_path, "short", horizon_days=200)
+    out = tmp_path / "cmp"
+    result = invoke("compare", small_file, short, "-n", 3, "-j", 1, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert "small 365 days from 2027-01-01, short 200 days from 2027-01-01" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+    hint = result.stderr.split("add ")[1].split(" (")[0]
+    assert hint == "--set horizon_days=200"
+    args = ["compare", small_file, short, *hint.split(), "-n", 3, "-j", 1, "-o", out]
+    again = invoke(*args, "--no-plots")
+    assert again.exit_code == 0, again.output
+    data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert [len(c["cumulative_bookings"]) for c in data["comparisons"]] == [7]  # Jan-Jul
+
+
+@pytest.mark.parametrize("change", ["horizon_days=200", "start_date=2027-04-01"])
+def test_a_change_of_the_period_itself_is_refused(small_file, change):
+    with pytest.raises(sim.errors.UserError, match="different periods.*cannot be compared"):
+        sim.compare(small_file, sets=[change], replications=2, jobs=1)
+
+
+def test_cli_compare_states_every_scenarios_engine_events(small_file, tmp_path):
+    """It printed the first scenario's SimPy event count alone, as if it were the comparison's."""
+    out = tmp_path / "cmp"
+    args = ["compare", small_file, "--set", "deals.arrivals_per_month=12", "-n", 3, "-j", 1,
+            "--engine", "simpy"]  # fmt: skip
+    result = invoke(*args, "-o", out, "--no-plots")
+    assert result.exit_code == 0, result.output
+    runs = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["runs"]
+    events = [run["events"] for run in runs]
+    assert len(set(events)) == 2  # three times the inflow: more events
+    line = " ".join(result.stdout.split("Engine:")[1].split())  # unwrapped
+    for run in runs:
+        assert f"{run['label']}: {run['events']:,}" in line
+    assert f"{sum(events):,} in all" in line

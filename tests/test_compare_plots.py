@@ -9,6 +9,7 @@ numbers say it is not. Read from the figures' Axes, not their pixels.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from matplotlib.ticker import PercentFormatter
 from whatif_helpers import small_scenario_data
 
 import sim
-from sim.compare_plots import difference_series, sweep_panel
+from sim.compare_plots import difference_series, end_label, sweep_panel
 from sim.comparison import COMPARE_PLOT, paired_metric
 from sim.scenario import scenario_from_dict
 from sim.sweeps import SWEEP_PLOT
@@ -88,6 +89,31 @@ def test_the_difference_panel_draws_the_paired_interval(
     assert high[-1] - low[-1] == pytest.approx(total["ci_high"] - total["ci_low"])
     text = all_text(fig)
     assert "mean of the paired differences" in text and "median" not in text.lower()
+
+
+def _decimals_and_suffix(text: str) -> set[tuple[int, str]]:
+    """('+9.6M [+8.33M, +10.9M]') -> {(1, 'M'), (2, 'M')}: how each number of a label is written."""
+    found = re.findall(r"[+-]?\d+(?:\.(\d+))?([kMB]?)", text)
+    return {(len(decimals), suffix) for decimals, suffix in found}
+
+
+@pytest.mark.parametrize(
+    ("delta", "low", "high"),
+    [(9_595_760.0, 8_331_330.0, 10_860_200.0), (-950e3, -1.02e6, -880e3), (12.0, 8.5, 15.5)],
+)
+def test_the_end_label_writes_its_three_numbers_alike(delta, low, high) -> None:
+    """erp vs equipment ended '+9.6M [+8.33M, +10.9M]': each number had its own decimals."""
+    assert len(_decimals_and_suffix(end_label(delta, low, high))) == 1
+
+
+def test_the_figure_labels_the_horizon_as_the_table(
+    comparison, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    fig = written_figure(comparison, tmp_path / COMPARE_PLOT, request)
+    total = comparison.metrics["bookings"]
+    (label,) = [t.get_text() for t in fig.axes[2].texts if "[" in t.get_text()]
+    assert label == end_label(total["delta"], total["ci_low"], total["ci_high"])
+    assert len(_decimals_and_suffix(label)) == 1, label
 
 
 def test_sweep_panels_draw_the_paired_change_and_its_interval(

@@ -14,7 +14,7 @@ from report_helpers import Page, make_injected_run, shared_report
 from whatif_helpers import invoke
 
 from sim.aggregate import clean_for_json
-from sim.comparison import format_interval, format_value
+from sim.comparison import format_interval, format_value, money_scale, row_scale
 from sim.errors import UserError
 from sim.html import KINDS, detect_kind, render_folder, write_report
 from sim.html.run import RUN_FIGURES
@@ -177,14 +177,17 @@ def test_compare_report_shows_comparison_json(compare_dir):
     folder = compare_dir
     data = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
     page = Page(render_folder(folder))
-    for i, scenario in enumerate(data["scenarios"]):
+    stats = [scenario["metrics"]["bookings"] for scenario in data["scenarios"]]
+    scale = money_scale([s[k] for s in stats for k in ("mean", "ci_low", "ci_high")])
+    for i, mean in enumerate(s["mean"] for s in stats):
         shown = page.keyed[f"scenarios.{i}.bookings"]
-        mean = scenario["metrics"]["bookings"]["mean"]
         assert float(shown["value"]) == mean
-        assert shown["text"].strip() == f"{format_value('money', mean)} EUR"
+        assert shown["text"].strip() == f"{format_value('money', mean, scale)} EUR"  # one scale
     b = data["metrics"]["bookings"]
     assert float(page.keyed["delta.0.bookings"]["value"]) == b["delta"]
-    assert format_interval("money", b["ci_low"], b["ci_high"]) in page.visible
+    # the headline's interval is the table's bookings row, digit for digit
+    interval = format_interval("money", b["ci_low"], b["ci_high"], row_scale("money", b))
+    assert f"difference {interval} EUR" in page.visible
     assert "shocks.rate_per_year" in page.visible  # what differs between the two scenarios
     assert len(page.images) == 1 and page.images[0]["src"].startswith("data:image/png;base64,")
 

@@ -19,6 +19,7 @@ from sim.comparison import (
     format_delta,
     format_interval,
     format_value,
+    money_scale,
     row_scale,
 )
 from sim.comparison import MANIFEST as WHATIF_MANIFEST
@@ -71,9 +72,27 @@ def metric_rows(metrics: dict, currency: str) -> list[dict]:
     return rows
 
 
-def _range(stats: dict) -> str:
+def _range(stats: dict, scale) -> str:
     """A mean's confidence interval as values: '13.37M to 15.21M'."""
-    return f"{format_value('money', stats['ci_low'])} to {format_value('money', stats['ci_high'])}"
+    low, high = (format_value("money", stats[k], scale) for k in ("ci_low", "ci_high"))
+    return f"{low} to {high}"
+
+
+def bookings_cards(entries: list[dict], scenarios: list[dict], currency: str) -> list[dict]:
+    """Each scenario's mean bookings with its interval, all written with one scale: cards side
+    by side with different decimals ('7.671M' next to '14.42M') read as different precision."""
+    stats = [s["metrics"]["bookings"] for s in scenarios]
+    scale = money_scale([s[k] for s in stats for k in ("mean", "ci_low", "ci_high")])
+    return [
+        {
+            "key": f"scenarios.{i}.bookings",
+            "label": e["label"],
+            "value": b["mean"],
+            "text": f"{format_value('money', b['mean'], scale)} {currency}",
+            "interval": _range(b, scale),
+        }
+        for i, (e, b) in enumerate(zip(entries, stats, strict=True))
+    ]
 
 
 def _short_hash(text: str | None) -> str:
@@ -164,10 +183,16 @@ def whatif_provenance(data: dict, manifest: dict, key: str) -> list[tuple[str, s
                 (
                     f"Run {run.get(key)}",
                     f"scenario hash {run.get('scenario_hash')}, {run.get('wall_seconds')} s "
-                    f"on {_workers(run.get('jobs'))}",
+                    f"on {_workers(run.get('jobs'))}{_events(run)}",
                 )
             )
     return rows
+
+
+def _events(run: dict) -> str:
+    """', 9,188 SimPy events' for a run of the SimPy engine (older manifests do not say)."""
+    events = run.get("events")
+    return f", {events:,} SimPy events" if isinstance(events, int) else ""
 
 
 def _workers(jobs) -> str:
@@ -192,12 +217,23 @@ def _bookings_sentence(comparison: dict, currency: str, level: str) -> dict:
         return {"text": text, **b}
     word = "more" if delta > 0 else "less"
     noise = "more than the noise" if _clear(b["ci_low"], b["ci_high"]) else "within the noise"
+    scale = row_scale("money", b)  # the table's bookings row: the same digits in both
     text = (
-        f"{comparison['b']} books {format_value('money', abs(delta))} {currency} {word} than "
-        f"{comparison['a']} within the horizon (paired {level} interval of the difference "
-        f"{format_interval('money', b['ci_low'], b['ci_high'])} {currency}): {noise}."
+        f"{comparison['b']} books {format_value('money', abs(delta), scale)} {currency} {word} "
+        f"than {comparison['a']} within the horizon (paired {level} interval of the difference "
+        f"{format_interval('money', b['ci_low'], b['ci_high'], scale)} {currency}): {noise}."
     )
     return {"text": text, **b}
+
+
+def figure_caption(level: str) -> str:
+    """What compare_bookings.png draws (sim.compare_plots.compare_bookings), panel by panel."""
+    return (
+        "Left, top: each scenario's mean bookings by month. Left, bottom: its mean cumulative "
+        "bookings, with the P10-P90 band of runs. Right: each later scenario's cumulative "
+        f"bookings minus the first one's, the mean of the paired differences with its {level} "
+        "paired interval."
+    )
 
 
 def read_compare(folder: Path) -> dict:
@@ -226,24 +262,10 @@ def read_compare(folder: Path) -> dict:
         "currency": currency,
         "level": level,
         "entries": entries,
-        "cards": [
-            {
-                "key": f"scenarios.{i}.bookings",
-                "label": e["label"],
-                "value": s["metrics"]["bookings"]["mean"],
-                "text": f"{format_value('money', s['metrics']['bookings']['mean'])} {currency}",
-                "interval": _range(s["metrics"]["bookings"]),
-            }
-            for i, (e, s) in enumerate(zip(entries, data["scenarios"], strict=True))
-        ],
+        "cards": bookings_cards(entries, data["scenarios"], currency),
         "blocks": blocks,
         "differences": differences(scenarios) if scenarios else None,
-        "figure": png_figure(
-            folder / COMPARE_PLOT,
-            "Bookings side by side",
-            "Each scenario's median bookings by month and cumulated, with its P10-P90 band; "
-            "at the bottom, the difference of cumulative bookings to the first scenario.",
-        ),
+        "figure": png_figure(folder / COMPARE_PLOT, "Bookings side by side", figure_caption(level)),
         "provenance": whatif_provenance(data, _manifest(folder), "label"),
         "data": data,
     }
