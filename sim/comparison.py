@@ -81,20 +81,44 @@ def _t_half_width(se: float, n: int, level: float) -> float:
     return float(t.ppf(0.5 + level / 2, n - 1)) * se
 
 
-def describe_metric(values: np.ndarray, level: float = LEVEL) -> dict[str, float]:
+#: What a metric of each kind can be: an interval is cut there (the true mean lies inside).
+BOUNDS = {"share": (0.0, 1.0), "money": (0.0, math.inf), "count": (0.0, math.inf)}
+BOUNDS["days"] = BOUNDS["count"]
+
+
+def describe_metric(
+    values: np.ndarray, level: float = LEVEL, kind: str | None = None
+) -> dict[str, float]:
     """Mean of per-replication values with its t interval; replications without a value (nan,
-    e.g. no deal won) are left out and ``n`` says how many were used."""
+    e.g. no deal won) are left out and ``n`` says how many were used.
+
+    ``kind`` (of :data:`METRICS`): the interval is cut at what such a metric can be (no
+    negative bookings, no share above 1, which a t interval of few runs gives), and
+    ``ci_cut`` says whether it was, so that it is written as it is, not as +- a width.
+    """
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     mean, se = mean_and_se(values)
     half = _t_half_width(se, len(values), level)
-    return {
+    stats = {
         "mean": mean,
         "se": se,
         "ci_low": mean - half,
         "ci_high": mean + half,
         "n": len(values),
     }
+    return stats if kind is None else _within_bounds(stats, kind)
+
+
+def _within_bounds(stats: dict, kind: str) -> dict:
+    low, high = BOUNDS.get(kind, (-math.inf, math.inf))
+    cut = False
+    if math.isfinite(stats["ci_low"]) and stats["ci_low"] < low:
+        stats["ci_low"], cut = low, True
+    if math.isfinite(stats["ci_high"]) and stats["ci_high"] > high:
+        stats["ci_high"], cut = high, True
+    stats["ci_cut"] = cut
+    return stats
 
 
 def paired_metric(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> dict[str, float]:
@@ -401,7 +425,9 @@ class Comparison:
         for arm in self.arms:
             per = arm.result.per_replication
             entry = arm.describe()
-            entry["metrics"] = {m: describe_metric(per[m], self.level) for m in METRICS if m in per}
+            entry["metrics"] = {
+                m: describe_metric(per[m], self.level, METRICS[m][0]) for m in METRICS if m in per
+            }
             scenarios.append(entry)
         out = {
             "scenarios": scenarios,

@@ -44,8 +44,6 @@ MANIFEST = "manifest.json"
 
 #: What each kind of metric can be: a t interval is cut there (the true mean lies inside, so
 #: cutting loses no coverage), and the table says so.
-BOUNDS = {"share": (0.0, 1.0), "money": (0.0, math.inf), "count": (0.0, math.inf)}
-BOUNDS["days"] = BOUNDS["count"]
 #: Below this many replications a t interval leans on the runs being near normal: rough.
 FEW_REPLICATIONS = 10
 
@@ -111,7 +109,7 @@ class Sweep:
             per = arm.result.per_replication
             metrics = {}
             for name in METRICS:
-                stats = _within_bounds(describe_metric(per[name], self.level), METRICS[name][0])
+                stats = describe_metric(per[name], self.level, METRICS[name][0])
                 diff = paired_metric(base[name], per[name], self.level)
                 stats.update(
                     delta=diff["delta"],
@@ -265,19 +263,6 @@ def sweep_folder(arms: list[Arm], parameter: str, what_if: dict | None = None) -
     name = f"sweep-{name_slug(arms[0].scenario.name)}-{_slug(parameter)}"
     part = folder_part(what_if)
     return default_output_dir(f"{name}-{part}" if part else name)
-
-
-def _within_bounds(stats: dict, kind: str) -> dict:
-    """Cut the t interval at what the metric can be (no negative bookings, no share above 1);
-    ``ci_cut`` says it was, so the table writes the interval as it is, not as +- a width."""
-    low, high = BOUNDS.get(kind, (-math.inf, math.inf))
-    cut = False
-    if math.isfinite(stats["ci_low"]) and stats["ci_low"] < low:
-        stats["ci_low"], cut = low, True
-    if math.isfinite(stats["ci_high"]) and stats["ci_high"] > high:
-        stats["ci_high"], cut = high, True
-    stats["ci_cut"] = cut
-    return stats
 
 
 def _cell(value) -> object:

@@ -256,3 +256,25 @@ def test_cli_compare_states_every_scenarios_engine_events(small_file, tmp_path):
     for run in runs:
         assert f"{run['label']}: {run['events']:,}" in line
     assert f"{sum(events):,} in all" in line
+
+
+def test_a_scenarios_interval_stays_within_what_its_metric_can_be():
+    """Two runs give a t interval many times wider than the mean: bookings below 0 or a share
+    above 100% is no interval of a mean that cannot be there (the report's cards showed it)."""
+    from sim.comparison import describe_metric
+
+    bookings = describe_metric(np.array([0.0, 1e6]), kind="money")
+    assert bookings["ci_low"] == 0.0 and bookings["ci_high"] > 1e6 and bookings["ci_cut"]
+    share = describe_metric(np.array([0.9, 1.0]), kind="share")
+    assert share["ci_high"] == 1.0 and share["ci_low"] < 0.9 and share["ci_cut"]
+    wide = describe_metric(np.array([4e6, 5e6, 6e6]), kind="money")
+    assert wide["ci_low"] > 0 and not wide["ci_cut"]  # nothing to cut: the t interval as it is
+    assert describe_metric(np.array([0.0, 1e6]))["ci_low"] < 0  # a difference may be negative
+
+
+def test_comparison_json_cuts_each_scenarios_interval(small_file):
+    cmp = sim.compare(small_file, small_file, replications=2, jobs=1)
+    for entry in cmp.to_dict()["scenarios"]:
+        for name, stats in entry["metrics"].items():
+            low, high = sim.comparison.BOUNDS[sim.comparison.METRICS[name][0]]
+            assert low <= stats["ci_low"] <= stats["ci_high"] <= high, (name, stats)
