@@ -217,6 +217,12 @@ def test_sweep_report(tmp_path):
     assert "--no-plots" in page.visible  # the missing figure is explained, not left blank
     last = data["points"][-1]["metrics"]["bookings"]
     assert format_value("money", last["mean"]) + " EUR" in page.visible
+    # The caption says what sweep.png draws: the paired change, not each value's mean.
+    from sim.html.whatif import read_sweep
+
+    (folder / "sweep.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    caption = read_sweep(folder)["figure"].caption
+    assert "change from the first value, paired" in caption and "Mean with" not in caption
 
 
 def test_detect_kind_and_bad_folders(tmp_path, run_dir):

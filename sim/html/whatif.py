@@ -367,8 +367,9 @@ def read_sweep(folder: Path) -> dict:
         "figure": png_figure(
             folder / SWEEP_PLOT,
             f"Each metric against {data['parameter']}",
-            f"Mean with its {level} confidence band at each value; bookings also with the P10-P90 "
-            "range of replications; last panel: stalled days per deal by cause.",
+            f"Each metric's change from the first value, paired on the same random numbers, with "
+            f"its {level} interval (the right axis reads it as the level); bookings also with the "
+            "P10-P90 range of replications; last panel: stalled days per deal by cause.",
         ),
         "provenance": whatif_provenance(data, _manifest(folder), "value"),
         "data": data,
