@@ -182,6 +182,9 @@ class History:
     """A stage history, sorted by deal then time, with the deals' amounts when the file has them.
 
     ``stage_names`` maps each CRM stage spelling to the scenario stage name it became;
+    ``undated`` counts the deals of each CRM stage spelling that the reader left out for having
+    no dated entry (the Maven sample's Prospecting deals): a fit keeps their spelling in the
+    fitted scenario's ``[crm.stage_map]``, so that the same export reads as a pipeline;
     ``date_only`` is True when no row carries a time of day (durations are whole days then);
     ``currency`` is the amounts' currency when the file says (converted with ``fx`` if several).
     """
@@ -194,6 +197,7 @@ class History:
     notes: list[str] = field(default_factory=list)
     date_only: bool = True
     currency: str | None = None
+    undated: dict[str, int] = field(default_factory=dict)
 
     def by_deal(self) -> dict[str, list[HistoryRow]]:
         """Rows grouped per deal, in time order (the order of ``rows``)."""
@@ -1200,6 +1204,10 @@ def read_history(
     amounts = {deal: value * rates[cur] for deal, (value, cur) in reader.deal_amounts.items()}
     history = _build_history(table, fmt.name, cols, raw, amounts, stage_map, notes)
     history.currency = currency
+    history.undated = dict(reader.undated)
+    for crm in history.undated:  # what the user said an undated stage is stays said
+        if crm in stage_map:
+            history.stage_names.setdefault(crm, stage_map[crm])
     return history
 
 
@@ -1211,6 +1219,7 @@ class _HistoryRows:
         self.amounts = _Amounts(table, cols)
         self.deal_amounts: dict[str, tuple[float, str | None]] = {}
         self.status: dict[str, tuple[str, int]] = {}  # deal -> (status, row)
+        self.undated: Counter = Counter()  # CRM stage -> deals left out for having no dates
         # Each loop below adds its rows' problems here and leaves those rows out; read_history
         # raises them all at once when the loop is done.
         self.problems = RowProblems(table.path)
@@ -1297,7 +1306,6 @@ class _HistoryRows:
     def maven(self, stage_map: Mapping[str, str], notes: list[str]) -> list[tuple]:
         table, cols, header = self.table, self.cols, self.table.header
         raw: list[tuple] = []
-        no_dates: list[int] = []
         first_row: dict[str, int] = {}
         attempt = self.problems.attempt
         for row, line, cells in table.rows:
@@ -1322,17 +1330,18 @@ class _HistoryRows:
                     self._maven_entries, deal, stage, engage, close, row, line, stage_map
                 )
                 if entries == []:  # no dates, no history: its other cells do not matter
-                    no_dates.append(row)
+                    self.undated[stage] += 1
                     continue
             extras = attempt(self.extras, row, line, cells)
             if self.problems.count > found:
                 continue  # its problems are listed
             raw.extend(entries)
             self.keep(deal, row, extras)
-        if no_dates:
+        if self.undated:
+            stages = ", ".join(f"{n} {s}" for s, n in self.undated.most_common())
             notes.append(
-                f"{len(no_dates)} deals without an engage date (stage Prospecting or similar) "
-                "skipped: they have no history"
+                f"{self.undated.total()} deals without an engage date ({stages}) skipped: they "
+                "have no history"
             )
         return raw
 

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from sim.atomic import StagedFile, atomic_file, check_output_file, output_errors
-from sim.crm import OUTCOMES, History, HistoryRow
+from sim.crm import OUTCOMES, History, HistoryRow, outcome_of
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
@@ -552,6 +552,12 @@ def fit_history(
     if name is None:
         name = Path(source).stem if history is not None else "fitted"
     currency = _currency(history, currency, source)
+    # Every CRM spelling of the whole file (rows after as-of too): the fitted scenario's
+    # [crm.stage_map] names them all, so that an export of the same CRM reads as a pipeline.
+    if history is not None:
+        spellings, undated = dict(history.stage_names), dict(history.undated)
+    else:
+        spellings, undated = {r.crm_stage: r.state for r in rows if r.crm_stage}, {}
     if labels is None:
         labels = {}
         for r in rows:
@@ -651,6 +657,7 @@ def fit_history(
     first_states = Counter(r[0].state for r in per_deal.values() if r[0].entered_at == t0)
     as_of_date = as_of.date() if isinstance(as_of, dt.datetime) else as_of
     uncertainty = _uncertainty_section(fits, inflow, amounts, amount)
+    stage_map = crm_stage_map(spellings, undated, stage_names, dormant is not None, notes)
     scenario = _scenario_dict(
         _name_slug(name),
         source,
@@ -663,6 +670,7 @@ def fit_history(
         dormant,
         currency,
         uncertainty,
+        stage_map,
     )
     try:
         scenario_from_dict(scenario, source=f"scenario fitted from {source}")
@@ -1040,8 +1048,61 @@ def _amount_spec(amounts: Mapping[str, float], notes: list[str]) -> dict:
     return {"dist": "lognormal", "median": _sig(median), "p90": _sig(p90)}
 
 
+def crm_stage_map(
+    spellings: Mapping[str, str],
+    undated: Mapping[str, int],
+    stages: list[str],
+    has_dormant: bool,
+    notes: list[str],
+) -> dict[str, str]:
+    """The fitted scenario's ``[crm.stage_map]``: each CRM stage spelling -> the state it became.
+
+    Without it ``run --pipeline`` on an export of the same CRM knows a stage only by its key or
+    label: a spelling the fit renamed, merged or sent to an outcome (``--stage-map``,
+    ``--outcome``) and one the reader left out for having no dates (Maven's Prospecting) were
+    unknown stages there. A stage with no dates goes to the first stage, where its deals start
+    when they do; a spelling whose state the scenario lacks is left out, and ``notes`` say so
+    (the terminal and the TOML's comments).
+    """
+    allowed = {*stages, *OUTCOMES, *(["dormant"] if has_dormant else [])}
+    out: dict[str, str] = {}
+    for crm, state in spellings.items():
+        if state in allowed:
+            out[crm] = state
+        else:
+            why = "no [dormant] section was fitted" if state == "dormant" else "no visit by as-of"
+            notes.append(
+                f"[crm.stage_map] leaves out {crm!r}: its state {state!r} is not in the fitted "
+                f"scenario ({why}); a pipeline with deals there needs an entry for it"
+            )
+    for crm, count in undated.items():
+        if crm in out or crm in spellings:
+            continue
+        target = outcome_of(crm)
+        if target in OUTCOMES:
+            out[crm] = target
+            continue
+        out[crm] = stages[0]
+        notes.append(
+            f"[crm.stage_map] sends {crm!r} ({count} deals with no dates, not fitted) to "
+            f"{stages[0]!r}, the first stage: run --pipeline starts them there, as new deals"
+        )
+    return out
+
+
 def _scenario_dict(
-    name, source, as_of, horizon, fits, initial, inflow, amount, dormant, currency, uncertainty
+    name,
+    source,
+    as_of,
+    horizon,
+    fits,
+    initial,
+    inflow,
+    amount,
+    dormant,
+    currency,
+    uncertainty,
+    stage_map,
 ) -> dict:
     data: dict = {
         "name": name,
@@ -1070,6 +1131,8 @@ def _scenario_dict(
     if dormant is not None:
         data["dormant"] = dormant
     data["uncertainty"] = uncertainty
+    if stage_map:
+        data["crm"] = {"stage_map": stage_map}
     return data
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import os
 from pathlib import Path
 
 import click
@@ -32,9 +33,15 @@ from sim.fit import (
 from sim.inflow_fit import DEFAULT_WALK_SD, fit_inflow
 from sim.scenario import load_scenario, scenario_from_dict
 
-MAVEN = Path("/work/shared/data/maven-crm/sales_pipeline.csv")
-if not MAVEN.is_file():  # the shared copy, or one next to the repository
-    MAVEN = Path(__file__).resolve().parents[1] / "data" / "maven-crm" / "sales_pipeline.csv"
+# An extract of the public Maven CRM sample (every 22nd row; see its README for the source),
+# and the whole file when DEALSIM_MAVEN_CSV names a copy: its exact numbers are the README's.
+MAVEN = Path(__file__).parent / "data" / "maven-crm" / "sales_pipeline_extract.csv"
+MAVEN_FULL = Path(os.environ["DEALSIM_MAVEN_CSV"]) if os.environ.get("DEALSIM_MAVEN_CSV") else None
+full_maven = pytest.mark.skipif(
+    MAVEN_FULL is None,
+    reason="the whole Maven CRM sample (8,800 rows, not in the repository): set "
+    "DEALSIM_MAVEN_CSV to its sales_pipeline.csv",
+)
 START = dt.date(2027, 1, 1)
 HORIZON = 150  # long enough for ~2/3 of the deals to close, short enough to censor the rest
 Z = 4.0
@@ -184,54 +191,70 @@ def test_stage_with_no_exit_goes_to_no_decision(tmp_path):
 # --- the real Maven CRM sample -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
-def test_maven_fit_censoring_matters_and_scenario_runs(tmp_path):
+def _fit_cli(history: Path, out: Path):
     @click.group()
     def group():
         """Test group."""
 
     register(group)
+    args = ["fit", str(history), "--as-of", "2017-12-31", "-o", str(out), "--no-fidelity"]
+    return CliRunner().invoke(group, args)
+
+
+def _check_censoring_matters(path: Path, tmp_path: Path, counts: dict, closed_median: float):
+    """The fit writes a scenario that runs, and the censored fit's cycle is far longer than the
+    one of the closed deals alone (what dropping the open ones amounts to)."""
     out = tmp_path / "maven.toml"
-    result = CliRunner().invoke(
-        group, ["fit", str(MAVEN), "--as-of", "2017-12-31", "-o", str(out), "--no-fidelity"]
-    )
+    result = _fit_cli(path, out)
     assert result.exit_code == 0, result.output
     assert out.is_file() and (tmp_path / "maven-fit.png").is_file()
-    assert "500 deals without an engage date" in result.output
+    assert f"{counts['Prospecting']} deals without an engage date" in result.output
     scenario = load_scenario(out)
-    assert scenario.deals.initial == {"engaging": 1589}
+    assert scenario.deals.initial == {"engaging": counts["Engaging"]}
     simulate(scenario, replications=2, jobs=1, write=False)
 
-    history = read_history(MAVEN)
-    fit = fit_history(history, dt.date(2017, 12, 31))
+    fit = fit_history(read_history(path), dt.date(2017, 12, 31))
     (engaging,) = fit.stages
-    assert (engaging.visits, engaging.censored) == (8300, 1589)
-    assert engaging.exits == {"won": 4238, "lost": 2473}
+    visits = counts["Engaging"] + counts["Won"] + counts["Lost"]
+    assert (engaging.visits, engaging.censored) == (visits, counts["Engaging"])
+    assert engaging.exits == {"won": counts["Won"], "lost": counts["Lost"]}
     closed = engaging.durations[engaging.observed]
-    assert np.median(closed) == 45  # the README's number
-    # Closed deals only (what dropping the open ones amounts to) vs the censored fit:
+    assert np.median(closed) == closed_median
     naive = fit_durations(closed, np.array([]))
     naive_chosen = min(naive.values(), key=lambda c: c.aic)
     naive_median = parse_distribution(naive_chosen.spec).quantile(0.5)
-    assert engaging.median > 1.3 * naive_median  # 43 vs 31 days
+    assert engaging.median > 1.3 * naive_median  # full file: 43 vs 31 days; extract: 63 vs 31
     assert engaging.p90 > 2.5 * parse_distribution(naive_chosen.spec).quantile(0.9)
     # Kaplan-Meier (censoring-aware, no family assumed) puts the median far above 45 days.
     assert engaging.km_median > 60
 
 
-@pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
-def test_maven_cure_model_follows_the_plateau_and_runs():
+def test_maven_fit_censoring_matters_and_scenario_runs(tmp_path):
+    counts = {"Won": 215, "Lost": 99, "Engaging": 64, "Prospecting": 22}
+    _check_censoring_matters(MAVEN, tmp_path, counts, closed_median=39)
+
+
+@full_maven
+def test_maven_full_file_censoring_matters_and_scenario_runs(tmp_path):
+    counts = {"Won": 4238, "Lost": 2473, "Engaging": 1589, "Prospecting": 500}
+    _check_censoring_matters(MAVEN_FULL, tmp_path, counts, closed_median=45)  # the README's
+
+
+def _check_cure_follows_the_plateau(path: Path, aic_margin: float):
     """The best family (with --durations parametric): a cure share follows the plateau."""
-    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31), durations="parametric")
+    history = read_history(path)
+    fit = fit_history(history, dt.date(2017, 12, 31), durations="parametric")
     (engaging,) = fit.stages
     d, o = engaging.durations, engaging.observed
     t, km = kaplan_meier(d, o)
-    plateau = float(km[-1])  # no deal closes after day ~138: the curve stays at ~18%
-    assert 0.15 < plateau < 0.21 and t[-1] < 150
-    # A cure variant wins by a wide AIC margin over every plain family
+    plateau = float(km[-1])  # no deal closes after day ~138: the curve stays at ~15-18%
+    assert 0.13 < plateau < 0.21 and t[-1] < 150
+    # A cure variant wins over every plain family (by a wide AIC margin on the whole file)
     assert engaging.chosen.endswith("+cure"), engaging.chosen
     plain = {k: c for k, c in engaging.candidates.items() if not c.has_cure}
-    assert min(c.aic for c in plain.values()) - engaging.candidates[engaging.chosen].aic > 50
+    assert (
+        min(c.aic for c in plain.values()) - engaging.candidates[engaging.chosen].aic > aic_margin
+    )
     assert 0.10 < engaging.cure < plateau + 0.01
     # Survival at the oldest open age: the mixture sits near the plateau, the plain lognormal
     # (best plain family) keeps falling through it.
@@ -242,33 +265,44 @@ def test_maven_cure_model_follows_the_plateau_and_runs():
     s_ln = 1 - ln.cdf(oldest)
     assert abs(s_mix - plateau) < 0.05 < abs(s_ln - plateau), (s_mix, s_ln, plateau)
     # Medians: the mixture's is where pi + (1 - pi) S(t) = 1/2, above the plain lognormal's
-    # and closer to Kaplan-Meier's; but NOT within 20% of it (47 vs 69 days): the KM curve has a
-    # shoulder (almost no closes between days 20 and 45, then a lump at 60-120 from the sample's
-    # quarterly pattern and its lack of closes before March 2017) that no single family follows,
-    # with or without a cure share. The report keeps warning about it.
+    # and closer to Kaplan-Meier's; but NOT within 20% of it (full file: 47 vs 69 days): the KM
+    # curve has a shoulder (almost no closes between days 20 and 45, then a lump at 60-120 from
+    # the sample's quarterly pattern and its lack of closes before March 2017) that no single
+    # family follows, with or without a cure share. The report keeps warning about it.
     ln_median = ln.quantile(0.5)
     km_med = engaging.km_median
     assert engaging.median == pytest.approx(mixture_quantile(engaging.spec, engaging.cure, 0.5))
     assert abs(engaging.median - km_med) < abs(ln_median - km_med)
     assert abs(ln_median - km_med) > 0.3 * km_med  # 43 vs 69
     assert abs(engaging.median - km_med) > 0.2 * km_med  # 47 vs 69: the known limitation
-    s20, s45 = (float(km[np.searchsorted(t, x, side="right") - 1]) for x in (20, 45))
-    assert s20 - s45 < 0.05  # the shoulder
     report = fit_report(fit)
     assert f"cure {engaging.cure:.1%}" in report and "far from the Kaplan-Meier median" in report
     # Scenario: the stalled share goes to a dormant that never reactivates, and it runs
     stage = fit.scenario["stages"][0]
+    won, lost = engaging.exits["won"], engaging.exits["lost"]
     assert stage["exits"]["dormant"] == pytest.approx(engaging.cure, abs=1e-6)
     assert stage["exits"]["won"] == pytest.approx(
-        (1 - engaging.cure) * 4238 / (4238 + 2473), abs=1e-5
+        (1 - engaging.cure) * won / (won + lost), abs=1e-5
     )
     assert fit.scenario["dormant"] == {
         "reactivate_mean_days": 36500,
         "give_up_after_days": math.ceil(oldest),
     }
-    assert "give_up_after_days = 424, the largest open age" in scenario_toml(fit)
+    assert f"give_up_after_days = {math.ceil(oldest)}, the largest open age" in scenario_toml(fit)
     result = simulate(scenario_from_dict(fit.scenario), replications=3, jobs=1, write=False)
     assert result.summary["deals"]["mean"] > 0
+    return t, km
+
+
+def test_maven_cure_model_follows_the_plateau_and_runs():
+    _check_cure_follows_the_plateau(MAVEN, aic_margin=0)  # 400 deals: a small margin
+
+
+@full_maven
+def test_maven_full_file_cure_model_follows_the_plateau_and_runs():
+    t, km = _check_cure_follows_the_plateau(MAVEN_FULL, aic_margin=50)
+    s20, s45 = (float(km[np.searchsorted(t, x, side="right") - 1]) for x in (20, 45))
+    assert s20 - s45 < 0.05  # the shoulder
 
 
 # --- cure-rate (mixture) fits on synthetic data with a known answer ---------------------------
@@ -519,9 +553,9 @@ def test_fidelity_of_the_true_model_is_close_and_a_wrong_one_is_not(fitted):
     assert "Largest gap" in fidelity_text(good)
 
 
-@pytest.mark.skipif(not MAVEN.is_file(), reason="Maven CRM sample not available")
-def test_maven_empirical_curve_and_its_fidelity(tmp_path):
-    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
+@pytest.mark.parametrize("path", [MAVEN, pytest.param(MAVEN_FULL, marks=full_maven)])
+def test_maven_empirical_curve_and_its_fidelity(tmp_path, path):
+    fit = fit_history(read_history(path), dt.date(2017, 12, 31))
     (engaging,) = fit.stages
     u = fit.scenario["uncertainty"]
     assert u["arrivals_per_month"]["dist"] == "lognormal" and u["arrivals_walk_sd"] > 0.1
@@ -535,7 +569,9 @@ def test_maven_empirical_curve_and_its_fidelity(tmp_path):
     assert engaging.km_median == pytest.approx(engaging.median, rel=0.05)
     check = check_fidelity(fit, replications=2)
     # the still-open share by age is the curve's own: a fitted scenario that keeps old deals open
-    assert check.gaps["open"][0] < 0.05
+    # (within the sample's own Kolmogorov-Smirnov band: 0.077 for the extract's 314 closes)
+    closes = int(engaging.observed.sum())
+    assert check.gaps["open"][0] < max(0.05, 1.36 / math.sqrt(closes))
     png = plot_fidelity(check, tmp_path / "f.png")
     assert png.is_file()
 
