@@ -26,7 +26,15 @@ def test_the_sdist_holds_the_package_its_scenarios_and_runnable_tests(tmp_path):
     with tarfile.open(_build("sdist", tmp_path)) as tar:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
     top = {n.split("/")[0] for n in names}
-    assert top == {"sim", "scenarios", "tests", "README.md", "pyproject.toml", "PKG-INFO"} | {
+    assert top == {
+        "sim",
+        "scenarios",
+        "tests",
+        "README.md",
+        "LICENSE",
+        "pyproject.toml",
+        "PKG-INFO",
+    } | {
         ".gitignore"  # hatchling always adds it
     }
     # the tests read tests/data, scenarios/ and README.md only: all here, so they run from it
