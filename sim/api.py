@@ -132,8 +132,11 @@ def simulate(
 
     sets = normalize_sets(sets)
     if sets:
-        from sim.overrides import resolve_scenario
+        from sim.overrides import check_same_as_set, resolve_scenario
 
+        keywords = {"replications": replications, "seed": seed, "until": until}
+        keywords["parameter_uncertainty"] = parameter_uncertainty
+        check_same_as_set(sets, keywords)  # what runs is what the labels say
         scenario, _ = resolve_scenario(scenario, sets)
     elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
