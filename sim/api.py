@@ -149,8 +149,9 @@ def simulate(
     if pipeline is not None:
         if initial is not None:
             raise ValueError("simulate: give pipeline or initial, not both")
-        from sim.pipeline import apply_pipeline
+        from sim.pipeline import apply_pipeline, check_sets_with_pipeline
 
+        check_sets_with_pipeline(sets, scenario, pipeline)
         scenario, initial = apply_pipeline(scenario, pipeline)
     scenario = _with_until(scenario, until)
     if parameter_uncertainty is False and scenario.uncertainty is not None:

@@ -356,9 +356,13 @@ def run_arms(
 
 def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pipeline) -> None:
     """Before any arm runs: refuse a --set of an arm that its run would not follow (the shared
-    seed or replications given otherwise)."""
+    seed or replications given otherwise, or a key the --pipeline export overrides)."""
+    from sim.pipeline import check_sets_with_pipeline
+
     for arm in arms:
         check_same_as_set(arm.sets, {"replications": replications, "seed": seed})
+        if pipeline is not None:
+            check_sets_with_pipeline(arm.sets, arm.scenario, pipeline)
 
 
 def refuse_shared_key(key: str, what: str) -> None:
