@@ -44,6 +44,7 @@ from sim.comparison import (
     jsonable,
     normalize_sets,
     paired_metric,
+    refuse_shared_key,
     write_json,
 )
 from sim.errors import ScenarioError, UserError
@@ -399,7 +400,10 @@ def plan_sensitivity(
     sets = normalize_sets(sets)
     check_same_as_set(sets, {"replications": replications, "seed": seed})
     base, path = resolve_scenario(scenario, sets)
-    factors = prepare_factors(base, path, normalize_vary(vary), sets)
+    ranges = normalize_vary(vary)
+    for key, _, _ in ranges:  # every point runs on one seed: varying it would change no run
+        refuse_shared_key(key, f"sensitivity: --vary {key} cannot vary")
+    factors = prepare_factors(base, path, ranges, sets)
     if replications is None:
         replications = base.replications
         if method == "sobol":

@@ -77,3 +77,5 @@ def test_a_seed_or_replications_of_one_side_only_is_refused(small_file):
         sim.sweep(small_file, "seed", [5, 6], replications=2, **FAST)
     with pytest.raises(UserError, match=r"sweep: replications cannot be swept.*--replications"):
         sim.sweep(small_file, "replications=3,4", **FAST)
+    with pytest.raises(UserError, match=r"sensitivity: --vary seed cannot vary.*--seed"):
+        sim.sensitivity(small_file, ["seed=1..5"], replications=2, **FAST)
