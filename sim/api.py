@@ -106,7 +106,11 @@ def simulate(
         write: False runs in memory only (for notebooks and comparisons).
         target: a bookings amount: adds the probability of reaching it by each quarter end.
         sets: dotted keys to change before running, ``{"budget.funded_share": 0.2}`` or
-            ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file.
+            ``["budget.funded_share=0.2"]`` (as ``--set``); validated like the file. A key
+            that a keyword sets too (``seed``, ``replications``, ``horizon_days`` by ``until``,
+            ``uncertainty.enabled`` by ``parameter_uncertainty``) must agree with it
+            (:func:`sim.overrides.check_same_as_set`), as must ``deals.initial`` and
+            ``start_date`` with ``pipeline`` (:func:`sim.pipeline.check_sets_with_pipeline`).
         pipeline: today's open deals from a CRM export, instead of ``deals.initial``.
         initial: day-0 deals already in hand, instead of ``deals.initial`` (for a caller that
             changes the deals ``sim.pipeline.apply_pipeline`` read, as ``weighted`` does; the
@@ -132,8 +136,11 @@ def simulate(
 
     sets = normalize_sets(sets)
     if sets:
-        from sim.overrides import resolve_scenario
+        from sim.overrides import check_same_as_set, resolve_scenario
 
+        keywords = {"replications": replications, "seed": seed, "until": until}
+        keywords["parameter_uncertainty"] = parameter_uncertainty
+        check_same_as_set(sets, keywords)  # what runs is what the labels say
         scenario, _ = resolve_scenario(scenario, sets)
     elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -146,8 +153,9 @@ def simulate(
     if pipeline is not None:
         if initial is not None:
             raise ValueError("simulate: give pipeline or initial, not both")
-        from sim.pipeline import apply_pipeline
+        from sim.pipeline import apply_pipeline, check_sets_with_pipeline
 
+        check_sets_with_pipeline(sets, scenario, pipeline)
         scenario, initial = apply_pipeline(scenario, pipeline)
     scenario = _with_until(scenario, until)
     if parameter_uncertainty is False and scenario.uncertainty is not None:

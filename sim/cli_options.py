@@ -16,13 +16,13 @@ _SET_HELP = (
 )
 
 
-#: Options that set a scenario key of their own: parameter -> (the option, its --set key).
-#: Given both ways with two values, which one ran and which one the labels show would differ.
+#: The options that set a scenario key of their own (see ``sim.overrides.SAME_AS_SET``):
+#: parameter -> (the option, the API keyword it maps onto).
 SAME_AS_SET = {
     "replications": ("-n/--replications", "replications"),
     "seed": ("--seed", "seed"),
-    "until": ("--until", "horizon_days"),
-    "no_parameter_uncertainty": ("--no-parameter-uncertainty", "uncertainty.enabled"),
+    "until": ("--until", "until"),
+    "no_parameter_uncertainty": ("--no-parameter-uncertainty", "parameter_uncertainty"),
 }
 
 
@@ -43,36 +43,29 @@ def set_option(help_text: str = _SET_HELP):
 
 
 def check_same_as_set(texts, params: dict) -> None:
-    """Refuse an option and a --set of the same key with different values (one rule: the
-    same thing set twice must agree, as two --set of one key must).
+    """Refuse an option and a --set of the same key with different values: the API's rule
+    (``sim.overrides.check_same_as_set``), on the options given on the command line."""
+    from sim.overrides import check_same_as_set as check
+    from sim.scenario import parse_override
 
-    ``--until`` is a day and ``horizon_days`` a length, and ``--no-parameter-uncertainty``
-    means ``uncertainty.enabled=false``: both ways at once are refused unless they agree.
-    """
-    from sim.errors import UserError
-    from sim.overrides import value_text
-    from sim.scenario import _key_parts, parse_override
-
-    given = {}
+    sets = {}
     for text in texts:
         key, sep, _ = text.partition("=")
         if sep and key.strip():  # a malformed --set is the command's own message
             key, value = parse_override(text)
-            given[".".join(_key_parts(key))] = (key, value)
+            sets[key] = value
     ctx = click.get_current_context(silent=True)
-    for name, (option, key) in SAME_AS_SET.items():
-        if key not in given or not _option_given(ctx, name, params):
+    keywords, names = {}, {}
+    for name, (option, keyword) in SAME_AS_SET.items():
+        if not _option_given(ctx, name, params):
             continue
-        typed, value = given[key]
-        if name == "until":  # a day, not a number of days: no value agrees for sure
-            raise UserError(f"--until and --set {typed} both set the horizon: give one of them")
-        mine = False if name == "no_parameter_uncertainty" else params[name]
-        if type(value) is not type(mine) or value != mine:
-            shown = "" if isinstance(mine, bool) else f" {mine}"
-            raise UserError(
-                f"{option}{shown} and --set {typed}={value_text(value)} disagree: "
-                f"set {key} one way, or give both the same value"
-            )
+        keywords[keyword] = params[name]
+        names[keyword] = f"{option} {params[name]}"
+        if name == "no_parameter_uncertainty":  # the flag means uncertainty.enabled = false
+            keywords[keyword], names[keyword] = False, option
+        elif name == "until":  # refused with any horizon_days: its value need not be shown
+            names[keyword] = option
+    check(sets, keywords, names=names, set_option="--set")
 
 
 def _option_given(ctx, name: str, params: dict) -> bool:

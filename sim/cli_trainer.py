@@ -17,13 +17,25 @@ from sim.cli_options import engine_option, jobs_option, pipeline_options, set_op
 from sim.status import quiet
 
 
+def _with_sets(scenario, sets, pipeline):
+    """The scenario with the ``--set`` changes applied, refused (as on ``run``) when the
+    ``--pipeline`` export would override one of them."""
+    from sim.overrides import parse_sets, resolve_scenario
+
+    changes = parse_sets(sets)
+    loaded, _ = resolve_scenario(scenario, changes)
+    if pipeline is not None:
+        from sim.pipeline import check_sets_with_pipeline
+
+        check_sets_with_pipeline(changes, loaded, pipeline)
+    return loaded
+
+
 def _scenario_for(scenario, sets, pipeline):
     """The scenario as ``run`` would see it: ``--set`` changes applied, and with ``--pipeline``
     the CRM's open deals as its day-0 pipeline (counted by stage: see
     ``sim.pipeline.pipeline_as_counts``, whose note goes to stderr)."""
-    from sim.overrides import parse_sets, resolve_scenario
-
-    loaded, _ = resolve_scenario(scenario, parse_sets(sets))
+    loaded = _with_sets(scenario, sets, pipeline)
     if pipeline is None:
         return loaded
     from sim.pipeline import pipeline_as_counts
@@ -202,7 +214,7 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pip
 
     # the CRM's deals are read by weighted itself, to start them as run --pipeline does
     found = weighted_vs_simulation(
-        _scenario_for(scenario, sets, None),
+        _with_sets(scenario, sets, pipeline),
         crm=crm,
         replications=replications,
         seed=seed,

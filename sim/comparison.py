@@ -24,9 +24,16 @@ import numpy as np
 from sim import __version__
 from sim.atomic import atomic_folder
 from sim.errors import UserError
-from sim.overrides import ScenarioRef, format_sets, parse_sets, resolve_scenario
+from sim.overrides import (
+    ScenarioRef,
+    check_same_as_set,
+    format_sets,
+    parse_sets,
+    resolve_scenario,
+    value_text,
+)
 from sim.report import compact
-from sim.scenario import Scenario, scenario_hash
+from sim.scenario import Scenario, _key_parts, scenario_hash
 from sim.stats import mean_and_se, paired_difference
 from sim.tables import Scale, render, scale_for, wrap
 
@@ -57,6 +64,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "cycle_days_won": ("days", "won cycle (days)"),
     "n_deals": ("count", "deals"),
 }
+#: The scenario keys that every arm of a comparison or a sweep runs with one value of (its
+#: first arm's, or the option's), and that option.
+SHARED_BY_ARMS = {"seed": "--seed", "replications": "-n/--replications"}
 #: The metrics that plots and short tables show.
 MAIN_METRICS = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 
@@ -240,6 +250,10 @@ def prepare_arms(
             "to compare it with its changed self"
         )
     if len(refs) == 1:
+        for key, value in sets.items():
+            refuse_shared_key(
+                key, f"compare: --set {key}={value_text(value)} changes one side only"
+            )
         base, path = resolve_scenario(refs[0])
         changed, _ = resolve_scenario(refs[0], sets)
         arms = [
@@ -343,6 +357,7 @@ def run_arms(
     """
     from sim.api import simulate
 
+    _check_arms(arms, replications, seed, pipeline)
     first = arms[0].scenario
     replications = first.replications if replications is None else replications
     seed = first.seed if seed is None else seed
@@ -361,6 +376,29 @@ def run_arms(
             executor=executor,
         )
     return replications, seed
+
+
+def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pipeline) -> None:
+    """Before any arm runs: refuse a --set of an arm that its run would not follow (the shared
+    seed or replications given otherwise, or a key the --pipeline export overrides)."""
+    from sim.pipeline import check_sets_with_pipeline
+
+    for arm in arms:
+        check_same_as_set(arm.sets, {"replications": replications, "seed": seed})
+        if pipeline is not None:
+            check_sets_with_pipeline(arm.sets, arm.scenario, pipeline)
+
+
+def refuse_shared_key(key: str, what: str) -> None:
+    """Refuse a --set of :data:`SHARED_BY_ARMS` that would change one arm only (``what`` says
+    how): every arm runs on one seed and replication count, so its label would show a value
+    that never ran."""
+    normalized = ".".join(_key_parts(str(key)))
+    if normalized in SHARED_BY_ARMS:
+        raise UserError(
+            f"{what}: every run uses the same {normalized} (common random numbers); "
+            f"give {SHARED_BY_ARMS[normalized]} to set it for all"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

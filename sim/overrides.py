@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, UserError
 from sim.scenario import (
     Scenario,
     _key_parts,
@@ -31,8 +31,10 @@ from sim.scenario import (
 from sim.toml_writer import toml_value
 
 __all__ = [
+    "SAME_AS_SET",
     "ScenarioRef",
     "apply_sets",
+    "check_same_as_set",
     "format_sets",
     "parse_sets",
     "parse_sweep_values",
@@ -68,6 +70,53 @@ def parse_sets(texts: Iterable[str]) -> dict[str, object]:
             )
         out[first] = value
     return out
+
+
+#: Keywords (of the API; the CLI's options map onto them) that set a scenario key of their own,
+#: and that key. Given both ways with two values, which one ran and which one the labels show
+#: would differ: so both ways at once must agree, as two --set of one key must.
+SAME_AS_SET = {
+    "replications": "replications",
+    "seed": "seed",
+    "until": "horizon_days",
+    "parameter_uncertainty": "uncertainty.enabled",
+}
+
+
+def check_same_as_set(
+    sets: Mapping[str, object],
+    keywords: Mapping[str, object],
+    *,
+    names: Mapping[str, str] | None = None,
+    set_option: str = "sets",
+) -> None:
+    """Refuse a keyword of :data:`SAME_AS_SET` and a key of ``sets`` that set one thing to two
+    values (the same rule on the CLI, ``--seed 7 --set seed=5``, and in the API).
+
+    Args:
+        sets: the dotted keys as typed -> their values.
+        keywords: keywords -> their values (None: not given).
+        names: how to name each keyword to the user (default ``seed=7``, as in the API).
+        set_option: how to name ``sets`` to the user (``--set`` on the CLI).
+
+    ``until`` is a day and ``horizon_days`` a length: both at once are refused, whatever the
+    values.
+    """
+    typed = {".".join(_key_parts(str(key))): key for key in sets}
+    for name, mine in keywords.items():
+        key = SAME_AS_SET[name]
+        if mine is None or key not in typed:
+            continue
+        option = (names or {}).get(name) or f"{name}={mine}"
+        theirs = f"{set_option} {typed[key]}"
+        if name == "until":
+            raise UserError(f"{option} and {theirs} both set the horizon: give one of them")
+        value = sets[typed[key]]
+        if not _same(mine, value):
+            raise UserError(
+                f"{option} and {theirs}={value_text(value)} disagree: "
+                f"set {key} one way, or give both the same value"
+            )
 
 
 def _refuse_trailing_comma(text: str) -> None:

@@ -8,7 +8,7 @@ and day 0 becomes the export day. Reading and checking the file is :mod:`sim.crm
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 from sim.crm import ReadOptions, read_pipeline
 from sim.errors import UserError
 from sim.model import InitialPipeline
-from sim.scenario import Scenario, scenario_from_dict
+from sim.scenario import Scenario, _key_parts, scenario_from_dict
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,38 @@ def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
             raise UserError(f"--map: {item!r} is not COLUMN=FIELD (e.g. 'Deal Name=deal_id')")
         mapping.setdefault(column.strip(), []).extend(fields)
     return mapping
+
+
+def check_sets_with_pipeline(
+    sets: Mapping[str, object], scenario: Scenario, source: PipelineSource
+) -> None:
+    """Refuse a --set that the export would override, before anything runs: one that it
+    would silently undo runs one thing and labels another.
+
+    ``scenario`` is the one with ``sets`` applied. ``deals.initial`` is replaced by the
+    export's open deals, whatever it says; ``start_date`` becomes ``--as-of`` (the same day
+    twice is no conflict; without ``--as-of`` the export is read as of that start date).
+    """
+    from sim.overrides import value_text
+
+    for key, value in sets.items():
+        parts = _key_parts(str(key))
+        shown = f"--set {key}={value_text(value)}"
+        if parts[:2] == ["deals", "initial"] or (
+            parts == ["deals"] and isinstance(value, Mapping) and "initial" in value
+        ):
+            raise UserError(
+                f"--pipeline {source.path} and {shown}: the export's open deals replace "
+                "deals.initial, so the --set would be ignored: leave it out, or run without "
+                "--pipeline"
+            )
+        if parts == ["start_date"] and source.as_of is not None:
+            if scenario.start_date != source.as_of:
+                raise UserError(
+                    f"--as-of {source.as_of} and {shown} disagree: with --pipeline, the "
+                    "simulation starts on the export's day; give one of them, or both the "
+                    "same date"
+                )
 
 
 def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario, InitialPipeline]:

@@ -44,12 +44,13 @@ from sim.comparison import (
     jsonable,
     normalize_sets,
     paired_metric,
+    refuse_shared_key,
     write_json,
 )
 from sim.errors import ScenarioError, UserError
 from sim.factors import Factor, normalize_vary, point, prepare_factors
 from sim.model import compile_scenario
-from sim.overrides import ScenarioRef, format_sets, resolve_scenario
+from sim.overrides import ScenarioRef, check_same_as_set, format_sets, resolve_scenario
 from sim.point_runs import evaluate_points
 from sim.run_cost import check_run_cost
 from sim.scenario import Scenario, scenario_hash
@@ -397,8 +398,12 @@ def plan_sensitivity(
     if metric not in SENSITIVITY_METRICS:
         raise UserError(f"--metric: {metric!r} is not one of {', '.join(SENSITIVITY_METRICS)}")
     sets = normalize_sets(sets)
+    check_same_as_set(sets, {"replications": replications, "seed": seed})
     base, path = resolve_scenario(scenario, sets)
-    factors = prepare_factors(base, path, normalize_vary(vary), sets)
+    ranges = normalize_vary(vary)
+    for key, _, _ in ranges:  # every point runs on one seed: varying it would change no run
+        refuse_shared_key(key, f"sensitivity: --vary {key} cannot vary")
+    factors = prepare_factors(base, path, ranges, sets)
     if replications is None:
         replications = base.replications
         if method == "sobol":

@@ -27,6 +27,7 @@ from sim.comparison import (
     money_scale,
     normalize_sets,
     paired_metric,
+    refuse_shared_key,
     render_table,
     run_arms,
     write_json,
@@ -287,6 +288,7 @@ def prepare_sweep(
         raise UserError(f"sweep: {parameter} needs at least two values")
     if parameter in sets:
         raise UserError(f"sweep: {parameter} is both swept and set with --set")
+    refuse_shared_key(parameter, f"sweep: {parameter} cannot be swept")
     labels = list(labels) if labels is not None else [value_text(v) for v in values]
     arms = []
     for value, label in zip(values, labels, strict=True):

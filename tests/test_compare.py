@@ -156,8 +156,8 @@ def test_cli_compare_is_the_same_whatever_the_jobs(small_file, tmp_path):
 
 def test_cli_compare_default_folder_under_results(small_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["compare", str(small_file), "--set", "seed=4", "-n", "3", "-j", "1",
-                 "--no-plots"]) == 0  # fmt: skip
+    assert main(["compare", str(small_file), "--set", "budget.funded_share=0.9", "-n", "3",
+                 "-j", "1", "--no-plots"]) == 0  # fmt: skip
     folders = list((tmp_path / "results").iterdir())
     assert len(folders) == 1 and folders[0].name.startswith("compare-small-")
 
@@ -185,7 +185,7 @@ def test_cli_compare_refuses_a_non_empty_folder_without_force(small_file, tmp_pa
     out = tmp_path / "cmp"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    args = ["compare", small_file, "--set", "seed=4", "-n", 3, "-j", 1, "-o", out]
+    args = ["compare", small_file, "--set", "budget.funded_share=0.9", "-n", 3, "-j", 1, "-o", out]
     result = invoke(*args)
     assert result.exit_code == 2 and "--force" in result.stderr
     assert (out / "keep.txt").exists()

@@ -45,7 +45,7 @@ def command_writing(kind: str, out: Path, tiny: Path, results: Path) -> list[str
     """The argv of one writing command with ``out`` as its output."""
     return {
         "run": ["run", tiny, "-n", "2", "-j", "1", "-o", out],
-        "compare": ["compare", tiny, "--set", "seed=3", "-n", "2", "-j", "1", "-o", out],
+        "compare": ["compare", tiny, "--set", "name=t2", "-n", "2", "-j", "1", "-o", out],
         "sweep": ["sweep", tiny, "--set", "deals.arrivals_per_month=1,2", "-n", "2", "-o", out],
         "fit": ["fit", HISTORY, "--as-of", "2024-06-01", "-o", out],
         "export-history": ["export-history", results, "-o", out],
@@ -369,7 +369,7 @@ def test_outputs_follow_the_umask(umask_022, tiny_scenario, tmp_path):
     fitted = tmp_path / "fitted.toml"
     assert main(["fit", str(HISTORY), "--as-of", "2024-06-01", "-o", str(fitted)]) == 0
     compared = tmp_path / "compared"
-    argv = ["compare", str(tiny_scenario), "--set", "seed=3", "-n", "2", "-j", "1", "--no-plots"]
+    argv = ["compare", str(tiny_scenario), "--set", "name=t2", "-n", "2", "-j", "1", "--no-plots"]
     assert main([*argv, "-o", str(compared)]) == 0
     files = [*run.iterdir(), *compared.iterdir(), history, log, fitted, tmp_path / "fitted-fit.png"]
     assert {p.name: oct(mode(p)) for p in files} == {p.name: oct(0o644) for p in files}
