@@ -35,6 +35,7 @@ from xml.sax.saxutils import quoteattr
 
 from sim.atomic import atomic_file
 from sim.errors import UserError
+from sim.results_folder import existing_folder
 
 EVENTS = "events.csv"
 SUMMARY = "summary.json"
@@ -102,14 +103,13 @@ def log_format(out: Path | str, format: str | None) -> str:
 
 
 def _start_date(folder: Path) -> dt.datetime:
-    path = folder / SUMMARY
+    path = existing_folder(folder) / SUMMARY
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
         return dt.datetime.combine(dt.date.fromisoformat(summary["start_date"]), dt.time(0))
     except FileNotFoundError:
-        raise UserError(
-            f"{path}: no such file ({folder} is not a dealsim results folder)"
-        ) from None
+        # The words of the other readers (sim.results.read_summary) for the same folder.
+        raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: cannot read start_date ({exc})") from None
 
@@ -127,9 +127,7 @@ def _scenario_name(folder: Path) -> str:
 
 
 def _events_path(folder: Path) -> Path:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such results folder")
+    folder = existing_folder(folder)
     path = folder / EVENTS
     if not path.is_file():
         raise UserError(f"{folder}: has no {EVENTS}: {_how_to_get_events(folder)}")

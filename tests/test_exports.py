@@ -184,7 +184,7 @@ def test_unknown_replication_and_folder(run_dir, tmp_path, group):
     result = CliRunner().invoke(
         group, ["export-log", str(tmp_path / "nope"), "--format", "csv", "-o", str(out)]
     )
-    assert result.exit_code == 2 and "no such results folder" in result.output
+    assert result.exit_code == 2 and "no such folder: " in result.output
 
 
 def test_an_existing_output_file_is_kept_unless_forced(tmp_path):

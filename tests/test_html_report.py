@@ -221,7 +221,7 @@ def test_sweep_report(tmp_path):
 
 def test_detect_kind_and_bad_folders(tmp_path, run_dir):
     assert detect_kind(run_dir).name == "run"
-    with pytest.raises(UserError, match="not a folder"):
+    with pytest.raises(UserError, match="no such folder: .*missing"):
         detect_kind(tmp_path / "missing")
     with pytest.raises(UserError, match="not a dealsim results folder"):
         detect_kind(tmp_path)
@@ -246,7 +246,7 @@ def test_report_command(run_dir, tmp_path, cheap_figures):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["report", "{tmp}/nowhere"], "not a folder"),
+        (["report", "{tmp}/nowhere"], "no such folder: "),
         (["report", "{tmp}"], "not a dealsim results folder"),
         (["report", "{run}", "-o", "{tmp}/report.pdf"], "a report is an HTML file"),
         (["run", "equipment", "-n", 2, "--report", "equipment"], "--report: equipment is not"),
