@@ -52,10 +52,20 @@ class _Group(click.Group):
             raise _ReaderGone() from None
 
 
+#: The commands that only read and print: an interruption of one of them loses no files.
+WRITES_NOTHING = frozenset({"explain", "scenarios", "schema", "validate", "weighted"})
+#: The command of this invocation, for the message of an interruption (which comes once the
+#: click context is gone).
+_command: str | None = None
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dealsim")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Monte Carlo simulator of long-cycle B2B deals."""
+    global _command
+    _command = ctx.invoked_subcommand
     set_level(NORMAL)  # each invocation starts at the normal level (tests run many in one process)
 
 
@@ -554,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    global _command
+    _command = None  # until the group has parsed which command this is
     try:
         # With standalone_mode=False, click returns the code given to ctx.exit() (click >= 8.2).
         code = cli.main(args=argv, prog_name="dealsim", standalone_mode=False)
@@ -599,10 +611,16 @@ def _interrupted(signum: int) -> int:
 
     stop_all()
     click.echo(
-        f"Interrupted ({signal.Signals(signum).name}): stopped; unfinished results were not kept.",
-        err=True,
+        f"Interrupted ({signal.Signals(signum).name}): stopped; {_what_was_kept()}", err=True
     )
     return 128 + signum
+
+
+def _what_was_kept() -> str:
+    """What an interruption left on disk, in the words of the command that was stopped."""
+    if _command in WRITES_NOTHING:  # "unfinished results were not kept" would make one wonder
+        return f"{_command} writes no files: nothing was changed."
+    return "unfinished results were not kept."
 
 
 def _unexpected(exc: Exception) -> int:

@@ -253,7 +253,7 @@ def fit_command(
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="The file to write (CSV).",
+    help="The file to write (CSV: a name ending in .csv, or no suffix).",
 )
 @click.option(
     "-r", "--replication", type=int, default=0, show_default=True, help="Which replication."
@@ -262,9 +262,9 @@ def fit_command(
 @_user_errors
 def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
-    from sim.exports import export_history
+    from sim.exports import export_history, history_name
 
-    _check_output(output, force)
+    _check_output(history_name(output), force)  # a .xlsx name is refused before anything
     with status("Exporting the history"):
         path, deals, rows = export_history(folder, output, replication, force=force)
     click.echo(f"replication {replication}: {deals} deals, {rows} rows")
@@ -274,14 +274,17 @@ def export_history_command(folder, output, replication, force):
 @click.command("export-log")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["xes", "csv"], case_sensitive=False), required=True
+    "--format",
+    "fmt",
+    type=click.Choice(["xes", "csv"], case_sensitive=False),
+    help="xes or csv (default: told by the -o name, .xes or .csv).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="The file to write (XES or CSV, by --format).",
+    help="The file to write: a name ending in .xes or .csv (or no suffix, with --format).",
 )
 @click.option(
     "-r",
@@ -299,10 +302,11 @@ def export_history_command(folder, output, replication, force):
 @_user_errors
 def export_log_command(folder, fmt, output, replication, all_replications, force):
     """Write a run's event log for process-mining tools (XES or CSV)."""
-    from sim.exports import export_log
+    from sim.exports import export_log, log_format
 
     if all_replications and replication is not None:
         raise UserError("--replication and --all-replications: choose one")
+    fmt = log_format(output, fmt)  # a name that says another format is refused before anything
     _check_output(output, force)
     chosen = None if all_replications else (0 if replication is None else replication)
     with status("Exporting the event log"):

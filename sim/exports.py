@@ -35,6 +35,7 @@ from xml.sax.saxutils import quoteattr
 
 from sim.atomic import atomic_file
 from sim.errors import UserError
+from sim.results_folder import existing_folder
 
 EVENTS = "events.csv"
 SUMMARY = "summary.json"
@@ -50,17 +51,65 @@ _SIDE_EVENTS = (
     "shock_survived",
 )
 _REQUIRED = ("replication", "deal", "day", "event", "from_stage", "to_stage")
+#: The name endings of each format written; a name with another suffix (``.xlsx``, or ``.xes``
+#: for CSV text) would open as garbage or not at all, so it is refused. No suffix is fine.
+SUFFIXES = {"csv": (".csv",), "xes": (".xes",)}
+
+
+def _suffix(out: Path) -> str:
+    return Path(out).suffix.lower()
+
+
+def history_name(out: Path | str) -> Path:
+    """``out`` for the stage history, which is CSV: refused if its name says another format.
+
+    Raises:
+        UserError: a suffix other than .csv (none is fine).
+    """
+    suffix = _suffix(Path(out))
+    if suffix and suffix not in SUFFIXES["csv"]:
+        raise UserError(
+            f"-o {out}: export-history writes CSV only, not {suffix}; give a name ending in .csv"
+        )
+    return Path(out)
+
+
+def log_format(out: Path | str, format: str | None) -> str:
+    """The process-mining format to write to ``out``: ``format``, else the one its name says.
+
+    Raises:
+        UserError: an unknown format; a name ending in neither .xes nor .csv (none is fine
+            with ``format``); a name of one format with ``format`` the other; neither given.
+    """
+    offered = "xes (.xes) or csv (.csv)"
+    fmt = format.lower() if format is not None else None
+    if fmt is not None and fmt not in SUFFIXES:
+        raise UserError(f"--format {format}: expected {offered}")
+    suffix = _suffix(Path(out))
+    told = next((name for name, ends in SUFFIXES.items() if suffix in ends), None)
+    if suffix and told is None:
+        raise UserError(
+            f"-o {out}: export-log writes {offered}, not {suffix}; give a name ending in .xes "
+            "or .csv"
+        )
+    if fmt is not None and told is not None and fmt != told:
+        raise UserError(
+            f"-o {out}: a {suffix} name, but --format {fmt}; use --format {told}, or a name "
+            f"ending in {SUFFIXES[fmt][0]}"
+        )
+    if fmt is None and told is None:
+        raise UserError(f"-o {out}: no suffix to tell the format by; give --format xes or csv")
+    return fmt or told
 
 
 def _start_date(folder: Path) -> dt.datetime:
-    path = folder / SUMMARY
+    path = existing_folder(folder) / SUMMARY
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
         return dt.datetime.combine(dt.date.fromisoformat(summary["start_date"]), dt.time(0))
     except FileNotFoundError:
-        raise UserError(
-            f"{path}: no such file ({folder} is not a dealsim results folder)"
-        ) from None
+        # The words of the other readers (sim.results.read_summary) for the same folder.
+        raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: cannot read start_date ({exc})") from None
 
@@ -78,9 +127,7 @@ def _scenario_name(folder: Path) -> str:
 
 
 def _events_path(folder: Path) -> Path:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such results folder")
+    folder = existing_folder(folder)
     path = folder / EVENTS
     if not path.is_file():
         raise UserError(f"{folder}: has no {EVENTS}: {_how_to_get_events(folder)}")
@@ -181,9 +228,11 @@ def export_history(
         (path written, deals, rows).
 
     Raises:
-        UserError: not a results folder, no events.csv (run with --events), no such replication.
+        UserError: a name ending in another suffix than .csv, not a results folder, no
+            events.csv (run with --events), no such replication.
     """
     folder = Path(results_dir)
+    out_csv = history_name(out_csv)
     start = _start_date(folder)
     counts = {"rows": 0}
     deals: set[int] = set()
@@ -252,13 +301,14 @@ def _iso(when: dt.datetime) -> str:
 def export_log(
     results_dir: Path | str,
     out: Path | str,
-    format: str,
+    format: str | None,
     replication: int | None = None,
     force: bool = True,
 ) -> tuple[Path, int, int]:
     """Write the simulated event log for process-mining tools (``csv`` or ``xes``).
 
     Args:
+        format: ``csv`` or ``xes``; None: the one ``out``'s suffix says (see :func:`log_format`).
         replication: only this replication; None: all of them (case ids are
             ``r<rep>-d<deal>``).
         force: False refuses to replace ``out`` if it exists when the export is done.
@@ -267,9 +317,7 @@ def export_log(
         (path written, cases, events).
     """
     folder = Path(results_dir)
-    fmt = format.lower()
-    if fmt not in ("csv", "xes"):
-        raise UserError(f"--format {format}: expected xes or csv")
+    fmt = log_format(out, format)
     _events_path(folder)
     totals = {"cases": 0, "events": 0}
     scenario = _scenario_name(folder)

@@ -20,6 +20,7 @@ from sim.aggregate import clean_for_json
 from sim.atomic import StagedFolder, as_output_error, check_output_folder, output_errors
 from sim.errors import UserError
 from sim.records_csv import EVENT_COLUMNS, deal_columns
+from sim.results_folder import existing_folder
 from sim.runner import ReplicationOutput
 from sim.summary_check import problems_text, summary_problems
 
@@ -190,7 +191,7 @@ def forecast_csv(summary: dict, stage_names: list[str]) -> str:
 
 def read_summary(folder: Path) -> dict:
     """The summary of a results folder, or a clear error if it is not one."""
-    path = Path(folder) / SUMMARY
+    path = existing_folder(folder) / SUMMARY
     if not path.is_file():
         raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})")
     try:

@@ -4,6 +4,7 @@ it and how long they waited, month by month (from ``summary.json`` ``teams``).""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 
@@ -64,11 +65,10 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     queue_ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
     queue_ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
     cost = team["cost"]["mean"]
-    sale = summary["cost_of_sale"]["per_won_deal"]["mean"]
     subtitle = (
-        f"{team['hours']['mean']:,.0f} hours per run, {money(cost, summary['currency'])}; cost of "
-        f"sale per won deal (all teams) {money(sale, summary['currency'])}; means over "
-        "replications.\nRed: 95% or more of the people's time at work, so deals queue"
+        f"{team['hours']['mean']:,.0f} hours per run, {money(cost, summary['currency'])}; "
+        f"{_sale_text(summary)}; means over replications.\n"
+        "Red: 95% or more of the people's time at work, so deals queue"
     )
     title = heading(
         f"Our {name}: how busy, and what it made deals wait", summary["scenario"], label
@@ -81,6 +81,15 @@ def team_capacity(summary: dict, name: str, path: Path) -> Path:
     fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, path)
     return path
+
+
+def _sale_text(summary: dict) -> str:
+    """The cost of sale per won deal, or that there is none: with no deal won, the mean is null
+    in summary.json (nan in a run's own summary), which no amount can show."""
+    sale = summary["cost_of_sale"]["per_won_deal"]["mean"]
+    if sale is None or not math.isfinite(sale):
+        return "no deal won, so no cost of sale per won deal"
+    return f"cost of sale per won deal (all teams) {money(sale, summary['currency'])}"
 
 
 def _busy_panel(ax, months, periods, team, summary) -> None:

@@ -389,10 +389,21 @@ def _move_line(story: Story, event: tuple) -> str:
     return f"The client slides back -> back to {to}"
 
 
-#: What our own people do for the deal, as told in the story ({team}: the team's name).
+#: A request for our own people, as told in the story ({team}: the team's name): when a person
+#: was free at once, and when the deal queued ({waited}: how long). The log has the request
+#: either way; only the time to the work's start tells whether the deal really waited.
+SELLER_REQUESTS = {
+    "seller_wait": (
+        "Needs work from our {team} before going on (someone is free at once)",
+        "Waits {waited} for our {team}: everyone is busy with other deals",
+    ),
+    "seller_queued": (
+        "Asks our {team} for work done alongside",
+        "Asks our {team} for work done alongside (queued behind other deals for {waited})",
+    ),
+}
+#: What our own people then do for the deal.
 SELLER_LINES = {
-    "seller_wait": "Waits for our {team}: everyone is busy with other deals",
-    "seller_queued": "Asks our {team} for work done alongside (queued behind other deals)",
     "seller_start": "Our {team} starts the work",
     "seller_done": "Our {team} finishes the work",
     "seller_left": "Our {team} stops: the deal has moved",
@@ -412,6 +423,33 @@ def _wait_after(events: list[tuple], k: int) -> float | None:
         if e[2] in ("move", "close"):
             return float(e[1] - day)
     return None
+
+
+def _queued_days(story: Story, events: list[tuple], k: int) -> float:
+    """Days the request at event k spent in its team's queue: until the work started, the deal
+    left the queue (it moved), or the story ended (the outcome or the horizon)."""
+    _, day, _, _, _, cause = events[k]
+    for e in events[k + 1 :]:
+        if e[2] in ("seller_start", "seller_left") and e[5] == cause:
+            return float(e[1] - day)
+    end_day = story.closed if story.outcome else story.model.horizon
+    return float(end_day - day)
+
+
+def _seller_request_line(story: Story, events: list[tuple], k: int) -> str:
+    _, _, kind, _, _, cause = events[k]
+    at_once, queued = SELLER_REQUESTS[kind]
+    waited = _queued_days(story, events, k)
+    if waited <= 0:  # granted the instant it was asked: no queue to tell of
+        return at_once.format(team=_team(cause))
+    return queued.format(team=_team(cause), waited=_wait_length(waited))
+
+
+def _wait_length(days: float) -> str:
+    """'under a day', '1 day', '29 days', '2.3 months'."""
+    if days < 1:
+        return "under a day"
+    return "1 day" if round(days) == 1 else _duration(days)
 
 
 def story_lines(story: Story) -> list[tuple[float, str]]:
@@ -450,6 +488,8 @@ def story_lines(story: Story) -> list[tuple[float, str]]:
                     text += f" (stops waiting after {waited:.0f} days: the line is needed)"
                 else:
                     text += f" (waits {waited:.0f} days)"
+        elif kind in SELLER_REQUESTS:
+            text = _seller_request_line(story, events, k)
         elif kind in SELLER_LINES:
             text = SELLER_LINES[kind].format(team=_team(cause))
         elif kind == "person_replaced":

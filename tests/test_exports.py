@@ -167,7 +167,7 @@ def test_no_events_csv_asks_for_events(run_dir, tmp_path, group):
         plots=False,
     )
     for args in (["export-history", str(folder)], ["export-log", str(folder), "--format", "xes"]):
-        out = tmp_path / "out.file"
+        out = tmp_path / "out"  # no suffix: a name of either format
         result = CliRunner().invoke(group, [*args, "-o", str(out)])
         assert result.exit_code == 2
         assert "--events" in result.output and str(folder) in result.output
@@ -184,7 +184,7 @@ def test_unknown_replication_and_folder(run_dir, tmp_path, group):
     result = CliRunner().invoke(
         group, ["export-log", str(tmp_path / "nope"), "--format", "csv", "-o", str(out)]
     )
-    assert result.exit_code == 2 and "no such results folder" in result.output
+    assert result.exit_code == 2 and "no such folder: " in result.output
 
 
 def test_an_existing_output_file_is_kept_unless_forced(tmp_path):
@@ -223,3 +223,43 @@ def test_a_damaged_event_log_is_one_clear_error(run_dir, tmp_path, group, damage
         assert result.exit_code == 2, result.output
         assert said in result.output and "events.csv" in result.output
         assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["export-log", "--format", "csv", "-o", "log.xes"], "a .xes name, but --format csv"),
+        (["export-log", "--format", "xes", "-o", "log.CSV"], "a .csv name, but --format xes"),
+        (["export-log", "-o", "log.xlsx"], "export-log writes xes (.xes) or csv (.csv), not .xlsx"),
+        (
+            ["export-log", "--format", "csv", "-o", "log.xlsx"],
+            "export-log writes xes (.xes) or csv",
+        ),
+        (["export-log", "-o", "log"], "no suffix to tell the format by; give --format"),
+        (["export-history", "-o", "history.xlsx"], "export-history writes CSV only, not .xlsx"),
+        (["export-history", "-o", "history.xes"], "export-history writes CSV only, not .xes"),
+    ],
+)
+def test_a_name_of_another_format_is_refused(run_dir, tmp_path, group, args, said):
+    """CSV text in a .xlsx or .xes file opens as garbage: the name is refused, nothing written."""
+    command, *options, name = args
+    result = CliRunner().invoke(group, [command, str(run_dir), *options, str(tmp_path / name)])
+    assert result.exit_code == 2, result.output
+    assert f"-o {tmp_path / name}: {said}" in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "first"),
+    [
+        (["export-log", "-o", "log.xes"], "<?xml"),  # the format told by the name
+        (["export-log", "-o", "log.csv"], "case:concept:name,"),
+        (["export-log", "--format", "xes", "-o", "log"], "<?xml"),  # no suffix: --format says
+        (["export-history", "-o", "history"], "deal_id,stage,entered_at"),
+    ],
+)
+def test_the_name_tells_the_format_or_lets_format_say(run_dir, tmp_path, group, args, first):
+    command, *options, name = args
+    result = CliRunner().invoke(group, [command, str(run_dir), *options, str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name).read_text(encoding="utf-8").startswith(first)

@@ -227,7 +227,7 @@ def test_sweep_report(tmp_path):
 
 def test_detect_kind_and_bad_folders(tmp_path, run_dir):
     assert detect_kind(run_dir).name == "run"
-    with pytest.raises(UserError, match="not a folder"):
+    with pytest.raises(UserError, match="no such folder: .*missing"):
         detect_kind(tmp_path / "missing")
     with pytest.raises(UserError, match="not a dealsim results folder"):
         detect_kind(tmp_path)
@@ -252,7 +252,7 @@ def test_report_command(run_dir, tmp_path, cheap_figures):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["report", "{tmp}/nowhere"], "not a folder"),
+        (["report", "{tmp}/nowhere"], "no such folder: "),
         (["report", "{tmp}"], "not a dealsim results folder"),
         (["report", "{run}", "-o", "{tmp}/report.pdf"], "a report is an HTML file"),
         (["run", "equipment", "-n", 2, "--report", "equipment"], "--report: equipment is not"),
@@ -470,3 +470,23 @@ def test_provenance_names_the_engine_and_the_executor(run_dir):
     rows = dict(provenance(summary, cluster))
     assert rows["Engine"] == "vectorized: every deal's story decided in bulk with numpy"
     assert rows["Where it ran"] == "Dask scheduler tcp://10.0.0.5:8786: 3 workers, 6 threads"
+
+
+def test_a_team_run_without_a_won_deal_plots_and_reports(tmp_path):
+    """No deal won: cost_of_sale.per_won_deal.mean is null in summary.json, which plot and
+    report read back (the team figure's subtitle crashed on it, exit 1): said in words."""
+    from sim.cli import main
+
+    out = tmp_path / "run"
+    nothing_won = ["--set", "stages.proposal.exits={ lost = 1.0 }", "--deals", "none"]
+    argv = ["run", "capacity", *nothing_won, "-n", "2", "-j", "1", "--no-plots", "-o", str(out)]
+    assert main(argv) == 0
+    assert _summary(out)["cost_of_sale"]["per_won_deal"]["mean"] is None
+    assert main(["plot", str(out)]) == 0
+    assert (out / "team_presales.png").is_file()
+    assert main(["report", str(out)]) == 0
+    page = Page((out / "report.html").read_text(encoding="utf-8"))
+    shown = page.keyed["cost_of_sale.per_won_deal.mean"]
+    assert shown["value"] == "" and shown["text"] == "none, no deal was won"
+    figure = next(img for img in page.images if "presales" in img.get("alt", ""))
+    assert "no deal won, so no cost of sale per won deal" in _svg(figure["src"])

@@ -201,6 +201,8 @@ def test_sigterm_ends_every_command_with_workers(command, storm, tiny_scenario, 
     err = proc.stderr.read()
     assert code == 143, err
     assert "Traceback" not in err
+    if command == "explain":  # it writes nothing: no "unfinished results were not kept"
+        assert "Interrupted (SIGTERM): stopped; explain writes no files" in err
     assert not (tmp_path / "out").exists()
     assert temp_folders(tmp_path) == []
 
@@ -281,3 +283,33 @@ def test_an_error_that_a_stop_signal_became_is_an_interruption(
         assert code == 1 and "bug" in err
     else:
         assert code == 128 + signal.SIGINT and "Interrupted (SIGINT)" in err and "bug" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("explain", "stopped; explain writes no files: nothing was changed."),
+        ("run", "stopped; unfinished results were not kept."),
+    ],
+)
+def test_ctrl_c_says_what_was_kept(command, said, tiny_scenario, tmp_path, monkeypatch, capsys):
+    """explain only reads its folder: "unfinished results were not kept" made one wonder what
+    it had been writing. A command that writes keeps saying so."""
+    import sim.api
+    import sim.explain
+    from sim.cli import main
+    from sim.errors import Interrupted
+
+    def ctrl_c(*args, **kwargs):
+        raise Interrupted(signal.SIGINT)
+
+    base = tmp_path / "base"
+    argv = ["run", str(tiny_scenario), "-n", "2", "-j", "1", "--no-plots", "-o", str(base)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sim.explain, "explain_folder", ctrl_c)
+    monkeypatch.setattr(sim.api, "simulate", ctrl_c)
+    argv = {"explain": ["explain", str(base)], "run": [*argv[:-1], str(tmp_path / "again")]}
+    assert main(argv[command]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"Interrupted (SIGINT): {said}"]

@@ -160,10 +160,9 @@ def test_the_exports_say_when_the_summary_is_no_object(team_run, tmp_path, capsy
     """export-log read the scenario's name with .get on whatever the file held (exit 1)."""
     folder = damaged_copy(team_run, tmp_path, lambda s: None)
     (folder / "summary.json").write_text("[]", encoding="utf-8")
-    out = tmp_path / f"log.{fmt}"
-    for argv in (["export-log", str(folder), "--format", fmt, "-o", str(out)],
-                 ["export-history", str(folder), "-o", str(out)]):  # fmt: skip
-        assert main(argv) == 2
+    for out, argv in ((tmp_path / f"log.{fmt}", ["export-log", str(folder), "--format", fmt]),
+                      (tmp_path / "history.csv", ["export-history", str(folder)])):  # fmt: skip
+        assert main([*argv, "-o", str(out)]) == 2
         err = capsys.readouterr().err
         assert "summary.json: cannot read start_date" in err and "Traceback" not in err
         assert not out.exists()

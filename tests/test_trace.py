@@ -258,3 +258,29 @@ def test_two_pick_selectors_are_refused():
     assert out.exit_code == 2
     assert "--reset and --won cannot be used together" in out.output
     assert "Traceback" not in out.output
+
+
+def test_a_request_for_our_people_tells_a_queue_only_when_the_deal_waited():
+    """The log has a request whether or not a person was free; "queued behind other deals"
+    was written for every one, waits of zero days included. Capacity's presales and legal
+    queue for some deals and not for others: each request is told as what happened to it."""
+    first = find_story("capacity", deal=0, replication=0)
+    stories = [first, *stories_of(first, list(range(1, 80)))]
+    told = {"waited": 0, "at once": 0}
+    for story in stories:
+        events = story.events
+        texts = iter(text for _, text in story.lines() if re.search(r"\bour\b", text, re.I))
+        for k, (_, day, kind, _, _, cause) in enumerate(events):
+            if kind.startswith("seller_"):
+                text = next(texts)
+            if kind not in ("seller_wait", "seller_queued"):
+                continue
+            ends = (e[1] for e in events[k + 1 :] if e[2] == "seller_start" and e[5] == cause)
+            start = next(ends, None)  # None: still queued when the deal moved or the story ended
+            waited = start is None or start > day
+            queue_words = "queued behind other deals" in text or "everyone is busy" in text
+            assert queue_words == waited, (story.deal, text)
+            told["waited" if waited else "at once"] += 1
+            if start is not None and 1.5 <= start - day < 60:  # how long, in days
+                assert f" {round(start - day)} days" in text, text
+    assert told["waited"] > 0 and told["at once"] > 0, told

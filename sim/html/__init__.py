@@ -34,6 +34,7 @@ from pathlib import Path
 
 from sim.errors import UserError
 from sim.html.page import check_output, render, write_page
+from sim.results_folder import existing_folder
 
 __all__ = ["KINDS", "Kind", "detect_kind", "render_folder", "write_report"]
 
@@ -79,9 +80,7 @@ KINDS: tuple[Kind, ...] = (
 
 def detect_kind(folder: Path) -> Kind:
     """The kind of a results folder, from the files it holds."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: not a folder (give a results folder of dealsim)")
+    folder = existing_folder(folder)
     for kind in KINDS:
         if (folder / kind.marker).is_file():
             return kind

@@ -311,6 +311,8 @@ def team_section(summary: dict) -> dict | None:
     return {
         "rows": team_rows(summary),
         "lead": _team_lead(summary),
+        # null when no deal was won: the page says so rather than show "-" (± -) for an amount
+        "won_any": per_won["mean"] is not None,
         "per_won": per_won["mean"],
         "per_won_text": money(per_won["mean"], cur),
         "per_won_se": money(per_won["se"], cur),
