@@ -58,8 +58,8 @@ def test_force_never_replaces_a_folder_holding_the_command_input(tmp_path, capsy
     scenario.rename(moved)
     for argv in (
         [*run, str(moved)],
-        ["compare", str(moved), "textbook", "-n", "2", "-j", "1", "--no-plots", "--force",
-         "-o", str(results)],
+        ["compare", str(moved), "--set", "deals.arrivals_per_month=1", "-n", "2", "-j", "1",
+         "--no-plots", "--force", "-o", str(results)],
         ["sweep", str(moved), "--set", "deals.arrivals_per_month=1,2", "-n", "2", "-j", "1",
          "--no-plots", "--force", "-o", str(results)],
     ):  # fmt: skip
