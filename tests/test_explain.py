@@ -126,4 +126,4 @@ def test_cli_explain(cli, equipment_run: Path, tmp_path: Path):
     assert data["counterfactuals"]["mechanisms"]["shocks"]["bookings"]["delta"] is not None
     missing = CliRunner().invoke(cli, ["explain", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
-    assert "summary.json" in missing.stderr
+    assert "no such folder" in missing.stderr and str(tmp_path / "nothing") in missing.stderr
