@@ -3,7 +3,7 @@
 Measures, on this machine, in one sitting (the figures of the README's Speed section):
 
 1. the ceilings: raw SimPy shaped like deals (2,000 concurrent processes that each make 4 bare
-   timeouts, DESIGN section 6), and the same processes whose every visit requests, holds and
+   timeouts), and the same processes whose every visit requests, holds and
    releases a person of a ``simpy.Resource``, then spends its own timeout (the shape of a run
    with a team at every stage); best of several rounds;
 2. stage visits per second of whole `dealsim run` commands on one job (timed from outside,

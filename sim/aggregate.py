@@ -187,7 +187,7 @@ class Aggregate:
         return out
 
     def summary(self, target: float | None = None) -> dict:
-        """The deterministic summary.json content (DESIGN section 4).
+        """The deterministic summary.json content (the README's "Results" section).
 
         Args:
             target: a bookings amount; adds the probability of reaching it by each quarter end.

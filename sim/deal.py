@@ -1,4 +1,4 @@
-"""The life of one deal as a SimPy process, with every stall mechanism (DESIGN section 2).
+"""The life of one deal as a SimPy process, with every stall mechanism.
 
 In an active stage a deal lives a *stretch*: it may first wait for the budget release (it came
 to the gate without money: it waits on the release, an event every such deal shares), then
@@ -12,7 +12,7 @@ Random numbers are read from tables drawn beforehand (:mod:`sim.draws`): the dur
 of the deal's k-th stage visit, its j-th request for money, so that per-event work stays at a
 few list look-ups and two scenarios see the same numbers for the same decisions.
 
-Stall time is attributed per cause (DESIGN section 2, "settled details"): waiting for budget or
+Stall time is attributed per cause: waiting for budget or
 for the market, dormant time, and rework: the work lost in an interrupted stage plus the time
 until the deal is back in that stage or a later one, less the waits in between. The vectorized
 engine (:mod:`sim.planner`) applies the same rules to arrays; tests hold the two equal.
@@ -163,7 +163,7 @@ class DealLives:
     def life(self, i: int, state: int, lists: TableLists, row: int):
         """The life of deal ``i`` from ``state`` until an outcome (or the horizon).
 
-        Kept lean: a stage visit costs a timeout and a few list look-ups (DESIGN section 6).
+        Kept lean: a stage visit costs a timeout and a few list look-ups (the speed target).
         The common draw (a visit on the current page of the tables) is read inline, and the
         clock is kept in ``now``: after a timeout of ``d`` started at ``now`` SimPy's clock is
         ``now + d`` exactly, so it is read from the environment only after waits whose end the

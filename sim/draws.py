@@ -1,6 +1,6 @@
 """Everything random in a replication, drawn in bulk before the SimPy run starts.
 
-The engine's per-visit work must stay at a few list look-ups (see DESIGN section 6), so all
+The engine's per-visit work must stay at a few list look-ups (the speed target), so all
 distributions are sampled here with vectorized inverse transforms:
 
 * per deal and visit ``k``: the duration and the exit it would take in *each* state if its k-th

@@ -1,4 +1,4 @@
-"""Writing and reading a results folder (DESIGN section 4).
+"""Writing and reading a results folder (the README's "Results" section is its contract).
 
 A run writes into a hidden temporary folder next to the target and renames it at the end, so an
 interrupted or failed run leaves no half-written results behind (see :mod:`sim.atomic`).

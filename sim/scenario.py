@@ -1,6 +1,6 @@
 """Scenario files: pydantic models of the TOML, loading, validation, JSON Schema, dumping.
 
-A scenario is the whole input of a simulation (DESIGN.md section 3 is the contract for its keys).
+A scenario is the whole input of a simulation (`dealsim schema` prints the contract for its keys).
 Validation happens here, once, so that the engine can trust every name and number it is given:
 field checks live on the models, checks that need the whole file (stage names used as targets,
 exits that sum to 1, stages that can never end) live on ``Scenario``. Every problem the user can

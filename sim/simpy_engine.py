@@ -1,6 +1,6 @@
 """The SimPy engine: one replication as processes that meet over shared events.
 
-The model of DESIGN section 2, written the way SimPy is meant to be used:
+The deal model, written the way SimPy is meant to be used:
 
 * each deal is a process (:mod:`sim.deal`);
 * new deals come from an arrival process;

@@ -17,10 +17,10 @@ figures use too. Two extra simulations split the gap: stage dynamics
 only (the budget, decision group, shocks and timing switched off) shows what time alone costs
 (deals that would be won, but later); the full model adds the stalls and resets.
 
-The field's commonest error is misjudging which stage the client is really in (DESIGN.md
-section 1): the same numbers if every deal were really one stage earlier than recorded (deals in
-the first stage stay there), so a trainer can show how far a forecast built on recorded stages
-overstates. When no deal can move back (one stage, or every deal in the first), that part is
+The field's commonest error is misjudging which stage the client is really in (as the
+practitioners of the forum thread this product grew from say): the same numbers if every deal
+were really one stage earlier than recorded (deals in the first stage stay there), so a trainer
+can show how far a forecast built on recorded stages overstates. When no deal can move back (one stage, or every deal in the first), that part is
 None and the text leaves it out.
 """
 

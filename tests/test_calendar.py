@@ -1,4 +1,4 @@
-"""Calendar arithmetic and budget releases, checked exactly (DESIGN section 2, budget cycle).
+"""Calendar arithmetic and budget releases, checked exactly (the budget cycle).
 
 The day counts below are worked out by hand from the calendar (2028 is a leap year) rather than
 with ``datetime`` arithmetic, so a helper that shares a mistake with the code cannot hide it.

@@ -1,4 +1,4 @@
-"""The command line (DESIGN.md sections 4, 5 and 7): results folder, determinism, user errors.
+"""The command line: results folder, determinism, user errors.
 
 Every run here is tiny (tests/data/cli/tiny.toml: 2 stages, ~20 deals, 180 days, 2-3
 replications) so the whole module stays fast. User errors must end with exit code 2, one message

@@ -1,4 +1,4 @@
-"""The four stall mechanisms against their definitions (DESIGN section 2, issue 3).
+"""The four stall mechanisms against their definitions.
 
 Statistical checks use a tolerance of Z standard errors around the exact value and, next to each,
 a check that a plausible wrong value lies outside that tolerance (so the test could fail). Fixed

@@ -1,4 +1,4 @@
-"""Property tests of the engine on random valid scenarios with every mechanism on (DESIGN s. 7).
+"""Property tests of the engine on random valid scenarios with every mechanism on.
 
 Each example is a small scenario (2-5 stages, a few dozen deals, a horizon under a year and a
 half) drawn with random durations of all eight families, random exits (an outcome always
