@@ -20,8 +20,8 @@ only (the budget, decision group, shocks and timing switched off) shows what tim
 The field's commonest error is misjudging which stage the client is really in (as the
 practitioners of the forum thread this product grew from say): the same numbers if every deal
 were really one stage earlier than recorded (deals in the first stage stay there), so a trainer
-can show how far a forecast built on recorded stages overstates. When no deal can move back (one stage, or every deal in the first), that part is
-None and the text leaves it out.
+can show how far a forecast built on recorded stages overstates. When no deal can move back
+(one stage, or every deal in the first), that part is None and the text leaves it out.
 """
 
 from __future__ import annotations
