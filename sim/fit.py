@@ -35,15 +35,17 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from sim.atomic import StagedFile, atomic_file, check_output_file, output_errors
+from sim.calendar import DAYS_PER_MONTH
 from sim.crm import OUTCOMES, History, HistoryRow, outcome_of
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
-from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
+from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow, wander_note
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_WALK_SD
 from sim.stage_keys import name_slug
 from sim.tables import render, scale_for, wrap
+from sim.uncertainty import walk_range
 
 #: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
 FITTED_MAX_LOG_SD = 2.0
@@ -645,6 +647,9 @@ def fit_history(
     arrival_times = [t for t in firsts if t > t0]
     inflow = fit_inflow(arrival_times, t0, instant, half_life)
     notes.extend(inflow.notes)
+    wander = wander_note(inflow, horizon_days / DAYS_PER_MONTH)
+    if wander:
+        notes.append(wander)
     at_start = len(firsts) - len(arrival_times)
     if at_start > 1:
         notes.append(
@@ -922,7 +927,7 @@ def _exits_weight(fit: StageFit) -> float:
 def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict:
     """``[uncertainty]``: what the history says about how sure each parameter is.
 
-    A posterior, not a bootstrap: the arrival level is a lognormal with its median at the level
+    A posterior, not a bootstrap: the arrival level is a lognormal with its mean at the level
     and the log-sd of ``sim.inflow_fit`` (Poisson error, lag of the weighted months, wander);
     each stage's
     duration scale a lognormal with median 1 and the se of its log typical time; its exits a
@@ -930,14 +935,15 @@ def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict
     lognormal factor with the se of the log mean amount.
     """
     out: dict = {}
-    if inflow.level > 0:  # median at the level: as likely above it as below
+    if inflow.level > 0:  # mean at the level (the draws are scaled by their mean)
         # A log-sd past FITTED_MAX_LOG_SD says "hardly known" (a few months of data): kept
         # there, within the bounds a scenario must keep (sim.scenario_bounds).
-        p90 = inflow.level * math.exp(Z90 * min(max(inflow.level_cv, 1e-3), FITTED_MAX_LOG_SD))
+        log_sd = min(max(inflow.level_cv, 1e-3), FITTED_MAX_LOG_SD)
+        median = inflow.level * math.exp(-(log_sd**2) / 2)
         out["arrivals_per_month"] = {
             "dist": "lognormal",
-            "median": _sig(inflow.level),
-            "p90": _sig(p90),
+            "median": _sig(median),
+            "p90": _sig(median * math.exp(Z90 * log_sd)),
         }
     out["arrivals_walk_sd"] = _sig(min(inflow.walk_sd, MAX_WALK_SD), 4)
     values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
@@ -1263,7 +1269,12 @@ def _uncertainty_words(result: FitResult) -> str:
             f"{arrivals['p90']:,.1f} a month"
         )
     if u.get("arrivals_walk_sd"):
-        parts.append(f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f}")
+        months = result.scenario["horizon_days"] / DAYS_PER_MONTH
+        low, high = walk_range(u["arrivals_walk_sd"], months)
+        parts.append(
+            f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f} (mean kept: after "
+            f"{months:.0f} months the rate P10-P90 x{low:.2f}-x{high:.2f} of the level)"
+        )
     for name, su in u.get("stages", {}).items():
         p90 = su["duration_scale"]["p90"]
         parts.append(
