@@ -284,3 +284,46 @@ def test_a_request_for_our_people_tells_a_queue_only_when_the_deal_waited():
             if start is not None and 1.5 <= start - day < 60:  # how long, in days
                 assert f" {round(start - day)} days" in text, text
     assert told["waited"] > 0 and told["at once"] > 0, told
+
+
+def test_picture_legend_names_each_event_as_the_story_does(tmp_path: Path, request):
+    """Deal 29's new general director freezes the project: the story said so, the picture's
+    legend called it 'New decision-maker: deal sent back'."""
+    kept = keep_figures(request)
+    story = find_story("equipment", pick="stalled", replication=0)
+    told = story.text()
+    assert "New general director freezes the project -> dormant" in told
+    draw_timeline([story], tmp_path / "deal.png")
+    legend = [t.get_text() for t in kept[0].axes[0].get_legend().get_texts()]
+    assert "New decision-maker freezes the project -> dormant" in legend
+    assert not any("sent back" in label for label in legend)
+    # and every named event of the story is in the legend in the story's words
+    from sim.trace import EVENT_NAMES, event_kind
+
+    kinds = {event_kind(story.model, e) for e in story.events} - {None}
+    assert {"group_freeze", "released"} <= kinds
+    for kind in kinds:
+        words = EVENT_NAMES[kind][1]
+        assert words in told
+        assert any(label.endswith(words) for label in legend), (kind, legend)
+
+
+def test_every_reset_shelve_and_cancel_has_its_own_name(equipment):
+    from sim.trace import MARKS, event_kind, mark_label
+
+    _, model, _ = equipment
+    lost = model.won + 1
+
+    def kind(kind_, dst, cause):
+        return event_kind(model, (0, 5.0, kind_, 2, dst, cause))
+
+    assert kind("move", 0, "group_change:cfo") == "group_reset"
+    assert kind("move", model.dormant, "group_change:cfo") == "group_freeze"
+    assert kind("close", lost, "group_change:cfo") == "group_cancel"
+    assert kind("move", 0, "shock") == "shock_reset"
+    assert kind("move", model.dormant, "shock") == "shock_shelve"
+    assert kind("close", lost, "shock") == "shock_cancel"
+    assert kind("move", 1, "budget_recheck") == "recheck"
+    assert kind("move", 3, "") is None
+    labels = [mark_label(m) for m in MARKS]
+    assert len(set(labels)) == len(labels)  # no two marks share a legend text
