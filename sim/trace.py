@@ -287,6 +287,29 @@ def find_stories(
     return [story, *stories_of(story, [d for d in deals if d != story.deal])]
 
 
+def repeated_deals_note(deals: list[int]) -> str | None:
+    """What to tell when ``--deals`` lists a deal more than once (each story is told once)."""
+    twice = [d for d in dict.fromkeys(deals) if deals.count(d) > 1]
+    if not twice:
+        return None
+    listed = ", ".join(map(str, twice))
+    return f"--deals: {listed} listed more than once: each story is told once"
+
+
+def replication_note(story: Story) -> str | None:
+    """What to tell when the replication traced is past the scenario's count: legitimate (a
+    replication's random streams are keyed by its number, so this is the replication a longer
+    run would have), but no run of the scenario as written contains it."""
+    count = story.scenario.replications
+    if story.replication < count:
+        return None
+    return (
+        f"replication {story.replication} is past the scenario's {count} (run simulates "
+        f"0..{count - 1}): it is the replication {story.replication} a run of more than "
+        f"{story.replication} replications would have, from seed {story.seed}"
+    )
+
+
 def stories_of(story: Story, deals: list[int]) -> list[Story]:
     """Other deals of the same replication (for a picture of a few deals)."""
     records = run_with_events(story.model, story.seed, story.replication)

@@ -327,3 +327,33 @@ def test_every_reset_shelve_and_cancel_has_its_own_name(equipment):
     assert kind("move", 3, "") is None
     labels = [mark_label(m) for m in MARKS]
     assert len(set(labels)) == len(labels)  # no two marks share a legend text
+
+
+def test_a_repeated_deal_and_a_replication_past_the_count_are_said(cli):
+    """--deals 3,3 told deal 3 once without a word; -r past the scenario's replications traced
+    that replication without saying it is in no run of the scenario as written."""
+    result = CliRunner().invoke(cli, ["trace", "equipment", "--deals", "3,3", "-r", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Deal 3 of 'equipment' (replication 1,") == 1
+    assert "--deals: 3 listed more than once: each story is told once" in result.stderr
+    assert "past the scenario's" not in result.stderr  # replication 1 of 200: in every run
+    far = CliRunner().invoke(cli, ["trace", "equipment", "--deals", "3", "-r", "100000"])
+    assert far.exit_code == 0, far.output
+    assert "Deal 3 of 'equipment' (replication 100000," in far.stdout
+    assert "replication 100000 is past the scenario's 200 (run simulates 0..199)" in far.stderr
+
+
+def test_a_replication_past_the_count_is_the_one_a_longer_run_has():
+    """Replications are keyed by number: -r N is replication N of any run long enough to have
+    it (what the note says of one past the scenario's count), not a fallback to another."""
+    from sim.engine import simulate_replications
+
+    scenario = load_scenario("equipment")
+    model = compile_scenario(scenario)
+    traced = find_stories(scenario, [3], replication=5)[0]
+    *_, fifth = simulate_replications(model, scenario.seed, range(6))
+    assert traced.replication == 5
+    assert traced.amount == float(fifth.amount[3])
+    assert (traced.created, traced.state) == (float(fifth.created[3]), int(fifth.state[3]))
+    first = find_stories(scenario, [3], replication=0)[0]
+    assert first.amount != traced.amount
