@@ -59,7 +59,12 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
 @click.command("trace")
 @click.argument("scenario", required=False)
 @click.option("--deal", type=int, help="Tell this deal's story (0-based: day-0 pipeline first).")
-@click.option("-r", "--replication", type=int, help="Replication (default: first with a match).")
+@click.option(
+    "-r",
+    "--replication",
+    type=int,
+    help="Replication (default: first with a match); any number, past the scenario's count too.",
+)
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @click.option("--stalled", is_flag=True, help="The deal with most stalled days.")
 @click.option("--reset", is_flag=True, help="A deal sent back by budget, people or a shock.")
@@ -103,7 +108,13 @@ def trace_command(
     SCENARIO is a bundled name or a TOML file (default: equipment).
     """
     from sim.errors import UserError
-    from sim.trace import draw_timeline, find_stories, parse_deal_list
+    from sim.trace import (
+        draw_timeline,
+        find_stories,
+        parse_deal_list,
+        repeated_deals_note,
+        replication_note,
+    )
 
     flags = (("stalled", stalled), ("reset", reset), ("won", won))
     picks = [name for name, given in flags if given]
@@ -121,14 +132,18 @@ def trace_command(
         from sim.cli_report import check_report_file
 
         check_report_file(report, force)
+    listed = parse_deal_list(more)
     stories = find_stories(
         _scenario_for(scenario, sets, pipeline),
-        parse_deal_list(more),
+        listed,
         deal=deal,
         pick=pick,
         replication=replication,
         seed=seed,
     )
+    for note in (repeated_deals_note(listed), replication_note(stories[0])):
+        if note and not quiet():
+            click.echo(f"Note: {note}", err=True)
     label = _what_if_label(sets, pipeline, stories[0].scenario)
     if label:
         click.echo(f"WHAT-IF, not the base case: {label}\n")

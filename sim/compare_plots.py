@@ -161,9 +161,9 @@ def compare_bookings(
         handles.append(((band, plt.Line2D([], [], color=color, lw=2)), label))
     monthly.set_title("Bookings by month: mean over runs", fontsize=11, loc="left")
     monthly.set_ylabel(f"Won per month ({currency})")
-    cumulative.set_title(
-        "Cumulative bookings: mean, and 8 in 10 runs between (P10-P90)", fontsize=11, loc="left"
-    )
+    # short enough to end inside its panel: tight_layout leaves the gap between the columns
+    # for the tick labels, and a longer title ran into the right panel's "Difference" label
+    cumulative.set_title("Cumulative bookings: mean and P10-P90 of runs", fontsize=11, loc="left")
     cumulative.set_ylabel(f"Won since the start ({currency})")
     for ax in (monthly, cumulative):
         ax.yaxis.set_major_formatter(money_formatter(currency))
@@ -253,8 +253,31 @@ def _difference_panel(ax, runs, differences, currency: str, level: float) -> Non
     ax.set_ylabel(f"Difference ({currency})")
     ax.yaxis.set_major_formatter(FuncFormatter(_signed_money))
     ax.margins(x=0.02)
-    ax.legend(loc="upper left", frameon=False, fontsize=8.5)
+    legend = ax.legend(loc="upper left", frameon=False, fontsize=8.5)
+    _legend_strip(ax, len(legend.get_texts()))
     _style(ax)
+
+
+#: Height of one legend row of the difference panel, and the strip's padding, in fractions of
+#: the panel's height (8.5-point text in a panel about 5 inches tall).
+LEGEND_ROW = 0.045
+LEGEND_PAD = 0.03
+
+
+def _legend_strip(ax, rows: int) -> None:
+    """Raise the top of the y axis so that the legend (upper left) has a strip of its own.
+
+    The lines, bands and the 0 line all lie at or below the data's highest point (every
+    difference starts at 0), so a strip above it is empty whatever the sign: a fixed corner put
+    the legend on the 0 line and the mean when bookings fell, and "best" finds no free corner
+    when the band fills the panel.
+    """
+    low, high = ax.dataLim.y0, ax.dataLim.y1
+    span = (high - low) or max(abs(high), 1.0)
+    margin = 0.05 * span  # matplotlib's own default margin, kept below and above the data
+    strip = min(0.5, LEGEND_PAD + LEGEND_ROW * rows)  # of the panel's height
+    top = high + margin + (span + 2 * margin) * strip / (1 - strip)
+    ax.set_ylim(low - margin, top)
 
 
 # ---------------------------------------------------------------------------------------------

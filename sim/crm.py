@@ -900,6 +900,8 @@ def read_pipeline(
         # Each part of a row that can be read on its own is (a bad amount and a bad date of
         # one row are both listed); a row with a problem is left out, the loop goes on.
         deal_id = problems.attempt(reader.deal_id, row, line, cells)
+        if deal_id is not None:  # counted whatever else is wrong with the row or its stage
+            seen[deal_id].append(row)
         closed = problems.attempt(reader.closed_by_status, row, line, cells)
         if closed is not False:  # closed by its status, or a status not understood (listed)
             continue
@@ -910,8 +912,6 @@ def read_pipeline(
         if target is None:
             unknown[crm_stage].append(row)
             continue
-        if deal_id is not None:
-            seen[deal_id].append(row)
         if target in OUTCOMES:
             reader.skipped["stage"] += 1
             continue

@@ -287,6 +287,29 @@ def find_stories(
     return [story, *stories_of(story, [d for d in deals if d != story.deal])]
 
 
+def repeated_deals_note(deals: list[int]) -> str | None:
+    """What to tell when ``--deals`` lists a deal more than once (each story is told once)."""
+    twice = [d for d in dict.fromkeys(deals) if deals.count(d) > 1]
+    if not twice:
+        return None
+    listed = ", ".join(map(str, twice))
+    return f"--deals: {listed} listed more than once: each story is told once"
+
+
+def replication_note(story: Story) -> str | None:
+    """What to tell when the replication traced is past the scenario's count: legitimate (a
+    replication's random streams are keyed by its number, so this is the replication a longer
+    run would have), but no run of the scenario as written contains it."""
+    count = story.scenario.replications
+    if story.replication < count:
+        return None
+    return (
+        f"replication {story.replication} is past the scenario's {count} (run simulates "
+        f"0..{count - 1}): it is the replication {story.replication} a run of more than "
+        f"{story.replication} replications would have, from seed {story.seed}"
+    )
+
+
 def stories_of(story: Story, deals: list[int]) -> list[Story]:
     """Other deals of the same replication (for a picture of a few deals)."""
     records = run_with_events(story.model, story.seed, story.replication)
@@ -343,45 +366,102 @@ def _severity(story: Story, day: float) -> str:
     return f" (severity {sev:.2f})" if sev is not None else ""
 
 
+#: What an event did to the deal, in the words both the story and the picture's legend use (one
+#: source, so that the two never name an event differently): who or what acted ("group": a new
+#: decision-maker, "shock": a market shock, "": nobody named), then the words that follow. The
+#: story names the person's role and the shock's severity, and adds where the deal went.
+EVENT_NAMES = {
+    "group_reset": ("group", ": the proposal must be presented again"),
+    "group_freeze": ("group", " freezes the project -> dormant"),
+    "group_cancel": ("group", ": the project is cancelled"),
+    "group_kept": ("group", " takes over and keeps the project going"),
+    "shock_reset": ("shock", ": the plans are reopened"),
+    "shock_shelve": ("shock", ": the client shelves the project -> dormant"),
+    "shock_cancel": ("shock", ": the project is cancelled"),
+    "shock_kept": ("shock", ": this client carries on"),
+    "recheck": ("", "Final doubts: the client re-checks the original terms"),
+    "released": ("", "The budget money is released"),
+}
+
+
+def event_name(kind: str, who: str = "New decision-maker", shock: str = "Market shock") -> str:
+    """The words for an event of ``kind`` (:data:`EVENT_NAMES`); the defaults name nobody in
+    particular, as the legend does."""
+    actor, words = EVENT_NAMES[kind]
+    return {"group": who, "shock": shock, "": ""}[actor] + words
+
+
+#: Events that spare the deal or free it, by the event log's kind.
+SPARING_EVENTS = {
+    "person_replaced": "group_kept",
+    "shock_survived": "shock_kept",
+    "budget_released": "released",
+}
+
+
+def event_kind(model: Model, event: tuple) -> str | None:
+    """Which of :data:`EVENT_NAMES` an event is (None: told otherwise, or not at all)."""
+    _, _, kind, _, dst, cause = event
+    if kind not in ("move", "close"):
+        return SPARING_EVENTS.get(kind)
+    if cause == "budget_recheck" and dst < model.won:
+        return "recheck"
+    actor = {"group_change": "group", "shock": "shock"}.get(cause.split(":", 1)[0])
+    if actor is None:
+        return None
+    if dst >= model.won:
+        return f"{actor}_cancel"
+    if dst == model.dormant:
+        return "group_freeze" if actor == "group" else "shock_shelve"
+    return f"{actor}_reset"
+
+
+def _outcome_word(model: Model, state: int) -> str:
+    return {model.won: "WON", model.won + 1: "LOST", model.won + 2: "NO DECISION"}[state]
+
+
+def _named_line(story: Story, event: tuple, kind: str) -> str:
+    """The story's sentence for an event of :data:`EVENT_NAMES`: its words, with the person's
+    role, the shock's severity and where the deal went."""
+    _, day, _, _, dst, cause = event
+    model = story.model
+    text = event_name(kind, _new(_role(cause)), f"Market shock{_severity(story, day)}")
+    if kind.endswith("_cancel"):
+        return f"{text} -> {_outcome_word(model, dst)}"
+    if kind.endswith(("_freeze", "_shelve")):
+        return f"{text} (doing without, for now)"
+    if kind.endswith("_reset") or kind == "recheck":
+        return f"{text} -> back to {story.label(dst)}"
+    return text
+
+
 def _close_line(story: Story, event: tuple) -> str:
     """The sentence for a deal reaching its outcome, naming who or what ended it."""
-    _, day, _, src, dst, cause = event
+    _, _, _, _, dst, cause = event
     model = story.model
-    outcome = {model.won: "WON", model.won + 1: "LOST", model.won + 2: "NO DECISION"}[dst]
+    outcome = _outcome_word(model, dst)
     if dst == model.won:
         return f"Contract signed: WON ({money(story.amount, story.scenario.currency)})"
     if cause == "dormant":
         give_up = model.dormant_give_up_days
         return f"Still shelved after {give_up:.0f} days of silence: closed as {outcome}"
-    if cause == "shock":
-        return f"Market shock{_severity(story, day)}: the project is cancelled -> {outcome}"
-    if cause.startswith("group_change"):
-        return f"{_new(_role(cause))}: the project is cancelled -> {outcome}"
+    kind = event_kind(model, event)
+    if kind is not None:
+        return _named_line(story, event, kind)
     if dst == model.won + 1:
         return "LOST: the client buys from a competitor or drops the project"
     return "NO DECISION: the client never makes up its mind"
 
 
 def _move_line(story: Story, event: tuple) -> str:
-    _, day, _, src, dst, cause = event
+    _, _, _, src, dst, cause = event
     model = story.model
     to = story.label(dst)
     if cause == "dormant":  # leaving dormant for a stage: reactivation
         return f"The client comes back to the project -> {to}"
-    if cause == "budget_recheck":
-        return f"Final doubts: the client re-checks the original terms -> back to {to}"
-    if cause == "shock":
-        if dst == model.dormant:
-            return (
-                f"Market shock{_severity(story, day)}: the client shelves the project "
-                "-> dormant (doing without, for now)"
-            )
-        return f"Market shock{_severity(story, day)}: the plans are reopened -> back to {to}"
-    if cause.startswith("group_change"):
-        new = _new(_role(cause))
-        if dst == model.dormant:
-            return f"{new} freezes the project -> dormant (doing without, for now)"
-        return f"{new}: the proposal must be presented again -> back to {to}"
+    kind = event_kind(model, event)
+    if kind is not None:
+        return _named_line(story, event, kind)
     if dst == model.dormant:
         return "The client decides to do without, for now -> dormant"
     if dst > src:
@@ -478,8 +558,8 @@ def story_lines(story: Story) -> list[tuple[float, str]]:
                 "Budget line only: waits for the next fiscal year's money "
                 f"(released {model.calendar.date_of(release).isoformat()})"
             )
-        elif kind == "budget_released":
-            text = "The budget money is released"
+        elif event_kind(model, event) is not None:
+            text = _named_line(story, event, event_kind(model, event))
         elif kind == "timing_wait":
             text = "Ready to buy, waiting for a better exchange rate"
             waited = _wait_after(events, k)
@@ -492,10 +572,6 @@ def story_lines(story: Story) -> list[tuple[float, str]]:
             text = _seller_request_line(story, events, k)
         elif kind in SELLER_LINES:
             text = SELLER_LINES[kind].format(team=_team(cause))
-        elif kind == "person_replaced":
-            text = f"{_new(_role(cause))} takes over and keeps the project going"
-        elif kind == "shock_survived":
-            text = f"Market shock{_severity(story, day)}: this client carries on"
         else:
             text = f"{kind} ({cause})"
         out.append((day, text))
@@ -606,49 +682,55 @@ def _waits(story: Story) -> list[tuple[float, float, str]]:
 PICTURE_WIDTH = 12.8
 PICTURE_PIXELS = 1920
 
-# marker, colour, size, legend label: one entry per kind of mark on the picture
+#: marker, face, edge (None: white on the bar, the face in the legend), size: one entry per
+#: kind of mark. The marker says who acted (a person, a shock, the budget), the face what came of
+#: it: the actor's colour sent back, dormant grey shelved, black cancelled, hollow spared.
 MARKS = {
-    "group_reset": ("v", "#6b46c1", 120, "New decision-maker: deal sent back"),
-    "group_kept": ("v", "none", 90, "New decision-maker: deal carries on"),
-    "shock_reset": ("X", "#c53030", 130, "Market shock: deal reset"),
-    "shock_kept": ("X", "none", 100, "Market shock: deal carries on"),
-    "recheck": ("<", "#dd6b20", 120, "Final doubts after the budget: sent back"),
-    "released": ("P", "#2b6cb0", 110, "Budget money released"),
-    "won": ("*", "#2f855a", 260, "Won"),
-    "lost": ("X", "#1a202c", 130, "Lost"),
-    "no_decision": ("o", "#718096", 120, "No decision"),
-    "open": (">", "#1a202c", 110, "Still open at the horizon"),
+    "group_reset": ("v", "#6b46c1", None, 120),
+    "group_freeze": ("v", DORMANT_COLOR, "#6b46c1", 120),
+    "group_cancel": ("v", "#1a202c", "#6b46c1", 120),
+    "group_kept": ("v", "none", "#6b46c1", 90),
+    "shock_reset": ("X", "#c53030", None, 130),
+    "shock_shelve": ("X", DORMANT_COLOR, "#c53030", 130),
+    "shock_cancel": ("X", "#1a202c", "#c53030", 130),
+    "shock_kept": ("X", "none", "#c53030", 100),
+    "recheck": ("<", "#dd6b20", None, 120),
+    "released": ("P", "#2b6cb0", None, 110),
+    "won": ("*", "#2f855a", None, 260),
+    "lost": ("X", "#1a202c", None, 130),
+    "no_decision": ("o", "#718096", None, 120),
+    "open": (">", "#1a202c", None, 110),
 }
-#: Marks of how the deal ended, drawn just after the end of its bar rather than above it.
-OUTCOME_MARKS = ("won", "lost", "no_decision", "open")
+#: Marks of how the deal ended, drawn just after the end of its bar rather than above it; the
+#: other marks' legend text is the story's own (:data:`EVENT_NAMES`).
+OUTCOME_MARKS = {
+    "won": "Won",
+    "lost": "Lost",
+    "no_decision": "No decision",
+    "open": "Still open at the horizon",
+}
+
+
+def mark_label(mark: str) -> str:
+    """The legend's text for a kind of mark: the event's name as the story tells it."""
+    return OUTCOME_MARKS.get(mark) or event_name(mark)
 
 
 def _marks(story: Story) -> list[tuple[float, str, str]]:
     """(day, kind of mark, short note) of what happened; the note names a new person."""
     model = story.model
     out = []
-    for _, day, kind, _, dst, cause in story.events:
+    for event in story.events:
+        _, day, kind, _, dst, cause = event
         day = float(day)
-        who = _new(_role(cause)).removeprefix("New ") if cause.startswith("group_change") else ""
-        if kind == "move" and dst < model.won:
-            if who:
-                out.append((day, "group_reset", who))
-            elif cause == "shock":
-                out.append((day, "shock_reset", ""))
-            elif cause == "budget_recheck":
-                out.append((day, "recheck", ""))
-        elif kind == "close":
+        if kind == "move" and dst >= model.won:
+            continue  # marked by the close event that follows
+        if kind == "close":
             out.append((day, model.state_names()[dst], ""))
-            if who:
-                out.append((day, "group_reset", who))
-            elif cause == "shock":
-                out.append((day, "shock_reset", ""))
-        elif kind == "person_replaced":
-            out.append((day, "group_kept", who))
-        elif kind == "shock_survived":
-            out.append((day, "shock_kept", ""))
-        elif kind == "budget_released":
-            out.append((day, "released", ""))
+        mark = event_kind(model, event)
+        if mark is not None:
+            who = _new(_role(cause)).removeprefix("New ") if mark.startswith("group") else ""
+            out.append((day, mark, who))
     if story.outcome is None:
         out.append((model.horizon, "open", ""))
     return out
@@ -779,9 +861,9 @@ def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = 
             *zip(above, offsets, strict=True),
             *((m, 9.0) for m in marks if m[1] in OUTCOME_MARKS),
         ]:
-            marker, color, size, _ = MARKS[mark]
+            marker, color, edge, size = MARKS[mark]
             hollow = color == "none"
-            edge = {"group_kept": "#6b46c1", "shock_kept": "#c53030"}.get(mark, "white")
+            edge = edge or "white"
             is_above = mark not in OUTCOME_MARKS
             # events above the bar; the outcome just after the bar's end, on its centre line
             mark_y = y + bar / 2 + 0.14 if is_above else y
@@ -881,9 +963,9 @@ def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = 
     for mark in MARKS:
         if mark not in used_marks:
             continue
-        marker, color, size, label = MARKS[mark]
+        marker, color, edge, size = MARKS[mark]
         hollow = color == "none"
-        edge = {"group_kept": "#6b46c1", "shock_kept": "#c53030"}.get(mark, color)
+        edge = edge or color
         mark_handles.append(
             Line2D(
                 [],
@@ -893,7 +975,7 @@ def draw_timeline(stories: list[Story], path: Path | str, what_if: str | None = 
                 markersize=math.sqrt(size) * 0.8,
                 markerfacecolor="white" if hollow else color,
                 markeredgecolor=edge,
-                label=label,
+                label=mark_label(mark),
             )
         )
     handles = stage_handles + wait_handles + mark_handles

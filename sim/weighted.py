@@ -197,6 +197,13 @@ def day0_scenario(scenario: Scenario, mechanisms: bool = True) -> Scenario:
     return scenario_from_dict(data, source=f"{scenario.name} (day-0 pipeline)")
 
 
+def stall_mechanisms(scenario: Scenario) -> list[str]:
+    """The sections the stage-dynamics-only run switches off that this scenario has: with none,
+    that run and the full one are the same simulation."""
+    present = [key for key in MECHANISM_SECTIONS if getattr(scenario, key) is not None]
+    return present + (["decision_group"] if scenario.decision_group else [])
+
+
 def _simulate(
     scenario: Scenario, initial: InitialPipeline, replications: int, seed: int, jobs: int | None
 ) -> dict:
@@ -276,6 +283,7 @@ def weighted_vs_simulation(
         "seed": seed,
         "mean_amount": float(amounts.mean()),
         "crm_defaults": crm is None,
+        "stall_mechanisms": stall_mechanisms(scenario),
         "pipeline": _pipeline_info(recorded, scenario) if pipeline is not None else None,
         "stages": [
             {
@@ -463,8 +471,8 @@ def why_sentence(found: dict) -> str:
         f"First, its stage percentages are not this market's: the scenario's own chain weighs "
         f"the same deals at {_m(chain, cur)}, {_versus(chain, crm)} the CRM. But even that "
         f"counts every deal that will ever be won, at any time and as if nothing stalled: "
-        f"time alone (stage dynamics, simulated to the horizon) takes it to {_m(only, cur)}, "
-        f"and the stalls and resets to {_m(full, cur)}."
+        f"time alone (stage dynamics, simulated to the horizon) takes it to {_m(only, cur)}"
+        f"{_stalls_clause(found, only, full)}."
     )
     stall = sim["stall_days"]
     touched = sim["touched"]
@@ -492,6 +500,21 @@ def why_sentence(found: dict) -> str:
         text += " Deals sent back or shelved by " + ", ".join(resets) + "."
     text += f" {100 * sim['open_share']:.0f}% of the deals are still open at the horizon."
     return text
+
+
+def _stalls_clause(found: dict, only: float, full: float) -> str:
+    """The end of the sentence that takes the figure from stage dynamics to the full model:
+    "and the stalls and resets to X" would repeat the same X when the scenario has nothing to
+    stall a deal, or when the stalls change nothing that shows at this precision."""
+    cur = found["currency"]
+    if not found["stall_mechanisms"]:
+        return (
+            ", the full simulation's figure too: this scenario has no budget, decision group, "
+            "shocks or timing to stall or reset a deal"
+        )
+    if _m(only, cur) == _m(full, cur):
+        return ", and the stalls and resets leave it there"
+    return f", and the stalls and resets to {_m(full, cur)}"
 
 
 def stage_error_sentence(found: dict) -> str:

@@ -150,3 +150,58 @@ def test_sweep_of_a_non_share_keeps_its_numbers(
     assert ax.get_xlabel() == "Market shocks per year"
     assert not isinstance(ax.xaxis.get_major_formatter(), PercentFormatter)
     assert np.isfinite(sweep_panel(swept.points, "bookings")["ci_low"]).all()
+
+
+def _drawn(fig):
+    """The figure drawn again at its own dpi (saving drew it at the PNG's), and its renderer."""
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+@pytest.fixture(scope="module")
+def falling():
+    """equipment with almost no budget money: bookings fall below the base case from day 0."""
+    return sim.compare("equipment", sets={"budget.funded_share": 0.05}, replications=4, jobs=1)
+
+
+@pytest.fixture(scope="module")
+def rising():
+    return sim.compare("equipment", sets={"budget.funded_share": 0.9}, replications=4, jobs=1)
+
+
+@pytest.mark.parametrize("which", ["falling", "rising", "comparison"])
+def test_the_difference_legend_sits_where_no_line_is(
+    which, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A fall in bookings runs along the top of the panel: the legend, fixed in the upper
+    left, sat on the 0 line and the mean."""
+    result = request.getfixturevalue(which)
+    fig = written_figure(result, tmp_path / COMPARE_PLOT, request)
+    renderer = _drawn(fig)
+    diff = fig.axes[2]
+    legend = diff.get_legend().get_window_extent(renderer)
+    zero = diff.transData.transform((0, 0))[1]
+    assert not legend.y0 <= zero <= legend.y1
+    drawn = [a.get_transform().transform_path(a.get_path()) for a in diff.get_lines()]
+    drawn += [c.get_transform().transform_path(p) for c in diff.collections for p in c.get_paths()]
+    assert not any(path.intersects_bbox(legend, filled=False) for path in drawn)
+    assert not any(t.get_window_extent(renderer).overlaps(legend) for t in diff.texts)
+
+
+def test_the_panels_titles_and_labels_do_not_overlap(
+    rising, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The cumulative panel's title ran into the right panel's "Difference (EUR)" label."""
+    fig = written_figure(rising, tmp_path / COMPARE_PLOT, request)
+    renderer = _drawn(fig)
+    texts = {}
+    for ax in fig.axes[:3]:
+        texts[ax.get_title(loc="left")] = ax._left_title  # no public handle on a left title
+        texts[ax.get_ylabel()] = ax.yaxis.label
+    texts.update({t.get_text(): t for t in fig.axes[2].texts if "Line:" in t.get_text()})
+    assert any("Difference (" in name for name in texts) and len(texts) == 7
+    boxes = {name: t.get_window_extent(renderer) for name, t in texts.items()}
+    names = list(boxes)
+    clashes = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]
+               if boxes[a].overlaps(boxes[b])]  # fmt: skip
+    assert clashes == []

@@ -236,3 +236,21 @@ def test_the_collector_keeps_20_messages_whatever_the_count():
         problems.add(RowProblem(f"big.csv: row {n} (line {n + 1}), column 'created'", "bad"))
     assert problems.count == 100_000
     assert len(problems.listed) == 20
+
+
+def test_a_duplicate_id_whose_first_row_has_an_unknown_stage_is_still_a_duplicate(tmp_path, capsys):
+    """The first B4 has a stage no scenario knows; that row used to be dropped before its id
+    was counted, so the duplicate went unsaid."""
+    body = (
+        "B1,qualify,1000,2024-01-10,2024-01-10,open\n"
+        "B4,nowhere,1000,2024-01-10,2024-01-10,open\n"
+        "B4,propose,1000,2024-01-10,2024-01-20,open\n"
+        "B5,decide,1000,2024-01-10,2024-01-20,maybe\n"
+        "B5,decide,1000,2024-01-10,2024-01-20,open\n"
+    )
+    path = write(tmp_path / "pipeline.csv", PIPELINE_HEADER, body)
+    err = run_pipeline(tmp_path, path, capsys)
+    assert f"{path}: 3 problems:" in err
+    assert f"{path}, column 'stage': unknown stage(s): 'nowhere' on row 2" in err
+    assert f"{path}, column 'deal_id': duplicate deal id(s): 'B4' on rows 2, 3; 'B5'" in err
+    assert "status 'maybe' is not one of" in err

@@ -139,3 +139,19 @@ def test_figures_show_a_dollar_in_a_name_as_written():
     import sim.plots  # noqa: F401  (every figure module imports it)
 
     assert matplotlib.rcParams["text.parse_math"] is False
+
+
+#: Paths of the repository a user who installed dealsim does not have: a starter that names
+#: one sends them looking for it.
+REPOSITORY_ONLY = ("DESIGN", "seed/", ".ru.txt", "bench/", "tests/")
+
+
+@pytest.mark.parametrize("source", [p.stem for p in sorted(bundled_scenarios_dir().glob("*.toml"))])
+def test_a_starter_names_no_file_the_user_does_not_have(tmp_path, source):
+    """chain and portfolio pointed at bench/ (only in the repository, not in the package)."""
+    result = new(f"my-{source}", "--from", source)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / f"my-{source}.toml").read_text(encoding="utf-8")
+    named = [(n, line) for n, line in enumerate(text.splitlines(), 1)
+             if any(p in line for p in REPOSITORY_ONLY)]  # fmt: skip
+    assert named == []

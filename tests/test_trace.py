@@ -284,3 +284,76 @@ def test_a_request_for_our_people_tells_a_queue_only_when_the_deal_waited():
             if start is not None and 1.5 <= start - day < 60:  # how long, in days
                 assert f" {round(start - day)} days" in text, text
     assert told["waited"] > 0 and told["at once"] > 0, told
+
+
+def test_picture_legend_names_each_event_as_the_story_does(tmp_path: Path, request):
+    """Deal 29's new general director freezes the project: the story said so, the picture's
+    legend called it 'New decision-maker: deal sent back'."""
+    kept = keep_figures(request)
+    story = find_story("equipment", pick="stalled", replication=0)
+    told = story.text()
+    assert "New general director freezes the project -> dormant" in told
+    draw_timeline([story], tmp_path / "deal.png")
+    legend = [t.get_text() for t in kept[0].axes[0].get_legend().get_texts()]
+    assert "New decision-maker freezes the project -> dormant" in legend
+    assert not any("sent back" in label for label in legend)
+    # and every named event of the story is in the legend in the story's words
+    from sim.trace import EVENT_NAMES, event_kind
+
+    kinds = {event_kind(story.model, e) for e in story.events} - {None}
+    assert {"group_freeze", "released"} <= kinds
+    for kind in kinds:
+        words = EVENT_NAMES[kind][1]
+        assert words in told
+        assert any(label.endswith(words) for label in legend), (kind, legend)
+
+
+def test_every_reset_shelve_and_cancel_has_its_own_name(equipment):
+    from sim.trace import MARKS, event_kind, mark_label
+
+    _, model, _ = equipment
+    lost = model.won + 1
+
+    def kind(kind_, dst, cause):
+        return event_kind(model, (0, 5.0, kind_, 2, dst, cause))
+
+    assert kind("move", 0, "group_change:cfo") == "group_reset"
+    assert kind("move", model.dormant, "group_change:cfo") == "group_freeze"
+    assert kind("close", lost, "group_change:cfo") == "group_cancel"
+    assert kind("move", 0, "shock") == "shock_reset"
+    assert kind("move", model.dormant, "shock") == "shock_shelve"
+    assert kind("close", lost, "shock") == "shock_cancel"
+    assert kind("move", 1, "budget_recheck") == "recheck"
+    assert kind("move", 3, "") is None
+    labels = [mark_label(m) for m in MARKS]
+    assert len(set(labels)) == len(labels)  # no two marks share a legend text
+
+
+def test_a_repeated_deal_and_a_replication_past_the_count_are_said(cli):
+    """--deals 3,3 told deal 3 once without a word; -r past the scenario's replications traced
+    that replication without saying it is in no run of the scenario as written."""
+    result = CliRunner().invoke(cli, ["trace", "equipment", "--deals", "3,3", "-r", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Deal 3 of 'equipment' (replication 1,") == 1
+    assert "--deals: 3 listed more than once: each story is told once" in result.stderr
+    assert "past the scenario's" not in result.stderr  # replication 1 of 200: in every run
+    far = CliRunner().invoke(cli, ["trace", "equipment", "--deals", "3", "-r", "100000"])
+    assert far.exit_code == 0, far.output
+    assert "Deal 3 of 'equipment' (replication 100000," in far.stdout
+    assert "replication 100000 is past the scenario's 200 (run simulates 0..199)" in far.stderr
+
+
+def test_a_replication_past_the_count_is_the_one_a_longer_run_has():
+    """Replications are keyed by number: -r N is replication N of any run long enough to have
+    it (what the note says of one past the scenario's count), not a fallback to another."""
+    from sim.engine import simulate_replications
+
+    scenario = load_scenario("equipment")
+    model = compile_scenario(scenario)
+    traced = find_stories(scenario, [3], replication=5)[0]
+    *_, fifth = simulate_replications(model, scenario.seed, range(6))
+    assert traced.replication == 5
+    assert traced.amount == float(fifth.amount[3])
+    assert (traced.created, traced.state) == (float(fifth.created[3]), int(fifth.state[3]))
+    first = find_stories(scenario, [3], replication=0)[0]
+    assert first.amount != traced.amount

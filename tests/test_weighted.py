@@ -200,3 +200,60 @@ def test_cli_fractions_are_one_message_exit_2():
     assert result.exit_code == 2
     assert "--crm-probabilities" in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _two_stage(**extra) -> dict:
+    return {
+        "name": "small",
+        "start_date": "2027-01-01",
+        "horizon_days": 365,
+        "deals": {"initial": {"a": 10, "b": 10}, "amount": {"dist": "fixed", "value": 1000}},
+        "stages": [
+            {
+                "name": "a",
+                "duration": {"dist": "exponential", "mean": 60},
+                "exits": {"b": 0.7, "lost": 0.3},
+            },
+            {
+                "name": "b",
+                "duration": {"dist": "exponential", "mean": 60},
+                "exits": {"won": 0.6, "lost": 0.4},
+            },
+        ],
+        **extra,
+    }
+
+
+def test_no_stall_mechanism_does_not_repeat_the_figure_as_stalls():
+    """With no budget, group, shocks or timing the two simulations are one: the sentence said
+    'time alone takes it to X, and the stalls and resets to X'."""
+    found = weighted_vs_simulation(scenario_from_dict(_two_stage()), replications=2, seed=1)
+    assert found["stall_mechanisms"] == []
+    text = " ".join(weighted_text(found).split())
+    assert "the stalls and resets to" not in text
+    assert "no budget, decision group, shocks or timing" in text
+
+
+def test_a_stall_mechanism_keeps_the_stalls_clause():
+    shocks = {
+        "rate_per_year": 3.0,
+        "severity": {"dist": "fixed", "value": 1.0},
+        "from_stage": "b",
+        "reset_probability": 0.9,
+        "to": "a",
+    }
+    found = weighted_vs_simulation(
+        scenario_from_dict(_two_stage(shocks=shocks)), replications=4, seed=1
+    )
+    assert found["stall_mechanisms"] == ["shocks"]
+    text = " ".join(weighted_text(found).split())
+    assert "no budget, decision group" not in text
+    assert "the stalls and resets" in text
+
+
+def test_stalls_that_change_nothing_visible_are_not_a_second_equal_figure():
+    from sim.weighted import _stalls_clause
+
+    found = {"currency": "EUR", "stall_mechanisms": ["budget"]}
+    assert "leave it there" in _stalls_clause(found, 8_510_000.0, 8_510_400.0)
+    assert "to 7.2M EUR" in _stalls_clause(found, 8_510_000.0, 7_200_000.0)
