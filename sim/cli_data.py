@@ -194,7 +194,7 @@ def fit_command(
     Rows dated after --as-of are left out: the fit sees the history as known on that day.
     """
     from sim.crm import read_history
-    from sim.fit import fit_history, fit_picture_path, fit_report, write_fit
+    from sim.fit import fit_history, fit_picture_path, fit_report, require_currency, write_fit
     from sim.pipeline import parse_mapping
 
     when = _as_of(as_of, date_format)
@@ -215,6 +215,7 @@ def fit_command(
             stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
             options=options,
         )
+    require_currency(hist, currency)  # before the fit: a run of it would say EUR otherwise
     with status("Fitting"):
         result = fit_history(
             hist,
@@ -232,7 +233,7 @@ def fit_command(
             check = check_fidelity(result)
     with status("Writing the scenario" if no_plot else "Writing the scenario and its figure"):
         toml_path, png = write_fit(result, output, plot=not no_plot, force=force)
-    click.echo(fit_report(result))
+    click.echo(fit_report(result, toml_path))
     click.echo("")
     if check is not None:
         click.echo(fidelity_text(check))

@@ -302,6 +302,9 @@ _PIPELINE_FORMATS = (
 )
 
 _HISTORY_OPTIONAL = frozenset({"amount", "currency", "status"})
+#: History styles whose file is also an export of open deals that ``--pipeline`` reads (one row
+#: a deal with its stage and dates): a fit can name the file itself in its ``run`` command.
+HISTORY_READS_AS_PIPELINE = frozenset({"Maven CRM"})
 
 _HISTORY_FORMATS = (
     _Format(

@@ -17,7 +17,8 @@ the simulation: ``--pipeline`` is the way to keep their age).
 
 A stage whose visits are all still open has no observed exit: it cannot be fitted, so it is sent
 to ``no_decision`` with an exponential duration whose mean is the total time observed in it (as if
-one visit had just ended: a rough lower bound), and the report says so.
+one visit had just ended: a rough lower bound; at most a century, the longest a scenario allows),
+and the report says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import shlex
 import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -36,15 +38,15 @@ from scipy import optimize, special, stats
 
 from sim.atomic import StagedFile, atomic_file, check_output_file, output_errors
 from sim.calendar import DAYS_PER_MONTH
-from sim.crm import OUTCOMES, History, HistoryRow, outcome_of
+from sim.crm import HISTORY_READS_AS_PIPELINE, OUTCOMES, History, HistoryRow, outcome_of
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
 from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow, wander_note
 from sim.scenario import scenario_from_dict, toml_dumps
-from sim.scenario_bounds import MAX_WALK_SD
+from sim.scenario_bounds import MAX_DAYS, MAX_WALK_SD
 from sim.stage_keys import name_slug
-from sim.tables import render, scale_for, wrap
+from sim.tables import render, scale_for, terminal_width, wrap
 from sim.uncertainty import walk_range
 
 #: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
@@ -174,6 +176,8 @@ class FitResult:
     deal_end: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     deal_outcome: list[str] = field(default_factory=list, repr=False)
     at_start: dict[str, int] = field(default_factory=dict)  # stages of the first instant's deals
+    #: The history file also reads as an export of open deals (``run --pipeline`` takes it).
+    reads_as_pipeline: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,6 +711,7 @@ def fit_history(
         deal_end=ended,
         deal_outcome=outcome,
         at_start={s: first_states[s] for s in stage_names if first_states[s]},
+        reads_as_pipeline=history is not None and history.format in HISTORY_READS_AS_PIPELINE,
     )
 
 
@@ -722,6 +727,25 @@ def _deal_records(per_deal, t0: dt.datetime, instant: dt.datetime):
         ended.append(_days(origin, last.entered_at if closed else instant))
         outcome.append(last.state if closed else "")
     return np.array(created), np.array(ended), outcome
+
+
+def require_currency(history: History, given: str | None) -> None:
+    """Refuse a history whose amounts name no currency when ``--currency`` is not given.
+
+    The fitted scenario would otherwise leave ``currency`` out, and every run of it would
+    report those amounts in the scenario default (EUR), whatever they are.
+
+    Raises:
+        UserError: amounts, no currency in the file, no ``--currency``.
+    """
+    if given is not None or history.currency is not None:
+        return
+    if any(v > 0 and math.isfinite(v) for v in history.amounts.values()):
+        raise UserError(
+            f"{history.source}: its amounts name no currency (no currency column, no code or "
+            "symbol in them): give it with --currency CODE (e.g. --currency USD), or the fitted "
+            "scenario would report them as EUR"
+        )
 
 
 def _currency(history: History | None, given: str | None, source: str) -> str | None:
@@ -758,7 +782,8 @@ def _fit_stage(name, label, durations, observed, exits, choice, floor, notes) ->
     )
     if not o.any():
         fit.chosen = "exponential"
-        fit.spec = {"dist": "exponential", "mean": _sig(float(d.sum()))}
+        mean = _within_a_century(float(d.sum()), f"stage {name}: the mean duration", notes)
+        fit.spec = {"dist": "exponential", "mean": _sig(mean)}
         fit.note = (
             f"all {len(d)} visits still open at as_of: no exit observed; sent to "
             "no_decision, duration a rough lower bound (mean = total time observed)"
@@ -785,6 +810,18 @@ def _fit_stage(name, label, durations, observed, exits, choice, floor, notes) ->
                 f"Kaplan-Meier median ({fit.km_median:.1f}): {_why_far(fit, surv)}; see the plot"
             )
     return fit
+
+
+def _within_a_century(days: float, what: str, notes: list[str]) -> float:
+    """A time the history makes longer than a scenario may say (``MAX_DAYS``), capped there and
+    said: the fitted scenario must validate, and a century already reads as "never"."""
+    if days <= MAX_DAYS:
+        return days
+    notes.append(
+        f"{what} would be {days:,.0f} days, from the time observed with (almost) no event: "
+        f"capped at {MAX_DAYS:,.0f} (a century, the longest a scenario allows)"
+    )
+    return MAX_DAYS
 
 
 def _why_far(fit: StageFit, surv: np.ndarray) -> str:
@@ -823,18 +860,50 @@ def choose_duration(fit: StageFit, choice: str, notes: list[str]) -> None:
             f"stage {fit.name}: the best family ({best}) strays {fit.gaps[best]:.3f} from the "
             f"Kaplan-Meier curve (limit max({GAP_FLOOR}, {GAP_KS}/sqrt({events})) = "
             f"{fit.gap_limit:.3f}): the empirical curve is used (gap {fit.gaps[EMPIRICAL]:.3f})"
-            + _tail_words(empirical)
+            + _tail_words(empirical, d, o)
         )
+    if _tail_capped(empirical, d, o):
+        notes.append(f"stage {fit.name}: " + _tail_cap_words(empirical, d, o))
 
 
-def _tail_words(spec: dict) -> str:
+def _tail_capped(spec: dict, d: np.ndarray, o: np.ndarray) -> bool:
+    """Whether the written tail is shorter than the (rounded) time at risk it comes from."""
+    return spec.get("tail_mean") is not None and _sig(tail_exposure(d, o)) > spec["tail_mean"]
+
+
+def _tail_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
     if spec.get("tail_mean") is None:
         return ""
+    last = spec["days"][-1]
+    why = (
+        "capped, see below"
+        if _tail_capped(spec, d, o)
+        else "the time at risk observed past that day, as if one more visit had ended"
+    )
     return (
-        f"; past day {spec['days'][-1]:g}, where {spec['survival'][-1]:.0%} are still in the "
-        f"stage and no visit was seen ending, they leave at a constant rate: mean "
-        f"{spec['tail_mean']:,.0f} days more (the time at risk observed past that day, as if "
-        "one more visit had ended)"
+        f"; past day {last:g}, where {spec['survival'][-1]:.0%} are still in the stage and no "
+        f"visit was seen ending ({int(np.count_nonzero(d > last)):,} open visits watched past "
+        f"it), they leave at a constant rate: mean {spec['tail_mean']:,.0f} days more ({why})"
+    )
+
+
+def _yearly_exit_share(tail_mean: float) -> float:
+    return -math.expm1(-365.25 / tail_mean)
+
+
+def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
+    """Why the written tail is shorter than the time at risk, and what that changes."""
+    exposure = tail_exposure(d, o)
+    return (
+        f"the empirical tail's mean would be {exposure:,.0f} days (the open visits' time at "
+        f"risk past day {spec['days'][-1]:g}, as if one more had ended there): capped at "
+        f"{spec['tail_mean']:,.0f} days, so that a visit left in the tail ends on average within "
+        f"a century ({MAX_DAYS:,.0f} days, the longest duration a scenario allows) of entering "
+        f"the stage. {_yearly_exit_share(spec['tail_mean']):.1%} of those visits leave in a "
+        f'year instead of {_yearly_exit_share(exposure):.2%}: read the tail as "these deals do '
+        'not close". (A cure share to dormant would say so too, but run --pipeline would then '
+        "close at once every deal already older than that day: an aged deal draws the stage "
+        "time it has left, not whether it stalled.)"
     )
 
 
@@ -845,7 +914,8 @@ def empirical_spec(d: np.ndarray, o: np.ndarray) -> dict:
     its last step). Tail: past the last finished visit the curve says nothing, but the visits
     still open there were watched for a while; their time at risk past that day, divided by one
     event (the history saw none), is the mean of an exponential tail: the longer open visits
-    were watched without ending, the longer the tail.
+    were watched without ending, the longer the tail; capped so that a tail visit ends on
+    average within ``MAX_DAYS`` of entering the stage (see ``_tail_cap_words``).
     """
     t, s = kaplan_meier(d, o)
     keep = [0]
@@ -856,9 +926,23 @@ def empirical_spec(d: np.ndarray, o: np.ndarray) -> dict:
     survival = [round(float(s[j]), 6) for j in keep]
     spec: dict = {"dist": "empirical", "days": days, "survival": survival}
     if survival[-1] > 0:
-        exposure = float(np.sum(np.maximum(d - t[-1], 0.0)))
-        spec["tail_mean"] = _sig(exposure if exposure > 0 else max(float(t[-1]), 1.0))
+        exposure = tail_exposure(d, o)
+        tail = exposure if exposure > 0 else max(float(t[-1]), 1.0)
+        # A tail visit ends on average at the last day plus the tail's mean: within the longest
+        # duration a scenario allows, so that the fitted scenario always validates. Past it the
+        # history (some visits watched for months, none ending) says "never", not "in 300
+        # years", and a century already means hardly any exits within any horizon.
+        cap = math.floor(MAX_DAYS - days[-1])
+        spec["tail_mean"] = float(min(_sig(tail), cap)) if cap >= 1 else _sig(tail)
     return spec
+
+
+def tail_exposure(d: np.ndarray, o: np.ndarray) -> float:
+    """Days the open visits were watched past the last finished one: the empirical tail's mean
+    before its cap (as if one more visit had ended; 0 without a visit past that day)."""
+    if not o.any():
+        return 0.0
+    return float(np.sum(np.maximum(d - float(d[o].max()), 0.0)))
 
 
 def km_gap(spec: Mapping, cure: float, d: np.ndarray, o: np.ndarray) -> float:
@@ -1028,6 +1112,7 @@ def _fit_dormant(durations, nexts, exits, stage_names, notes) -> dict | None:
     else:
         mean = max(total, 365.0)
         notes.append("dormant: no reactivation observed; reactivate_mean_days is a guess")
+    mean = _within_a_century(mean, "dormant: reactivate_mean_days", notes)
     gave_up = [float(t) for t, x in zip(d, nxt, strict=True) if x == "no_decision"]
     if gave_up:
         give_up = float(np.median(gave_up))
@@ -1167,8 +1252,43 @@ def describe_median(spec: Mapping) -> float:
     return parse_duration(dict(spec)).quantile(0.5)
 
 
-def fit_report(result: FitResult) -> str:
-    """Per stage: visits, censored, chosen distribution, median, P90, exits; then the notes."""
+def fresh_start(result: FitResult, out: Path | str | None = None) -> tuple[str, str]:
+    """What ``deals.initial`` leaves out (the open deals' ages), and the command that keeps it.
+
+    The scenario's day-0 deals are counts by stage: each starts its stage afresh, whereas the
+    history shows them a while in it already (an old deal has less time left, or has stalled).
+    ``run --pipeline`` gives each open deal its age and amount. Returns (sentence, command);
+    empty strings when no deal is open at as-of.
+    """
+    ages = np.concatenate([f.durations[~f.observed] for f in result.stages if f.censored] or [[]])
+    if not len(ages):
+        return "", ""
+    day = result.scenario["start_date"]
+    scenario = shlex.quote(str(out)) if out is not None else "<this file>"
+    export = shlex.quote(result.source) if result.reads_as_pipeline else "<open-deals.csv>"
+    words = (
+        f"Deals.initial starts the {len(ages):,} deals open at as-of at day 0 of their stage, as "
+        f"new deals, although they had been in it a median {float(np.median(ages)):,.0f} days "
+        "(a scenario holds counts, not ages); to start each with its age and its amount, run"
+        + ("" if result.reads_as_pipeline else f" with an export of the deals open on {day}")
+        + ":"
+    )
+    return words, f"dealsim run {scenario} --pipeline {export} --as-of {day}"
+
+
+def _command_lines(command: str) -> list[str]:
+    """A shell command for the terminal: wrapped at spaces with ``\\`` continuations, so that
+    it fits and still runs when copied."""
+    lines = wrap(command, terminal_width() - 2, indent="    ", subsequent="      ")
+    return [line + " \\" for line in lines[:-1]] + lines[-1:]
+
+
+def fit_report(result: FitResult, out: Path | str | None = None) -> str:
+    """Per stage: visits, censored, chosen distribution, median, P90, exits; then the notes.
+
+    ``out``: where the scenario was written, for the ``run --pipeline`` command it gives.
+    """
+    fresh, command = fresh_start(result, out)
     lines = [
         f"Fit of {result.source} as of {result.as_of_text}: {result.deals} deals, "
         f"{result.rows} rows",
@@ -1176,6 +1296,7 @@ def fit_report(result: FitResult) -> str:
         f"{result.as_of_text}: "
         + (result.inflow.describe() if result.inflow else f"{result.arrivals_per_month:.2f}/month"),
         "Open at as-of: " + (", ".join(f"{k} {v}" for k, v in result.initial.items()) or "none"),
+        *([f"  {fresh}"] if fresh else []),
         f"Amount: {describe_spec(result.amount)} (from {result.amount_count} amounts"
         + (f", {result.currency})" if result.currency else "; currency unknown: --currency)"),
     ]
@@ -1189,6 +1310,9 @@ def fit_report(result: FitResult) -> str:
             "Parameter uncertainty written to [uncertainty]: " + _uncertainty_words(result)
         )
     lines = [w for line in lines for w in wrap(line, subsequent="  ", cap=None)]
+    if command:  # under the sentence that ends "run:" (Open at as-of, before Amount)
+        at = next(i for i, line in enumerate(lines) if line.startswith("Amount: "))
+        lines[at:at] = _command_lines(command)
     lines.append("")
     # one precision per column of days: the largest value with 3 significant digits
     days = {
@@ -1353,10 +1477,14 @@ def plot_fit(result: FitResult, path: Path) -> Path:
     return path
 
 
-def scenario_toml(result: FitResult) -> str:
-    """The fitted scenario as TOML, with the fit's notes as comments on top."""
+def scenario_toml(result: FitResult, out: Path | str | None = None) -> str:
+    """The fitted scenario as TOML, with the fit's notes as comments on top (``out``: the
+    file's own path, for the ``run --pipeline`` command of the day-0 deals)."""
+    fresh, command = fresh_start(result, out)
     head = [
         f"# Fitted by `dealsim fit` from {result.source} as of {result.as_of_text}.",
+        *(f"# {line}" for line in textwrap.wrap(fresh, 96, break_on_hyphens=False)),
+        *([f"#   {command}"] if command else []),
         "# Durations: censored maximum likelihood, family chosen by AIC (each also with a cure",
         "# share: visits that never end on their own, sent to dormant), or the Kaplan-Meier curve",
         "# itself (empirical) when no family follows it; exits: observed shares.",
@@ -1396,7 +1524,7 @@ def write_fit(
     for path in (out, png):
         if path is not None:
             check_output_file(path, force)
-    text = scenario_toml(result)
+    text = scenario_toml(result, out)
     toml_file = StagedFile(out, replace=force)
     png_file = StagedFile(png, replace=force) if png is not None else None
     staged = [f for f in (png_file, toml_file) if f is not None]

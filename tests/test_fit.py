@@ -198,6 +198,7 @@ def _fit_cli(history: Path, out: Path):
 
     register(group)
     args = ["fit", str(history), "--as-of", "2017-12-31", "-o", str(out), "--no-fidelity"]
+    args += ["--currency", "USD"]  # the Maven sample's amounts are dollars; no column says so
     return CliRunner().invoke(group, args)
 
 

@@ -29,7 +29,7 @@ def test_maven_fit_maps_every_stage_and_runs_on_the_same_export(tmp_path, capsys
     """The fit skipped Prospecting (no dates) and wrote no stage map: the run on the same file
     then stopped at 'unknown stage(s): Prospecting'."""
     fitted = tmp_path / "maven.toml"
-    assert _fit(MAVEN, fitted, "--as-of", "2017-12-31") == 0
+    assert _fit(MAVEN, fitted, "--as-of", "2017-12-31", "--currency", "USD") == 0
     said_all = capsys.readouterr().out.replace("\n  ", " ")  # the report wraps its notes
     with open(MAVEN, newline="") as f:
         crm_stages = {row["deal_stage"] for row in csv.DictReader(f)}

@@ -47,7 +47,7 @@ def command_writing(kind: str, out: Path, tiny: Path, results: Path) -> list[str
         "run": ["run", tiny, "-n", "2", "-j", "1", "-o", out],
         "compare": ["compare", tiny, "--set", "name=t2", "-n", "2", "-j", "1", "-o", out],
         "sweep": ["sweep", tiny, "--set", "deals.arrivals_per_month=1,2", "-n", "2", "-o", out],
-        "fit": ["fit", HISTORY, "--as-of", "2024-06-01", "-o", out],
+        "fit": ["fit", HISTORY, "--as-of", "2024-06-01", "--currency", "EUR", "-o", out],
         "export-history": ["export-history", results, "-o", out],
         "export-log": ["export-log", results, "--format", "csv", "-o", out],
         "trace": ["trace", tiny, "--picture", out],
@@ -367,7 +367,8 @@ def test_outputs_follow_the_umask(umask_022, tiny_scenario, tmp_path):
     log = tmp_path / "log.xes"
     assert main(["export-log", str(run), "--format", "xes", "-o", str(log)]) == 0
     fitted = tmp_path / "fitted.toml"
-    assert main(["fit", str(HISTORY), "--as-of", "2024-06-01", "-o", str(fitted)]) == 0
+    argv = ["fit", str(HISTORY), "--as-of", "2024-06-01", "--currency", "EUR"]
+    assert main([*argv, "-o", str(fitted)]) == 0
     compared = tmp_path / "compared"
     argv = ["compare", str(tiny_scenario), "--set", "name=t2", "-n", "2", "-j", "1", "--no-plots"]
     assert main([*argv, "-o", str(compared)]) == 0
@@ -396,7 +397,7 @@ def test_fit_does_not_overwrite_its_figure_without_force(tmp_path, capsys):
     out = tmp_path / "my.toml"
     png = tmp_path / "my-fit.png"
     png.write_bytes(b"someone's picture")
-    argv = ["fit", str(HISTORY), "--as-of", "2024-06-01", "-o", str(out)]
+    argv = ["fit", str(HISTORY), "--as-of", "2024-06-01", "--currency", "EUR", "-o", str(out)]
     assert main(argv) == 2
     assert "my-fit.png: already exists" in capsys.readouterr().err
     assert png.read_bytes() == b"someone's picture" and not out.exists()

@@ -156,7 +156,7 @@ COMMANDS = {
     "scenarios": ["scenarios"],
     "fit": [
         "fit", "history.csv", "--as-of", "2027-06-30", "-o", "fit.toml", "--no-fidelity",
-        "--no-plots",
+        "--no-plots", "--currency", "EUR",
     ],
     "backtest": [
         "backtest", "history.csv", "--as-of", "2027-06-30,2027-09-30", "--until",

@@ -1,0 +1,151 @@
+"""dealsim fit writes what it knows: a scenario that validates whatever the as-of, the amounts'
+currency, and what its day-0 deals leave out (their ages)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import cli
+from sim.crm import HistoryRow, read_history
+from sim.fit import fit_history, fit_report, scenario_toml, tail_exposure
+from sim.scenario import load_scenario, scenario_from_dict
+from sim.scenario_bounds import MAX_DAYS
+
+MAVEN = Path(__file__).parent / "data" / "maven-crm" / "sales_pipeline_extract.csv"
+PLAIN = Path(__file__).parent / "data" / "crm" / "history_plain.csv"
+
+
+# --- a fitted scenario validates, whatever the as-of --------------------------------------------
+
+
+def test_a_late_as_of_caps_the_empirical_tail_within_a_century():
+    """As of 2027 the extract's 64 open deals have been watched for ten years past day 135, the
+    last close: their time at risk (238,055 days) made a tail whose mean broke the scenario's
+    bounds, and fit refused its own output. The tail is capped and the note says so."""
+    fit = fit_history(read_history(MAVEN), dt.date(2027, 12, 31))
+    (engaging,) = fit.stages
+    spec = engaging.spec
+    assert engaging.chosen == "empirical"
+    assert (
+        spec["days"][-1] + spec["tail_mean"] <= MAX_DAYS < spec["days"][-1] + spec["tail_mean"] + 1
+    )
+    exposure = tail_exposure(engaging.durations, engaging.observed)
+    assert exposure > 5 * MAX_DAYS
+    scenario = scenario_from_dict(fit.scenario)
+    assert scenario.stages[0].duration.mean() <= MAX_DAYS
+    words = f"the empirical tail's mean would be {exposure:,.0f} days"
+    assert words in fit_report(fit) and f"capped at {spec['tail_mean']:,.0f} days" in fit_report(
+        fit
+    )
+    assert f"# Note: stage engaging: {words}" in scenario_toml(fit)
+
+
+def test_a_tail_within_a_century_is_the_time_at_risk():
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
+    (engaging,) = fit.stages
+    exposure = tail_exposure(engaging.durations, engaging.observed)
+    assert engaging.spec["tail_mean"] == pytest.approx(exposure, rel=1e-5)
+    assert "capped" not in fit_report(fit)
+
+
+def _row(deal: str, state: str, day: int) -> HistoryRow:
+    return HistoryRow(deal, state, dt.datetime(2024, 1, 1) + dt.timedelta(days=day))
+
+
+def test_a_stage_and_a_dormant_spell_open_beyond_a_century_are_capped():
+    """150 deals stuck for 391 days in a stage none ever left, 150 dormant as long, none back:
+    their means (time observed over one pseudo-event) were 58,650 days, out of bounds."""
+    rows = []
+    for i in range(50):
+        rows += [_row(f"w{i}", "new", 0), _row(f"w{i}", "won", 10)]
+    for i in range(150):
+        rows += [_row(f"s{i}", "new", 0), _row(f"s{i}", "stuck", 5)]
+        rows += [_row(f"d{i}", "new", 0), _row(f"d{i}", "dormant", 5)]
+    fit = fit_history(rows, dt.date(2025, 1, 30))  # its end is day 396: 391 days stuck
+    scenario_from_dict(fit.scenario)
+    stuck = next(s for s in fit.stages if s.name == "stuck")
+    assert stuck.spec == {"dist": "exponential", "mean": MAX_DAYS}
+    assert fit.scenario["dormant"]["reactivate_mean_days"] == MAX_DAYS
+    report = fit_report(fit)
+    assert "stage stuck: the mean duration would be 58,650 days" in report
+    assert "dormant: reactivate_mean_days would be 58,650 days" in report
+
+
+# --- the amounts' currency ----------------------------------------------------------------------
+
+
+def _fit(*args: str):
+    return CliRunner().invoke(cli, ["fit", *args, "--no-fidelity", "--no-plots"])
+
+
+def test_fit_refuses_amounts_without_a_currency(tmp_path):
+    """The Maven sample's amounts are dollars, and no column says so: without --currency the
+    scenario had no currency, and a run of it reported the dollars as EUR."""
+    out = tmp_path / "maven.toml"
+    result = _fit(str(MAVEN), "--as-of", "2017-12-31", "-o", str(out))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert str(MAVEN) in result.output and "--currency CODE" in result.output
+    assert list(tmp_path.iterdir()) == []
+    result = _fit(str(MAVEN), "--as-of", "2017-12-31", "-o", str(out), "--currency", "usd")
+    assert result.exit_code == 0, result.output
+    assert load_scenario(out).currency == "USD"
+
+
+def test_a_history_without_amounts_needs_no_currency(tmp_path):
+    history = tmp_path / "h.csv"
+    history.write_text("deal_id,stage,entered_at\nA,new,2024-01-01\nA,won,2024-02-01\n")
+    result = _fit(str(history), "--as-of", "2024-03-01", "-o", str(tmp_path / "h.toml"))
+    assert result.exit_code == 0, result.output
+
+
+# --- the day-0 deals start fresh: the fit says so, and how to keep their ages ------------------
+
+
+def test_fit_says_the_day_0_deals_start_fresh_and_gives_the_command(tmp_path):
+    """deals.initial holds counts: the extract's 64 open deals (a median 182 days in their
+    stage) start at day 0 of it. The report and the TOML say so, with a run --pipeline command
+    that works as written."""
+    out = tmp_path / "maven.toml"
+    result = _fit(str(MAVEN), "--as-of", "2017-12-31", "-o", str(out), "--currency", "USD")
+    assert result.exit_code == 0, result.output
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31), currency="USD")
+    (engaging,) = fit.stages
+    median = float(np.median(engaging.durations[~engaging.observed]))
+    assert 150 < median < 200
+    words = "the 64 deals open at as-of at day 0 of their stage, as new deals, although they had"
+    command = f"dealsim run {out} --pipeline {MAVEN} --as-of 2017-12-31"
+    assert f"a median {median:,.0f} days" in " ".join(result.output.split())
+    assert words in " ".join(result.output.split())
+    assert f"\n    {command}\n" in result.output.replace(" \\\n      ", " ")  # lines of a command
+    text = out.read_text(encoding="utf-8")
+    assert f"\n#   {command}\n" in text and "# Deals.initial starts the 64 deals" in text
+    args = shlex.split(command)[1:] + [
+        "-n",
+        "2",
+        "-j",
+        "1",
+        "--no-plots",
+        "-o",
+        str(tmp_path / "r"),
+    ]
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 0, ran.output
+
+
+def test_a_history_that_is_no_pipeline_export_gets_a_placeholder(tmp_path):
+    fit = fit_history(read_history(PLAIN), dt.date(2024, 6, 1))
+    assert fit.initial, "the plain history should leave deals open at as-of"
+    report = fit_report(fit, tmp_path / "p.toml")
+    report = " ".join(report.replace(" \\\n", " ").split())  # sentences and command unwrapped
+    assert "run with an export of the deals open on 2024-06-01:" in report
+    assert (
+        f"dealsim run {tmp_path / 'p.toml'} --pipeline <open-deals.csv> --as-of 2024-06-01"
+        in report
+    )
