@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.backtest import METRICS, Backtest, CutoffResult
 from sim.plots import money_formatter
+from sim.plural import counted
 
 _TITLES = {"won_count": "won deals", "won_value": "won value"}
 
@@ -53,7 +54,9 @@ def fan_chart(r: CutoffResult, path: Path, currency: str = "") -> Path:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"Forecast made on {r.cutoff} ({r.open_deals} deals open then)", fontsize=11)
+    fig.suptitle(
+        f"Forecast made on {r.cutoff} ({counted(r.open_deals, 'deal')} open then)", fontsize=11
+    )
     fig.tight_layout()
     return _save(fig, path)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from sim.aggregate import clean_for_json
 from sim.atomic import atomic_folder
 from sim.backtest import BASELINES, METRICS, Backtest
+from sim.plural import counted
 from sim.report import compact
 from sim.tables import Scale, render, scale_for, wrap
 
@@ -115,6 +116,18 @@ def to_csv(bt: Backtest) -> str:
     return out.getvalue()
 
 
+def p_value_text(p: float) -> str:
+    """'0.41': a test's p-value, the terminal's and the report's alike. Rounded first as
+    backtest.json holds it (6 significant digits), so that the report, which reads the file,
+    cannot round 0.4049996 (terminal '0.40') up to 0.405 ('0.41'); two digits kept, zeros too."""
+    return f"{float(f'{p:.6g}'):#.2g}"
+
+
+def open_text(n: int) -> str:
+    """The deals open at a cut-off, with thousands separators like the counts beside them."""
+    return f"{n:,}"
+
+
 def _num(value: float, metric: str) -> str:
     if value is None or not math.isfinite(value):
         return "-"
@@ -129,7 +142,8 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
     what = "fitted at each cut-off" if o.scenario is None else f"scenario {o.scenario.name}"
     unc = "on" if any(r.parameter_uncertainty for r in bt.results) else "off"
     lines = wrap(
-        f"Backtest of {bt.source}: {len(bt.results)} cut-offs {first.cutoff} .. {last.cutoff}, "
+        f"Backtest of {bt.source}: {counted(len(bt.results), 'cut-off')} "
+        f"{first.cutoff} .. {last.cutoff}, "
         f"each forecast {ahead} ({what}, {o.replications} replications, seed {o.seed}, "
         f"parameter uncertainty {unc})",
         cap=None,
@@ -155,7 +169,7 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
             table.append(
                 [
                     r.cutoff.isoformat(),
-                    f"{r.open_deals}",
+                    open_text(r.open_deals),
                     scale(s["actual"]),
                     scale(s["p10"]),
                     scale(s["p50"]),
@@ -214,10 +228,11 @@ class _Count(Scale):
 def _verdict(p: dict, metric: str) -> list[str]:
     t, m = p["total"], p["months"]
     lines = [
-        f"  The actual fell inside the 80% band in {t['in80']} of {t['n']} cut-offs (expected "
+        f"  The actual fell inside the 80% band in {t['in80']} of {counted(t['n'], 'cut-off')} "
+        "(expected "
         f"{0.8 * t['n']:.1f}) and inside the 50% band in {t['in50']} of {t['n']}; "
         + (
-            f"PIT uniformity p = {t['pit_ks_p']:.2g} (Kolmogorov-Smirnov)."
+            f"PIT uniformity p = {p_value_text(t['pit_ks_p'])} (Kolmogorov-Smirnov)."
             if math.isfinite(t["pit_ks_p"])
             else "PIT uniformity not tested (it needs two cut-offs or more)."
         ),

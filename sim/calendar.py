@@ -17,6 +17,15 @@ DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 
+def last_day(start_date: dt.date, horizon_days: float) -> dt.date:
+    """The last date simulated: days run over [0, horizon), so a horizon of 730 days from
+    2027-01-01 ends on 2028-12-30 (day 729), and one of 729.5 days touches day 729 too.
+
+    "to D" in every label names this day, inclusive, as ``--until D`` does.
+    """
+    return start_date + dt.timedelta(days=max(math.ceil(float(horizon_days)), 1) - 1)
+
+
 def parse_month_day(text: str) -> tuple[int, int]:
     """Split an ``MM-DD`` string into (month, day); the scenario layer has validated it."""
     month, day = text.split("-")

@@ -31,6 +31,7 @@ from sim.cli_options import set_option as _set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.cli_verbosity import verbosity_params
 from sim.errors import Interrupted, UserError
+from sim.plural import counted
 from sim.run_cost import FORCE_HELP, force_option
 from sim.status import NORMAL, quiet, set_level, status
 
@@ -449,17 +450,18 @@ def validate(scenario):
 
     loaded = load_scenario(scenario)
     where = shown_path(find_scenario(scenario))
-    click.echo(f"OK {where}: {loaded.name}, {len(loaded.stages)} stages")
+    click.echo(f"OK {where}: {loaded.name}, {counted(len(loaded.stages), 'stage')}")
 
 
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 def plot(folder):
-    """Redraw the figures of a results FOLDER from its summary.json."""
+    """Redraw the figures of a run folder FOLDER from its summary.json."""
     from sim.atomic import replacing_files_in
     from sim.plots import draw_all
     from sim.results import read_summary
 
+    _refuse_other_kinds(folder)
     summary = read_summary(folder)
     # Drawn aside, then renamed over the old figures: a symbolic link planted under a figure's
     # name is replaced, never written through.
@@ -467,6 +469,21 @@ def plot(folder):
         drawn = draw_all(summary, tmp)
     for path in drawn:
         click.echo(f"wrote {folder / path.name}")
+
+
+def _refuse_other_kinds(folder: Path) -> None:
+    """``plot`` redraws a run's figures only: a compare, sweep, sensitivity or backtest folder
+    is named as what it is, with the command that shows it (its figures are drawn with it)."""
+    from sim.html import KINDS
+
+    found = next(
+        (k for k in KINDS if k.name != "run" and (Path(folder) / k.marker).is_file()), None
+    )
+    if found is not None:
+        raise UserError(
+            f"{folder}: a {found.name} folder ({found.marker}), not a run: plot redraws the "
+            f"figures of a run folder (summary.json) only; dealsim report {folder} shows this one"
+        )
 
 
 @cli.command()

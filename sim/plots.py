@@ -26,10 +26,12 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
+from sim.calendar import last_day  # noqa: E402
 from sim.palette import DORMANT_COLOR, stage_colors  # noqa: E402
 from sim.report import compact  # noqa: E402
+from sim.tables import scale_for  # noqa: E402
 from sim.whatif import KEY as WHAT_IF_KEY  # noqa: E402
-from sim.whatif import short_label  # noqa: E402
+from sim.whatif import banner, short_label  # noqa: E402
 
 BAND_COLOR = "#2b6cb0"
 MEDIAN_COLOR = "#1a365d"
@@ -110,7 +112,7 @@ def caption(summary: dict) -> str:
 
 def what_if_footer(label: str | None) -> str | None:
     """The footer line of a what-if figure (the whole label), or None for the base case."""
-    return f"WHAT-IF, not the base case: {label}" if label else None
+    return banner(label) if label else None
 
 
 def what_if_tag(label: str | None) -> str | None:
@@ -155,9 +157,14 @@ def _month_end(period: str, cap: dt.date | None = None) -> dt.date:
     return min(day, cap) if cap else day
 
 
+def _last_day(summary: dict) -> dt.date:
+    """The last day simulated (``_end`` is the moment after it, where the axis stops)."""
+    return last_day(_start(summary), float(summary["horizon_days"]))
+
+
 def _month_end_dates(summary: dict) -> list[dt.date]:
-    """The date each period ends (the horizon end for a last, partial month)."""
-    end = _end(summary)
+    """The last day of each period (the last day simulated for a last, partial month)."""
+    end = _last_day(summary)
     return [_month_end(p["period"], end) for p in summary["periods"]]
 
 
@@ -198,11 +205,14 @@ def _window(summary: dict) -> tuple[dt.date, dt.date, str | None]:
     ]
     if not active:
         return start, end, None
-    last = _month_end(periods[active[-1]]["period"], end)
+    last = _month_end(periods[active[-1]]["period"], _last_day(summary))
     if (last - start).days >= 0.6 * (end - start).days:
         return start, end, None
     shown = min(end, last + dt.timedelta(days=max(92, 0.15 * (last - start).days)))
-    note = f"Nothing happens after {last:%b %Y}, so the axis stops there (horizon ends {end:%b %Y})"
+    note = (
+        f"Nothing happens after {last:%b %Y}, so the axis stops there "
+        f"(horizon ends {_last_day(summary):%b %Y})"
+    )
     return start, shown, note
 
 
@@ -309,6 +319,17 @@ def monthly_bookings(summary: dict) -> dict[str, list]:
     }
 
 
+def total_line(total: dict, currency: str) -> str:
+    """The bookings fan's line on the whole horizon, with one scale for its three amounts
+    ('mean 14.0M EUR, ... between 11.0M EUR and 17.1M EUR', not '14M' beside '17.1M')."""
+    mean, low, high = total["mean"], total.get("p10") or 0, total.get("p90") or 0
+    said = scale_for([mean, low, high])
+    return (
+        f"Total over the horizon: mean {said(mean, unit=currency)}, "
+        f"8 in 10 runs between {said(low, unit=currency)} and {said(high, unit=currency)}"
+    )
+
+
 def bookings_fan(summary: dict, path: Path) -> Path:
     """Bookings by month: the mean as bars, and whiskers over the P10-P90 of runs."""
     currency = summary["currency"]
@@ -338,11 +359,7 @@ def bookings_fan(summary: dict, path: Path) -> Path:
     total = summary.get("bookings") or {}
     lines = []
     if total.get("mean") is not None:
-        lines.append(
-            f"Total over the horizon: mean {money(total['mean'], currency)}, "
-            f"8 in 10 runs between {money(total.get('p10') or 0, currency)} "
-            f"and {money(total.get('p90') or 0, currency)}"
-        )
+        lines.append(total_line(total, currency))
     deals = data["deals_mean"]
     if any(deals):
         line = f"{_count(sum(deals) / len(deals))} won deals a month on average"
@@ -416,7 +433,7 @@ def cumulative_bookings(summary: dict, path: Path) -> Path:
             )
         )
         by_period = target.get("by_period") or []
-        labels = _target_labels(by_period, _end(summary))
+        labels = _target_labels(by_period, _last_day(summary))
         every = "quarter end" if len(labels) == len(by_period) else "year end"
         last = _window(summary)[1]
         labels = [(day, prob) for day, prob in labels if day <= last]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import math
 from pathlib import Path
 
+from sim.calendar import last_day
+from sim.plural import counted
 from sim.tables import nobreak, render, scale_for, wrap
 
 OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
@@ -37,6 +41,18 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return format(value, fmt)
+
+
+def target_when(period: str, summary: dict) -> str:
+    """'the end of 2028-09', or '2028-12-30 (the horizon's end)' when the horizon stops before
+    that month's last day (the chance is then of reaching the target by the last day simulated).
+    """
+    start = dt.date.fromisoformat(str(summary["start_date"])[:10])
+    end = last_day(start, float(summary["horizon_days"]))
+    year, month = int(period[:4]), int(period[5:7])
+    if (year, month) == (end.year, end.month) and end.day < calendar.monthrange(year, month)[1]:
+        return f"{end.isoformat()} (the horizon's end)"
+    return f"the end of {period}"
 
 
 def _chance(row: dict, replications: int) -> str:
@@ -74,7 +90,8 @@ def run_summary(summary: dict, folder: Path | None) -> str:
     """The terminal summary of a run: outcomes, cycle times, bookings, where the files are."""
     cur = summary["currency"]
     lines = wrap(
-        f"{summary['scenario']}: {summary['replications']} replications, seed {summary['seed']}, "
+        f"{summary['scenario']}: {counted(summary['replications'], 'replication')}, "
+        f"seed {summary['seed']}, "
         f"{summary['deals']['mean']:.1f} deals per replication, "
         f"horizon {summary['horizon_days']:g} days from {summary['start_date']}",
         cap=None,
@@ -99,13 +116,12 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         label = OUTCOME_LABELS.get(key, "All closed")
         rows.append([label] + [_num(c[q]) for q in ("p10", "p50", "p90", "mean")])
     lines += render(rows, right={1, 2, 3, 4}, head_indent=0)
-    b = summary["bookings"]
-    scale = scale_for([b[q] for q in ("p10", "p50", "p90", "mean")])  # one precision for all
+    b = bookings_texts(summary)
     lines += ["", f"Bookings within the horizon ({cur})"]
     lines += wrap(
-        "   ".join(nobreak(f"{q.upper()} {scale(b[q], unit=cur)}") for q in ("p10", "p50", "p90"))
+        "   ".join(nobreak(f"{q.upper()} {b[q]}") for q in ("p10", "p50", "p90"))
         + "   "
-        + nobreak(f"mean {scale(b['mean'], unit=cur)} +- {money(b['se'], cur)}"),
+        + nobreak(f"mean {b['mean']} +- {b['se']}"),
         indent="  ",
         cap=None,
     )
@@ -135,7 +151,10 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         t = summary["target"]
         lines += ["", f"Chance of reaching {money(t['amount'], cur)} in bookings"]
         rows = [
-            [f"by the end of {row['period']}:", *_chance_cells(row, summary["replications"])]
+            [
+                f"by {target_when(row['period'], summary)}:",
+                *_chance_cells(row, summary["replications"]),
+            ]
             for row in t["by_period"]
         ]
         lines += render(rows, right={1}, text={2}, header=False)
@@ -167,16 +186,40 @@ def team_lines(summary: dict) -> list[str]:
             ]
         )
     lines = ["", *render(rows, right=set(range(1, 7)), head_indent=0)]
-    sale = summary["cost_of_sale"]
-    per_won, own = sale["per_won_deal"], sale["per_won_deal_own_hours"]
+    sale = cost_of_sale_texts(summary)
     lines += wrap(
-        f"Cost of sale per won deal: {money(per_won['mean'], cur)} counting every hour, "
-        f"{money(own['mean'], cur)} counting the won deals' own",
+        f"Cost of sale per won deal: {sale['per_won']} counting every hour, "
+        f"{sale['own']} counting the won deals' own",
         indent="  ",
         subsequent="    ",
         cap=None,
     )
     return lines
+
+
+def bookings_texts(summary: dict) -> dict[str, str]:
+    """The bookings' P10, P50, P90 and mean with one scale (13.1M, 14.9M, 17.1M, 15.0M: not
+    15M), and the mean's standard error on its own: the terminal's and the report's."""
+    b, cur = summary["bookings"], summary["currency"]
+    scale = scale_for([b[q] for q in ("p10", "p50", "p90", "mean")])
+    texts = {q: scale(b[q], unit=cur) for q in ("p10", "p50", "p90", "mean")}
+    return {**texts, "se": money(b["se"], cur)}
+
+
+def cost_of_sale_texts(summary: dict) -> dict[str, str]:
+    """The cost of sale per won deal, counting every hour and the won deals' own, with one
+    scale (22.3k beside 6.6k, not 22k beside 6.47k); the total's mean and 8 in 10 range with
+    another; a standard error on its own."""
+    cur, sale = summary["currency"], summary["cost_of_sale"]
+    per_won, own, total = sale["per_won_deal"], sale["per_won_deal_own_hours"], sale["total"]
+    each = scale_for([per_won["mean"], own["mean"]])
+    whole = scale_for([total[k] for k in ("mean", "p10", "p90")])
+    return {
+        "per_won": each(per_won["mean"], unit=cur),
+        "own": each(own["mean"], unit=cur),
+        "per_won_se": money(per_won["se"], cur),
+        **{f"total_{k}": whole(total[k], unit=cur) for k in ("mean", "p10", "p90")},
+    }
 
 
 def team_scales(summary: dict):

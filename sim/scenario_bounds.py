@@ -13,6 +13,7 @@ The ranges are wide on purpose: they exclude nonsense, not bold plans.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 #: One minute, in days: the shortest mean of a duration, a tenure or a wait.
@@ -127,6 +128,16 @@ def mean_problem(path: str, spec, longest: float, unit: str, shortest: float = 0
     if shortest <= mean <= longest:
         return None
     return (
-        f"{path}: {spec.describe()} has a mean of {mean:.4g} {unit}, outside "
-        f"{shortest:.4g} .. {longest:.4g} {unit}"
+        f"{path}: {spec.describe()} has a mean of {plain_number(mean)} {unit}, outside "
+        f"{plain_number(shortest)} .. {plain_number(longest)} {unit}"
     )
+
+
+def plain_number(value: float, digits: int = 4) -> str:
+    """A number a person reads at once: ``digits`` significant digits, thousands separated,
+    never an exponent (0.0006944 and 36,525, not 6.944e-04 and 3.652e+04)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim.distributions import DistributionSpec
+from sim.plural import verb
 from sim.scenario_bounds import (
     DATE_PATTERN,
     MAX_DAYS,
@@ -152,7 +153,8 @@ def team_problems(s: Scenario) -> list[str]:
         elif team.headcount == 0 and not any(c.headcount > 0 for c in team.changes):
             stages = ", ".join(w.stage for w in team.work)
             problems.append(
-                f"{path}.headcount: 0 people and no hire in changes, but {stages} need this "
-                "team's work: every deal there would wait for ever"
+                f"{path}.headcount: 0 people and no hire in changes, but {stages} "
+                f"{verb(len(team.work), 'needs', 'need')} this team's work: every deal there "
+                "would wait for ever"
             )
     return problems

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sim.overrides import format_sets, value_text
 
-__all__ = ["KEY", "folder_part", "short_label", "what_if"]
+__all__ = ["KEY", "banner", "folder_part", "short_label", "what_if"]
 
 #: The key under which results files carry the label.
 KEY = "what_if"
@@ -58,6 +58,11 @@ def what_if(
         "sets": jsonable(sets),
         "pipeline": source,
     }
+
+
+def banner(label: str) -> str:
+    """The line that heads a what-if's results (terminal, figure footers, reports)."""
+    return f"WHAT-IF, not the base case: {label}"
 
 
 def short_label(info: Mapping | None, limit: int = TITLE_LABEL_MAX) -> str | None:

@@ -25,7 +25,7 @@ from report_kinds import make_backtest, make_sensitivity, shared_history, shared
 from sim.comparison import format_value
 from sim.html import write_report
 from sim.html.run import RUN_FIGURES
-from sim.report import money
+from sim.report import bookings_texts, cost_of_sale_texts
 
 CHROMIUM = os.environ.get("DEALSIM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -149,7 +149,7 @@ def test_run_report_in_the_browser(browser, tmp_path, tmp_path_factory):
     for key in ("p10", "p50", "p90"):
         value, text = opened.number(f"bookings.{key}")
         assert value == summary["bookings"][key]
-        assert text == money(summary["bookings"][key], summary["currency"])
+        assert text == bookings_texts(summary)[key]
         value, text = opened.number(f"totals.won_count.{key}")
         assert value == summary["totals"]["won_count"][key] and text == f"{value:.0f}"
     for name, team in summary["teams"].items():
@@ -157,7 +157,7 @@ def test_run_report_in_the_browser(browser, tmp_path, tmp_path_factory):
         assert value == team["utilisation"] and text == f"{100 * value:.0f}%"
     value, text = opened.number("cost_of_sale.per_won_deal.mean")
     assert value == summary["cost_of_sale"]["per_won_deal"]["mean"]
-    assert text == money(value, summary["currency"])
+    assert text == cost_of_sale_texts(summary)["per_won"]
     for row in summary["target"]["by_period"]:
         value, text = opened.number(f"target.{row['period']}")
         assert value == row["probability"] and text == f"{100 * row['probability']:.1f}%"

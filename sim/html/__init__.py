@@ -35,6 +35,8 @@ from pathlib import Path
 from sim.errors import UserError
 from sim.html.page import check_output, render, write_page
 from sim.results_folder import existing_folder
+from sim.whatif import KEY as WHAT_IF_KEY
+from sim.whatif import banner, short_label
 
 __all__ = ["KINDS", "Kind", "detect_kind", "render_folder", "write_report"]
 
@@ -91,7 +93,22 @@ def detect_kind(folder: Path) -> Kind:
 def render_folder(folder: Path) -> str:
     """The report of a results folder, as one HTML page."""
     kind = detect_kind(folder)
-    return render(kind.template, {"folder": str(folder), **kind.read(Path(folder))})
+    context = _with_what_if(kind.read(Path(folder)))
+    return render(kind.template, {"folder": str(folder), **context})
+
+
+def _with_what_if(context: dict) -> dict:
+    """A what-if (its results carry ``what_if``, :mod:`sim.whatif`) says so in the page's title
+    and in a banner over it, as the terminal does: a page or a printout of it is never taken
+    for the base case. The results a page embeds as ``data`` are the ones it shows."""
+    info = (context.get("data") or {}).get(WHAT_IF_KEY)
+    if not info:
+        return context
+    return {
+        **context,
+        "title": f"{context['title']} (what-if: {short_label(info)})",
+        "what_if": banner(info["label"]),
+    }
 
 
 def write_report(folder: Path, output: Path | None = None) -> Path:

@@ -25,7 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from sim.backtest import BASELINES, METRICS
-from sim.backtest_report import JSON_FILE, _num, _verdict, amount_scale
+from sim.backtest_report import (
+    JSON_FILE,
+    _num,
+    _verdict,
+    amount_scale,
+    open_text,
+    p_value_text,
+)
 from sim.errors import UserError
 from sim.html.page import nan_for_null, png_figure, read_json, svg_figure
 from sim.html.whatif import _require
@@ -193,7 +200,7 @@ def coverage_rows(bt: BacktestFile, metric: str) -> list[dict]:
         rows.append(
             {
                 "cutoff": r.cutoff.isoformat(),
-                "open": str(r.open_deals),
+                "open": open_text(r.open_deals),
                 "actual": scale(s["actual"]),
                 "p10": scale(s["p10"]),
                 "p50": scale(s["p50"]),
@@ -271,7 +278,7 @@ def headline_cards(pooled: dict, metric: str) -> list[dict]:
             "bad": math.isfinite(t["pit_ks_p"]) and t["pit_ks_p"] < 0.05,
             "key": f"pooled.{metric}.total.pit_ks_p",
             "value": t["pit_ks_p"],
-            "text": f"p = {t['pit_ks_p']:.2g}",
+            "text": f"p = {p_value_text(t['pit_ks_p'])}" if math.isfinite(t["pit_ks_p"]) else "-",
             "label": "PIT uniformity (Kolmogorov-Smirnov p; below 0.05 says not calibrated)",
         },
     ]

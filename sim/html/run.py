@@ -14,8 +14,20 @@ from sim.aggregate import clean_for_json
 from sim.errors import UserError
 from sim.explain import _plain_words, stall_rows
 from sim.html.page import Figure, optional_json, svg_figure, value_text
-from sim.report import OUTCOME_LABELS, _chance, _num, _pct, compact, money, team_scales
+from sim.report import (
+    OUTCOME_LABELS,
+    _chance,
+    _num,
+    _pct,
+    bookings_texts,
+    cost_of_sale_texts,
+    money,
+    target_when,
+    team_scales,
+)
 from sim.results import MANIFEST, SCENARIO, read_summary
+from sim.tables import scale_for
+from sim.whatif import KEY as WHAT_IF_KEY
 
 #: The figures of a run, by the sim.plots function that draws them: (title, caption).
 RUN_FIGURES = {
@@ -98,18 +110,18 @@ def figures(summary: dict) -> dict[str, Figure]:
 def headline(summary: dict) -> dict:
     """Bookings over the horizon: P10/P50/P90 and the mean with its standard error; the deals
     won (``totals.won_count``) the same way; whether each replication drew its parameters."""
-    b, cur = summary["bookings"], summary["currency"]
+    b, said = summary["bookings"], bookings_texts(summary)  # as the terminal writes them
     won = (summary.get("totals") or {}).get("won_count")
     return {
         "cards": [
-            {"key": f"bookings.{k}", "label": label, "value": b[k], "text": money(b[k], cur)}
+            {"key": f"bookings.{k}", "label": label, "value": b[k], "text": said[k]}
             for k, label in (
                 ("p10", "P10: 9 in 10 runs book more"),
                 ("p50", "P50: the median"),
                 ("p90", "P90: 1 in 10 runs books more"),
             )
         ],
-        "mean": f"{money(b['mean'], cur)} ± {money(b['se'], cur)}",
+        "mean": f"{said['mean']} ± {said['se']}",
         "won": [
             {
                 "key": f"totals.won_count.{k}",
@@ -164,6 +176,7 @@ def target(summary: dict) -> dict | None:
         rows.append(
             {
                 "period": row["period"],
+                "when": target_when(row["period"], summary),
                 "probability": row["probability"],
                 "chance": chance,
                 "uncertainty": uncertainty.replace("+-", "±"),
@@ -249,12 +262,23 @@ def _wait_text(days: float | None) -> str:
     return "-" if days is None else f"{_num(days, '.1f')} days"
 
 
+def _hours_split(team: dict) -> dict[str, float]:
+    """A team's mean hours a run on won deals, on deals lost or without decision, on open ones."""
+    won, lost = team["hours_on_won_deals"], team["hours_on_lost_deals"]
+    return {"won_hours": won, "lost_hours": lost, "open_hours": team["hours"]["mean"] - won - lost}
+
+
 def team_rows(summary: dict) -> list[dict]:
     """One row per team, numbers as the terminal's team table writes them."""
     cur = summary["currency"]
     hours, cost = team_scales(summary)
+    teams = summary.get("teams") or {}
+    split = {  # one scale a column: '1.71k' over '0.84k', not over '836'
+        key: scale_for([_hours_split(t)[key] for t in teams.values()])
+        for key in ("won_hours", "lost_hours", "open_hours")
+    }
     rows = []
-    for name, team in (summary.get("teams") or {}).items():
+    for name, team in teams.items():
         wait = team["wait_days"]
         rows.append(
             {
@@ -268,11 +292,7 @@ def team_rows(summary: dict) -> list[dict]:
                 "wait_p50": _wait_text(wait["p50"]),
                 "wait_p90": _wait_text(wait["p90"]),
                 "hours": hours(team["hours"]["mean"]),
-                "won_hours": compact(team["hours_on_won_deals"]),
-                "lost_hours": compact(team["hours_on_lost_deals"]),
-                "open_hours": compact(
-                    team["hours"]["mean"] - team["hours_on_won_deals"] - team["hours_on_lost_deals"]
-                ),
+                **{key: split[key](value) for key, value in _hours_split(team).items()},
                 "cost": cost(team["cost"]["mean"], unit=cur),
                 "cost_value": team["cost"]["mean"],
                 "figure": team_figure(summary, name),
@@ -296,8 +316,9 @@ def _team_lead(summary: dict) -> str | None:
         name, slowest = max(waits.items(), key=lambda item: item[1]["wait_days"]["p90"])
         text += (
             f" Deals wait longest for {name}: {_pct(slowest['waited_share'])} of the deals it "
-            f"served waited for a free person, 1 in 10 of them "
-            f"{_num(slowest['wait_days']['p90'], '.1f')} days or more."
+            f"served waited for a free person, and 1 in 10 of all the deals it served (those "
+            f"that did not wait included) waited {_num(slowest['wait_days']['p90'], '.1f')} "
+            "days or more."
         )
     return text
 
@@ -306,18 +327,18 @@ def team_section(summary: dict) -> dict | None:
     """Our own people: each team's table row and figure, and the cost of sale."""
     if not summary.get("teams"):
         return None
-    cur, sale = summary["currency"], summary["cost_of_sale"]
-    total, per_won, own = sale["total"], sale["per_won_deal"], sale["per_won_deal_own_hours"]
+    per_won = summary["cost_of_sale"]["per_won_deal"]
+    said = cost_of_sale_texts(summary)  # as the terminal writes them
     return {
         "rows": team_rows(summary),
         "lead": _team_lead(summary),
         # null when no deal was won: the page says so rather than show "-" (± -) for an amount
         "won_any": per_won["mean"] is not None,
         "per_won": per_won["mean"],
-        "per_won_text": money(per_won["mean"], cur),
-        "per_won_se": money(per_won["se"], cur),
-        "own_text": money(own["mean"], cur),
-        "total": {k: money(total[k], cur) for k in ("mean", "p10", "p90")},
+        "per_won_text": said["per_won"],
+        "per_won_se": said["per_won_se"],
+        "own_text": said["own"],
+        "total": {k: said[f"total_{k}"] for k in ("mean", "p10", "p90")},
     }
 
 
@@ -351,6 +372,9 @@ def provenance(summary: dict, manifest: dict) -> list[tuple[str, str]]:
         ("Replications", str(summary["replications"])),
         ("Deals per replication", f"{summary['deals']['mean']:.1f}"),
     ]
+    info = summary.get(WHAT_IF_KEY)
+    if info:  # the change from the scenario file, as the banner says it
+        rows.append(("What-if (not the base case)", str(info["label"])))
     rows += [
         (label, MANIFEST_TEXT.get(key, value_text)(manifest[key]))
         for key, label in MANIFEST_LABELS.items()

@@ -10,9 +10,9 @@ disagree with what was simulated.
 from __future__ import annotations
 
 import calendar
-import datetime as dt
 import math
 
+from sim.calendar import last_day
 from sim.explain import MECHANISMS, has_mechanism
 from sim.report import compact, money
 from sim.scenario import Scenario
@@ -114,7 +114,7 @@ def _seasonality_words(values: list[float] | None) -> str:
 
 def facts(scenario: Scenario, imported: dict | None = None) -> list[tuple[str, str]]:
     """(label, words) about the market: dates, the pipeline, the inflow, the deal amount."""
-    end = scenario.start_date + dt.timedelta(days=float(scenario.horizon_days))
+    end = last_day(scenario.start_date, scenario.horizon_days)  # inclusive, as --until
     amount = _spread(scenario.deals.amount, scenario.currency)
     first = scenario.stages[0].label or scenario.stages[0].name
     arrivals = scenario.deals.arrivals_per_month

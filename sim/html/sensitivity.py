@@ -22,6 +22,7 @@ from sim.html.page import Figure, nan_for_null, optional_json, read_json, svg_fi
 from sim.html.whatif import _level, _require, _scenario_of, _short_hash
 from sim.overrides import format_sets
 from sim.overrides import value_text as set_text
+from sim.plural import counted, verb
 from sim.sensitivity_analysis import MANIFEST, SENSITIVITY_JSON, SENSITIVITY_METRICS, Sensitivity
 from sim.sensitivity_text import (
     _covers_zero,
@@ -204,7 +205,8 @@ def tornado_headline(result: Sensitivity) -> dict:
     top = rows[0]
     quiet = [r["key"] for r in rows if not r["beyond_noise"]]
     lead = (
-        f"{len(rows) - len(quiet)} of {len(rows)} parameters move {result.metric_name} beyond "
+        f"{len(rows) - len(quiet)} of {counted(len(rows), 'parameter')} "
+        f"{verb(len(rows) - len(quiet), 'moves', 'move')} {result.metric_name} beyond "
         f"the noise (the {level} interval of the swing excludes zero)"
         + (f"; within the noise: {', '.join(quiet)}." if quiet else ".")
     )

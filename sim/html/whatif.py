@@ -172,6 +172,8 @@ def whatif_provenance(data: dict, manifest: dict, key: str) -> list[tuple[str, s
         ("Replications", f"{data['replications']} per scenario"),
         ("Confidence level", _level(data)),
     ]
+    if data.get("what_if"):  # the change every scenario shares, as the banner says it
+        rows.append(("What-if (not the base case)", str(data["what_if"]["label"])))
     if manifest:
         rows += [
             ("dealsim version", str(manifest.get("dealsim_version", "-"))),
