@@ -42,7 +42,7 @@ from sim.crm import HISTORY_READS_AS_PIPELINE, OUTCOMES, History, HistoryRow, ou
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
-from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow, wander_note
+from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_DAYS, MAX_WALK_SD
 from sim.stage_keys import name_slug
@@ -651,9 +651,6 @@ def fit_history(
     arrival_times = [t for t in firsts if t > t0]
     inflow = fit_inflow(arrival_times, t0, instant, half_life)
     notes.extend(inflow.notes)
-    wander = wander_note(inflow, horizon_days / DAYS_PER_MONTH)
-    if wander:
-        notes.append(wander)
     at_start = len(firsts) - len(arrival_times)
     if at_start > 1:
         notes.append(
@@ -1011,7 +1008,7 @@ def _exits_weight(fit: StageFit) -> float:
 def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict:
     """``[uncertainty]``: what the history says about how sure each parameter is.
 
-    A posterior, not a bootstrap: the arrival level is a lognormal with its mean at the level
+    A posterior, not a bootstrap: the arrival level is a lognormal with its median at the level
     and the log-sd of ``sim.inflow_fit`` (Poisson error, lag of the weighted months, wander);
     each stage's
     duration scale a lognormal with median 1 and the se of its log typical time; its exits a
@@ -1019,15 +1016,14 @@ def _uncertainty_section(fits, inflow: InflowFit, amounts, amount: dict) -> dict
     lognormal factor with the se of the log mean amount.
     """
     out: dict = {}
-    if inflow.level > 0:  # mean at the level (the draws are scaled by their mean)
+    if inflow.level > 0:  # median at the level: as likely above it as below
         # A log-sd past FITTED_MAX_LOG_SD says "hardly known" (a few months of data): kept
         # there, within the bounds a scenario must keep (sim.scenario_bounds).
-        log_sd = min(max(inflow.level_cv, 1e-3), FITTED_MAX_LOG_SD)
-        median = inflow.level * math.exp(-(log_sd**2) / 2)
+        p90 = inflow.level * math.exp(Z90 * min(max(inflow.level_cv, 1e-3), FITTED_MAX_LOG_SD))
         out["arrivals_per_month"] = {
             "dist": "lognormal",
-            "median": _sig(median),
-            "p90": _sig(median * math.exp(Z90 * log_sd)),
+            "median": _sig(inflow.level),
+            "p90": _sig(p90),
         }
     out["arrivals_walk_sd"] = _sig(min(inflow.walk_sd, MAX_WALK_SD), 4)
     values = np.array([v for v in amounts.values() if v > 0 and math.isfinite(v)], float)
@@ -1393,12 +1389,7 @@ def _uncertainty_words(result: FitResult) -> str:
             f"{arrivals['p90']:,.1f} a month"
         )
     if u.get("arrivals_walk_sd"):
-        months = result.scenario["horizon_days"] / DAYS_PER_MONTH
-        low, high = walk_range(u["arrivals_walk_sd"], months)
-        parts.append(
-            f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f} (mean kept: after "
-            f"{months:.0f} months the rate P10-P90 x{low:.2f}-x{high:.2f} of the level)"
-        )
+        parts.append(f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f}")
     for name, su in u.get("stages", {}).items():
         p90 = su["duration_scale"]["p90"]
         parts.append(

@@ -352,7 +352,7 @@ class Uncertainty(_Model):
     arrivals_per_month: DistributionSpec | None = Field(
         default=None,
         description="Distribution of deals.arrivals_per_month, e.g. gamma mean 520, cv 0.15 "
-        "(its draws are scaled by their mean to deals.arrivals_per_month, which defaults to it).",
+        "(its draws are scaled to deals.arrivals_per_month, which defaults to its median).",
     )
     arrivals_walk_sd: _between(0, MAX_WALK_SD) = Field(
         default=0.0,
@@ -438,8 +438,7 @@ class Scenario(_Model):
     @model_validator(mode="before")
     @classmethod
     def _arrivals_from_uncertainty(cls, data: Any) -> Any:
-        """``[uncertainty] arrivals_per_month = {...}`` alone gives the rate its mean (the draws
-        are scaled by their mean: the expected rate is the distribution's)."""
+        """``[uncertainty] arrivals_per_month = {...}`` alone gives the rate its median."""
         try:
             spec = data["uncertainty"]["arrivals_per_month"]
             deals = data["deals"]
@@ -450,10 +449,10 @@ class Scenario(_Model):
         from sim.distributions import parse_distribution
 
         try:
-            mean = parse_distribution(spec).mean()
+            median = parse_distribution(spec).quantile(0.5)
         except (ValueError, TypeError):
             return data  # reported by the field's own validation
-        return {**data, "deals": {**deals, "arrivals_per_month": mean}}
+        return {**data, "deals": {**deals, "arrivals_per_month": median}}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

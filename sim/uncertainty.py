@@ -5,8 +5,7 @@ as certain gives bands that hold only the Monte Carlo noise (issue 10: the Maven
 +-3%). The ``[uncertainty]`` section says how sure the parameters are; for replication ``r``,
 :func:`replication_model` draws
 
-* the arrival level: ``deals.arrivals_per_month x draw / mean`` of ``arrivals_per_month`` (by
-  the mean, like the walk: the expected rate is the file's, however wide the distribution);
+* the arrival level: ``deals.arrivals_per_month x draw / median`` of ``arrivals_per_month``;
 * the arrival path: with ``arrivals_walk_sd`` = ``s``, a log-rate random walk by calendar month,
   each step ``N(-s^2/2, s^2)``, so that ``exp(W_k)`` has mean 1 whatever ``k``: on average the
   rate stays at the fitted level (a walk without that drift would have a mean growing like
@@ -113,7 +112,7 @@ def replication_model(model: Model, seed: int, replication: int) -> Model:
     if u.arrivals_per_month is not None:
         dist = u.arrivals_per_month
         draw = float(dist.ppf(np.asarray(_uniform(streams, "arrivals_per_month"))))
-        level = draw / dist.mean()
+        level = draw / dist.quantile(0.5)
     if level != 1.0 or u.arrivals_walk_sd > 0:
         by_day = _arrival_path(model, streams, level, u.arrivals_walk_sd)
         changes["arrival_rate_by_day"] = by_day

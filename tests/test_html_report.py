@@ -425,8 +425,7 @@ def test_scenario_words_of_parameter_uncertainty_and_inflow():
     centre, spread = -(0.1**2) * 12 / 2, 0.1 * math.sqrt(12)
     low, high = (math.exp(centre + z * 1.2815515655446004 * spread) for z in (-1, 1))
     expected = [
-        # around its mean 4 exp(0.316^2 / 2) = 4.21: 4 / 1.5 / 4.21 and 6 / 4.21
-        "The inflow's level: 4 new deals a month times x0.634-x1.43 in 8 in 10 replications",
+        "The inflow's level: 4 new deals a month times x0.667-x1.5 in 8 in 10 replications",
         f"within x{low:.2f}-x{high:.2f} of where it began",  # x0.60-x1.47
         "Deal amounts: every drawn amount times x0.909-x1.1 in 8 in 10 replications",
         "Need: every duration times x1-x1 in 8 in 10 replications",

@@ -294,10 +294,10 @@ def team_words(scenario: Scenario) -> list[dict]:
     return out
 
 
-def _ratio_range(dist, centre: float | None = None) -> str:
-    """A factor's 8-in-10 range around ``centre`` (its median unless given): 'x0.92-x1.09'."""
-    mid = dist.quantile(0.5) if centre is None else centre
-    return f"x{dist.quantile(0.1) / mid:.3g}-x{dist.quantile(0.9) / mid:.3g}"
+def _ratio_range(dist) -> str:
+    """A factor's 8-in-10 range around its median: 'x0.92-x1.09'."""
+    median = dist.quantile(0.5)
+    return f"x{dist.quantile(0.1) / median:.3g}-x{dist.quantile(0.9) / median:.3g}"
 
 
 def uncertainty_words(scenario: Scenario) -> list[str]:
@@ -323,9 +323,8 @@ def uncertainty_words(scenario: Scenario) -> list[str]:
     if u.arrivals_per_month is not None:
         rate, level = scenario.deals.arrivals_per_month, u.arrivals_per_month
         texts.append(
-            f"The inflow's level: {_num(rate)} new deals a month times "
-            f"{_ratio_range(level, level.mean())} in 8 in 10 replications ({level.describe()}, "
-            "scaled to its mean)."
+            f"The inflow's level: {_num(rate)} new deals a month times {_ratio_range(level)} in "
+            f"8 in 10 replications ({level.describe()}, scaled to its median)."
         )
     if u.arrivals_walk_sd > 0:
         low, high = walk_range(u.arrivals_walk_sd, 12)
