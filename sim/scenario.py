@@ -357,7 +357,7 @@ class Uncertainty(_Model):
     arrivals_walk_sd: _between(0, MAX_WALK_SD) = Field(
         default=0.0,
         description="Each replication's rate wanders month by month: log-rate random walk of "
-        "this sd per month (its mean stays at the level: each step has a drift of -sd^2/2).",
+        "this sd per month (no drift: as likely to rise as to fall).",
     )
     amount_scale: DistributionSpec | None = Field(
         default=None, description="Factor on every deal amount of a replication."

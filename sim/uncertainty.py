@@ -6,12 +6,9 @@ as certain gives bands that hold only the Monte Carlo noise (issue 10: the Maven
 :func:`replication_model` draws
 
 * the arrival level: ``deals.arrivals_per_month x draw / median`` of ``arrivals_per_month``;
-* the arrival path: with ``arrivals_walk_sd`` = ``s``, a log-rate random walk by calendar month,
-  each step ``N(-s^2/2, s^2)``, so that ``exp(W_k)`` has mean 1 whatever ``k``: on average the
-  rate stays at the fitted level (a walk without that drift would have a mean growing like
-  ``exp(s^2 k / 2)``: x3.6 after 11 steps of 0.46), while the band widens like ``s sqrt(k)``
-  and a run rate can fall as well as rise within a replication (the median path drifts down,
-  as a mean-1 lognormal's median does);
+* the arrival path: with ``arrivals_walk_sd``, a log-rate random walk by calendar month without
+  drift (``exp(W_k)``: the rate is as likely to end above its level as below, the median path
+  stays at the level), so a run rate can fall as well as rise within a replication;
 * per stage: a factor on every duration (``duration_scale``) and exit probabilities from a
   Dirichlet around the file's (``exits_weight`` = how many observed exits they are worth);
 * a factor on every drawn deal amount (``amount_scale``; a CRM deal keeps its own amount).
@@ -26,12 +23,10 @@ section does not move the others' draws.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterator
 
 import numpy as np
 
-from sim.distributions import Z90
 from sim.distributions import sc as special  # scipy.special, imported on first use
 from sim.engine import ReplicationRecords, simulate_replications
 from sim.model import Model
@@ -136,25 +131,6 @@ def replication_model(model: Model, seed: int, replication: int) -> Model:
     return dataclasses.replace(model, **changes)
 
 
-def walk_range(walk_sd: float, months: float, z: float = Z90) -> tuple[float, float]:
-    """The walk's factor on the rate after ``months`` steps: its (P10, P90) for ``z = Z90``.
-
-    The log factor is normal with mean ``-walk_sd^2 months / 2`` and sd ``walk_sd sqrt(months)``
-    (see :func:`walk_steps`)."""
-    spread = walk_sd * math.sqrt(months)
-    centre = -(spread**2) / 2
-    return math.exp(centre - z * spread), math.exp(centre + z * spread)
-
-
-def walk_steps(walk_sd: float, uniforms: np.ndarray) -> np.ndarray:
-    """Log-rate steps of the arrivals walk from uniforms: ``N(-sd^2/2, sd^2)`` each.
-
-    The drift ``-sd^2/2`` makes each step's factor ``exp(step)`` have mean 1 (the mean of a
-    lognormal is ``exp(mu + sd^2/2)``), so the walk is a martingale: the expected rate at every
-    month is the level the fit estimated, not a level inflated by the walk's own variance."""
-    return walk_sd * special.ndtri(uniforms) - walk_sd**2 / 2
-
-
 def _arrival_path(model: Model, streams: Streams, level: float, walk_sd: float) -> np.ndarray:
     """Arrivals per day for each whole day: the model's rate x level x the month's walk factor."""
     n_days = int(np.ceil(model.horizon)) + 1
@@ -168,7 +144,9 @@ def _arrival_path(model: Model, streams: Streams, level: float, walk_sd: float) 
     rate = base * level
     if walk_sd > 0:
         period = np.minimum(model.calendar.period_index(days), model.calendar.n_periods - 1)
-        steps = walk_steps(walk_sd, _uniform(streams, "arrivals_walk", model.calendar.n_periods))
+        steps = walk_sd * special.ndtri(
+            _uniform(streams, "arrivals_walk", model.calendar.n_periods)
+        )
         steps[0] = 0.0  # the first month is at the drawn level
         walk = np.exp(np.cumsum(steps))
         rate = rate * walk[period]

@@ -17,7 +17,9 @@ from sim.explain import MECHANISMS, has_mechanism
 from sim.report import compact, money
 from sim.scenario import Scenario
 from sim.scenario_teams import PRIORITIES
-from sim.uncertainty import walk_range
+
+#: z of the 10th and 90th percentiles of a normal: "8 in 10" ranges of a random walk.
+Z90 = 1.2815515655446004
 
 OUTCOME_WORDS = {"won": "won", "lost": "lost", "no_decision": "no decision", "dormant": "dormant"}
 
@@ -327,11 +329,11 @@ def uncertainty_words(scenario: Scenario) -> list[str]:
             f"8 in 10 replications ({level.describe()}, scaled to its median)."
         )
     if u.arrivals_walk_sd > 0:
-        low, high = walk_range(u.arrivals_walk_sd, 12)
+        spread = math.exp(Z90 * u.arrivals_walk_sd * math.sqrt(12))
         texts.append(
             f"The inflow wanders month by month (a random walk of the log rate, sd "
-            f"{u.arrivals_walk_sd:g} a month, its mean staying at the level): after a year, 8 "
-            f"in 10 replications' rate is within x{low:.2f}-x{high:.2f} of where it began."
+            f"{u.arrivals_walk_sd:g} a month, as likely to fall as to rise): after a year, 8 in "
+            f"10 replications' rate is within x{1 / spread:.2f}-x{spread:.2f} of where it began."
         )
     if u.amount_scale is not None:
         texts.append(
