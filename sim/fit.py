@@ -42,7 +42,7 @@ from sim.crm import HISTORY_READS_AS_PIPELINE, OUTCOMES, History, HistoryRow, ou
 from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
-from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow
+from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow, wander_note
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_DAYS, MAX_WALK_SD
 from sim.stage_keys import name_slug
@@ -651,6 +651,9 @@ def fit_history(
     arrival_times = [t for t in firsts if t > t0]
     inflow = fit_inflow(arrival_times, t0, instant, half_life)
     notes.extend(inflow.notes)
+    wander = wander_note(inflow, horizon_days / DAYS_PER_MONTH)
+    if wander:
+        notes.append(wander)
     at_start = len(firsts) - len(arrival_times)
     if at_start > 1:
         notes.append(
@@ -1389,7 +1392,12 @@ def _uncertainty_words(result: FitResult) -> str:
             f"{arrivals['p90']:,.1f} a month"
         )
     if u.get("arrivals_walk_sd"):
-        parts.append(f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f}")
+        months = result.scenario["horizon_days"] / DAYS_PER_MONTH
+        low, high = walk_range(u["arrivals_walk_sd"], months)
+        parts.append(
+            f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f} (median kept: after "
+            f"{months:.0f} months the rate P10-P90 x{low:.2f}-x{high:.2f} of the level)"
+        )
     for name, su in u.get("stages", {}).items():
         p90 = su["duration_scale"]["p90"]
         parts.append(

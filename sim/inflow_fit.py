@@ -47,6 +47,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from sim.calendar import DAYS_PER_MONTH
+from sim.uncertainty import walk_mean_factor, walk_range
 
 #: Default half-life of the weights, in months.
 HALF_LIFE_MONTHS = 3.0
@@ -57,6 +58,9 @@ TREND_P = 0.05
 #: Full months needed to estimate the walk, and to estimate seasonality.
 MIN_MONTHS_WALK = 4
 MIN_MONTHS_SEASONALITY = 24
+#: A walk sd above this (a month) gets a warning in the fit report: by a year it spans more
+#: than x0.4-x2.4 of the level, and the forecast's band is mostly the walk.
+WANDER_WARN_SD = 0.2
 
 
 @dataclass
@@ -197,18 +201,62 @@ def _lag_variance(weights: np.ndarray, age: np.ndarray) -> float:
 def _walk_sd(counts: np.ndarray, exposure: np.ndarray, recency: np.ndarray) -> tuple[float, bool]:
     """sd per month of a log-rate random walk, from consecutive (nearly) full months, weighted
     by their arrivals and by the recency weights of the later month of each pair."""
+    later, excess, weight = _walk_terms(counts, exposure, recency)
+    if len(later) < MIN_MONTHS_WALK - 1:
+        return DEFAULT_WALK_SD, False
+    return math.sqrt(max(float(np.average(excess, weights=weight)), 0.0)), True
+
+
+def _walk_terms(
+    counts: np.ndarray, exposure: np.ndarray, recency: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair of consecutive (nearly) full months: the later month's index, the squared
+    relative change beyond Poisson noise, and the pair's weight in the walk's variance."""
     full = exposure >= 0.5
     rate = np.where(full, counts / np.maximum(exposure, 1e-9), np.nan)
     a, b = rate[:-1], rate[1:]
     ea, eb = exposure[:-1], exposure[1:]
     ok = np.isfinite(a) & np.isfinite(b) & (a + b > 0)
-    if np.count_nonzero(ok) < MIN_MONTHS_WALK - 1:
-        return DEFAULT_WALK_SD, False
     a, b, ea, eb, later = a[ok], b[ok], ea[ok], eb[ok], recency[1:][ok]
     local = (a + b) / 2
     excess = ((b - a) ** 2 - (local / ea + local / eb)) / local**2
     weight = local * np.minimum(ea, eb) * later  # a month of few arrivals says little
-    return math.sqrt(max(float(np.average(excess, weights=weight)), 0.0)), True
+    return np.flatnonzero(ok) + 1, excess, weight
+
+
+def wander_note(fit: InflowFit, months: float) -> str | None:
+    """A warning for the fit report when the walk is wide enough to dominate the forecast: how
+    far it spreads the rate by the horizon, how far above the P50 that puts the mean, and which
+    change of the history drives it most."""
+    if not (fit.walk_estimated and fit.walk_sd > WANDER_WARN_SD):
+        return None
+    low, high = walk_range(fit.walk_sd, months)
+    text = (
+        f"arrivals: the rate wanders {fit.walk_sd:.3f} a month (a random walk of the log rate, "
+        f"its median kept at the level): after {months:.0f} months, 8 in 10 replications' rate "
+        f"is within x{low:.2f}-x{high:.2f} of the level, and the mean rate is "
+        f"x{walk_mean_factor(fit.walk_sd, months):.2f} (read the P50, not the mean)"
+    )
+    recency = 0.5 ** (_age(fit) / fit.half_life)
+    later, excess, weight = _walk_terms(fit.counts, fit.exposure, recency)
+    share = np.clip(excess, 0, None) * weight
+    if share.sum() > 0:  # the pair of months that carries most of the variance
+        k = int(np.argmax(share))
+        i = later[k]
+        text += (
+            f"; {100 * share[k] / share.sum():.0f}% of that wander is the change from "
+            f"{fit.months[i - 1]} to {fit.months[i]} ({fit.counts[i - 1]:.0f} to "
+            f"{fit.counts[i]:.0f} arrivals): if it is not the market moving (a change of "
+            "process, a partial export), the bands are too wide; set "
+            "[uncertainty] arrivals_walk_sd by hand"
+        )
+    return text
+
+
+def _age(fit: InflowFit) -> np.ndarray:
+    """Months from each bin's middle to the end of the history (bins laid end to end)."""
+    ends = np.cumsum(fit.exposure[::-1])[::-1]  # months from each bin's start to the end
+    return ends - fit.exposure / 2
 
 
 def _drift_tests(fit: InflowFit) -> None:

@@ -23,10 +23,12 @@ section does not move the others' draws.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 
 import numpy as np
 
+from sim.distributions import Z90
 from sim.distributions import sc as special  # scipy.special, imported on first use
 from sim.engine import ReplicationRecords, simulate_replications
 from sim.model import Model
@@ -129,6 +131,20 @@ def replication_model(model: Model, seed: int, replication: int) -> Model:
     changes["durations"] = durations
     changes["exit_cumulative"] = cumulative
     return dataclasses.replace(model, **changes)
+
+
+def walk_range(walk_sd: float, months: float, z: float = Z90) -> tuple[float, float]:
+    """The walk's factor on the rate after ``months`` steps: its (P10, P90) for ``z = Z90``.
+
+    The log factor is normal with mean 0 and sd ``walk_sd sqrt(months)``: the median path stays
+    at the level, and the mean factor is ``exp(walk_sd^2 months / 2)``."""
+    spread = walk_sd * math.sqrt(months)
+    return math.exp(-z * spread), math.exp(z * spread)
+
+
+def walk_mean_factor(walk_sd: float, months: float) -> float:
+    """The mean of the walk's factor after ``months`` steps (a lognormal's mean)."""
+    return math.exp(walk_sd**2 * months / 2)
 
 
 def _arrival_path(model: Model, streams: Streams, level: float, walk_sd: float) -> np.ndarray:

@@ -229,3 +229,42 @@ def test_run_until_and_no_stall_table_without_mechanisms(tmp_path):
     assert "Why deals stall" not in result.output
     assert "Deals won within the horizon" in result.output
     assert stall_table_wanted(load_scenario("equipment"))
+
+
+def test_walk_keeps_the_median_and_its_mean_grows_as_a_lognormal_does():
+    """The walk's factor after k months: median 1, P10-P90 exp(-+1.2816 sd sqrt k), mean
+    exp(sd^2 k / 2) - the closed forms the fit report quotes (a mean-keeping walk would put its
+    median at exp(-sd^2 k / 2) instead, and fail the median check)."""
+    from scipy import special
+
+    from sim.uncertainty import walk_mean_factor, walk_range
+
+    sd, k, n = 0.3, 12, 40_000
+    rng = np.random.default_rng(5)
+    steps = sd * special.ndtri(rng.random((n, k)))  # what the engine draws, from uniforms
+    factor = np.exp(steps.sum(axis=1))
+    low, high = walk_range(sd, k)
+    assert np.quantile(factor, [0.1, 0.9]) == pytest.approx([low, high], rel=0.03)
+    assert abs(np.log(np.median(factor))) < 0.02
+    mean, se = factor.mean(), factor.std(ddof=1) / math.sqrt(n)
+    assert abs(mean - walk_mean_factor(sd, k)) < Z * se
+    assert abs(mean - 1.0) > 10 * se  # a wrong "the mean stays at 1" would fail
+
+
+def test_fit_warns_of_a_wide_wander_and_names_its_cause():
+    # Six steady months of 500, then a fall to 150: the walk's variance is that one change.
+    from sim.inflow_fit import fit_inflow, wander_note
+
+    rng = np.random.default_rng(4)
+    start, arrivals = dt.datetime(2024, 1, 1), []
+    for month, count in enumerate([500] * 6 + [150]):
+        first = start + dt.timedelta(days=month * DAYS_PER_MONTH)
+        arrivals += [first + dt.timedelta(days=d) for d in rng.uniform(0, DAYS_PER_MONTH, count)]
+    fit = fit_inflow(arrivals, start, start + dt.timedelta(days=7 * DAYS_PER_MONTH))
+    assert fit.walk_sd > 0.2
+    note = wander_note(fit, 12)
+    assert note is not None and f"wanders {fit.walk_sd:.3f} a month" in note
+    assert "read the P50, not the mean" in note
+    assert "from 2024-06 to 2024-07" in note
+    steady = fit_inflow(arrivals[:3000], start, start + dt.timedelta(days=6 * DAYS_PER_MONTH))
+    assert wander_note(steady, 12) is None
