@@ -230,12 +230,13 @@ def wander_note(fit: InflowFit, months: float) -> str | None:
     change of the history drives it most."""
     if not (fit.walk_estimated and fit.walk_sd > WANDER_WARN_SD):
         return None
-    low, high = walk_range(fit.walk_sd, months)
+    steps = max(math.ceil(months) - 1, 1)  # the first month is at the level: no step
+    low, high = walk_range(fit.walk_sd, steps)
     text = (
         f"arrivals: the rate wanders {fit.walk_sd:.3f} a month (a random walk of the log rate, "
-        f"its median kept at the level): after {months:.0f} months, 8 in 10 replications' rate "
-        f"is within x{low:.2f}-x{high:.2f} of the level, and the mean rate is "
-        f"x{walk_mean_factor(fit.walk_sd, months):.2f} (read the P50, not the mean)"
+        f"its median kept at the level): in the horizon's last month, 8 in 10 replications' "
+        f"rate is within x{low:.2f}-x{high:.2f} of the level, and the mean rate is "
+        f"x{walk_mean_factor(fit.walk_sd, steps):.2f} (read the P50, not the mean)"
     )
     recency = 0.5 ** (_age(fit) / fit.half_life)
     later, excess, weight = _walk_terms(fit.counts, fit.exposure, recency)
