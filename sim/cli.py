@@ -22,6 +22,7 @@ from sim.cli_cluster import scheduler_option
 from sim.cli_options import (
     FOLDER_HELP,
     arms_engine_line,
+    echo_day0_pipeline,
     engine_line,
     engine_option,
     jobs_option,
@@ -291,13 +292,7 @@ def run_command(
             parameter_uncertainty=False if no_parameter_uncertainty else None,
             executor=executor,
         )
-    imported = result.manifest.get("pipeline")
-    if imported:
-        click.echo(
-            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
-            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
-            err=True,
-        )
+    echo_day0_pipeline(result.manifest.get("pipeline"))
     if as_json:
         _print_json(result.summary, result.folder)
     else:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from sim.status import quiet
+
 _SET_HELP = (
     "Change the scenario: a dotted KEY=VALUE, e.g. stages.need.duration.median=90 or "
     "budget.funded_share=0.2 (stages and roles by name; VALUE as TOML). Repeatable."
@@ -80,6 +82,17 @@ def _option_given(ctx, name: str, params: dict) -> bool:
                 click.core.ParameterSource.DEFAULT_MAP,
             )
     return params[name] not in (None, False)
+
+
+def echo_day0_pipeline(imported: dict | None) -> None:
+    """The stderr line saying which CRM deals a run started from (``manifest["pipeline"]``);
+    nothing with -q, nothing without --pipeline."""
+    if imported and not quiet():
+        click.echo(
+            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
+            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
+            err=True,
+        )
 
 
 def pipeline_options(func):

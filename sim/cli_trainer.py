@@ -13,7 +13,13 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import engine_option, jobs_option, pipeline_options, set_option
+from sim.cli_options import (
+    echo_day0_pipeline,
+    engine_option,
+    jobs_option,
+    pipeline_options,
+    set_option,
+)
 from sim.status import quiet
 
 
@@ -236,13 +242,7 @@ def weighted_command(scenario, crm, replications, seed, jobs, as_json, sets, pip
         jobs=jobs,
         pipeline=pipeline,
     )
-    imported = found["pipeline"]
-    if imported and not quiet():
-        click.echo(
-            f"Day-0 pipeline: {imported['open_deals']} open deals from {imported['source']} "
-            f"as of {imported['as_of']} ({imported['closed_deals_skipped']} closed deals skipped)",
-            err=True,
-        )
+    echo_day0_pipeline(found["pipeline"])
     if as_json:
         click.echo(json.dumps(clean_for_json(found), indent=2))
     else:

@@ -159,3 +159,15 @@ def test_a_crm_stage_can_map_to_dormant(tmp_path, capsys):
 
     _, found = explain_folder(tmp_path / "b", jobs=1)  # re-reads pipeline.csv, dormant included
     assert "note" not in found
+
+
+def test_quiet_leaves_the_day_0_pipeline_line_out(tmp_path, capsys):
+    """-q leaves nothing on stderr but warnings and errors: run printed its pipeline line."""
+    argv = [
+        "run", str(write_scenario(tmp_path)), "-n", "2", "-j", "1", "--no-plots",
+        "--pipeline", str(CRM / "pipeline_salesforce_report.csv"), "--as-of", "2024-03-15",
+    ]  # fmt: skip
+    assert main([*argv, "-o", str(tmp_path / "loud")]) == 0
+    assert "Day-0 pipeline: 3 open deals" in capsys.readouterr().err
+    assert main([*argv, "-q", "-o", str(tmp_path / "quiet")]) == 0
+    assert "Day-0 pipeline" not in capsys.readouterr().err
