@@ -52,8 +52,10 @@ def check_same_as_set(texts, params: dict) -> None:
 
     sets = {}
     for text in texts:
-        key, sep, _ = text.partition("=")
-        if sep and key.strip():  # a malformed --set is the command's own message
+        key, sep, value_text = text.partition("=")
+        # A malformed --set, or a list of values (sweep's, whose own check refuses sweeping
+        # seed or replications), is the command's own message.
+        if sep and key.strip() and "," not in value_text:
             key, value = parse_override(text)
             sets[key] = value
     ctx = click.get_current_context(silent=True)

@@ -903,9 +903,9 @@ def read_pipeline(
         # Each part of a row that can be read on its own is (a bad amount and a bad date of
         # one row are both listed); a row with a problem is left out, the loop goes on.
         deal_id = problems.attempt(reader.deal_id, row, line, cells)
-        if deal_id is not None:  # counted whatever else is wrong with the row or its stage
-            seen[deal_id].append(row)
         closed = problems.attempt(reader.closed_by_status, row, line, cells)
+        if deal_id is not None and closed is not True:  # an open deal's row, or one in doubt:
+            seen[deal_id].append(row)  # counted whatever else is wrong with it or its stage
         if closed is not False:  # closed by its status, or a status not understood (listed)
             continue
         crm_stage = problems.attempt(reader.need, row, line, cells, "stage")

@@ -47,7 +47,7 @@ from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_DAYS, MAX_WALK_SD
 from sim.stage_keys import name_slug
 from sim.tables import render, scale_for, terminal_width, wrap
-from sim.uncertainty import walk_range
+from sim.uncertainty import walk_range, walk_steps_over
 
 #: The largest log-sd of the fitted arrival level: a factor of about 13 at its p90.
 FITTED_MAX_LOG_SD = 2.0
@@ -711,7 +711,11 @@ def fit_history(
         deal_end=ended,
         deal_outcome=outcome,
         at_start={s: first_states[s] for s in stage_names if first_states[s]},
-        reads_as_pipeline=history is not None and history.format in HISTORY_READS_AS_PIPELINE,
+        # The file itself is the day's pipeline only if it holds nothing dated after as-of
+        # (read as a pipeline, a later row is refused, and a deal closed later reads closed).
+        reads_as_pipeline=history is not None
+        and history.format in HISTORY_READS_AS_PIPELINE
+        and not ignored_rows,
     )
 
 
@@ -1393,10 +1397,10 @@ def _uncertainty_words(result: FitResult) -> str:
         )
     if u.get("arrivals_walk_sd"):
         months = result.scenario["horizon_days"] / DAYS_PER_MONTH
-        low, high = walk_range(u["arrivals_walk_sd"], months)
+        low, high = walk_range(u["arrivals_walk_sd"], walk_steps_over(months))
         parts.append(
-            f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f} (median kept: after "
-            f"{months:.0f} months the rate P10-P90 x{low:.2f}-x{high:.2f} of the level)"
+            f"a monthly random walk of sd {u['arrivals_walk_sd']:.3f} (median kept: in the "
+            f"horizon's last month the rate P10-P90 x{low:.2f}-x{high:.2f} of the level)"
         )
     for name, su in u.get("stages", {}).items():
         p90 = su["duration_scale"]["p90"]

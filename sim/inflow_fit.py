@@ -47,7 +47,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from sim.calendar import DAYS_PER_MONTH
-from sim.uncertainty import walk_mean_factor, walk_range
+from sim.uncertainty import walk_mean_factor, walk_range, walk_steps_over
 
 #: Default half-life of the weights, in months.
 HALF_LIFE_MONTHS = 3.0
@@ -230,7 +230,7 @@ def wander_note(fit: InflowFit, months: float) -> str | None:
     change of the history drives it most."""
     if not (fit.walk_estimated and fit.walk_sd > WANDER_WARN_SD):
         return None
-    steps = max(math.ceil(months) - 1, 1)  # the first month is at the level: no step
+    steps = walk_steps_over(months)
     low, high = walk_range(fit.walk_sd, steps)
     text = (
         f"arrivals: the rate wanders {fit.walk_sd:.3f} a month (a random walk of the log rate, "

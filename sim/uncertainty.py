@@ -142,6 +142,12 @@ def walk_range(walk_sd: float, months: float, z: float = Z90) -> tuple[float, fl
     return math.exp(-z * spread), math.exp(z * spread)
 
 
+def walk_steps_over(months: float) -> int:
+    """The walk's steps by the last month of a horizon of ``months``: one a month after the
+    first, which is at the drawn level (see :func:`_arrival_path`)."""
+    return max(math.ceil(months - 1e-9) - 1, 1)
+
+
 def walk_mean_factor(walk_sd: float, months: float) -> float:
     """The mean of the walk's factor after ``months`` steps (a lognormal's mean)."""
     return math.exp(walk_sd**2 * months / 2)

@@ -352,13 +352,14 @@ def weighted_text(found: dict) -> str:
     if found["one_stage_earlier"] is not None:
         lines += ["", *_wrap(stage_error_sentence(found))]
     elif len(found["stages"]) > 1:
-        lines += ["", *_wrap(NO_STAGE_ERROR)]
+        dormant = " or on hold (dormant)" if (found.get("dormant") or {}).get("deals") else ""
+        lines += ["", *_wrap(NO_STAGE_ERROR.format(dormant=dormant))]
     return "\n".join(lines)
 
 
 NO_STAGE_ERROR = (
     "Misjudged stage, the commonest error the field reports, cannot be shown here: every deal is "
-    "already in the first stage."
+    "already in the first stage{dormant}."
 )
 
 

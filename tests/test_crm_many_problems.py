@@ -254,3 +254,23 @@ def test_a_duplicate_id_whose_first_row_has_an_unknown_stage_is_still_a_duplicat
     assert f"{path}, column 'stage': unknown stage(s): 'nowhere' on row 2" in err
     assert f"{path}, column 'deal_id': duplicate deal id(s): 'B4' on rows 2, 3; 'B5'" in err
     assert "status 'maybe' is not one of" in err
+
+
+def test_closed_rows_sharing_an_id_are_no_duplicate_of_an_open_deal(tmp_path, capsys):
+    """Rows closed by their status are skipped, not read as deals: two of them with one id
+    (a won deal exported twice) stop nothing; an open deal is still counted."""
+    from sim.cli import main
+
+    body = (
+        "B1,qualify,1000,2024-01-10,2024-01-10,open\n"
+        "A2,decide,1000,2024-01-10,2024-01-20,won\n"
+        "A2,decide,1000,2024-01-10,2024-01-20,won\n"
+    )
+    path = write(tmp_path / "pipeline.csv", PIPELINE_HEADER, body)
+    scenario_path = tmp_path / "scenario.toml"
+    scenario_path.write_text(SCENARIO)
+    code = main([
+        "run", str(scenario_path), "-n", "2", "-j", "1", "-o", str(tmp_path / "out"),
+        "--no-plots", "--pipeline", str(path), "--as-of", "2024-03-15",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err

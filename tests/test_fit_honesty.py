@@ -149,3 +149,25 @@ def test_a_history_that_is_no_pipeline_export_gets_a_placeholder(tmp_path):
         f"dealsim run {tmp_path / 'p.toml'} --pipeline <open-deals.csv> --as-of 2024-06-01"
         in report
     )
+
+
+def test_a_history_known_only_in_part_at_as_of_is_not_offered_as_its_pipeline(tmp_path):
+    """At an as-of before the export's last date, the history file holds later rows: read as a
+    pipeline they are refused (and a deal closed later reads closed), so the command pasted
+    failed. The fit names an export of that day's open deals instead."""
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 6, 30), currency="USD")
+    assert fit.ignored_rows > 0
+    report = " ".join(fit_report(fit, tmp_path / "m.toml").replace(" \\\n", " ").split())
+    assert "--pipeline <open-deals.csv> --as-of 2017-06-30" in report
+    assert str(MAVEN) not in report.split("--pipeline", 1)[1][:200]
+
+
+def test_one_walk_range_in_the_fit_report(tmp_path):
+    """The uncertainty line and the wander warning quote the same P10-P90 (they counted the
+    walk's steps differently: 12 and 11 over a year)."""
+    import re
+
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 6, 30), currency="USD")
+    report = " ".join(fit_report(fit, tmp_path / "m.toml").split())
+    ranges = set(re.findall(r"x(\d+\.\d\d)-x(\d+\.\d\d) of the level", report))
+    assert len(ranges) == 1, ranges

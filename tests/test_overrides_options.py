@@ -35,7 +35,6 @@ def invoke(*args: object):
             ["--no-parameter-uncertainty", "--set uncertainty.enabled=true"],
         ),
         ("compare", ["--seed", 7, "--set", "seed=5"], ["--seed 7", "--set seed=5"]),
-        ("sweep", ["--seed", 7, "--set", "seed=5,6"], ["--seed 7", "--set seed=5,6"]),
         ("weighted", ["-n", 3, "--set", "replications=4"], ["-n/--replications 3"]),
         ("trace", ["--seed", 7, "--set", "seed=5"], ["--seed 7", "--set seed=5"]),
         (
@@ -79,3 +78,14 @@ def test_an_option_alone_or_a_set_alone_is_no_conflict(small_file, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "seed 5" in result.stdout
+
+
+def test_a_swept_seed_or_replications_gets_sweeps_own_message(capsys):
+    """-n 3 --set replications=3,4 read the list as one value: "disagree, give both the same
+    value"; the truth is that replications cannot be swept."""
+    from sim.cli import main
+
+    for argv in (["-n", "3", "--set", "replications=3,4"], ["--seed", "5", "--set", "seed=1,2"]):
+        assert main(["sweep", "chain", *argv, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot be swept" in err and "disagree" not in err, err

@@ -97,7 +97,11 @@ def test_chain_scenario_simulation_agrees_with_the_weighted_chain():
     assert found["one_stage_earlier"] is None
     text = weighted_text(found)
     assert "one stage earlier" not in text
-    assert "every deal is already in the first stage" in " ".join(text.split())
+    assert "every deal is already in the first stage." in " ".join(text.split())
+    # dormant deals do not move back either: the sentence must not say they are in the first
+    on_hold = {**found, "dormant": {**found["dormant"], "deals": 3}}
+    said = " ".join(weighted_text(on_hold).split())
+    assert "every deal is already in the first stage or on hold (dormant)." in said
 
 
 def test_equipment_report_numbers():
