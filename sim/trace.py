@@ -518,11 +518,32 @@ def _queued_days(story: Story, events: list[tuple], k: int) -> float:
 
 def _seller_request_line(story: Story, events: list[tuple], k: int) -> str:
     _, _, kind, _, _, cause = events[k]
+    if kind == "seller_wait" and cause == "team":  # the deal is done, our work alongside is not
+        return _outlasting_wait_line(story, events, k)
     at_once, queued = SELLER_REQUESTS[kind]
     waited = _queued_days(story, events, k)
     if waited <= 0:  # granted the instant it was asked: no queue to tell of
         return at_once.format(team=_team(cause))
     return queued.format(team=_team(cause), waited=_wait_length(waited))
+
+
+def _outlasting_wait_line(story: Story, events: list[tuple], k: int) -> str:
+    """The deal has done its part of the stage and waits for the work our people do alongside
+    (logged with the cause "team", no team named): until that work ends or the deal moves."""
+    day = events[k][1]
+    team = next(
+        (
+            _team(e[5])
+            for e in reversed(events[:k])
+            if e[2].startswith("seller_") and e[5] != "team"
+        ),
+        "people",
+    )
+    end = next(
+        (e[1] for e in events[k + 1 :] if e[2] in ("seller_done", "seller_left", "move", "close")),
+        story.closed if story.outcome else story.model.horizon,
+    )
+    return f"Waits {_wait_length(float(end - day))} for our {team} to finish the work alongside"
 
 
 def _wait_length(days: float) -> str:

@@ -357,3 +357,32 @@ def test_a_replication_past_the_count_is_the_one_a_longer_run_has():
     assert (traced.created, traced.state) == (float(fifth.created[3]), int(fifth.state[3]))
     first = find_stories(scenario, [3], replication=0)[0]
     assert first.amount != traced.amount
+
+
+def test_a_wait_for_our_work_alongside_ends_when_that_work_ends():
+    """A deal done with its part of a stage waits for the work our people do alongside (logged
+    with the cause "team"): the story told it as lasting to the story's end (3.5 months for a
+    wait of 0.6 days) and as "everyone is busy with other deals"."""
+    from sim import trace
+    from sim.model import compile_scenario
+    from sim.overrides import resolve_scenario
+
+    scenario, _ = resolve_scenario("capacity", {"team.legal.work.0.stage": "qualify"})
+    model = compile_scenario(scenario)
+    told = 0
+    for rep in range(3):
+        events = trace.deal_events(trace.run_with_events(model, scenario.seed, rep))
+        for deal, evs in events.items():
+            waits = [k for k, e in enumerate(evs) if e[2] == "seller_wait" and e[5] == "team"]
+            if not waits or told >= 5:
+                continue
+            k = waits[0]
+            end = next(e[1] for e in evs[k + 1 :] if e[2] in ("seller_done", "seller_left", "move"))
+            story = trace.find_stories(scenario, [], deal=deal, replication=rep)[0]
+            lines = [text for day, text in trace.story_lines(story) if abs(day - evs[k][1]) < 1e-9]
+            said = [text for text in lines if "to finish the work alongside" in text]
+            assert said, lines
+            assert trace._wait_length(float(end - evs[k][1])) in said[0]
+            assert "busy with other deals" not in said[0]
+            told += 1
+    assert told > 0
