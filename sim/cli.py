@@ -353,7 +353,8 @@ def compare_command(
 
     check_report_path(report, force)
     changes = parse_sets(sets)
-    arms = prepare_arms(list(scenarios), changes)
+    starts_on = pipeline.as_of if pipeline is not None else None  # --as-of: every arm's day 0
+    arms = prepare_arms(list(scenarios), changes, starts_on)
     label = _arms_what_if(changes, pipeline, arms)
     folder = output if output is not None else compare_folder(arms, label)
     replications, seed = _run_arms(

@@ -232,12 +232,15 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 def prepare_arms(
-    refs: Sequence[ScenarioRef], sets: Mapping[str, object] | None = None
+    refs: Sequence[ScenarioRef],
+    sets: Mapping[str, object] | None = None,
+    starts_on: dt.date | None = None,
 ) -> list[Arm]:
     """Load and validate every scenario before anything runs.
 
     One scenario with ``sets`` is compared with its changed self (labelled
     ``"equipment (shocks.rate_per_year=2)"``); with two or more, ``sets`` applies to each.
+    ``starts_on``: the day every arm starts on whatever its file says (``--pipeline --as-of``).
 
     Raises:
         UserError: fewer than two scenarios (and no ``sets``), or any scenario error.
@@ -260,7 +263,7 @@ def prepare_arms(
             Arm(base.name, base, path),
             Arm(f"{base.name} ({format_sets(sets)})", changed, path, sets),
         ]
-        check_comparable(arms, sets_apply_to_each=False)
+        check_comparable(arms, sets_apply_to_each=False, starts_on=starts_on)
         return arms
     arms = []
     for ref in refs:
@@ -268,11 +271,13 @@ def prepare_arms(
         arms.append(Arm(scenario.name, scenario, path, dict(sets)))
     for arm, label in zip(arms, _unique([a.label for a in arms]), strict=True):
         arm.label = label
-    check_comparable(arms, sets_apply_to_each=True)
+    check_comparable(arms, sets_apply_to_each=True, starts_on=starts_on)
     return arms
 
 
-def check_comparable(arms: list[Arm], sets_apply_to_each: bool) -> None:
+def check_comparable(
+    arms: list[Arm], sets_apply_to_each: bool, starts_on: dt.date | None = None
+) -> None:
     """Refuse scenarios whose differences would mean nothing, before anything runs.
 
     A paired difference is only a number when both sides count the same thing: the same
@@ -292,16 +297,18 @@ def check_comparable(arms: list[Arm], sets_apply_to_each: bool) -> None:
             "dealsim converts none. Compare scenarios of one currency, or run each on its own "
             "with dealsim run"
         )
-    periods = {(arm.scenario.start_date, arm.scenario.horizon_days) for arm in arms}
+    periods = {(starts_on or arm.scenario.start_date, arm.scenario.horizon_days) for arm in arms}
     if len(periods) > 1:
         each = ", ".join(
-            f"{arm.label} {_days(arm.scenario.horizon_days)} days from {arm.scenario.start_date}"
+            f"{arm.label} {_days(arm.scenario.horizon_days)} days from "
+            f"{starts_on or arm.scenario.start_date}"
             for arm in arms
         )
         raise UserError(
             f"compare: the scenarios simulate different periods ({each}): their bookings, "
             "shares and month-by-month series would cover different time, so their "
-            f"differences would not measure the change. {_period_hint(arms, sets_apply_to_each)}"
+            "differences would not measure the change. "
+            + _period_hint(arms, sets_apply_to_each, starts_on)
         )
 
 
@@ -309,15 +316,16 @@ def _days(value: float) -> str:
     return f"{value:g}"
 
 
-def _period_hint(arms: list[Arm], sets_apply_to_each: bool) -> str:
-    """How to compare over one period: the --set that makes every scenario's the same."""
+def _period_hint(arms: list[Arm], sets_apply_to_each: bool, starts_on: dt.date | None) -> str:
+    """How to compare over one period: the --set that makes every scenario's the same (not
+    start_date when --as-of sets every arm's start)."""
     if not sets_apply_to_each:  # the change itself is the period: nothing to align
         return (
             "A change of start_date or horizon_days cannot be compared; run each with dealsim run"
         )
     first = arms[0].scenario
     sets = []
-    if len({arm.scenario.start_date for arm in arms}) > 1:
+    if starts_on is None and len({arm.scenario.start_date for arm in arms}) > 1:
         sets.append(f"--set start_date={first.start_date}")
     if len({arm.scenario.horizon_days for arm in arms}) > 1:
         shortest = min(arm.scenario.horizon_days for arm in arms)

@@ -278,3 +278,23 @@ def test_comparison_json_cuts_each_scenarios_interval(small_file):
         for name, stats in entry["metrics"].items():
             low, high = sim.comparison.BOUNDS[sim.comparison.METRICS[name][0]]
             assert low <= stats["ci_low"] <= stats["ci_high"] <= high, (name, stats)
+
+
+def test_compare_with_an_as_of_puts_every_scenario_on_that_day(tmp_path):
+    """--pipeline --as-of starts every arm on the export day, whatever its file's start_date:
+    scenarios whose files start on different days simulate the same period then (they were
+    refused, with a hint --pipeline itself then refused)."""
+    text = (Path(__file__).parents[1] / "scenarios" / "textbook.toml").read_text(encoding="utf-8")
+    later = tmp_path / "later.toml"
+    later.write_text(text.replace("start_date = 2027-01-01", "start_date = 2027-02-01"))
+    assert "2027-02-01" in later.read_text()
+    export = tmp_path / "open.csv"
+    export.write_text(
+        "deal_id,stage,amount,created\nA1,need,100000,2027-01-10\nA2,market,200000,2027-01-20\n"
+    )
+    args = ["compare", "textbook", later, "-n", 2, "-j", 1, "--no-plots"]
+    pipeline = ["--pipeline", export, "--as-of", "2027-03-01"]
+    result = invoke(*args, *pipeline, "-o", tmp_path / "c")
+    assert result.exit_code == 0, result.stderr
+    plain = invoke(*args, "-o", tmp_path / "d")  # without it, two periods: refused
+    assert plain.exit_code == 2 and "different periods" in plain.stderr
