@@ -687,12 +687,14 @@ def _waits(story: Story) -> list[tuple[float, float, str]]:
     events = story.events
     ends = {"budget_wait": ("move", "budget_released"), "timing_wait": ("move",),
             "seller_wait": ("move", "seller_start")}  # fmt: skip
-    for k, (_, day, kind, *_rest) in enumerate(events):
+    for k, (_, day, kind, *rest) in enumerate(events):
         if kind not in ends:
             continue
-        stop = end_day
+        stop, until = end_day, ends[kind]
+        if kind == "seller_wait" and rest[-1] == "team":  # our work alongside, until it ends
+            until = ("move", "seller_done", "seller_left")
         for later in events[k + 1 :]:
-            if later[2] in ends[kind]:
+            if later[2] in until:
                 stop = float(later[1])
                 break
         out.append((float(day), stop, kind.removesuffix("_wait")))

@@ -384,5 +384,7 @@ def test_a_wait_for_our_work_alongside_ends_when_that_work_ends():
             assert said, lines
             assert trace._wait_length(float(end - evs[k][1])) in said[0]
             assert "busy with other deals" not in said[0]
+            drawn = [w for w in trace._waits(story) if w[0] == evs[k][1] and w[2] == "seller"]
+            assert drawn and drawn[0][1] == pytest.approx(end), drawn  # the picture agrees
             told += 1
     assert told > 0
