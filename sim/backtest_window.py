@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sim.crm import OUTCOMES, History
 from sim.errors import UserError
+from sim.plural import verb
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def _dates(days: Sequence[dt.date]) -> str:
 
 
 def _plural(days: Sequence[dt.date]) -> tuple[str, str]:
-    return ("cut-off", "leaves") if len(days) == 1 else ("cut-offs", "leave")
+    """'cut-off' and 'leaves', or 'cut-offs' and 'leave', as the number of days says."""
+    return verb(len(days), "cut-off", "cut-offs"), verb(len(days), "leaves", "leave")
 
 
 def check_cutoffs(

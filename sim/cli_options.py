@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from sim.plural import verb
 from sim.status import quiet
 
 _SET_HELP = (
@@ -172,8 +173,8 @@ def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=Non
             if value
         ]
         if given:
-            verb = "needs" if len(given) == 1 else "need"
-            raise UserError(f"{' and '.join(given)} {verb} --pipeline FILE")
+            needs = verb(len(given), "needs", "need")
+            raise UserError(f"{' and '.join(given)} {needs} --pipeline FILE")
         return None
     return PipelineSource(
         Path(pipeline),

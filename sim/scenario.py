@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
+from sim.plural import counted
 from sim.scenario_bounds import (
     DATE_PATTERN,
     MAX_AMOUNT,
@@ -846,8 +847,7 @@ def _validation_message(
         from sim.scenario_partial import WAITING
 
         shown.append(f"  {WAITING}")
-    plural = "s" if count != 1 else ""
-    return f"{source}: invalid scenario ({count} problem{plural}):\n" + "\n".join(shown)
+    return f"{source}: invalid scenario ({counted(count, 'problem')}):\n" + "\n".join(shown)
 
 
 # --------------------------------------------------------------------------------------------
