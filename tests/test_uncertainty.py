@@ -244,8 +244,15 @@ def test_walk_keeps_the_median_and_its_mean_grows_as_a_lognormal_does():
     steps = sd * special.ndtri(rng.random((n, k)))  # what the engine draws, from uniforms
     factor = np.exp(steps.sum(axis=1))
     low, high = walk_range(sd, k)
-    assert np.quantile(factor, [0.1, 0.9]) == pytest.approx([low, high], rel=0.03)
-    assert abs(np.log(np.median(factor))) < 0.02
+    spread = sd * math.sqrt(k)  # the log factor is normal(0, spread)
+    from scipy import stats
+
+    def quantile_se(p: float) -> float:  # of a sample quantile of log(factor), n draws
+        return spread * math.sqrt(p * (1 - p) / n) / stats.norm.pdf(stats.norm.ppf(p))
+
+    for p, expected in ((0.1, low), (0.5, 1.0), (0.9, high)):
+        got = math.log(np.quantile(factor, p))
+        assert abs(got - math.log(expected)) < Z * quantile_se(p), (p, got, expected)
     mean, se = factor.mean(), factor.std(ddof=1) / math.sqrt(n)
     assert abs(mean - walk_mean_factor(sd, k)) < Z * se
     assert abs(mean - 1.0) > 10 * se  # a wrong "the mean stays at 1" would fail
