@@ -19,9 +19,9 @@ _SET_HELP = (
 )
 
 
-#: The options that set a scenario key of their own (see ``sim.overrides.SAME_AS_SET``):
+#: The options that stand for a keyword of ``sim.overrides.SAME_AS_SET`` (a scenario key):
 #: parameter -> (the option, the API keyword it maps onto).
-SAME_AS_SET = {
+OPTION_KEYWORDS = {
     "replications": ("-n/--replications", "replications"),
     "seed": ("--seed", "seed"),
     "until": ("--until", "until"),
@@ -61,7 +61,7 @@ def check_same_as_set(texts, params: dict) -> None:
             sets[key] = value
     ctx = click.get_current_context(silent=True)
     keywords, names = {}, {}
-    for name, (option, keyword) in SAME_AS_SET.items():
+    for name, (option, keyword) in OPTION_KEYWORDS.items():
         if not _option_given(ctx, name, params):
             continue
         keywords[keyword] = params[name]
