@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
-from sim.plural import counted
+from sim.plural import verb
 from sim.scenario_bounds import (
     DATE_PATTERN,
     MAX_AMOUNT,
@@ -847,7 +847,8 @@ def _validation_message(
         from sim.scenario_partial import WAITING
 
         shown.append(f"  {WAITING}")
-    return f"{source}: invalid scenario ({counted(count, 'problem')}):\n" + "\n".join(shown)
+    problems = f"{count} {verb(count, 'problem', 'problems')}"  # as the message always read
+    return f"{source}: invalid scenario ({problems}):\n" + "\n".join(shown)
 
 
 # --------------------------------------------------------------------------------------------
