@@ -5,12 +5,14 @@ Measures, on this machine, in one sitting (the figures of the README's Speed sec
 1. the ceilings: raw SimPy shaped like deals (2,000 concurrent processes that each make 4 bare
    timeouts), and the same processes whose every visit requests, holds and
    releases a person of a ``simpy.Resource``, then spends its own timeout (the shape of a run
-   with a team at every stage); best of several rounds;
+   with a team at every stage); best of several rounds, measured right before and right after
+   every timed command, so that each run is set against the ceiling of its own minutes;
 2. stage visits per second of whole `dealsim run` commands on one job (timed from outside,
-   interpreter start-up included, deals.csv written; the commands run in turns, best kept):
-   the pure chain and the bundled `portfolio` book (every stall mechanism on) on the
-   vectorized and on the SimPy engine; the chain with a team at every stage (SimPy, against
-   the teams ceiling); the chain with an event log (SimPy: the vectorized engine writes none);
+   interpreter start-up included, deals.csv written; the commands run in turns, the fastest
+   try kept, against the higher of the two ceilings around it): the pure chain and the
+   bundled `portfolio` book (every stall mechanism on) on the vectorized and on the SimPy
+   engine; the chain with a team at every stage (SimPy, against the teams ceiling); the chain
+   with an event log (SimPy: the vectorized engine writes none);
 3. the speed-up of two jobs over one on runs of about ten seconds, for both engines (one-job
    and two-job runs in turns), beside the machine's own limit: two independent one-job runs
    of half the replications started together;
@@ -150,20 +152,33 @@ sys.exit(code)
 """
 
 
-def best_runs(commands: dict, tries: int) -> dict:
+def best_runs(commands: dict, tries: int, ceilings: dict | None = None) -> dict:
     """The best of ``tries`` runs of each command, ``key: (scenario, replications, jobs,
     *options)`` (the machine's other load only ever slows a run).
 
     The commands run in turns, one try of each after the other: the speed of this virtual
     machine's cores drifts by tens of percent within minutes, and figures set against each
     other (a scale series, engines against a ceiling) should each get their share of its fast
-    and slow minutes, not one the fast ones and another the slow.
+    and slow minutes, not one the fast ones and another the slow. A command with a ceiling in
+    ``ceilings`` (``key: function``) has it measured right before and right after each of
+    its tries; its run keeps the higher of the two (``run["ceiling"]``, and both in
+    ``run["ceilings"]``), so that a run is never set against a ceiling of slower minutes.
     """
+    ceilings = ceilings or {}
     runs: dict = {key: [] for key in commands}
     for _ in range(tries):
         for key, command in commands.items():
-            runs[key].append(timed_run(*command))
-    return {key: min(found, key=lambda run: run["wall"]) for key, found in runs.items()}
+            measure = ceilings.get(key)
+            before = measure() if measure else None
+            run = timed_run(*command)
+            if measure:
+                run["ceilings"] = (before, measure())
+                run["ceiling"] = max(run["ceilings"])
+            runs[key].append(run)
+    best = {key: min(found, key=lambda run: run["wall"]) for key, found in runs.items()}
+    for key, run in best.items():  # every ceiling of the command's turns, to show the drift
+        run["turn_ceilings"] = [value for tried in runs[key] for value in tried.get("ceilings", ())]
+    return best
 
 
 def paired_runs(scenario: str, replications: int, tries: int, *options) -> dict:
@@ -177,14 +192,17 @@ def paired_runs(scenario: str, replications: int, tries: int, *options) -> dict:
     return {"one": min(ones), "two": min(twos), "halves": min(halves)}
 
 
-def report(label: str, run: dict, top: float, ceiling_name: str = "ceiling") -> float:
-    manifest = run["manifest"]
+def report(label: str, run: dict, ceiling_name: str = "ceiling") -> float:
+    """One line: the run's visits per second against the ceiling of its own turn."""
+    manifest, top = run["manifest"], run["ceiling"]
     rate = manifest["stage_visits"] / run["wall"]
     inside = manifest["stage_visits"] / manifest["wall_seconds"]
+    before, after = run["ceilings"]
     print(
-        f"  {label:<40} {manifest['stage_visits']:>11,} visits in {run['wall']:6.2f} s: "
-        f"{rate:>10,.0f}/s = {rate / top:5.2f} x the {ceiling_name} "
-        f"(without start-up {inside / top:5.2f} x; engine {manifest['engine']})"
+        f"  {label:<28} {manifest['stage_visits']:>11,} visits in {run['wall']:6.2f} s: "
+        f"{rate:>10,.0f}/s = {rate / top:5.2f} x the {ceiling_name} of its turn "
+        f"({before:,.0f} before, {after:,.0f} after; without start-up {inside / top:5.2f} x; "
+        f"engine {manifest['engine']})"
     )
     return rate / top
 
@@ -277,14 +295,15 @@ def main() -> None:
     # sim at each start, in the main process of every timed command.
     compileall.compile_dir(str(HERE.parent / "sim"), quiet=1)
 
-    before, teams_top = ceiling(), teams_ceiling()
     scenarios = {"chain": CHAIN, "portfolio": "portfolio", "teams": TEAMS}
     commands = {
         (name, engine): (scenarios[name], reps, 1, "--engine", engine)
         for (name, engine), reps in n.items()
     }
     commands["logged"] = (CHAIN, n["chain", "simpy"] // 2, 1, "--events")
-    runs = best_runs(commands, args.tries)
+    # Each command's ceiling is measured in its own turns, before and after every try.
+    ceilings = {key: teams_ceiling if key == ("teams", "simpy") else ceiling for key in commands}
+    runs = best_runs(commands, args.tries, ceilings)
     logged = runs.pop("logged")
     # The speed-up from one job and two jobs run in turns, each the best of its tries: the
     # speed of this virtual machine's cores drifts by tens of percent within minutes, and a
@@ -294,19 +313,21 @@ def main() -> None:
         if key[0] != "teams":
             scenario = {"chain": CHAIN, "portfolio": "portfolio"}[key[0]]
             two[key] = paired_runs(scenario, n[key], args.tries, "--engine", key[1])
-    after = ceiling()
-    top = max(before, after)
 
-    print("Ceilings (raw SimPy, best of 7 rounds; the runs are set against the higher one)")
-    print(f"  deal-shaped: 2,000 processes x 4 timeouts   {top:>10,.0f} timeouts/s "
-          f"(before the runs {before:,.0f}, after {after:,.0f})")  # fmt: skip
+    teams_seen = runs["teams", "simpy"]["turn_ceilings"]
+    seen = [value for key, run in (*runs.items(), ("logged", logged)) if key != ("teams", "simpy")
+            for value in run["turn_ceilings"]]  # fmt: skip
+    print("Ceilings (raw SimPy, best of 7 rounds, measured before and after every try of every")
+    print("command; each run is set against the higher of the two around it)")
+    print(f"  deal-shaped: 2,000 processes x 4 timeouts: {min(seen):,.0f} to {max(seen):,.0f} "
+          "timeouts/s over the sitting's turns")  # fmt: skip
     print(f"  the same, each visit requesting, holding and releasing one of 400 people of a "
-          f"Resource, then its own timeout  {teams_top:>10,.0f} visits/s\n")  # fmt: skip
+          f"Resource, then its own timeout: {min(teams_seen):,.0f} to {max(teams_seen):,.0f} "
+          "visits/s around the teams runs\n")  # fmt: skip
     print("Whole `dealsim run` commands, one job")
     for (name, engine), run in runs.items():
-        bar, label = (teams_top, "teams ceiling") if name == "teams" else (top, "ceiling")
-        report(f"{name}, {engine}", run, bar, label)
-    report("chain, simpy, with --events", logged, top)
+        report(f"{name}, {engine}", run, "teams ceiling" if name == "teams" else "ceiling")
+    report("chain, simpy, with --events", logged)
     print("\nTwo jobs against one (runs of about ten seconds)")
     print("  (the machine's own limit: two independent one-job runs of half the replications,")
     print("   side by side, against the one-job run)")
