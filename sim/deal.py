@@ -152,6 +152,13 @@ class DealLives:
         self.gate = model.budget.gate if model.budget is not None else -1
         self.timing_stage = model.timing.stage if model.timing is not None else -1
         self.work_at = [*model.work, []] if model.work else [[]] * (model.n_stages + 1)
+        # Per state below won: is a visit there the stage's own work alone (an active stage
+        # with none of our people's work and no wait for the market)? (A deal that came to the
+        # gate without money waits for it first: ``life`` checks that apart.)
+        self.plain = [
+            s < self.dormant and not self.work_at[s] and s != self.timing_stage
+            for s in range(self.won)
+        ]
         self.shared = self._shared()
 
     def _shared(self) -> tuple:
@@ -190,6 +197,7 @@ class DealLives:
             release,
             len(release) if release is not None else 0,
             timing.max_wait_days if timing is not None else INF,
+            self.plain,
         )
 
     # --- the process ------------------------------------------------------------------------
@@ -208,7 +216,7 @@ class DealLives:
             release_after, funded_share, recheck_probability,
             cur, entered, rework, moves, move_starts, move_ends, n_states,
             budget_days, dormant_days, timing_days, seller_days, touched, work_at,
-            timing_release, release_days, max_wait,
+            timing_release, release_days, max_wait, plain,
         ) = self.shared  # fmt: skip  # in the order _shared gathers them
         # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
         # visit, what remains of a stage it is already in, is computed apart: `col` starts
@@ -228,7 +236,26 @@ class DealLives:
             unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
-            if state == dormant:
+            if plain[state] and not unfunded:
+                # A plain stage visit, the stage's own work and nothing else (no wait for money,
+                # for our people or for the market): most visits, so it takes the shortest way.
+                if col < VISITS:
+                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
+                    col += 1
+                else:
+                    duration, nxt, durations_at, exits_at, at, col = self._draw(
+                        lists, row, state, k
+                    )
+                k += 1
+                try:
+                    yield timeout(duration)
+                except Interrupt as interrupt:  # the work so far is lost
+                    work_start, now = now, env.now
+                    nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, INF, 0.0)
+                else:
+                    now += duration
+                    cause = "stage"
+            elif state == dormant:
                 if col < VISITS:
                     duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
                     col += 1
