@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from simpy import Interrupt
 
-from sim.draws import VISITS, DealTables, visit_draws
+from sim.draws import VISITS, DealTables, state_tables, visit_draws
 from sim.model import (
     BUDGET_REWORK,
     BUDGET_WAIT,
@@ -57,33 +57,67 @@ class TableLists:
     ``VISITS`` visits.
     """
 
-    def __init__(self, tables: DealTables):
+    def __init__(self, tables: DealTables, deal_of_row: np.ndarray, cur: list[int], won: int):
         self.tables = tables
+        # Which rows a later page is still drawn for: the deal of each row (-1: a candidate
+        # arrival turned away) and every deal's state (-1 before it exists), as in the
+        # replication.
+        self.deal_of_row, self.cur, self.won = deal_of_row, cur, won
         self.durations_item: list = []
         self.exits_item: list = []
         self.funded_item: list = []
         self.recheck_item: list = []
         self.effort_item: dict = {}  # (team, stage, page) -> hours table's item
+        self.rows_in_page: list[list[int] | None] = []  # a later page holds the open rows only
         self.add_page()
         # Page 0's readers, where nearly every read is made (a deal takes them at its start).
         budget = tables.model.budget is not None
         self.first_page = (
             self.durations_item[0],
             self.exits_item[0],
-            self.funded_item[0] if budget else None,
-            self.recheck_item[0] if budget else None,
+            self.budget_item(Purpose.BUDGET_FUNDED, 0) if budget else None,
+            self.budget_item(Purpose.BUDGET_RECHECK, 0) if budget else None,
         )
         age = tables.age_in_stage
         self.age = age.tolist() if age is not None else None
 
     def add_page(self) -> None:
         page = len(self.durations_item)
-        durations, exits = self.tables.tables(page)
+        if page == 0:
+            durations, exits = self.tables.tables(0)
+            self.rows_in_page.append(None)  # every row, in its place
+        else:
+            durations, exits = self._open_rows_page(page)
         self.durations_item.append(durations.item)
         self.exits_item.append(exits.item)
-        if self.tables.model.budget is not None:
-            self.funded_item.append(self.tables.uniforms(Purpose.BUDGET_FUNDED, page).item)
-            self.recheck_item.append(self.tables.uniforms(Purpose.BUDGET_RECHECK, page).item)
+
+    def _open_rows_page(self, page: int) -> tuple[np.ndarray, np.ndarray]:
+        """Visit page ``page`` (> 0) of the deals still open or yet to arrive only, their rows
+        packed in order (``rows_in_page[page]`` gives a row's place, -1 for the others).
+
+        A later page is first needed when the first deal makes its 9th visit (a winding
+        story), by which time a third of a book like `portfolio` has closed, and nine in ten
+        by page 2: the inverse CDFs of their rows, and whole pages of fresh memory to hold
+        them, were a tenth of the SimPy engine's time. The numbers of the open rows are those
+        of the whole page (:func:`sim.draws.state_tables` maps each uniform on its own)."""
+        tables, deals = self.tables, self.deal_of_row
+        state = np.asarray(self.cur)[deals]  # a turned-away row's -1 reads some deal: masked
+        rows = np.flatnonzero((deals >= 0) & (state < self.won))
+        place = np.full(tables.n, -1, dtype=np.int64)
+        place[rows] = np.arange(len(rows))
+        self.rows_in_page.append(place.tolist())
+        u_duration = tables.uniforms(Purpose.STAGE_DURATION, page)[rows]
+        u_exit = tables.uniforms(Purpose.STAGE_EXIT, page)[rows]
+        return state_tables(tables.model, u_duration, u_exit)
+
+    def budget_item(self, purpose: Purpose, page: int):
+        """The reader of a page of the money draws (funded or re-check) of the deals' requests,
+        drawn when first asked for: a deal seldom asks for money eight times, so later pages
+        are drawn apart from the visits' pages."""
+        readers = self.funded_item if purpose == Purpose.BUDGET_FUNDED else self.recheck_item
+        while len(readers) <= page:
+            readers.append(self.tables.uniforms(purpose, len(readers)).item)
+        return readers[page]
 
     def effort_hours(self, work: WorkModel, stage: int, visit: int, row: int) -> float:
         """Hours of our team's work that the deal's ``visit``-th stage visit needs."""
@@ -118,6 +152,13 @@ class DealLives:
         self.gate = model.budget.gate if model.budget is not None else -1
         self.timing_stage = model.timing.stage if model.timing is not None else -1
         self.work_at = [*model.work, []] if model.work else [[]] * (model.n_stages + 1)
+        # Per state below won: is a visit there the stage's own work alone (an active stage
+        # with none of our people's work and no wait for the market)? (A deal that came to the
+        # gate without money waits for it first: ``life`` checks that apart.)
+        self.plain = [
+            s < self.dormant and not self.work_at[s] and s != self.timing_stage
+            for s in range(self.won)
+        ]
         self.shared = self._shared()
 
     def _shared(self) -> tuple:
@@ -156,6 +197,7 @@ class DealLives:
             release,
             len(release) if release is not None else 0,
             timing.max_wait_days if timing is not None else INF,
+            self.plain,
         )
 
     # --- the process ------------------------------------------------------------------------
@@ -174,12 +216,13 @@ class DealLives:
             release_after, funded_share, recheck_probability,
             cur, entered, rework, moves, move_starts, move_ends, n_states,
             budget_days, dormant_days, timing_days, seller_days, touched, work_at,
-            timing_release, release_days, max_wait,
+            timing_release, release_days, max_wait, plain,
         ) = self.shared  # fmt: skip  # in the order _shared gathers them
         # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
         # visit, what remains of a stage it is already in, is computed apart: `col` starts
         # past the page so that the first read takes the slow path).
         durations_at, exits_at, funded_at, recheck_at = lists.first_page
+        at = row  # the deal's row in that page (a later page holds the open deals' rows only)
         col = VISITS if lists.age is not None and lists.age[row] > 0 else 0
         now = env.now
         cur[i] = state
@@ -193,12 +236,33 @@ class DealLives:
             unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
-            if state == dormant:
+            if plain[state] and not unfunded:
+                # A plain stage visit, the stage's own work and nothing else (no wait for money,
+                # for our people or for the market): most visits, so it takes the shortest way.
                 if col < VISITS:
-                    duration, nxt = durations_at(row, state, col), exits_at(row, state, col)
+                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
                     col += 1
                 else:
-                    duration, nxt, durations_at, exits_at, col = self._draw(lists, row, state, k)
+                    duration, nxt, durations_at, exits_at, at, col = self._draw(
+                        lists, row, state, k
+                    )
+                k += 1
+                try:
+                    yield timeout(duration)
+                except Interrupt as interrupt:  # the work so far is lost
+                    work_start, now = now, env.now
+                    nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, INF, 0.0)
+                else:
+                    now += duration
+                    cause = "stage"
+            elif state == dormant:
+                if col < VISITS:
+                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
+                    col += 1
+                else:
+                    duration, nxt, durations_at, exits_at, at, col = self._draw(
+                        lists, row, state, k
+                    )
                 k += 1
                 yield timeout(duration)  # not interruptible: no role matters, no shock hits here
                 later = now + duration  # = env.now
@@ -223,11 +287,13 @@ class DealLives:
                 if send_back:
                     pass
                 elif col < VISITS:
-                    duration, nxt = durations_at(row, state, col), exits_at(row, state, col)
+                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
                     col += 1
                     k += 1
                 else:
-                    duration, nxt, durations_at, exits_at, col = self._draw(lists, row, state, k)
+                    duration, nxt, durations_at, exits_at, at, col = self._draw(
+                        lists, row, state, k
+                    )
                     k += 1
                 work_start = work_end = INF  # not yet
                 helper = None  # our people's work alongside the client's, if any
@@ -404,15 +470,17 @@ class DealLives:
 
     def _draw(self, lists: TableLists, row: int, state: int, k: int):
         """(duration, next state) of the deal's k-th visit, if it is in ``state``, read off the
-        page that holds it (turned to, or drawn, here); with that page's readers and the column
-        of the visit after it: ``life`` reads the next ones inline."""
+        page that holds it (turned to, or drawn, here); with that page's readers, the deal's
+        row in it and the column of the visit after it: ``life`` reads the next ones inline."""
         page, column = self._page(lists, k)
         durations_at, exits_at = lists.durations_item[page], lists.exits_item[page]
+        places = lists.rows_in_page[page]
+        at = row if places is None else places[row]
         if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
             duration, nxt = self._aged_first_visit(lists, row, state)
         else:
-            duration, nxt = durations_at(row, state, column), exits_at(row, state, column)
-        return duration, nxt, durations_at, exits_at, column + 1
+            duration, nxt = durations_at(at, state, column), exits_at(at, state, column)
+        return duration, nxt, durations_at, exits_at, at, column + 1
 
     def _aged_first_visit(self, lists: TableLists, row: int, state: int) -> tuple[float, int]:
         """A CRM deal's first visit: what remains of a stage it has been in for a while."""
@@ -429,8 +497,9 @@ class DealLives:
 
     def _budget_draw(self, lists: TableLists, row: int, ask: int, recheck: bool) -> float:
         """The funded (or recheck) draw of the deal's ask-th request for money (from 0)."""
-        page, column = self._page(lists, ask)
-        return (lists.recheck_item if recheck else lists.funded_item)[page](row, column)
+        page, column = divmod(ask, VISITS)
+        purpose = Purpose.BUDGET_RECHECK if recheck else Purpose.BUDGET_FUNDED
+        return lists.budget_item(purpose, page)(row, column)
 
     @staticmethod
     def _page(lists: TableLists, k: int) -> tuple[int, int]:

@@ -90,7 +90,7 @@ class SimpyReplication:
     def run(self) -> ReplicationRecords:
         model, env, draws = self.model, self.env, self.draws
         lives = DealLives(self)
-        initial = TableLists(draws.initial)
+        initial = TableLists(draws.initial, self._deal_of_rows()[0], self.cur, model.won)
         process = env.process
         for i, state in enumerate(model.initial.states.tolist()):
             self.deals[i] = process(self._life(lives.life(i, state, initial, i)))
@@ -131,7 +131,8 @@ class SimpyReplication:
     def _arrivals(self, lives: DealLives):
         """New deals, each started as its own process on its arrival day."""
         env, timeout, market = self.env, self.env.timeout, self.market
-        arrivals = TableLists(self.draws.arrivals)
+        arrived = self._deal_of_rows()[1]
+        arrivals = TableLists(self.draws.arrivals, arrived, self.cur, self.model.won)
         first = self.n_initial
         for j, (day, row) in enumerate(
             zip(market.arrival_days.tolist(), market.arrival_rows.tolist(), strict=True)
