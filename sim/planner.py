@@ -506,13 +506,20 @@ class StackedTables:
                 [np.zeros(part.n) if part.age_in_stage is None else part.age_in_stage
                  for part in parts]
             )  # fmt: skip
+        # Per role, then shocks: each row's days that move the deal, then inf.
+        horizon = parts[0].model.horizon
         self.role_effect = [
-            _stack_rows([part.role_effect[j] for part in parts])
-            for j in range(len(parts[0].role_effect))
-        ]
+            _stack_moving([part.role_times[j] for part in parts],
+                          [part.role_moves[j] for part in parts], horizon)
+            for j in range(len(parts[0].role_times))
+        ]  # fmt: skip
         self.shock_effect = None
-        if parts[0].shock_effect is not None:
-            self.shock_effect = _stack_rows([part.shock_effect for part in parts])
+        if parts[0].shock_reacts is not None:
+            self.shock_effect = _stack_moving(
+                [np.broadcast_to(part.shock_days, part.shock_reacts.shape) for part in parts],
+                [part.shock_reacts for part in parts],
+                horizon,
+            )
         self.n = sum(part.n for part in parts)
         sizes = [part.n for part in parts]
         self._first_row = np.cumsum([0, *sizes])[:-1].tolist()
@@ -588,14 +595,34 @@ class PageMemory:
         return held[:size].reshape(pages, rows, VISITS)
 
 
-def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
-    """Stack tables of sorted times ending in inf; the narrower are padded with inf (a scan
-    stops at the first inf, so the padding is never read)."""
-    stacked = np.full((sum(len(t) for t in tables), max(t.shape[1] for t in tables)), INF)
+def _stack_moving(times: list[np.ndarray], moves: list[np.ndarray], horizon: float) -> np.ndarray:
+    """Stack the blocks' days before the horizon that move a deal: per row, the ``times``
+    where ``moves``, in order, then inf (at least one: a scan stops at the first inf, so the
+    padding of the shorter rows is never read).
+
+    The same look-ups as scanning each row's moving days to the end, sorted, then inf: rows of
+    ``times`` are sorted already (replacement and shock days only grow), so the moving days are
+    put in place by their rank, not sorted (sorting short rows cost more than the rest of a
+    block's set-up); and the days from the horizon on are left out, which changes nothing the
+    records read: a deal's clock is always before the horizon, so a scan never passes such a
+    day, and a stretch cut by one ends at or past the horizon, where nothing of the cut counts
+    (the planner reads what a cut does only for stretches that end before the horizon). The
+    table is then a few columns wide, not one per replacement drawn.
+    """
+    found_rows, found_days = [], []
     start = 0
-    for table in tables:
-        stacked[start : start + len(table), : table.shape[1]] = table
-        start += len(table)
+    for days, moving in zip(times, moves, strict=True):
+        kept = moving & (days < horizon)
+        at = np.flatnonzero(kept)  # row by row, in order
+        found_rows.append(start + at // days.shape[1])
+        found_days.append(days.reshape(-1)[at] if days.flags.c_contiguous else days[kept])
+        start += len(days)
+    rows, found = np.concatenate(found_rows), np.concatenate(found_days)
+    counts = np.bincount(rows, minlength=start)
+    width = int(counts.max(initial=0)) + 1
+    rank = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    stacked = np.full((start, width), INF)
+    stacked.reshape(-1)[rows * width + rank] = found
     return stacked
 
 
