@@ -276,15 +276,15 @@ class _Block:
             # Its request of the gate entry is the last one it made.
             rechecks = self.budget_draws(waiting, Purpose.BUDGET_RECHECK, self.asks[waiting] - 1)
             send_back[waiting] = rechecks < budget.recheck_probability
+        # Every deal's next visit is read, also for the deals sent back (whose draws are not
+        # used, nor their visit counted): cheaper than picking the others out and back.
+        d, nxt = self.draws(slice(None))
         if send_back.any():  # sent back at the release: no work in this stretch
-            nxt = np.full(len(state), budget.recheck_to, dtype=np.int64)
-            work_end = work_start.copy()
-            works = np.flatnonzero(~send_back)
-            d, nxt[works] = self.draws(works)
-            self.k[works] += 1
-            work_end[works] = work_start[works] + d
+            works = ~send_back
+            nxt = np.where(works, nxt, budget.recheck_to)
+            work_end = np.where(works, work_start + d, work_start)
+            self.k += works
         else:
-            d, nxt = self.draws(slice(None))
             self.k += 1
             work_end = work_start + d
         # When the stretch would end, by SimPy's arithmetic: at the work's end, or, in the
@@ -531,12 +531,15 @@ class StackedTables:
         """Per purpose, the uniforms of visit (or request) ``k`` of each row: every block's
         ``uniforms(purpose, k // VISITS)`` read at the row and column, in one look-up whatever
         page each row is on."""
-        page = k // VISITS
-        cell = page * (self.n * VISITS) + rows * VISITS + (k - page * VISITS)
-        pages = int(page.max(initial=0)) + 1
-        later = None
-        if pages > 1:  # which blocks need a page past the first (few, after the first steps)
-            beyond = page > 0
+        # Page p, row i, column c is cell p * n * VISITS + i * VISITS + c, with k = p * VISITS + c.
+        cell = rows * VISITS
+        cell += k
+        pages, later = 1, None
+        if len(k) and k.max() >= VISITS:  # some rows on a page past the first (after a few steps)
+            page = k // VISITS
+            cell += page * ((self.n - 1) * VISITS)
+            pages = int(page.max()) + 1
+            beyond = page > 0  # which blocks need a page past the first (few)
             later = np.unique(page[beyond] * len(self.parts) + self._part_of[rows[beyond]])
         return [self._table(purpose, pages, later).take(cell) for purpose in purposes]
 
