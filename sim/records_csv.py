@@ -57,7 +57,7 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     The same text as formatting each row with ``%d,%s,%.2f,...,%.1f``, made column by column:
     string formatting is the costliest part of writing results, and ``%.2f`` alone costs more than
     looking a number's pieces up in tables and joining them (see :func:`_fixed_point_pieces`).
-    A row is joined from pieces that carry their own separators: ``"0,"``, ``"17"``, ``","``,
+    A row is joined from pieces that carry their own separators: ``"0,"``, ``"17,"``,
     ``"need,"``, ``"42.50,"`` (a small value, such as days, looked up whole), an amount in up to
     three pieces (high digits, low four, fraction), ... Deals still open (closed day nan) get
     empty closed-day and cycle-days fields.
@@ -75,8 +75,7 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     created, amount, closed, cycle, *stalls = _fixed_point_pieces(numbers, decimals, ends)
     pieces = [
         [f"{rec.replication},"] * n,
-        _integer_text(np.arange(n)).tolist(),
-        [","] * n,
+        _deal_numbers(n),
         *([_crm_ids(model, n)] if model.initial.ids else []),
         names.take(rec.first_state).tolist(),
         *created,
@@ -117,6 +116,17 @@ _ROUNDING_MARGIN = 2.0**-50
 
 #: The text of 0..9999 with four digits: the low digits of a larger number.
 _PADDED_INTEGERS = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
+
+
+#: The deal-number field of deals 0..9999 with its separator: one piece a row, not two.
+_DEAL_NUMBERS = [f"{i}," for i in range(10_000)]
+
+
+def _deal_numbers(n: int) -> list[str]:
+    """The deal-number fields (with separators) of deals 0 .. n - 1."""
+    if n <= len(_DEAL_NUMBERS):
+        return _DEAL_NUMBERS[:n]
+    return _DEAL_NUMBERS + [f"{i}," for i in range(len(_DEAL_NUMBERS), n)]
 
 
 def _integer_text(values: np.ndarray) -> np.ndarray:
