@@ -415,7 +415,8 @@ class _Block:
                 at = np.flatnonzero(settle)
                 self.credit_rework(at, now[at])
         closing = (nxt >= model.won) & done
-        self.closed[self.id[closing]] = now[closing]
+        closed = np.flatnonzero(closing)
+        self.closed[self.id[closed]] = now[closed]
         state_before = self.state
         self.state, self.now = nxt, now
         open_ = done & ~closing
@@ -478,12 +479,14 @@ def _next_after(times: np.ndarray, cursor: np.ndarray, at: np.ndarray, now) -> n
     flat = times.ravel()
     cell = cursor[at]
     t = flat.take(cell)
-    behind = t <= now
-    while behind.any():
-        cell[behind] += 1
-        t[behind] = flat.take(cell[behind])
-        behind = t <= now
-    cursor[at] = cell
+    behind = np.flatnonzero(t <= now)
+    if len(behind):  # only the cursors that move are advanced, and written back
+        moved = behind
+        while len(behind):
+            cell[behind] += 1
+            t[behind] = flat.take(cell[behind])
+            behind = behind[t[behind] <= now[behind]]
+        cursor[at[moved]] = cell[moved]
     return t
 
 
