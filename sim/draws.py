@@ -287,28 +287,31 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
     every deal's person has been replaced past the horizon; block b of deal i is the same in
     any scenario.
     """
-    stop = np.full((n, 1), np.inf)
     if n == 0:
-        return stop, np.zeros((n, 1), dtype=bool)
+        return np.full((n, 1), np.inf), np.zeros((n, 1), dtype=bool)
     key = name_key(role.name)
-    times, effect = [], []
-    last = np.zeros(n)
-    block = 0
-    while block == 0 or last.min() < model.horizon:
+    times, moves = [], []
+    last = None
+    while last is None or last.min() < model.horizon:
+        block = len(times)
         rng = streams.generator(Purpose.ROLE_TENURE, group, key, block)
         gaps = rng.standard_exponential((n, ROLE_SLOTS))
         gaps *= role.tenure_mean_days
         block_times = _cumsum_rows(gaps)
-        block_times += last[:, None]
+        if last is not None:  # the first block starts from day 0
+            block_times += last[:, None]
         times.append(block_times)
-        effect.append(
-            streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
-        )
+        effect = streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
+        moves.append(effect < role.probability)
         last = block_times[:, -1]
-        block += 1
-    times = np.hstack([*times, stop])  # sorted already
-    moves = np.hstack([np.hstack(effect) < role.probability, np.zeros((n, 1), dtype=bool)])
-    return times, moves
+    # The blocks side by side (sorted already), then the stop: one copy each.
+    width = ROLE_SLOTS * len(times)
+    all_times, all_moves = np.empty((n, width + 1)), np.zeros((n, width + 1), dtype=bool)
+    for b, (block_times, block_moves) in enumerate(zip(times, moves, strict=True)):
+        all_times[:, b * ROLE_SLOTS : (b + 1) * ROLE_SLOTS] = block_times
+        all_moves[:, b * ROLE_SLOTS : (b + 1) * ROLE_SLOTS] = block_moves
+    all_times[:, width] = np.inf
+    return all_times, all_moves
 
 
 def _cumsum_rows(values: np.ndarray) -> np.ndarray:
