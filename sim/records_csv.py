@@ -73,11 +73,16 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     decimals = [2, 2, 2, 2, *[1] * len(causes)]
     ends = [*[","] * (len(decimals) - 1), "\n"]
     created, amount, closed, cycle, *stalls = _fixed_point_pieces(numbers, decimals, ends)
+    first_stage = names
+    if len(created) == 1 and created[0].count(created[0][0]) == n:
+        # Every deal created on the same day (a book without inflow): the one created-day
+        # field joins the stage names, a piece fewer a row.
+        first_stage, created = names + created[0][0], ()
     pieces = [
         [f"{rec.replication},"] * n,
         _deal_numbers(n),
         *([_crm_ids(model, n)] if model.initial.ids else []),
-        names.take(rec.first_state).tolist(),
+        first_stage.take(rec.first_state).tolist(),
         *created,
         *amount,
         names.take(rec.state).tolist(),
