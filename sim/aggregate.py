@@ -27,6 +27,8 @@ CYCLE_CLASSES = ("closed", *OUTCOMES)
 #: bin per 1/16 day of its age. Scenarios whose cycles fit in 179 years keep 1/16-day bins.
 MAX_POOLED_BINS = 2**20
 MAX_HISTOGRAM_BINS = 2000
+#: Cycle times held before they are counted into the pooled histograms (8 bytes each).
+PENDING_CYCLE_TIMES = 2**18
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,13 @@ class Aggregate:
         self.upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
         self.resolution = max(1 / 16, self.upper / MAX_POOLED_BINS)
         # Per outcome; the closed deals' are their sum (see _closed_cycles).
-        self.cycles = {name: PooledQuantiles(self.upper, self.resolution) for name in OUTCOMES}
+        self._cycles = {name: PooledQuantiles(self.upper, self.resolution) for name in OUTCOMES}
+        # Cycle times not counted yet, per outcome: counted a few hundred thousand at a time
+        # (a count of bins per replication ran over the whole range of bins each time, in the
+        # main process, which a run on several jobs waits for). Counts are integers: the same
+        # whatever the grouping.
+        self._pending: dict[str, list[np.ndarray]] = {name: [] for name in OUTCOMES}
+        self._pending_values = 0
         self.team_waits = team_results.TeamWaits(model)
 
     def add(self, vec: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
@@ -163,7 +171,23 @@ class Aggregate:
             if name.startswith(team_results.WAIT_KEY):
                 self.team_waits.add(name, values)
             else:
-                self.cycles[name].add(values)
+                self._pending[name].append(values)
+                self._pending_values += len(values)
+        if self._pending_values >= PENDING_CYCLE_TIMES:
+            self._count_pending()
+
+    @property
+    def cycles(self) -> dict[str, PooledQuantiles]:
+        """The pooled cycle times of each outcome, every replication added so far counted."""
+        self._count_pending()
+        return self._cycles
+
+    def _count_pending(self) -> None:
+        for name, parts in self._pending.items():
+            if parts:
+                self._cycles[name].add(np.concatenate(parts))
+                parts.clear()
+        self._pending_values = 0
 
     def column(self, name: str) -> np.ndarray:
         return np.asarray(self.matrix[: self.done, self.at[name]])
@@ -257,8 +281,9 @@ class Aggregate:
     def _closed_cycles(self) -> PooledQuantiles:
         """The pooled cycle times of all closed deals: the outcomes' counts added up."""
         closed = PooledQuantiles(self.upper, self.resolution)
+        cycles = self.cycles
         for name in OUTCOMES:
-            closed.counts += self.cycles[name].counts
+            closed.counts += cycles[name].counts
         return closed
 
     def _cycle_days(self) -> dict:

@@ -19,7 +19,6 @@ same numbers for the same decisions.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -49,26 +48,11 @@ class DealTables:
     amounts: np.ndarray  # (n,)
     role_times: list[np.ndarray]  # per role: (n, m) replacement days, sorted, then inf
     role_moves: list[np.ndarray]  # per role: (n, m) whether each of those moves the deal
+    # (the planner scans the days that move, sim.planner._stack_moving; SimPy walks them all)
     shock_reacts: np.ndarray | None  # (n, shocks): whether each shock would reset the deal
     shock_days: np.ndarray  # the replication's shock days
     age_in_stage: np.ndarray | None = None  # days already spent in the first stage (CRM deals)
     _pages: dict = field(default_factory=dict, repr=False)
-
-    @functools.cached_property
-    def role_effect(self) -> list[np.ndarray]:
-        """Per role, (n, m'): each deal's replacement days that move it, sorted, then inf (the
-        vectorized engine scans these; the SimPy engine walks ``role_times`` instead)."""
-        return [
-            _with_stop(np.where(moves, times, np.inf)[:, :-1])
-            for times, moves in zip(self.role_times, self.role_moves, strict=True)
-        ]
-
-    @functools.cached_property
-    def shock_effect(self) -> np.ndarray | None:
-        """(n, shocks + 1): the days of the shocks that would reset each deal, then inf."""
-        if self.shock_reacts is None:
-            return None
-        return _with_stop(np.where(self.shock_reacts, self.shock_days, np.inf))
 
     def uniforms(self, purpose: Purpose, page: int) -> np.ndarray:
         """(n, VISITS) uniforms of visits ``page * VISITS ...`` for one purpose."""
@@ -295,12 +279,6 @@ def _amounts(model: Model, streams: Streams, group: Group, n: int) -> np.ndarray
     return model.amount.ppf(streams.uniforms(Purpose.AMOUNT, group, n, 1)[:, 0])
 
 
-def _with_stop(times: np.ndarray) -> np.ndarray:
-    """Sort each row and end it with +inf, so a scan for the next time always stops."""
-    times = np.sort(times, axis=1)
-    return np.hstack([times, np.full((len(times), 1), np.inf)])
-
-
 def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
     """Each deal's replacement days of the person in a role, and which of them move the deal.
 
@@ -309,28 +287,31 @@ def _replacements(model: Model, streams: Streams, group: Group, n: int, role):
     every deal's person has been replaced past the horizon; block b of deal i is the same in
     any scenario.
     """
-    stop = np.full((n, 1), np.inf)
     if n == 0:
-        return stop, np.zeros((n, 1), dtype=bool)
+        return np.full((n, 1), np.inf), np.zeros((n, 1), dtype=bool)
     key = name_key(role.name)
-    times, effect = [], []
-    last = np.zeros(n)
-    block = 0
-    while block == 0 or last.min() < model.horizon:
+    times, moves = [], []
+    last = None
+    while last is None or last.min() < model.horizon:
+        block = len(times)
         rng = streams.generator(Purpose.ROLE_TENURE, group, key, block)
         gaps = rng.standard_exponential((n, ROLE_SLOTS))
         gaps *= role.tenure_mean_days
         block_times = _cumsum_rows(gaps)
-        block_times += last[:, None]
+        if last is not None:  # the first block starts from day 0
+            block_times += last[:, None]
         times.append(block_times)
-        effect.append(
-            streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
-        )
+        effect = streams.uniforms(Purpose.ROLE_CHANGE_EFFECT, group, n, ROLE_SLOTS, key, block)
+        moves.append(effect < role.probability)
         last = block_times[:, -1]
-        block += 1
-    times = np.hstack([*times, stop])  # sorted already
-    moves = np.hstack([np.hstack(effect) < role.probability, np.zeros((n, 1), dtype=bool)])
-    return times, moves
+    # The blocks side by side (sorted already), then the stop: one copy each.
+    width = ROLE_SLOTS * len(times)
+    all_times, all_moves = np.empty((n, width + 1)), np.zeros((n, width + 1), dtype=bool)
+    for b, (block_times, block_moves) in enumerate(zip(times, moves, strict=True)):
+        all_times[:, b * ROLE_SLOTS : (b + 1) * ROLE_SLOTS] = block_times
+        all_moves[:, b * ROLE_SLOTS : (b + 1) * ROLE_SLOTS] = block_moves
+    all_times[:, width] = np.inf
+    return all_times, all_moves
 
 
 def _cumsum_rows(values: np.ndarray) -> np.ndarray:
@@ -454,8 +435,34 @@ def _timing_release_days(model: Model, streams: Streams) -> np.ndarray | None:
     steps = timing.daily_log_drift + timing.daily_log_sd * ndtri(z)
     log_level = np.concatenate([[0.0], np.cumsum(steps)])
     threshold = log_level[:n_days] + math.log(timing.buy_when_below)
-    # Row j: the levels of days j+1 .. j+max_steps; the first at or below day j's threshold.
-    ahead = np.lib.stride_tricks.sliding_window_view(log_level[1:], max_steps)[:n_days]
-    hit = ahead <= (threshold + 1e-12)[:, None]
-    first = hit.argmax(axis=1)  # 0 where none hits: masked just below
-    return np.where(hit.any(axis=1), np.arange(n_days) + first + 1, np.inf)
+    # The first of days j+1 .. j+max_steps whose level is at or below day j's threshold.
+    first = _first_at_or_below(log_level, threshold + 1e-12, max_steps)
+    return np.where(first < max_steps, np.arange(n_days) + first + 1, np.inf)
+
+
+def _first_at_or_below(levels: np.ndarray, bound: np.ndarray, width: int) -> np.ndarray:
+    """For each day j of ``bound``, how many of the days j+1 .. j+width come before the first
+    whose level is at or below ``bound[j]`` (``width`` when none is).
+
+    The same answer as scanning each row of a (days, width) window of levels, found instead
+    by binary lifting on range minima: a stretch of days is skipped whole when its minimum is
+    above the bound (a minimum is one of the levels, so the comparisons are the same ones), the
+    stretch lengths halving from the largest power of two below ``width``. Some ten array
+    operations per level instead of days x width comparisons.
+    """
+    n = len(bound)
+    # minima[p][i]: the minimum of levels[i + 1 .. i + 2**p] (days after day i).
+    minima = [levels[1:]]
+    while 2 ** len(minima) <= width:
+        half = 2 ** (len(minima) - 1)
+        previous = minima[-1]
+        minima.append(np.minimum(previous[:-half], previous[half:]))
+    skipped = np.zeros(n, dtype=np.int64)  # days known to be above the bound
+    days = np.arange(n)
+    for p in range(len(minima) - 1, -1, -1):
+        length = 2**p
+        room = skipped + length <= width
+        at = days + skipped  # the stretch of days after day j + skipped
+        above = minima[p][np.minimum(at, len(minima[p]) - 1)] > bound
+        skipped += np.where(room & above, length, 0)
+    return skipped

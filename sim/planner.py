@@ -276,15 +276,15 @@ class _Block:
             # Its request of the gate entry is the last one it made.
             rechecks = self.budget_draws(waiting, Purpose.BUDGET_RECHECK, self.asks[waiting] - 1)
             send_back[waiting] = rechecks < budget.recheck_probability
+        # Every deal's next visit is read, also for the deals sent back (whose draws are not
+        # used, nor their visit counted): cheaper than picking the others out and back.
+        d, nxt = self.draws(slice(None))
         if send_back.any():  # sent back at the release: no work in this stretch
-            nxt = np.full(len(state), budget.recheck_to, dtype=np.int64)
-            work_end = work_start.copy()
-            works = np.flatnonzero(~send_back)
-            d, nxt[works] = self.draws(works)
-            self.k[works] += 1
-            work_end[works] = work_start[works] + d
+            works = ~send_back
+            nxt = np.where(works, nxt, budget.recheck_to)
+            work_end = np.where(works, work_start + d, work_start)
+            self.k += works
         else:
-            d, nxt = self.draws(slice(None))
             self.k += 1
             work_end = work_start + d
         # When the stretch would end, by SimPy's arithmetic: at the work's end, or, in the
@@ -415,7 +415,8 @@ class _Block:
                 at = np.flatnonzero(settle)
                 self.credit_rework(at, now[at])
         closing = (nxt >= model.won) & done
-        self.closed[self.id[closing]] = now[closing]
+        closed = np.flatnonzero(closing)
+        self.closed[self.id[closed]] = now[closed]
         state_before = self.state
         self.state, self.now = nxt, now
         open_ = done & ~closing
@@ -478,12 +479,14 @@ def _next_after(times: np.ndarray, cursor: np.ndarray, at: np.ndarray, now) -> n
     flat = times.ravel()
     cell = cursor[at]
     t = flat.take(cell)
-    behind = t <= now
-    while behind.any():
-        cell[behind] += 1
-        t[behind] = flat.take(cell[behind])
-        behind = t <= now
-    cursor[at] = cell
+    behind = np.flatnonzero(t <= now)
+    if len(behind):  # only the cursors that move are advanced, and written back
+        moved = behind
+        while len(behind):
+            cell[behind] += 1
+            t[behind] = flat.take(cell[behind])
+            behind = behind[t[behind] <= now[behind]]
+        cursor[at[moved]] = cell[moved]
     return t
 
 
@@ -506,13 +509,20 @@ class StackedTables:
                 [np.zeros(part.n) if part.age_in_stage is None else part.age_in_stage
                  for part in parts]
             )  # fmt: skip
+        # Per role, then shocks: each row's days that move the deal, then inf.
+        horizon = parts[0].model.horizon
         self.role_effect = [
-            _stack_rows([part.role_effect[j] for part in parts])
-            for j in range(len(parts[0].role_effect))
-        ]
+            _stack_moving([part.role_times[j] for part in parts],
+                          [part.role_moves[j] for part in parts], horizon)
+            for j in range(len(parts[0].role_times))
+        ]  # fmt: skip
         self.shock_effect = None
-        if parts[0].shock_effect is not None:
-            self.shock_effect = _stack_rows([part.shock_effect for part in parts])
+        if parts[0].shock_reacts is not None:
+            self.shock_effect = _stack_moving(
+                [np.broadcast_to(part.shock_days, part.shock_reacts.shape) for part in parts],
+                [part.shock_reacts for part in parts],
+                horizon,
+            )
         self.n = sum(part.n for part in parts)
         sizes = [part.n for part in parts]
         self._first_row = np.cumsum([0, *sizes])[:-1].tolist()
@@ -524,12 +534,15 @@ class StackedTables:
         """Per purpose, the uniforms of visit (or request) ``k`` of each row: every block's
         ``uniforms(purpose, k // VISITS)`` read at the row and column, in one look-up whatever
         page each row is on."""
-        page = k // VISITS
-        cell = page * (self.n * VISITS) + rows * VISITS + (k - page * VISITS)
-        pages = int(page.max(initial=0)) + 1
-        later = None
-        if pages > 1:  # which blocks need a page past the first (few, after the first steps)
-            beyond = page > 0
+        # Page p, row i, column c is cell p * n * VISITS + i * VISITS + c, with k = p * VISITS + c.
+        cell = rows * VISITS
+        cell += k
+        pages, later = 1, None
+        if len(k) and k.max() >= VISITS:  # some rows on a page past the first (after a few steps)
+            page = k // VISITS
+            cell += page * ((self.n - 1) * VISITS)
+            pages = int(page.max()) + 1
+            beyond = page > 0  # which blocks need a page past the first (few)
             later = np.unique(page[beyond] * len(self.parts) + self._part_of[rows[beyond]])
         return [self._table(purpose, pages, later).take(cell) for purpose in purposes]
 
@@ -588,14 +601,34 @@ class PageMemory:
         return held[:size].reshape(pages, rows, VISITS)
 
 
-def _stack_rows(tables: list[np.ndarray]) -> np.ndarray:
-    """Stack tables of sorted times ending in inf; the narrower are padded with inf (a scan
-    stops at the first inf, so the padding is never read)."""
-    stacked = np.full((sum(len(t) for t in tables), max(t.shape[1] for t in tables)), INF)
+def _stack_moving(times: list[np.ndarray], moves: list[np.ndarray], horizon: float) -> np.ndarray:
+    """Stack the blocks' days before the horizon that move a deal: per row, the ``times``
+    where ``moves``, in order, then inf (at least one: a scan stops at the first inf, so the
+    padding of the shorter rows is never read).
+
+    The same look-ups as scanning each row's moving days to the end, sorted, then inf: rows of
+    ``times`` are sorted already (replacement and shock days only grow), so the moving days are
+    put in place by their rank, not sorted (sorting short rows cost more than the rest of a
+    block's set-up); and the days from the horizon on are left out, which changes nothing the
+    records read: a deal's clock is always before the horizon, so a scan never passes such a
+    day, and a stretch cut by one ends at or past the horizon, where nothing of the cut counts
+    (the planner reads what a cut does only for stretches that end before the horizon). The
+    table is then a few columns wide, not one per replacement drawn.
+    """
+    found_rows, found_days = [], []
     start = 0
-    for table in tables:
-        stacked[start : start + len(table), : table.shape[1]] = table
-        start += len(table)
+    for days, moving in zip(times, moves, strict=True):
+        kept = moving & (days < horizon)
+        at = np.flatnonzero(kept)  # row by row, in order
+        found_rows.append(start + at // days.shape[1])
+        found_days.append(days.reshape(-1)[at] if days.flags.c_contiguous else days[kept])
+        start += len(days)
+    rows, found = np.concatenate(found_rows), np.concatenate(found_days)
+    counts = np.bincount(rows, minlength=start)
+    width = int(counts.max(initial=0)) + 1
+    rank = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    stacked = np.full((start, width), INF)
+    stacked.reshape(-1)[rows * width + rank] = found
     return stacked
 
 

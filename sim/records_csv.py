@@ -57,7 +57,7 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     The same text as formatting each row with ``%d,%s,%.2f,...,%.1f``, made column by column:
     string formatting is the costliest part of writing results, and ``%.2f`` alone costs more than
     looking a number's pieces up in tables and joining them (see :func:`_fixed_point_pieces`).
-    A row is joined from pieces that carry their own separators: ``"0,"``, ``"17"``, ``","``,
+    A row is joined from pieces that carry their own separators: ``"0,"``, ``"17,"``,
     ``"need,"``, ``"42.50,"`` (a small value, such as days, looked up whole), an amount in up to
     three pieces (high digits, low four, fraction), ... Deals still open (closed day nan) get
     empty closed-day and cycle-days fields.
@@ -73,12 +73,16 @@ def deal_rows(model: Model, rec: ReplicationRecords) -> str:
     decimals = [2, 2, 2, 2, *[1] * len(causes)]
     ends = [*[","] * (len(decimals) - 1), "\n"]
     created, amount, closed, cycle, *stalls = _fixed_point_pieces(numbers, decimals, ends)
+    first_stage = names
+    if len(created) == 1 and created[0].count(created[0][0]) == n:
+        # Every deal created on the same day (a book without inflow): the one created-day
+        # field joins the stage names, a piece fewer a row.
+        first_stage, created = names + created[0][0], ()
     pieces = [
         [f"{rec.replication},"] * n,
-        _integer_text(np.arange(n)).tolist(),
-        [","] * n,
+        _deal_numbers(n),
         *([_crm_ids(model, n)] if model.initial.ids else []),
-        names.take(rec.first_state).tolist(),
+        first_stage.take(rec.first_state).tolist(),
         *created,
         *amount,
         names.take(rec.state).tolist(),
@@ -117,6 +121,17 @@ _ROUNDING_MARGIN = 2.0**-50
 
 #: The text of 0..9999 with four digits: the low digits of a larger number.
 _PADDED_INTEGERS = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
+
+
+#: The deal-number field of deals 0..9999 with its separator: one piece a row, not two.
+_DEAL_NUMBERS = [f"{i}," for i in range(10_000)]
+
+
+def _deal_numbers(n: int) -> list[str]:
+    """The deal-number fields (with separators) of deals 0 .. n - 1."""
+    if n <= len(_DEAL_NUMBERS):
+        return _DEAL_NUMBERS[:n]
+    return _DEAL_NUMBERS + [f"{i}," for i in range(len(_DEAL_NUMBERS), n)]
 
 
 def _integer_text(values: np.ndarray) -> np.ndarray:
