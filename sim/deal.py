@@ -236,9 +236,10 @@ class DealLives:
             unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
-            if plain[state] and not unfunded:
-                # A plain stage visit, the stage's own work and nothing else (no wait for money,
-                # for our people or for the market): most visits, so it takes the shortest way.
+            # A plain stage visit is the stage's own work and nothing else (no wait for money,
+            # for our people or for the market): most visits, so it takes the shortest way.
+            simple = plain[state] and not unfunded
+            if simple or state == dormant:  # the visit's numbers, read at its start
                 if col < VISITS:
                     duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
                     col += 1
@@ -247,6 +248,7 @@ class DealLives:
                         lists, row, state, k
                     )
                 k += 1
+            if simple:
                 try:
                     yield timeout(duration)
                 except Interrupt as interrupt:  # the work so far is lost
@@ -256,14 +258,6 @@ class DealLives:
                     now += duration
                     cause = "stage"
             elif state == dormant:
-                if col < VISITS:
-                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
-                    col += 1
-                else:
-                    duration, nxt, durations_at, exits_at, at, col = self._draw(
-                        lists, row, state, k
-                    )
-                k += 1
                 yield timeout(duration)  # not interruptible: no role matters, no shock hits here
                 later = now + duration  # = env.now
                 spent = later - now
