@@ -473,7 +473,9 @@ class _Block:
                     self.ended_by, self.horizon_state)  # fmt: skip
 
 
-def _next_after(times: np.ndarray, cursor: np.ndarray, at: np.ndarray, now) -> np.ndarray:
+def _next_after(
+    times: np.ndarray, cursor: np.ndarray, at: np.ndarray, now: np.ndarray
+) -> np.ndarray:
     """Advance the cursors ``at`` (flat indices into ``times``, sorted rows ending in inf) past
     ``now``; the times they point at."""
     flat = times.ravel()
