@@ -140,6 +140,12 @@ def iterate_outputs(
         return
     work = batches(replications, jobs, replications_per_plan(model, engine))
     window: deque = deque()
+    # This process receives every batch's results (megabytes of deals.csv rows a batch): with
+    # glibc's defaults each arrives in freshly mapped pages that the kernel must zero, which
+    # the workers wait for on a machine with as many cores as workers (measured on the chain
+    # with two jobs: half the page faults in this process, the run 8% faster, median of six
+    # alternating pairs).
+    keep_freed_memory()
     if executor is None and multiprocessing.get_start_method() == "fork":
         load_ahead(model.scenario)  # once here, not once in every worker forked from here
     with workers.pool(jobs, executor) as pool:

@@ -51,3 +51,20 @@ def test_an_outside_executor_gives_the_same_aggregate():
         spread = run(model, seed=4, replications=12, jobs=3, executor=pool)
     np.testing.assert_array_equal(alone.matrix, spread.matrix)
     assert alone.summary() == spread.summary()
+
+
+def test_the_main_process_keeps_freed_memory_when_workers_send_it_their_results(monkeypatch):
+    """It receives megabytes of rows a batch: its allocator is tuned as a worker's is."""
+    import threading
+
+    import sim.runner as runner
+
+    callers = []
+    monkeypatch.setattr(
+        runner, "keep_freed_memory", lambda: callers.append(threading.current_thread())
+    )
+    model = compile_scenario(load_scenario("transactional"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # threads: every call is seen here
+        run(model, seed=4, replications=4, jobs=2, executor=pool)
+    assert threading.main_thread() in callers  # not only the workers (the pool's threads)
+    assert any(caller is not threading.main_thread() for caller in callers)
