@@ -6,7 +6,8 @@ temporaries per step. glibc's defaults hand such blocks back to the kernel (larg
 the kernel must zero on first touch. In a worker process that was half the CPU time of a
 two-job run of the pure chain (480,000 page faults per 1,000 replications); in one process a
 few percent; in the main process of a run on several jobs, which receives every batch's
-results, half its page faults. Raising the two thresholds keeps those pages for reuse; the peak memory is the same.
+results, half its page faults. Raising the two thresholds keeps those pages for reuse; the peak
+memory is the same.
 
 The setting is the whole process's (a notebook's too, when it calls the library): memory freed
 after a run may stay with the process, up to the trim threshold, instead of going back.
