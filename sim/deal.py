@@ -236,10 +236,16 @@ class DealLives:
             unfunded = self._asks_in_vain(lists, row, asks)
             asks += 1
         while state < won:
-            # A plain stage visit is the stage's own work and nothing else (no wait for money,
-            # for our people or for the market): most visits, so it takes the shortest way.
-            simple = plain[state] and not unfunded
-            if simple or state == dormant:  # the visit's numbers, read at its start
+            # A deal that came to the gate without money (``unfunded``: it is at the gate) may be
+            # sent back at the release by the re-check of the request it made on entering.
+            send_back = False
+            if unfunded:
+                ask = asks - 1
+                if ask < VISITS:
+                    send_back = recheck_at(row, ask) < recheck_probability
+                else:
+                    send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
+            if not send_back:  # the visit's numbers, read at its start
                 if col < VISITS:
                     duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
                     col += 1
@@ -248,7 +254,9 @@ class DealLives:
                         lists, row, state, k
                     )
                 k += 1
-            if simple:
+            # A plain stage visit is the stage's own work and nothing else (no wait for money,
+            # for our people or for the market): most visits, so it takes the shortest way.
+            if plain[state] and not unfunded:
                 try:
                     yield timeout(duration)
                 except Interrupt as interrupt:  # the work so far is lost
@@ -269,26 +277,7 @@ class DealLives:
                     self.rep.ended_by[i] = DORMANT_CAUSE
                 cause = "dormant"
             else:
-                # The stretch: [budget wait] + work + [timing wait]. The visit's numbers are
-                # read at its start; the re-check belongs to the request made on entering the gate.
-                send_back = False
-                if unfunded:  # the re-check draw of the request made on entering the gate
-                    ask = asks - 1
-                    if ask < VISITS:
-                        send_back = recheck_at(row, ask) < recheck_probability
-                    else:
-                        send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
-                if send_back:
-                    pass
-                elif col < VISITS:
-                    duration, nxt = durations_at(at, state, col), exits_at(at, state, col)
-                    col += 1
-                    k += 1
-                else:
-                    duration, nxt, durations_at, exits_at, at, col = self._draw(
-                        lists, row, state, k
-                    )
-                    k += 1
+                # The stretch: [budget wait] + work + [timing wait].
                 work_start = work_end = INF  # not yet
                 helper = None  # our people's work alongside the client's, if any
                 seller_before = None  # seller waits before our work (lost work excludes them)
