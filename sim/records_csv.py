@@ -127,8 +127,10 @@ _PADDED_INTEGERS = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
 _DEAL_NUMBERS = [f"{i}," for i in range(10_000)]
 
 
+@functools.lru_cache(maxsize=4)
 def _deal_numbers(n: int) -> list[str]:
-    """The deal-number fields (with separators) of deals 0 .. n - 1."""
+    """The deal-number fields (with separators) of deals 0 .. n - 1: the same for every
+    replication of a run, so made once (read only: ``deal_rows`` lays them into its text)."""
     if n <= len(_DEAL_NUMBERS):
         return _DEAL_NUMBERS[:n]
     return _DEAL_NUMBERS + [f"{i}," for i in range(len(_DEAL_NUMBERS), n)]
