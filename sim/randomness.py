@@ -53,6 +53,29 @@ def name_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+def _words(value: int) -> list[int]:
+    """A non-negative int as numpy's SeedSequence reads it: 32-bit words, lowest first."""
+    if value < 0:
+        raise ValueError(f"a random stream key must not be negative, got {value}")
+    words = [value & 0xFFFFFFFF]
+    value >>= 32
+    while value:
+        words.append(value & 0xFFFFFFFF)
+        value >>= 32
+    return words
+
+
+def _spawn_entropy_head(seed: int) -> list[int]:
+    """The seed's words padded with zeros to the pool size, as SeedSequence pads them before
+    a spawn key."""
+    words = _words(seed)
+    return words + [0] * (POOL_SIZE - len(words))
+
+
+#: numpy's SeedSequence pool size (its default, in 32-bit words).
+POOL_SIZE = 4
+
+
 class Streams:
     """The random streams of one replication.
 
@@ -64,10 +87,18 @@ class Streams:
     def __init__(self, seed: int, replication: int):
         self.seed = int(seed)
         self.replication = int(replication)
+        self._entropy_head = _spawn_entropy_head(self.seed) + _words(self.replication)
 
     def generator(self, *key: int) -> np.random.Generator:
-        """A Generator for the stream named by ``key`` (purpose, group, and any sub-keys)."""
-        seq = np.random.SeedSequence(self.seed, spawn_key=(self.replication, *map(int, key)))
+        """A Generator for the stream named by ``key`` (purpose, group, and any sub-keys).
+
+        Its state is that of ``SeedSequence(seed, spawn_key=(replication, *key))``; the
+        entropy words are assembled here as numpy assembles them for a spawn key (a test holds
+        the two equal), because numpy's own assembly from Python ints costs more than half of
+        a Generator's making, and a replication makes dozens.
+        """
+        words = self._entropy_head + [w for part in key for w in _words(int(part))]
+        seq = np.random.SeedSequence(np.array(words, dtype=np.uint32))
         return np.random.Generator(np.random.PCG64(seq))
 
     def uniforms(self, purpose: Purpose, group: Group, rows: int, width: int, *sub: int):
