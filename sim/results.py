@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,8 @@ DEALS = "deals.csv"
 EVENTS = "events.csv"
 SCENARIO = "scenario.toml"
 PIPELINE = "pipeline.csv"
+#: Where workers write rows for the main process to append (inside the temporary folder).
+ROWS_FOLDER = ".rows"
 # What every reader of a summary relies on (plot, explain, report): checked when it is read,
 # with all that is inside them (sim.summary_check).
 SUMMARY_KEYS = (
@@ -120,11 +124,25 @@ class ResultsWriter:
                     os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
         return matrix
 
+    def rows_folder(self) -> str:
+        """A folder inside the temporary one where workers may write rows for on_output to
+        append (:func:`sim.runner.run_batch`); gone when the folder is published or dropped."""
+        folder = self.tmp / ROWS_FOLDER
+        with output_errors(self.target):
+            folder.mkdir(exist_ok=True)
+        return str(folder)
+
     def on_output(self, output: ReplicationOutput) -> None:
+        files = output.row_files
         if self._deals is not None:
+            if files is not None and files.deals is not None:
+                append_file(self._deals, files.deals)
             self._deals.write(output.deal_rows)
-        if self._events is not None and output.event_rows:
-            self._events.write(output.event_rows)
+        if self._events is not None:
+            if files is not None and files.events is not None:
+                append_file(self._events, files.events)
+            if output.event_rows:
+                self._events.write(output.event_rows)
 
     @property
     def folder(self) -> Path:
@@ -143,6 +161,7 @@ class ResultsWriter:
         with output_errors(self.target):
             self._close()
             (self.tmp / ".replications.npy").unlink(missing_ok=True)
+            shutil.rmtree(self.tmp / ROWS_FOLDER, ignore_errors=True)  # empty unless stopped
         return self._staged.publish()
 
     def abort(self) -> None:
@@ -154,6 +173,43 @@ class ResultsWriter:
         for f in (self._deals, self._events):
             if f is not None and not f.closed:
                 f.close()
+
+
+def append_file(out: io.TextIOBase, path: str) -> None:
+    """Append the file at ``path`` to the open text file ``out``, then delete it.
+
+    The bytes are copied by the kernel (``os.copy_file_range``) where it can, without passing
+    through this process; through a buffer otherwise (another file system, another platform).
+    """
+    out.flush()  # what was written before goes first
+    with open(path, "rb") as part:
+        size = os.fstat(part.fileno()).st_size
+        copied = _copy_in_kernel(part.fileno(), out.fileno(), size)
+        if copied < size:  # the kernel's copy moved the part's position past what it copied
+            shutil.copyfileobj(part, out.buffer)
+    os.unlink(path)
+
+
+#: Errors of ``copy_file_range`` that mean "not here": the copy goes through a buffer instead.
+_NOT_IN_KERNEL = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _copy_in_kernel(source: int, target: int, size: int) -> int:
+    """Bytes copied from ``source`` to the end of ``target`` by the kernel (0 where it can't)."""
+    copy = getattr(os, "copy_file_range", None)
+    done = 0
+    if copy is None:
+        return 0
+    try:
+        while done < size:
+            count = copy(source, target, size - done)
+            if count == 0:
+                break
+            done += count
+    except OSError as exc:
+        if exc.errno not in _NOT_IN_KERNEL:
+            raise
+    return done
 
 
 def forecast_csv(summary: dict, stage_names: list[str]) -> str:

@@ -40,6 +40,17 @@ class ReplicationOutput:
     cycles: dict[str, np.ndarray]
     deal_rows: str
     event_rows: str | None
+    #: The files a worker wrote its whole batch's CSV rows to, named by the batch's first
+    #: output (the rows fields of every output of the batch are then empty); see run_batch.
+    row_files: RowFiles | None = None
+
+
+@dataclass(frozen=True)
+class RowFiles:
+    """Paths of the files holding a batch's deals.csv and events.csv rows (None: no rows)."""
+
+    deals: str | None
+    events: str | None
 
 
 def outputs_of(
@@ -77,9 +88,38 @@ def run_batch(
     record_events: bool,
     with_rows: bool = True,
     engine: str = "auto",
+    rows_folder: str | None = None,
 ) -> list[ReplicationOutput]:
-    """Simulate and reduce a batch of replications (runs in a worker)."""
-    return list(outputs_of(model, seed, replications, record_events, with_rows, engine))
+    """Simulate and reduce a batch of replications (runs in a worker).
+
+    With ``rows_folder`` the batch's CSV rows go into files of their own there, and the outputs
+    name them instead of carrying the rows. A run's rows are most of what its workers send
+    back (371 MB over the benchmark chain), and through the pool's pipe they are copied some
+    eight times, in chunks of 64 kB that make the worker wait for the main process; from a
+    file the main process appends them in the kernel (sim.results).
+    """
+    outputs = list(outputs_of(model, seed, replications, record_events, with_rows, engine))
+    if rows_folder is not None and outputs:
+        _write_rows_aside(outputs, rows_folder, replications.start)
+    return outputs
+
+
+def _write_rows_aside(outputs: list[ReplicationOutput], folder: str, first: int) -> None:
+    """Move the outputs' rows into files of ``folder``, named by the first output."""
+    deals = _write_part(folder, f"{first}.deals", [out.deal_rows for out in outputs])
+    events = _write_part(folder, f"{first}.events", [out.event_rows or "" for out in outputs])
+    for out in outputs:
+        out.deal_rows, out.event_rows = "", None
+    outputs[0].row_files = RowFiles(deals, events)
+
+
+def _write_part(folder: str, name: str, rows: list[str]) -> str | None:
+    if not any(rows):
+        return None
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8", newline="") as part:
+        part.writelines(rows)
+    return path
 
 
 def default_jobs() -> int:
@@ -128,17 +168,24 @@ def iterate_outputs(
     with_rows: bool = True,
     executor: Executor | None = None,
     engine: str = "auto",
+    rows_folder: str | None = None,
 ) -> Iterator[ReplicationOutput]:
     """Yield every replication's output in replication order, computing ahead in parallel.
 
     Close the iterator when you stop early (``run`` does, on any exception): that stops the
     worker processes at once (see :mod:`sim.workers`), whatever they are doing.
+
+    ``rows_folder``: a folder on this machine where the workers of our own pool write their
+    batches' CSV rows (see :func:`run_batch`); outputs then name files in it. Ignored on one
+    job and with an executor passed in, whose workers may be on other machines.
     """
     engine = choose_engine(model, engine, record_events)
     if jobs <= 1 and executor is None:
         yield from outputs_of(model, seed, range(replications), record_events, with_rows, engine)
         return
     work = batches(replications, jobs, replications_per_plan(model, engine))
+    if executor is not None or not (with_rows or record_events):
+        rows_folder = None
     window: deque = deque()
     # This process receives every batch's results (megabytes of deals.csv rows a batch): with
     # glibc's defaults each arrives in freshly mapped pages that the kernel must zero, which
@@ -162,6 +209,7 @@ def iterate_outputs(
                         record_events,
                         with_rows,
                         engine,
+                        rows_folder,
                     )  # fmt: skip
                 )
 
@@ -194,6 +242,7 @@ def run(
     executor: Executor | None = None,
     engine: str = "auto",
     with_rows: bool = True,
+    rows_folder: str | None = None,
 ) -> Aggregate:
     """Run the replications and aggregate them.
 
@@ -202,11 +251,13 @@ def run(
             its CSV rows); when None, rows are not even formatted.
         progress: called with the number of replications done so far.
         matrix: storage for the per-replication vectors (a memmap keeps memory flat).
+        rows_folder: where local workers may write their rows for ``on_output`` to append
+            (see :func:`iterate_outputs`); outputs then carry ``row_files``.
     """
     aggregate = Aggregate(model, replications, matrix)
     outputs = iterate_outputs(
         model, seed, replications, jobs, record_events, on_output is not None and with_rows,
-        executor, engine,
+        executor, engine, rows_folder,
     )  # fmt: skip
     # Closed on any exception here too, not only in the generator: an exception raised while an
     # output is handled (a stop signal, most likely, while a large one is written) must stop
