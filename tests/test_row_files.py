@@ -79,3 +79,20 @@ def test_a_real_error_of_the_copy_is_not_hidden(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "copy_file_range", full)
     with pytest.raises(OSError, match="No space"):
         _appended(tmp_path, PARTS)
+
+
+def test_a_worker_that_cannot_write_its_rows_ends_the_run_with_one_message_and_no_folder(
+    tmp_path, monkeypatch
+):
+    import sim.runner
+    from sim.errors import OutputError
+
+    def disk_full(folder, name, rows):
+        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(folder, name))
+
+    monkeypatch.setattr(sim.runner, "_write_part", disk_full)  # the forked workers see it too
+    target = tmp_path / "run"
+    with pytest.raises(OutputError, match=r"run: could not write .*\.deals \(No space"):
+        simulate("portfolio", jobs=2, replications=8, seed=3, plots=False, output=target)
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []  # no hidden temporary folder left either
