@@ -69,6 +69,7 @@ sc = _LazySpecial()
 __all__ = [
     "Distribution",
     "DistributionSpec",
+    "SharedUniforms",
     "Exponential",
     "Fixed",
     "Gamma",
@@ -100,6 +101,29 @@ WeibullShape = Annotated[
 ]
 
 ArrayOrFloat = np.ndarray | float
+
+
+class SharedUniforms:
+    """One array of uniforms that several distributions map, each through its own inverse.
+
+    A page of visit durations maps the same uniforms through every stage's distribution (a
+    deal's k-th visit reads the same uniform whatever its stage), and a lognormal's inverse is
+    mostly the normal quantile of the uniform: computed here once for every lognormal stage, the
+    page costs a third less. Each distribution's ``ppf_shared`` gives the very numbers its
+    ``ppf`` would.
+    """
+
+    __slots__ = ("values", "_normal_scores")
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self._normal_scores = None
+
+    def normal_scores(self) -> np.ndarray:
+        """``Phi^-1`` of the uniforms (computed on first use, then kept)."""
+        if self._normal_scores is None:
+            self._normal_scores = sc.ndtri(self.values)
+        return self._normal_scores
 
 
 def _require_dist(schema: dict[str, Any]) -> None:
@@ -147,6 +171,11 @@ class Distribution(BaseModel):
         No argument checking is done here on purpose: this is the hot path, and the uniforms come
         from ``Generator.random``, which is always in [0, 1).
         """
+
+    def ppf_shared(self, uniforms: SharedUniforms) -> np.ndarray:
+        """``ppf`` of uniforms that other distributions map too (see :class:`SharedUniforms`):
+        the same numbers, sharing what can be shared."""
+        return self.ppf(uniforms.values)
 
     @abstractmethod
     def _cdf(self, x: np.ndarray) -> np.ndarray:
@@ -286,7 +315,13 @@ class Lognormal(Distribution):
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """``exp(mu + sigma * Phi^-1(u))``; ``u = 0`` gives 0."""
-        return np.exp(self.mu + self.sigma * sc.ndtri(u))
+        return self._of_normal_scores(sc.ndtri(u))
+
+    def ppf_shared(self, uniforms: SharedUniforms) -> np.ndarray:
+        return self._of_normal_scores(uniforms.normal_scores())
+
+    def _of_normal_scores(self, z: np.ndarray) -> np.ndarray:
+        return np.exp(self.mu + self.sigma * z)
 
     def _cdf(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

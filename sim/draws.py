@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.distributions import SharedUniforms
 from sim.model import Model
 from sim.randomness import Group, Purpose, Streams, name_key
 
@@ -238,8 +239,9 @@ def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
     shape = (*u_duration.shape[:-1], n_stages + 1, u_duration.shape[-1])
     durations = np.empty(shape)
     exits = np.empty(shape, dtype=np.int64)
+    shared = SharedUniforms(u_duration)  # every stage maps them: lognormal ones share Phi^-1
     for s in range(n_stages):
-        durations[..., s, :] = model.durations[s].ppf(u_duration)
+        durations[..., s, :] = model.durations[s].ppf_shared(shared)
         exits[..., s, :] = np.searchsorted(model.exit_cumulative[s], u_exit, side="right")
     np.minimum(exits, model.n_states - 1, out=exits)
     durations[..., n_stages, :], exits[..., n_stages, :] = _dormant_spell(model, u_duration)

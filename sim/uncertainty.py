@@ -50,6 +50,9 @@ class Scaled:
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return self.factor * self.base.ppf(u)
 
+    def ppf_shared(self, uniforms) -> np.ndarray:
+        return self.factor * self.base.ppf_shared(uniforms)
+
     def cdf(self, x):
         return self.base.cdf(np.asarray(x, float) / self.factor)
 

@@ -25,6 +25,7 @@ from sim.distributions import (
     Gamma,
     Lognormal,
     Pert,
+    SharedUniforms,
     Triangular,
     Uniform,
     Weibull,
@@ -146,6 +147,31 @@ def test_ppf_keeps_shape_and_cdf_scalar_gives_float(name, dist, ref):
     assert dist.ppf(u).shape == (3, 4)
     assert dist.ppf(u).dtype == np.float64
     assert isinstance(dist.cdf(dist.quantile(0.5)), float)
+
+
+@case_params
+def test_ppf_shared_gives_the_very_numbers_of_ppf(name, dist, ref):
+    # Both engines and both paths must draw the same durations bit for bit.
+    u = np.random.default_rng(2).random((50, 8))
+    shared = SharedUniforms(u)
+    assert np.array_equal(dist.ppf_shared(shared), dist.ppf(u))
+    assert np.array_equal(dist.ppf_shared(shared), dist.ppf(u))  # with the scores kept
+
+
+def test_lognormal_stages_share_the_normal_scores_of_their_uniforms(monkeypatch):
+    import sim.distributions as distributions
+
+    calls = []
+    ndtri = distributions.sc.ndtri
+    monkeypatch.setattr(
+        distributions,
+        "sc",
+        type("Special", (), {"ndtri": lambda _, u: calls.append(1) or ndtri(u)})(),
+    )
+    shared = SharedUniforms(np.random.default_rng(3).random(100))
+    for median in (30, 45, 60):
+        Lognormal(median=median, p90=3 * median).ppf_shared(shared)
+    assert len(calls) == 1
 
 
 @case_params

@@ -275,3 +275,12 @@ def test_fit_warns_of_a_wide_wander_and_names_its_cause():
     assert "from 2024-06 to 2024-07" in note
     steady = fit_inflow(arrivals[:3000], start, start + dt.timedelta(days=6 * DAYS_PER_MONTH))
     assert wander_note(steady, 12) is None
+
+
+def test_a_scaled_duration_maps_shared_uniforms_as_its_own_ppf():
+    from sim.distributions import Lognormal, SharedUniforms
+    from sim.uncertainty import Scaled
+
+    scaled = Scaled(Lognormal(median=40, p90=100), 1.3)
+    u = np.random.default_rng(4).random((20, 8))
+    assert np.array_equal(scaled.ppf_shared(SharedUniforms(u)), scaled.ppf(u))
