@@ -187,13 +187,43 @@ def visit_draws(
             durations[at], exits[at] = _dormant_spell(model, u, aged if aged is not None else 0.0)
             continue
         drawn = model.durations[s].ppf(u)
+        u_next = u_exit[at]
+        nxt = np.searchsorted(model.exit_cumulative[s], u_next, side="right")
         if aged is not None and (aged > 0).any():  # as the reference process: only an aged deal
             old = np.flatnonzero(aged > 0)
             drawn[old] = remaining_duration(model.durations[s], u[old], aged[old])
+            if model.stalled_of_dormant is not None and model.stalled_of_dormant[s] > 0:
+                nxt[old] = aged_exits(model, s, u_next[old], aged[old])
         durations[at] = drawn
-        exits[at] = np.searchsorted(model.exit_cumulative[s], u_exit[at], side="right")
+        exits[at] = nxt
     np.minimum(exits, model.n_states - 1, out=exits)
     return durations, exits
+
+
+def aged_exits(model: Model, s: int, u: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Where visits already ``age`` days into stage ``s`` go, in a stage with stalled visits.
+
+    A share pi of the stage's visits never ends on its own (``stalled_share``, part of the
+    exit to dormant); the others end after the duration F and leave by the other exits. Of the
+    visits still in the stage at ``age``, the stalled ones are pi / (pi + (1 - pi) S(age)), S = 1
+    - F: one uniform decides, below that chance dormant, above it the exits of the visits that
+    end (the stage's exits less pi, renormalised). At age 0 the chance is pi, and the exits are
+    the stage's own.
+    """
+    probs = np.diff(model.exit_cumulative[s], prepend=0.0)
+    dormant = model.dormant
+    stalled = model.stalled_of_dormant[s] * probs[dormant]  # pi, as this replication's exits
+    ending = probs.copy()
+    ending[dormant] = max(ending[dormant] - stalled, 0.0)
+    cumulative = np.cumsum(ending) / ending.sum()
+    cumulative[-1] = 1.0
+    survival = 1.0 - np.asarray(model.durations[s].cdf(age), dtype=float)
+    chance = stalled / (stalled + (1.0 - stalled) * survival)
+    has_stalled = u < chance
+    rescaled = (u - chance) / np.where(has_stalled, 1.0, 1.0 - chance)  # uniform over the rest
+    return np.where(
+        has_stalled, dormant, np.searchsorted(cumulative, rescaled, side="right")
+    ).astype(np.int64)
 
 
 def remaining_duration(dist, u: np.ndarray, age: np.ndarray) -> np.ndarray:

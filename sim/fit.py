@@ -905,9 +905,8 @@ def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
         f"a century ({MAX_DAYS:,.0f} days, the longest duration a scenario allows) of entering "
         f"the stage. {_yearly_exit_share(spec['tail_mean']):.1%} of those visits leave in a "
         f'year instead of {_yearly_exit_share(exposure):.2%}: read the tail as "these deals do '
-        'not close". (A cure share to dormant would say so too, but run --pipeline would then '
-        "close at once every deal already older than that day: an aged deal draws the stage "
-        "time it has left, not whether it stalled.)"
+        'not close". (A cure share would say so too, as visits that never end; the curve was '
+        "kept because no family with one followed the history as closely.)"
     )
 
 
@@ -1069,7 +1068,8 @@ def _stalled_to_dormant(
         notes.append(
             f"stage {f.name}: {f.cure:.1%} of the visits stall for good ({f.chosen} chosen by "
             f"AIC): in the scenario they leave after the stage's duration for dormant, the "
-            f"observed exits are scaled by {1 - f.cure:.4g}"
+            f"observed exits are scaled by {1 - f.cure:.4g}, and a deal open in the stage at "
+            "as_of has stalled the likelier the longer it has sat there (stalled_share)"
         )
     if not stalled:
         return dormant, ""
@@ -1213,21 +1213,23 @@ def _scenario_dict(
     }
     if inflow.seasonality is not None:
         data["deals"]["seasonality"] = inflow.seasonality
-    data["stages"] = [
-        {
-            "name": f.name,
-            "label": f.label,
-            "duration": f.spec,
-            "exits": f.exit_probabilities(),
-        }
-        for f in fits
-    ]
+    data["stages"] = [_stage_entry(f) for f in fits]
     if dormant is not None:
         data["dormant"] = dormant
     data["uncertainty"] = uncertainty
     if stage_map:
         data["crm"] = {"stage_map": stage_map}
     return data
+
+
+def _stage_entry(fit: StageFit) -> dict:
+    """A fitted stage as the scenario writes it; a cure share as ``stalled_share``, so that a
+    deal imported old into the stage is as likely to have stalled as the fit says."""
+    exits = fit.exit_probabilities()
+    entry = {"name": fit.name, "label": fit.label, "duration": fit.spec, "exits": exits}
+    if fit.cure > 0:
+        entry["stalled_share"] = min(round(fit.cure, 6), exits.get("dormant", 0.0))
+    return entry
 
 
 # --------------------------------------------------------------------------------------------

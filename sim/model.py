@@ -167,6 +167,10 @@ class Model:
     #: Arrivals per day for each whole day of the horizon when the rate changes over time
     #: (``[inflow]``, or a replication's own drawn path); None: arrivals_per_day x seasonality.
     arrival_rate_by_day: np.ndarray | None = None
+    #: Per stage, the share of its exit to dormant that is its stalled visits (``stalled_share``
+    #: over ``exits.dormant``: a share of the exit, so that a replication's own drawn exits keep
+    #: it); None when no stage has stalled visits.
+    stalled_of_dormant: np.ndarray | None = None
 
     @property
     def initial_states(self) -> list[int]:
@@ -255,7 +259,16 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
         teams=[_compile_team(team, calendar) for team in scenario.team],
         work=_compile_work(scenario, code),
         arrival_rate_by_day=by_day,
+        stalled_of_dormant=_stalled_of_dormant(scenario),
     )
+
+
+def _stalled_of_dormant(scenario: Scenario) -> np.ndarray | None:
+    shares = [
+        min(stage.stalled_share / stage.exits["dormant"], 1.0) if stage.stalled_share else 0.0
+        for stage in scenario.stages
+    ]
+    return np.asarray(shares) if any(shares) else None
 
 
 def arrival_rate_by_day(

@@ -166,6 +166,16 @@ class Stage(_Model):
     exits: dict[str, _between(0, MAX_PARAMETER)] = Field(  # sum 1: checked on the whole
         description="Probability of each next state (stage, dormant or outcome); sum 1."
     )
+    stalled_share: Probability = Field(
+        default=0.0,
+        description=(
+            "Of the visits, the share that would never end on their own (a fitted cure share), "
+            "counted in exits.dormant: they leave for dormant after the stage's duration like "
+            "the others. A deal already `age` days in the stage (from a CRM) is one of them with "
+            "the chance pi / (pi + (1 - pi) S(age)), S the duration's survival: the longer it "
+            "has sat, the likelier it has stalled."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -531,6 +541,15 @@ def _cross_problems(s: Scenario) -> list[str]:
             problems.append(f"{path}.exits: probabilities must sum to 1, they sum to {total:.10g}")
         if "dormant" in stage.exits:
             dormant_used.append(f"{path}.exits")
+        dormant_exit = stage.exits.get("dormant", 0.0)
+        if stage.stalled_share > dormant_exit + EXIT_SUM_TOLERANCE:
+            problems.append(
+                f"{path}.stalled_share: {stage.stalled_share:g} of the visits stall, but only "
+                f"{dormant_exit:g} leave for dormant (exits.dormant): the stalled ones are part "
+                "of that exit"
+            )
+        elif stage.stalled_share >= 1:
+            problems.append(f"{path}.stalled_share: must be below 1 (some visits must end)")
     check_dist("deals.amount", s.deals.amount)
     check_mean("deals.amount", s.deals.amount, MAX_AMOUNT, s.currency)
 

@@ -257,6 +257,11 @@ def _check_cure_follows_the_plateau(path: Path, aic_margin: float):
         min(c.aic for c in plain.values()) - engaging.candidates[engaging.chosen].aic > aic_margin
     )
     assert 0.10 < engaging.cure < plateau + 0.01
+    # The scenario says which part of the exit to dormant is the stalled share, so that a deal
+    # imported old is as likely to have stalled as the mixture says.
+    (written,) = fit.scenario["stages"]
+    assert written["stalled_share"] == pytest.approx(engaging.cure, abs=1e-6)
+    assert written["stalled_share"] <= written["exits"]["dormant"]
     # Survival at the oldest open age: the mixture sits near the plateau, the plain lognormal
     # (best plain family) keeps falling through it.
     oldest = float(d[~o].max())
@@ -549,6 +554,7 @@ def test_fidelity_of_the_true_model_is_close_and_a_wrong_one_is_not(fitted):
     wrong = copy.deepcopy(fitted)
     decide = next(s for s in wrong.scenario["stages"] if s["name"] == "decide")
     decide["exits"] = {"won": 0.2, "propose": 0.2, "no_decision": 0.6}
+    decide.pop("stalled_share", None)  # its visits no longer go dormant at all
     bad = check_fidelity(wrong, replications=4)
     assert bad.gaps["won"][0] > 0.1 > good.gaps["won"][0]
     assert "Largest gap" in fidelity_text(good)
