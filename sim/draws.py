@@ -213,6 +213,8 @@ def aged_exits(model: Model, s: int, u: np.ndarray, age: np.ndarray) -> np.ndarr
     probs = np.diff(model.exit_cumulative[s], prepend=0.0)
     dormant = model.dormant
     stalled = model.stalled_of_dormant[s] * probs[dormant]  # pi, as this replication's exits
+    if stalled <= 0:  # this replication's drawn exits send (next to) none to dormant
+        return np.searchsorted(model.exit_cumulative[s], u, side="right")
     ending = probs.copy()
     ending[dormant] = max(ending[dormant] - stalled, 0.0)
     cumulative = np.cumsum(ending) / ending.sum()

@@ -264,7 +264,7 @@ def compile_scenario(scenario: Scenario, pipeline: InitialPipeline | None = None
 
 
 def _stalled_of_dormant(scenario: Scenario) -> np.ndarray | None:
-    shares = [
+    shares = [  # validated: a share only where exits.dormant > 0 (within 1e-6 of it at most)
         min(stage.stalled_share / stage.exits["dormant"], 1.0) if stage.stalled_share else 0.0
         for stage in scenario.stages
     ]

@@ -26,7 +26,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
@@ -188,6 +197,38 @@ class Stage(_Model):
         ):
             name = data["name"].replace("_", " ").replace("-", " ")
             data = {**data, "label": name[:1].upper() + name[1:]}
+        return data
+
+    @field_validator("stalled_share")
+    @classmethod
+    def _stalled_share_within_the_dormant_exit(cls, share: float, info: ValidationInfo) -> float:
+        """The stalled visits are part of the exit to dormant (checked here, after ``exits``, so
+        that a wrong exit is reported alone)."""
+        exits = info.data.get("exits")
+        if not share or exits is None:
+            return share
+        dormant = exits.get("dormant", 0.0)
+        if dormant <= 0:
+            raise ValueError(
+                f"{share:g} of the visits stall, but the stage has no exit to dormant, where they "
+                "go: give exits.dormant at least that share, or set stalled_share = 0"
+            )
+        if share > dormant + EXIT_SUM_TOLERANCE:
+            raise ValueError(
+                f"{share:g} of the visits stall, more than exits.dormant ({dormant:g}), the exit "
+                "they are part of: lower stalled_share or raise exits.dormant"
+            )
+        if share >= 1:
+            raise ValueError("must be below 1 (some visits must end)")
+        return share
+
+    @model_serializer(mode="wrap")
+    def _without_a_zero_stalled_share(self, handler) -> dict:
+        """A stage with no stalled visits is written (and hashed) as before the field existed:
+        a results folder's ``scenario_hash`` still matches its unchanged scenario file."""
+        data = handler(self)
+        if not self.stalled_share:
+            data.pop("stalled_share", None)
         return data
 
 
@@ -541,15 +582,6 @@ def _cross_problems(s: Scenario) -> list[str]:
             problems.append(f"{path}.exits: probabilities must sum to 1, they sum to {total:.10g}")
         if "dormant" in stage.exits:
             dormant_used.append(f"{path}.exits")
-        dormant_exit = stage.exits.get("dormant", 0.0)
-        if stage.stalled_share > dormant_exit + EXIT_SUM_TOLERANCE:
-            problems.append(
-                f"{path}.stalled_share: {stage.stalled_share:g} of the visits stall, but only "
-                f"{dormant_exit:g} leave for dormant (exits.dormant): the stalled ones are part "
-                "of that exit"
-            )
-        elif stage.stalled_share >= 1:
-            problems.append(f"{path}.stalled_share: must be below 1 (some visits must end)")
     check_dist("deals.amount", s.deals.amount)
     check_mean("deals.amount", s.deals.amount, MAX_AMOUNT, s.currency)
 

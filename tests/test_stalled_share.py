@@ -128,7 +128,8 @@ def test_both_engines_give_the_same_records_for_an_aged_book_with_stalled_stages
 @pytest.mark.parametrize(
     ("share", "dormant", "message"),
     [
-        (0.4, 0.3, "stages.work.stalled_share: 0.4 of the visits stall, but only 0.3 leave"),
+        (0.4, 0.3, "stages.work.stalled_share: 0.4 of the visits stall, more than exits.dormant"),
+        (5e-7, 0.0, "stages.work.stalled_share: 5e-07 of the visits stall, but the stage has no"),
         (1.0, 1.0, "stages.work.stalled_share: must be below 1"),
     ],
 )
@@ -136,5 +137,90 @@ def test_a_stalled_share_beyond_the_dormant_exit_is_refused(share, dormant, mess
     data = one_stage(stalled_share=share, dormant=dormant)
     if dormant == 1.0:
         data["stages"][0]["exits"] = {"dormant": 1.0}
+    if dormant == 0.0:
+        data["stages"][0]["exits"] = {"won": 0.5, "lost": 0.5}  # no exit to dormant at all
     with pytest.raises(ScenarioError, match=message.replace(".", r"\.")):
         scenario_from_dict(data, source="s.toml")
+
+
+def test_a_wrong_dormant_exit_is_reported_alone():
+    data = one_stage()
+    data["stages"][0]["exits"]["dormant"] = "0.3"  # a string: the exit itself is the problem
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(data, source="s.toml")
+    assert "stages.work.exits.dormant" in str(caught.value)
+    assert "stalled_share" not in str(caught.value)
+
+
+def test_a_stage_without_stalled_visits_is_written_and_hashed_as_before():
+    from sim.scenario import dump_scenario_toml, scenario_hash
+
+    plain = scenario_from_dict(one_stage(stalled_share=0.0))
+    assert "stalled_share" not in plain.model_dump()["stages"][0]
+    assert "stalled_share" not in dump_scenario_toml(plain)
+    stalled = scenario_from_dict(one_stage())
+    assert stalled.model_dump()["stages"][0]["stalled_share"] == PI
+    assert scenario_hash(plain) != scenario_hash(stalled)
+
+
+def grid(n: int = 200000) -> np.ndarray:
+    return (np.arange(n) + 0.5) / n
+
+
+def test_the_chance_follows_each_replications_drawn_exits():
+    """Under [uncertainty] a replication draws its own exits: pi stays the same part of its
+    exit to dormant (a fixed pi would not follow a drawn dormant exit)."""
+    from sim.uncertainty import replication_model
+
+    data = one_stage()
+    data["uncertainty"] = {"stages": {"work": {"exits_weight": 20}}}
+    model = compile_scenario(scenario_from_dict(data), pipeline(10, 90.0))
+    checked = 0
+    for replication in range(6):
+        rep = replication_model(model, 1, replication)
+        probs = np.diff(rep.exit_cumulative[0], prepend=0.0)
+        dormant = probs[rep.dormant]
+        pi = PI / DORMANT * dormant
+        chance = pi / (pi + (1 - pi) * 0.1)
+        expected = chance + (1 - chance) * (dormant - pi) / (1 - pi)
+        u = grid()
+        share = np.mean(aged_exits(rep, 0, u, np.full(len(u), 90.0)) == rep.dormant)
+        assert share == pytest.approx(expected, abs=1e-4)
+        fixed_pi = PI / (PI + (1 - PI) * 0.1)
+        if abs(dormant - DORMANT) > 0.05:  # a fixed pi would then give another share
+            wrong = fixed_pi + (1 - fixed_pi) * max(dormant - PI, 0) / (1 - PI)
+            assert abs(share - wrong) > 1e-3
+            checked += 1
+    assert checked >= 2
+
+
+def test_all_of_the_dormant_exit_stalled_and_a_stage_no_deal_outlasts():
+    model = compile_scenario(scenario_from_dict(one_stage(stalled_share=DORMANT)))
+    u = grid()
+    exits = aged_exits(model, 0, u, np.full(len(u), 90.0))
+    chance = DORMANT / (DORMANT + (1 - DORMANT) * 0.1)
+    assert np.mean(exits == model.dormant) == pytest.approx(chance, abs=1e-4)  # none but these
+    data = one_stage()
+    data["stages"][0]["duration"] = {"dist": "uniform", "low": 10, "high": 50}
+    bounded = compile_scenario(scenario_from_dict(data), pipeline(200, 60.0))  # S(60) = 0
+    for engine in ("vectorized", "simpy"):
+        assert shares(bounded, engine)["no_decision"] == 1.0  # only stalled deals sit that long
+
+
+def test_fresh_deals_beside_old_ones_draw_as_without_a_stalled_share():
+    n = 400
+    mixed = InitialPipeline(
+        states=np.zeros(n, dtype=np.int64),
+        age_in_stage=np.where(np.arange(n) % 2 == 0, 0.0, 90.0),
+        created=np.full(n, -90.0),
+        amounts=np.full(n, 1.0),
+    )
+    fresh = mixed.age_in_stage == 0
+    with_share = compile_scenario(scenario_from_dict(one_stage()), mixed)
+    without = compile_scenario(scenario_from_dict(one_stage(stalled_share=0.0)), mixed)
+    for engine in ("vectorized", "simpy"):
+        a = simulate_replication(with_share, 6, 0, engine=engine)
+        b = simulate_replication(without, 6, 0, engine=engine)
+        np.testing.assert_array_equal(a.state[fresh], b.state[fresh])
+        np.testing.assert_array_equal(a.closed[fresh], b.closed[fresh])
+        assert (a.state[~fresh] != b.state[~fresh]).any()  # the old ones do change
