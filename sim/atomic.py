@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -79,12 +80,27 @@ def check_output_folder(
                 f"{path}: output folder exists and is not empty (use --force to replace it)"
             )
         # --force replaces results, not whatever else a folder holds (a project folder, the
-        # scenario being run): every results folder dealsim writes has a manifest.json.
-        if not (path / "manifest.json").is_file():
+        # scenario being run): every results folder dealsim writes has a manifest.json that
+        # names the dealsim which wrote it (a web app's or an extension's has another).
+        why = _not_results_because(path / "manifest.json")
+        if why:
             raise OutputError(
-                f"{path}: not a dealsim results folder (no manifest.json); --force replaces "
+                f"{path}: not a dealsim results folder ({why}); --force replaces dealsim "
                 "results folders only: choose another output folder"
             )
+
+
+def _not_results_because(manifest: Path) -> str | None:
+    """Why ``manifest`` is not the manifest.json of a dealsim results folder, or None."""
+    if not manifest.is_file():
+        return "no manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its manifest.json is not dealsim's: not JSON text"
+    if not isinstance(data, dict) or "dealsim_version" not in data:
+        return "its manifest.json is not dealsim's: no dealsim_version"
+    return None
 
 
 def _check_inputs_outside(folder: Path, inputs: Iterable[Path]) -> None:

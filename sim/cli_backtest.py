@@ -14,7 +14,11 @@ from sim.cli_options import FOLDER_HELP, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 from sim.runner import default_jobs
+from sim.scenario_bounds import MAX_DAYS
 from sim.status import status
+
+#: The longest --months-ahead: a century, the longest horizon a scenario allows.
+MAX_MONTHS_AHEAD = round(MAX_DAYS / 365.25 * 12)
 
 
 def _dates(values: tuple[str, ...]) -> list[dt.date]:
@@ -138,8 +142,11 @@ def backtest_command(
     check_report_path(report, force)
     end = _one_date(until, "--until")
     cutoffs = cutoffs_from(as_of, every, _one_date(first, "--from"), _one_date(last, "--to"))
-    if months_ahead is not None and months_ahead < 1:
-        raise UserError(f"--months-ahead {months_ahead}: must be >= 1")
+    if months_ahead is not None and not 1 <= months_ahead <= MAX_MONTHS_AHEAD:
+        raise UserError(
+            f"--months-ahead {months_ahead}: outside 1..{MAX_MONTHS_AHEAD} (a century of months, "
+            "the longest horizon a scenario allows)"
+        )
     if not 2 <= replications <= 100_000:
         raise UserError(f"--replications {replications}: outside 2..100000")
     if jobs is None:  # cut-offs in parallel, one per core

@@ -107,9 +107,11 @@ def _start_date(folder: Path) -> dt.datetime:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
         return dt.datetime.combine(dt.date.fromisoformat(summary["start_date"]), dt.time(0))
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         # The words of the other readers (sim.results.read_summary) for the same folder.
         raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: cannot read start_date ({exc})") from None
 

@@ -252,8 +252,14 @@ def read_summary(folder: Path) -> dict:
         raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {exc.start}): not a summary dealsim wrote"
+        ) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
     if missing:
         raise UserError(

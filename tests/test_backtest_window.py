@@ -104,3 +104,13 @@ def test_cli_a_cutoff_with_nothing_to_score_exits_2(tmp_path, history_file):
     assert "no history to score against" in result.output and "2020-12-31" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("months", ["0", "1201", "100000"])
+def test_cli_months_ahead_past_a_century_exits_2(tmp_path, history_file, months):
+    args = ["--as-of", "2020-06-30", "--until", "2021-06-01", "--months-ahead", months]
+    args += ["-o", str(tmp_path / "x")]
+    result = CliRunner().invoke(cli, ["backtest", str(history_file), *args])
+    assert result.exit_code == 2, result.output
+    assert f"--months-ahead {months}: outside 1..1200" in result.output
+    assert not (tmp_path / "x").exists()

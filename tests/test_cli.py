@@ -23,6 +23,9 @@ import sim.api
 from sim.cli import cli, main
 from sim.scenario import bundled_scenarios
 
+#: The manifest.json of an earlier dealsim results folder (--force may replace it).
+OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
+
 RUN_FILES = ("summary.json", "manifest.json", "forecast.csv", "deals.csv", "scenario.toml")
 EVENT_COLUMNS = ["replication", "deal", "day", "date", "event", "from_stage", "to_stage", "cause"]
 OUTCOMES = ("won", "lost", "no_decision", "open")
@@ -401,7 +404,7 @@ def test_non_empty_output_folder_needs_force(tiny_scenario, tmp_path):
     assert_user_error(result, str(out), "not empty", "--force")
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # untouched
     assert hidden_tmp_folders(tmp_path) == []
-    (out / "manifest.json").write_text("{}", encoding="utf-8")  # earlier results of ours
+    (out / "manifest.json").write_text(OUR_MANIFEST, encoding="utf-8")  # earlier results of ours
 
     result = invoke("run", tiny_scenario, "-n", 2, "-j", 1, "-o", out, "--no-plots", "--force")
     assert result.exit_code == 0, (result.output, result.exception)
@@ -574,7 +577,7 @@ def test_interrupted_forced_run_keeps_the_old_results(tiny_scenario, tmp_path, m
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("earlier results", encoding="utf-8")
-    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    (out / "manifest.json").write_text(OUR_MANIFEST, encoding="utf-8")
     interrupt_after_first_replication(monkeypatch, RuntimeError("worker died"))
     result = invoke("run", tiny_scenario, "-n", 3, "-j", 1, "-o", out, "--force", "--no-plots")
     assert result.exit_code == 1

@@ -19,6 +19,9 @@ from sim.cli import main
 from sim.comparison import METRICS, Comparison, paired_metric
 from sim.scenario import load_scenario, toml_dumps
 
+#: The manifest.json of an earlier dealsim results folder (--force may replace it).
+OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
+
 REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 
 
@@ -189,7 +192,9 @@ def test_cli_compare_refuses_a_non_empty_folder_without_force(small_file, tmp_pa
     result = invoke(*args)
     assert result.exit_code == 2 and "--force" in result.stderr
     assert (out / "keep.txt").exists()
-    (out / "manifest.json").write_text("{}")  # an earlier comparison: --force may replace it
+    (out / "manifest.json").write_text(
+        OUR_MANIFEST
+    )  # an earlier comparison: --force may replace it
     assert invoke(*args, "--force").exit_code == 0
     assert not (out / "keep.txt").exists() and (out / "comparison.json").exists()
 

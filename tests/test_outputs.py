@@ -29,6 +29,9 @@ from sim.atomic import StagedFolder, clean_stale, temp_name
 from sim.cli import main
 from sim.errors import OutputError
 
+#: The manifest.json of an earlier dealsim results folder (--force may replace it).
+OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
+
 HISTORY = Path(__file__).parent / "data" / "crm" / "history_plain.csv"
 
 
@@ -146,7 +149,11 @@ def test_the_checks_name_the_path_and_why(tmp_path):
         sim.atomic.check_output_folder(tmp_path / "full", force=False)
     with pytest.raises(OutputError, match="not a dealsim results folder .no manifest.json"):
         sim.atomic.check_output_folder(tmp_path / "full", force=True)
-    (tmp_path / "full" / "manifest.json").write_text("{}")
+    for other in ('{"name": "my web app", "icons": []}', "not json"):  # another tool's manifest
+        (tmp_path / "full" / "manifest.json").write_text(other)
+        with pytest.raises(OutputError, match="its manifest.json is not dealsim's"):
+            sim.atomic.check_output_folder(tmp_path / "full", force=True)
+    (tmp_path / "full" / "manifest.json").write_text(OUR_MANIFEST)
     sim.atomic.check_output_folder(tmp_path / "full", force=True)
     sim.atomic.check_output_folder(tmp_path / "new" / "deeper", force=False)
     assert not (tmp_path / "new").exists()  # checking creates nothing
@@ -305,6 +312,7 @@ else:
 sys.argv = ["dealsim", "run", sys.argv[2], "-n", "2", "-j", "1", "--no-plots", "--force",
             "-o", sys.argv[3]]
 from sim.console import entry
+
 entry()
 """
 
@@ -314,7 +322,7 @@ def test_a_forced_replace_killed_half_way_leaves_one_complete_folder(path, tiny_
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("earlier results")
-    (out / "manifest.json").write_text("{}")
+    (out / "manifest.json").write_text(OUR_MANIFEST)
     script = [sys.executable, "-c", KILLED_WHILE_PUBLISHING]
     proc = subprocess.run(
         [*script, path, str(tiny_scenario), str(out)], capture_output=True, timeout=120
@@ -335,7 +343,7 @@ def test_force_replaces_a_folder_in_one_step(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    (out / "manifest.json").write_text("{}")
+    (out / "manifest.json").write_text(OUR_MANIFEST)
     with StagedFolder(out, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
@@ -458,3 +466,29 @@ def test_a_run_cleans_its_parent_folder_first(tiny_scenario, tmp_path):
     argv = ["run", str(tiny_scenario), "-n", "2", "-j", "1", "--no-plots"]
     assert main([*argv, "-o", str(tmp_path / "o")]) == 0
     assert not dead.exists()
+
+
+def test_force_keeps_a_folder_whose_manifest_json_is_another_tools(tmp_path, capsys):
+    app = tmp_path / "webapp"
+    app.mkdir()
+    (app / "manifest.json").write_text('{"name": "my pwa", "icons": []}')
+    (app / "index.html").write_text("<html>important</html>")
+    assert (
+        main(["run", "chain", "-n", "2", "-j", "1", "--no-plots", "-o", str(app), "--force"]) == 2
+    )
+    assert "not a dealsim results folder" in capsys.readouterr().err
+    assert sorted(p.name for p in app.iterdir()) == ["index.html", "manifest.json"]
+
+
+def test_a_summary_that_is_not_text_or_not_a_file_is_one_message(tmp_path, capsys):
+    folder = tmp_path / "r"
+    assert main(["run", "chain", "-n", "2", "-j", "1", "--no-plots", "-o", str(folder)]) == 0
+    (folder / "summary.json").write_bytes(bytes(range(128, 256)) * 8)
+    for command in (["plot", str(folder)], ["explain", str(folder), "-n", "2"]):
+        capsys.readouterr()
+        assert main(command) == 2
+        assert "summary.json: not UTF-8 text" in capsys.readouterr().err
+    (folder / "summary.json").unlink()
+    (folder / "summary.json").mkdir()
+    assert main(["export-history", str(folder), "-o", str(tmp_path / "h.csv")]) == 2
+    assert "not a dealsim results folder (no summary.json)" in capsys.readouterr().err
