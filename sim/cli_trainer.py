@@ -20,6 +20,7 @@ from sim.cli_options import (
     pipeline_options,
     set_option,
 )
+from sim.run_cost import force_option
 from sim.status import quiet
 
 
@@ -93,7 +94,13 @@ def _what_if_label(sets, pipeline, scenario) -> str | None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the story as an HTML page for a room (timeline and dated lines).",
 )
-@click.option("--force", is_flag=True, help="Replace the --picture or --report file if it exists.")
+@click.option(
+    "--force",
+    is_flag=True,
+    callback=force_option,
+    help="Replace the --picture or --report file if it exists; and tell the story even of a "
+    "book over the run budget (see the README's Bounds).",
+)
 def trace_command(
     scenario,
     deal,

@@ -364,26 +364,51 @@ def run_arms(
     ``progress`` is called with the number of replications done over all arms.
     """
     from sim.api import simulate
+    from sim.run_cost import announced
 
     _check_arms(arms, replications, seed, pipeline)
     first = arms[0].scenario
     replications = first.replications if replications is None else replications
     seed = first.seed if seed is None else seed
-    for i, arm in enumerate(arms):
-        done_before = i * replications
-        arm.result = simulate(
-            arm.scenario,
-            replications=replications,
-            seed=seed,
-            jobs=jobs,
-            write=False,
-            progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
-            command=command,
-            pipeline=pipeline,
-            engine=engine,
-            executor=executor,
-        )
+    _check_arms_cost(arms, replications, jobs, pipeline, engine, executor)
+    with announced():  # said for all the arms at once, above
+        for i, arm in enumerate(arms):
+            done_before = i * replications
+            arm.result = simulate(
+                arm.scenario,
+                replications=replications,
+                seed=seed,
+                jobs=jobs,
+                write=False,
+                progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
+                command=command,
+                pipeline=pipeline,
+                engine=engine,
+                executor=executor,
+            )
     return replications, seed
+
+
+def _check_arms_cost(arms: list[Arm], replications: int, jobs, pipeline, engine, executor) -> None:
+    """All the arms' runs against the run budget, as one command: each arm alone could pass
+    while six of them, or forty values of a sweep, would run for hours unannounced."""
+    from sim.api import default_jobs_for
+    from sim.engine import choose_engine
+    from sim.model import compile_scenario
+    from sim.run_cost import check_runs_cost
+
+    models = []
+    for arm in arms:
+        scenario, initial = arm.scenario, None
+        if pipeline is not None:
+            from sim.pipeline import apply_pipeline
+
+            scenario, initial = apply_pipeline(scenario, pipeline)
+        models.append(compile_scenario(scenario, initial))
+    engines = [choose_engine(model, engine) for model in models]
+    jobs = default_jobs_for(executor) if jobs is None else jobs
+    what, fewer = f"{len(arms)} runs on the same seed", "fewer scenarios or values"
+    check_runs_cost(models, engines, replications, jobs, what, fewer)
 
 
 def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pipeline) -> None:

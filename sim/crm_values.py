@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sim.errors import UserError
+from sim.scenario_bounds import MAX_START_DATE, MIN_START_DATE
 
 #: How the accepted formats are described in messages and help.
 DATE_FORMATS = (
@@ -194,7 +195,13 @@ def parse_as_of(text: str, date_format: str | None = None, option: str = "--as-o
     if value is None:
         understood = "; ".join(DATE_FORMATS)
         raise UserError(f"{option} {text}: not a date (formats understood: {understood})")
-    return value.date()
+    day = value.date()
+    if not MIN_START_DATE <= day <= MAX_START_DATE:  # the day a forecast from it starts
+        raise UserError(
+            f"{option} {text}: outside {MIN_START_DATE} .. {MAX_START_DATE}, the days a "
+            "scenario may start on (the forecast from it starts that day)"
+        )
+    return day
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ an expectation, not a bound: it is meant to catch runs that are orders of magnit
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,6 +54,10 @@ SPEED_PER_CORE = {"vectorized": 6e5, "simpy": 7e4, "simpy with teams": 2.5e4}
 ANNOUNCE_AFTER_SECONDS = 10.0
 
 _forced: contextvars.ContextVar[bool] = contextvars.ContextVar("dealsim_force", default=False)
+#: Set while the runs of one command (a comparison, a sweep) go on: their whole was announced.
+_announced: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "dealsim_announced", default=False
+)
 
 
 def force_large_runs(flag: bool = True) -> None:
@@ -207,7 +213,7 @@ def announce_duration(cost: RunCost, engine: str, jobs: int) -> None:
     from sim.status import note
 
     seconds = cost.seconds(engine, jobs)
-    if seconds >= ANNOUNCE_AFTER_SECONDS:
+    if seconds >= ANNOUNCE_AFTER_SECONDS and not _announced.get():
         note(
             f"this run will take about {_duration(seconds)} (an estimate, from "
             f"{_n(cost.work)} stage visits and events on the {engine} engine"
@@ -242,6 +248,52 @@ def check_run_cost(model: Model, replications: int, allow_large: bool = False) -
     return cost
 
 
+def check_runs_cost(
+    models: list[Model],
+    engines: list[str],
+    replications: int,
+    jobs: int,
+    what: str,
+    fewer: str = "fewer runs",
+    allow_large: bool = False,
+) -> None:
+    """The runs one command makes (a comparison's scenarios, a sweep's values, a sensitivity
+    analysis's points), checked as one: each alone (its deals, its memory) and all together
+    (their visits and events against the budget); announced as one when they take long.
+
+    Raises:
+        UserError: one run, or all of them together, over the budget (unless forced).
+    """
+    from sim.status import note
+
+    costs = [check_run_cost(model, replications, allow_large) for model in models]
+    work = sum(cost.work for cost in costs)
+    if not work <= MAX_RUN_WORK and not (allow_large or _forced.get()):
+        raise UserError(
+            f"{what}: too large to start (estimated before running):\n  {len(models)} runs of "
+            f"{replications} replications, {_n(work)} stage visits and events in all (budget "
+            f"{_n(MAX_RUN_WORK)}): fewer replications (-n) or {fewer}\n"
+            "Change the options, or run it anyway with --force."
+        )
+    seconds = sum(cost.seconds(engine, jobs) for cost, engine in zip(costs, engines, strict=True))
+    if seconds >= ANNOUNCE_AFTER_SECONDS and not _announced.get():
+        note(
+            f"this will take about {_duration(seconds)} ({what}: {len(models)} runs, an "
+            f"estimate from {_n(work)} stage visits and events with {jobs} "
+            f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
+        )
+
+
+@contextlib.contextmanager
+def announced() -> Iterator[None]:
+    """Within: a run's own duration is not said again (the command's whole was)."""
+    token = _announced.set(True)
+    try:
+        yield
+    finally:
+        _announced.reset(token)
+
+
 __all__ = [
     "BYTES_PER_DEAL",
     "MAX_DEALS_PER_REPLICATION",
@@ -252,7 +304,9 @@ __all__ = [
     "FORCE_HELP",
     "SPEED_PER_CORE",
     "announce_duration",
+    "announced",
     "check_run_cost",
+    "check_runs_cost",
     "force_option",
     "estimate",
     "force_large_runs",

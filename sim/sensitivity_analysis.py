@@ -47,12 +47,13 @@ from sim.comparison import (
     refuse_shared_key,
     write_json,
 )
+from sim.engine import choose_engine
 from sim.errors import ScenarioError, UserError
 from sim.factors import Factor, normalize_vary, point, prepare_factors
 from sim.model import compile_scenario
 from sim.overrides import ScenarioRef, check_same_as_set, format_sets, resolve_scenario
 from sim.point_runs import evaluate_points
-from sim.run_cost import check_run_cost
+from sim.run_cost import check_runs_cost
 from sim.scenario import Scenario, scenario_hash
 from sim.sobol import (
     check_samples,
@@ -452,8 +453,10 @@ def run_plan(
     check_run_options(plan.replications, plan.seed, jobs)
     started = time.perf_counter()
     models = [compile_scenario(point) for point in plan.points]
-    for model in models:  # each point is a run of its own: refused before any starts
-        check_run_cost(model, plan.replications)
+    # Each point is a run of its own, and all of them one command: refused before any starts.
+    engines = [choose_engine(model) for model in models]
+    fewer = "fewer points (--samples, --vary)"
+    check_runs_cost(models, engines, plan.replications, jobs, f"{len(models)} points", fewer)
     values = evaluate_points(
         models,
         plan.seed,

@@ -172,7 +172,17 @@ def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
     return out
 
 
+#: The largest --samples: the design is built in memory before the run-cost check can weigh
+#: it, and intervals 1/sqrt(32768) of the spread are finer than any ranking needs.
+MAX_SAMPLES = 2**15
+
+
 def check_samples(samples: int) -> None:
+    if samples > MAX_SAMPLES:
+        raise UserError(
+            f"--samples: {samples} is more than {MAX_SAMPLES} (the intervals shrink as "
+            "1/sqrt(samples): a tenth as many already ranks what the design can rank)"
+        )
     if samples < 4 or samples & (samples - 1):
         below = 2 ** max(2, int(math.log2(max(samples, 1))))
         raise UserError(

@@ -26,7 +26,9 @@ from sim.palette import DORMANT_COLOR
 from sim.palette import stage_colors as palette_colors
 from sim.records import ReplicationRecords
 from sim.report import money
+from sim.run_cost import check_run_cost
 from sim.scenario import Scenario, load_scenario
+from sim.scenario_bounds import MAX_SEED
 from sim.tables import render, wrap
 
 #: How a deal can be picked automatically, and what each pick means (for messages and help).
@@ -255,11 +257,16 @@ def _prepare(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
-    if seed < 0:
-        raise UserError(f"--seed: {seed} must be >= 0")
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed: {seed} is outside 0..{MAX_SEED}")
     if replication is not None and replication < 0:
         raise UserError(f"--replication: {replication} must be >= 0")
-    return scenario, compile_scenario(scenario), seed
+    model = compile_scenario(scenario)
+    # A story is told from one replication at a time, on the SimPy engine with its event log,
+    # up to SEARCH of them when a pick is looked for: a book of millions of deals is refused
+    # as a run of that many replications would be.
+    check_run_cost(model, 1 if replication is not None else SEARCH)
+    return scenario, model, seed
 
 
 def find_stories(

@@ -353,3 +353,10 @@ def test_fit_keeps_the_history_currency(tmp_path, capsys):
     assert "GBP on rows 1, 2, 3, 4; USD on row 5" in err and "--currency" in err
     assert main([*args, "--currency", "GBP", "--fx", "USD=0.8"]) == 0
     assert load_scenario(out).currency == "GBP"
+
+
+@pytest.mark.parametrize("text", ["2250-01-01", "1899-12-31"])
+def test_an_as_of_no_scenario_may_start_on_is_refused(text):
+    # The forecast from it starts that day: results dealsim itself would call damaged.
+    with pytest.raises(UserError, match=rf"--as-of {text}: outside 1900-01-01 \.\. 2199-12-31"):
+        parse_as_of(text)

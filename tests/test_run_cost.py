@@ -155,3 +155,64 @@ def test_a_long_run_says_how_long_before_it_starts(capsys):
         assert capsys.readouterr().err == ""
     finally:
         status.set_level(previous)
+
+
+def _replications_for(work: float, name: str = "chain") -> int:
+    """Replications of a bundled scenario whose run comes to about ``work`` visits and events."""
+    model = compile_scenario(load_scenario(name))
+    return int(work / run_cost.estimate(model, 1).work) + 1
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_the_runs_of_one_command_are_weighed_together(tmp_path, command):
+    """Each of the runs is under the budget; all of them together are not (they were let
+    through one by one, for hours)."""
+    n = _replications_for(0.6 * run_cost.MAX_RUN_WORK)
+    if command == "compare":
+        args = ["compare", "chain", "chain"]
+    else:
+        args = ["sweep", "chain", "--set", "deals.initial.d=2000,2000"]
+    result = CliRunner().invoke(cli, [*args, "-n", str(n), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2, result.output
+    assert "2 runs on the same seed: too large to start" in result.output
+    assert "fewer replications (-n) or fewer scenarios or values" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_sensitivity_analysis_weighs_its_points_together(tmp_path):
+    n = _replications_for(0.01 * run_cost.MAX_RUN_WORK)  # 256 x 3 points of 1% each
+    args = ["sensitivity", "chain", "--vary", "stages.d.duration.mean=40..80"]
+    args += ["--method", "sobol", "--samples", "256", "-n", str(n), "-o", str(tmp_path / "x")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "768 points: too large to start" in result.output
+    assert "fewer points (--samples, --vary)" in result.output
+    big = CliRunner().invoke(cli, [*args[:6], "--samples", str(2**16), "-n", "2"])
+    assert big.exit_code == 2 and "--samples: 65536 is more than 32768" in big.output
+
+
+def test_a_comparison_says_once_how_long_all_its_runs_take(monkeypatch, capsys):
+    from sim import status
+    from sim.comparison import compare
+
+    monkeypatch.setitem(run_cost.SPEED_PER_CORE, "vectorized", 1.0)  # every run seems long
+    previous = status.level()
+    try:
+        status.set_level(status.NORMAL)
+        compare("chain", "chain", replications=2, jobs=1)
+    finally:
+        status.set_level(previous)
+    said = capsys.readouterr().err
+    assert said.count("this will take about") == 1 and "2 runs on the same seed" in said
+    assert "this run will take" not in said  # each run's own note, not said again
+
+
+def test_a_story_of_a_book_over_the_budget_is_refused_unless_forced():
+    args = ["trace", "chain", "--set", "deals.initial.d=2000000", "--deal", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert (
+        "too large to start" in result.output and "2 million deals per replication" in result.output
+    )
+    seed = CliRunner().invoke(cli, ["trace", "chain", "--deal", "1", "--seed", str(2**64)])
+    assert seed.exit_code == 2 and "--seed: 18446744073709551616 is outside 0.." in seed.output

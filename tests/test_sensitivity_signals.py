@@ -29,7 +29,7 @@ def test_sigterm_ends_a_sensitivity_within_seconds(method, tmp_path):
     out = tmp_path / "runs" / "out"
     args = ["sensitivity", storm, "--vary", "shocks.reset_probability=0.05..0.2"]
     args += ["--method", method, "--samples", "4"] if method == "sobol" else []
-    proc = start(*args, "-n", 2, "-j", JOBS, "-o", out)
+    proc = start(*args, "-n", 2, "-j", JOBS, "-o", out, "--force")  # minutes of work: forced
     workers = busy_workers(proc)  # every worker minutes into its storm replications
     proc.send_signal(signal.SIGTERM)
     code = stopped_within(proc, workers, STOP_SECONDS)  # and every worker gone with it

@@ -183,8 +183,29 @@ def test_sigterm_while_the_main_process_writes_a_large_output(heavy, tmp_path):
 @pytest.mark.parametrize("command", ["compare", "sweep", "explain"])
 def test_sigterm_ends_every_command_with_workers(command, storm, tiny_scenario, tmp_path):
     args = {
-        "compare": ["compare", storm, "--set", "name=s2", "-n", 2, "-o", tmp_path / "out"],
-        "sweep": ["sweep", storm, "--set", "name=s2,s3", "-n", 2, "-o", tmp_path / "out"],
+        # Both storms together are over the run budget: forced, as minutes of work are wanted.
+        "compare": [
+            "compare",
+            storm,
+            "--set",
+            "name=s2",
+            "-n",
+            2,
+            "-o",
+            tmp_path / "out",
+            "--force",
+        ],
+        "sweep": [
+            "sweep",
+            storm,
+            "--set",
+            "name=s2,s3",
+            "-n",
+            2,
+            "-o",
+            tmp_path / "out",
+            "--force",
+        ],
         "explain": ["explain", tmp_path / "base", "-n", 2],
     }[command]
     if command == "explain":  # a results folder whose scenario is the storm, to re-run
