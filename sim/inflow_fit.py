@@ -75,6 +75,7 @@ class InflowFit:
     level_cv: float
     walk_sd: float
     walk_estimated: bool
+    walk_from_trend: bool = False  # raised to the drift per month (the trend test)
     trend_per_month: float = 0.0  # log-rate change per month (the fitted Poisson trend)
     trend_p: float = math.nan
     dispersion: float = math.nan  # Pearson chi-square / (M - 1) around a constant rate
@@ -109,7 +110,10 @@ class InflowFit:
                 f"months vary {self.dispersion:.1f}x as much as a constant Poisson rate would "
                 f"(p = {self.dispersion_p:.2g})"
             )
-        walk = "estimated" if self.walk_estimated else "a default: too few months to tell"
+        if self.walk_from_trend:
+            walk = "as wide as the drift per month"
+        else:
+            walk = "estimated" if self.walk_estimated else "a default: too few months to tell"
         parts.append(f"random walk sd {self.walk_sd:.3f} a month ({walk})")
         return "; ".join(parts)
 
@@ -171,13 +175,31 @@ def fit_inflow(
     )
     _drift_tests(out)
     if out.trend_p < TREND_P:  # a steady drift the month-to-month changes hide in their noise
-        out.walk_sd = max(out.walk_sd, abs(out.trend_per_month))
+        if abs(out.trend_per_month) > out.walk_sd:
+            out.walk_sd, out.walk_from_trend = abs(out.trend_per_month), True
+            _say_the_walk_follows_the_trend(out)
         mean_age = float(np.sum(w * exposure * age) / exposure_w)
         lag = out.trend_per_month * mean_age
         out.level_cv = math.sqrt(poisson_var / level**2 + _lag_variance(w * exposure, age)
                                  * out.walk_sd**2 + lag**2)  # fmt: skip
     _seasonality(out)
     return out
+
+
+def _say_the_walk_follows_the_trend(fit: InflowFit) -> None:
+    """The note on the walk, once the trend has widened it (the default's note would say a
+    number the file does not hold)."""
+    fit.notes = [n for n in fit.notes if "is not estimated; a default of" not in n]
+    fit.notes.append(
+        f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month (p = "
+        f"{fit.trend_p:.2g}): the month-to-month wander is taken at least as wide as that "
+        f"drift, {fit.walk_sd:.3f} a month"
+        + (
+            ""
+            if fit.walk_estimated
+            else f" (too few full months, {MIN_MONTHS_WALK} needed, to estimate it)"
+        )
+    )
 
 
 def _lag_variance(weights: np.ndarray, age: np.ndarray) -> float:

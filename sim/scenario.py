@@ -791,6 +791,8 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
             if node.get("dist") == item:  # tagged-union step: not a key of the file
                 tp = _step_type(tp, item)
                 continue
+        if isinstance(item, str) and node is not None and not isinstance(node, dict | list):
+            continue  # a plain union's member (``constrained-int``) under a value: no key
         parent_tp = tp
         tp = _step_type(tp, item) if tp is not None else None
         if isinstance(item, int):

@@ -483,6 +483,19 @@ def test_too_short_a_history_takes_the_stated_default_walk():
     assert "default" in short.describe()
 
 
+def test_a_short_history_that_drifts_says_the_walk_it_writes():
+    """Too few months to estimate the wander, but a clear drift: the walk is the drift's, and
+    the report and notes say that number, not the default's."""
+    ramp = fit_inflow(*_arrivals([20.0, 80.0, 320.0], seed=5))
+    assert ramp.trend_p < 0.01 and not ramp.walk_estimated
+    assert (
+        ramp.walk_sd == pytest.approx(abs(ramp.trend_per_month)) and ramp.walk_sd > DEFAULT_WALK_SD
+    )
+    assert "as wide as the drift per month" in ramp.describe()
+    said = " ".join(ramp.notes)
+    assert f"{ramp.walk_sd:.3f} a month" in said and f"a default of {DEFAULT_WALK_SD}" not in said
+
+
 # --- durations no family follows ----------------------------------------------------------------
 
 

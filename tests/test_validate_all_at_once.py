@@ -127,3 +127,12 @@ def test_the_list_item_path_style_is_an_index_when_a_name_cannot_tell():
     with pytest.raises(ScenarioError) as err:
         scenario_from_dict(data, "broken.toml")
     assert re.search(r"^  stages\.4\.duration: ", str(err.value), re.M), str(err.value)
+
+
+def test_a_value_of_a_plain_union_is_named_by_its_key_alone():
+    """headcount is a count or "unlimited": pydantic's member tags are not keys of the file."""
+    args = ["run", "equipment", "--set", "team.presales.headcount=-1", "-n", "2", "-o", "unused"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "team.presales.headcount: Input should be greater than or equal to 0" in result.output
+    assert "constrained-int" not in result.output and "literal[" not in result.output
