@@ -360,3 +360,12 @@ def test_an_as_of_no_scenario_may_start_on_is_refused(text):
     # The forecast from it starts that day: results dealsim itself would call damaged.
     with pytest.raises(UserError, match=rf"--as-of {text}: outside 1900-01-01 \.\. 2199-12-31"):
         parse_as_of(text)
+
+
+def test_a_quote_never_closed_is_named_where_it_opens(tmp_path):
+    lines = ["deal_id,stage,entered_at"] + [f"d{i},qualify,2024-01-0{1 + i % 9}" for i in range(6)]
+    lines[3] = '"d2,qualify,2024-01-03'  # the quote opens on line 4 and swallows the rest
+    path = tmp_path / "broken.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"lines 4-7\) has 1 fields .* a quote opened on line 4"):
+        read_history(path)
