@@ -138,6 +138,8 @@ def trace_command(
     if picture is not None:
         from sim.atomic import check_output_file
 
+        if picture.name.lower() == ".png":  # a name that is all suffix: Path has none
+            raise UserError(f"--picture: {picture} needs a name before .png (e.g. story.png)")
         if picture.suffix.lower() != ".png":
             raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
         check_output_file(picture, force)

@@ -72,8 +72,14 @@ def parse_sweep_options(texts: Sequence[str]) -> tuple[str, list[object], list[s
             "(e.g. --set budget.funded_share=0.2,0.35,0.5)"
         )
     if len(swept) > 1:
-        keys = ", ".join(key for key, _, _ in swept)
-        raise UserError(f"sweep: only one --set may list several values (got {keys})")
+        keys = [key for key, _, _ in swept]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise UserError(
+                f"sweep: --set {twice[0]} given twice with several values: give its values "
+                f"once (--set {twice[0]}=V1,V2,...)"
+            )
+        raise UserError(f"sweep: only one --set may list several values (got {', '.join(keys)})")
     key, values, labels = swept[0]
     return key, values, labels, normalize_sets(others)
 

@@ -131,3 +131,8 @@ def test_cli_sweep_bad_input_is_exit_2_without_a_folder(small_file, tmp_path, se
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_a_key_swept_twice_is_named_as_given_twice():
+    with pytest.raises(UserError, match="--set budget.funded_share given twice with several"):
+        parse_sweep_options(["budget.funded_share=0.2,0.4", "budget.funded_share=0.3,0.5"])

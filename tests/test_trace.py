@@ -388,3 +388,8 @@ def test_a_wait_for_our_work_alongside_ends_when_that_work_ends():
             assert drawn and drawn[0][1] == pytest.approx(end), drawn  # the picture agrees
             told += 1
     assert told > 0
+
+
+def test_a_picture_name_that_is_only_the_suffix_is_told_what_is_missing(cli):
+    result = CliRunner().invoke(cli, ["trace", "chain", "--deal", "1", "--picture", ".png"])
+    assert result.exit_code == 2 and "needs a name before .png" in result.output
