@@ -53,6 +53,8 @@ from sim.uncertainty import walk_mean_factor, walk_range, walk_steps_over
 HALF_LIFE_MONTHS = 3.0
 #: Month-to-month sd of the log rate when the history is too short to tell.
 DEFAULT_WALK_SD = 0.10
+#: Fewer new deals than this in the history: the fitted arrival rate is said to be a guess.
+FEW_ARRIVALS = 10
 #: A trend test below this p-value widens the walk and the level (see the module doc).
 TREND_P = 0.05
 #: Full months needed to estimate the walk, and to estimate seasonality.
@@ -154,6 +156,13 @@ def fit_inflow(
     level = float(np.sum(w * counts) / exposure_w) if exposure_w > 0 else 0.0
     walk_sd, estimated = _walk_sd(counts, exposure, w)
     notes: list[str] = []
+    if counts.sum() < FEW_ARRIVALS:
+        months = float(exposure.sum())
+        notes.append(
+            f"arrivals: the rate rests on {int(counts.sum())} new deals in {months:.1f} months "
+            "(the first deal starts the clock and is not counted): too few to estimate it; "
+            "set deals.arrivals_per_month (and [uncertainty] arrivals_per_month) by hand"
+        )
     if not estimated:
         notes.append(
             f"arrivals: fewer than {MIN_MONTHS_WALK} full months: the month-to-month wander of "

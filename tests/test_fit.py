@@ -483,6 +483,14 @@ def test_too_short_a_history_takes_the_stated_default_walk():
     assert "default" in short.describe()
 
 
+def test_a_rate_from_a_handful_of_deals_is_said_to_be_a_guess():
+    few = fit_inflow(*_arrivals([0.5] * 6, seed=7))
+    assert 0 < few.total < 10
+    assert any("too few to estimate it" in note for note in few.notes)
+    many = fit_inflow(*_arrivals([50.0] * 6, seed=7))
+    assert not any("too few to estimate it" in note for note in many.notes)
+
+
 def test_a_short_history_that_drifts_says_the_walk_it_writes():
     """Too few months to estimate the wander, but a clear drift: the walk is the drift's, and
     the report and notes say that number, not the default's."""
