@@ -1154,6 +1154,14 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) ->
             if isinstance(node, list):
                 node = _list_item(node, part, parts[pos - 1] if pos else "", key)
             elif isinstance(node, dict):
+                if part not in node and part in _NAMED_LISTS and pos + 1 < len(parts) - 1:
+                    # A list of named tables (roles, teams) the file has none of: an entry is
+                    # not made up from one key (which role? its stages? its tenure?).
+                    raise ScenarioError(
+                        f"--set {key}: the scenario has no {where} entries; add a "
+                        f'[[{where}]] table with {_NAMED_LISTS[part]} = "{parts[pos + 1]}" to the '
+                        "file to set its fields"
+                    )
                 if part not in node:
                     node[part] = {}
                 node = node[part]

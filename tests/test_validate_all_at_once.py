@@ -136,3 +136,13 @@ def test_a_value_of_a_plain_union_is_named_by_its_key_alone():
     assert result.exit_code == 2
     assert "team.presales.headcount: Input should be greater than or equal to 0" in result.output
     assert "constrained-int" not in result.output and "literal[" not in result.output
+
+
+def test_a_field_of_a_role_the_file_does_not_have_is_one_clear_message():
+    result = CliRunner().invoke(
+        cli, ["run", "textbook", "--set", "decision_group.cfo.tenure_mean_days=100", "-n", "2"]
+    )
+    assert result.exit_code == 2
+    assert "the scenario has no decision_group entries" in result.output
+    assert '[[decision_group]] table with role = "cfo"' in result.output
+    assert "valid list" not in result.output
