@@ -21,24 +21,30 @@ from sim.status import status
 MAX_MONTHS_AHEAD = round(MAX_DAYS / 365.25 * 12)
 
 
-def _dates(values: tuple[str, ...]) -> list[dt.date]:
+def _dates(values: tuple[str, ...], option: str = "--as-of") -> list[dt.date]:
     """``--as-of 2017-03-31 --as-of 2017-06-30`` or ``--as-of 2017-03-31,2017-06-30``."""
     out = []
     for text in values:
         for part in text.split(","):
-            if part.strip():
-                when = _as_of(part)
-                out.append(when.date() if isinstance(when, dt.datetime) else when)
+            if not part.strip():
+                raise UserError(f"{option} {text}: an empty date (between commas, or none)")
+            when = _as_of(part)
+            day = when.date() if isinstance(when, dt.datetime) else when
+            if day in out:  # a cut-off twice would be scored twice in the pooled figures
+                raise UserError(f"{option}: {day} given twice")
+            out.append(day)
     return out
 
 
 def _one_date(text: str | None, option: str) -> dt.date | None:
     if text is None:
         return None
-    (when,) = _dates((text,)) or [None]
-    if when is None:
+    if not text.strip():
         raise UserError(f"{option}: a date is needed (YYYY-MM-DD)")
-    return when
+    dates = _dates((text,), option)
+    if len(dates) > 1:
+        raise UserError(f"{option} {text}: one date, not {len(dates)}")
+    return dates[0]
 
 
 def cutoffs_from(as_of, every, first, last) -> list[dt.date]:

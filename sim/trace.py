@@ -1073,13 +1073,14 @@ def picture_height(n_deals: int) -> float:
 
 def parse_deal_list(text: str | None) -> list[int]:
     """'3,17, 40' -> [3, 17, 40], with a clear error naming the option."""
-    if not text:
+    if text is None:
         return []
     out = []
-    for part in text.split(","):
+    listed = text.strip()
+    for part in (listed[:-1] if listed.endswith(",") else listed).split(","):  # '3, 17,' is fine
         part = part.strip()
-        if not part:
-            continue
+        if not part:  # '3,,4' or '': a number left out, not a list to guess at
+            raise UserError(f"--deals {text}: an empty deal number (use e.g. 3,17,40)")
         try:
             out.append(int(part))
         except ValueError:

@@ -114,3 +114,14 @@ def test_cli_months_ahead_past_a_century_exits_2(tmp_path, history_file, months)
     assert result.exit_code == 2, result.output
     assert f"--months-ahead {months}: outside 1..1200" in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "said"),
+    [("2020-06-30,", "an empty date"), ("2020-06-30,2020-06-30", "2020-06-30 given twice")],
+)
+def test_cli_a_list_of_cutoffs_with_a_gap_or_a_repeat_exits_2(tmp_path, history_file, as_of, said):
+    args = ["--as-of", as_of, "--until", "2021-06-01", "-o", str(tmp_path / "x")]
+    result = CliRunner().invoke(cli, ["backtest", str(history_file), *args])
+    assert result.exit_code == 2, result.output
+    assert said in result.output and not (tmp_path / "x").exists()

@@ -142,6 +142,9 @@ def test_bad_selections_are_user_errors():
     with pytest.raises(UserError, match="--deals"):
         parse_deal_list("3,x")
     assert parse_deal_list(" 3, 17,") == [3, 17]
+    for gap in ("3,,4", "", ","):
+        with pytest.raises(UserError, match="an empty deal number"):
+            parse_deal_list(gap)
 
 
 def test_plain_words_for_every_kind_of_event():
