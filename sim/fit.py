@@ -546,8 +546,11 @@ def fit_history(
     """
     if durations not in DURATION_CHOICES:
         raise UserError(f"--durations {durations}: one of {', '.join(DURATION_CHOICES)}")
-    if not half_life > 0:
-        raise UserError(f"--half-life {half_life}: must be > 0 (months)")
+    if not 0 < half_life < math.inf:  # inf would weigh every month alike: say so with a number
+        raise UserError(
+            f"--half-life {half_life}: must be a number of months above 0 (a long one, such as "
+            "1200, weighs every month nearly alike)"
+        )
     history = rows if isinstance(rows, History) else None
     rows = list(history.rows if history is not None else rows)
     if not rows:

@@ -670,3 +670,9 @@ def test_fit_finds_a_monthly_profile_in_whole_calendar_months():
     assert fit.seasonality is not None and fit.seasonality_p < 1e-6
     assert fit.seasonality[0] > 1.5 and fit.seasonality[6] < 0.6
     assert all(0.8 < m < 1.2 for i, m in enumerate(fit.seasonality) if i not in (0, 5, 6, 7))
+
+
+@pytest.mark.parametrize("half_life", [0.0, -1.0, math.inf, math.nan])
+def test_a_half_life_that_is_not_a_number_of_months_is_refused(half_life):
+    with pytest.raises(UserError, match="--half-life .*: must be a number of months above 0"):
+        fit_history(read_history(MAVEN), dt.date(2017, 12, 31), half_life=half_life)
