@@ -67,11 +67,20 @@ def test_a_lognormal_stage_resumes_from_its_conditional_distribution():
     assert abs(np.median(total) - 60) > 4 * se  # a fresh draw would sit at the median
 
 
-@pytest.mark.parametrize("name", ["equipment", "recession"])
-def test_aged_pipeline_gives_the_same_records_on_both_paths(name):
+@pytest.mark.parametrize(
+    ("name", "stalled"), [("equipment", 0), ("recession", 0), ("equipment", 0.5)]
+)
+def test_aged_pipeline_gives_the_same_records_on_both_paths(name, stalled):
     from sim.scenario import load_scenario
 
     scenario = load_scenario(name).model_copy(update={"team": []})  # both engines run it
+    if stalled:  # a share of each stage's exit to dormant stalls: old deals likelier stalled
+        stages = [
+            stage.model_copy(update={"stalled_share": stalled * stage.exits.get("dormant", 0.0)})
+            for stage in scenario.stages
+        ]
+        assert any(stage.stalled_share for stage in stages)
+        scenario = scenario.model_copy(update={"stages": stages})
     n = 300
     rng = np.random.default_rng(0)
     aged = InitialPipeline(
