@@ -15,6 +15,7 @@ import click
 from sim.cli_cluster import scheduler_option
 from sim.cli_options import FOLDER_HELP, jobs_option, set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
+from sim.errors import UserError
 from sim.run_cost import FORCE_HELP, force_option
 from sim.sensitivity_analysis import (
     DEFAULT_SAMPLES,
@@ -60,9 +61,8 @@ from sim.status import status
 @click.option(
     "--samples",
     type=int,
-    default=DEFAULT_SAMPLES,
-    show_default=True,
-    help="sobol: base samples N, a power of 2 (N x (parameters + 2) points).",
+    help=f"sobol: base samples N, a power of 2 (N x (parameters + 2) points; default "
+    f"{DEFAULT_SAMPLES}).",
 )
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @jobs_option
@@ -109,6 +109,11 @@ def sensitivity_command(
     from sim.sensitivity_analysis import plan_sensitivity, run_plan, sensitivity_folder
 
     check_report_path(report, force)
+    if samples is not None and method != "sobol":  # it would be ignored without a word
+        raise UserError(
+            f"--samples goes with --method sobol (a {method} runs each --vary at its ends)"
+        )
+    samples = DEFAULT_SAMPLES if samples is None else samples
     plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
     folder = output
     if folder is not None:

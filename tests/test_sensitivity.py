@@ -385,3 +385,11 @@ def test_tornado_figure_of_a_share_or_a_duration_is_drawn(metric, tmp_path):
     result = sim.sensitivity(small, vary, metric=metric, replications=4, jobs=1)
     path = tornado_figure(result, tmp_path / "tornado.png")
     assert path.stat().st_size > 10_000
+
+
+def test_samples_without_sobol_is_refused_not_ignored():
+    result = invoke(
+        "sensitivity", "chain", "--vary", "stages.d.duration.mean=40..80", "--samples", 4
+    )
+    assert result.exit_code == 2
+    assert "--samples goes with --method sobol" in result.output
