@@ -393,7 +393,6 @@ def _check_arms_cost(arms: list[Arm], replications: int, jobs, pipeline, engine,
     """All the arms' runs against the run budget, as one command: each arm alone could pass
     while six of them, or forty values of a sweep, would run for hours unannounced."""
     from sim.api import default_jobs_for
-    from sim.engine import choose_engine
     from sim.model import compile_scenario
     from sim.run_cost import check_runs_cost
 
@@ -405,10 +404,9 @@ def _check_arms_cost(arms: list[Arm], replications: int, jobs, pipeline, engine,
 
             scenario, initial = apply_pipeline(scenario, pipeline)
         models.append(compile_scenario(scenario, initial))
-    engines = [choose_engine(model, engine) for model in models]
     jobs = default_jobs_for(executor) if jobs is None else jobs
     what, fewer = f"{len(arms)} runs on the same seed", "fewer scenarios or values"
-    check_runs_cost(models, engines, replications, jobs, what, fewer)
+    check_runs_cost(models, replications, jobs, what, fewer, engine)
 
 
 def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pipeline) -> None:

@@ -909,7 +909,8 @@ def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
         f"the stage. {_yearly_exit_share(spec['tail_mean']):.1%} of those visits leave in a "
         f'year instead of {_yearly_exit_share(exposure):.2%}: read the tail as "these deals do '
         'not close". (A cure share would say so too, as visits that never end; the curve was '
-        "kept because no family with one followed the history as closely.)"
+        "written because the family the AIC chose strays from it more than the sample's noise "
+        "explains.)"
     )
 
 

@@ -163,11 +163,6 @@ def fit_inflow(
             "(the first deal starts the clock and is not counted): too few to estimate it; "
             "set deals.arrivals_per_month (and [uncertainty] arrivals_per_month) by hand"
         )
-    if not estimated:
-        notes.append(
-            f"arrivals: fewer than {MIN_MONTHS_WALK} full months: the month-to-month wander of "
-            f"the rate is not estimated; a default of {DEFAULT_WALK_SD} a month is assumed"
-        )
     lag_var = _lag_variance(w * exposure, age) * walk_sd**2
     poisson_var = float(np.sum(w**2 * counts)) / exposure_w**2 if exposure_w > 0 else 0.0
     cv2 = (poisson_var / level**2 if level > 0 else 0.0) + lag_var
@@ -186,29 +181,35 @@ def fit_inflow(
     if out.trend_p < TREND_P:  # a steady drift the month-to-month changes hide in their noise
         if abs(out.trend_per_month) > out.walk_sd:
             out.walk_sd, out.walk_from_trend = abs(out.trend_per_month), True
-            _say_the_walk_follows_the_trend(out)
         mean_age = float(np.sum(w * exposure * age) / exposure_w)
         lag = out.trend_per_month * mean_age
         out.level_cv = math.sqrt(poisson_var / level**2 + _lag_variance(w * exposure, age)
                                  * out.walk_sd**2 + lag**2)  # fmt: skip
+    note = _walk_note(out)
+    if note:
+        out.notes.append(note)
     _seasonality(out)
     return out
 
 
-def _say_the_walk_follows_the_trend(fit: InflowFit) -> None:
-    """The note on the walk, once the trend has widened it (the default's note would say a
-    number the file does not hold)."""
-    fit.notes = [n for n in fit.notes if "is not estimated; a default of" not in n]
-    fit.notes.append(
-        f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month (p = "
-        f"{fit.trend_p:.2g}): the month-to-month wander is taken at least as wide as that "
-        f"drift, {fit.walk_sd:.3f} a month"
-        + (
-            ""
-            if fit.walk_estimated
-            else f" (too few full months, {MIN_MONTHS_WALK} needed, to estimate it)"
+def _walk_note(fit: InflowFit) -> str | None:
+    """What the report says of the walk it writes, when it was not estimated from the months:
+    the drift's, or the default (said once the trend test has had its say, so that the note
+    names the number the file holds)."""
+    if fit.walk_from_trend:
+        return (
+            f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month (p = "
+            f"{fit.trend_p:.2g}): the month-to-month wander is taken at least as wide as that "
+            f"drift, {fit.walk_sd:.3f} a month"
+            + ("" if fit.walk_estimated else f" (too few full months, {MIN_MONTHS_WALK} needed, "
+               "to estimate it)")
+        )  # fmt: skip
+    if not fit.walk_estimated:
+        return (
+            f"arrivals: fewer than {MIN_MONTHS_WALK} full months: the month-to-month wander of "
+            f"the rate is not estimated; a default of {DEFAULT_WALK_SD} a month is assumed"
         )
-    )
+    return None
 
 
 def _lag_variance(weights: np.ndarray, age: np.ndarray) -> float:

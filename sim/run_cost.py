@@ -250,22 +250,26 @@ def check_run_cost(model: Model, replications: int, allow_large: bool = False) -
 
 def check_runs_cost(
     models: list[Model],
-    engines: list[str],
     replications: int,
     jobs: int,
     what: str,
     fewer: str = "fewer runs",
+    engine: str = "auto",
     allow_large: bool = False,
 ) -> None:
     """The runs one command makes (a comparison's scenarios, a sweep's values, a sensitivity
     analysis's points), checked as one: each alone (its deals, its memory) and all together
-    (their visits and events against the budget); announced as one when they take long.
+    (their visits and events against the budget); announced as one when they take long, each
+    on the engine ``engine`` chooses for it.
 
     Raises:
-        UserError: one run, or all of them together, over the budget (unless forced).
+        UserError: one run, or all of them together, over the budget (unless forced); an
+            engine that cannot run one of them.
     """
+    from sim.engine import choose_engine
     from sim.status import note
 
+    engines = [choose_engine(model, engine) for model in models]
     costs = [check_run_cost(model, replications, allow_large) for model in models]
     work = sum(cost.work for cost in costs)
     if not work <= MAX_RUN_WORK and not (allow_large or _forced.get()):

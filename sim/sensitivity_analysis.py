@@ -47,7 +47,6 @@ from sim.comparison import (
     refuse_shared_key,
     write_json,
 )
-from sim.engine import choose_engine
 from sim.errors import ScenarioError, UserError
 from sim.factors import Factor, normalize_vary, point, prepare_factors
 from sim.model import compile_scenario
@@ -454,9 +453,8 @@ def run_plan(
     started = time.perf_counter()
     models = [compile_scenario(point) for point in plan.points]
     # Each point is a run of its own, and all of them one command: refused before any starts.
-    engines = [choose_engine(model) for model in models]
     fewer = "fewer points (--samples, --vary)"
-    check_runs_cost(models, engines, plan.replications, jobs, f"{len(models)} points", fewer)
+    check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", fewer)
     values = evaluate_points(
         models,
         plan.seed,

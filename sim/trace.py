@@ -224,7 +224,7 @@ def find_story(
     """
     if deal is not None and pick is not None:
         raise UserError(f"--deal and --{pick} cannot be used together: choose one")
-    scenario, model, seed = _prepare(scenario, seed, replication)
+    scenario, model, seed = _prepare(scenario, seed, replication, searching=deal is None)
     if deal is not None:
         rep = 0 if replication is None else replication
         records = run_with_events(model, seed, rep)
@@ -251,7 +251,10 @@ def find_story(
 
 
 def _prepare(
-    scenario: Scenario | str | Path | None, seed: int | None, replication: int | None
+    scenario: Scenario | str | Path | None,
+    seed: int | None,
+    replication: int | None,
+    searching: bool = False,
 ) -> tuple[Scenario, Model, int]:
     """The scenario loaded and compiled, and the seed, once the options are checked."""
     if not isinstance(scenario, Scenario):
@@ -262,10 +265,10 @@ def _prepare(
     if replication is not None and replication < 0:
         raise UserError(f"--replication: {replication} must be >= 0")
     model = compile_scenario(scenario)
-    # A story is told from one replication at a time, on the SimPy engine with its event log,
-    # up to SEARCH of them when a pick is looked for: a book of millions of deals is refused
-    # as a run of that many replications would be.
-    check_run_cost(model, 1 if replication is not None else SEARCH)
+    # A story is told from one replication, on the SimPy engine with its event log, or from up
+    # to SEARCH of them when a pick is looked for (``searching``): a book of millions of deals
+    # is refused as a run of that many replications would be.
+    check_run_cost(model, SEARCH if searching and replication is None else 1)
     return scenario, model, seed
 
 

@@ -224,17 +224,14 @@ def _simulate(
 
 def _forecasts(scenario, initial, amounts, probs, runs) -> dict:
     """The weighted figures and the two simulations of one set of day-0 deals."""
-    from sim.api import default_jobs_for
-    from sim.engine import choose_engine
     from sim.model import compile_scenario
     from sim.run_cost import announced, check_runs_cost
+    from sim.runner import default_jobs
 
     replications, seed, jobs = runs
     stages_only, full = day0_scenario(scenario, mechanisms=False), day0_scenario(scenario)
     models = [compile_scenario(s, initial) for s in (stages_only, full)]
-    engines = [choose_engine(model) for model in models]
-    cores = default_jobs_for(None) if jobs is None else jobs
-    check_runs_cost(models, engines, replications, cores, "the two simulations")
+    check_runs_cost(models, replications, jobs or default_jobs(), "the two simulations")
     with announced():  # both at once, above
         return {
             "deals": len(initial.states),
