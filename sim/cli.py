@@ -21,6 +21,7 @@ from sim import __version__
 from sim.cli_cluster import scheduler_option
 from sim.cli_options import (
     FOLDER_HELP,
+    OutputPath,
     arms_engine_line,
     echo_day0_pipeline,
     engine_line,
@@ -105,7 +106,7 @@ def _common_run_options(func):
             ),
             click.option("--seed", type=int, help="Random seed (default: the scenario's)."),
             jobs_option,
-            click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP),
+            click.option("-o", "--output", type=OutputPath(path_type=Path), help=FOLDER_HELP),
             click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP),
         ]
     ):
@@ -501,7 +502,7 @@ def schema():
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=OutputPath(path_type=Path),
     help="File to write (default: NAME as a slug, .toml, in the current folder).",
 )
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
-from sim.cli_options import FOLDER_HELP, jobs_option
+from sim.cli_options import FOLDER_HELP, OutputPath, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 from sim.runner import default_jobs
@@ -87,7 +87,7 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 @click.option("-n", "--replications", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @jobs_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP)
+@click.option("-o", "--output", type=OutputPath(path_type=Path), help=FOLDER_HELP)
 @click.option("--force", is_flag=True, help="Replace a non-empty results folder.")
 @click.option(
     "--no-parameter-uncertainty",

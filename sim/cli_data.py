@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from sim.cli_options import OutputPath
 from sim.errors import UserError
 from sim.scenario_bounds import MAX_HORIZON_DAYS
 from sim.status import status
@@ -81,10 +82,16 @@ def _read_options(encoding, date_format, fx, currency):
     )
 
 
-def _check_output(path: Path, force: bool) -> None:
-    """Before the work: an output file that can be written and is only replaced on request."""
+def _check_output(path: Path, force: bool, standard_output: bool = False) -> None:
+    """Before the work: an output file that can be written and is only replaced on request;
+    ``-`` (standard output) where the command can print its file (``standard_output``)."""
     from sim.atomic import check_output_file
+    from sim.exports import to_standard_output
 
+    if to_standard_output(path):
+        if standard_output:
+            return
+        raise UserError(f"-o {path}: this command writes files only; give a file name")
     check_output_file(path, force)
 
 
@@ -117,7 +124,7 @@ HALF_LIFE_OPTION = click.option(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=OutputPath(path_type=Path),
     required=True,
     help="The file to write: the fitted scenario (.toml).",
 )
@@ -252,9 +259,9 @@ def fit_command(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=OutputPath(path_type=Path),
     required=True,
-    help="The file to write (CSV: a name ending in .csv, or no suffix).",
+    help="The file to write (CSV: a name ending in .csv, or no suffix; - for standard output).",
 )
 @click.option(
     "-r", "--replication", type=int, default=0, show_default=True, help="Which replication."
@@ -265,11 +272,11 @@ def export_history_command(folder, output, replication, force):
     """Write a run's stage history (deal_id, stage, entered_at) from its events.csv."""
     from sim.exports import export_history, history_name
 
-    _check_output(history_name(output), force)  # a .xlsx name is refused before anything
+    # A .xlsx name is refused before anything.
+    _check_output(history_name(output), force, standard_output=True)
     with status("Exporting the history"):
         path, deals, rows = export_history(folder, output, replication, force=force)
-    click.echo(f"replication {replication}: {deals} deals, {rows} rows")
-    click.echo(f"wrote {path}")
+    _tell_written(path, f"replication {replication}: {deals} deals, {rows} rows")
 
 
 @click.command("export-log")
@@ -283,9 +290,10 @@ def export_history_command(folder, output, replication, force):
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=OutputPath(path_type=Path),
     required=True,
-    help="The file to write: a name ending in .xes or .csv (or no suffix, with --format).",
+    help="The file to write: a name ending in .xes or .csv (or no suffix, with --format; - for "
+    "standard output, with --format).",
 )
 @click.option(
     "-r",
@@ -308,12 +316,22 @@ def export_log_command(folder, fmt, output, replication, all_replications, force
     if all_replications and replication is not None:
         raise UserError("--replication and --all-replications: choose one")
     fmt = log_format(output, fmt)  # a name that says another format is refused before anything
-    _check_output(output, force)
+    _check_output(output, force, standard_output=True)
     chosen = None if all_replications else (0 if replication is None else replication)
     with status("Exporting the event log"):
         path, cases, events = export_log(folder, output, fmt, chosen, force=force)
     which = "all replications" if chosen is None else f"replication {chosen}"
-    click.echo(f"{which}: {cases} cases, {events} events")
+    _tell_written(path, f"{which}: {cases} cases, {events} events")
+
+
+def _tell_written(path: Path, counts: str) -> None:
+    """What an export wrote; on stderr when the export itself went to standard output."""
+    from sim.exports import to_standard_output
+
+    if to_standard_output(path):
+        click.echo(f"{counts}, on standard output", err=True)
+        return
+    click.echo(counts)
     click.echo(f"wrote {path}")
 
 

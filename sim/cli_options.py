@@ -29,6 +29,16 @@ OPTION_KEYWORDS = {
 }
 
 
+class OutputPath(click.Path):
+    """A ``click.Path`` to write to that is not empty: click reads ``-o ''`` as the current
+    folder, where a run would then write (or, with --force, replace) what nobody asked for."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty name; give a file or folder name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def set_option(help_text: str = _SET_HELP):
     """--set, and the check that no other option of the command sets the same key otherwise."""
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from sim.cli_options import OutputPath
+
 #: ``--report`` given without a file name: report.html inside the results folder.
 IN_FOLDER = "<folder>/report.html"
 
@@ -69,7 +71,7 @@ def write_folder_report(folder: Path, report: str | None, err: bool = False) -> 
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OutputPath(path_type=Path, dir_okay=False),
     help="The HTML file (default: report.html in FOLDER, replaced if it is there).",
 )
 @click.option("--force", is_flag=True, help="Replace the -o file if it exists.")

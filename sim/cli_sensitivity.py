@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from sim.cli_cluster import scheduler_option
-from sim.cli_options import FOLDER_HELP, jobs_option, set_option
+from sim.cli_options import FOLDER_HELP, OutputPath, jobs_option, set_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
 from sim.run_cost import FORCE_HELP, force_option
@@ -66,7 +66,7 @@ from sim.status import status
 )
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @jobs_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help=FOLDER_HELP)
+@click.option("-o", "--output", type=OutputPath(path_type=Path), help=FOLDER_HELP)
 @click.option("--force", is_flag=True, callback=force_option, help=FORCE_HELP)
 @set_option("Change the scenario at every point (as on run). Repeatable.")
 @click.option("--no-plots", is_flag=True, help="Skip the figure.")

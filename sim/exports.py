@@ -29,6 +29,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -200,8 +203,25 @@ def _when(start: dt.datetime, day: float) -> dt.datetime:
     return start + dt.timedelta(seconds=round(day * 86400))
 
 
+#: ``-o -``: the export goes to standard output (to pipe it into another tool).
+STANDARD_OUTPUT = "-"
+
+
+def to_standard_output(out: Path | str) -> bool:
+    return str(out) == STANDARD_OUTPUT
+
+
 def _atomic_text(out: Path, write, replace: bool = True) -> None:
-    """Stream text into ``out`` atomically (see :func:`sim.atomic.atomic_file`)."""
+    """Stream text into ``out`` atomically (see :func:`sim.atomic.atomic_file`); ``-``:
+    onto standard output, once the whole text is made (an export refused half-way, say for a
+    replication the run does not have, prints nothing)."""
+    if to_standard_output(out):
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as held:
+            write(held)
+            held.seek(0)
+            shutil.copyfileobj(held, sys.stdout)
+        sys.stdout.flush()
+        return
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out}: is a folder; -o needs a file name")

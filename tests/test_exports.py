@@ -263,3 +263,42 @@ def test_the_name_tells_the_format_or_lets_format_say(run_dir, tmp_path, group, 
     result = CliRunner().invoke(group, [command, str(run_dir), *options, str(tmp_path / name)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / name).read_text(encoding="utf-8").startswith(first)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["export-history", "-r", "1"], ["export-log", "--format", "csv", "-r", "1"]],
+    ids=["history", "log"],
+)
+def test_a_dash_prints_the_export_on_standard_output(run_dir, tmp_path, group, args, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a file named "-" would land here
+    filed = tmp_path / "filed.csv"
+    assert (
+        CliRunner().invoke(group, [args[0], str(run_dir), "-o", str(filed), *args[1:]]).exit_code
+        == 0
+    )
+    result = CliRunner().invoke(group, [args[0], str(run_dir), "-o", "-", *args[1:]])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == filed.read_text(encoding="utf-8")  # the file's text, nothing else
+    assert "on standard output" in result.stderr and "wrote" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["filed.csv"]
+
+
+def test_a_refused_export_to_standard_output_prints_nothing(run_dir, group):
+    result = CliRunner().invoke(group, ["export-history", str(run_dir), "-o", "-", "-r", "7"])
+    assert result.exit_code == 2 and "--replication 7" in result.stderr
+    assert result.stdout == ""  # not the header and the rows before the refusal
+
+
+def test_an_empty_output_name_is_refused(run_dir, tmp_path, group, monkeypatch):
+    from sim.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # click reads "" as ".": the current folder
+    for command, runner_group in (
+        (["export-history", str(run_dir)], group),
+        (["run", "-n", "2", "--no-plots"], cli),
+        (["report", str(run_dir)], cli),
+    ):
+        result = CliRunner().invoke(runner_group, [*command, "-o", ""])
+        assert result.exit_code == 2 and "an empty name" in result.stderr, result.output
+    assert list(tmp_path.iterdir()) == []
