@@ -48,7 +48,8 @@ def _one_date(text: str | None, option: str) -> dt.date | None:
 
 
 def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
-    """The cut-offs the options name: listed ones, or every month end from --from to --to."""
+    """The cut-offs the options name: the listed ones, and with ``--every month`` every month
+    end from --from to --to besides (a day both name is one cut-off)."""
     from sim.backtest import month_ends
 
     listed = _dates(as_of)
@@ -65,7 +66,13 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 
 @click.command("backtest")
 @click.argument("history", type=click.Path(path_type=Path))
-@click.option("--as-of", "as_of", multiple=True, metavar="DATE[,DATE...]", help="Cut-off day(s).")
+@click.option(
+    "--as-of",
+    "as_of",
+    multiple=True,
+    metavar="DATE[,DATE...]",
+    help="Cut-off day(s); with --every month, cut-offs besides its month ends.",
+)
 @click.option("--every", type=click.Choice(["month"]), help="Rolling cut-offs: every month end")
 @click.option("--from", "first", metavar="DATE", help="... from this month (with --every).")
 @click.option("--to", "last", metavar="DATE", help="... to this day (with --every).")

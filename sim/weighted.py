@@ -108,7 +108,7 @@ def parse_crm_probabilities(text: str | None, n_stages: int) -> np.ndarray:
         return np.asarray(values) / 100.0
     parts = [t.strip() for t in text.split(",") if t.strip()]
     try:
-        values = [float(t.rstrip("%")) for t in parts]
+        values = [float(t.removesuffix("%")) for t in parts]  # one sign: "10%%" is a typo
     except ValueError:
         raise UserError(
             f"--crm-probabilities: {text!r} must be percentages separated by commas, e.g. "

@@ -125,3 +125,18 @@ def test_cli_a_list_of_cutoffs_with_a_gap_or_a_repeat_exits_2(tmp_path, history_
     result = CliRunner().invoke(cli, ["backtest", str(history_file), *args])
     assert result.exit_code == 2, result.output
     assert said in result.output and not (tmp_path / "x").exists()
+
+
+def test_as_of_days_with_every_month_are_cut_offs_besides_its_month_ends():
+    from sim.cli_backtest import cutoffs_from
+
+    days = cutoffs_from(
+        ("2021-04-15,2021-05-31",), "month", dt.date(2021, 4, 1), dt.date(2021, 6, 30)
+    )
+    # The month ends of April to June, the 15th of April besides; May 31st once.
+    assert days == [
+        dt.date(2021, 4, 15),
+        dt.date(2021, 4, 30),
+        dt.date(2021, 5, 31),
+        dt.date(2021, 6, 30),
+    ]

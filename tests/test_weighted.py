@@ -66,6 +66,8 @@ def test_crm_defaults_spread_over_the_stages():
         parse_crm_probabilities("10,20", 3)
     with pytest.raises(UserError, match="percentages"):
         parse_crm_probabilities("10,x,30", 3)
+    with pytest.raises(UserError, match="percentages"):  # one % sign, not a doubled one
+        parse_crm_probabilities("10%%,20,30", 3)
     with pytest.raises(UserError, match="0..100"):
         parse_crm_probabilities("10,20,130", 3)
 
