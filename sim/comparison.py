@@ -46,6 +46,7 @@ __all__ = [
     "compare",
     "compare_folder",
     "check_comparable",
+    "refuse_period_key",
     "describe_metric",
     "paired_metric",
     "prepare_arms",
@@ -276,7 +277,10 @@ def prepare_arms(
 
 
 def check_comparable(
-    arms: list[Arm], sets_apply_to_each: bool, starts_on: dt.date | None = None
+    arms: list[Arm],
+    sets_apply_to_each: bool,
+    starts_on: dt.date | None = None,
+    command: str = "compare",
 ) -> None:
     """Refuse scenarios whose differences would mean nothing, before anything runs.
 
@@ -292,7 +296,7 @@ def check_comparable(
     if len(currencies) > 1:
         each = ", ".join(f"{arm.label} in {arm.scenario.currency}" for arm in arms)
         raise UserError(
-            f"compare: the scenarios count money in different currencies ({each}): a "
+            f"{command}: the scenarios count money in different currencies ({each}): a "
             "difference of their bookings would subtract one currency from another, and "
             "dealsim converts none. Compare scenarios of one currency, or run each on its own "
             "with dealsim run"
@@ -300,12 +304,12 @@ def check_comparable(
     periods = {(starts_on or arm.scenario.start_date, arm.scenario.horizon_days) for arm in arms}
     if len(periods) > 1:
         each = ", ".join(
-            f"{arm.label} {_days(arm.scenario.horizon_days)} days from "
+            f"{arm.label}: {_days(arm.scenario.horizon_days)} days from "
             f"{starts_on or arm.scenario.start_date}"
             for arm in arms
         )
         raise UserError(
-            f"compare: the scenarios simulate different periods ({each}): their bookings, "
+            f"{command}: the scenarios simulate different periods ({each}): their bookings, "
             "shares and month-by-month series would cover different time, so their "
             "differences would not measure the change. "
             + _period_hint(arms, sets_apply_to_each, starts_on)
@@ -418,6 +422,22 @@ def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pip
         check_same_as_set(arm.sets, {"replications": replications, "seed": seed})
         if pipeline is not None:
             check_sets_with_pipeline(arm.sets, arm.scenario, pipeline)
+
+
+#: The keys that set the period simulated: runs that differ in them cannot be paired.
+PERIOD_KEYS = ("start_date", "horizon_days")
+
+
+def refuse_period_key(key: str, what: str) -> None:
+    """Refuse to vary the period simulated across paired runs (``what`` says how): their
+    differences would measure the calendar, not a change (see :func:`check_comparable`)."""
+    normalized = ".".join(_key_parts(str(key)))
+    if normalized in PERIOD_KEYS:
+        raise UserError(
+            f"{what}: {normalized} sets the period simulated, and runs of different periods "
+            "count bookings over different time, so their differences would measure the "
+            f"calendar, not the change; run each with dealsim run --set {normalized}=..."
+        )
 
 
 def refuse_shared_key(key: str, what: str) -> None:

@@ -44,6 +44,7 @@ from sim.comparison import (
     jsonable,
     normalize_sets,
     paired_metric,
+    refuse_period_key,
     refuse_shared_key,
     write_json,
 )
@@ -403,6 +404,7 @@ def plan_sensitivity(
     ranges = normalize_vary(vary)
     for key, _, _ in ranges:  # every point runs on one seed: varying it would change no run
         refuse_shared_key(key, f"sensitivity: --vary {key} cannot vary")
+        refuse_period_key(key, f"sensitivity: --vary {key} cannot vary")
     factors = prepare_factors(base, path, ranges, sets)
     if replications is None:
         replications = base.replications

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sim.atomic import atomic_folder
@@ -20,6 +20,7 @@ from sim.comparison import (
     MAIN_METRICS,
     METRICS,
     Arm,
+    check_comparable,
     describe_metric,
     format_delta,
     format_value,
@@ -300,6 +301,9 @@ def prepare_sweep(
     for value, label in zip(values, labels, strict=True):
         changed, path = resolve_scenario(scenario, {**sets, parameter: value})
         arms.append(Arm(label, changed, path, {**sets, parameter: value}))
+    # The period and the currency, whichever key changes them; each point named by its --set.
+    named = [replace(arm, label=f"{parameter}={arm.label}") for arm in arms]
+    check_comparable(named, sets_apply_to_each=False, command="sweep")
     return arms
 
 

@@ -230,7 +230,7 @@ def test_scenarios_over_different_horizons_are_refused_with_a_command_that_works
     out = tmp_path / "cmp"
     result = invoke("compare", small_file, short, "-n", 3, "-j", 1, "-o", out)
     assert result.exit_code == 2, result.output
-    assert "small 365 days from 2027-01-01, short 200 days from 2027-01-01" in result.stderr
+    assert "small: 365 days from 2027-01-01, short: 200 days from 2027-01-01" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
     hint = result.stderr.split("add ")[1].split(" (")[0]
     assert hint == "--set horizon_days=200"

@@ -393,3 +393,9 @@ def test_samples_without_sobol_is_refused_not_ignored():
     )
     assert result.exit_code == 2
     assert "--samples goes with --method sobol" in result.output
+
+
+def test_varying_the_period_simulated_is_refused():
+    result = invoke("sensitivity", "chain", "--vary", "horizon_days=365..730", "-n", 4)
+    assert result.exit_code == 2
+    assert "sets the period simulated" in result.stderr and "Traceback" not in result.output

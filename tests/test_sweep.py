@@ -121,6 +121,10 @@ def test_cli_sweep_json_and_words(small_file, tmp_path):
         (["budget.funded_share=0.2,0.3", "budget.funded_share=0.4"], "both swept and set"),
         (["x=1,,2"], "empty value"),
         (["stages.nope.duration.median=1,2"], "'nope'"),
+        # Runs of different periods would be paired as if only the change told them apart.
+        (["horizon_days=200,365"], "horizon_days=200: 200 days from"),
+        (["start_date=2027-01-01,2027-06-01"], "simulate different periods"),
+        (["currency=EUR,USD"], "different currencies"),
     ],
 )
 def test_cli_sweep_bad_input_is_exit_2_without_a_folder(small_file, tmp_path, sets, needle):
