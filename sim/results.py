@@ -245,13 +245,30 @@ def forecast_csv(summary: dict, stage_names: list[str]) -> str:
     return out.getvalue()
 
 
+class _DuplicateKey(Exception):
+    """A key given twice in one object of summary.json (dealsim never writes one)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(repr(k) for k, _ in pairs if k in seen or seen.add(k)))
+    return found
+
+
 def read_summary(folder: Path) -> dict:
     """The summary of a results folder, or a clear error if it is not one."""
     path = existing_folder(folder) / SUMMARY
     if not path.is_file():
         raise UserError(f"{folder}: not a dealsim results folder (no {SUMMARY})")
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise UserError(
+            f"{path}: damaged summary, not of the kind dealsim writes: the key {exc} is there "
+            "twice in one object (JSON readers would keep one of them without a word)"
+        ) from None
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{path}: not UTF-8 text (byte {exc.start}): not a summary dealsim wrote"

@@ -212,3 +212,16 @@ def test_every_summary_dealsim_writes_reads(tmp_path, capsys, args):
     argv = ["run", *args, "-n", "2", "-j", "1", "-o", str(out), "--no-plots", "--deals", "none"]
     assert main(argv) == 0, capsys.readouterr().err
     read_summary(out)
+
+
+def test_a_key_given_twice_is_damage_not_the_last_one_read(team_run, tmp_path):
+    """json.loads keeps the last of two equal keys: a hand-edited copy of a month or a
+    percentile was read as whichever came second."""
+    from sim.errors import UserError
+
+    folder = damaged_copy(team_run, tmp_path, lambda summary: None)
+    path = folder / "summary.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"p10":', '"p10": 1.0, "p10":', 1), encoding="utf-8")
+    with pytest.raises(UserError, match="the key 'p10' is there twice"):
+        read_summary(folder)
