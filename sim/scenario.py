@@ -1171,7 +1171,15 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) ->
                 raise ScenarioError(f"--set {key}: {where} is a value, not a table")
         last = parts[-1]
         if isinstance(node, list):
-            item = _list_item(node, last, parts[-2] if len(parts) > 1 else "", key)
+            list_key = parts[-2] if len(parts) > 1 else ""
+            item = _list_item(node, last, list_key, key)
+            if isinstance(item, dict) and not isinstance(value, dict):
+                # A stage (a role, a team) made a bare value would lose its name too, and
+                # the message would then name it by its index.
+                raise ScenarioError(
+                    f"--set {key}: {key} is an entry of {list_key} (a "
+                    f"table of keys), not a value; set one of its keys: --set {key}.KEY=VALUE"
+                )
             node[node.index(item)] = copy.deepcopy(value)
         else:
             node[last] = copy.deepcopy(value)

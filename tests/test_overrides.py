@@ -135,6 +135,8 @@ def test_format_sets_reads_like_the_command_line():
         ("stages.need.duration.mean=5", ["stages.need.duration", "unknown key 'mean'"]),
         ("budget=5", ["budget", "expected a table of keys", "got 5"]),
         ("deals.amount=5", ["deals.amount", "expected a table of keys", "got 5"]),
+        # A stage made a value lost its name, and was named by its index (stages.0).
+        ("stages.need=5", ["--set stages.need:", "an entry of stages", "stages.need.KEY=VALUE"]),
     ],
 )
 def test_bad_set_names_the_file_and_the_key(small_file, text, needles):
