@@ -99,7 +99,12 @@ class Team(_Model):
     @classmethod
     def _dates_increase(cls, value: list[HeadcountChange]) -> list[HeadcountChange]:
         for before, after in zip(value, value[1:], strict=False):
-            if after.date <= before.date:
+            if after.date == before.date:
+                raise ValueError(
+                    f"two changes on {after.date.isoformat()}: one change per date (the "
+                    "headcount from that day on)"
+                )
+            if after.date < before.date:
                 raise ValueError(
                     f"dates must increase: {after.date.isoformat()} comes after "
                     f"{before.date.isoformat()}"

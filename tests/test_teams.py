@@ -308,6 +308,8 @@ def write_team_scenario():
         ({"headcount": 0}, "team.presales.headcount: 0 people and no hire"),
         ({"changes": [{"date": "2027-03-01", "headcount": 1},
                       {"date": "2027-02-01", "headcount": 2}]}, "dates must increase"),
+        ({"changes": [{"date": "2027-03-01", "headcount": 1},
+                      {"date": "2027-03-01", "headcount": 2}]}, "two changes on 2027-03-01"),
         ({"changes": [{"date": "2026-12-01", "headcount": 3}]}, "is not after start_date"),
         ({"priority": "loudest"}, "priority"),
         ({"headcount": "lots"}, "headcount"),
