@@ -21,6 +21,7 @@ from sim import __version__
 from sim.cli_cluster import scheduler_option
 from sim.cli_options import (
     FOLDER_HELP,
+    FiniteFloat,
     OutputPath,
     arms_engine_line,
     echo_day0_pipeline,
@@ -216,7 +217,9 @@ def _print_json(data: dict, folder: Path) -> None:
     "only need the summary).",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
-@click.option("--target", type=float, help="Bookings target: chance of reaching it by quarter.")
+@click.option(
+    "--target", type=FiniteFloat(), help="Bookings target: chance of reaching it by quarter."
+)
 @click.option(
     "--json",
     "as_json",

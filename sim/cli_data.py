@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli_options import OutputPath
+from sim.cli_options import FiniteFloat, OutputPath
 from sim.errors import UserError
 from sim.scenario_bounds import MAX_HORIZON_DAYS
 from sim.status import status
@@ -106,7 +106,7 @@ DURATIONS_OPTION = click.option(
 )
 HALF_LIFE_OPTION = click.option(
     "--half-life",
-    type=float,
+    type=FiniteFloat(),
     default=3.0,
     show_default=True,
     help="Months: the weight of a month's arrivals halves every that many months before as-of.",
@@ -144,7 +144,7 @@ HALF_LIFE_OPTION = click.option(
 )
 @click.option(
     "--horizon",
-    type=float,
+    type=FiniteFloat(),
     default=365.0,
     show_default=True,
     help="Horizon of the fitted scenario, days.",

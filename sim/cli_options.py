@@ -6,6 +6,7 @@ them the same way.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import click
@@ -37,6 +38,19 @@ class OutputPath(click.Path):
         if isinstance(value, str) and not value.strip():
             self.fail("an empty name; give a file or folder name", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class FiniteFloat(click.ParamType):
+    """A number as click's float reads it, but finite: ``1e400`` would be read as infinity
+    and ``nan`` as no number, and the messages further on would name those, not what was typed."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def set_option(help_text: str = _SET_HELP):

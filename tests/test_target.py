@@ -61,3 +61,21 @@ def test_target_chances_are_exact_when_nothing_is_random_in_time():
     se = np.sqrt(exact * (1 - exact) / 400)
     assert abs(later - exact) < 4 * se
     assert abs(later - 0.5) > 4 * se  # a wrong expectation is caught
+
+
+def test_a_number_beyond_floating_point_is_named_as_typed(tmp_path):
+    """1e400 was read as infinity, and the message then named "inf", not what was typed."""
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    out = tmp_path / "run"
+    for args in (["run", "-n", "2", "--target", "1e400", "-o", str(out)],
+                 ["run", "-n", "2", "--target", "nan", "-o", str(out)],
+                 ["fit", "history.csv", "--as-of", "2020-01-01", "--half-life", "1e999",
+                  "-o", str(tmp_path / "x.toml")]):  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert "is not a finite number" in result.stderr
+        assert repr(args[args.index("-o") - 1]) in result.stderr
+    assert list(tmp_path.iterdir()) == []
