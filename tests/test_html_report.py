@@ -492,3 +492,32 @@ def test_a_team_run_without_a_won_deal_plots_and_reports(tmp_path):
     assert shown["value"] == "" and shown["text"] == "none, no deal was won"
     figure = next(img for img in page.images if "presales" in img.get("alt", ""))
     assert "no deal won, so no cost of sale per won deal" in _svg(figure["src"])
+
+
+def _month_table(html: str) -> list[list[str]]:
+    import re
+    from html import unescape
+
+    section = html.split('<section id="table"', 1)[1].split("</section>", 1)[0]
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [unescape(cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_each_column_of_the_month_table_is_written_one_way(run_dir, run_page):
+    """Per cell, a column read down the months went from 1.94k to 870 and 9.99M to 850k."""
+    import re
+
+    rows = _month_table(run_page[0])
+    summary = _summary(run_dir)
+    assert [r[0] for r in rows] == [p["period"] for p in summary["periods"]]
+    for column in range(1, len(rows[0])):
+        shapes = {re.sub(r"\d", "9", r[column]).lstrip("9") for r in rows if r[column] != "-"}
+        assert len(shapes) == 1, (column, shapes)  # one suffix, one number of decimals
+    for row, period in zip(rows, summary["periods"], strict=True):  # and the summary's numbers
+        scale = 1e6 if row[2].endswith("M") else 1e3 if row[2].endswith("k") else 1.0
+        text = row[2].rstrip("Mk")
+        half = 0.5 * 10 ** -len(text.partition(".")[2]) * scale
+        assert abs(float(text) * scale - period["bookings"]["p50"]) <= half * (1 + 1e-9)

@@ -237,6 +237,21 @@ def month_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def month_scales(rows: list[dict]) -> dict:
+    """One way of writing each column of the month table (sim.tables.scale_for): a column
+    read down the months should not go from 1.94k to 870, or from 9.99M to 850k."""
+    bookings = [r["bookings"].get(q) for r in rows for q in ("p10", "p50", "p90", "mean")]
+    return {
+        # Four digits at the top: the quiet months keep two of theirs (0.41M under 48.00M).
+        "bookings": scale_for(bookings, digits=4),
+        "cumulative": scale_for(
+            [r[k] for r in rows for k in ("cumulative_p50", "cumulative_mean")], digits=4
+        ),
+        "won": scale_for([r["won_mean"] for r in rows], digits=4, suffix=False),
+        "open": scale_for([r["open"] for r in rows], suffix=False),
+    }
+
+
 def team_figure(summary: dict, name: str) -> Figure:
     """One team's month-by-month figure, drawn as SVG by sim.team_plots."""
     from sim.team_plots import team_capacity
@@ -411,6 +426,7 @@ def read_run(folder: Path) -> dict:
     manifest = optional_json(folder / MANIFEST)
     words, missing = scenario_words(folder, manifest)
     rows = stall_rows(summary)
+    months = month_rows(summary)
     return {
         "title": f"{summary['scenario']}: the forecast",
         "subtitle": words["description"] if words else "",
@@ -426,7 +442,8 @@ def read_run(folder: Path) -> dict:
         "stall_words": _plain_words(summary, rows),
         "teams": team_section(summary),
         "flows": flow_table(summary),
-        "months": month_rows(summary),
+        "months": months,
+        "month_scales": month_scales(months),
         "scenario": words,
         "scenario_missing": missing,
         "provenance": provenance(summary, manifest),
