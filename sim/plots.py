@@ -28,7 +28,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 from sim.calendar import last_day  # noqa: E402
 from sim.palette import DORMANT_COLOR, stage_colors  # noqa: E402
-from sim.report import compact  # noqa: E402
+from sim.report import compact, money  # noqa: E402  (money: '14.3M EUR', '-' for none)
 from sim.tables import scale_for  # noqa: E402
 from sim.whatif import KEY as WHAT_IF_KEY  # noqa: E402
 from sim.whatif import banner, short_label  # noqa: E402
@@ -73,11 +73,6 @@ def pretty(name: str) -> str:
 def _short_money(value: float) -> str:
     """'1.2M', '350k', '999' (3 significant digits, never an exponent)."""
     return compact(value)
-
-
-def money(value: float, currency: str) -> str:
-    """An amount for a label: '14.3M EUR'."""
-    return f"{compact(value)} {currency}"
 
 
 def money_formatter(currency: str | None = None) -> FuncFormatter:

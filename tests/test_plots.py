@@ -135,6 +135,7 @@ def test_money_labels() -> None:
     assert plots.money(999_600, "EUR") == "1M EUR"
     assert plots.money(350_000, "USD") == "350k USD"
     assert plots.money(480, "EUR") == "480 EUR"
+    assert plots.money(None, "EUR") == "-"  # a summary's null: no amount, not a TypeError
     assert plots.pretty("no_decision") == "No decision"
 
 
