@@ -497,6 +497,12 @@ def history_as_of(
 
 #: Days between the history's last row and --as-of past which the fit says so.
 LATE_AS_OF_DAYS = 90
+#: ... and past which it refuses: years without a row say nothing of the deals of --as-of
+#: (the arrivals' rate, weighed towards the latest months, would be written as ~1e-50 a month).
+TOO_LATE_AS_OF_DAYS = 5 * 366
+#: The shortest --half-life, in months: a week. Shorter ones weigh the last days alone (and
+#: below a few hours every month's weight is 0 in floating point).
+MIN_HALF_LIFE_MONTHS = 0.25
 
 
 def _note_a_late_as_of(rows: list, instant: dt.datetime, as_of, notes: list[str]) -> None:
@@ -504,6 +510,12 @@ def _note_a_late_as_of(rows: list, instant: dt.datetime, as_of, notes: list[str]
     open, and the months since as months without a single new deal (the inflow fit sees them)."""
     last = max(r.entered_at for r in rows)
     days = (instant - last).days
+    if days > TOO_LATE_AS_OF_DAYS:
+        raise UserError(
+            f"--as-of {as_of} is {days:,} days after the history's last row ({last:%Y-%m-%d}): "
+            "a history that ends years before says nothing of the deals open or arriving then; "
+            "give the day the file was exported"
+        )
     if days > LATE_AS_OF_DAYS:
         notes.append(
             f"--as-of {as_of} is {days:,} days after the history's last row ({last:%Y-%m-%d}): "
@@ -546,10 +558,10 @@ def fit_history(
     """
     if durations not in DURATION_CHOICES:
         raise UserError(f"--durations {durations}: one of {', '.join(DURATION_CHOICES)}")
-    if not 0 < half_life < math.inf:  # inf would weigh every month alike: say so with a number
+    if not MIN_HALF_LIFE_MONTHS <= half_life < math.inf:  # inf: every month alike, say how
         raise UserError(
-            f"--half-life {half_life}: must be a number of months above 0 (a long one, such as "
-            "1200, weighs every month nearly alike)"
+            f"--half-life {half_life:g}: must be a number of months from {MIN_HALF_LIFE_MONTHS:g} "
+            "(a week) up (a long one, such as 1200, weighs every month nearly alike)"
         )
     history = rows if isinstance(rows, History) else None
     rows = list(history.rows if history is not None else rows)

@@ -165,7 +165,7 @@ def fit_inflow(
         )
     lag_var = _lag_variance(w * exposure, age) * walk_sd**2
     poisson_var = float(np.sum(w**2 * counts)) / exposure_w**2 if exposure_w > 0 else 0.0
-    cv2 = (poisson_var / level**2 if level > 0 else 0.0) + lag_var
+    cv2 = (poisson_var / level**2 if level**2 > 0 else 0.0) + lag_var
     out = InflowFit(
         months=labels,
         counts=counts,
@@ -183,7 +183,8 @@ def fit_inflow(
             out.walk_sd, out.walk_from_trend = abs(out.trend_per_month), True
         mean_age = float(np.sum(w * exposure * age) / exposure_w)
         lag = out.trend_per_month * mean_age
-        out.level_cv = math.sqrt(poisson_var / level**2 + _lag_variance(w * exposure, age)
+        relative_poisson = poisson_var / level**2 if level**2 > 0 else 0.0  # as cv2 above
+        out.level_cv = math.sqrt(relative_poisson + _lag_variance(w * exposure, age)
                                  * out.walk_sd**2 + lag**2)  # fmt: skip
     note = _walk_note(out)
     if note:
@@ -234,7 +235,7 @@ def _walk_sd(counts: np.ndarray, exposure: np.ndarray, recency: np.ndarray) -> t
     """sd per month of a log-rate random walk, from consecutive (nearly) full months, weighted
     by their arrivals and by the recency weights of the later month of each pair."""
     later, excess, weight = _walk_terms(counts, exposure, recency)
-    if len(later) < MIN_MONTHS_WALK - 1:
+    if len(later) < MIN_MONTHS_WALK - 1 or not weight.sum() > 0:  # no pair weighs anything
         return DEFAULT_WALK_SD, False
     return math.sqrt(max(float(np.average(excess, weights=weight)), 0.0)), True
 

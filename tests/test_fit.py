@@ -672,7 +672,20 @@ def test_fit_finds_a_monthly_profile_in_whole_calendar_months():
     assert all(0.8 < m < 1.2 for i, m in enumerate(fit.seasonality) if i not in (0, 5, 6, 7))
 
 
-@pytest.mark.parametrize("half_life", [0.0, -1.0, math.inf, math.nan])
+@pytest.mark.parametrize("half_life", [0.0, -1.0, math.inf, math.nan, 1e-9, 0.2])
 def test_a_half_life_that_is_not_a_number_of_months_is_refused(half_life):
-    with pytest.raises(UserError, match="--half-life .*: must be a number of months above 0"):
+    """Under a week (1e-9: every month's weight 0) the fit divided by zero (exit 1)."""
+    with pytest.raises(UserError, match="--half-life .*: must be a number of months from 0.25"):
         fit_history(read_history(MAVEN), dt.date(2017, 12, 31), half_life=half_life)
+
+
+def test_the_shortest_half_life_fits():
+    fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31), half_life=0.25)
+    assert fit.arrivals_per_month > 0
+
+
+def test_an_as_of_years_after_the_history_is_refused():
+    """2199-12-31 divided by zero (exit 1); 2060 wrote an arrival rate of 1e-50 a month."""
+    for day in (dt.date(2060, 1, 1), dt.date(2199, 12, 31)):
+        with pytest.raises(UserError, match="days after the history's last row"):
+            fit_history(read_history(MAVEN), day)
