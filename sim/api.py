@@ -205,6 +205,9 @@ def simulate(
         # As run: the file alone, run again, gives these results (not the file's own -n, --seed).
         as_run = scenario.model_copy(update={"seed": seed, "replications": replications})
         writer.write_text(SCENARIO, dump_scenario_toml(as_run))
+        # What scenario.toml holds (scenario_hash is the scenario's before -n and --seed):
+        # explain and report check it before they trust the file (sim.results.run_scenario).
+        manifest["scenario_toml_hash"] = scenario_hash(as_run)
         if initial is not None:
             from sim.pipeline import pipeline_csv
             from sim.results import PIPELINE

@@ -90,6 +90,13 @@ def check_output_folder(
             )
 
 
+#: The files of a results folder that its results are read from (sim.results names them).
+RUN_FILES = frozenset(
+    {"summary.json", "manifest.json", "scenario.toml", "forecast.csv", "deals.csv",
+     "events.csv", "pipeline.csv"}
+)  # fmt: skip
+
+
 def _not_results_because(manifest: Path) -> str | None:
     """Why ``manifest`` is not the manifest.json of a dealsim results folder, or None."""
     if not manifest.is_file():
@@ -127,6 +134,17 @@ def check_output_file(path: Path, force: bool = False) -> None:
     _check_place(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
+    if (
+        path.exists()
+        and path.name in RUN_FILES
+        and not _not_results_because(path.parent / "manifest.json")
+    ):
+        # --force or not: the folder's results would then belong to another scenario (explain
+        # and report re-read scenario.toml) or to no run at all.
+        raise OutputError(
+            f"{path}: a file of the dealsim results folder {path.parent}, which its results "
+            "depend on; write it elsewhere"
+        )
     if path.exists() and not force:
         raise OutputError(f"{path}: already exists (use --force to replace it)")
 

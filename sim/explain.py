@@ -40,7 +40,7 @@ import numpy as np
 from sim.errors import UserError
 from sim.model import CAUSES
 from sim.report import money
-from sim.scenario import Scenario, load_scenario, scenario_from_dict
+from sim.scenario import Scenario, scenario_from_dict
 from sim.scenario_bounds import MAX_DAYS, MIN_MEAN_DAYS
 from sim.stats import paired_difference
 from sim.tables import render, render_with_note, scale_for, wrap
@@ -264,16 +264,15 @@ def explain_folder(
         replications: fewer replications than the run for speed (default: the run's).
         executor: where the re-runs' replications run (see :func:`sim.simulate`).
     """
-    from sim.results import PIPELINE, SCENARIO, read_summary
+    from sim.results import PIPELINE, SCENARIO, read_summary, run_scenario
 
     folder = Path(folder)
     summary = read_summary(folder)
     if not with_counterfactuals:
         return summary, None
-    scenario_path = folder / SCENARIO
-    if not scenario_path.is_file():
+    if not (folder / SCENARIO).is_file():
         raise UserError(f"{folder}: no {SCENARIO} (needed to re-run the counterfactuals)")
-    scenario = load_scenario(scenario_path)
+    scenario = run_scenario(folder)
     run_reps = int(summary.get("replications") or scenario.replications)
     seed = summary.get("seed")
     seed = scenario.seed if seed is None else int(seed)

@@ -257,6 +257,34 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return found
 
 
+def run_scenario(folder: Path):
+    """The scenario a results folder's run was made with, from its scenario.toml, checked
+    against the hash manifest.json holds of it (folders of versions before the check have
+    none, and are trusted).
+
+    Raises:
+        UserError: no scenario.toml, one that cannot be read, or one changed since the run.
+    """
+    from sim.scenario import load_scenario, scenario_hash
+
+    path = Path(folder) / SCENARIO
+    if not path.is_file():
+        raise UserError(f"{folder}: no {SCENARIO}")
+    scenario = load_scenario(path)
+    manifest = Path(folder) / MANIFEST
+    try:
+        expected = json.loads(manifest.read_text(encoding="utf-8")).get("scenario_toml_hash")
+    except (OSError, ValueError, AttributeError):
+        expected = None
+    if expected is not None and scenario_hash(scenario) != expected:
+        raise UserError(
+            f"{path}: changed since the run (it is not the scenario {MANIFEST} says the "
+            "results were made with): its results would be explained by another scenario; "
+            f"put the run's own {SCENARIO} back, or run the changed one: dealsim run {path}"
+        )
+    return scenario
+
+
 def read_summary(folder: Path) -> dict:
     """The summary of a results folder, or a clear error if it is not one."""
     path = existing_folder(folder) / SUMMARY

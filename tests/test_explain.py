@@ -127,3 +127,32 @@ def test_cli_explain(cli, equipment_run: Path, tmp_path: Path):
     missing = CliRunner().invoke(cli, ["explain", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
     assert "no such folder" in missing.stderr and str(tmp_path / "nothing") in missing.stderr
+
+
+def test_a_scenario_changed_after_the_run_is_not_trusted(cli, equipment_run, tmp_path):
+    """explain re-ran whatever scenario.toml held (another scenario's counterfactuals printed
+    against this run's summary), and report described it as this run's."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(equipment_run, folder)
+    scenario = folder / "scenario.toml"
+    scenario.write_text(
+        scenario.read_text(encoding="utf-8").replace("funded_share = ", "funded_share = 0.1 #"),
+        encoding="utf-8",
+    )  # still a valid scenario, not the run's
+    result = CliRunner().invoke(cli, ["explain", str(folder), "-n", "2", "-j", "1"])
+    assert result.exit_code == 2 and "changed since the run" in result.stderr, result.output
+    report = tmp_path / "r.html"
+    assert CliRunner().invoke(cli, ["report", str(folder), "-o", str(report)]).exit_code == 0
+    assert "changed since the run" in report.read_text(encoding="utf-8")
+    # Nor can a command write over it: fit's -o, an export's -o (even with --force).
+    forecast = folder / "forecast.csv"
+    for args in (
+        ["fit", "history.csv", "--as-of", "2020-01-01", "-o", str(scenario), "--force"],
+        ["export-history", str(folder), "-o", str(forecast), "--force"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and "a file of the dealsim results folder" in result.stderr
+    shutil.copy(equipment_run / "scenario.toml", scenario)  # the run's own: trusted again
+    assert CliRunner().invoke(cli, ["explain", str(folder), "-n", "2", "-j", "1"]).exit_code == 0

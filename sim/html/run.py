@@ -407,13 +407,13 @@ def provenance(summary: dict, manifest: dict) -> list[tuple[str, str]]:
 def scenario_words(folder: Path, manifest: dict) -> tuple[dict | None, str | None]:
     """The scenario in plain words from the run's scenario.toml, or why it cannot be told."""
     from sim.html.scenario_words import describe
-    from sim.scenario import load_scenario
+    from sim.results import run_scenario
 
     path = Path(folder) / SCENARIO
     if not path.is_file():
         return None, f"{path.name} is not in the folder, so the scenario cannot be described."
     try:
-        scenario = load_scenario(path)
+        scenario = run_scenario(folder)
     except UserError as exc:
         return None, f"{path.name} could not be read: {exc}"
     return describe(scenario, manifest.get("pipeline")), None
