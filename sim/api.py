@@ -324,11 +324,11 @@ def _what_if(sets: dict, pipeline: PipelineSource | None, scenario: Scenario) ->
 
 def _folder_name(scenario: Scenario, label: dict | None) -> str:
     """The name part of the default folder: the scenario, and the what-if if there is one."""
-    from sim.stage_keys import name_slug
+    from sim.stage_keys import cut_slug, name_slug
     from sim.whatif import folder_part
 
     part = folder_part(label)
-    name = name_slug(scenario.name)
+    name = cut_slug(name_slug(scenario.name), 100)  # the what-if's part stays whole after it
     return f"{name}-{part}" if part else name
 
 

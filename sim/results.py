@@ -43,9 +43,16 @@ SUMMARY_KEYS = (
 )  # fmt: skip  # the day-0 deals of a run started from a CRM export
 
 
+#: The longest name part of a default results folder: a name of 200 Cyrillic letters is some
+#: 400 ASCII ones once spelt out, past the 255 a file system allows a name.
+FOLDER_NAME_MAX = 180
+
+
 def default_output_dir(scenario_name: str, now: dt.datetime | None = None) -> Path:
+    from sim.stage_keys import cut_slug
+
     now = now or dt.datetime.now()
-    return Path("results") / f"{scenario_name}-{now:%Y%m%d-%H%M%S}"
+    return Path("results") / f"{cut_slug(scenario_name, FOLDER_NAME_MAX)}-{now:%Y%m%d-%H%M%S}"
 
 
 def check_output_dir(path: Path, force: bool, unique: bool = False, inputs=()) -> None:

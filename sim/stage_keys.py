@@ -45,3 +45,12 @@ def name_slug(text: str, fallback: str = "scenario") -> str:
     the slug keeps them ASCII and free of path separators. ``fallback`` when nothing is left.
     """
     return "-".join(key_words(text)) or fallback
+
+
+def cut_slug(slug: str, limit: int) -> str:
+    """``slug`` if it fits in ``limit`` characters, else cut at its last word boundary within
+    them (if any) and ending in ``-etc``: at most ``limit + 4`` characters (a folder's name must
+    fit the file system's 255 bytes; the files inside hold the whole name)."""
+    if len(slug) <= limit:
+        return slug
+    return slug[:limit].rsplit("-", 1)[0] + "-etc"

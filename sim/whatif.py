@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sim.overrides import format_sets, value_text
+from sim.stage_keys import cut_slug
 
 __all__ = ["KEY", "banner", "folder_part", "short_label", "what_if"]
 
@@ -88,8 +89,7 @@ def folder_part(info: Mapping | None) -> str | None:
     if info.get("pipeline"):
         words += ["pipeline", Path(info["pipeline"]["file"]).stem]
     slug = "-".join(w for w in (_slug(word) for word in words) if w)
-    if len(slug) > FOLDER_PART_MAX:
-        slug = slug[:FOLDER_PART_MAX].rsplit("-", 1)[0] + "-etc"
+    slug = cut_slug(slug, FOLDER_PART_MAX)
     return f"whatif-{slug}" if slug else "whatif"
 
 

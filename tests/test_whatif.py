@@ -145,3 +145,17 @@ def test_trace_of_a_changed_scenario_is_labelled(tmp_path: Path, capsys, request
     assert main([*args, "--force"]) == 0  # the base case: not a word of it
     assert "WHAT-IF" not in capsys.readouterr().out
     assert "what-if" not in all_text(kept[1]).lower()
+
+
+def test_a_long_name_in_another_script_still_makes_a_folder(tmp_path, monkeypatch):
+    """60 Cyrillic letters (a valid name) spell out as 240 ASCII ones: with the time and a
+    what-if the default folder's name passed 255 bytes, and run refused its own name."""
+    from sim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    name = "Щ" * 60
+    argv = ["run", "equipment", "-n", "2", "-j", "1", "--no-plots", "--set", f'name="{name}"']
+    assert main([*argv, "--set", "deals.arrivals_per_month=3"]) == 0
+    (folder,) = (tmp_path / "results").iterdir()
+    assert len(folder.name) <= 255 and folder.name.startswith("shchshch")
+    assert "-etc-whatif-name-deals.arrivals_per_month-3-" in folder.name  # the what-if whole
