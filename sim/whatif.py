@@ -27,6 +27,10 @@ FOLDER_PART_MAX = 64
 TITLE_LABEL_MAX = 60
 
 
+#: Scenario keys that change how a run is made or named, not what it assumes.
+NOT_ASSUMPTIONS = frozenset({"seed", "replications", "name", "description"})
+
+
 def what_if(
     sets: Mapping[str, object] | None,
     pipeline: Path | str | None = None,
@@ -45,7 +49,9 @@ def what_if(
     """
     from sim.comparison import jsonable  # dates as ISO text, as in comparison.json
 
-    sets = dict(sets or {})
+    # How the run is made and called is no assumption: `--set seed=7` is the base case run on
+    # another seed, as `--seed 7` is (the summary says which seed ran).
+    sets = {k: v for k, v in (sets or {}).items() if str(k).strip() not in NOT_ASSUMPTIONS}
     if not sets and pipeline is None:
         return None
     parts = [format_sets(sets)] if sets else []

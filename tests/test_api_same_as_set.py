@@ -44,7 +44,8 @@ def test_simulate_refuses_a_keyword_and_a_set_that_disagree(small_file, keywords
 def test_simulate_runs_and_labels_a_keyword_and_a_set_that_agree(small_file):
     result = sim.simulate(small_file, sets={"seed": 7}, seed=7, replications=2, write=False)
     assert result.summary["seed"] == result.manifest["seed"] == 7
-    assert result.summary["what_if"]["sets"] == {"seed": 7}
+    # The base case on another seed, not a what-if (no "WHAT-IF, not the base case" banner).
+    assert "what_if" not in result.summary
 
 
 def test_compare_and_sweep_refuse_a_keyword_and_a_set_that_disagree(small_file):
@@ -64,7 +65,7 @@ def test_compare_and_sweep_refuse_a_keyword_and_a_set_that_disagree(small_file):
 
 def test_compare_runs_a_set_seed_that_every_scenario_shares(small_file):
     result = sim.compare(small_file, small_file, sets={"seed": 5}, seed=5, replications=2, **FAST)
-    assert result.seed == 5 and result.what_if["sets"] == {"seed": 5}
+    assert result.seed == 5 and result.what_if is None
 
 
 def test_a_seed_or_replications_of_one_side_only_is_refused(small_file):

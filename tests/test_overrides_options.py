@@ -66,8 +66,9 @@ def test_an_option_and_a_set_that_agree_run_and_label_the_seed_that_ran(small_fi
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert summary["seed"] == manifest["seed"] == summary["what_if"]["sets"]["seed"] == 7
-    assert "seed 7" in result.stdout and "seed=7" in result.stdout
+    assert summary["seed"] == manifest["seed"] == 7
+    assert "seed 7" in result.stdout and "what_if" not in summary  # the base case, reseeded
+    assert "WHAT-IF" not in result.output
 
 
 def test_an_option_alone_or_a_set_alone_is_no_conflict(small_file, tmp_path):

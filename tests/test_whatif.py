@@ -158,4 +158,11 @@ def test_a_long_name_in_another_script_still_makes_a_folder(tmp_path, monkeypatc
     assert main([*argv, "--set", "deals.arrivals_per_month=3"]) == 0
     (folder,) = (tmp_path / "results").iterdir()
     assert len(folder.name) <= 255 and folder.name.startswith("shchshch")
-    assert "-etc-whatif-name-deals.arrivals_per_month-3-" in folder.name  # the what-if whole
+    assert "-etc-whatif-deals.arrivals_per_month-3-" in folder.name  # the what-if whole
+
+
+def test_how_a_run_is_made_or_named_is_no_what_if():
+    from sim.whatif import what_if
+
+    assert what_if({"seed": 7, "replications": 5, "name": "x", "description": "y"}) is None
+    assert what_if({"seed": 7, "budget.funded_share": 0.3})["sets"] == {"budget.funded_share": 0.3}
