@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from sim.cli_data import DURATIONS_OPTION, HALF_LIFE_OPTION, _as_of, _pairs, _user_errors
+from sim.cli_data import (
+    DURATIONS_OPTION,
+    HALF_LIFE_OPTION,
+    _as_of,
+    _user_errors,
+    stage_map_option,
+)
 from sim.cli_options import FOLDER_HELP, OutputPath, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
 from sim.errors import UserError
@@ -167,7 +173,7 @@ def backtest_command(
     folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
     check_output_dir(folder, force, inputs=input_files(history, scenario))
     hist = read_history(
-        history, mapping=parse_mapping(maps), stage_map=_pairs(stage_maps, "--stage-map")
+        history, mapping=parse_mapping(maps), stage_map=stage_map_option(stage_maps)
     )
     options = BacktestOptions(
         until=end,

@@ -55,6 +55,26 @@ def _as_of(text: str, date_format: str | None = None) -> dt.date | dt.datetime:
     return instant if instant is not None else day
 
 
+def stage_map_option(values: tuple[str, ...]) -> dict[str, str]:
+    """``--stage-map CRM=NAME``: NAME a stage key or an outcome, said here and not as a
+    fitted scenario that fails its own validation."""
+    import re
+
+    from sim.scenario import STAGE_KEY_PATTERN
+
+    out = _pairs(values, "--stage-map")
+    for crm, name in out.items():
+        if not re.match(STAGE_KEY_PATTERN, name):
+            lower = name.lower()
+            hint = f"; did you mean {crm}={lower}?" if re.match(STAGE_KEY_PATTERN, lower) else ""
+            raise UserError(
+                f"--stage-map {crm}={name}: {name!r} is not a stage key (lower-case letters, "
+                "digits, _ and -, starting with a letter) nor an outcome (won, lost, "
+                f"no_decision, dormant){hint}"
+            )
+    return out
+
+
 def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
     """``--outcome NAME=won``: CRM outcome spellings in any language."""
     from sim.crm import OUTCOMES
@@ -219,7 +239,7 @@ def fit_command(
         hist = read_history(
             history,
             mapping=parse_mapping(maps),
-            stage_map={**_pairs(stage_maps, "--stage-map"), **_outcomes(outcomes)},
+            stage_map={**stage_map_option(stage_maps), **_outcomes(outcomes)},
             options=options,
         )
     require_currency(hist, currency)  # before the fit: a run of it would say EUR otherwise

@@ -162,11 +162,15 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
+#: What a stage's name (its key in exits, --set and the CRM's --stage-map) may be.
+STAGE_KEY_PATTERN = r"^[a-z][a-z0-9_-]*$"
+
+
 class Stage(_Model):
     """One active buying stage: how long a visit lasts and where the deal goes next."""
 
     name: str = Field(
-        pattern=r"^[a-z][a-z0-9_-]*$",
+        pattern=STAGE_KEY_PATTERN,
         max_length=MAX_NAME_LENGTH,
         description="Identifier used in exits etc.",
     )

@@ -8,6 +8,8 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from sim.cli import main
 
 DATA = Path(__file__).parent / "data"
@@ -100,3 +102,19 @@ def test_a_stage_with_no_visit_by_as_of_is_left_out_and_said(tmp_path, capsys):
     text = fitted.read_text(encoding="utf-8")
     assert f"# Note: {said}" in text
     assert tomllib.loads(text)["crm"]["stage_map"] == {"qualify": "qualify"}
+
+
+@pytest.mark.parametrize("command", [["fit"], ["backtest", "--until", "2017-12-31"]])
+def test_a_stage_map_to_no_stage_key_is_named_as_the_option(command, tmp_path):
+    """'Won' failed the fitted scenario's own validation ("stages.Won.name: ... pattern")."""
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    args = [command[0], str(MAVEN), "--as-of", "2017-09-30", *command[1:], "--stage-map",
+            "Engaging=Won", "-o", str(tmp_path / "out.toml")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "--stage-map Engaging=Won: 'Won' is not a stage key" in result.stderr
+    assert "did you mean Engaging=won?" in result.stderr
+    assert list(tmp_path.iterdir()) == []
