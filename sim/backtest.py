@@ -444,6 +444,12 @@ def run_backtest(
     currency = history.currency or ""
     if options.scenario is not None:
         currency = options.scenario.currency
+        if not history.currency:  # an assumption the user did not write: said
+            notes.append(
+                f"the history's amounts name no currency: its won value is read as the "
+                f"scenario's {currency} (dealsim converts none; a history in another currency "
+                "would be scored against the scenario's amounts as if it were)"
+            )
     return Backtest(history.source, options, results, currency, notes)
 
 

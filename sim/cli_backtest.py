@@ -90,8 +90,9 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 )
 @click.option(
     "--scenario",
-    type=click.Path(path_type=Path),
-    help="Backtest this scenario (with [crm.stage_map]) instead of fitting at each cut-off.",
+    metavar="SCENARIO",
+    help="Backtest this scenario (a bundled name or a TOML file, with [crm.stage_map]) instead "
+    "of fitting at each cut-off.",
 )
 @click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD", help="Name a column.")
 @click.option(
@@ -154,9 +155,9 @@ def backtest_command(
     from sim.backtest_report import table, to_dict, write
     from sim.cli import _Progress
     from sim.crm import read_history
+    from sim.overrides import resolve_scenario
     from sim.pipeline import parse_mapping
     from sim.results import check_output_dir, default_output_dir, input_files
-    from sim.scenario import load_scenario
 
     check_report_path(report, force)
     end = _one_date(until, "--until")
@@ -175,6 +176,13 @@ def backtest_command(
     hist = read_history(
         history, mapping=parse_mapping(maps), stage_map=stage_map_option(stage_maps)
     )
+    planned = resolve_scenario(scenario)[0] if scenario is not None else None
+    if planned is not None and hist.currency and planned.currency != hist.currency:
+        raise UserError(
+            f"--scenario {scenario} counts money in {planned.currency}, but {history}'s amounts "
+            f"are in {hist.currency}: its won value would be scored against the history's in "
+            "another currency (dealsim converts none); set the scenario's currency"
+        )
     options = BacktestOptions(
         until=end,
         replications=replications,
@@ -182,7 +190,7 @@ def backtest_command(
         parameter_uncertainty=not no_parameter_uncertainty,
         durations=durations,
         half_life=half_life,
-        scenario=load_scenario(scenario) if scenario is not None else None,
+        scenario=planned,
         fidelity=fidelity,
         months_ahead=months_ahead,
     )

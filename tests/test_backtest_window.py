@@ -140,3 +140,20 @@ def test_as_of_days_with_every_month_are_cut_offs_besides_its_month_ends():
         dt.date(2021, 5, 31),
         dt.date(2021, 6, 30),
     ]
+
+
+def test_a_scenario_in_another_currency_than_the_history_is_refused(tmp_path):
+    """--scenario equipment (EUR) over a history in USD scored USD wins as EUR."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "deal_id,stage,entered_at,amount\nD1,work,2021-01-05,$1000\nD1,won,2021-02-05,$1000\n"
+        "D2,work,2021-03-05,$2000\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "bt"
+    args = ["backtest", str(history), "--as-of", "2021-03-01", "--until", "2021-04-30",
+            "--scenario", "equipment", "-n", "2", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "--scenario equipment counts money in EUR" in result.stderr and "in USD" in result.stderr
+    assert not out.exists()
