@@ -1045,9 +1045,12 @@ class _PipelineRows:
 
     def _created(self, row: int, line: int, cells: list[str]) -> dt.datetime:
         created = _date_cell(self.table, row, line, cells, self.cols.get("created"), self.day_first)
+        # The age is read even beside a created date: "-5" or "abc" there says the column is
+        # not what it is taken for. (Not compared with the date: an export's age counts to its
+        # own day, which --as-of may not be.)
+        age = _days_cell(self.table, row, line, cells, self.cols.get("age_days"))
         if created is not None:
             return created
-        age = _days_cell(self.table, row, line, cells, self.cols.get("age_days"))
         if not math.isnan(age):
             self.assumed["created_from_age"] += 1
             return _midnight(self.as_of) - dt.timedelta(days=age)

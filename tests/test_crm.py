@@ -331,3 +331,18 @@ def test_a_deal_without_an_amount_is_said_to_take_the_scenarios(tmp_path):
     assert math.isnan(deals[0].amount) and deals[1].amount == 500
     said = [note for note in deals.notes if "no amount" in note]
     assert said == ["1 deal(s) with no amount ('D1'): valued at the scenario's amount distribution"]
+
+
+def test_a_bad_age_beside_a_created_date_is_a_problem_of_its_row(tmp_path):
+    """'-5' and 'abc' in age_days were ignored without a word whenever a created date stood by."""
+    path = tmp_path / "ages.csv"
+    path.write_text(
+        "deal_id,stage,amount,created,age_days\nX1,qualify,10,2024-01-02,-5\n"
+        "X2,qualify,10,2024-01-02,abc\nX3,qualify,10,2024-01-02,12\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError) as caught:
+        read_pipeline(path, stages=STAGES, as_of=AS_OF)
+    said = str(caught.value)
+    assert "row 1 (line 2), column 'age_days': '-5' is not a number of days" in said
+    assert "row 2 (line 3), column 'age_days': 'abc'" in said and "row 3" not in said
