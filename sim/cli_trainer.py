@@ -39,18 +39,24 @@ def _with_sets(scenario, sets, pipeline):
 
 
 def _scenario_for(scenario, sets, pipeline):
-    """The scenario as ``run`` would see it: ``--set`` changes applied, and with ``--pipeline``
-    the CRM's open deals as its day-0 pipeline (counted by stage: see
-    ``sim.pipeline.pipeline_as_counts``, whose note goes to stderr)."""
+    """The scenario and day-0 deals as ``run`` would see them: ``--set`` changes applied, and
+    with ``--pipeline`` the scenario moved to the export day and the CRM's open deals, each
+    with its age in stage and its amount (None without)."""
     loaded = _with_sets(scenario, sets, pipeline)
     if pipeline is None:
-        return loaded
-    from sim.pipeline import pipeline_as_counts
+        return loaded, None
+    from sim.pipeline import apply_pipeline
 
-    loaded, note = pipeline_as_counts(loaded, pipeline)
-    if not quiet():
-        click.echo(f"Day-0 pipeline: {note}", err=True)
-    return loaded
+    moved, initial = apply_pipeline(loaded, pipeline)
+    echo_day0_pipeline(
+        {
+            "open_deals": len(initial.ids),
+            "source": initial.source,
+            "as_of": moved.start_date.isoformat(),
+            "closed_deals_skipped": initial.skipped_closed,
+        }
+    )
+    return moved, initial
 
 
 def _what_if_label(sets, pipeline, scenario) -> str | None:
@@ -148,13 +154,9 @@ def trace_command(
 
         check_report_file(report, force)
     listed = parse_deal_list(more)
+    loaded, initial = _scenario_for(scenario, sets, pipeline)
     stories = find_stories(
-        _scenario_for(scenario, sets, pipeline),
-        listed,
-        deal=deal,
-        pick=pick,
-        replication=replication,
-        seed=seed,
+        loaded, listed, deal=deal, pick=pick, replication=replication, seed=seed, pipeline=initial
     )
     for note in (repeated_deals_note(listed), replication_note(stories[0])):
         if note and not quiet():

@@ -17,7 +17,7 @@ import numpy as np
 from sim.crm import ReadOptions, read_pipeline
 from sim.errors import UserError
 from sim.model import InitialPipeline
-from sim.scenario import Scenario, _key_parts, scenario_from_dict
+from sim.scenario import Scenario, _key_parts
 
 
 @dataclass(frozen=True)
@@ -150,32 +150,3 @@ def pipeline_csv(scenario: Scenario, initial: InitialPipeline) -> str:
             f"{quoted},{names[state]},{'' if amount != amount else amount},{made},{entered}"
         )
     return "\n".join(lines) + "\n"
-
-
-def pipeline_as_counts(scenario: Scenario, source: PipelineSource) -> tuple[Scenario, str]:
-    """The scenario moved to the export day with the export's open deals as ``deals.initial``
-    counts by stage, and a sentence saying what that leaves out.
-
-    For the commands whose engine entry point takes a scenario only (``trace``):
-    the deals start their stage afresh at day 0 and are valued at the scenario's amount, where
-    ``run --pipeline`` keeps each deal's age in stage and its own amount.
-    """
-    moved, initial = apply_pipeline(scenario, source)
-    names = [*scenario.stage_names, "dormant"]
-    counts: dict[str, int] = {}
-    dormant = 0
-    for state in initial.states.tolist():
-        if names[state] == "dormant":
-            dormant += 1
-        else:
-            counts[names[state]] = counts.get(names[state], 0) + 1
-    data = moved.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["deals"]["initial"] = counts
-    counted = scenario_from_dict(data, source=f"{scenario.name} with {source.path}")
-    note = (
-        f"{sum(counts.values())} open deals from {source.path} as of {moved.start_date} "
-        f"({initial.skipped_closed} closed deals skipped), counted by stage: they start their "
-        "stage afresh at day 0, valued at the scenario's amount (run --pipeline keeps each "
-        "deal's age and amount)" + (f"; {dormant} dormant deals left out" if dormant else "")
-    )
-    return counted, note

@@ -21,7 +21,7 @@ import numpy as np
 from sim.calendar import next_release
 from sim.engine import simulate_replication
 from sim.errors import UserError
-from sim.model import CAUSES, Model, compile_scenario
+from sim.model import CAUSES, InitialPipeline, Model, compile_scenario
 from sim.palette import DORMANT_COLOR
 from sim.palette import stage_colors as palette_colors
 from sim.records import ReplicationRecords
@@ -211,6 +211,7 @@ def find_story(
     pick: str | None = None,
     replication: int | None = None,
     seed: int | None = None,
+    pipeline: InitialPipeline | None = None,
 ) -> Story:
     """Run a replication and return the story of one deal.
 
@@ -221,10 +222,14 @@ def find_story(
             no deal is given.
         replication: which replication (default: the first of 0..SEARCH-1 with a match).
         seed: default: the scenario's.
+        pipeline: the day-0 deals of a CRM export (``sim.pipeline.apply_pipeline``), each
+            with its age in stage and its amount, as ``run --pipeline`` starts from them.
     """
     if deal is not None and pick is not None:
         raise UserError(f"--deal and --{pick} cannot be used together: choose one")
-    scenario, model, seed = _prepare(scenario, seed, replication, searching=deal is None)
+    scenario, model, seed = _prepare(
+        scenario, seed, replication, searching=deal is None, pipeline=pipeline
+    )
     if deal is not None:
         rep = 0 if replication is None else replication
         records = run_with_events(model, seed, rep)
@@ -255,6 +260,7 @@ def _prepare(
     seed: int | None,
     replication: int | None,
     searching: bool = False,
+    pipeline: InitialPipeline | None = None,
 ) -> tuple[Scenario, Model, int]:
     """The scenario loaded and compiled, and the seed, once the options are checked."""
     if not isinstance(scenario, Scenario):
@@ -264,7 +270,7 @@ def _prepare(
         raise UserError(f"--seed: {seed} is outside 0..{MAX_SEED}")
     if replication is not None and replication < 0:
         raise UserError(f"--replication: {replication} must be >= 0")
-    model = compile_scenario(scenario)
+    model = compile_scenario(scenario, pipeline)
     # A story is told from one replication, on the SimPy engine with its event log, or from up
     # to SEARCH of them when a pick is looked for (``searching``): a book of millions of deals
     # is refused as a run of that many replications would be.
@@ -280,8 +286,9 @@ def find_stories(
     pick: str | None = None,
     replication: int | None = None,
     seed: int | None = None,
+    pipeline: InitialPipeline | None = None,
 ) -> list[Story]:
-    """The stories ``dealsim trace`` tells and draws.
+    """The stories ``dealsim trace`` tells and draws (``pipeline``: as :func:`find_story`).
 
     With ``deals`` alone, exactly those deals of one replication (default 0), in the order
     given, each once. With ``deal`` or ``pick`` too, that story comes first (its replication is
@@ -290,10 +297,12 @@ def find_stories(
     """
     deals = list(dict.fromkeys(deals))  # each deal once, in the order given
     if deals and deal is None and pick is None:
-        scenario, model, seed = _prepare(scenario, seed, replication)
+        scenario, model, seed = _prepare(scenario, seed, replication, pipeline=pipeline)
         records = run_with_events(model, seed, 0 if replication is None else replication)
         return _deal_stories(scenario, model, seed, records, deals)
-    story = find_story(scenario, deal=deal, pick=pick, replication=replication, seed=seed)
+    story = find_story(
+        scenario, deal=deal, pick=pick, replication=replication, seed=seed, pipeline=pipeline
+    )
     return [story, *stories_of(story, [d for d in deals if d != story.deal])]
 
 
@@ -563,6 +572,16 @@ def _wait_length(days: float) -> str:
     return "1 day" if round(days) == 1 else _duration(days)
 
 
+def _from_the_crm(model: Model, deal: int, amount: str) -> str:
+    """', 213 days in it already (CRM deal A, 1k EUR)' for a deal of a CRM export (its
+    remaining time there is drawn given that it has lasted that long), else ' (1k EUR)'."""
+    initial = model.initial
+    age = float(initial.age_in_stage[deal]) if deal < len(initial.age_in_stage) else 0.0
+    so_far = f", {age:.0f} days in it already" if age > 0 else ""
+    crm = f"CRM deal {initial.ids[deal]}, " if deal < len(initial.ids) else ""
+    return f"{so_far} ({crm}{amount})"
+
+
 def story_lines(story: Story) -> list[tuple[float, str]]:
     """The deal's events as (day, plain sentence) pairs, ending with the outcome or the horizon."""
     model = story.model
@@ -572,11 +591,12 @@ def story_lines(story: Story) -> list[tuple[float, str]]:
         _, day, kind, src, dst, cause = event
         day = float(day)
         if kind == "created":
+            amount = money(story.amount, story.scenario.currency)
             if story.deal < len(model.initial_states):
                 text = f"Already in the pipeline at the start: {story.label(dst)}"
+                text += _from_the_crm(model, story.deal, amount)
             else:
-                text = f"New enquiry: enters {story.label(dst)}"
-            text += f" ({money(story.amount, story.scenario.currency)})"
+                text = f"New enquiry: enters {story.label(dst)} ({amount})"
         elif kind == "move":
             if dst >= model.won:
                 continue  # told by the close event that follows

@@ -53,3 +53,28 @@ def test_bad_pipeline_options_on_trace_and_weighted_are_exit_2(tmp_path, capsys)
         bad = [command, path, "--pipeline", str(EXPORTS / "all_ambiguous.csv")]
         assert main(bad) == 2
         assert "--date-format" in capsys.readouterr().err
+
+
+def test_trace_tells_the_crm_deal_that_run_simulates(tmp_path, capsys):
+    """trace started each CRM deal afresh at the scenario's amount ("A (317 EUR)" for a deal
+    exported at 1000 EUR), so its story was not the one `run --pipeline` simulates."""
+    import csv
+    import datetime as dt
+
+    path = scenario(tmp_path)
+    out = tmp_path / "run"
+    argv = [path, "-n", "2", "-j", "1", "--seed", "4", "--no-plots", "-o", str(out), *PIPEDRIVE]
+    assert main(["run", *argv]) == 0
+    with (out / "deals.csv").open(encoding="utf-8", newline="") as fh:
+        deals = [d for d in csv.DictReader(fh) if d["replication"] == "0"]
+    capsys.readouterr()
+    for deal in deals:
+        assert main(["trace", path, "--deal", deal["deal"], "--seed", "4", *PIPEDRIVE]) == 0
+        text = " ".join(capsys.readouterr().out.split())  # unwrapped
+        amount = float(deal["amount"])
+        assert f"CRM deal {deal['crm_id']}," in text
+        assert f"{amount / 1000:.3g}k EUR" in text or f"{amount:.3g} EUR" in text
+        if deal["closed_day"]:  # closed on the day run says
+            day = dt.date(2024, 4, 15) + dt.timedelta(days=int(float(deal["closed_day"])))
+            closing = text.split(f"{day.isoformat()} ", 1)[1]  # the line of that day
+            assert closing.startswith(("Contract signed: WON", "LOST", "NO DECISION")), text
