@@ -62,9 +62,10 @@ def _chance(row: dict, replications: int) -> str:
 
 def _chance_cells(row: dict, replications: int) -> list[str]:
     """A probability with its uncertainty; at 0 or 1 the standard error says nothing, so give
-    the one-sided 95% bound instead (the rule of three: 3 / replications)."""
+    the exact one-sided 95% bound instead (Clopper-Pearson, 1 - 0.05 ** (1 / replications):
+    the rule of three's 3 / replications for many, but below 100% for few: 63.2% for 3)."""
     p = row["probability"]
-    bound = 100 * min(1.0, 3 / replications)
+    bound = 100 * (1 - 0.05 ** (1 / replications))
     if p == 0:
         return [f"{0:.1f}%", f"(below {bound:.1f}% at 95% confidence)"]
     if p == 1:

@@ -79,3 +79,21 @@ def test_a_number_beyond_floating_point_is_named_as_typed(tmp_path):
         assert "is not a finite number" in result.stderr
         assert repr(args[args.index("-o") - 1]) in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chance_of_zero_or_one_gets_the_exact_one_sided_bound():
+    """The rule of three gave "below 100.0%" for 3 replications: no bound at all."""
+    from scipy.stats import beta
+
+    from sim.report import _chance_cells
+
+    for n in (3, 20, 400):
+        exact = 100 * beta.ppf(0.95, 1, n)  # Clopper-Pearson's upper bound for 0 of n
+        assert _chance_cells({"probability": 0.0}, n) == [
+            "0.0%",
+            f"(below {exact:.1f}% at 95% confidence)",
+        ]
+        assert (
+            _chance_cells({"probability": 1.0}, n)[1]
+            == f"(above {100 - exact:.1f}% at 95% confidence)"
+        )
