@@ -821,6 +821,8 @@ def _format_loc(loc: tuple[str | int, ...], data: Any) -> tuple[str, Any]:
 def _short(value: Any, limit: int = 80) -> str:
     """A value as the user wrote it, cut short: a 1 MB name is not echoed back whole."""
     # A text's own length, not its repr's (the quotes are ours).
+    if isinstance(value, dt.date | dt.time):  # as TOML writes it, not datetime.date(2027, 1, 1)
+        return value.isoformat()
     return _cut_text(repr(value), limit, 20, len(value) if isinstance(value, str) else None)
 
 

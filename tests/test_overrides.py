@@ -137,6 +137,8 @@ def test_format_sets_reads_like_the_command_line():
         ("deals.amount=5", ["deals.amount", "expected a table of keys", "got 5"]),
         # A stage made a value lost its name, and was named by its index (stages.0).
         ("stages.need=5", ["--set stages.need:", "an entry of stages", "stages.need.KEY=VALUE"]),
+        # As TOML writes a date, not Python's datetime.date(2027, 1, 1).
+        ("stages.need.duration=2027-01-01", ["stages.need.duration", "got 2027-01-01"]),
     ],
 )
 def test_bad_set_names_the_file_and_the_key(small_file, text, needles):
