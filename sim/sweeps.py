@@ -297,6 +297,13 @@ def prepare_sweep(
         raise UserError(f"sweep: {parameter} is both swept and set with --set")
     refuse_shared_key(parameter, f"sweep: {parameter} cannot be swept")
     labels = list(labels) if labels is not None else [value_text(v) for v in values]
+    for j, value in enumerate(values):  # each value runs once: a repeat is a typo, or a waste
+        twice = next((i for i in range(j) if values[i] == value), None)
+        if twice is not None:
+            raise UserError(
+                f"sweep: {parameter} takes the value {labels[twice]} twice ({labels[twice]} and "
+                f"{labels[j]}); give each value once"
+            )
     arms = []
     for value, label in zip(values, labels, strict=True):
         changed, path = resolve_scenario(scenario, {**sets, parameter: value})

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from sim.errors import UserError
+from sim.plural import counted
 
 #: Share of the word votes that must agree before a code page is chosen.
 AGREEMENT = 0.9
@@ -134,9 +135,9 @@ def _code_page(data: bytes, source: str) -> Decoded:
             cyrillic += 1
     votes = cyrillic + latin
     if votes and cyrillic >= AGREEMENT * votes:
-        return _decode_as(data, source, "cp1251", how=f"{cyrillic} words in Cyrillic")
+        return _decode_as(data, source, "cp1251", how=f"{counted(cyrillic, 'word')} in Cyrillic")
     if votes and latin >= AGREEMENT * votes:
-        return _decode_as(data, source, "cp1252", how=f"{latin} words in accented Latin")
+        return _decode_as(data, source, "cp1252", how=f"{counted(latin, 'word')} in accented Latin")
     raise UserError(
         f"{source}: not UTF-8, and the words do not tell whether it is cp1251 (Cyrillic Windows) "
         f"or cp1252 (Western Windows): {cyrillic} words look Cyrillic, {latin} look accented "

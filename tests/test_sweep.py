@@ -125,6 +125,7 @@ def test_cli_sweep_json_and_words(small_file, tmp_path):
         (["horizon_days=200,365"], "horizon_days=200: 200 days from"),
         (["start_date=2027-01-01,2027-06-01"], "simulate different periods"),
         (["currency=EUR,USD"], "different currencies"),
+        (["budget.funded_share=0.2,0.3,0.20"], "takes the value 0.2 twice (0.2 and 0.20)"),
     ],
 )
 def test_cli_sweep_bad_input_is_exit_2_without_a_folder(small_file, tmp_path, sets, needle):
