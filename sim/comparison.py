@@ -260,6 +260,11 @@ def prepare_arms(
             )
         base, path = resolve_scenario(refs[0])
         changed, _ = resolve_scenario(refs[0], sets)
+        if changed == base:  # both sides one scenario: a difference of exactly 0, by design
+            raise UserError(
+                f"compare: --set {format_sets(sets)} changes nothing in {base.name} (it already "
+                "holds that value): both sides would be the same scenario"
+            )
         arms = [
             Arm(base.name, base, path),
             Arm(f"{base.name} ({format_sets(sets)})", changed, path, sets),

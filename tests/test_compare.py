@@ -303,3 +303,9 @@ def test_compare_with_an_as_of_puts_every_scenario_on_that_day(tmp_path):
     assert result.exit_code == 0, result.stderr
     plain = invoke(*args, "-o", tmp_path / "d")  # without it, two periods: refused
     assert plain.exit_code == 2 and "different periods" in plain.stderr
+
+
+def test_a_set_that_changes_nothing_is_refused(small_file):
+    """Two identical sides ran, and the table showed a difference of exactly 0 as a finding."""
+    with pytest.raises(sim.errors.UserError, match="changes nothing in"):
+        sim.compare(small_file, sets={"budget.funded_share": 0.4}, replications=2, jobs=1)
