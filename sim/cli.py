@@ -28,6 +28,7 @@ from sim.cli_options import (
     engine_line,
     engine_option,
     jobs_option,
+    refuse_other_kinds,
 )
 from sim.cli_options import pipeline_options as _pipeline_options
 from sim.cli_options import set_option as _set_option
@@ -461,7 +462,7 @@ def plot(folder):
     from sim.plots import draw_all
     from sim.results import read_summary
 
-    _refuse_other_kinds(folder)
+    refuse_other_kinds(folder, "plot redraws the figures of")
     summary = read_summary(folder)
     # Drawn aside, then renamed over the old figures: a symbolic link planted under a figure's
     # name is replaced, never written through.
@@ -469,21 +470,6 @@ def plot(folder):
         drawn = draw_all(summary, tmp)
     for path in drawn:
         click.echo(f"wrote {folder / path.name}")
-
-
-def _refuse_other_kinds(folder: Path) -> None:
-    """``plot`` redraws a run's figures only: a compare, sweep, sensitivity or backtest folder
-    is named as what it is, with the command that shows it (its figures are drawn with it)."""
-    from sim.html import KINDS
-
-    found = next(
-        (k for k in KINDS if k.name != "run" and (Path(folder) / k.marker).is_file()), None
-    )
-    if found is not None:
-        raise UserError(
-            f"{folder}: a {found.name} folder ({found.marker}), not a run: plot redraws the "
-            f"figures of a run folder (summary.json) only; dealsim report {folder} shows this one"
-        )
 
 
 @cli.command()

@@ -297,3 +297,20 @@ def jobs_option(func):
     return click.option(
         "-j", "--jobs", type=click.IntRange(min=1), callback=_cap_jobs, help=JOBS_HELP
     )(func)
+
+
+def refuse_other_kinds(folder: Path, does: str) -> None:
+    """A command that reads a run folder (``plot``, ``explain``) names a compare, sweep,
+    sensitivity or backtest folder as what it is, with the command that shows it; ``does``:
+    what the command does with a run folder ("plot redraws the figures of")."""
+    from sim.errors import UserError
+    from sim.html import KINDS
+
+    found = next(
+        (k for k in KINDS if k.name != "run" and (Path(folder) / k.marker).is_file()), None
+    )
+    if found is not None:
+        raise UserError(
+            f"{folder}: a {found.name} folder ({found.marker}), not a run: {does} a run folder "
+            f"(summary.json) only; dealsim report {folder} shows this one"
+        )

@@ -18,6 +18,7 @@ from sim.cli_options import (
     engine_option,
     jobs_option,
     pipeline_options,
+    refuse_other_kinds,
     set_option,
 )
 from sim.run_cost import force_option
@@ -201,6 +202,7 @@ def explain_command(folder, replications, jobs, no_counterfactuals, as_json, eng
         if not as_json and not quiet():
             click.echo(f"re-running: {step}", err=True)
 
+    refuse_other_kinds(folder, "explain re-runs")
     with connect(None if no_counterfactuals else scheduler) as executor:
         if jobs is None and executor is None:
             jobs = default_jobs()  # with a cluster: as many batches at once as it has workers

@@ -256,14 +256,17 @@ def test_team_waits_sentence_says_the_p90_is_over_every_deal_served():
 @pytest.mark.parametrize(
     "marker", ["comparison.json", "sweep.json", "sensitivity.json", "backtest.json"]
 )
-def test_plot_names_a_folder_of_another_kind(tmp_path, marker):
+@pytest.mark.parametrize(
+    ("command", "does"), [("plot", "plot redraws the figures of"), ("explain", "explain re-runs")]
+)
+def test_plot_and_explain_name_a_folder_of_another_kind(tmp_path, marker, command, does):
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / marker).write_text("{}", encoding="utf-8")
-    result = invoke("plot", folder)
+    result = invoke(command, folder)
     assert result.exit_code == 2
     text = " ".join(result.output.split())
-    assert f"({marker}), not a run: plot redraws the figures of a run folder" in text
+    assert f"({marker}), not a run: {does} a run folder" in text
     assert f"dealsim report {folder} shows this one" in text
     assert "no summary.json" not in text
 
