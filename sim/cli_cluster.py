@@ -27,5 +27,17 @@ def scheduler_option(func):
         metavar="ADDRESS",
         envvar=SCHEDULER_ENV,
         show_envvar=True,
+        callback=_no_empty_address,
         help=SCHEDULER_HELP,
     )(func)
+
+
+def _no_empty_address(ctx: click.Context, param: click.Parameter, value: str | None):
+    """``--scheduler ''`` ran on this machine without a word; an empty DEALSIM_SCHEDULER is the
+    usual way of leaving the variable unset, and means this machine."""
+    source = ctx.get_parameter_source(param.name)
+    if value is not None and not value.strip():
+        if source == click.core.ParameterSource.COMMANDLINE:
+            raise click.BadParameter("an empty address; give tcp://HOST:PORT, or leave it out")
+        return None
+    return value

@@ -295,3 +295,14 @@ def test_the_base_install_does_not_need_dask(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_an_empty_scheduler_is_refused_on_the_command_line_only(tmp_path, monkeypatch):
+    """--scheduler '' ran on this machine without a word; an empty variable means unset."""
+    path = write_small_file(tmp_path)
+    result = invoke("run", path, "-n", 4, "--scheduler", "", "-o", tmp_path / "never")
+    assert result.exit_code == 2 and "an empty address" in result.output
+    assert not (tmp_path / "never").exists()
+    monkeypatch.setenv("DEALSIM_SCHEDULER", "")
+    result = invoke("run", path, "-n", 4, "-j", 1, "--no-plots", "-o", tmp_path / "local")
+    assert result.exit_code == 0, result.output
