@@ -877,6 +877,24 @@ def _cut_line(line: str, limit: int = 300) -> str:
     return _cut_text(line, limit, 30)
 
 
+_GOT = re.compile(r"^(  .+?: )(.*) (\(got .*\))$")
+
+
+def _either(before: str, line: str) -> str | None:
+    """``headcount: Input should be greater than or equal to 0 or 'unlimited' (got -1)`` from
+    the two lines pydantic gives a value that fits no member of ``int | "unlimited"`` (the
+    same key, the same value); None for two problems of their own."""
+    first, second = _GOT.match(before), _GOT.match(line)
+    if not (first and second) or "\n" in line:
+        return None
+    if first.group(1) != second.group(1) or first.group(3) != second.group(3):
+        return None
+    said = second.group(2)
+    if said.startswith("Input should be "):
+        said = said[len("Input should be ") :]
+    return f"{first.group(1)}{first.group(2)} or {said} {first.group(3)}"
+
+
 def _validation_message(
     source: str, exc: ValidationError, data: Any, beyond: list[str] | None = None
 ) -> str:
@@ -893,6 +911,10 @@ def _validation_message(
             continue
         path, parent_tp = _format_loc(tuple(err["loc"]), data)
         msg = _error_message(err, parent_tp)
+        merged = _either(lines[-1], f"  {path}: {msg}") if lines and path else None
+        if merged is not None:  # one value, two members of a union: one problem
+            lines[-1] = merged
+            continue
         # whole-file checks (no path): each line already starts with its field path
         new = [f"  {path}: {line}" if path else f"  {line}" for line in msg.splitlines()]
         lines.extend(new)

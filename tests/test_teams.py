@@ -313,6 +313,9 @@ def write_team_scenario():
         ({"changes": [{"date": "2026-12-01", "headcount": 3}]}, "is not after start_date"),
         ({"priority": "loudest"}, "priority"),
         ({"headcount": "lots"}, "headcount"),
+        # One value, two members of int | "unlimited": one problem, not two that disagree.
+        ({"headcount": -1}, "(1 problem):\n  team.presales.headcount: Input should be greater "
+                            "than or equal to 0 or 'unlimited' (got -1)"),
     ],
 )  # fmt: skip
 def test_bad_team_sections_are_named_errors(tmp_path, write_team_scenario, change, message):
