@@ -202,13 +202,14 @@ def _walk_note(fit: InflowFit) -> str | None:
             f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month (p = "
             f"{fit.trend_p:.2g}): the month-to-month wander is taken at least as wide as that "
             f"drift, {fit.walk_sd:.3f} a month"
-            + ("" if fit.walk_estimated else f" (too few full months, {MIN_MONTHS_WALK} needed, "
-               "to estimate it)")
+            + ("" if fit.walk_estimated else " (too few pairs of consecutive full months with "
+               f"new deals, {MIN_MONTHS_WALK - 1} needed, to estimate it)")
         )  # fmt: skip
     if not fit.walk_estimated:
         return (
-            f"arrivals: fewer than {MIN_MONTHS_WALK} full months: the month-to-month wander of "
-            f"the rate is not estimated; a default of {DEFAULT_WALK_SD} a month is assumed"
+            f"arrivals: too few pairs of consecutive full months with new deals "
+            f"({MIN_MONTHS_WALK - 1} needed): the month-to-month wander of the rate is not "
+            f"estimated; a default of {DEFAULT_WALK_SD} a month is assumed"
         )
     return None
 
