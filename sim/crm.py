@@ -23,7 +23,8 @@ Decisions (documented here because users will ask):
 
 - Text: the encoding rule of :mod:`sim.text_encoding` (UTF-8 with or without BOM, UTF-16 with a
   BOM, cp1251 or cp1252 by the words; ``--encoding`` otherwise).
-- Dates and amounts: :mod:`sim.crm_values` (the order of slash dates is decided per file).
+- Dates and amounts: :mod:`sim.crm_values` (the order of slash dates is decided per file, the
+  decimal mark of the amounts per column).
 - Currencies: a currency column (Salesforce ``Amount Currency``, Pipedrive ``Deal - Currency``,
   HubSpot ``Currency``) or the code/symbol written in the amount. Amounts in another currency
   than the target are converted with ``fx`` rates (``--fx USD=0.92``) or refused, naming the
@@ -59,9 +60,13 @@ from pathlib import Path
 
 from sim.crm_values import (
     DATE_FORMATS,
+    AmountCell,
     DateCell,
+    DecimalMark,
     date_order_option,
     decide_date_order,
+    decide_decimal_mark,
+    decimal_mark_option,
     parse_amount,
     parse_datetime,
     split_amount,
@@ -117,11 +122,13 @@ _STATUSES = {"open": "open", "won": "won", "lost": "lost", "deleted": "deleted"}
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How to read an export where the file cannot say: ``--encoding``, ``--date-format``, and
-    the currency to convert amounts into with ``--fx`` rates (None: the file's own, if one)."""
+    """How to read an export where the file cannot say: ``--encoding``, ``--date-format``,
+    ``--decimal-mark``, and the currency to convert amounts into with ``--fx`` rates (None: the
+    file's own, if one)."""
 
     encoding: str | None = None
     date_format: str | None = None
+    decimal_mark: str | None = None
     currency: str | None = None
     fx: Mapping[str, float] = field(default_factory=dict)
 
@@ -639,6 +646,19 @@ def _day_first(table: _Table, columns: Iterable[int | None], options: ReadOption
     return decide_date_order(cells, str(table.path), date_order_option(options.date_format))
 
 
+def _decimal_mark(table: _Table, i: int | None, options: ReadOptions) -> DecimalMark:
+    """The decimal mark of the amount column ``i``, from every cell of it."""
+    asked = decimal_mark_option(options.decimal_mark)
+    if i is None:
+        return DecimalMark(asked or ".")
+    cells = (
+        AmountCell(cells[i], row, line, table.header[i])
+        for row, line, cells in table.rows
+        if _cell(cells, i)
+    )
+    return decide_decimal_mark(cells, str(table.path), asked)
+
+
 def _date_cell(
     table: _Table, row: int, line: int, cells: list[str], i: int | None, day_first: bool
 ) -> dt.datetime | None:
@@ -677,17 +697,18 @@ def _days_cell(table: _Table, row: int, line: int, cells: list[str], i: int | No
 class _Amounts:
     """Amounts read row by row with their currency, converted at the end (or refused)."""
 
-    def __init__(self, table: _Table, cols: dict[str, int]):
+    def __init__(self, table: _Table, cols: dict[str, int], options: ReadOptions):
         self.table = table
         self.amount_col = cols.get("amount")
         self.currency_col = cols.get("currency")
+        self.decimal = _decimal_mark(table, self.amount_col, options)  # before any row is read
         self.rows_by_currency: dict[str | None, list[int]] = defaultdict(list)
 
     def read(self, row: int, line: int, cells: list[str]) -> tuple[float, str | None]:
         """The row's amount (nan when blank) and currency (None when not written)."""
         i = self.amount_col
         text = _cell(cells, i)
-        value = parse_amount(text)
+        value = parse_amount(text, self.decimal.mark)
         column = self.table.header[i] if i is not None else "amount"
         where = self.table.where(row, line, column)
         if value is None or value < 0:
@@ -908,7 +929,7 @@ def read_pipeline(
     day_first = _day_first(
         table, [cols.get("created"), cols.get("stage_entered"), *entered_cols.values()], options
     )
-    reader = _PipelineRows(table, fmt, cols, entered_cols, day_first, as_of)
+    reader = _PipelineRows(table, fmt, cols, entered_cols, day_first, as_of, options)
     deals: list[tuple[PipelineDeal, str | None]] = []
     unknown: dict[str, list[int]] = defaultdict(list)
     seen: dict[str, list[int]] = defaultdict(list)
@@ -994,10 +1015,10 @@ def _duplicates(reader, seen: dict[str, list[int]]) -> list[str]:
 class _PipelineRows:
     """Reading one pipeline row's fields, and counting what was skipped or assumed."""
 
-    def __init__(self, table, fmt, cols, entered_cols, day_first, as_of):
+    def __init__(self, table, fmt, cols, entered_cols, day_first, as_of, options):
         self.table, self.fmt, self.cols = table, fmt, cols
         self.entered_cols, self.day_first, self.as_of = entered_cols, day_first, as_of
-        self.amounts = _Amounts(table, cols)
+        self.amounts = _Amounts(table, cols, options)
         self.problems = RowProblems(table.path)
         self.skipped: Counter = Counter()
         self.assumed: Counter = Counter()
@@ -1106,8 +1127,8 @@ class _PipelineRows:
         return None, None
 
     def notes(self) -> list[str]:
-        """What the terminal should say about skipped rows and assumed dates."""
-        out = []
+        """What the terminal should say about skipped rows and assumed dates and amounts."""
+        out = [self.amounts.decimal.note] if self.amounts.decimal.note else []
         if self.skipped["won"] + self.skipped["lost"] + self.skipped["deleted"]:
             out.append(
                 f"closed by {self.column('status')!r}: {self.skipped['won']} won, "
@@ -1207,7 +1228,9 @@ def read_history(
     entered_cols = _date_entered_columns(table) if fmt.date_entered else {}
     date_cols = [cols.get(f) for f in ("entered_at", "engage_date", "close_date")]
     day_first = _day_first(table, [*date_cols, *entered_cols.values()], options)
-    reader = _HistoryRows(table, cols, day_first)
+    reader = _HistoryRows(table, cols, day_first, options)
+    if reader.amounts.decimal.note:
+        notes.append(reader.amounts.decimal.note)
     if fmt.name == "Maven CRM":
         raw = reader.maven(stage_map, notes)
     elif fmt.date_entered:
@@ -1234,9 +1257,9 @@ def read_history(
 class _HistoryRows:
     """Reading the rows of each history style as (deal, crm stage, when, row, line) entries."""
 
-    def __init__(self, table: _Table, cols: dict[str, int], day_first: bool):
+    def __init__(self, table: _Table, cols: dict[str, int], day_first: bool, options: ReadOptions):
         self.table, self.cols, self.day_first = table, cols, day_first
-        self.amounts = _Amounts(table, cols)
+        self.amounts = _Amounts(table, cols, options)
         self.deal_amounts: dict[str, tuple[float, str | None]] = {}
         self.status: dict[str, tuple[str, int]] = {}  # deal -> (status, row)
         self.undated: Counter = Counter()  # CRM stage -> deals left out for having no dates

@@ -14,6 +14,14 @@ ask for ``--date-format DD/MM/YYYY`` or ``--date-format MM/DD/YYYY``.
 Amounts: currency symbols and codes and thousands separators are dropped (``$1,234.50``,
 ``1 234,50 EUR``); the currency they name is kept (``amount_currency``) so that amounts in
 several currencies are never summed silently.
+
+The decimal mark is the amounts' trap: ``1.500`` is 1500 in Germany and 1.5 in the US. Like the
+order of slash dates it is decided once per column from all its cells (``decide_decimal_mark``):
+a cell with both marks, a mark written twice (``1.250.000``) or one not followed by exactly
+three digits (``2,5``, ``12.50``) can be read only one way. A column that shows both ways, or
+groups digits with both marks (``1.500`` and ``1,500``), is an error naming the rows and
+``--decimal-mark``; a column that shows neither is read as before (a dot is decimal, a comma
+followed by three digits groups thousands) and a note says so.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -231,17 +240,176 @@ def split_amount(text: str) -> tuple[str, str | None]:
     return m["num"], SYMBOLS.get(mark, mark)
 
 
-def parse_amount(text: str) -> float | None:
+#: ``--decimal-mark`` values and how messages name them.
+DECIMAL_MARKS = {",": "a decimal comma", ".": "a decimal dot"}
+DECIMAL_MARK_HINT = "--decimal-mark , or --decimal-mark ."
+
+
+def decimal_mark_option(text: str | None) -> str | None:
+    """``--decimal-mark``: ``","``, ``"."`` or None (decide from the file).
+
+    Raises:
+        UserError: a value that is not one of ``DECIMAL_MARKS``.
+    """
+    if text is None:
+        return None
+    key = text.strip()
+    if key not in DECIMAL_MARKS:
+        raise UserError(
+            f"--decimal-mark {text}: expected , or . (the mark before the cents of the amounts: "
+            "1.234,50 is --decimal-mark , and 1,234.50 is --decimal-mark .)"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class AmountCell:
+    """An amount cell of a file, for deciding the decimal mark and for messages."""
+
+    text: str
+    row: int
+    line: int
+    column: str
+
+
+@dataclass(frozen=True)
+class DecimalMark:
+    """The decimal mark of a column of amounts, and the note to print when it was assumed."""
+
+    mark: str
+    note: str | None = None
+
+
+def _number_part(text: str) -> str:
+    """The digits and marks of an amount: currency, spaces and apostrophes (``1'234``) off."""
+    s, _ = split_amount(text)
+    return s.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "")
+
+
+def _grouped(s: str, sep: str) -> bool:
+    """``s`` is a whole number with its thousands grouped by ``sep`` (``1,250,000``)."""
+    return re.fullmatch(rf"-?[1-9]\d{{0,2}}(?:{re.escape(sep)}\d{{3}})+", s) is not None
+
+
+def amount_evidence(text: str) -> str | None:
+    """What an amount cell says of its decimal mark: ``","`` or ``"."`` when it can be read only
+    with that mark, ``"1,500"`` or ``"1.500"`` when its one mark is followed by three digits
+    (either way: a decimal or a thousands separator), None when it has no mark (or is no
+    amount: it is refused when read)."""
+    s = _number_part(text)
+    if "," in s and "." in s:
+        return "," if s.rfind(",") > s.rfind(".") else "."
+    for sep, other in ((",", "."), (".", ",")):
+        if sep not in s:
+            continue
+        if s.count(sep) > 1:  # written twice: it groups thousands, if the groups are right
+            return other if _grouped(s, sep) else None
+        return f"1{sep}500" if _grouped(s, sep) else sep
+    return None
+
+
+def decide_decimal_mark(cells: Iterable[AmountCell], source: str, asked: str | None) -> DecimalMark:
+    """The decimal mark of a column of amounts, from all its cells.
+
+    Args:
+        cells: every non-empty cell of the column.
+        source: the file, for messages.
+        asked: the ``--decimal-mark``, or None to decide from the cells.
+
+    Raises:
+        UserError: the cells contradict ``asked`` or each other (some can be read only with a
+            decimal comma, others only with a decimal dot; or ``1.500`` and ``1,500`` in one
+            column, one of which would be read a thousand times off); the message names the
+            column, example rows of each kind and ``--decimal-mark``.
+    """
+    seen: dict[str, list[AmountCell]] = {}  # evidence -> the first cells that show it
+    counts: Counter = Counter()
+    column = None
+    for cell in cells:
+        evidence = amount_evidence(cell.text)
+        if evidence is None:
+            continue
+        column = cell.column
+        counts[evidence] += 1
+        kept = seen.setdefault(evidence, [])
+        if len(kept) < _EXAMPLES:
+            kept.append(cell)
+    if asked is not None:
+        wrong = seen.get("," if asked == "." else ".")
+        if wrong:
+            raise UserError(
+                f"{source}, column {column!r}: {_examples(wrong)} cannot be read with "
+                f"{DECIMAL_MARKS[asked]} as --decimal-mark {asked} says"
+            )
+        return DecimalMark(asked)
+    fix = (
+        f"export the amounts in one format (1234.50, no thousands separator, is safest) or say "
+        f"which mark is decimal with {DECIMAL_MARK_HINT}"
+    )
+    if "," in seen and "." in seen:
+        raise UserError(
+            f"{source}, column {column!r}: the amounts mix two number formats: "
+            f"{_examples(seen[','])} can be read only with a decimal comma, but "
+            f"{_examples(seen['.'])} only with a decimal dot; {fix}"
+        )
+    if "1,500" in seen and "1.500" in seen:
+        decided = next(
+            (f" (and {_examples(seen[m])}: {DECIMAL_MARKS[m]})" for m in ",." if m in seen), ""
+        )
+        raise UserError(
+            f"{source}, column {column!r}: the amounts mix two number formats: "
+            f"in {_examples(seen['1,500'])} a comma groups the digits, in "
+            f"{_examples(seen['1.500'])} a dot: whichever mark is decimal, one kind would be "
+            f"read a thousand times off{decided}; {fix}"
+        )
+    if "," in seen or "." in seen:
+        return DecimalMark("," if "," in seen else ".")
+    ambiguous = "1,500" if "1,500" in seen else "1.500" if "1.500" in seen else None
+    if ambiguous is None:
+        return DecimalMark(".")
+    first = seen[ambiguous][0]
+    value = parse_amount(first.text, ".")
+    if ambiguous == "1,500":
+        how = "the comma as a thousands separator"
+        other = "decimals with a comma, give --decimal-mark ,"
+    else:
+        how = "the dot as the decimal mark"
+        other = "thousands with a dot, give --decimal-mark ,"
+    n = counts[ambiguous]
+    return DecimalMark(
+        ".",
+        f"column {column!r}: {n} amount{'s' if n != 1 else ''} such as {first.text!r} (row "
+        f"{first.row}) could be read with either decimal mark: read with {how} "
+        f"({first.text!r} = {value:g}); if the file writes {other}",
+    )
+
+
+_EXAMPLES = 3  # example cells named per kind in a message
+
+
+def _examples(cells: list[AmountCell]) -> str:
+    return ", ".join(_at(c).replace(f", column {c.column!r}", "") for c in cells)
+
+
+def parse_amount(text: str, mark: str | None = None) -> float | None:
     """An amount as written by CRMs (``$1,234.50``, ``1 234,50 EUR``, ``1234``), None if not one.
 
-    Blank is ``nan``. With both ``,`` and ``.`` the last one is the decimal mark; a lone comma
+    Blank is ``nan``. ``mark`` is the decimal mark of the amount's column
+    (``decide_decimal_mark``): the other mark is a thousands separator. Without one, each value
+    decides for itself: with both ``,`` and ``.`` the last one is the decimal mark; a lone comma
     is a thousands separator when followed by groups of exactly three digits.
     """
     if not text.strip():
         return math.nan
-    s, _ = split_amount(text)
-    s = s.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "")
-    if "," in s and "." in s:
+    s = _number_part(text)
+    if mark is not None:
+        thousands = "." if mark == "," else ","
+        if mark not in s and thousands in s and not _grouped(s, thousands):
+            return None  # 1,2,3 is no amount whichever mark is decimal
+        if mark in s and thousands in s[s.find(mark) :]:
+            return None  # a thousands separator after the decimal mark (1,234.50 with ",")
+        s = s.replace(thousands, "").replace(mark, ".")
+    elif "," in s and "." in s:
         if s.rfind(",") > s.rfind("."):
             s = s.replace(".", "").replace(",", ".")
         else:
