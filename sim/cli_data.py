@@ -88,7 +88,7 @@ def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _read_options(encoding, date_format, fx, currency):
+def _read_options(encoding, date_format, fx, currency, decimal_mark=None):
     from sim.crm import ReadOptions
     from sim.crm_values import parse_fx
 
@@ -97,6 +97,7 @@ def _read_options(encoding, date_format, fx, currency):
     return ReadOptions(
         encoding=encoding,
         date_format=date_format,
+        decimal_mark=decimal_mark,
         currency=currency.upper() if currency else None,
         fx=parse_fx(fx),
     )
@@ -183,6 +184,11 @@ HALF_LIFE_OPTION = click.option(
     help="The order of slash dates, when the file cannot tell (every day <= 12).",
 )
 @click.option(
+    "--decimal-mark",
+    metavar=",|.",
+    help="The decimal mark of the amounts, when the file cannot tell (every amount like 1,500).",
+)
+@click.option(
     "--fx",
     multiple=True,
     metavar="CODE=RATE,...",
@@ -207,6 +213,7 @@ def fit_command(
     outcomes,
     encoding,
     date_format,
+    decimal_mark,
     fx,
     currency,
     horizon,
@@ -225,7 +232,7 @@ def fit_command(
     from sim.pipeline import parse_mapping
 
     when = _as_of(as_of, date_format)
-    options = _read_options(encoding, date_format, fx, currency)
+    options = _read_options(encoding, date_format, fx, currency, decimal_mark)
     if not 0 < horizon <= MAX_HORIZON_DAYS:  # the bound of the scenario it writes
         raise UserError(
             f"--horizon {horizon}: days, more than 0 and at most {MAX_HORIZON_DAYS:,.0f}"

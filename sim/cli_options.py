@@ -128,8 +128,12 @@ def pipeline_options(func):
     ``sim.pipeline.PipelineSource`` (None without --pipeline)."""
 
     @functools.wraps(func)
-    def with_source(*args, pipeline, as_of, column_map, encoding, date_format, fx, **kwargs):
-        source = _pipeline_source(pipeline, as_of, column_map, encoding, date_format, fx)
+    def with_source(
+        *args, pipeline, as_of, column_map, encoding, date_format, decimal_mark, fx, **kwargs
+    ):
+        source = _pipeline_source(
+            pipeline, as_of, column_map, encoding, date_format, fx, decimal_mark
+        )
         return func(*args, pipeline=source, **kwargs)
 
     for option in reversed(
@@ -166,6 +170,12 @@ def pipeline_options(func):
                 help="The order of slash dates, when the file cannot tell (every day <= 12).",
             ),
             click.option(
+                "--decimal-mark",
+                metavar=",|.",
+                help="The decimal mark of the amounts, when the file cannot tell (every amount "
+                "like 1,500 or 1.500).",
+            ),
+            click.option(
                 "--fx",
                 multiple=True,
                 metavar="CODE=RATE,...",
@@ -178,7 +188,9 @@ def pipeline_options(func):
     return with_source
 
 
-def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=None, fx=()):
+def _pipeline_source(
+    pipeline, as_of, column_map, encoding=None, date_format=None, fx=(), decimal_mark=None
+):
     """The PipelineSource the options describe, or None without --pipeline."""
     from sim.crm_values import parse_as_of, parse_fx
     from sim.errors import UserError
@@ -192,6 +204,7 @@ def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=Non
                 ("--map", column_map),
                 ("--encoding", encoding),
                 ("--date-format", date_format),
+                ("--decimal-mark", decimal_mark),
                 ("--fx", fx),
             )
             if value
@@ -206,6 +219,7 @@ def _pipeline_source(pipeline, as_of, column_map, encoding=None, date_format=Non
         parse_mapping(column_map),
         encoding=encoding,
         date_format=date_format,
+        decimal_mark=decimal_mark,
         fx=parse_fx(fx),
         report=_echo_once(),
     )

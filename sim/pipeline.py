@@ -23,7 +23,7 @@ from sim.scenario import Scenario, _key_parts
 @dataclass(frozen=True)
 class PipelineSource:
     """Where the day-0 deals come from: a CSV export, its day, any column mapping, and how to
-    read what the file cannot say (encoding, date order, exchange rates).
+    read what the file cannot say (encoding, date order, decimal mark, exchange rates).
 
     ``report`` receives each note on what was skipped, converted or assumed (the CLI prints
     them); the import still succeeds without one.
@@ -34,6 +34,7 @@ class PipelineSource:
     mapping: dict[str, list[str]] = field(default_factory=dict)
     encoding: str | None = None
     date_format: str | None = None
+    decimal_mark: str | None = None
     fx: dict[str, float] = field(default_factory=dict)
     report: Callable[[str], None] | None = field(default=None, compare=False)
 
@@ -98,6 +99,7 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
         options=ReadOptions(
             encoding=source.encoding,
             date_format=source.date_format,
+            decimal_mark=source.decimal_mark,
             currency=scenario.currency,
             fx=source.fx,
         ),

@@ -8,8 +8,9 @@ import math
 from pathlib import Path
 
 import pytest
-from crm_helpers import STAGES  # tests/ is on sys.path
+from crm_helpers import STAGES, scenario_file  # tests/ is on sys.path
 
+from sim.cli import main
 from sim.crm import ReadOptions, read_history, read_pipeline
 from sim.crm_values import amount_evidence, parse_amount
 from sim.errors import UserError
@@ -108,6 +109,24 @@ def test_history_amounts_follow_the_same_rule(tmp_path):
         read_history(path)
     h = read_history(path, options=ReadOptions(decimal_mark=","))
     assert h.amounts == {"D1": 1_250_000, "D2": 1.5, "D3": 1500}
+
+
+def test_the_cli_refuses_the_probe_and_says_how_it_read_ambiguous_amounts(tmp_path, capsys):
+    scenario = str(scenario_file(tmp_path, "EUR"))
+    args = ["run", scenario, "-n", "2", "-j", "1", "--no-plots", "--as-of", "2024-04-15"]
+    out = tmp_path / "out"
+    assert main([*args, "-o", str(out), "--pipeline", str(export(tmp_path, MIXED))]) == 2
+    err = capsys.readouterr().err
+    assert "column 'amount': the amounts mix two number formats" in err and "Traceback" not in err
+    assert not out.exists()
+    ambiguous = str(export(tmp_path, ["1,500", "2,500"], "ambiguous.csv"))
+    assert main([*args, "-o", str(out), "--pipeline", ambiguous]) == 0
+    assert "ambiguous.csv: column 'amount': 2 amounts such as '1,500'" in capsys.readouterr().err
+    code = main([*args, "-o", str(out), "--force", "--pipeline", ambiguous, "--decimal-mark", ","])
+    assert code == 0
+    assert "decimal mark" not in capsys.readouterr().err
+    assert main(["run", "equipment", "--decimal-mark", ","]) == 2
+    assert "--decimal-mark needs --pipeline FILE" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
