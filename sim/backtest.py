@@ -425,7 +425,9 @@ def run_backtest(
     """Forecast and score every cut-off (in parallel over cut-offs with ``jobs`` > 1; the
     results do not depend on it: each cut-off draws from its own seeded streams)."""
     cutoffs = sorted(set(cutoffs))
-    notes = check_cutoffs(
+    # What the reader assumed of the file (a decimal mark, dates, skipped rows) comes first,
+    # as fit says it.
+    notes = list(history.notes) + check_cutoffs(
         history, cutoffs, options.until, options.months_ahead, fitting=options.scenario is None
     )
     results: list[CutoffResult] = []

@@ -157,3 +157,20 @@ def test_a_scenario_in_another_currency_than_the_history_is_refused(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--scenario equipment counts money in EUR" in result.stderr and "in USD" in result.stderr
     assert not out.exists()
+
+
+def test_backtest_says_what_the_reader_assumed_of_the_history(tmp_path):
+    """fit printed the history's notes (here: amounts read with an assumed decimal mark);
+    backtest, fitting the same file, kept them to itself."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        'deal_id,stage,entered_at,amount\nD1,work,2021-01-05,"1,500"\nD1,won,2021-02-05,"1,500"\n'
+        'D2,work,2021-01-15,"2,000"\nD2,lost,2021-02-25,"2,000"\nD3,work,2021-03-05,"2,000"\n',
+        encoding="utf-8",
+    )
+    args = ["backtest", str(history), "--as-of", "2021-02-28", "--until", "2021-03-05",
+            "-n", "2", "--no-plots", "-o", str(tmp_path / "bt")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "could be read with either decimal mark" in text
