@@ -163,7 +163,7 @@ def simulate(
         scenario = scenario.model_copy(update={"uncertainty": off})
     label = _what_if(sets, pipeline, scenario)
     model = compile_scenario(scenario, initial)
-    cost = check_run_cost(model, replications, allow_large)
+    cost = check_run_cost(model, replications, allow_large, rows=write and deals == "csv")
     engine = choose_engine(model, engine, events)
     announce_duration(cost, engine, jobs)
     if not write:

@@ -44,12 +44,41 @@ MAX_MEMORY_BYTES = 4e9
 #: Memory of one deal in a replication's arrays and records, in bytes (measured, rounded up).
 BYTES_PER_DEAL = 400.0
 
-#: Stage visits and events a second on one core, per engine: about half the slowest rate of
-#: the README's Speed runs counted in this module's own work (estimated visits and events: the
-#: portfolio book ~0.93M and ~0.11M a second, queueing for a team at every stage ~0.046M), for
-#: a busier or slower machine; an estimate that errs long, but not so long that it is no guide.
+
+@dataclass(frozen=True)
+class Rates:
+    """Seconds of one engine's work on one core, by what the work is made of."""
+
+    replication: float  # each replication: its draws, its plan, its reduction into the results
+    rows_replication: float  # each replication whose deals.csv rows are written
+    step: float  # each replication, by the expected visits and events of a deal (the planner's
+    #  steps: a deal that loops makes its whole block of replications take more steps)
+    deal: float  # each deal of each replication
+    row: float  # each deals.csv row written (a deal of a replication)
+    visit: float  # each stage visit and event
+
+
+#: The time of a run, per engine, on one core: about twice the seconds measured on the
+#: development machine by bench/run_cost_rates.py (shapes that each make one term dominate:
+#: many replications of a few deals, deals that loop, thousands of deals, with and without
+#: deals.csv), for a busier or slower machine; an estimate that errs long, but not so long that
+#: it is no guide. Counting visits alone left out what a replication and a deal cost whatever
+#: their visits: a run of many replications of a few deals was estimated 4-5 times short.
 #: A deal that queues for our own people costs a request, a hold and a release more a visit.
-SPEED_PER_CORE = {"vectorized": 6e5, "simpy": 7e4, "simpy with teams": 2.5e4}
+SECONDS_PER = {
+    "vectorized": Rates(
+        replication=4e-4, rows_replication=3e-4, step=6e-5, deal=2e-7, row=1.5e-6, visit=6e-7
+    ),
+    "simpy": Rates(
+        replication=4e-4, rows_replication=3e-4, step=0.0, deal=1.2e-5, row=1.5e-6, visit=6e-6
+    ),
+    "simpy with teams": Rates(
+        replication=4e-4, rows_replication=3e-4, step=0.0, deal=1.2e-5, row=1.5e-6, visit=1.7e-5
+    ),
+}
+#: What each of several workers gives: two jobs run 1.6-2.0 times as fast as one (the README's
+#: Speed section), their results gathered and written by one process.
+PARALLEL_EFFICIENCY = 0.8
 #: A run estimated to last longer than this says so before it starts (seconds).
 ANNOUNCE_AFTER_SECONDS = 10.0
 
@@ -89,6 +118,7 @@ class RunCost:
     shock_events: float  # per replication: shocks x the deals they touch
     memory_bytes: float  # one replication in one worker
     teams: bool = False  # deals queue for our own people (slower on SimPy)
+    rows: bool = False  # each deal's deals.csv row is written (not with --deals none)
 
     @property
     def work(self) -> float:
@@ -99,8 +129,17 @@ class RunCost:
     def seconds(self, engine: str, jobs: int) -> float:
         """Roughly how long the run lasts on ``engine`` with ``jobs`` workers (errs long)."""
         key = f"{engine} with teams" if self.teams and engine == "simpy" else engine
+        rates = SECONDS_PER[key]
         workers = max(1, min(jobs, self.replications))  # a replication runs on one core
-        return self.work / (SPEED_PER_CORE[key] * workers)
+        if workers > 1:
+            workers *= PARALLEL_EFFICIENCY
+        per_replication = (
+            rates.replication
+            + self.rows * rates.rows_replication
+            + (self.visits_per_deal + self.events_per_deal) * rates.step
+            + self.deals * (rates.deal + self.rows * rates.row)
+        )
+        return (self.replications * per_replication + self.work * rates.visit) / workers
 
     def problems(self) -> list[str]:
         """What is over the budget, each with what to change."""
@@ -136,8 +175,9 @@ def _n(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def estimate(model: Model, replications: int) -> RunCost:
-    """The expected size of running ``model`` ``replications`` times."""
+def estimate(model: Model, replications: int, rows: bool = False) -> RunCost:
+    """The expected size of running ``model`` ``replications`` times (``rows``: writing each
+    deal's deals.csv row)."""
     import numpy as np
 
     from sim.stage_chain import expected_visits
@@ -170,6 +210,7 @@ def estimate(model: Model, replications: int) -> RunCost:
         shock_events=shocks,
         memory_bytes=deals * BYTES_PER_DEAL + _timing_bytes(model),
         teams=bool(model.teams),
+        rows=rows,
     )
 
 
@@ -230,14 +271,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours"
 
 
-def check_run_cost(model: Model, replications: int, allow_large: bool = False) -> RunCost:
-    """The run's estimated cost; refused (UserError, exit 2) when it is over the budget,
-    unless ``allow_large`` or ``--force``.
+def check_run_cost(
+    model: Model, replications: int, allow_large: bool = False, rows: bool = False
+) -> RunCost:
+    """The run's estimated cost (``rows``: with deals.csv); refused (UserError, exit 2) when it
+    is over the budget, unless ``allow_large`` or ``--force``.
 
     Raises:
         UserError: over the budget, naming what is large and what to change.
     """
-    cost = estimate(model, replications)
+    cost = estimate(model, replications, rows)
     problems = cost.problems()
     if problems and not (allow_large or _forced.get()):
         lines = "\n".join(f"  {p}" for p in problems)
@@ -306,7 +349,9 @@ __all__ = [
     "RunCost",
     "ANNOUNCE_AFTER_SECONDS",
     "FORCE_HELP",
-    "SPEED_PER_CORE",
+    "PARALLEL_EFFICIENCY",
+    "SECONDS_PER",
+    "Rates",
     "announce_duration",
     "announced",
     "check_run_cost",
