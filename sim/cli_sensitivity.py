@@ -114,7 +114,9 @@ def sensitivity_command(
             f"--samples goes with --method sobol (a {method} runs each --vary at its ends)"
         )
     samples = DEFAULT_SAMPLES if samples is None else samples
-    plan = plan_sensitivity(scenario, list(vary), method, metric, replications, seed, samples, sets)
+    plan = plan_sensitivity(
+        scenario, list(vary), method, metric, replications, seed, samples, sets, jobs=jobs
+    )
     folder = output
     if folder is not None:
         check_output_dir(folder, force, inputs=input_files(plan.path))

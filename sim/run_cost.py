@@ -310,25 +310,72 @@ def check_runs_cost(
             engine that cannot run one of them.
     """
     from sim.engine import choose_engine
-    from sim.status import note
 
     engines = [choose_engine(model, engine) for model in models]
     costs = [check_run_cost(model, replications, allow_large) for model in models]
     work = sum(cost.work for cost in costs)
+    seconds = sum(cost.seconds(engine, jobs) for cost, engine in zip(costs, engines, strict=True))
+    _check_whole(len(models), replications, work, seconds, jobs, what, fewer, allow_large)
+
+
+def check_design_cost(
+    models: list[Model],
+    runs: int,
+    replications: int,
+    jobs: int,
+    what: str,
+    fewer: str,
+    engine: str = "auto",
+    allow_large: bool = False,
+) -> bool:
+    """``runs`` runs, each bounded by the costliest of ``models`` (a design's points, bounded by
+    the corners of its box), checked as :func:`check_runs_cost` checks them, from the arithmetic
+    alone: before a single point of a large design is built. True when it announced the whole
+    (each of the models is checked alone too).
+
+    Raises:
+        UserError: one of the models, or all the runs together, over the budget (unless forced).
+    """
+    from sim.engine import choose_engine
+
+    costs = [check_run_cost(model, replications, allow_large) for model in models]
+    work = runs * max(cost.work for cost in costs)
+    seconds = runs * max(
+        cost.seconds(choose_engine(model, engine), jobs)
+        for cost, model in zip(costs, models, strict=True)
+    )
+    return _check_whole(runs, replications, work, seconds, jobs, what, fewer, allow_large)
+
+
+def _check_whole(
+    runs: int,
+    replications: int,
+    work: float,
+    seconds: float,
+    jobs: int,
+    what: str,
+    fewer: str,
+    allow_large: bool,
+) -> bool:
+    """Refuse the runs of one command over the budget; say how long they take when long
+    (True when it did)."""
+    from sim.status import note
+
     if not work <= MAX_RUN_WORK and not (allow_large or _forced.get()):
         raise UserError(
-            f"{what}: too large to start (estimated before running):\n  {len(models)} runs of "
+            f"{what}: too large to start (estimated before running):\n  {runs} runs of "
             f"{replications} replications, {_n(work)} stage visits and events in all (budget "
             f"{_n(MAX_RUN_WORK)}): fewer replications (-n) or {fewer}\n"
             "Change the options, or run it anyway with --force."
         )
-    seconds = sum(cost.seconds(engine, jobs) for cost, engine in zip(costs, engines, strict=True))
     if seconds >= ANNOUNCE_AFTER_SECONDS and not _announced.get():
         note(
-            f"this will take about {_duration(seconds)} ({what}: {len(models)} runs, an "
+            f"this will take about {_duration(seconds)} ({what}: {runs} runs, an "
             f"estimate from {_n(work)} stage visits and events with {jobs} "
             f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
         )
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -354,6 +401,7 @@ __all__ = [
     "Rates",
     "announce_duration",
     "announced",
+    "check_design_cost",
     "check_run_cost",
     "check_runs_cost",
     "force_option",

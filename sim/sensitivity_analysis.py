@@ -25,6 +25,7 @@ does not depend on which ran where.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -53,7 +54,7 @@ from sim.factors import Factor, normalize_vary, point, prepare_factors
 from sim.model import compile_scenario
 from sim.overrides import ScenarioRef, check_same_as_set, format_sets, resolve_scenario
 from sim.point_runs import evaluate_points
-from sim.run_cost import check_runs_cost
+from sim.run_cost import announced, check_design_cost, check_runs_cost
 from sim.scenario import Scenario, scenario_hash
 from sim.sobol import (
     check_samples,
@@ -354,7 +355,9 @@ def sensitivity(
     """
     if not 0 < level < 1:
         raise UserError(f"level: {level} must be between 0 and 1")
-    plan = plan_sensitivity(scenario, vary, method, metric, replications, seed, samples, sets)
+    plan = plan_sensitivity(
+        scenario, vary, method, metric, replications, seed, samples, sets, jobs=jobs
+    )
     return run_plan(
         plan, level=level, jobs=jobs, progress=progress, executor=executor, command=command
     )
@@ -375,6 +378,8 @@ class Plan:
     samples: int | None
     points: list[Scenario]
     x: np.ndarray | None
+    #: The whole was announced before its points were built (a Sobol design, from its corners).
+    announced: bool = False
 
     @property
     def total_replications(self) -> int:
@@ -390,8 +395,13 @@ def plan_sensitivity(
     seed: int | None = None,
     samples: int = DEFAULT_SAMPLES,
     sets=None,
+    *,
+    jobs: int | None = None,
 ) -> Plan:
-    """Check the options and validate every point (so a bad range fails before any run)."""
+    """Check the options and validate every point (so a bad range fails before any run).
+
+    A Sobol design's cost is checked first, from its corners (``jobs``: for how long it takes),
+    so that a design too large to run is refused before its points are built and validated."""
     from sim.api import check_run_options
 
     if method not in METHODS:
@@ -420,6 +430,7 @@ def plan_sensitivity(
             method, metric, base, path, factors, sets, replications, seed, None, points, None
         )
     check_samples(samples)
+    said = _check_design(base, path, factors, samples * (len(factors) + 2), replications, jobs)
     x = sobol_sample(factors, samples, seed)
     points = []
     for row in x:
@@ -433,7 +444,47 @@ def plan_sensitivity(
                 f"sobol: not every combination of the ranges is a valid scenario; at {shown}:\n"
                 f"{problems}\nNarrow the ranges so that every combination is valid."
             ) from None
-    return Plan(method, metric, base, path, factors, sets, replications, seed, samples, points, x)
+    return Plan(
+        method, metric, base, path, factors, sets, replications, seed, samples, points, x, said
+    )
+
+
+#: Up to this many parameters a Sobol design's cost is bounded at every corner of its box
+#: (2^k of them); beyond, at each parameter's ends and the two corners all-low and all-high.
+ALL_CORNERS_UP_TO = 6
+
+
+def _check_design(
+    base: Scenario, path, factors: list[Factor], runs: int, replications: int, jobs: int | None
+) -> bool:
+    """The design's runs against the run budget, from the arithmetic: ``runs`` points, each
+    bounded by the costliest of the box's corners (and the scenario itself), whose expected
+    visits, deals and events bound those of the points inside in nearly every scenario (they
+    grow or shrink with each parameter). Refuses (UserError) before the points are built; True
+    when it announced the whole."""
+    import itertools
+
+    from sim.api import default_jobs_for
+
+    ends = [(f.value(f.low), f.value(f.high)) for f in factors]
+    if len(factors) <= ALL_CORNERS_UP_TO:
+        corners = list(itertools.product(*ends))
+    else:
+        lows, highs = tuple(e[0] for e in ends), tuple(e[1] for e in ends)
+        corners = [lows, highs]
+        at_base = [f.value(f.base) for f in factors]
+        for i, pair in enumerate(ends):
+            corners += [tuple(at_base[:i] + [end] + at_base[i + 1 :]) for end in pair]
+    models = [compile_scenario(base)]
+    for corner in corners:
+        try:
+            scenario = point(base, path, {f.key: v for f, v in zip(factors, corner, strict=True)})
+        except ScenarioError:  # not a valid scenario: the points near it say so, one by one
+            continue
+        models.append(compile_scenario(scenario))
+    jobs = default_jobs_for(None) if jobs is None else jobs
+    fewer = "fewer points (--samples, --vary)"
+    return check_design_cost(models, runs, replications, jobs, f"{runs} points", fewer)
 
 
 def run_plan(
@@ -456,7 +507,8 @@ def run_plan(
     models = [compile_scenario(point) for point in plan.points]
     # Each point is a run of its own, and all of them one command: refused before any starts.
     fewer = "fewer points (--samples, --vary)"
-    check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", fewer)
+    with announced() if plan.announced else contextlib.nullcontext():  # said once, above
+        check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", fewer)
     values = evaluate_points(
         models,
         plan.seed,

@@ -233,3 +233,33 @@ def test_a_story_of_a_book_over_the_budget_is_refused_unless_forced():
     )
     seed = CliRunner().invoke(cli, ["trace", "chain", "--deal", "1", "--seed", str(2**64)])
     assert seed.exit_code == 2 and "--seed: 18446744073709551616 is outside 0.." in seed.output
+
+
+def test_a_huge_sobol_design_is_refused_before_its_points_are_built(monkeypatch, tmp_path):
+    """The design's cost comes from its corners and the arithmetic (points x replications x
+    work per replication): a design of 49,152 points was built and validated point by point
+    (~50 s) before it was refused."""
+    from sim import sensitivity_analysis
+
+    calls = {"point": 0, "compile": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(sensitivity_analysis, "point", counted("point", sensitivity_analysis.point))
+    monkeypatch.setattr(
+        sensitivity_analysis,
+        "compile_scenario",
+        counted("compile", sensitivity_analysis.compile_scenario),
+    )
+    args = ["sensitivity", "equipment", "--method", "sobol", "--samples", "16384"]
+    args += ["--vary", "budget.funded_share=0.2..0.5", "-n", "10", "-o", str(tmp_path / "x")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "49152 points: too large to start" in result.output
+    assert calls["point"] <= 4 and calls["compile"] <= 4, calls
+    assert not (tmp_path / "x").exists()
