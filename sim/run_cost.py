@@ -56,26 +56,33 @@ class Rates:
     deal: float  # each deal of each replication
     row: float  # each deals.csv row written (a deal of a replication)
     visit: float  # each stage visit and event
+    mechanism_replication: float = 0.0  # each replication, each stall mechanism on
+    mechanism_deal: float = 0.0  # each deal of each replication, each stall mechanism on
 
 
 #: The time of a run, per engine, on one core: about twice the seconds measured on the
 #: development machine by bench/run_cost_rates.py (shapes that each make one term dominate:
 #: many replications of a few deals, deals that loop, thousands of deals, with and without
-#: deals.csv), for a busier or slower machine; an estimate that errs long, but not so long that
-#: it is no guide. Counting visits alone left out what a replication and a deal cost whatever
-#: their visits: a run of many replications of a few deals was estimated 4-5 times short.
-#: A deal that queues for our own people costs a request, a hold and a release more a visit.
+#: deals.csv; bundled scenarios with no stall mechanism on and with several), for a busier or
+#: slower machine; an estimate that errs long, but not so long that it is no guide. Counting
+#: visits alone left out what a replication and a deal cost whatever their visits: a run of
+#: many replications of a few deals was estimated 4-5 times short. A deal that queues for our
+#: own people costs a request, a hold and a release more a visit (set from bench/teams4.toml,
+#: timed whole, about twice its measured time).
 SECONDS_PER = {
     "vectorized": Rates(
-        replication=4e-4, rows_replication=3e-4, step=6e-5, deal=2e-7, row=1.5e-6, visit=6e-7
+        replication=2.5e-4, rows_replication=2.5e-4, step=1.1e-4, deal=3.5e-7, row=1e-6,
+        visit=4e-7, mechanism_replication=1.1e-3, mechanism_deal=2.7e-7,
     ),
     "simpy": Rates(
-        replication=4e-4, rows_replication=3e-4, step=0.0, deal=1.2e-5, row=1.5e-6, visit=6e-6
+        replication=2.5e-4, rows_replication=4e-4, step=0.0, deal=9e-6, row=1.7e-6,
+        visit=6e-6, mechanism_replication=6e-4, mechanism_deal=4.5e-6,
     ),
     "simpy with teams": Rates(
-        replication=4e-4, rows_replication=3e-4, step=0.0, deal=1.2e-5, row=1.5e-6, visit=1.7e-5
+        replication=2.5e-4, rows_replication=4e-4, step=0.0, deal=9e-6, row=1.7e-6,
+        visit=3e-5, mechanism_replication=6e-4, mechanism_deal=4.5e-6,
     ),
-}
+}  # fmt: skip
 #: What each of several workers gives: two jobs run 1.6-2.0 times as fast as one (the README's
 #: Speed section), their results gathered and written by one process.
 PARALLEL_EFFICIENCY = 0.8
@@ -119,6 +126,7 @@ class RunCost:
     memory_bytes: float  # one replication in one worker
     teams: bool = False  # deals queue for our own people (slower on SimPy)
     rows: bool = False  # each deal's deals.csv row is written (not with --deals none)
+    mechanisms: int = 0  # stall mechanisms on (budget, decision group, shocks, timing)
 
     @property
     def work(self) -> float:
@@ -138,6 +146,7 @@ class RunCost:
             + self.rows * rates.rows_replication
             + (self.visits_per_deal + self.events_per_deal) * rates.step
             + self.deals * (rates.deal + self.rows * rates.row)
+            + self.mechanisms * (rates.mechanism_replication + self.deals * rates.mechanism_deal)
         )
         return (self.replications * per_replication + self.work * rates.visit) / workers
 
@@ -211,6 +220,10 @@ def estimate(model: Model, replications: int, rows: bool = False) -> RunCost:
         memory_bytes=deals * BYTES_PER_DEAL + _timing_bytes(model),
         teams=bool(model.teams),
         rows=rows,
+        mechanisms=sum(
+            x is not None and x != []
+            for x in (model.budget, model.roles, model.shocks, model.timing)
+        ),
     )
 
 

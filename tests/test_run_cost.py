@@ -171,6 +171,10 @@ def test_many_replications_of_few_deals_are_announced():
         "vectorized", 2
     )
     assert with_rows.work == run_cost.estimate(model, 40_000).work  # the budget counts visits
+    portfolio = run_cost.estimate(compile_scenario(load_scenario("portfolio")), 100)
+    assert portfolio.mechanisms == 4  # budget, decision group, shocks, timing: each costs time
+    plain = dataclasses.replace(portfolio, mechanisms=0)
+    assert portfolio.seconds("vectorized", 2) > plain.seconds("vectorized", 2)
 
 
 def _replications_for(work: float, name: str = "chain") -> int:
