@@ -191,7 +191,7 @@ def test_the_runs_of_one_command_are_weighed_together(tmp_path, command):
     if command == "compare":
         args = ["compare", "chain", "chain"]
     else:
-        args = ["sweep", "chain", "--set", "deals.initial.d=2000,2000"]
+        args = ["sweep", "chain", "--set", "deals.initial.d=2000,2001"]
     result = CliRunner().invoke(cli, [*args, "-n", str(n), "-o", str(tmp_path / "x")])
     assert result.exit_code == 2, result.output
     assert "2 runs on the same seed: too large to start" in result.output

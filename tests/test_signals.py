@@ -215,6 +215,14 @@ def test_sigterm_ends_every_command_with_workers(command, storm, tiny_scenario, 
         argv = ["run", str(tiny_scenario), "-n", "2", "-j", "1", "--no-plots", "-o", str(base)]
         assert main(argv) == 0
         (base / "scenario.toml").write_text(STORM, encoding="utf-8")
+        # ... as if the run had been the storm's: explain trusts a scenario.toml of its run only.
+        import json
+
+        from sim.scenario import load_scenario, scenario_hash
+
+        manifest = json.loads((base / "manifest.json").read_text(encoding="utf-8"))
+        manifest["scenario_toml_hash"] = scenario_hash(load_scenario(base / "scenario.toml"))
+        (base / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     proc = start(*args, "-j", JOBS)
     workers = busy_workers(proc)
     proc.send_signal(signal.SIGTERM)
