@@ -298,6 +298,14 @@ def run_command(
             executor=executor,
         )
     echo_day0_pipeline(result.manifest.get("pipeline"))
+    if not result.summary["deals"]["total"]:
+        from sim.status import note
+
+        # The shares below would read as 0% won, 0% lost... of deals that never were.
+        note(
+            "no replication had a single deal (no day-0 pipeline, and arrivals too rare to "
+            "bring one within the horizon): every share and amount below is of no deals"
+        )
     if as_json:
         _print_json(result.summary, result.folder)
     else:

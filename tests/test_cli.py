@@ -659,3 +659,18 @@ def test_a_bundled_name_is_the_bundled_scenario_beside_a_folder_of_that_name(tmp
     (tmp_path / "mine").mkdir()
     assert invoke("validate", "equipment").exit_code == 0
     assert_user_error(invoke("validate", "mine"), "mine: a folder, not a scenario file")
+
+
+def test_a_run_without_a_single_deal_says_so(tmp_path):
+    """Its outcomes read 0.0% won, 0.0% lost, 0.0% open: shares of deals that never were."""
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    args = ["run", "textbook", "-n", "2", "-j", "1", "--no-plots", "-o", str(tmp_path / "z"),
+            "--set", "deals.initial={}", "--set", "deals.arrivals_per_month=0"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "no replication had a single deal" in result.stderr
+    result = CliRunner().invoke(cli, [*args[:-4], "-o", str(tmp_path / "some")])
+    assert result.exit_code == 0 and "single deal" not in result.stderr
