@@ -90,13 +90,6 @@ def check_output_folder(
             )
 
 
-#: The files of a results folder that its results are read from (sim.results names them).
-RUN_FILES = frozenset(
-    {"summary.json", "manifest.json", "scenario.toml", "forecast.csv", "deals.csv",
-     "events.csv", "pipeline.csv"}
-)  # fmt: skip
-
-
 def _not_results_because(manifest: Path) -> str | None:
     """Why ``manifest`` is not the manifest.json of a dealsim results folder, or None."""
     if not manifest.is_file():
@@ -130,6 +123,8 @@ def check_output_file(path: Path, force: bool = False) -> None:
             through), a folder, or an existing file without ``force``; it lies under a file;
             a name in it is too long; its folder cannot be written or its disk is full.
     """
+    from sim.results import RUN_FILES  # here: sim.results builds on this module
+
     path = Path(path)
     _check_place(path)
     if path.is_dir():

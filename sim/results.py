@@ -33,6 +33,8 @@ DEALS = "deals.csv"
 EVENTS = "events.csv"
 SCENARIO = "scenario.toml"
 PIPELINE = "pipeline.csv"
+#: The files a run's results are read from: no command writes over them (sim.atomic).
+RUN_FILES = frozenset({SUMMARY, MANIFEST, FORECAST, DEALS, EVENTS, SCENARIO, PIPELINE})
 #: Where workers write rows for the main process to append (inside the temporary folder).
 ROWS_FOLDER = ".rows"
 # What every reader of a summary relies on (plot, explain, report): checked when it is read,
