@@ -1182,7 +1182,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) ->
             if isinstance(node, list):
                 node = _list_item(node, part, parts[pos - 1] if pos else "", key)
             elif isinstance(node, dict):
-                if part not in node and part in _NAMED_LISTS and pos + 1 < len(parts) - 1:
+                if part not in node and _names_a_list(parts, pos) and pos + 1 < len(parts) - 1:
                     # A list of named tables (roles, teams) the file has none of: an entry is
                     # not made up from one key (which role? its stages? its tenure?).
                     raise ScenarioError(
@@ -1212,6 +1212,15 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, object]) ->
         else:
             node[last] = copy.deepcopy(value)
     return out
+
+
+def _names_a_list(parts: list[str], pos: int) -> bool:
+    """Whether ``parts[pos]`` is where the schema keeps a list of named tables: the top-level
+    stages, decision_group and team, and a team's work. Elsewhere (``uncertainty.stages`` is a
+    table keyed by stage name) the same word is an ordinary table."""
+    if pos == 0:
+        return parts[0] in ("stages", "decision_group", "team")
+    return pos == 2 and parts[0] == "team" and parts[2] == "work"
 
 
 def _list_item(items: list[Any], part: str, list_key: str, key: str) -> Any:

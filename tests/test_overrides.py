@@ -252,3 +252,18 @@ def test_a_quoted_part_names_a_role_with_a_space():
     )
     role = next(r for r in scenario.decision_group if r.role == "general director")
     assert role.tenure_mean_days == 700
+
+
+def test_a_stage_of_uncertainty_is_set_on_a_file_without_an_uncertainty_table(small_file):
+    """``uncertainty.stages`` is a table keyed by stage name, not a list of named tables: the
+    ``[[stages]]`` advice ("add a table with name = ...") was wrong there."""
+    scenario = resolve(small_file, "uncertainty.stages.need.exits_weight=20")
+    assert scenario.uncertainty.stages["need"].exits_weight == 20
+
+
+def test_the_work_of_a_team_the_file_does_not_have_names_the_team_list():
+    result = CliRunner().invoke(
+        cli, ["run", "textbook", "--set", "team.presales.work.need.hours=3", "-n", "2"]
+    )
+    assert result.exit_code == 2
+    assert "the scenario has no team entries" in result.output
