@@ -29,6 +29,7 @@ from sim.results import (
     ResultsWriter,
     default_output_dir,
     forecast_csv,
+    text_hash,
 )
 from sim.run_cost import announce_duration, check_run_cost
 from sim.runner import default_jobs, run
@@ -204,21 +205,17 @@ def simulate(
         writer.write_text(FORECAST, forecast_csv(summary, model.stage_names))
         # As run: the file alone, run again, gives these results (not the file's own -n, --seed).
         as_run = scenario.model_copy(update={"seed": seed, "replications": replications})
-        writer.write_text(SCENARIO, dump_scenario_toml(as_run))
-        # What scenario.toml holds (scenario_hash is the scenario's before -n and --seed):
+        as_run_toml = dump_scenario_toml(as_run)
+        writer.write_text(SCENARIO, as_run_toml)
+        # The bytes of scenario.toml (scenario_hash is the scenario's before -n and --seed):
         # explain and report check it before they trust the file (sim.results.run_scenario).
-        manifest["scenario_toml_hash"] = scenario_hash(as_run)
+        manifest["scenario_toml_hash"] = text_hash(as_run_toml)
         if initial is not None:
             from sim.pipeline import pipeline_csv
             from sim.results import PIPELINE
 
             writer.write_text(PIPELINE, pipeline_csv(scenario, initial))
-            manifest["pipeline"] = {
-                "source": initial.source,
-                "as_of": scenario.start_date.isoformat(),
-                "open_deals": len(initial.ids),
-                "closed_deals_skipped": initial.skipped_closed,
-            }
+            manifest["pipeline"] = initial.provenance(scenario.start_date)
         drawn: list[Path] = []
         if plots:
             from sim.plots import draw_all

@@ -129,13 +129,10 @@ def check_output_file(path: Path, force: bool = False) -> None:
     _check_place(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
-    if (
-        path.exists()
-        and path.name in RUN_FILES
-        and not _not_results_because(path.parent / "manifest.json")
-    ):
-        # --force or not: the folder's results would then belong to another scenario (explain
-        # and report re-read scenario.toml) or to no run at all.
+    if path.name in RUN_FILES and not _not_results_because(path.parent / "manifest.json"):
+        # --force or not, and whether the file is there or not: the folder's results would
+        # then belong to another scenario (explain and report re-read scenario.toml) or to no
+        # run at all (a pipeline.csv put beside a run's files is not the deals it ran).
         raise OutputError(
             f"{path}: a file of the dealsim results folder {path.parent}, which its results "
             "depend on; write it elsewhere"

@@ -49,14 +49,7 @@ def _scenario_for(scenario, sets, pipeline):
     from sim.pipeline import apply_pipeline
 
     moved, initial = apply_pipeline(loaded, pipeline)
-    echo_day0_pipeline(
-        {
-            "open_deals": len(initial.ids),
-            "source": initial.source,
-            "as_of": moved.start_date.isoformat(),
-            "closed_deals_skipped": initial.skipped_closed,
-        }
-    )
+    echo_day0_pipeline(initial.provenance(moved.start_date))
     return moved, initial
 
 

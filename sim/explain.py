@@ -264,15 +264,13 @@ def explain_folder(
         replications: fewer replications than the run for speed (default: the run's).
         executor: where the re-runs' replications run (see :func:`sim.simulate`).
     """
-    from sim.results import PIPELINE, SCENARIO, read_summary, run_scenario
+    from sim.results import PIPELINE, SCENARIO, read_manifest, read_summary, run_scenario
 
     folder = Path(folder)
     summary = read_summary(folder)
     if not with_counterfactuals:
         return summary, None
-    if not (folder / SCENARIO).is_file():
-        raise UserError(f"{folder}: no {SCENARIO} (needed to re-run the counterfactuals)")
-    scenario = run_scenario(folder)
+    scenario = run_scenario(folder, " (needed to re-run the counterfactuals)")
     run_reps = int(summary.get("replications") or scenario.replications)
     seed = summary.get("seed")
     seed = scenario.seed if seed is None else int(seed)
@@ -280,7 +278,7 @@ def explain_folder(
     if not 2 <= n <= run_reps:
         raise UserError(f"-n: {n} must be between 2 and the run's {run_reps} replications")
     pipeline = None
-    if (folder / PIPELINE).is_file():  # the run started from a CRM export: re-run from it too
+    if read_manifest(folder).get("pipeline"):  # it started from a CRM export: re-run from it
         from sim.pipeline import PipelineSource
 
         pipeline = PipelineSource(folder / PIPELINE, as_of=scenario.start_date)

@@ -10,6 +10,7 @@ that a stage visit costs a few list look-ups. State codes:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +138,16 @@ class InitialPipeline:
     def from_counts(cls, states: list[int]) -> InitialPipeline:
         n = len(states)
         return cls(np.asarray(states, dtype=np.int64), np.zeros(n), np.zeros(n), np.full(n, np.nan))
+
+    def provenance(self, as_of: dt.date) -> dict:
+        """Where the day-0 deals came from: the ``pipeline`` of manifest.json, and the line
+        the terminal shows (sim.cli_options.echo_day0_pipeline)."""
+        return {
+            "source": self.source,
+            "as_of": as_of.isoformat(),
+            "open_deals": len(self.ids),
+            "closed_deals_skipped": self.skipped_closed,
+        }
 
     @property
     def aged(self) -> bool:

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import datetime as dt
 import errno
+import hashlib
 import io
 import json
 import os
@@ -266,32 +267,46 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return found
 
 
-def run_scenario(folder: Path):
+def run_scenario(folder: Path, why_needed: str = ""):
     """The scenario a results folder's run was made with, from its scenario.toml, checked
     against the hash manifest.json holds of it (folders of versions before the check have
     none, and are trusted).
 
+    ``why_needed`` ends the message of a folder without one (" (needed to ...)").
+
     Raises:
         UserError: no scenario.toml, one that cannot be read, or one changed since the run.
     """
-    from sim.scenario import load_scenario, scenario_hash
+    from sim.scenario import load_scenario
 
     path = Path(folder) / SCENARIO
     if not path.is_file():
-        raise UserError(f"{folder}: no {SCENARIO}")
-    scenario = load_scenario(path)
-    manifest = Path(folder) / MANIFEST
-    try:
-        expected = json.loads(manifest.read_text(encoding="utf-8")).get("scenario_toml_hash")
-    except (OSError, ValueError, AttributeError):
-        expected = None
-    if expected is not None and scenario_hash(scenario) != expected:
+        raise UserError(f"{folder}: no {SCENARIO}{why_needed}")
+    expected = read_manifest(folder).get("scenario_toml_hash")
+    if expected is not None and text_hash(path.read_bytes()) != expected:
         raise UserError(
             f"{path}: changed since the run (it is not the scenario {MANIFEST} says the "
             "results were made with): its results would be explained by another scenario; "
             f"put the run's own {SCENARIO} back, or run the changed one: dealsim run {path}"
         )
-    return scenario
+    return load_scenario(path)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest.json of a results folder, or {} when it has none that reads (folders are
+    told by their summary.json: a manifest only adds to it)."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def text_hash(data: str | bytes) -> str:
+    """sha256 (hex) of a file's bytes (text as UTF-8, as the results folder writes it): the
+    bytes, not the scenario they load to, so that a later version's new default cannot make
+    a folder's own scenario.toml look changed."""
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
 def read_summary(folder: Path) -> dict:

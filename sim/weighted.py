@@ -290,7 +290,7 @@ def weighted_vs_simulation(
         "mean_amount": float(amounts.mean()),
         "crm_defaults": crm is None,
         "stall_mechanisms": stall_mechanisms(scenario),
-        "pipeline": _pipeline_info(recorded, scenario) if pipeline is not None else None,
+        "pipeline": recorded.provenance(scenario.start_date) if pipeline is not None else None,
         "stages": [
             {
                 "name": stage.name,
@@ -305,16 +305,6 @@ def weighted_vs_simulation(
         "dormant": {"deals": int(counts[n]), "chain_probability": float(chain_probs[n])},
         "recorded": _forecasts(scenario, recorded, amounts, probs, runs),
         "one_stage_earlier": _forecasts(scenario, earlier, amounts, probs, runs) if moved else None,
-    }
-
-
-def _pipeline_info(initial: InitialPipeline, scenario: Scenario) -> dict:
-    """Where the day-0 deals came from, as run's manifest says it."""
-    return {
-        "source": initial.source,
-        "as_of": scenario.start_date.isoformat(),
-        "open_deals": len(initial.ids),
-        "closed_deals_skipped": initial.skipped_closed,
     }
 
 

@@ -156,3 +156,19 @@ def test_a_scenario_changed_after_the_run_is_not_trusted(cli, equipment_run, tmp
         assert result.exit_code == 2 and "a file of the dealsim results folder" in result.stderr
     shutil.copy(equipment_run / "scenario.toml", scenario)  # the run's own: trusted again
     assert CliRunner().invoke(cli, ["explain", str(folder), "-n", "2", "-j", "1"]).exit_code == 0
+
+
+def test_a_pipeline_csv_put_into_a_run_folder_is_not_the_run_s(cli, equipment_run, tmp_path):
+    """No command creates a run's own file that is missing (an export's -o pipeline.csv), and
+    explain re-runs from pipeline.csv only when the manifest says the run started from one."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(equipment_run, folder)
+    stray = folder / "pipeline.csv"
+    result = CliRunner().invoke(cli, ["export-history", str(folder), "-o", str(stray)])
+    assert result.exit_code == 2 and "a file of the dealsim results folder" in result.stderr
+    assert not stray.exists()
+    stray.write_text("not,a,pipeline\n", encoding="utf-8")  # put there by hand
+    result = CliRunner().invoke(cli, ["explain", str(folder), "-n", "2", "-j", "1"])
+    assert result.exit_code == 0, result.output

@@ -218,10 +218,10 @@ def test_sigterm_ends_every_command_with_workers(command, storm, tiny_scenario, 
         # ... as if the run had been the storm's: explain trusts a scenario.toml of its run only.
         import json
 
-        from sim.scenario import load_scenario, scenario_hash
+        from sim.results import text_hash
 
         manifest = json.loads((base / "manifest.json").read_text(encoding="utf-8"))
-        manifest["scenario_toml_hash"] = scenario_hash(load_scenario(base / "scenario.toml"))
+        manifest["scenario_toml_hash"] = text_hash(STORM)
         (base / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     proc = start(*args, "-j", JOBS)
     workers = busy_workers(proc)
