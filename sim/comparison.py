@@ -260,7 +260,7 @@ def prepare_arms(
             )
         base, path = resolve_scenario(refs[0])
         changed, _ = resolve_scenario(refs[0], sets)
-        if changed == base:  # both sides one scenario: a difference of exactly 0, by design
+        if _same_assumptions(changed, base):  # a difference of exactly 0, by design
             raise UserError(
                 f"compare: --set {format_sets(sets)} changes nothing in {base.name} (it already "
                 "holds that value): both sides would be the same scenario"
@@ -279,6 +279,14 @@ def prepare_arms(
         arm.label = label
     check_comparable(arms, sets_apply_to_each=True, starts_on=starts_on)
     return arms
+
+
+def _same_assumptions(changed: Scenario, base: Scenario) -> bool:
+    """Whether two scenarios differ only in how the run is made or called (a new name alone
+    would compare the scenario with itself)."""
+    from sim.whatif import NOT_ASSUMPTIONS
+
+    return changed.model_copy(update={k: getattr(base, k) for k in NOT_ASSUMPTIONS}) == base
 
 
 def check_comparable(

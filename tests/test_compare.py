@@ -309,3 +309,9 @@ def test_a_set_that_changes_nothing_is_refused(small_file):
     """Two identical sides ran, and the table showed a difference of exactly 0 as a finding."""
     with pytest.raises(sim.errors.UserError, match="changes nothing in"):
         sim.compare(small_file, sets={"budget.funded_share": 0.4}, replications=2, jobs=1)
+
+
+@pytest.mark.parametrize("sets", [{"name": "other"}, {"description": "the same, said again"}])
+def test_a_set_of_the_name_alone_changes_nothing_compared(small_file, sets):
+    with pytest.raises(sim.errors.UserError, match="changes nothing in"):
+        sim.compare(small_file, sets=sets, replications=2, jobs=1)
