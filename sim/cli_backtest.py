@@ -158,6 +158,7 @@ def backtest_command(
     from sim.overrides import resolve_scenario
     from sim.pipeline import parse_mapping
     from sim.results import check_output_dir, default_output_dir, input_files
+    from sim.stage_keys import name_slug
 
     check_report_path(report, force)
     end = _one_date(until, "--until")
@@ -171,7 +172,7 @@ def backtest_command(
         raise UserError(f"--replications {replications}: outside 2..100000")
     if jobs is None:  # cut-offs in parallel, one per core
         jobs = default_jobs()
-    folder = output or default_output_dir(f"backtest-{Path(history).stem.lower()}")
+    folder = output or default_output_dir(f"backtest-{name_slug(Path(history).stem, 'history')}")
     check_output_dir(folder, force, inputs=input_files(history, scenario))
     hist = read_history(
         history, mapping=parse_mapping(maps), stage_map=stage_map_option(stage_maps)

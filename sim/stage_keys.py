@@ -48,9 +48,12 @@ def name_slug(text: str, fallback: str = "scenario") -> str:
 
 
 def cut_slug(slug: str, limit: int) -> str:
-    """``slug`` if it fits in ``limit`` characters, else cut at its last word boundary within
-    them (if any) and ending in ``-etc``: at most ``limit + 4`` characters (a folder's name must
-    fit the file system's 255 bytes; the files inside hold the whole name)."""
-    if len(slug) <= limit:
+    """``slug`` if it fits in ``limit`` bytes (UTF-8), else cut at its last word boundary within
+    them (if any) and ending in ``-etc``: at most ``limit + 4`` bytes (a folder's name must fit
+    the file system's 255 bytes, and a slug of a file's own name may keep its letters; the
+    files inside hold the whole name)."""
+    data = slug.encode("utf-8")
+    if len(data) <= limit:
         return slug
-    return slug[:limit].rsplit("-", 1)[0] + "-etc"
+    kept = data[:limit].decode("utf-8", errors="ignore")  # never half a letter
+    return kept.rsplit("-", 1)[0] + "-etc"

@@ -204,6 +204,32 @@ def test_cli_writes_files_and_a_planners_table(tmp_path, histories):
     assert manifest["command"][0] == "dealsim" and manifest["dealsim_version"]
 
 
+def test_the_default_folder_of_a_history_named_in_any_script_is_an_ascii_slug(
+    tmp_path, histories, monkeypatch
+):
+    """The history's own name went into the folder's name as typed: 120 Cyrillic letters are
+    240 bytes, and the folder could not be made (the limit was counted in letters)."""
+    import shutil
+
+    history = tmp_path / ("История продаж " * 8 + ".csv")
+    shutil.copy(histories[0].source, history)
+    monkeypatch.chdir(tmp_path)
+    args = ["backtest", str(history), "--as-of", "2021-03-31", "--until", "2021-06-30", "-n", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "results").iterdir()
+    assert folder.name.startswith("backtest-istoriya-prodazh-istoriya")
+    assert folder.name.isascii() and len(folder.name.encode()) <= 255
+
+
+def test_a_long_name_s_folder_is_cut_in_bytes_not_letters():
+    from sim.results import FOLDER_NAME_MAX, default_output_dir
+
+    name = default_output_dir("завод-" * 60).name
+    assert len(name.encode()) <= FOLDER_NAME_MAX + len("-etc-20261207-120000")
+    assert "-etc-" in name
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
