@@ -387,42 +387,47 @@ def run_arms(
     first = arms[0].scenario
     replications = first.replications if replications is None else replications
     seed = first.seed if seed is None else seed
-    _check_arms_cost(arms, replications, jobs, pipeline, engine, executor)
+    prepared = [_with_day0_deals(arm.scenario, pipeline) for arm in arms]  # each export read once
+    _check_arms_cost(prepared, replications, jobs, engine, executor)
     with announced():  # said for all the arms at once, above
-        for i, arm in enumerate(arms):
+        for i, (arm, (scenario, initial)) in enumerate(zip(arms, prepared, strict=True)):
             done_before = i * replications
             arm.result = simulate(
-                arm.scenario,
+                scenario,
                 replications=replications,
                 seed=seed,
                 jobs=jobs,
                 write=False,
                 progress=(lambda done, b=done_before: progress(b + done)) if progress else None,
                 command=command,
-                pipeline=pipeline,
+                initial=initial,
                 engine=engine,
                 executor=executor,
             )
     return replications, seed
 
 
-def _check_arms_cost(arms: list[Arm], replications: int, jobs, pipeline, engine, executor) -> None:
+def _with_day0_deals(scenario: Scenario, pipeline):
+    """(scenario, day-0 deals) as an arm runs: moved to the export's day with its open deals
+    when there is a --pipeline export, else the scenario as it is (and None)."""
+    if pipeline is None:
+        return scenario, None
+    from sim.pipeline import apply_pipeline
+
+    return apply_pipeline(scenario, pipeline)
+
+
+def _check_arms_cost(prepared: list, replications: int, jobs, engine, executor) -> None:
     """All the arms' runs against the run budget, as one command: each arm alone could pass
-    while six of them, or forty values of a sweep, would run for hours unannounced."""
+    while six of them, or forty values of a sweep, would run for hours unannounced.
+    ``prepared``: each arm's (scenario, day-0 deals), as it runs."""
     from sim.api import default_jobs_for
     from sim.model import compile_scenario
     from sim.run_cost import check_runs_cost
 
-    models = []
-    for arm in arms:
-        scenario, initial = arm.scenario, None
-        if pipeline is not None:
-            from sim.pipeline import apply_pipeline
-
-            scenario, initial = apply_pipeline(scenario, pipeline)
-        models.append(compile_scenario(scenario, initial))
+    models = [compile_scenario(scenario, initial) for scenario, initial in prepared]
     jobs = default_jobs_for(executor) if jobs is None else jobs
-    what, fewer = f"{len(arms)} runs on the same seed", "fewer scenarios or values"
+    what, fewer = f"{len(prepared)} runs on the same seed", "fewer scenarios or values"
     check_runs_cost(models, replications, jobs, what, fewer, engine)
 
 

@@ -89,7 +89,14 @@ def test_as_of_without_a_pipeline_is_an_error(tmp_path, capsys):
     assert "--pipeline" in capsys.readouterr().err
 
 
-def test_compare_uses_the_same_crm_pipeline_for_both(tmp_path, capsys):
+def test_compare_uses_the_same_crm_pipeline_for_both(tmp_path, capsys, monkeypatch):
+    import sim.pipeline
+
+    reads = []
+    read_pipeline = sim.pipeline.read_pipeline
+    monkeypatch.setattr(
+        sim.pipeline, "read_pipeline", lambda *a, **k: reads.append(a) or read_pipeline(*a, **k)
+    )
     out = tmp_path / "cmp"
     code = main([
         "compare", str(write_scenario(tmp_path)), "--set", "stages.qualify.duration.mean=60",
@@ -99,6 +106,7 @@ def test_compare_uses_the_same_crm_pipeline_for_both(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["metrics"]["n_deals"]["a"] == comparison["metrics"]["n_deals"]["b"] == 3
+    assert len(reads) == 2  # once an arm: the cost check and the run share what was read
 
 
 def test_the_run_keeps_its_crm_deals_and_explain_reruns_from_them(tmp_path, capsys):
