@@ -106,6 +106,9 @@ def log_format(out: Path | str, format: str | None) -> str:
 
 
 def _start_date(folder: Path) -> dt.datetime:
+    """Day 0 of the run: the one key of summary.json an export needs. Not read with
+    sim.results.read_summary, which refuses a summary damaged anywhere: an export of
+    events.csv does not depend on a percentile someone edited (tests/test_summary_damage.py)."""
     path = existing_folder(folder) / SUMMARY
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
