@@ -303,6 +303,9 @@ def test_an_empty_scheduler_is_refused_on_the_command_line_only(tmp_path, monkey
     result = invoke("run", path, "-n", 4, "--scheduler", "", "-o", tmp_path / "never")
     assert result.exit_code == 2 and "an empty address" in result.output
     assert not (tmp_path / "never").exists()
-    monkeypatch.setenv("DEALSIM_SCHEDULER", "")
+    # Blanks, not '': click itself reads an empty variable as unset, so only a blank one
+    # reaches the option's check (which must not refuse it as it refuses the flag).
+    monkeypatch.setenv("DEALSIM_SCHEDULER", "  ")
     result = invoke("run", path, "-n", 4, "-j", 1, "--no-plots", "-o", tmp_path / "local")
     assert result.exit_code == 0, result.output
+    assert "executor" not in json.loads((tmp_path / "local" / "manifest.json").read_text())
