@@ -34,7 +34,7 @@ def _dates(values: tuple[str, ...], option: str = "--as-of") -> list[dt.date]:
         for part in text.split(","):
             if not part.strip():
                 raise UserError(f"{option} {text}: an empty date (between commas, or none)")
-            when = _as_of(part)
+            when = _as_of(part, option=option)
             day = when.date() if isinstance(when, dt.datetime) else when
             if day in out:  # a cut-off twice would be scored twice in the pooled figures
                 raise UserError(f"{option}: {day} given twice")

@@ -43,12 +43,14 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-def _as_of(text: str, date_format: str | None = None) -> dt.date | dt.datetime:
-    """``--as-of`` as the files write dates: a date (the end of that day), or an instant when
-    a time is given (``2017-12-31T12:00``)."""
+def _as_of(
+    text: str, date_format: str | None = None, option: str = "--as-of"
+) -> dt.date | dt.datetime:
+    """``--as-of`` (or the date ``option``) as the files write dates: a date (the end of that
+    day), or an instant when a time is given (``2017-12-31T12:00``)."""
     from sim.crm_values import parse_as_of, parse_datetime
 
-    day = parse_as_of(text, date_format)
+    day = parse_as_of(text, date_format, option)
     if ":" not in text:
         return day
     instant = parse_datetime(text)

@@ -127,6 +127,48 @@ def test_cli_a_list_of_cutoffs_with_a_gap_or_a_repeat_exits_2(tmp_path, history_
     assert said in result.output and not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--as-of", "2020-06-30", "--until", "2021-13-01"], "--until 2021-13-01: not a date"),
+        (
+            [
+                "--every",
+                "month",
+                "--from",
+                "2020-02-30",
+                "--to",
+                "2020-09-30",
+                "--until",
+                "2021-01-31",
+            ],
+            "--from 2020-02-30: not a date",
+        ),
+        (
+            [
+                "--every",
+                "month",
+                "--from",
+                "2020-02-01",
+                "--to",
+                "31.13.2020",
+                "--until",
+                "2021-01-31",
+            ],
+            "--to 31.13.2020: not a date",
+        ),
+    ],
+)
+def test_cli_a_bad_date_is_named_by_its_option(tmp_path, history_file, args, said):
+    """A bad --until, --from or --to was reported as '--as-of ...: not a date'."""
+    result = CliRunner().invoke(
+        cli, ["backtest", str(history_file), *args, "-o", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr and "--as-of" not in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
 def test_as_of_days_with_every_month_are_cut_offs_besides_its_month_ends():
     from sim.cli_backtest import cutoffs_from
 
