@@ -58,22 +58,28 @@ def _as_of(
 
 
 def stage_map_option(values: tuple[str, ...]) -> dict[str, str]:
-    """``--stage-map CRM=NAME``: NAME a stage key or an outcome, said here and not as a
-    fitted scenario that fails its own validation."""
+    """``--stage-map CRM=NAME``: NAME a stage key, an outcome or ``dormant``, said here and not
+    as a fitted scenario that fails its own validation."""
     import re
 
-    from sim.scenario import STAGE_KEY_PATTERN
+    from sim.crm import OUTCOMES, STATES_BEYOND_STAGES, outcome_of, stage_slug
+    from sim.scenario import RESERVED_NAMES, STAGE_KEY_PATTERN
 
     out = _pairs(values, "--stage-map")
     for crm, name in out.items():
-        if not re.match(STAGE_KEY_PATTERN, name):
-            lower = name.lower()
-            hint = f"; did you mean {crm}={lower}?" if re.match(STAGE_KEY_PATTERN, lower) else ""
-            raise UserError(
-                f"--stage-map {crm}={name}: {name!r} is not a stage key (lower-case letters, "
-                "digits, _ and -, starting with a letter) nor an outcome (won, lost, "
-                f"no_decision, dormant){hint}"
-            )
+        key = re.match(STAGE_KEY_PATTERN, name) and name not in RESERVED_NAMES
+        if key or name in STATES_BEYOND_STAGES:
+            continue
+        if name in RESERVED_NAMES:  # "open": the stage CRM becomes without a map is the hint
+            why, hint = "reserved (the results' name for deals still open)", stage_slug(crm)
+        else:
+            why, hint = "not a stage key", outcome_of(name) or stage_slug(name)
+        raise UserError(
+            f"--stage-map {crm}={name}: {name!r} is {why}; NAME is a stage key (lower-case "
+            "letters, digits, _ and -, starting with a letter), an outcome "
+            f"({', '.join(OUTCOMES)}) or dormant"
+            + (f"; did you mean {crm}={hint}?" if hint else "")
+        )
     return out
 
 
@@ -163,7 +169,7 @@ HALF_LIFE_OPTION = click.option(
     "stage_maps",
     multiple=True,
     metavar="CRM=NAME",
-    help="Rename a CRM stage (or map it to won/lost/no_decision/dormant).",
+    help="Rename a CRM stage (or send it to an outcome, won/lost/no_decision, or to dormant).",
 )
 @click.option(
     "--horizon",

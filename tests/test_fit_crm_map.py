@@ -118,3 +118,31 @@ def test_a_stage_map_to_no_stage_key_is_named_as_the_option(command, tmp_path):
     assert "--stage-map Engaging=Won: 'Won' is not a stage key" in result.stderr
     assert "did you mean Engaging=won?" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["fit"], ["backtest", "--until", "2017-12-31"]])
+@pytest.mark.parametrize(
+    ("pair", "said"),
+    [
+        # 'open' names the results' still-open deals: it passed, and failed as a fitted stage
+        ("Engaging=open", "'open' is reserved (the results' name for deals still open)"),
+        # the hint is the stage key the reader would make ('needs analysis' is none)
+        ("Engaging=Needs Analysis", "did you mean Engaging=needs_analysis?"),
+        ("Engaging=Closed Won", "did you mean Engaging=won?"),
+    ],
+)
+def test_a_stage_map_to_a_reserved_or_no_stage_key_is_refused_with_a_hint(
+    command, pair, said, tmp_path
+):
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    args = [command[0], str(MAVEN), "--as-of", "2017-09-30", *command[1:], "--stage-map", pair,
+            "-o", str(tmp_path / "out.toml")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert f"--stage-map {pair}: " in result.stderr and said in result.stderr
+    # dormant is a target, but no outcome
+    assert "an outcome (won, lost, no_decision) or dormant" in result.stderr
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
