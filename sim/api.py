@@ -43,6 +43,7 @@ from sim.scenario import (
 from sim.scenario_bounds import MAX_HORIZON_DAYS, MAX_SEED
 
 if TYPE_CHECKING:
+    from sim.crm import ReadOptions
     from sim.model import InitialPipeline
     from sim.pipeline import PipelineSource
 
@@ -254,16 +255,19 @@ def backtest(
     jobs: int = 1,
     mapping: Mapping[str, str] | None = None,
     stage_map: Mapping[str, str] | None = None,
+    read_options: ReadOptions | None = None,
     **options,
 ):
-    """Backtest a stage history (see :mod:`sim.backtest`); ``options`` are
-    :class:`sim.backtest.BacktestOptions` fields (replications, seed, scenario, months_ahead,
-    parameter_uncertainty...). Returns a :class:`sim.backtest.Backtest`; write it with
-    ``sim.backtest_report.write``."""
+    """Backtest a stage history (see :mod:`sim.backtest`); ``read_options`` say what the file
+    cannot (:class:`sim.crm.ReadOptions`: encoding, date order, decimal mark, currency, rates,
+    as the CLI's --encoding, --date-format, --decimal-mark, --currency and --fx); ``options``
+    are :class:`sim.backtest.BacktestOptions` fields (replications, seed, scenario,
+    months_ahead, parameter_uncertainty...). Returns a :class:`sim.backtest.Backtest`; write it
+    with ``sim.backtest_report.write``."""
     from sim.backtest import BacktestOptions, run_backtest
     from sim.crm import read_history
 
-    hist = read_history(history, mapping=mapping, stage_map=stage_map)
+    hist = read_history(history, mapping=mapping, stage_map=stage_map, options=read_options)
     return run_backtest(hist, cutoffs, BacktestOptions(until=until, **options), jobs=jobs)
 
 

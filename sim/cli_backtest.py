@@ -13,7 +13,9 @@ from sim.cli_data import (
     DURATIONS_OPTION,
     HALF_LIFE_OPTION,
     _as_of,
+    _read_options,
     _user_errors,
+    read_options,
     stage_map_option,
 )
 from sim.cli_options import FOLDER_HELP, OutputPath, jobs_option
@@ -27,14 +29,16 @@ from sim.status import status
 MAX_MONTHS_AHEAD = round(MAX_DAYS / 365.25 * 12)
 
 
-def _dates(values: tuple[str, ...], option: str = "--as-of") -> list[dt.date]:
+def _dates(
+    values: tuple[str, ...], option: str = "--as-of", date_format: str | None = None
+) -> list[dt.date]:
     """``--as-of 2017-03-31 --as-of 2017-06-30`` or ``--as-of 2017-03-31,2017-06-30``."""
     out = []
     for text in values:
         for part in text.split(","):
             if not part.strip():
                 raise UserError(f"{option} {text}: an empty date (between commas, or none)")
-            when = _as_of(part, option=option)
+            when = _as_of(part, date_format, option)
             day = when.date() if isinstance(when, dt.datetime) else when
             if day in out:  # a cut-off twice would be scored twice in the pooled figures
                 raise UserError(f"{option}: {day} given twice")
@@ -42,23 +46,23 @@ def _dates(values: tuple[str, ...], option: str = "--as-of") -> list[dt.date]:
     return out
 
 
-def _one_date(text: str | None, option: str) -> dt.date | None:
+def _one_date(text: str | None, option: str, date_format: str | None = None) -> dt.date | None:
     if text is None:
         return None
     if not text.strip():
         raise UserError(f"{option}: a date is needed (YYYY-MM-DD)")
-    dates = _dates((text,), option)
+    dates = _dates((text,), option, date_format)
     if len(dates) > 1:
         raise UserError(f"{option} {text}: one date, not {len(dates)}")
     return dates[0]
 
 
-def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
+def cutoffs_from(as_of, every, first, last, date_format=None) -> list[dt.date]:
     """The cut-offs the options name: the listed ones, and with ``--every month`` every month
     end from --from to --to besides (a day both name is one cut-off)."""
     from sim.backtest import month_ends
 
-    listed = _dates(as_of)
+    listed = _dates(as_of, date_format=date_format)
     if every is None:
         if first is not None or last is not None:
             raise UserError("--from and --to go with --every month")
@@ -98,6 +102,7 @@ def cutoffs_from(as_of, every, first, last) -> list[dt.date]:
 @click.option(
     "--stage-map", "stage_maps", multiple=True, metavar="CRM=NAME", help="Rename a stage."
 )
+@read_options
 @click.option("-n", "--replications", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @jobs_option
@@ -131,6 +136,11 @@ def backtest_command(
     scenario,
     maps,
     stage_maps,
+    encoding,
+    date_format,
+    decimal_mark,
+    fx,
+    currency,
     replications,
     seed,
     jobs,
@@ -161,8 +171,10 @@ def backtest_command(
     from sim.stage_keys import name_slug
 
     check_report_path(report, force)
-    end = _one_date(until, "--until")
-    cutoffs = cutoffs_from(as_of, every, _one_date(first, "--from"), _one_date(last, "--to"))
+    end = _one_date(until, "--until", date_format)
+    first, last = _one_date(first, "--from", date_format), _one_date(last, "--to", date_format)
+    cutoffs = cutoffs_from(as_of, every, first, last, date_format)
+    reading = _read_options(encoding, date_format, decimal_mark, fx, currency)
     if months_ahead is not None and not 1 <= months_ahead <= MAX_MONTHS_AHEAD:
         raise UserError(
             f"--months-ahead {months_ahead}: outside 1..{MAX_MONTHS_AHEAD} (a century of months, "
@@ -175,7 +187,10 @@ def backtest_command(
     folder = output or default_output_dir(f"backtest-{name_slug(Path(history).stem, 'history')}")
     check_output_dir(folder, force, inputs=input_files(history, scenario))
     hist = read_history(
-        history, mapping=parse_mapping(maps), stage_map=stage_map_option(stage_maps)
+        history,
+        mapping=parse_mapping(maps),
+        stage_map=stage_map_option(stage_maps),
+        options=reading,
     )
     planned = resolve_scenario(scenario)[0] if scenario is not None else None
     if planned is not None and hist.currency and planned.currency != hist.currency:

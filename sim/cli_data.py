@@ -96,7 +96,44 @@ def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _read_options(encoding, date_format, fx, currency, decimal_mark=None):
+#: How fit and backtest read what a history file cannot say (``_read_options`` makes them one
+#: ``sim.crm.ReadOptions``); the reader's messages name these options.
+_READ_OPTIONS = (
+    click.option("--encoding", help="The file's text encoding when it cannot be told (cp1251...)."),
+    click.option(
+        "--date-format",
+        metavar="DD/MM/YYYY|MM/DD/YYYY",
+        help="The order of slash dates, when the file cannot tell (every day <= 12).",
+    ),
+    click.option(
+        "--decimal-mark",
+        metavar=",|.",
+        help="The decimal mark of the amounts, when the file cannot tell (every amount like "
+        "1,500).",
+    ),
+    click.option(
+        "--fx",
+        multiple=True,
+        metavar="CODE=RATE,...",
+        help="Exchange rates into --currency for amounts in other currencies (USD=0.92,GBP=1.17).",
+    ),
+    click.option(
+        "--currency",
+        help="The amounts' currency, and the fitted scenario's (default: the history's own, when "
+        "it names one).",
+    ),
+)
+
+
+def read_options(func):
+    """Add ``--encoding``, ``--date-format``, ``--decimal-mark``, ``--fx`` and ``--currency``
+    to a command that reads a history."""
+    for option in reversed(_READ_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _read_options(encoding, date_format, decimal_mark, fx, currency):
     from sim.crm import ReadOptions
     from sim.crm_values import parse_fx
 
@@ -185,27 +222,7 @@ HALF_LIFE_OPTION = click.option(
     metavar="CRM=won|lost|no_decision",
     help="An outcome spelt in the CRM's language, e.g. 'Выиграна=won'. Repeatable.",
 )
-@click.option("--encoding", help="The file's text encoding when it cannot be told (cp1251...).")
-@click.option(
-    "--date-format",
-    metavar="DD/MM/YYYY|MM/DD/YYYY",
-    help="The order of slash dates, when the file cannot tell (every day <= 12).",
-)
-@click.option(
-    "--decimal-mark",
-    metavar=",|.",
-    help="The decimal mark of the amounts, when the file cannot tell (every amount like 1,500).",
-)
-@click.option(
-    "--fx",
-    multiple=True,
-    metavar="CODE=RATE,...",
-    help="Exchange rates into --currency for amounts in other currencies (USD=0.92,GBP=1.17).",
-)
-@click.option(
-    "--currency",
-    help="The fitted scenario's currency (default: the history's own, when it names one).",
-)
+@read_options
 @DURATIONS_OPTION
 @HALF_LIFE_OPTION
 @click.option("--no-fidelity", is_flag=True, help="Skip the check against the history itself.")
@@ -240,7 +257,7 @@ def fit_command(
     from sim.pipeline import parse_mapping
 
     when = _as_of(as_of, date_format)
-    options = _read_options(encoding, date_format, fx, currency, decimal_mark)
+    options = _read_options(encoding, date_format, decimal_mark, fx, currency)
     if not 0 < horizon <= MAX_HORIZON_DAYS:  # the bound of the scenario it writes
         raise UserError(
             f"--horizon {horizon}: days, more than 0 and at most {MAX_HORIZON_DAYS:,.0f}"

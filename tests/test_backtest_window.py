@@ -216,3 +216,65 @@ def test_backtest_says_what_the_reader_assumed_of_the_history(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "could be read with either decimal mark" in text
+
+
+#: Slash dates with every day <= 12 and amounts like 1,500: the file tells neither their order
+#: nor the decimal mark, and names no currency. D3 is won (1,250) after the cut-off.
+UNTOLD = (
+    'deal_id,stage,entered_at,amount\nD1,work,05/01/2021,"1,500"\nD1,won,05/02/2021,"1,500"\n'
+    'D2,work,06/01/2021,"2,000"\nD2,lost,10/02/2021,"2,000"\nD3,work,01/02/2021,"1,250"\n'
+    'D3,won,05/03/2021,"1,250"\nD4,work,03/03/2021,"2,000"\n'
+)
+
+
+def test_backtest_reads_a_history_as_fit_does(tmp_path):
+    """The reader's messages advise --decimal-mark, --date-format, --currency...: backtest had
+    none of them. The dates of the options are read in the --date-format too."""
+    history = tmp_path / "h.csv"
+    history.write_text(UNTOLD, encoding="utf-8")
+    out = tmp_path / "bt"
+    args = ["backtest", str(history), "--as-of", "28/02/2021", "--until", "05/03/2021",
+            "--date-format", "DD/MM/YYYY", "--decimal-mark", ",", "--currency", "usd",
+            "-n", "2", "-j", "1", "--no-plots", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "backtest.json").read_text())
+    assert data["currency"] == "USD"
+    (cutoff,) = data["cutoffs"]
+    assert (cutoff["cutoff"], cutoff["until"]) == ("2021-02-28", "2021-03-05")
+    assert cutoff["scores"]["won_value"]["total"]["actual"] == 1.25  # D3's 1,250 as 1.25
+    assert not any("decimal mark" in n for n in data["notes"])  # nothing assumed
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (["--encoding", "no-such-codec"], "--encoding no-such-codec: unknown encoding"),
+        (["--decimal-mark", ";"], "--decimal-mark ;: expected , or ."),
+        (["--currency", "dollars"], "--currency dollars: expected a three-letter code"),
+        (["--fx", "USD"], "--fx USD: expected CODE=RATE"),
+    ],
+)
+def test_backtest_refuses_a_bad_reading_option(tmp_path, history_file, option, said):
+    args = ["backtest", str(history_file), "--as-of", "2020-06-30", "--until", "2020-12-31",
+            *option, "-o", str(tmp_path / "x")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_the_api_backtest_reads_a_history_as_told(tmp_path):
+    """sim.api.backtest could not say the file's decimal mark (nor date order, currency...)."""
+    from sim import api
+    from sim.crm import ReadOptions
+
+    history = tmp_path / "h.csv"
+    history.write_text(UNTOLD, encoding="utf-8")
+    told = ReadOptions(date_format="DD/MM/YYYY", decimal_mark=",", currency="USD")
+    bt = api.backtest(
+        history, [dt.date(2021, 2, 28)], dt.date(2021, 3, 5), read_options=told, replications=2
+    )
+    assert bt.currency == "USD"
+    (result,) = bt.results
+    assert result.scores["won_value"]["total"]["actual"] == 1.25
