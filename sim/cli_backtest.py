@@ -12,11 +12,12 @@ import click
 from sim.cli_data import (
     DURATIONS_OPTION,
     HALF_LIFE_OPTION,
+    OUTCOME_OPTION,
     _as_of,
     _read_options,
     _user_errors,
     read_options,
-    stage_map_option,
+    stage_maps_of,
 )
 from sim.cli_options import FOLDER_HELP, OutputPath, jobs_option
 from sim.cli_report import check_report_path, report_option, write_folder_report
@@ -102,6 +103,7 @@ def cutoffs_from(as_of, every, first, last, date_format=None) -> list[dt.date]:
 @click.option(
     "--stage-map", "stage_maps", multiple=True, metavar="CRM=NAME", help="Rename a stage."
 )
+@OUTCOME_OPTION
 @read_options
 @click.option("-n", "--replications", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -136,6 +138,7 @@ def backtest_command(
     scenario,
     maps,
     stage_maps,
+    outcomes,
     encoding,
     date_format,
     decimal_mark,
@@ -189,7 +192,7 @@ def backtest_command(
     hist = read_history(
         history,
         mapping=parse_mapping(maps),
-        stage_map=stage_map_option(stage_maps),
+        stage_map=stage_maps_of(stage_maps, outcomes),
         options=reading,
     )
     planned = resolve_scenario(scenario)[0] if scenario is not None else None

@@ -83,6 +83,11 @@ def stage_map_option(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def stage_maps_of(stage_maps: tuple[str, ...], outcomes: tuple[str, ...]) -> dict[str, str]:
+    """``--stage-map`` and ``--outcome`` as one stage map for the history reader."""
+    return {**stage_map_option(stage_maps), **_outcomes(outcomes)}
+
+
 def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
     """``--outcome NAME=won``: CRM outcome spellings in any language."""
     from sim.crm import OUTCOMES
@@ -161,6 +166,14 @@ def _check_output(path: Path, force: bool, standard_output: bool = False) -> Non
     check_output_file(path, force)
 
 
+#: Shared by fit and backtest (the reader's message on an unknown "Closed ..." names it).
+OUTCOME_OPTION = click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    metavar="CRM=won|lost|no_decision",
+    help="An outcome spelt in the CRM's language, e.g. 'Выиграна=won'. Repeatable.",
+)
 #: Shared by fit and backtest: how stage durations are chosen, and how arrivals are weighted.
 DURATIONS_OPTION = click.option(
     "--durations",
@@ -215,13 +228,7 @@ HALF_LIFE_OPTION = click.option(
     show_default=True,
     help="Horizon of the fitted scenario, days.",
 )
-@click.option(
-    "--outcome",
-    "outcomes",
-    multiple=True,
-    metavar="CRM=won|lost|no_decision",
-    help="An outcome spelt in the CRM's language, e.g. 'Выиграна=won'. Repeatable.",
-)
+@OUTCOME_OPTION
 @read_options
 @DURATIONS_OPTION
 @HALF_LIFE_OPTION
@@ -271,7 +278,7 @@ def fit_command(
         hist = read_history(
             history,
             mapping=parse_mapping(maps),
-            stage_map={**stage_map_option(stage_maps), **_outcomes(outcomes)},
+            stage_map=stage_maps_of(stage_maps, outcomes),
             options=options,
         )
     require_currency(hist, currency)  # before the fit: a run of it would say EUR otherwise

@@ -278,3 +278,22 @@ def test_the_api_backtest_reads_a_history_as_told(tmp_path):
     assert bt.currency == "USD"
     (result,) = bt.results
     assert result.scores["won_value"]["total"]["actual"] == 1.25
+
+
+def test_backtest_takes_the_outcome_the_reader_asks_for(tmp_path):
+    """An unknown "Closed ..." spelling is refused with "map others with --outcome": backtest
+    had no --outcome."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "deal_id,stage,entered_at\nD1,work,2021-01-05\nD1,Closed Dead,2021-02-05\n"
+        "D2,work,2021-01-06\nD2,won,2021-02-10\nD3,work,2021-02-01\nD3,won,2021-03-04\n",
+        encoding="utf-8",
+    )
+    args = ["backtest", str(history), "--as-of", "2021-02-28", "--until", "2021-03-05",
+            "-n", "2", "-j", "1", "--no-plots"]  # fmt: skip
+    refused = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "--outcome 'CRM NAME=" in refused.stderr
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(cli, [*args, "--outcome", "Closed Dead=lost", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "backtest.json").read_text())["cutoffs"][0]["open_deals"] == 1
