@@ -882,7 +882,7 @@ def choose_duration(fit: StageFit, choice: str, notes: list[str]) -> None:
             + _tail_words(empirical, d, o)
         )
     if _tail_capped(empirical, d, o):
-        notes.append(f"stage {fit.name}: " + _tail_cap_words(empirical, d, o))
+        notes.append(f"stage {fit.name}: " + _tail_cap_words(empirical, d, o, choice))
 
 
 def _tail_capped(spec: dict, d: np.ndarray, o: np.ndarray) -> bool:
@@ -910,9 +910,16 @@ def _yearly_exit_share(tail_mean: float) -> float:
     return -math.expm1(-365.25 / tail_mean)
 
 
-def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
-    """Why the written tail is shorter than the time at risk, and what that changes."""
+def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray, choice: str) -> str:
+    """Why the written tail is shorter than the time at risk, and what that changes; why the
+    curve was written at all (``choice``: ``auto`` chose it over the AIC's family, or
+    ``--durations empirical`` asked for it)."""
     exposure = tail_exposure(d, o)
+    why = (
+        "--durations empirical asks for it"
+        if choice == "empirical"
+        else "the family the AIC chose strays from it more than the sample's noise explains"
+    )
     return (
         f"the empirical tail's mean would be {exposure:,.0f} days (the open visits' time at "
         f"risk past day {spec['days'][-1]:g}, as if one more had ended there): capped at "
@@ -921,8 +928,7 @@ def _tail_cap_words(spec: dict, d: np.ndarray, o: np.ndarray) -> str:
         f"the stage. {_yearly_exit_share(spec['tail_mean']):.1%} of those visits leave in a "
         f'year instead of {_yearly_exit_share(exposure):.2%}: read the tail as "these deals do '
         'not close". (A cure share would say so too, as visits that never end; the curve was '
-        "written because the family the AIC chose strays from it more than the sample's noise "
-        "explains.)"
+        f"written because {why}.)"
     )
 
 

@@ -48,6 +48,19 @@ def test_a_late_as_of_caps_the_empirical_tail_within_a_century():
     assert f"# Note: stage engaging: {words}" in scenario_toml(fit)
 
 
+@pytest.mark.parametrize(
+    ("durations", "why"),
+    [
+        ("auto", "the family the AIC chose strays from it more than the sample's noise explains"),
+        ("empirical", "--durations empirical asks for it"),  # no AIC choice made: blamed it
+    ],
+)
+def test_the_tail_cap_note_says_why_the_curve_was_written(durations, why):
+    fit = fit_history(read_history(MAVEN), dt.date(2022, 12, 1), durations=durations)
+    (note,) = [n for n in fit.notes if "the empirical tail's mean would be" in n]
+    assert f"the curve was written because {why}.)" in note
+
+
 def test_a_tail_within_a_century_is_the_time_at_risk():
     fit = fit_history(read_history(MAVEN), dt.date(2017, 12, 31))
     (engaging,) = fit.stages
