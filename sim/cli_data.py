@@ -48,13 +48,10 @@ def _as_of(
 ) -> dt.date | dt.datetime:
     """``--as-of`` (or the date ``option``) as the files write dates: a date (the end of that
     day), or an instant when a time is given (``2017-12-31T12:00``)."""
-    from sim.crm_values import parse_as_of, parse_datetime
+    from sim.crm_values import parse_as_of_time
 
-    day = parse_as_of(text, date_format, option)
-    if ":" not in text:
-        return day
-    instant = parse_datetime(text)
-    return instant if instant is not None else day
+    instant = parse_as_of_time(text, date_format, option)  # in the order of --date-format
+    return instant if ":" in text else instant.date()
 
 
 def stage_map_option(values: tuple[str, ...]) -> dict[str, str]:

@@ -191,6 +191,13 @@ def parse_as_of(text: str, date_format: str | None = None, option: str = "--as-o
     Raises:
         UserError: not a date, or an ambiguous slash date without ``--date-format``.
     """
+    return parse_as_of_time(text, date_format, option).date()
+
+
+def parse_as_of_time(
+    text: str, date_format: str | None = None, option: str = "--as-of"
+) -> dt.datetime:
+    """``parse_as_of`` with its time of day (midnight when none is written)."""
     order = date_order_option(date_format)
     cell = DateCell(text, 0, 0, option)
     try:
@@ -204,13 +211,12 @@ def parse_as_of(text: str, date_format: str | None = None, option: str = "--as-o
     if value is None:
         understood = "; ".join(DATE_FORMATS)
         raise UserError(f"{option} {text}: not a date (formats understood: {understood})")
-    day = value.date()
-    if not MIN_START_DATE <= day <= MAX_START_DATE:  # the day a forecast from it starts
+    if not MIN_START_DATE <= value.date() <= MAX_START_DATE:  # the day a forecast starts
         raise UserError(
             f"{option} {text}: outside {MIN_START_DATE} .. {MAX_START_DATE}, the days a "
             "scenario may start on (the forecast from it starts that day)"
         )
-    return day
+    return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -297,3 +297,14 @@ def test_backtest_takes_the_outcome_the_reader_asks_for(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--outcome", "Closed Dead=lost", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "backtest.json").read_text())["cutoffs"][0]["open_deals"] == 1
+
+
+def test_a_date_with_a_time_is_read_in_the_date_format_order():
+    """With a time of day the date was read again month-first: '01/02/2021 12:00' with
+    --date-format DD/MM/YYYY was 2 January, and '13/02/2021 12:00' lost its time."""
+    from sim.cli_backtest import cutoffs_from
+    from sim.cli_data import _as_of
+
+    listed = cutoffs_from(("01/02/2021 12:00",), None, None, None, "DD/MM/YYYY")
+    assert listed == [dt.date(2021, 2, 1)]
+    assert _as_of("13/02/2021 12:00") == dt.datetime(2021, 2, 13, 12)
