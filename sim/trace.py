@@ -576,7 +576,7 @@ def _from_the_crm(model: Model, deal: int, amount: str) -> str:
     """', 213 days in it already (CRM deal A, 1k EUR)' for a deal of a CRM export (its
     remaining time there is drawn given that it has lasted that long), else ' (1k EUR)'."""
     initial = model.initial
-    age = float(initial.age_in_stage[deal]) if deal < len(initial.age_in_stage) else 0.0
+    age = float(initial.age_in_stage[deal])  # every day-0 deal has one (0: none told)
     so_far = f", {age:.0f} days in it already" if age > 0 else ""
     crm = f"CRM deal {initial.ids[deal]}, " if deal < len(initial.ids) else ""
     return f"{so_far} ({crm}{amount})"

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from folder_helpers import OUR_MANIFEST  # tests/ is on sys.path
 
 import sim.api
 from sim.cli import cli, main
 from sim.scenario import bundled_scenarios
 
 #: The manifest.json of an earlier dealsim results folder (--force may replace it).
-OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
 
 RUN_FILES = ("summary.json", "manifest.json", "forecast.csv", "deals.csv", "scenario.toml")
 EVENT_COLUMNS = ["replication", "deal", "day", "date", "event", "from_stage", "to_stage", "cause"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from folder_helpers import OUR_MANIFEST  # tests/ is on sys.path
 from scipy.stats import t as student_t
 from whatif_helpers import invoke, small_scenario_data, write_small_file  # tests/ on sys.path
 
@@ -20,7 +21,6 @@ from sim.comparison import METRICS, Comparison, paired_metric
 from sim.scenario import load_scenario, toml_dumps
 
 #: The manifest.json of an earlier dealsim results folder (--force may replace it).
-OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
 
 REQUIRED = ("bookings", "won_share", "lost_share", "no_decision_share", "cycle_days_won")
 

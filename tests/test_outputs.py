@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from folder_helpers import OUR_MANIFEST  # tests/ is on sys.path
 
 import sim.api
 import sim.atomic
@@ -28,9 +29,6 @@ import sim.trace
 from sim.atomic import StagedFolder, clean_stale, temp_name
 from sim.cli import main
 from sim.errors import OutputError
-
-#: The manifest.json of an earlier dealsim results folder (--force may replace it).
-OUR_MANIFEST = '{"dealsim_version": "0.1.0"}'
 
 HISTORY = Path(__file__).parent / "data" / "crm" / "history_plain.csv"
 
@@ -48,7 +46,18 @@ def command_writing(kind: str, out: Path, tiny: Path, results: Path) -> list[str
     """The argv of one writing command with ``out`` as its output."""
     return {
         "run": ["run", tiny, "-n", "2", "-j", "1", "-o", out],
-        "compare": ["compare", tiny, "--set", "name=t2", "-n", "2", "-j", "1", "-o", out],
+        "compare": [
+            "compare",
+            tiny,
+            "--set",
+            "deals.arrivals_per_month=2.5",
+            "-n",
+            "2",
+            "-j",
+            "1",
+            "-o",
+            out,
+        ],
         "sweep": ["sweep", tiny, "--set", "deals.arrivals_per_month=1,2", "-n", "2", "-o", out],
         "fit": ["fit", HISTORY, "--as-of", "2024-06-01", "--currency", "EUR", "-o", out],
         "export-history": ["export-history", results, "-o", out],
@@ -378,7 +387,17 @@ def test_outputs_follow_the_umask(umask_022, tiny_scenario, tmp_path):
     argv = ["fit", str(HISTORY), "--as-of", "2024-06-01", "--currency", "EUR"]
     assert main([*argv, "-o", str(fitted)]) == 0
     compared = tmp_path / "compared"
-    argv = ["compare", str(tiny_scenario), "--set", "name=t2", "-n", "2", "-j", "1", "--no-plots"]
+    argv = [
+        "compare",
+        str(tiny_scenario),
+        "--set",
+        "deals.arrivals_per_month=2.5",
+        "-n",
+        "2",
+        "-j",
+        "1",
+        "--no-plots",
+    ]
     assert main([*argv, "-o", str(compared)]) == 0
     files = [*run.iterdir(), *compared.iterdir(), history, log, fitted, tmp_path / "fitted-fit.png"]
     assert {p.name: oct(mode(p)) for p in files} == {p.name: oct(0o644) for p in files}
