@@ -163,9 +163,12 @@ def fit_inflow(
             "(the first deal starts the clock and is not counted): too few to estimate it; "
             "set deals.arrivals_per_month (and [uncertainty] arrivals_per_month) by hand"
         )
-    lag_var = _lag_variance(w * exposure, age) * walk_sd**2
+    # The level's relative variance: Poisson noise of the counts, and the walk's since the
+    # months the level is weighed from (per unit walk variance, times walk_sd squared).
+    lag_per_walk_var = _lag_variance(w * exposure, age)
     poisson_var = float(np.sum(w**2 * counts)) / exposure_w**2 if exposure_w > 0 else 0.0
-    cv2 = (poisson_var / level**2 if level**2 > 0 else 0.0) + lag_var
+    relative_poisson = poisson_var / level**2 if level**2 > 0 else 0.0
+    cv2 = relative_poisson + lag_per_walk_var * walk_sd**2
     out = InflowFit(
         months=labels,
         counts=counts,
@@ -183,9 +186,7 @@ def fit_inflow(
             out.walk_sd, out.walk_from_trend = abs(out.trend_per_month), True
         mean_age = float(np.sum(w * exposure * age) / exposure_w)
         lag = out.trend_per_month * mean_age
-        relative_poisson = poisson_var / level**2 if level**2 > 0 else 0.0  # as cv2 above
-        out.level_cv = math.sqrt(relative_poisson + _lag_variance(w * exposure, age)
-                                 * out.walk_sd**2 + lag**2)  # fmt: skip
+        out.level_cv = math.sqrt(relative_poisson + lag_per_walk_var * out.walk_sd**2 + lag**2)
     note = _walk_note(out)
     if note:
         out.notes.append(note)
