@@ -29,11 +29,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sim.errors import UserError
+from sim.plural import counted
 from sim.scenario_bounds import MAX_START_DATE, MIN_START_DATE
 
 #: How the accepted formats are described in messages and help.
@@ -328,18 +328,21 @@ def decide_decimal_mark(cells: Iterable[AmountCell], source: str, asked: str | N
             column, one of which would be read a thousand times off); the message names the
             column, example rows of each kind and ``--decimal-mark``.
     """
-    seen: dict[str, list[AmountCell]] = {}  # evidence -> the first cells that show it
-    counts: Counter = Counter()
+    # evidence -> the first cells that show it, one per amount: a history repeats a deal's
+    # amount on each of its rows, and three rows of one deal would be one example.
+    seen: dict[str, list[AmountCell]] = {}
+    amounts: dict[str, set[str]] = {}  # evidence -> the distinct amounts that show it
     column = None
     for cell in cells:
         evidence = amount_evidence(cell.text)
         if evidence is None:
             continue
         column = cell.column
-        counts[evidence] += 1
+        texts = amounts.setdefault(evidence, set())
         kept = seen.setdefault(evidence, [])
-        if len(kept) < _EXAMPLES:
+        if len(kept) < _EXAMPLES and cell.text not in texts:
             kept.append(cell)
+        texts.add(cell.text)
     if asked is not None:
         wrong = seen.get("," if asked == "." else ".")
         if wrong:
@@ -381,10 +384,10 @@ def decide_decimal_mark(cells: Iterable[AmountCell], source: str, asked: str | N
     else:
         how = "the dot as the decimal mark"
         other = "thousands with a dot, give --decimal-mark ,"
-    n = counts[ambiguous]
     return DecimalMark(
         ".",
-        f"column {column!r}: {n} amount{'s' if n != 1 else ''} such as {first.text!r} (row "
+        f"column {column!r}: {counted(len(amounts[ambiguous]), 'amount')} such as "
+        f"{first.text!r} (row "
         f"{first.row}) could be read with either decimal mark: read with {how} "
         f"({first.text!r} = {value:g}); if the file writes {other}",
     )

@@ -70,6 +70,15 @@ def test_us_amounts_are_read_with_a_decimal_dot(tmp_path):
     assert not any("decimal mark" in n for n in notes)
 
 
+def test_examples_and_counts_are_of_amounts_not_of_rows(tmp_path):
+    """A deal's amount on each of its rows (as histories repeat it) is one example, and one
+    amount in the count: the messages showed one deal three times and counted its rows."""
+    text = refused(export(tmp_path, ["1.500", "1.500", "1.500", "2.000,00", "1,500", "12.500"]))
+    assert "in '1.500' (row 1, line 2), '12.500' (row 6, line 7) a dot" in text
+    _, notes = amounts(export(tmp_path, ["1,500", "1,500", "1,500", "2,250"], "again.csv"))
+    assert "column 'amount': 2 amounts such as '1,500' (row 1)" in " ".join(notes)
+
+
 def test_amounts_that_can_be_read_both_ways_are_read_as_before_and_said(tmp_path):
     path = export(tmp_path, ["1,500", "2,250", "800"])
     found, notes = amounts(path)
