@@ -172,8 +172,10 @@ def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
     return out
 
 
-#: The largest --samples: the design is built in memory before the run-cost check can weigh
-#: it, and intervals 1/sqrt(32768) of the spread are finer than any ranking needs.
+#: The largest --samples: the design's cost is weighed from its corners before its points are
+#: built, but a design within the run budget still has every point built, validated and held
+#: in memory before the first run (some thousand points a second), and intervals
+#: 1/sqrt(32768) of the spread are finer than any ranking needs.
 MAX_SAMPLES = 2**15
 
 
