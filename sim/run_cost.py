@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import UserError
+from sim.plural import counted
 
 if TYPE_CHECKING:  # the CLI imports this module for --force: numpy waits until a run
     from sim.model import Model
@@ -167,8 +168,8 @@ class RunCost:
             out.append(
                 f"{_n(self.work)} stage visits and events in all (budget {_n(MAX_RUN_WORK)}; "
                 f"{_n(self.visits_per_deal)} visits and {_n(self.events_per_deal)} events per "
-                f"deal, {_n(self.deals)} deals, {self.replications} replications): fewer "
-                "replications (-n), fewer deals, fewer loops back (exits to earlier stages), "
+                f"deal, {_n(self.deals)} deals, {counted(self.replications, 'replication')}): "
+                "fewer replications (-n), fewer deals, fewer loops back (exits to earlier stages), "
                 "longer tenures or fewer shocks"
             )
         return out
@@ -268,11 +269,11 @@ def announce_duration(cost: RunCost, engine: str, jobs: int) -> None:
 
     seconds = cost.seconds(engine, jobs)
     if seconds >= ANNOUNCE_AFTER_SECONDS and not _announced.get():
+        teams = " with teams" if cost.teams and engine == "simpy" else ""
         note(
-            f"this run will take about {_duration(seconds)} (an estimate, from "
-            f"{_n(cost.work)} stage visits and events on the {engine} engine"
-            f"{' with teams' if cost.teams and engine == 'simpy' else ''} with {jobs} "
-            f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
+            f"this run will take about {_duration(seconds)} (an estimate, for "
+            f"{counted(cost.replications, 'replication')} on the {engine} engine{teams} with "
+            f"{counted(jobs, 'job')}; Ctrl-C stops it and writes nothing)"
         )
 
 
@@ -312,23 +313,18 @@ def check_runs_cost(
     fewer: str = "fewer runs",
     engine: str = "auto",
     allow_large: bool = False,
-) -> None:
+) -> bool:
     """The runs one command makes (a comparison's scenarios, a sweep's values, a sensitivity
     analysis's points), checked as one: each alone (its deals, its memory) and all together
     (their visits and events against the budget); announced as one when they take long, each
-    on the engine ``engine`` chooses for it.
+    on the engine ``engine`` chooses for it. True when it announced them.
 
     Raises:
         UserError: one run, or all of them together, over the budget (unless forced); an
             engine that cannot run one of them.
     """
-    from sim.engine import choose_engine
-
-    engines = [choose_engine(model, engine) for model in models]
-    costs = [check_run_cost(model, replications, allow_large) for model in models]
-    work = sum(cost.work for cost in costs)
-    seconds = sum(cost.seconds(engine, jobs) for cost, engine in zip(costs, engines, strict=True))
-    _check_whole(len(models), replications, work, seconds, jobs, what, fewer, allow_large)
+    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large)
+    return _check_whole(sum(works), sum(seconds), replications, jobs, what, fewer, allow_large)
 
 
 def check_design_cost(
@@ -343,28 +339,35 @@ def check_design_cost(
 ) -> bool:
     """``runs`` runs, each bounded by the costliest of ``models`` (a design's points, bounded by
     the corners of its box), checked as :func:`check_runs_cost` checks them, from the arithmetic
-    alone: before a single point of a large design is built. True when it announced the whole
-    (each of the models is checked alone too).
+    alone: before a single point of a large design is built. True when it announced them.
 
     Raises:
         UserError: one of the models, or all the runs together, over the budget (unless forced).
     """
+    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large)
+    whole, longest = runs * max(works), runs * max(seconds)
+    return _check_whole(whole, longest, replications, jobs, what, fewer, allow_large)
+
+
+def _weigh_each(
+    models: list[Model], replications: int, jobs: int, engine: str, allow_large: bool
+) -> tuple[list[float], list[float]]:
+    """Each model's run checked alone (refused over the budget): the stage visits and events of
+    each, and the seconds each takes on the engine ``engine`` chooses for it."""
     from sim.engine import choose_engine
 
-    costs = [check_run_cost(model, replications, allow_large) for model in models]
-    work = runs * max(cost.work for cost in costs)
-    seconds = runs * max(
-        cost.seconds(choose_engine(model, engine), jobs)
-        for cost, model in zip(costs, models, strict=True)
-    )
-    return _check_whole(runs, replications, work, seconds, jobs, what, fewer, allow_large)
+    works, seconds = [], []
+    for model in models:
+        cost = check_run_cost(model, replications, allow_large)
+        works.append(cost.work)
+        seconds.append(cost.seconds(choose_engine(model, engine), jobs))
+    return works, seconds
 
 
 def _check_whole(
-    runs: int,
-    replications: int,
     work: float,
     seconds: float,
+    replications: int,
     jobs: int,
     what: str,
     fewer: str,
@@ -374,18 +377,17 @@ def _check_whole(
     (True when it did)."""
     from sim.status import note
 
+    each = f"{counted(replications, 'replication')} each"
     if not work <= MAX_RUN_WORK and not (allow_large or _forced.get()):
         raise UserError(
-            f"{what}: too large to start (estimated before running):\n  {runs} runs of "
-            f"{replications} replications, {_n(work)} stage visits and events in all (budget "
-            f"{_n(MAX_RUN_WORK)}): fewer replications (-n) or {fewer}\n"
-            "Change the options, or run it anyway with --force."
+            f"{what}: too large to start (estimated before running):\n  {each}, "
+            f"{_n(work)} stage visits and events in all (budget {_n(MAX_RUN_WORK)}): fewer "
+            f"replications (-n) or {fewer}\nChange the options, or run it anyway with --force."
         )
     if seconds >= ANNOUNCE_AFTER_SECONDS and not _announced.get():
         note(
-            f"this will take about {_duration(seconds)} ({what}: {runs} runs, an "
-            f"estimate from {_n(work)} stage visits and events with {jobs} "
-            f"job{'s' if jobs != 1 else ''}; Ctrl-C stops it and writes nothing)"
+            f"this will take about {_duration(seconds)} ({what}, {each}, with "
+            f"{counted(jobs, 'job')}: an estimate; Ctrl-C stops it and writes nothing)"
         )
         return True
     return False

@@ -449,6 +449,9 @@ def plan_sensitivity(
     )
 
 
+#: What makes a sensitivity analysis smaller, when its points together are over the run budget.
+FEWER_POINTS = "fewer points (--samples, --vary)"
+
 #: Up to this many parameters a Sobol design's cost is bounded at every corner of its box
 #: (2^k of them); beyond, at each parameter's ends and the two corners all-low and all-high.
 ALL_CORNERS_UP_TO = 6
@@ -483,8 +486,7 @@ def _check_design(
             continue
         models.append(compile_scenario(scenario))
     jobs = default_jobs_for(None) if jobs is None else jobs
-    fewer = "fewer points (--samples, --vary)"
-    return check_design_cost(models, runs, replications, jobs, f"{runs} points", fewer)
+    return check_design_cost(models, runs, replications, jobs, f"{runs} points", FEWER_POINTS)
 
 
 def run_plan(
@@ -506,9 +508,8 @@ def run_plan(
     started = time.perf_counter()
     models = [compile_scenario(point) for point in plan.points]
     # Each point is a run of its own, and all of them one command: refused before any starts.
-    fewer = "fewer points (--samples, --vary)"
     with announced() if plan.announced else contextlib.nullcontext():  # said once, above
-        check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", fewer)
+        check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", FEWER_POINTS)
     values = evaluate_points(
         models,
         plan.seed,

@@ -149,6 +149,7 @@ def test_a_long_run_says_how_long_before_it_starts(capsys):
         run_cost.announce_duration(cost, "simpy", 2)
         said = capsys.readouterr().err
         assert "this run will take about 3 minutes" in said and "simpy engine with 2 jobs" in said
+        assert "for 140 replications" in said and "visits" not in said  # not all it counts
         small = run_cost.estimate(model, 1)
         run_cost.announce_duration(small, "vectorized", 1)
         assert capsys.readouterr().err == ""  # a short run says nothing
@@ -196,6 +197,7 @@ def test_the_runs_of_one_command_are_weighed_together(tmp_path, command):
     assert result.exit_code == 2, result.output
     assert "2 runs on the same seed: too large to start" in result.output
     assert "fewer replications (-n) or fewer scenarios or values" in result.output
+    assert f"{n:,} replications each," in result.output and "2 runs of" not in result.output
     assert not (tmp_path / "x").exists()
 
 
@@ -206,6 +208,7 @@ def test_a_sensitivity_analysis_weighs_its_points_together(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "768 points: too large to start" in result.output
+    assert "768 runs" not in result.output  # the count said once
     assert "fewer points (--samples, --vary)" in result.output
     big = CliRunner().invoke(cli, [*args[:6], "--samples", str(2**16), "-n", "2"])
     assert big.exit_code == 2 and "--samples: 65536 is more than 32768" in big.output
@@ -224,7 +227,8 @@ def test_a_comparison_says_once_how_long_all_its_runs_take(monkeypatch, capsys):
     finally:
         status.set_level(previous)
     said = capsys.readouterr().err
-    assert said.count("this will take about") == 1 and "2 runs on the same seed" in said
+    assert said.count("this will take about") == 1
+    assert "(2 runs on the same seed, 2 replications each, with 1 job: an estimate;" in said
     assert "this run will take" not in said  # each run's own note, not said again
 
 
