@@ -114,17 +114,28 @@ def sensitivity_command(
             f"--samples goes with --method sobol (a {method} runs each --vary at its ends)"
         )
     samples = DEFAULT_SAMPLES if samples is None else samples
-    plan = plan_sensitivity(
-        scenario, list(vary), method, metric, replications, seed, samples, sets, jobs=jobs
-    )
-    folder = output
-    if folder is not None:
-        check_output_dir(folder, force, inputs=input_files(plan.path))
-    command = ["dealsim", *sys.argv[1:]]
-    label = f"{method.capitalize()} on {len(plan.points)} points"
-    progress = _Progress(plan.total_replications, label)
-    with connect(scheduler) as executor, closing(progress):
-        result = run_plan(plan, jobs=jobs, progress=progress, executor=executor, command=command)
+    with connect(scheduler) as executor:  # first: a design's duration is told for its workers
+        plan = plan_sensitivity(
+            scenario,
+            list(vary),
+            method,
+            metric,
+            replications,
+            seed,
+            samples,
+            sets,
+            jobs=jobs,
+            executor=executor,
+        )
+        folder = output
+        if folder is not None:
+            check_output_dir(folder, force, inputs=input_files(plan.path))
+        command = ["dealsim", *sys.argv[1:]]
+        label = f"{method.capitalize()} on {len(plan.points)} points"
+        with closing(_Progress(plan.total_replications, label)) as progress:
+            result = run_plan(
+                plan, jobs=jobs, progress=progress, executor=executor, command=command
+            )
     folder = folder if folder is not None else sensitivity_folder(result)
     with status("Writing the files and figures"):
         written = result.write(folder, force=force, plots=not no_plots, command=command)

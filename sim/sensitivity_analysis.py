@@ -356,7 +356,16 @@ def sensitivity(
     if not 0 < level < 1:
         raise UserError(f"level: {level} must be between 0 and 1")
     plan = plan_sensitivity(
-        scenario, vary, method, metric, replications, seed, samples, sets, jobs=jobs
+        scenario,
+        vary,
+        method,
+        metric,
+        replications,
+        seed,
+        samples,
+        sets,
+        jobs=jobs,
+        executor=executor,
     )
     return run_plan(
         plan, level=level, jobs=jobs, progress=progress, executor=executor, command=command
@@ -397,12 +406,14 @@ def plan_sensitivity(
     sets=None,
     *,
     jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> Plan:
     """Check the options and validate every point (so a bad range fails before any run).
 
-    A Sobol design's cost is checked first, from its corners (``jobs``: for how long it takes),
-    so that a design too large to run is refused before its points are built and validated."""
-    from sim.api import check_run_options
+    A Sobol design's cost is checked first, from its corners (``jobs``, or else the workers of
+    ``executor`` as :func:`run_plan` counts them: for how long it takes), so that a design too
+    large to run is refused before its points are built and validated."""
+    from sim.api import check_run_options, default_jobs_for
 
     if method not in METHODS:
         raise UserError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
@@ -430,7 +441,9 @@ def plan_sensitivity(
             method, metric, base, path, factors, sets, replications, seed, None, points, None
         )
     check_samples(samples)
-    said = _check_design(base, path, factors, samples * (len(factors) + 2), replications, jobs)
+    runs = samples * (len(factors) + 2)
+    jobs = default_jobs_for(executor) if jobs is None else jobs
+    said = _check_design(base, path, factors, runs, replications, jobs)
     x = sobol_sample(factors, samples, seed)
     points = []
     for row in x:
@@ -458,7 +471,7 @@ ALL_CORNERS_UP_TO = 6
 
 
 def _check_design(
-    base: Scenario, path, factors: list[Factor], runs: int, replications: int, jobs: int | None
+    base: Scenario, path, factors: list[Factor], runs: int, replications: int, jobs: int
 ) -> bool:
     """The design's runs against the run budget, from the arithmetic: ``runs`` points, each
     bounded by the costliest of the box's corners (and the scenario itself), whose expected
@@ -466,8 +479,6 @@ def _check_design(
     grow or shrink with each parameter). Refuses (UserError) before the points are built; True
     when it announced the whole."""
     import itertools
-
-    from sim.api import default_jobs_for
 
     ends = [(f.value(f.low), f.value(f.high)) for f in factors]
     if len(factors) <= ALL_CORNERS_UP_TO:
@@ -485,7 +496,6 @@ def _check_design(
         except ScenarioError:  # not a valid scenario: the points near it say so, one by one
             continue
         models.append(compile_scenario(scenario))
-    jobs = default_jobs_for(None) if jobs is None else jobs
     return check_design_cost(models, runs, replications, jobs, f"{runs} points", FEWER_POINTS)
 
 

@@ -271,3 +271,26 @@ def test_a_huge_sobol_design_is_refused_before_its_points_are_built(monkeypatch,
     assert "49152 points: too large to start" in result.output
     assert calls["point"] <= 4 and calls["compile"] <= 4, calls
     assert not (tmp_path / "x").exists()
+
+
+def test_a_sobol_design_says_how_long_it_takes_on_the_executors_workers(monkeypatch, capsys):
+    """With an executor (a Dask cluster's, here a pool of 7 threads), the design's duration is
+    told for its workers, as the points' runs are counted (it was told for the local cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sim import status
+    from sim.sensitivity_analysis import sensitivity
+
+    slow = run_cost.Rates(*[1.0] * 6)  # every run seems long
+    monkeypatch.setitem(run_cost.SECONDS_PER, "vectorized", slow)
+    previous = status.level()
+    try:
+        status.set_level(status.NORMAL)
+        with ThreadPoolExecutor(max_workers=7) as pool:
+            vary = ["stages.d.duration.mean=40..80"]
+            sensitivity("chain", vary, method="sobol", samples=4, replications=2, executor=pool)
+    finally:
+        status.set_level(previous)
+    said = capsys.readouterr().err
+    assert said.count("this will take about") == 1, said
+    assert "(12 points, 2 replications each, with 7 jobs: an estimate;" in said
