@@ -117,9 +117,21 @@ def _common_run_options(func):
 
 
 def _run_arms(
-    arms, folder, force, unique, replications, seed, jobs, source, label, engine, scheduler=None
+    arms,
+    folder,
+    force,
+    unique,
+    replications,
+    seed,
+    jobs,
+    source,
+    label,
+    engine,
+    scheduler=None,
+    swept=None,
 ) -> tuple[int, int]:
-    """Check the output folder, then run every arm of a compare or sweep with a progress bar.
+    """Check the output folder, then run every arm of a compare or sweep (of the key ``swept``)
+    with a progress bar.
 
     ``unique``: ``folder`` is a default name; one taken is not an error (the next free one is
     used when writing). Otherwise a non-empty folder needs ``force``.
@@ -144,6 +156,7 @@ def _run_arms(
             pipeline=source,
             engine=engine,
             executor=executor,
+            swept=swept,
         )
 
 
@@ -446,6 +459,7 @@ def sweep_command(
         f"Sweeping {parameter}",
         engine,
         scheduler,
+        swept=parameter,
     )
     result = Sweep(parameter, arms, values, labels, others, replications, seed, LEVEL, label)
     _write_and_show(result, folder, force, no_plots, as_json, output is None, report)

@@ -372,11 +372,13 @@ def run_arms(
     pipeline=None,
     engine: str = "auto",
     executor=None,
+    swept: str | None = None,
 ) -> tuple[int, int]:
     """Run every arm in memory on the same seed and replications; returns (replications, seed).
 
     ``pipeline`` (a ``sim.pipeline.PipelineSource``) gives every arm the same day-0 deals;
-    ``executor`` (a ``concurrent.futures`` executor, e.g. a Dask cluster's) runs the batches.
+    ``executor`` (a ``concurrent.futures`` executor, e.g. a Dask cluster's) runs the batches;
+    ``swept``: the key a sweep's arms are the values of (a refusal names the point by it).
 
     ``progress`` is called with the number of replications done over all arms.
     """
@@ -388,7 +390,7 @@ def run_arms(
     replications = first.replications if replications is None else replications
     seed = first.seed if seed is None else seed
     prepared = [_with_day0_deals(arm.scenario, pipeline) for arm in arms]  # each export read once
-    _check_arms_cost(prepared, replications, jobs, engine, executor)
+    _check_arms_cost(arms, prepared, replications, jobs, engine, executor, swept)
     with announced():  # said for all the arms at once, above
         for i, (arm, (scenario, initial)) in enumerate(zip(arms, prepared, strict=True)):
             done_before = i * replications
@@ -417,18 +419,25 @@ def _with_day0_deals(scenario: Scenario, pipeline):
     return apply_pipeline(scenario, pipeline)
 
 
-def _check_arms_cost(prepared: list, replications: int, jobs, engine, executor) -> None:
+def _check_arms_cost(
+    arms: list[Arm], prepared: list, replications: int, jobs, engine, executor, swept: str | None
+) -> None:
     """All the arms' runs against the run budget, as one command: each arm alone could pass
-    while six of them, or forty values of a sweep, would run for hours unannounced.
-    ``prepared``: each arm's (scenario, day-0 deals), as it runs."""
+    while six of them, or forty values of a sweep, would run for hours unannounced. An arm
+    over the budget alone is named: ``arm 'b'``, or ``sweep point KEY=VALUE`` of a sweep of
+    ``swept``. ``prepared``: each arm's (scenario, day-0 deals), as it runs."""
     from sim.api import default_jobs_for
     from sim.model import compile_scenario
     from sim.run_cost import check_runs_cost
 
     models = [compile_scenario(scenario, initial) for scenario, initial in prepared]
     jobs = default_jobs_for(executor) if jobs is None else jobs
-    what, fewer = f"{len(prepared)} runs on the same seed", "fewer scenarios or values"
-    check_runs_cost(models, replications, jobs, what, fewer, engine)
+    what, fewer = f"{len(arms)} runs on the same seed", "fewer scenarios or values"
+    if swept is None:
+        names = [f"arm '{arm.label}'" for arm in arms]
+    else:
+        names = [f"sweep point {swept}={arm.label}" for arm in arms]
+    check_runs_cost(models, replications, jobs, what, fewer, engine, names=names)
 
 
 def _check_arms(arms: list[Arm], replications: int | None, seed: int | None, pipeline) -> None:

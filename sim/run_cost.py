@@ -286,10 +286,15 @@ def _duration(seconds: float) -> str:
 
 
 def check_run_cost(
-    model: Model, replications: int, allow_large: bool = False, rows: bool = False
+    model: Model,
+    replications: int,
+    allow_large: bool = False,
+    rows: bool = False,
+    name: str | None = None,
 ) -> RunCost:
     """The run's estimated cost (``rows``: with deals.csv); refused (UserError, exit 2) when it
-    is over the budget, unless ``allow_large`` or ``--force``.
+    is over the budget, unless ``allow_large`` or ``--force``. ``name``: what the refusal calls
+    the run (default: its scenario's name), e.g. a sweep's point among others.
 
     Raises:
         UserError: over the budget, naming what is large and what to change.
@@ -299,7 +304,8 @@ def check_run_cost(
     if problems and not (allow_large or _forced.get()):
         lines = "\n".join(f"  {p}" for p in problems)
         raise UserError(
-            f"{model.scenario.name}: this run is too large to start (estimated before running):"
+            f"{name or model.scenario.name}: this run is too large to start (estimated before "
+            "running):"
             f"\n{lines}\nChange the scenario or the options, or run it anyway with --force."
         )
     return cost
@@ -313,17 +319,19 @@ def check_runs_cost(
     fewer: str = "fewer runs",
     engine: str = "auto",
     allow_large: bool = False,
+    names: list[str | None] | None = None,
 ) -> bool:
     """The runs one command makes (a comparison's scenarios, a sweep's values, a sensitivity
     analysis's points), checked as one: each alone (its deals, its memory) and all together
     (their visits and events against the budget); announced as one when they take long, each
-    on the engine ``engine`` chooses for it. True when it announced them.
+    on the engine ``engine`` chooses for it. True when it announced them. ``names``: what a
+    refusal of one run calls it (see :func:`check_run_cost`), one a model.
 
     Raises:
         UserError: one run, or all of them together, over the budget (unless forced); an
             engine that cannot run one of them.
     """
-    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large)
+    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large, names)
     return _check_whole(sum(works), sum(seconds), replications, jobs, what, fewer, allow_large)
 
 
@@ -336,29 +344,36 @@ def check_design_cost(
     fewer: str,
     engine: str = "auto",
     allow_large: bool = False,
+    names: list[str | None] | None = None,
 ) -> bool:
     """``runs`` runs, each bounded by the costliest of ``models`` (a design's points, bounded by
     the corners of its box), checked as :func:`check_runs_cost` checks them, from the arithmetic
     alone: before a single point of a large design is built. True when it announced them.
+    ``names``: what a refusal of one of the models calls it (e.g. the corner it is).
 
     Raises:
         UserError: one of the models, or all the runs together, over the budget (unless forced).
     """
-    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large)
+    works, seconds = _weigh_each(models, replications, jobs, engine, allow_large, names)
     whole, longest = runs * max(works), runs * max(seconds)
     return _check_whole(whole, longest, replications, jobs, what, fewer, allow_large)
 
 
 def _weigh_each(
-    models: list[Model], replications: int, jobs: int, engine: str, allow_large: bool
+    models: list[Model],
+    replications: int,
+    jobs: int,
+    engine: str,
+    allow_large: bool,
+    names: list[str | None] | None,
 ) -> tuple[list[float], list[float]]:
-    """Each model's run checked alone (refused over the budget): the stage visits and events of
-    each, and the seconds each takes on the engine ``engine`` chooses for it."""
+    """Each model's run checked alone (refused over the budget, by its name): the stage visits
+    and events of each, and the seconds each takes on the engine ``engine`` chooses for it."""
     from sim.engine import choose_engine
 
     works, seconds = [], []
-    for model in models:
-        cost = check_run_cost(model, replications, allow_large)
+    for model, name in zip(models, names or [None] * len(models), strict=True):
+        cost = check_run_cost(model, replications, allow_large, name=name)
         works.append(cost.work)
         seconds.append(cost.seconds(choose_engine(model, engine), jobs))
     return works, seconds

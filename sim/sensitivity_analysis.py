@@ -394,6 +394,25 @@ class Plan:
     def total_replications(self) -> int:
         return len(self.points) * self.replications
 
+    def point_names(self) -> list[str | None]:
+        """What a refusal calls each point (None: the scenario itself, by its name)."""
+        if self.method == "tornado":
+            ends = [{f.key: end} for f in self.factors for end in (f.low, f.high)]
+            return [None] + [f"the point where {_shown(changes)}" for changes in ends]
+        return [f"the point where {_shown(_changes(self.factors, row))}" for row in self.x]
+
+
+def _changes(factors: list[Factor], values) -> dict[str, float | int]:
+    """The keys a point of a design changes, each to its value there."""
+    return {f.key: f.value(v) for f, v in zip(factors, values, strict=True)}
+
+
+def _shown(changes: dict[str, float | int]) -> str:
+    """``a=2, b=0.25``: whole numbers whole (2000000, not 2e+06), others to 6 digits."""
+    return ", ".join(
+        f"{k}={v}" if isinstance(v, int) else f"{k}={v:.6g}" for k, v in changes.items()
+    )
+
 
 def plan_sensitivity(
     scenario: ScenarioRef,
@@ -447,14 +466,14 @@ def plan_sensitivity(
     x = sobol_sample(factors, samples, seed)
     points = []
     for row in x:
-        changes = {f.key: f.value(v) for f, v in zip(factors, row, strict=True)}
+        changes = _changes(factors, row)
         try:
             points.append(point(base, path, changes))
         except ScenarioError as exc:
             problems = str(exc).partition("\n")[2] or str(exc)
-            shown = ", ".join(f"{k}={v:.6g}" for k, v in changes.items())
             raise UserError(
-                f"sobol: not every combination of the ranges is a valid scenario; at {shown}:\n"
+                "sobol: not every combination of the ranges is a valid scenario; at "
+                f"{_shown(changes)}:\n"
                 f"{problems}\nNarrow the ranges so that every combination is valid."
             ) from None
     return Plan(
@@ -476,27 +495,33 @@ def _check_design(
     """The design's runs against the run budget, from the arithmetic: ``runs`` points, each
     bounded by the costliest of the box's corners (and the scenario itself), whose expected
     visits, deals and events bound those of the points inside in nearly every scenario (they
-    grow or shrink with each parameter). Refuses (UserError) before the points are built; True
-    when it announced the whole."""
+    grow or shrink with each parameter). Refuses (UserError) before the points are built, a
+    corner over the budget alone by its values; True when it announced the whole."""
     import itertools
 
-    ends = [(f.value(f.low), f.value(f.high)) for f in factors]
+    ends = [(f.low, f.high) for f in factors]
+    # Each point's values, and its name when it is not a corner (None: the corner where ...).
     if len(factors) <= ALL_CORNERS_UP_TO:
-        corners = list(itertools.product(*ends))
+        corners = [(c, None) for c in itertools.product(*ends)]
     else:
-        lows, highs = tuple(e[0] for e in ends), tuple(e[1] for e in ends)
-        corners = [lows, highs]
-        at_base = [f.value(f.base) for f in factors]
-        for i, pair in enumerate(ends):
-            corners += [tuple(at_base[:i] + [end] + at_base[i + 1 :]) for end in pair]
-    models = [compile_scenario(base)]
-    for corner in corners:
+        corners = [(tuple(e[0] for e in ends), None), (tuple(e[1] for e in ends), None)]
+        at_base = [f.base for f in factors]
+        for i, (f, pair) in enumerate(zip(factors, ends, strict=True)):
+            for end in pair:
+                name = f"the design's point where {_shown(_changes([f], [end]))} (the others "
+                name += "as the scenario has them)"
+                corners.append((tuple(at_base[:i] + [end] + at_base[i + 1 :]), name))
+    models, names = [compile_scenario(base)], [None]
+    for values, name in corners:
+        changes = _changes(factors, values)
         try:
-            scenario = point(base, path, {f.key: v for f, v in zip(factors, corner, strict=True)})
+            scenario = point(base, path, changes)
         except ScenarioError:  # not a valid scenario: the points near it say so, one by one
             continue
         models.append(compile_scenario(scenario))
-    return check_design_cost(models, runs, replications, jobs, f"{runs} points", FEWER_POINTS)
+        names.append(name or f"the design's corner where {_shown(changes)}")
+    what = f"{runs} points"
+    return check_design_cost(models, runs, replications, jobs, what, FEWER_POINTS, names=names)
 
 
 def run_plan(
@@ -519,7 +544,8 @@ def run_plan(
     models = [compile_scenario(point) for point in plan.points]
     # Each point is a run of its own, and all of them one command: refused before any starts.
     with announced() if plan.announced else contextlib.nullcontext():  # said once, above
-        check_runs_cost(models, plan.replications, jobs, f"{len(models)} points", FEWER_POINTS)
+        what, names = f"{len(models)} points", plan.point_names()
+        check_runs_cost(models, plan.replications, jobs, what, FEWER_POINTS, names=names)
     values = evaluate_points(
         models,
         plan.seed,

@@ -361,6 +361,7 @@ def sweep(
         command=command,
         engine=engine,
         executor=executor,
+        swept=parameter,
     )
     return Sweep(
         parameter,

@@ -294,3 +294,41 @@ def test_a_sobol_design_says_how_long_it_takes_on_the_executors_workers(monkeypa
     said = capsys.readouterr().err
     assert said.count("this will take about") == 1, said
     assert "(12 points, 2 replications each, with 7 jobs: an estimate;" in said
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["compare", "chain"], "arm 'chain (deals.initial.d=2000000)'"),
+        (["sweep", "chain"], "sweep point deals.initial.d=2000000"),
+        (["sensitivity", "chain"], "the point where deals.initial.d=2000000"),  # a tornado's
+    ],
+)
+def test_a_run_over_the_budget_among_others_is_named(tmp_path, args, named):
+    """A comparison's arm, a sweep's point, a tornado's point: the refusal says which one."""
+    if args[0] == "compare":
+        args = [*args, "--set", "deals.initial.d=2000000"]
+    elif args[0] == "sweep":
+        args = [*args, "--set", "deals.initial.d=2000,2000000"]
+    else:
+        args = [*args, "--vary", "deals.initial.d=2000..2000000"]
+    result = CliRunner().invoke(cli, [*args, "-n", "2", "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2, result.output
+    assert f"{named}: this run is too large to start" in result.output
+    assert "2 million deals per replication" in result.output
+
+
+def test_a_sweep_through_the_api_names_its_point_over_the_budget():
+    from sim.sweeps import sweep
+
+    with pytest.raises(UserError, match=r"^sweep point deals.initial.d=2000000: this run is too"):
+        sweep("chain", "deals.initial.d", [2000, 2_000_000], replications=2)
+
+
+def test_a_sobol_design_names_its_corner_over_the_budget(tmp_path):
+    args = ["sensitivity", "chain", "--method", "sobol", "--samples", "4", "-n", "2"]
+    args += ["--vary", "deals.initial.d=2000..2000000", "--vary", "stages.d.duration.mean=40..80"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2, result.output
+    corner = "the design's corner where deals.initial.d=2000000, stages.d.duration.mean=40"
+    assert f"{corner}: this run is too large to start" in result.output
