@@ -192,8 +192,7 @@ class DealLives:
             rep.entered,
             self.rework,
             rep.moves,
-            rep.move_starts,
-            rep.move_ends,
+            rep.move_days,
             self.n_states,
             rep.stall[BUDGET_WAIT],
             rep.stall[DORMANT_CAUSE],
@@ -221,7 +220,7 @@ class DealLives:
         (
             env, timeout, events, won, dormant, gate, timing_stage, phase,
             release_after, funded_share, recheck_probability,
-            cur, entered, rework, moves, move_starts, move_ends, n_states,
+            cur, entered, rework, moves, move_days, n_states,
             budget_days, dormant_days, timing_days, seller_days, touched, work_at,
             timing_release, release_days, max_wait, plain,
         ) = self.shared  # fmt: skip  # in the order _shared gathers them
@@ -375,8 +374,7 @@ class DealLives:
                 asks += 1
             # The move.
             moves.append(state * n_states + nxt)
-            move_starts.append(entered[i])
-            move_ends.append(now)
+            move_days.append(now)
             entered[i] = now
             cur[i] = nxt
             if events is not None:

@@ -55,3 +55,28 @@ def open_by_state(model: Model, state, start, end) -> np.ndarray:
     size = (model.calendar.n_periods + 1) * width
     marks = np.bincount(first, minlength=size) - np.bincount(after, minlength=size)
     return np.cumsum(marks.reshape(-1, width), axis=0)[:-1]
+
+
+def open_by_state_of_moves(
+    model: Model, first_state, start, moved_from, moved_to, day
+) -> np.ndarray:
+    """``open_by_state`` counted from the deals' creations and moves instead of their stays.
+
+    A stay starts at the deal's creation (``first_state`` from ``start``) or with the move into
+    it, and ends with the move out of it; an open stay's end, past the horizon, only ever marks
+    the periods' extra last row, dropped. So the same +1/-1 marks come from the creations
+    (+1), and from each move (-1 for the state it leaves, +1 for the one it enters, both on its
+    day): the SimPy engine keeps no start day per move, and no open stay is looked up at the
+    end.
+    """
+    width = model.n_stages + 1
+    period = model.calendar.period_ends_before(day) * width
+    size = (model.calendar.n_periods + 1) * width
+
+    def marks(state: np.ndarray, at: np.ndarray) -> np.ndarray:
+        visible = state < width
+        return np.bincount(at[visible] + state[visible], minlength=size)
+
+    created = marks(first_state, model.calendar.period_ends_before(start) * width)
+    marked = created + marks(moved_to, period) - marks(moved_from, period)
+    return np.cumsum(marked.reshape(-1, width), axis=0)[:-1]

@@ -28,7 +28,7 @@ import simpy
 from sim.deal import SHOCK, DealLives, TableLists
 from sim.draws import ReplicationDraws
 from sim.model import CAUSES, Model
-from sim.records import ReplicationRecords, open_by_state
+from sim.records import ReplicationRecords, open_by_state_of_moves
 from sim.teams import Desk
 
 
@@ -74,11 +74,11 @@ class SimpyReplication:
         self.stall = [[0.0] * n for _ in CAUSES]
         self.touched = [0] * n
         self.ended_by = [-1] * n
-        # Every stay that ended in a move: (from * n_states + to), its start and its end, for
-        # flows and open deals by period (three flat lists: cheap to append, to turn to arrays).
+        # Every move: (from * n_states + to) and its day, for flows and open deals by period
+        # (two flat lists: cheap to append, to turn to arrays; a stay's start is the day of the
+        # move into it, see sim.records.open_by_state_of_moves).
         self.moves: list[int] = []
-        self.move_starts: list[float] = []
-        self.move_ends: list[float] = []
+        self.move_days: list[float] = []
         self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
         self.closed_for_good = self.env.event()  # what closed deals wait on: never triggered
@@ -249,25 +249,24 @@ class SimpyReplication:
             self.events.sort(key=lambda event: event[1])
         moves = np.asarray(self.moves, dtype=np.int64)
         cur = np.asarray(self.cur, dtype=np.int64)
-        open_now = np.flatnonzero((cur >= 0) & (cur < model.won))  # stays under way at the end
-        state = np.concatenate([moves // n_states, cur[open_now]])
-        start = np.concatenate([np.asarray(self.move_starts, dtype=float),
-                                np.asarray(self.entered, dtype=float)[open_now]])  # fmt: skip
-        end = np.concatenate(
-            [np.asarray(self.move_ends, dtype=float), np.full(len(open_now), np.inf)]
-        )
+        first_state = draws.first_states()
+        created = cur >= 0  # every deal by the horizon (arrivals come before it)
+        open_by = open_by_state_of_moves(
+            model, first_state[created], draws.start_days()[created], moves // n_states,
+            moves % n_states, np.asarray(self.move_days, dtype=float),
+        )  # fmt: skip
         flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, -1)
         return ReplicationRecords(
             replication=draws.replication,
             created=draws.created(),
-            first_state=draws.first_states(),
+            first_state=first_state,
             amount=draws.amounts(),
             state=cur,
             closed=np.asarray(self.closed, dtype=float),
             stall=np.asarray(self.stall, dtype=float).T.reshape(self.n, len(CAUSES)),
             touched=np.asarray(self.touched, dtype=np.int64),
             ended_by=np.asarray(self.ended_by, dtype=np.int64),
-            open_by_state=open_by_state(model, state, start, end),
+            open_by_state=open_by,
             flows=flows,
             shock_days=self.market.shock_days,
             shock_severity=self.market.shock_severity,
