@@ -52,7 +52,7 @@ SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carrie
 class TableLists:
     """A group's pre-drawn tables, read one number at a time through a ``memoryview``.
 
-    ``view[row, state, column]`` (~40 ns, a Python float or int) beats ``ndarray.item`` (~70 ns)
+    ``view[state, row, column]`` (~40 ns, a Python float or int) beats ``ndarray.item`` (~70 ns)
     and converting a deal's whole table to lists, since a deal reads only a few of the
     (states x visits) numbers drawn for it. Index ``page`` of each list is a page of ``VISITS``
     visits.
@@ -253,7 +253,7 @@ class DealLives:
                     send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
             if not send_back:  # the visit's numbers, read at its start
                 if col < VISITS:
-                    duration, nxt = durations_at[at, state, col], exits_at[at, state, col]
+                    duration, nxt = durations_at[state, at, col], exits_at[state, at, col]
                     col += 1
                 else:
                     duration, nxt, durations_at, exits_at, at, col = self._draw(
@@ -467,7 +467,7 @@ class DealLives:
         if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
             duration, nxt = self._aged_first_visit(lists, row, state)
         else:
-            duration, nxt = durations_at[at, state, column], exits_at[at, state, column]
+            duration, nxt = durations_at[state, at, column], exits_at[state, at, column]
         return duration, nxt, durations_at, exits_at, at, column + 1
 
     def _aged_first_visit(self, lists: TableLists, row: int, state: int) -> tuple[float, int]:

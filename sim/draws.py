@@ -83,7 +83,7 @@ class DealTables:
         return self._pages[key]
 
     def tables(self, page: int) -> tuple[np.ndarray, np.ndarray]:
-        """(durations, exits), each (n, S+1, VISITS): visit k of the page in any state."""
+        """(durations, exits), each (S+1, n, VISITS): visit k of the page in any state."""
         key = ("tables", page)
         if key not in self._pages:
             self._pages[key] = state_tables(
@@ -264,19 +264,24 @@ def state_tables(model: Model, u_duration: np.ndarray, u_exit: np.ndarray):
         u_duration, u_exit: arrays of any shape with the same shape.
 
     Returns:
-        (durations, exits) with a new axis of length S+1 before the last axis of the inputs
-        (state-major inside each deal), so that ``durations[..., s, k]`` is visit k in state s.
+        (durations, exits), each with a new first axis of length S+1, so that
+        ``durations[s, ...]`` are the visits' durations if they were in state s. State-major, so
+        that each state's numbers are written in one block (a state axis inside each deal made
+        every state's write a strided copy of a few numbers at a time); exits in the smallest
+        integer type that holds a state (a page's exits then take an eighth of the memory the
+        deals read them from).
     """
     n_stages = model.n_stages
-    shape = (*u_duration.shape[:-1], n_stages + 1, u_duration.shape[-1])
+    shape = (n_stages + 1, *u_duration.shape)
     durations = np.empty(shape)
-    exits = np.empty(shape, dtype=np.int64)
+    exits = np.empty(shape, dtype=np.min_scalar_type(model.n_states))
     shared = SharedUniforms(u_duration)  # every stage maps them: lognormal ones share Phi^-1
+    last = model.n_states - 1
     for s in range(n_stages):
-        durations[..., s, :] = model.durations[s].ppf_shared(shared)
-        exits[..., s, :] = np.searchsorted(model.exit_cumulative[s], u_exit, side="right")
-    np.minimum(exits, model.n_states - 1, out=exits)
-    durations[..., n_stages, :], exits[..., n_stages, :] = _dormant_spell(model, u_duration)
+        durations[s] = model.durations[s].ppf_shared(shared)
+        exit_s = np.searchsorted(model.exit_cumulative[s], u_exit, side="right")
+        exits[s] = np.minimum(exit_s, last, out=exit_s)
+    durations[n_stages], exits[n_stages] = _dormant_spell(model, u_duration)
     return durations, exits
 
 
