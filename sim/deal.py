@@ -238,8 +238,8 @@ class DealLives:
         k = 0  # stage visits drawn so far (keys the visit draws)
         asks = 0  # requests for money so far (keys the budget draws)
         unfunded = False
-        if state == gate and lists.entering(row):
-            unfunded = self._asks_in_vain(lists, row, asks)
+        if state == gate and lists.entering(row):  # its first request for money
+            unfunded = funded_at[row, 0] >= funded_share  # as _asks_in_vain, on page 0
             asks += 1
         while state < won:
             # A deal that came to the gate without money (``unfunded``: it is at the gate) may be

@@ -91,9 +91,13 @@ class SimpyReplication:
         model, env, draws = self.model, self.env, self.draws
         lives = DealLives(self)
         initial = TableLists(draws.initial, self._deal_of_rows()[0], self.cur, model.won)
+        first = [
+            lives.life(i, state, initial, i)
+            for i, state in enumerate(model.initial.states.tolist())
+        ]
+        self.lives.extend(first)  # kept to be closed at the end (_end_lives)
         process = env.process
-        for i, state in enumerate(model.initial.states.tolist()):
-            self.deals[i] = process(self._life(lives.life(i, state, initial, i)))
+        self.deals[: len(first)] = [process(life) for life in first]
         if len(self.market.arrival_days):
             process(self._arrivals(lives))
         if model.shocks is not None and len(self.market.shock_days):
@@ -115,16 +119,15 @@ class SimpyReplication:
             life.close()
         # A process and the event it waits on hold each other (the event's callbacks resume
         # it): 2,000 such pairs a replication left to the collector, whose passes then cost
-        # more than reducing the replication (about 5% of a portfolio run).
-        for deal in self.deals:
-            target = deal.target if deal is not None else None
-            if target is not None and target.callbacks:
-                target.callbacks.clear()
-
-    def _life(self, life):
-        """Keep a deal's generator, to close it at the end (:meth:`_end_lives`)."""
-        self.lives.append(life)
-        return life
+        # more than reducing the replication (about 5% of a portfolio run). The closed deals
+        # all wait on one event; only the deals still open wait on events of their own.
+        self.closed_for_good.callbacks.clear()
+        won = self.model.won
+        for deal, state in zip(self.deals, self.cur, strict=True):
+            if 0 <= state < won:
+                target = deal.target
+                if target is not None and target.callbacks:
+                    target.callbacks.clear()
 
     # --- the processes around the deals -----------------------------------------------------
 
@@ -138,7 +141,8 @@ class SimpyReplication:
             zip(market.arrival_days.tolist(), market.arrival_rows.tolist(), strict=True)
         ):
             yield timeout(delay_until(env.now, day))
-            life = self._life(lives.life(first + j, 0, arrivals, row))
+            life = lives.life(first + j, 0, arrivals, row)
+            self.lives.append(life)
             self.deals[first + j] = env.process(life)
 
     def _market(self):
