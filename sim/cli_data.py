@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli_options import FiniteFloat, OutputPath
+from sim.cli_options import FiniteFloat, OutputPath, date_format_option, decimal_mark_option
 from sim.errors import UserError
 from sim.scenario_bounds import MAX_HORIZON_DAYS
 from sim.status import status
@@ -102,17 +102,8 @@ def _outcomes(values: tuple[str, ...]) -> dict[str, str]:
 #: ``sim.crm.ReadOptions``); the reader's messages name these options.
 _READ_OPTIONS = (
     click.option("--encoding", help="The file's text encoding when it cannot be told (cp1251...)."),
-    click.option(
-        "--date-format",
-        metavar="DD/MM/YYYY|MM/DD/YYYY",
-        help="The order of slash dates, when the file cannot tell (every day <= 12).",
-    ),
-    click.option(
-        "--decimal-mark",
-        metavar=",|.",
-        help="The decimal mark of the amounts, when the file cannot tell (every amount like "
-        "1,500).",
-    ),
+    date_format_option,
+    decimal_mark_option,
     click.option(
         "--fx",
         multiple=True,

@@ -53,6 +53,21 @@ class FiniteFloat(click.ParamType):
         return number
 
 
+#: How a CRM file's slash dates and amounts are read when it cannot tell (--pipeline's
+#: options, and fit's and backtest's, sim.cli_data).
+date_format_option = click.option(
+    "--date-format",
+    metavar="DD/MM/YYYY|MM/DD/YYYY",
+    help="The order of slash dates, when the file cannot tell (every day <= 12).",
+)
+decimal_mark_option = click.option(
+    "--decimal-mark",
+    metavar=",|.",
+    help="The decimal mark of the amounts, when the file cannot tell (every amount like 1,500 "
+    "or 1.500).",
+)
+
+
 def set_option(help_text: str = _SET_HELP):
     """--set, and the check that no other option of the command sets the same key otherwise."""
 
@@ -164,17 +179,8 @@ def pipeline_options(func):
                 help="The export's text encoding when it cannot be told (utf-8, utf-16, "
                 "cp1251, cp1252...).",
             ),
-            click.option(
-                "--date-format",
-                metavar="DD/MM/YYYY|MM/DD/YYYY",
-                help="The order of slash dates, when the file cannot tell (every day <= 12).",
-            ),
-            click.option(
-                "--decimal-mark",
-                metavar=",|.",
-                help="The decimal mark of the amounts, when the file cannot tell (every amount "
-                "like 1,500 or 1.500).",
-            ),
+            date_format_option,
+            decimal_mark_option,
             click.option(
                 "--fx",
                 multiple=True,
