@@ -167,6 +167,8 @@ class DealLives:
             for s in range(self.won)
         ]
         self.shared = self._shared()
+        # Per role: where a new person moves the deal, and the cause the log gives.
+        self.replaced = [(role.to, f"group_change:{role.name}") for role in model.roles]
 
     def _shared(self) -> tuple:
         """What every deal's ``life`` reads, gathered once per replication: each deal then
@@ -334,7 +336,9 @@ class DealLives:
                         work_end = work_start + duration
                         day = int(work_end)  # as _timing_end, inline: the hot path
                         ready = timing_release[day] if day < release_days else INF
-                        ready = min(ready, work_end + max_wait)
+                        longest = work_end + max_wait
+                        if longest < ready:  # as min(ready, longest), without the call
+                            ready = longest
                         if ready > work_end:
                             phase[i] = (TIMING_WAIT, work_end)
                             yield timeout(ready - work_start)
@@ -405,8 +409,7 @@ class DealLives:
         if hit == SHOCK:
             nxt, cause_index, cause = model.shocks.to, SHOCK_REWORK, "shock"
         else:
-            role = model.roles[hit]
-            nxt, cause_index, cause = role.to, GROUP_REWORK, f"group_change:{role.name}"
+            (nxt, cause), cause_index = self.replaced[hit], GROUP_REWORK
         lost_work = max(0.0, min(rep.env.now, work_end) - work_start - waited)
         self._start_rework(i, cause_index, state, lost_work)
         if nxt >= self.won:
@@ -541,17 +544,18 @@ class DealLives:
     def finish(self, horizon: float) -> None:
         """Waits, dormant spells and rework still under way at the horizon end there."""
         rep = self.rep
-        for i, phase in enumerate(self.phase):
-            if phase is not None:
-                cause, since = phase
-                if cause == TIMING_WAIT and since < horizon and rep.events is not None:
-                    state = rep.cur[i]
-                    rep.events.append((i, since, "timing_wait", state, state, "timing"))
-                self.end_phase(i, horizon)
-        for i, state in enumerate(rep.cur):
-            if state == self.dormant and horizon > rep.entered[i]:
+        # Few deals are still waiting, dormant or in rework: found first, in a comprehension
+        # (a loop of plain statements over every deal cost more than the work on those few).
+        for i in [i for i, phase in enumerate(self.phase) if phase is not None]:
+            cause, since = self.phase[i]
+            if cause == TIMING_WAIT and since < horizon and rep.events is not None:
+                state = rep.cur[i]
+                rep.events.append((i, since, "timing_wait", state, state, "timing"))
+            self.end_phase(i, horizon)
+        dormant = self.dormant
+        for i in [i for i, state in enumerate(rep.cur) if state == dormant]:
+            if horizon > rep.entered[i]:
                 rep.stall[DORMANT_CAUSE][i] += horizon - rep.entered[i]
                 rep.touched[i] |= DORMANT_BIT
-        for i, rework in enumerate(self.rework):
-            if rework is not None:
-                self._credit_rework(i, horizon)
+        for i in [i for i, rework in enumerate(self.rework) if rework is not None]:
+            self._credit_rework(i, horizon)
