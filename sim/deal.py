@@ -52,10 +52,12 @@ SHOCK = -1  # the cause of an interrupt by the market; a role's interrupt carrie
 class TableLists:
     """A group's pre-drawn tables, read one number at a time through a ``memoryview``.
 
-    ``view[state, row, column]`` (~40 ns, a Python float or int) beats ``ndarray.item`` (~70 ns)
-    and converting a deal's whole table to lists, since a deal reads only a few of the
-    (states x visits) numbers drawn for it. Index ``page`` of each list is a page of ``VISITS``
-    visits.
+    A page's visit tables are (states, rows, ``VISITS``), viewed flat: visit ``column`` of the
+    deal in row ``row``, in state ``state``, is number ``state_starts[page][state] + row *
+    VISITS + column`` (a Python float or int). A flat view read by one int beats one indexed
+    by a tuple (a tuple built, three indices checked: half the time again), ``ndarray.item``
+    and converting a deal's whole table to lists, since a deal reads only a few of the (states
+    x visits) numbers drawn for it. Index ``page`` of each list is a page of ``VISITS`` visits.
     """
 
     def __init__(self, tables: DealTables, deal_of_row: np.ndarray, cur: list[int], won: int):
@@ -66,6 +68,7 @@ class TableLists:
         self.deal_of_row, self.cur, self.won = deal_of_row, cur, won
         self.durations_view: list = []
         self.exits_view: list = []
+        self.state_starts: list[list[int]] = []  # per page: where each state's numbers start
         self.funded_view: list = []
         self.recheck_view: list = []
         self.effort_view: dict = {}  # (team, stage, page) -> hours table's view
@@ -76,6 +79,7 @@ class TableLists:
         self.first_page = (
             self.durations_view[0],
             self.exits_view[0],
+            self.state_starts[0],
             self.budget_view(Purpose.BUDGET_FUNDED, 0) if budget else None,
             self.budget_view(Purpose.BUDGET_RECHECK, 0) if budget else None,
         )
@@ -89,8 +93,10 @@ class TableLists:
             self.rows_in_page.append(None)  # every row, in its place
         else:
             durations, exits = self._open_rows_page(page)
-        self.durations_view.append(_view(durations))
-        self.exits_view.append(_view(exits))
+        self.durations_view.append(_view(durations.reshape(-1)))
+        self.exits_view.append(_view(exits.reshape(-1)))
+        per_state = durations.shape[1] * VISITS  # the page's rows x visits
+        self.state_starts.append([s * per_state for s in range(durations.shape[0])])
 
     def _open_rows_page(self, page: int) -> tuple[np.ndarray, np.ndarray]:
         """Visit page ``page`` (> 0) of the deals still open or yet to arrive only, their rows
@@ -139,8 +145,8 @@ class TableLists:
 
 
 def _view(table: np.ndarray) -> memoryview:
-    """A table's numbers as a memoryview: indexed by a tuple of ints, it gives Python floats
-    and ints, as ``ndarray.item`` does, in about half the time."""
+    """A table's numbers as a memoryview: indexed by ints, it gives Python floats and ints, as
+    ``ndarray.item`` does, in about half the time."""
     return memoryview(np.ascontiguousarray(table))
 
 
@@ -229,8 +235,10 @@ class DealLives:
         # The visit tables' page being read: visit k is column `col` of it (a CRM deal's first
         # visit, what remains of a stage it is already in, is computed apart: `col` starts
         # past the page so that the first read takes the slow path).
-        durations_at, exits_at, funded_at, recheck_at = lists.first_page
-        at = row  # the deal's row in that page (a later page holds the open deals' rows only)
+        durations_at, exits_at, starts, funded_at, recheck_at = lists.first_page
+        # Where the deal's numbers start in each state's part of that page (a later page holds
+        # the open deals' rows only): its row times VISITS.
+        at = row * VISITS
         col = VISITS if lists.age is not None and lists.age[row] > 0 else 0
         now = env.now
         cur[i] = state
@@ -255,10 +263,11 @@ class DealLives:
                     send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
             if not send_back:  # the visit's numbers, read at its start
                 if col < VISITS:
-                    duration, nxt = durations_at[state, at, col], exits_at[state, at, col]
+                    visit = starts[state] + at + col
+                    duration, nxt = durations_at[visit], exits_at[visit]
                     col += 1
                 else:
-                    duration, nxt, durations_at, exits_at, at, col = self._draw(
+                    duration, nxt, durations_at, exits_at, starts, at, col = self._draw(
                         lists, row, state, k
                     )
                 k += 1
@@ -461,17 +470,19 @@ class DealLives:
 
     def _draw(self, lists: TableLists, row: int, state: int, k: int):
         """(duration, next state) of the deal's k-th visit, if it is in ``state``, read off the
-        page that holds it (turned to, or drawn, here); with that page's views, the deal's
-        row in it and the column of the visit after it: ``life`` reads the next ones inline."""
+        page that holds it (turned to, or drawn, here); with that page's views and state
+        starts, the deal's place in it (its row there x VISITS) and the column of the visit
+        after it: ``life`` reads the next ones inline."""
         page, column = self._page(lists, k)
         durations_at, exits_at = lists.durations_view[page], lists.exits_view[page]
-        places = lists.rows_in_page[page]
-        at = row if places is None else places[row]
+        starts, places = lists.state_starts[page], lists.rows_in_page[page]
+        at = (row if places is None else places[row]) * VISITS
         if k == 0 and lists.age is not None and lists.age[row] > 0 and state <= self.dormant:
             duration, nxt = self._aged_first_visit(lists, row, state)
         else:
-            duration, nxt = durations_at[state, at, column], exits_at[state, at, column]
-        return duration, nxt, durations_at, exits_at, at, column + 1
+            visit = starts[state] + at + column
+            duration, nxt = durations_at[visit], exits_at[visit]
+        return duration, nxt, durations_at, exits_at, starts, at, column + 1
 
     def _aged_first_visit(self, lists: TableLists, row: int, state: int) -> tuple[float, int]:
         """A CRM deal's first visit: what remains of a stage it has been in for a while."""
