@@ -19,6 +19,7 @@ vectorized one (:mod:`sim.vectorized`) read the same numbers and give the same r
 
 from __future__ import annotations
 
+import array
 import bisect
 import itertools
 import math
@@ -79,7 +80,7 @@ class SimpyReplication:
         # (two flat lists: cheap to append, to turn to arrays; a stay's start is the day of the
         # move into it, see sim.records.open_by_state_of_moves).
         self.moves: list[int] = []
-        self.move_days: list[float] = []
+        self.move_days = array.array("d")  # doubles: no float object kept per move
         self.entered = [0.0] * n
         self.events: list[tuple] | None = [] if record_events else None
         self.closed_for_good = self.env.event()  # what closed deals wait on: never triggered
@@ -263,7 +264,7 @@ class SimpyReplication:
         created = cur >= 0  # every deal by the horizon (arrivals come before it)
         open_by = open_by_state_of_moves(
             model, first_state[created], draws.start_days()[created], moves // n_states,
-            moves % n_states, _array(self.move_days, float),
+            moves % n_states, np.frombuffer(self.move_days, dtype=float),
         )  # fmt: skip
         flows = np.bincount(moves, minlength=n_states * n_states).reshape(n_states, -1)
         return ReplicationRecords(
