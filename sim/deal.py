@@ -175,6 +175,15 @@ class DealLives:
         self.shared = self._shared()
         # Per role: where a new person moves the deal, and the cause the log gives.
         self.replaced = [(role.to, f"group_change:{role.name}") for role in model.roles]
+        # The bookkeeping's lists, looked up once (an interrupt or a rework runs through it).
+        self.env, self.stall, self.touched = rep.env, rep.stall, rep.touched
+        stall = rep.stall
+        self.waits = (
+            stall[BUDGET_WAIT],
+            stall[TIMING_WAIT],
+            stall[DORMANT_CAUSE],
+            stall[SELLER_WAIT],
+        )
 
     def _shared(self) -> tuple:
         """What every deal's ``life`` reads, gathered once per replication: each deal then
@@ -412,17 +421,17 @@ class DealLives:
 
         ``waited``: the days of the work so far spent waiting for our own people (not lost
         work: they count as seller_wait)."""
-        model, rep = self.model, self.rep
         if self.phase[i] is not None:
             self.end_phase(i)
         if hit == SHOCK:
-            nxt, cause_index, cause = model.shocks.to, SHOCK_REWORK, "shock"
+            nxt, cause_index, cause = self.model.shocks.to, SHOCK_REWORK, "shock"
         else:
             (nxt, cause), cause_index = self.replaced[hit], GROUP_REWORK
-        lost_work = max(0.0, min(rep.env.now, work_end) - work_start - waited)
-        self._start_rework(i, cause_index, state, lost_work)
+        now = self.env.now
+        worked = (work_end if work_end < now else now) - work_start - waited  # min(now, end)
+        self._start_rework(i, cause_index, state, worked if worked > 0.0 else 0.0)
         if nxt >= self.won:
-            rep.ended_by[i] = cause_index
+            self.rep.ended_by[i] = cause_index
         return nxt, cause
 
     def _team_work(self, i: int, state: int, lists: TableLists, row: int, visit: int):
@@ -521,35 +530,34 @@ class DealLives:
 
     def end_phase(self, i: int, until: float | None = None) -> None:
         """Count the wait under way up to now (or ``until``: the horizon)."""
-        rep = self.rep
         cause, since = self.phase[i]
-        spent = (rep.env.now if until is None else until) - since
+        spent = (self.env.now if until is None else until) - since
         if spent > 0:
-            rep.stall[cause][i] += spent
-            rep.touched[i] |= 1 << cause
+            self.stall[cause][i] += spent
+            self.touched[i] |= 1 << cause
         self.phase[i] = None
 
     def _waited(self, i: int) -> float:
-        stall = self.rep.stall
-        waited = stall[BUDGET_WAIT][i] + stall[TIMING_WAIT][i] + stall[DORMANT_CAUSE][i]
-        seller = stall[SELLER_WAIT][i]
-        return waited + seller if seller else waited  # as the vectorized engine's, bit for bit
+        budget, timing, dormant, seller = self.waits
+        waited = budget[i] + timing[i] + dormant[i]
+        ours = seller[i]
+        return waited + ours if ours else waited  # as the vectorized engine's, bit for bit
 
     def _start_rework(self, i: int, cause: int, stage: int, lost_work: float) -> None:
         """A cause moved the deal away from ``stage``: its time until it is back there is rework."""
-        rep = self.rep
-        rep.touched[i] |= 1 << cause
+        now = self.env.now
+        self.touched[i] |= 1 << cause
         previous = self.rework[i]
         if previous is not None:  # moved again: the earlier cause keeps its time so far,
-            self._credit_rework(i, rep.env.now)  # which holds the work lost in this stage too
+            self._credit_rework(i, now)  # which holds the work lost in this stage too
             stage = max(stage, previous[2])
             lost_work = 0.0
-        rep.stall[cause][i] += lost_work
-        self.rework[i] = (cause, rep.env.now, stage, self._waited(i))
+        self.stall[cause][i] += lost_work
+        self.rework[i] = (cause, now, stage, self._waited(i))
 
     def _credit_rework(self, i: int, until: float) -> None:
         cause, since, _, waited_before = self.rework[i]
-        self.rep.stall[cause][i] += (until - since) - (self._waited(i) - waited_before)
+        self.stall[cause][i] += (until - since) - (self._waited(i) - waited_before)
         self.rework[i] = None
 
     def finish(self, horizon: float) -> None:
