@@ -48,3 +48,19 @@ def test_cycle_times_counted_in_bulk_give_the_same_summary_as_counted_at_once(mo
         return json.dumps(run.summary, sort_keys=True)
 
     assert summary(1) == summary(aggregate.PENDING_CYCLE_TIMES) == summary(10**9)
+
+
+@pytest.mark.parametrize(
+    "cumulative",
+    [[0.3, 0.7, 1.0], [0.0, 0.0, 0.5, 0.5, 1.0], [0.25, 0.25, 0.25, 1.0], [1.0]],
+)
+def test_exits_are_counted_as_a_binary_search_would_pick_them(cumulative):
+    """sim.draws counts the cumulative probabilities at or below each uniform one distinct value
+    at a time; ties (exits of probability 0) and uniforms exactly on a boundary included."""
+    from sim.draws import _count_at_or_below
+
+    cumulative = np.array(cumulative)
+    u = np.concatenate([np.random.default_rng(3).random(10_000), cumulative, [0.0]])
+    out = np.empty(u.shape, dtype=np.uint8)
+    _count_at_or_below(cumulative, u, out, np.empty(u.shape, dtype=bool))
+    assert np.array_equal(out, np.searchsorted(cumulative, u, side="right"))
