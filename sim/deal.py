@@ -260,17 +260,12 @@ class DealLives:
         if state == gate and lists.entering(row):  # its first request for money
             unfunded = funded_at[row, 0] >= funded_share  # as _asks_in_vain, on page 0
             asks += 1
+        reworking = False  # whether rework[i] is set (only this deal's life sets it)
         while state < won:
-            # A deal that came to the gate without money (``unfunded``: it is at the gate) may be
-            # sent back at the release by the re-check of the request it made on entering.
-            send_back = False
-            if unfunded:
-                ask = asks - 1
-                if ask < VISITS:
-                    send_back = recheck_at[row, ask] < recheck_probability
-                else:
-                    send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
-            if not send_back:  # the visit's numbers, read at its start
+            # A plain stage visit is the stage's own work and nothing else (no wait for money,
+            # for our people or for the market): most visits, so it takes the shortest way,
+            # its numbers read at its start.
+            if plain[state] and not unfunded:
                 if col < VISITS:
                     visit = starts[state] + at + col
                     duration, nxt = durations_at[visit], exits_at[visit]
@@ -280,18 +275,26 @@ class DealLives:
                         lists, row, state, k
                     )
                 k += 1
-            # A plain stage visit is the stage's own work and nothing else (no wait for money,
-            # for our people or for the market): most visits, so it takes the shortest way.
-            if plain[state] and not unfunded:
                 try:
                     yield timeout(duration)
                 except Interrupt as interrupt:  # the work so far is lost
                     work_start, now = now, env.now
                     nxt, cause = self._interrupted(i, state, interrupt.cause, work_start, INF, 0.0)
+                    reworking = True
                 else:
                     now += duration
                     cause = "stage"
-            elif state == dormant:
+            elif state == dormant:  # (never without money: that is at the gate)
+                if col < VISITS:
+                    visit = starts[state] + at + col
+                    duration, nxt = durations_at[visit], exits_at[visit]
+                    col += 1
+                else:
+                    duration, nxt, durations_at, exits_at, starts, at, col = self._draw(
+                        lists, row, state, k
+                    )
+                k += 1
+                entered[i] = now  # a dormant spell still under way at the horizon ends there
                 yield timeout(duration)  # not interruptible: no role matters, no shock hits here
                 later = now + duration  # = env.now
                 spent = later - now
@@ -303,6 +306,26 @@ class DealLives:
                     self.rep.ended_by[i] = DORMANT_CAUSE
                 cause = "dormant"
             else:
+                # A deal that came to the gate without money (``unfunded``: it is at the gate)
+                # may be sent back at the release by the re-check of the request it made on
+                # entering: then it makes no visit there.
+                send_back = False
+                if unfunded:
+                    ask = asks - 1
+                    if ask < VISITS:
+                        send_back = recheck_at[row, ask] < recheck_probability
+                    else:
+                        send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
+                if not send_back:
+                    if col < VISITS:
+                        visit = starts[state] + at + col
+                        duration, nxt = durations_at[visit], exits_at[visit]
+                        col += 1
+                    else:
+                        duration, nxt, durations_at, exits_at, starts, at, col = self._draw(
+                            lists, row, state, k
+                        )
+                    k += 1
                 # The stretch: [budget wait] + work + [timing wait].
                 work_start = work_end = INF  # not yet
                 helper = None  # our people's work alongside the client's, if any
@@ -325,6 +348,7 @@ class DealLives:
                     if send_back:
                         nxt, cause = self.model.budget.recheck_to, "budget_recheck"
                         self._start_rework(i, BUDGET_REWORK, state, 0.0)
+                        reworking = True
                     elif work_at[state]:  # our own people have work to do here too
                         seller_before = seller_days[i]
                         helper = yield from self._team_work(i, state, lists, row, k - 1)
@@ -385,6 +409,7 @@ class DealLives:
                     nxt, cause = self._interrupted(
                         i, state, interrupt.cause, work_start, work_end, waited
                     )
+                    reworking = True
                     # Moved back to the gate while waiting for money (a new person there): still
                     # no money.
                     unfunded = unfunded and work_start == INF and nxt == gate
@@ -397,15 +422,15 @@ class DealLives:
             # The move.
             moves.append(state * n_states + nxt)
             move_days.append(now)
-            entered[i] = now
             cur[i] = nxt
             if events is not None:
                 events.append((i, now, "move", state, nxt, cause))
                 if nxt >= won:
                     events.append((i, now, "close", state, nxt, cause))
-            moved_from = rework[i]
-            if moved_from is not None and (nxt < dormant or nxt >= won) and nxt >= moved_from[2]:
-                self._credit_rework(i, now)
+            if reworking:  # back in the stage it was moved from (or a later one), or closed?
+                if (nxt < dormant or nxt >= won) and nxt >= rework[i][2]:
+                    self._credit_rework(i, now)
+                    reworking = False
             state = nxt
         self.rep.closed[i] = now
         # Closed: the process sleeps on an event that never fires rather than return. A process
