@@ -128,17 +128,19 @@ def test_force_help_says_both_meanings():
 
 
 def test_a_long_run_says_how_long_before_it_starts(capsys):
-    """A run estimated over ANNOUNCE_AFTER_SECONDS says so on stderr (a note: not --quiet);
-    the estimate adds the engine's seconds per replication, deal and visit, over the jobs."""
+    """A run estimated over ANNOUNCE_AFTER_SECONDS says so on stderr (a note: not --quiet).
+    The estimate grows in proportion to the replications and with the deals, and a second job
+    shortens it, though not by half (the rates themselves are measured by
+    bench/run_cost_rates.py, not here: a unit test times nothing)."""
     from sim import status
 
     model = compile_scenario(scenario_from_dict(one_stage(0.0, arrivals=1e4, initial=0)))
     cost = run_cost.estimate(model, 140)  # 16.8M visits: 3 minutes on SimPy, 2 jobs
-    rates = run_cost.SECONDS_PER["simpy"]
-    per_replication = rates.replication + cost.deals * rates.deal
-    assert cost.seconds("simpy", 2) == pytest.approx(
-        (140 * per_replication + cost.work * rates.visit) / (2 * run_cost.PARALLEL_EFFICIENCY)
-    )
+    one_job = cost.seconds("simpy", 1)
+    assert run_cost.estimate(model, 280).seconds("simpy", 1) == pytest.approx(2 * one_job)
+    assert one_job / 2 < cost.seconds("simpy", 2) < one_job
+    busier = compile_scenario(scenario_from_dict(one_stage(0.0, arrivals=2e4, initial=0)))
+    assert run_cost.estimate(busier, 140).seconds("simpy", 1) > 1.5 * one_job
     assert cost.seconds("simpy", 1) > cost.seconds("vectorized", 1)
     with_teams = dataclasses.replace(cost, teams=True)  # a queue for our people costs more
     assert with_teams.seconds("simpy", 2) > cost.seconds("simpy", 2)
@@ -166,7 +168,8 @@ def test_many_replications_of_few_deals_are_announced():
     unannounced, estimated at 3.8 s); deals.csv rows cost more."""
     data = one_stage(0.0, arrivals=2.5, initial=45)  # 75 deals of one visit a replication
     model = compile_scenario(scenario_from_dict(data))
-    assert run_cost.estimate(model, 40_000).seconds("vectorized", 2) > 10
+    announced = run_cost.ANNOUNCE_AFTER_SECONDS
+    assert run_cost.estimate(model, 40_000).seconds("vectorized", 2) > announced
     with_rows = run_cost.estimate(model, 40_000, rows=True)
     assert with_rows.seconds("vectorized", 2) > run_cost.estimate(model, 40_000).seconds(
         "vectorized", 2
