@@ -36,6 +36,7 @@ from sim.comparison import (
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sweep_values, resolve_scenario, value_text
 from sim.tables import wrap
+from sim.whatif import NOT_ASSUMPTIONS
 
 __all__ = ["Sweep", "parse_sweep_options", "prepare_sweep", "sweep", "sweep_folder"]
 
@@ -296,6 +297,12 @@ def prepare_sweep(
     if parameter in sets:
         raise UserError(f"sweep: {parameter} is both swept and set with --set")
     refuse_shared_key(parameter, f"sweep: {parameter} cannot be swept")
+    if parameter.strip() in NOT_ASSUMPTIONS:  # name, description: the points would be one
+        raise UserError(
+            f"sweep: {parameter.strip()} is a label, not an assumption: every point would run "
+            "the same scenario; sweep a value that changes the deals (e.g. --set "
+            "budget.funded_share=0.2,0.35,0.5)"
+        )
     labels = list(labels) if labels is not None else [value_text(v) for v in values]
     for j, value in enumerate(values):  # each value runs once: a repeat is a typo, or a waste
         twice = next((i for i in range(j) if values[i] == value), None)

@@ -242,7 +242,10 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
     path = write_small_file(tmp_path)
     address = f"tcp://127.0.0.1:{_closed_port()}"
-    for command in (["run", path, "-n", 4], ["sweep", path, "--set", "name=a,b", "-n", 4]):
+    for command in (
+        ["run", path, "-n", 4],
+        ["sweep", path, "--set", "deals.arrivals_per_month=4,5", "-n", 4],
+    ):
         out = tmp_path / "never"
         result = invoke(*command, "--scheduler", address, "-o", out)
         assert result.exit_code == 2, result.output

@@ -126,6 +126,9 @@ def test_cli_sweep_json_and_words(small_file, tmp_path):
         (["start_date=2027-01-01,2027-06-01"], "simulate different periods"),
         (["currency=EUR,USD"], "different currencies"),
         (["budget.funded_share=0.2,0.3,0.20"], "takes the value 0.2 twice (0.2 and 0.20)"),
+        # A label: every point the same scenario, differences of exactly zero.
+        (["name=a,b"], "name is a label, not an assumption"),
+        (["description=a,b"], "description is a label, not an assumption"),
     ],
 )
 def test_cli_sweep_bad_input_is_exit_2_without_a_folder(small_file, tmp_path, sets, needle):
