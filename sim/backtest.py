@@ -452,6 +452,11 @@ def run_backtest(
                 f"scenario's {currency} (dealsim converts none; a history in another currency "
                 "would be scored against the scenario's amounts as if it were)"
             )
+    elif not currency and history.amounts:  # fit would ask for one; here the value goes unnamed
+        notes.append(
+            "the history's amounts name no currency: the won value is shown without one (give "
+            "--currency CODE to name it)"
+        )
     return Backtest(history.source, options, results, currency, notes)
 
 

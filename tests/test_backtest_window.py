@@ -216,6 +216,11 @@ def test_backtest_says_what_the_reader_assumed_of_the_history(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "could be read with either decimal mark" in text
+    # Nor did it say that its won value, with no currency in the file, is shown without one.
+    assert "amounts name no currency: the won value is shown without one" in text
+    named = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "bt2"), "--currency", "EUR"])
+    assert named.exit_code == 0, named.output
+    assert "name no currency" not in named.output
 
 
 #: Slash dates with every day <= 12 and amounts like 1,500: the file tells neither their order
