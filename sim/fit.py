@@ -178,6 +178,8 @@ class FitResult:
     at_start: dict[str, int] = field(default_factory=dict)  # stages of the first instant's deals
     #: The history file also reads as an export of open deals (``run --pipeline`` takes it).
     reads_as_pipeline: bool = False
+    #: How stage durations were chosen (``--durations``): one of ``DURATION_CHOICES``.
+    durations: str = "auto"
 
 
 # --------------------------------------------------------------------------------------------
@@ -731,6 +733,7 @@ def fit_history(
         reads_as_pipeline=history is not None
         and history.format in HISTORY_READS_AS_PIPELINE
         and not ignored_rows,
+        durations=durations,
     )
 
 
@@ -1512,9 +1515,7 @@ def scenario_toml(result: FitResult, out: Path | str | None = None) -> str:
         f"# Fitted by `dealsim fit` from {result.source} as of {result.as_of_text}.",
         *(f"# {line}" for line in textwrap.wrap(fresh, 96, break_on_hyphens=False)),
         *([f"#   {command}"] if command else []),
-        "# Durations: censored maximum likelihood, family chosen by AIC (each also with a cure",
-        "# share: visits that never end on their own, sent to dormant), or the Kaplan-Meier curve",
-        "# itself (empirical) when no family follows it; exits: observed shares.",
+        *_durations_header(result),
         "# [uncertainty]: how sure the history makes each parameter; every replication draws its",
         "# own set from it (dealsim run --no-parameter-uncertainty, or enabled = false: the values",
         "# above for all).",
@@ -1526,6 +1527,31 @@ def scenario_toml(result: FitResult, out: Path | str | None = None) -> str:
         comment = "".join(f"# {line}\n" for line in wrapped)
         body = re.sub(r"^\[dormant\]$", lambda m: comment + m.group(0), body, count=1, flags=re.M)
     return "\n".join(head) + "\n" + body
+
+
+def _durations_header(result: FitResult) -> list[str]:
+    """The header's lines on how the stage durations were chosen: what ``--durations`` asked."""
+    if result.durations == "parametric":
+        return [
+            "# Durations: censored maximum likelihood, the family with the lowest AIC (each also",
+            "# with a cure share: visits that never end on their own, sent to dormant) for every",
+            "# stage, as --durations parametric asked, even where it strays from the Kaplan-Meier",
+            "# curve; exits: observed shares.",
+        ]
+    if result.durations == "empirical":
+        lines = [
+            "# Durations: each stage's Kaplan-Meier curve itself (empirical; open visits",
+            "# censored), with an exponential tail fitted past its last finished visit, as",
+            "# --durations empirical asked; exits: observed shares.",
+        ]
+        if any(f.chosen != EMPIRICAL for f in result.stages):
+            lines.append("# A stage no visit was seen to leave has no curve: see its note.")
+        return lines
+    return [
+        "# Durations: censored maximum likelihood, family chosen by AIC (each also with a cure",
+        "# share: visits that never end on their own, sent to dormant), or the Kaplan-Meier curve",
+        "# itself (empirical) when no family follows it; exits: observed shares.",
+    ]
 
 
 def fit_picture_path(out: Path | str) -> Path:

@@ -197,3 +197,62 @@ def test_one_walk_range_in_the_fit_report(tmp_path):
     report = " ".join(fit_report(fit, tmp_path / "m.toml").split())
     ranges = set(re.findall(r"x(\d+\.\d\d)-x(\d+\.\d\d) of the level", report))
     assert len(ranges) == 1, ranges
+
+
+# --- the header says how the durations were chosen ----------------------------------------------
+
+
+def _header(text: str) -> str:
+    """The fitted file's comment lines before its first key, joined into one line."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.removeprefix("#").strip())
+    return " ".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("durations", "said", "not_said"),
+    [
+        ("auto", "family chosen by AIC", "as --durations"),
+        (
+            "parametric",
+            "the family with the lowest AIC (each also with a cure share: visits that never end "
+            "on their own, sent to dormant) for every stage, as --durations parametric asked",
+            "or the Kaplan-Meier curve itself (empirical) when no family follows it",
+        ),
+        (
+            "empirical",
+            "each stage's Kaplan-Meier curve itself (empirical; open visits censored), with an "
+            "exponential tail fitted past its last finished visit, as --durations empirical asked",
+            "AIC",
+        ),
+    ],
+)
+def test_the_fitted_header_says_what_durations_asked(tmp_path, durations, said, not_said):
+    """The header said "family chosen by AIC ... or the Kaplan-Meier curve when no family
+    follows it" whatever --durations asked: under parametric no curve is ever written, under
+    empirical no family is chosen at all."""
+    from sim.cli import main
+
+    out = tmp_path / "maven.toml"
+    argv = ["fit", str(MAVEN), "--as-of", "2017-12-31", "--currency", "USD", "-o", str(out)]
+    assert main([*argv, "--durations", durations, "--no-fidelity", "--no-plots"]) == 0
+    header = _header(out.read_text(encoding="utf-8"))
+    assert said in header and not_said not in header
+    load_scenario(out)
+
+
+def test_an_empirical_fit_names_the_stage_left_without_a_curve():
+    """Under --durations empirical a stage no visit left has no curve to write (an exponential
+    lower bound instead): the header says so rather than claim a curve for every stage."""
+    rows = []
+    for i in range(50):
+        rows += [_row(f"w{i}", "new", 0), _row(f"w{i}", "won", 10)]
+    for i in range(20):
+        rows += [_row(f"s{i}", "new", 0), _row(f"s{i}", "stuck", 5)]
+    fit = fit_history(rows, dt.date(2024, 3, 1), durations="empirical")
+    assert fit.durations == "empirical"
+    assert {f.name: f.chosen for f in fit.stages} == {"new": "empirical", "stuck": "exponential"}
+    assert "# A stage no visit was seen to leave has no curve: see its note." in scenario_toml(fit)
