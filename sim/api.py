@@ -38,6 +38,7 @@ from sim.scenario import (
     Scenario,
     dump_scenario_toml,
     load_scenario,
+    moved_scenario,
     scenario_hash,
 )
 from sim.scenario_bounds import MAX_HORIZON_DAYS, MAX_SEED
@@ -244,7 +245,7 @@ def _with_until(scenario: Scenario, until: dt.date | None) -> Scenario:
             f"--until {until}: {days:,} days from the start date {scenario.start_date}; at most "
             f"{MAX_HORIZON_DAYS:,.0f} (until {latest} at the latest)"
         )
-    return scenario.model_copy(update={"horizon_days": float(days)})
+    return moved_scenario(scenario, horizon_days=float(days))
 
 
 def backtest(

@@ -48,7 +48,7 @@ from sim.crm import OUTCOMES, History, HistoryRow
 from sim.errors import UserError
 from sim.fit import HALF_LIFE_MONTHS, fit_history, history_as_of, kaplan_meier
 from sim.model import InitialPipeline, compile_scenario
-from sim.scenario import Scenario, scenario_from_dict
+from sim.scenario import Scenario, moved_scenario, scenario_from_dict
 from sim.scores import pooled, score
 
 METRICS = ("won_count", "won_value")
@@ -154,8 +154,8 @@ def forecast_cutoff(history: History, cutoff: dt.date, options: BacktestOptions)
     else:
         base = options.scenario
         stage_of = _mapped_stage(base, history.source)
-    scenario = base.model_copy(
-        update={"start_date": cutoff + dt.timedelta(days=1), "horizon_days": float(horizon)}
+    scenario = moved_scenario(
+        base, start_date=cutoff + dt.timedelta(days=1), horizon_days=float(horizon)
     )
     if not options.parameter_uncertainty and scenario.uncertainty is not None:
         off = scenario.uncertainty.model_copy(update={"enabled": False})

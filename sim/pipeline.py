@@ -17,7 +17,7 @@ import numpy as np
 from sim.crm import ReadOptions, read_pipeline
 from sim.errors import UserError
 from sim.model import InitialPipeline
-from sim.scenario import Scenario, _key_parts
+from sim.scenario import Scenario, _key_parts, moved_scenario
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario
             f"{source.path}: deals mapped to 'dormant' (crm.stage_map), but the scenario has no "
             "[dormant] section: add one (reactivate_mean_days, give_up_after_days)"
         )
-    moved = scenario.model_copy(update={"start_date": as_of})
+    moved = moved_scenario(scenario, start_date=as_of)
     initial = InitialPipeline(
         states=np.array([index[d.stage] for d in deals], dtype=np.int64),
         age_in_stage=np.array([max((as_of - d.stage_entered).days, 0) for d in deals], float),

@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.calendar import last_day
 from sim.distributions import DistributionSpec
 from sim.empirical import DurationSpec
 from sim.errors import ScenarioError
@@ -104,6 +105,7 @@ __all__ = [
     "dump_scenario_toml",
     "find_scenario",
     "load_scenario",
+    "moved_scenario",
     "parse_override",
     "scenario_from_dict",
     "scenario_hash",
@@ -724,6 +726,12 @@ def _uncertainty_problems(s: Scenario, check_dist, check_mean) -> list[str]:
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
+def horizon_months(start_date: dt.date, horizon_days: float) -> tuple[str, str]:
+    """The first and last calendar month (``YYYY-MM``) a horizon touches: ``start_date``'s and
+    that of its last day simulated (``sim.calendar.last_day``; a month it only begins is in)."""
+    return f"{start_date:%Y-%m}", f"{last_day(start_date, horizon_days):%Y-%m}"
+
+
 def _inflow_problems(s: Scenario) -> list[str]:
     if s.inflow is None:
         return []
@@ -1076,6 +1084,22 @@ def _check_nesting(data: Any, source: str) -> None:
             )
         items = node.values() if isinstance(node, dict) else node
         stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+
+
+def moved_scenario(scenario: Scenario, **update: Any) -> Scenario:
+    """The scenario with its ``start_date`` or ``horizon_days`` changed (``--until``,
+    ``--pipeline --as-of``, a backtest's cut-off), without the ``[inflow] by_month`` months the
+    new horizon does not touch: they changed nothing there, and the scenario as run (a results
+    folder's ``scenario.toml``, read again by explain and report) must validate."""
+    moved = scenario.model_copy(update=update)
+    inflow = moved.inflow
+    if inflow is None or not inflow.by_month:
+        return moved
+    first, last = horizon_months(moved.start_date, moved.horizon_days)
+    kept = {month: rate for month, rate in inflow.by_month.items() if first <= month <= last}
+    if len(kept) == len(inflow.by_month):
+        return moved
+    return moved.model_copy(update={"inflow": inflow.model_copy(update={"by_month": kept})})
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:

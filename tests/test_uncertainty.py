@@ -78,6 +78,50 @@ def test_unknown_stage_and_bad_month_are_errors():
     assert "inflow.by_month.2027-13: not a calendar month" in text
 
 
+def _exports_with_months(tmp_path):
+    """The sample exports' scenario (2024-01-01, 200 days: to 2024-07-18) with a February and
+    a June given outright: both within its own horizon."""
+    from crm_helpers import scenario_file  # tests/ is on sys.path
+
+    path = scenario_file(tmp_path)
+    months = '\n[inflow]\nby_month = { "2024-02" = 30, "2024-06" = 30 }\n'
+    path.write_text(path.read_text(encoding="utf-8") + months, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("moved", "left"),
+    [
+        (["--until", "2024-05-31"], {"2024-02": 30.0}),  # June is past the new end
+        (["--pipeline", "pipedrive", "--as-of", "2024-04-15"], {"2024-06": 30.0}),  # Feb before
+    ],
+)
+def test_a_run_moved_off_a_given_month_runs_and_its_scenario_reads_again(tmp_path, moved, left):
+    """--until and --pipeline --as-of move the horizon off a month the file gives: the run goes
+    on (the month changed nothing there), and its results' scenario.toml, which explain and
+    report read again, validates: the month is left out of it."""
+    from crm_helpers import EXPORTS
+
+    from sim.cli import main
+
+    moved = [str(EXPORTS / "pipedrive_deals.csv") if a == "pipedrive" else a for a in moved]
+    path, out = _exports_with_months(tmp_path), tmp_path / "out"
+    argv = ["run", str(path), "-n", "2", "-j", "1", "--no-plots", "-q", "-o", str(out)]
+    assert main([*argv, *moved]) == 0
+    assert load_scenario(out / "scenario.toml").inflow.by_month == left
+
+
+def test_weighted_on_a_pipeline_after_a_given_month(tmp_path, capsys):
+    """weighted validates its day-0 scenario again after the move to the export's day."""
+    from crm_helpers import EXPORTS
+
+    from sim.cli import main
+
+    pipeline = ["--pipeline", str(EXPORTS / "pipedrive_deals.csv"), "--as-of", "2024-04-15"]
+    argv = ["weighted", str(_exports_with_months(tmp_path)), "-n", "2", "-j", "1", *pipeline]
+    assert main(argv) == 0, capsys.readouterr().err
+
+
 def test_each_replication_draws_its_own_parameters_with_the_right_spread():
     model = compile_scenario(_scenario(uncertainty=UNCERTAIN))
     n = 400
