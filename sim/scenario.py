@@ -435,7 +435,8 @@ class Inflow(_Model):
     by_month: dict[str, _between(0, MAX_ARRIVALS_PER_MONTH)] = Field(
         default_factory=dict,
         description='Arrivals per month in given calendar months, {"2027-03" = 40}: these '
-        "replace the rate (seasonality and trend) in those months.",
+        "replace the rate (seasonality and trend) in those months; each a month the horizon "
+        "touches (from start_date's to that of the last day simulated).",
     )
 
 
@@ -733,13 +734,22 @@ def horizon_months(start_date: dt.date, horizon_days: float) -> tuple[str, str]:
 
 
 def _inflow_problems(s: Scenario) -> list[str]:
+    """``[inflow] by_month``: calendar months, each overlapping the horizon (a month outside it
+    would change nothing, silently; ``horizon_months``)."""
     if s.inflow is None:
         return []
-    return [
-        f"inflow.by_month.{toml_key(key)}: not a calendar month YYYY-MM (e.g. 2027-03)"
-        for key in s.inflow.by_month
-        if not (_MONTH.match(key) and 1 <= int(key[5:]) <= 12)
-    ]
+    first, last = horizon_months(s.start_date, s.horizon_days)
+    problems = []
+    for key in s.inflow.by_month:
+        path = f"inflow.by_month.{toml_key(key)}"
+        if not (_MONTH.match(key) and 1 <= int(key[5:]) <= 12):
+            problems.append(f"{path}: not a calendar month YYYY-MM (e.g. 2027-03)")
+        elif not first <= key <= last:  # YYYY-MM with a four-digit year: sorts as dates do
+            problems.append(
+                f"{path}: outside the scenario's horizon ({first} to {last}: start_date "
+                f"{s.start_date}, horizon_days {s.horizon_days:g}), so it would change nothing"
+            )
+    return problems
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,14 +14,19 @@ exit left out makes the sum wrong).
 from __future__ import annotations
 
 import copy
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-#: Required top-level keys that no whole-file check reads: a stand-in lets the checks run.
+#: Required top-level keys a stand-in lets the checks run without. No check reads ``name``;
+#: the one that reads ``horizon_days`` (``inflow.by_month``'s months within the horizon) names
+#: it in its problem, which is then about the stand-in and is dropped (``_READS_STAND_IN``).
 _STAND_INS: dict[str, Any] = {"name": "x", "horizon_days": 1.0}
+#: Stand-ins that a whole-file problem which read them names as a word of its message.
+_READS_STAND_IN = ("horizon_days",)
 #: Lists whose items can be left out (nothing else refers to a role or a team by name).
 _DROPPABLE_ITEMS = frozenset({"decision_group", "team"})
 #: Marks a list item left out, removed once every error is handled (indices stay valid).
@@ -143,9 +148,12 @@ def _cross_lines(exc: ValidationError, left_out: list[str]) -> list[str] | None:
 
 def _touches(line: str, left_out: list[str]) -> bool:
     """A problem's path is, or is inside, or holds a part left out (``stages.need.exits`` and
-    ``stages.need.exits.lost``)."""
-    path = line.split(": ", 1)[0]
-    return any(_within(path, gone) or _within(gone, path) for gone in left_out)
+    ``stages.need.exits.lost``), or the problem read a stand-in (it names ``horizon_days``)."""
+    path, _, message = line.partition(": ")
+    if any(_within(path, gone) or _within(gone, path) for gone in left_out):
+        return True
+    words = set(re.findall(r"[\w.]+", message))
+    return any(key in left_out and key in words for key in _READS_STAND_IN)
 
 
 def _within(path: str, outer: str) -> bool:

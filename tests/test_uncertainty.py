@@ -78,6 +78,55 @@ def test_unknown_stage_and_bad_month_are_errors():
     assert "inflow.by_month.2027-13: not a calendar month" in text
 
 
+def test_a_month_outside_the_horizon_is_refused_by_the_cli(tmp_path, capsys):
+    """A by_month before start_date or past the last day simulated changed nothing, silently:
+    it is refused, exit 2, one message per month naming it and the horizon's months."""
+    from sim.cli import main
+    from sim.toml_writer import toml_dumps
+
+    data = {
+        **BASE,
+        "horizon_days": 1461,  # 2027-01-01 .. 2030-12-31
+        "inflow": {"by_month": {"2026-12": 5, "2027-01": 5, "2030-12": 5, "2031-05": 5}},
+    }
+    path = tmp_path / "months.toml"
+    path.write_text(toml_dumps(data), encoding="utf-8")
+    out = tmp_path / "out"
+    for argv in (["validate", str(path)], ["run", str(path), "-n", "2", "-j", "1", "-o", str(out)]):
+        assert main(argv) == 2
+        text = capsys.readouterr()
+        text = text.out + text.err
+        assert "Traceback" not in text
+        horizon = "outside the scenario's horizon (2027-01 to 2030-12: start_date 2027-01-01"
+        assert f"inflow.by_month.2031-05: {horizon}" in text
+        assert f"inflow.by_month.2026-12: {horizon}" in text
+        assert "by_month.2027-01" not in text and "by_month.2030-12" not in text
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "horizon", "month", "inside"),
+    [
+        (dt.date(2027, 1, 15), 17, "2027-01", True),  # a first month begun mid-month
+        (dt.date(2027, 1, 15), 17, "2027-02", False),  # the last day simulated is 2027-01-31
+        (dt.date(2027, 1, 15), 17.25, "2027-02", True),  # a quarter of 2027-02-01 is simulated
+        (dt.date(2027, 1, 15), 17, "2026-12", False),
+    ],
+)
+def test_a_month_the_horizon_touches_at_all_is_accepted(start, horizon, month, inside):
+    data = {**BASE, "start_date": start, "horizon_days": horizon}
+    data["inflow"] = {"by_month": {month: 90}}
+    if not inside:
+        with pytest.raises(ScenarioError, match=f"inflow.by_month.{month}: outside"):
+            scenario_from_dict(data)
+        return
+    model = compile_scenario(scenario_from_dict(data))
+    days = [
+        i for i in range(math.ceil(horizon)) if f"{start + dt.timedelta(days=i):%Y-%m}" == month
+    ]
+    assert days and np.allclose(model.arrival_rate_by_day[days], 90 / DAYS_PER_MONTH)
+
+
 def _exports_with_months(tmp_path):
     """The sample exports' scenario (2024-01-01, 200 days: to 2024-07-18) with a February and
     a June given outright: both within its own horizon."""
@@ -120,6 +169,18 @@ def test_weighted_on_a_pipeline_after_a_given_month(tmp_path, capsys):
     pipeline = ["--pipeline", str(EXPORTS / "pipedrive_deals.csv"), "--as-of", "2024-04-15"]
     argv = ["weighted", str(_exports_with_months(tmp_path)), "-n", "2", "-j", "1", *pipeline]
     assert main(argv) == 0, capsys.readouterr().err
+
+
+def test_a_wrong_horizon_does_not_make_every_month_outside_it():
+    """With horizon_days itself wrong the checks across the file run on a stand-in horizon (a
+    day): its months must not be blamed on by_month."""
+    data = {**BASE, "horizon_days": -5, "inflow": {"by_month": {"2027-06": 5, "2027-13": 1}}}
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(data)
+    text = str(err.value)
+    assert "horizon_days: Input should be greater than 0" in text
+    assert "inflow.by_month.2027-13: not a calendar month" in text
+    assert "outside the scenario's horizon" not in text
 
 
 def test_each_replication_draws_its_own_parameters_with_the_right_spread():
