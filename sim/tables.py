@@ -98,7 +98,8 @@ _SUFFIXES = ((1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 
 @dataclass(frozen=True)
 class Scale:
-    """One way of writing the numbers of a column: value / divisor, ``decimals``, ``suffix``."""
+    """One way of writing the numbers of a column: value / divisor, ``decimals``, ``suffix``,
+    thousands grouped with commas (2,000 open deals, 1,461 days: a table for people)."""
 
     divisor: float = 1.0
     suffix: str = ""
@@ -110,7 +111,7 @@ class Scale:
         scaled = value / self.divisor
         if round(scaled, self.decimals) == 0:
             scaled, sign = 0.0, False  # 0.00M, not -0.00M or +0.00M
-        text = f"{scaled:{'+' if sign else ''}.{self.decimals}f}{self.suffix}"
+        text = f"{scaled:{'+' if sign else ''},.{self.decimals}f}{self.suffix}"
         return f"{text} {unit}" if unit else text
 
 

@@ -114,6 +114,14 @@ def test_one_scale_per_column():
     assert scale_for([0.0])(0.0, sign=True) == "0"
 
 
+def test_a_column_without_suffix_groups_its_thousands():
+    """Open deals and days are written whole, with no k: 2,000 is easier to read than 2000."""
+    open_deals = scale_for([2000.0, 1234.0, 88.0], suffix=False)
+    assert [open_deals(v) for v in (2000.0, 1234.0, 88.0)] == ["2,000", "1,234", "88"]
+    days = scale_for([1461.5, 30.25], digits=5, suffix=False)
+    assert days(1461.5) == "1,461.5" and days(-1234.5, sign=True) == "-1,234.5"
+
+
 # --- every command that prints a table ------------------------------------------------------
 
 
