@@ -521,3 +521,31 @@ def test_each_column_of_the_month_table_is_written_one_way(run_dir, run_page):
         text = row[2].rstrip("Mk")
         half = 0.5 * 10 ** -len(text.partition(".")[2]) * scale
         assert abs(float(text) * scale - period["bookings"]["p50"]) <= half * (1 + 1e-9)
+
+
+def test_the_stage_flow_matrix_writes_its_numbers_one_way():
+    """Mean moves per replication: 1.23k beside 456 was two ways in one table; now one count
+    of decimals for the whole matrix, enough that the rarest move does not read 0."""
+    from sim.html.run import flow_table
+
+    summary = {"flows": {"need": {"decide": 1234.56, "lost": 0.31, "dormant": 0.0},
+                         "decide": {"won": 456.0, "lost": 12.25}}}  # fmt: skip
+    table = flow_table(summary)
+    assert table["columns"] == ["need", "decide", "dormant", "won", "lost"]
+    assert table["rows"] == [
+        ("need", [None, "1,234.6", None, None, "0.3"]),
+        ("decide", [None, None, None, "456.0", "12.2"]),
+    ]
+    rare = flow_table({"flows": {"need": {"decide": 5.0, "lost": 0.004}}})
+    assert rare["rows"] == [("need", [None, "5.000", "0.004"])]
+
+
+def test_scenario_words_group_the_thousands():
+    """'1461 days' and '2000 open deals: 800 in ...' read as codes; 1.23e+03 was worse."""
+    from sim.html.scenario_words import _num, describe
+    from sim.scenario import load_scenario
+
+    facts = dict(describe(load_scenario("portfolio"))["facts"])
+    assert facts["Horizon"].startswith("1,461 days, to ")
+    assert facts["Pipeline at day 0"].startswith("2,000 open deals: 800 in ")
+    assert [_num(x) for x in (120.0, 0.25, 1234.5, 2.5)] == ["120", "0.25", "1,234", "2.5"]

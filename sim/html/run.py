@@ -26,7 +26,7 @@ from sim.report import (
     team_scales,
 )
 from sim.results import MANIFEST, SCENARIO, read_summary
-from sim.tables import scale_for
+from sim.tables import Scale, scale_for
 from sim.whatif import KEY as WHAT_IF_KEY
 
 #: The figures of a run, by the sim.plots function that draws them: (title, caption).
@@ -203,7 +203,9 @@ def cycle_rows(summary: dict) -> list[dict]:
 
 
 def flow_table(summary: dict) -> dict:
-    """Mean moves per replication as a from x to matrix, states in the flows' own order."""
+    """Mean moves per replication as a from x to matrix, states in the flows' own order, each
+    written as text (None: no move) in one way for the whole matrix: 1,234.5 beside 0.3, not
+    1.23k beside 456; with the decimals that keep its rarest move from reading 0.0."""
     flows = summary.get("flows") or {}
     states: list[str] = []
     for src, moves in flows.items():
@@ -213,9 +215,15 @@ def flow_table(summary: dict) -> dict:
     outcomes = [s for s in ("won", "lost", "no_decision") if s in states]
     order = [s for s in states if s not in outcomes] + outcomes
     sources = [s for s in order if s in flows]
+    means = [[flows[src].get(dst) for dst in order] for src in sources]
+    rarest = min((v for row in means for v in row if v), default=1.0)
+    scale = Scale(decimals=next((d for d in (1, 2, 3) if round(rarest, d) > 0), 4))
     return {
         "columns": order,
-        "rows": [(src, [flows[src].get(dst) for dst in order]) for src in sources],
+        "rows": [
+            (src, [scale(v) if v else None for v in row])
+            for src, row in zip(sources, means, strict=True)
+        ],
     }
 
 

@@ -25,8 +25,10 @@ OUTCOME_WORDS = {"won": "won", "lost": "lost", "no_decision": "no decision", "do
 
 
 def _num(x: float) -> str:
-    """120 not 120.0; 0.25 stays 0.25."""
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
+    """120 not 120.0; 0.25 stays 0.25; 1,461 and 1,234 (not 1.23e+03) for the large ones."""
+    if float(x).is_integer() or abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
 
 
 def _pct(p: float) -> str:
@@ -89,7 +91,7 @@ def _month_day(text: str) -> str:
 def _pipeline_words(scenario: Scenario, imported: dict | None) -> str:
     if imported:
         return (
-            f"{imported.get('open_deals')} open deals from the CRM export "
+            f"{_num(imported.get('open_deals', 0))} open deals from the CRM export "
             f"{imported.get('source')} as of {imported.get('as_of')}"
         )
     name = _Names(scenario)
@@ -97,8 +99,8 @@ def _pipeline_words(scenario: Scenario, imported: dict | None) -> str:
     if not counts:
         return "none: every deal is a new enquiry"
     total = sum(n for _, n in counts)
-    parts = ", ".join(f"{n} in {name(stage)}" for stage, n in counts)
-    return f"{total} open deals: {parts}"
+    parts = ", ".join(f"{_num(n)} in {name(stage)}" for stage, n in counts)
+    return f"{_num(total)} open deals: {parts}"
 
 
 def _seasonality_words(values: list[float] | None) -> str:
