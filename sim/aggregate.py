@@ -135,6 +135,21 @@ def reduce_replication(model: Model, rec: ReplicationRecords) -> tuple[np.ndarra
     return vec, {**outcomes, **team_waits}
 
 
+def pooled_cycles(model: Model) -> dict[str, PooledQuantiles]:
+    """Empty pooled cycle times, one per outcome, binned alike wherever they are counted (here,
+    or in a worker for its batch: :func:`sim.runner.run_batch`). Every cycle fits below the
+    upper end: a deal created at the earliest day (a CRM deal may be years old) closing at the
+    horizon."""
+    upper, resolution = cycle_bins(model)
+    return {name: PooledQuantiles(upper, resolution) for name in OUTCOMES}
+
+
+def cycle_bins(model: Model) -> tuple[float, float]:
+    """(upper end, resolution) of the pooled cycle times' bins, in days."""
+    upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
+    return upper, max(1 / 16, upper / MAX_POOLED_BINS)
+
+
 class Aggregate:
     """Accumulates replication vectors in order into a disk-backed matrix.
 
@@ -151,10 +166,9 @@ class Aggregate:
         shape = (replications, self.layout.width)
         self.matrix = np.zeros(shape) if matrix is None else matrix
         self.done = 0
-        self.upper = model.horizon - float(model.initial.created.min(initial=0.0)) + 1.0
-        self.resolution = max(1 / 16, self.upper / MAX_POOLED_BINS)
         # Per outcome; the closed deals' are their sum (see _closed_cycles).
-        self._cycles = {name: PooledQuantiles(self.upper, self.resolution) for name in OUTCOMES}
+        self.upper, self.resolution = cycle_bins(model)
+        self._cycles = pooled_cycles(model)
         # Cycle times not counted yet, per outcome: counted a few hundred thousand at a time
         # (a count of bins per replication ran over the whole range of bins each time, in the
         # main process, which a run on several jobs waits for). Counts are integers: the same
@@ -163,10 +177,17 @@ class Aggregate:
         self._pending_values = 0
         self.team_waits = team_results.TeamWaits(model)
 
-    def add(self, vec: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
-        """Store a replication's vector and pool its cycle times (and its teams' waits)."""
+    def add(
+        self, vec: np.ndarray, pooled: dict[str, np.ndarray], counts: dict | None = None
+    ) -> None:
+        """Store a replication's vector and pool its cycle times (and its teams' waits).
+
+        ``counts``: cycle times a worker counted into the bins already, per outcome (its whole
+        batch's, carried by the batch's first output; see :func:`pooled_cycles`)."""
         self.matrix[self.done] = vec
         self.done += 1
+        for name, binned in (counts or {}).items():
+            self._cycles[name].add_counts(binned)
         for name, values in pooled.items():
             if name.startswith(team_results.WAIT_KEY):
                 self.team_waits.add(name, values)

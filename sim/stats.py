@@ -79,13 +79,19 @@ class PooledQuantiles:
         self.counts = np.zeros(self.n_bins, dtype=np.int64)
 
     def add(self, values: np.ndarray) -> None:
+        self.add_counts(self.bin_counts(values))
+
+    def bin_counts(self, values: np.ndarray) -> np.ndarray:
+        """The values' counts per bin, up to the largest bin they reach (most replications fill
+        a small part of the range): what ``add_counts`` takes, from wherever it was counted."""
         bins = (np.asarray(values) / self.resolution).astype(np.int64)
         np.minimum(bins, self.n_bins - 1, out=bins)
         np.maximum(bins, 0, out=bins)
-        # Counted up to the largest bin only: most replications fill a small part of the range,
-        # and this runs in the main process for every replication.
-        found = np.bincount(bins)
-        self.counts[: len(found)] += found
+        return np.bincount(bins)
+
+    def add_counts(self, counts: np.ndarray) -> None:
+        """Add counts per bin (``bin_counts`` of some values, counted here or in a worker)."""
+        self.counts[: len(counts)] += counts
 
     @property
     def n(self) -> int:

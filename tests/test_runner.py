@@ -68,3 +68,27 @@ def test_the_main_process_keeps_freed_memory_when_workers_send_it_their_results(
         run(model, seed=4, replications=4, jobs=2, executor=pool)
     assert threading.main_thread() in callers  # not only the workers (the pool's threads)
     assert any(caller is not threading.main_thread() for caller in callers)
+
+
+def test_a_batch_counts_its_cycles_into_the_bins_the_main_process_would():
+    """run_batch counts its outcomes' cycle times itself (the main process of a two-job run
+    counted every deal's while the workers waited): the pooled percentiles are the same."""
+    from sim.aggregate import Aggregate
+    from sim.model import compile_scenario
+    from sim.runner import outputs_of, run_batch
+    from sim.scenario import load_scenario
+
+    model = compile_scenario(load_scenario("portfolio"))
+    one = Aggregate(model, 6)
+    for out in outputs_of(model, 5, range(6), record_events=False, with_rows=False):
+        one.add(out.vector, out.cycles)
+    batched = Aggregate(model, 6)
+    for batch in (range(0, 4), range(4, 6)):
+        outputs = run_batch(model, 5, batch, False, with_rows=False)
+        assert outputs[0].cycle_counts and all(o.cycle_counts is None for o in outputs[1:])
+        assert not any(name in o.cycles for o in outputs for name in ("won", "lost"))
+        for out in outputs:
+            batched.add(out.vector, out.cycles, out.cycle_counts)
+    assert batched.summary() == one.summary()
+    for name, pooled in one.cycles.items():
+        assert pooled.n > 0 and (batched.cycles[name].counts == pooled.counts).all(), name
