@@ -195,7 +195,7 @@ def simulate(
             engine=engine,
             with_rows=deals == "csv",
             executor=executor,
-            rows_folder=writer.rows_folder() if jobs > 1 and executor is None else None,
+            rows=writer.row_sink() if jobs > 1 and executor is None else None,
         )
         summary = _summary(aggregate, seed, target, label)
         per_replication = {k: np.array(v) for k, v in _per_replication(aggregate).items()}

@@ -24,6 +24,7 @@ from sim.atomic import StagedFolder, as_output_error, check_output_folder, outpu
 from sim.errors import UserError
 from sim.records_csv import EVENT_COLUMNS, deal_columns
 from sim.results_folder import existing_folder
+from sim.row_sink import RowSink
 from sim.runner import ReplicationOutput
 from sim.summary_check import problems_text, summary_problems
 
@@ -36,7 +37,7 @@ SCENARIO = "scenario.toml"
 PIPELINE = "pipeline.csv"
 #: The files a run's results are read from: no command writes over them (sim.atomic).
 RUN_FILES = frozenset({SUMMARY, MANIFEST, FORECAST, DEALS, EVENTS, SCENARIO, PIPELINE})
-#: Where workers write rows for the main process to append (inside the temporary folder).
+#: The turns and part files of the workers' rows (sim.row_sink), inside the temporary folder.
 ROWS_FOLDER = ".rows"
 # What every reader of a summary relies on (plot, explain, report): checked when it is read,
 # with all that is inside them (sim.summary_check).
@@ -97,6 +98,7 @@ class ResultsWriter:
         self._staged = StagedFolder(self.target, force, unique)
         self.tmp = self._staged.open()
         self._deals = self._events = None
+        self._sink: RowSink | None = None
         try:
             with output_errors(self.target):
                 if deals:  # a run for its summary alone may leave the per-deal rows out
@@ -134,13 +136,25 @@ class ResultsWriter:
                     os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
         return matrix
 
-    def rows_folder(self) -> str:
-        """A folder inside the temporary one where workers may write rows for on_output to
-        append (:func:`sim.runner.run_batch`); gone when the folder is published or dropped."""
+    def row_sink(self) -> RowSink:
+        """The run's CSV files for the workers of a multi-job run to write their rows into
+        (:mod:`sim.row_sink`), with a folder for their turns and part files inside the temporary
+        one (gone when the folder is published or dropped). The headers are on disk first, and
+        the first batch's turn is marked: from here this process writes only the part files
+        that ``on_output`` appends."""
         folder = self.tmp / ROWS_FOLDER
         with output_errors(self.target):
             folder.mkdir(exist_ok=True)
-        return str(folder)
+            for handle in (self._deals, self._events):
+                if handle is not None:
+                    handle.flush()
+            self._sink = RowSink(
+                str(folder),
+                str(self.tmp / DEALS) if self._deals is not None else None,
+                str(self.tmp / EVENTS) if self._events is not None else None,
+            )
+            self._sink.mark_turn(0)
+        return self._sink
 
     def on_output(self, output: ReplicationOutput) -> None:
         files = output.row_files
@@ -153,6 +167,9 @@ class ResultsWriter:
                 append_file(self._events, files.events)
             if output.event_rows:
                 self._events.write(output.event_rows)
+        if files is not None and self._sink is not None:  # its batch is in: the next one's turn
+            with output_errors(self.target):
+                self._sink.mark_turn(files.next_turn)
 
     @property
     def folder(self) -> Path:
@@ -192,6 +209,9 @@ def append_file(out: io.TextIOBase, path: str) -> None:
     through this process; through a buffer otherwise (another file system, another platform).
     """
     out.flush()  # what was written before goes first
+    # After what the workers appended through their own handles (sim.row_sink), whatever
+    # this handle's position.
+    os.lseek(out.fileno(), 0, os.SEEK_END)
     with open(path, "rb") as part:
         size = os.fstat(part.fileno()).st_size
         copied = _copy_in_kernel(part.fileno(), out.fileno(), size)

@@ -12,6 +12,7 @@ be passed in without touching the engine.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import multiprocessing
 import os
@@ -29,6 +30,7 @@ from sim.distributions import load_ahead
 from sim.engine import choose_engine, replications_per_plan
 from sim.model import Model
 from sim.records_csv import deal_rows, event_rows
+from sim.row_sink import RowFiles, RowSink, put_rows
 
 
 @dataclass
@@ -40,21 +42,14 @@ class ReplicationOutput:
     cycles: dict[str, np.ndarray]
     deal_rows: str
     event_rows: str | None
-    #: The files a worker wrote its whole batch's CSV rows to, named by the batch's first
-    #: output (the rows fields of every output of the batch are then empty); see run_batch.
+    #: The part files a worker wrote its whole batch's CSV rows to when the batch was done
+    #: before its turn, named by the batch's first output (the rows fields of every output of
+    #: the batch are empty when a worker took them; see sim.row_sink).
     row_files: RowFiles | None = None
     #: The outcomes' cycle times of the whole batch counted into the pooled bins, carried by
     #: its first output (the ``cycles`` of every output then hold the team waits only); see
     #: run_batch.
     cycle_counts: dict[str, np.ndarray] | None = None
-
-
-@dataclass(frozen=True)
-class RowFiles:
-    """Paths of the files holding a batch's deals.csv and events.csv rows (None: no rows)."""
-
-    deals: str | None
-    events: str | None
 
 
 def outputs_of(
@@ -92,21 +87,18 @@ def run_batch(
     record_events: bool,
     with_rows: bool = True,
     engine: str = "auto",
-    rows_folder: str | None = None,
+    rows: RowSink | None = None,
 ) -> list[ReplicationOutput]:
     """Simulate and reduce a batch of replications (runs in a worker).
 
-    With ``rows_folder`` the batch's CSV rows go into files of their own there, and the outputs
-    name them instead of carrying the rows. A run's rows are most of what its workers send
-    back (371 MB over the benchmark chain), and through the pool's pipe they are copied some
-    eight times, in chunks of 64 kB that make the worker wait for the main process; from a
-    file the main process appends them in the kernel (sim.results).
+    With ``rows`` the batch's CSV rows go into the run's files from here, or into part files
+    for the main process to append (:mod:`sim.row_sink`), instead of through the pool's pipe.
     """
     outputs = list(outputs_of(model, seed, replications, record_events, with_rows, engine))
     if outputs:
         _count_cycles_aside(model, outputs)
-    if rows_folder is not None and outputs:
-        _write_rows_aside(outputs, rows_folder, replications.start)
+    if rows is not None and outputs:
+        put_rows(outputs, rows, replications)
     return outputs
 
 
@@ -121,24 +113,6 @@ def _count_cycles_aside(model: Model, outputs: list[ReplicationOutput]) -> None:
         if values:
             counts[name] = bins.bin_counts(np.concatenate(values))
     outputs[0].cycle_counts = counts
-
-
-def _write_rows_aside(outputs: list[ReplicationOutput], folder: str, first: int) -> None:
-    """Move the outputs' rows into files of ``folder``, named by the first output."""
-    deals = _write_part(folder, f"{first}.deals", [out.deal_rows for out in outputs])
-    events = _write_part(folder, f"{first}.events", [out.event_rows or "" for out in outputs])
-    for out in outputs:
-        out.deal_rows, out.event_rows = "", None
-    outputs[0].row_files = RowFiles(deals, events)
-
-
-def _write_part(folder: str, name: str, rows: list[str]) -> str | None:
-    if not any(rows):
-        return None
-    path = os.path.join(folder, name)
-    with open(path, "w", encoding="utf-8", newline="") as part:
-        part.writelines(rows)
-    return path
 
 
 def default_jobs() -> int:
@@ -159,6 +133,11 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     where a quarter holds one), so that the workers finish within a small batch of each other
     instead of one idling while the other ends a large one (the records do not depend on how
     replications are grouped).
+
+    The first batches lead in: the k-th of the first ``jobs - 1`` holds (k + 1) / jobs of a
+    batch, so that the workers, which start together, end their batches one after the other,
+    in order, rather than all at once in any order: a batch that ends in its turn writes its
+    own rows (:mod:`sim.row_sink`).
     """
     if jobs <= 1:
         return _cut(0, replications, per_plan)
@@ -170,7 +149,22 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     quarter = math.ceil(size / 4)
     if quarter >= per_plan:
         quarter -= quarter % per_plan
-    return _cut(0, tail_start, size) + _cut(tail_start, replications, quarter)
+    lead = _lead_in(size, per_plan, jobs, tail_start)
+    ends = list(itertools.accumulate(lead))
+    body = [range(a, b) for a, b in zip([0, *ends], ends, strict=False)]
+    first = ends[-1] if ends else 0
+    return body + _cut(first, tail_start, size) + _cut(tail_start, replications, quarter)
+
+
+def _lead_in(size: int, per_plan: int, jobs: int, room: int) -> list[int]:
+    """The sizes of the first batches, (k + 1) / jobs of ``size`` each (whole planning blocks
+    where a batch holds some), within the ``room`` before the tail; none where they would not
+    differ."""
+    step = per_plan if size >= 2 * per_plan else 1
+    sizes = [max(step, size * (k + 1) // jobs // step * step) for k in range(jobs - 1)]
+    if len(set(sizes)) < len(sizes) or sizes[-1] >= size or sum(sizes) > room:
+        return []
+    return sizes
 
 
 def _cut(start: int, stop: int, size: int) -> list[range]:
@@ -187,16 +181,17 @@ def iterate_outputs(
     with_rows: bool = True,
     executor: Executor | None = None,
     engine: str = "auto",
-    rows_folder: str | None = None,
+    rows: RowSink | None = None,
 ) -> Iterator[ReplicationOutput]:
     """Yield every replication's output in replication order, computing ahead in parallel.
 
     Close the iterator when you stop early (``run`` does, on any exception): that stops the
     worker processes at once (see :mod:`sim.workers`), whatever they are doing.
 
-    ``rows_folder``: a folder on this machine where the workers of our own pool write their
-    batches' CSV rows (see :func:`run_batch`); outputs then name files in it. Ignored on one
-    job and with an executor passed in, whose workers may be on other machines.
+    ``rows``: the run's CSV files on this machine, which the workers of our own pool write
+    their batches' rows into (:mod:`sim.row_sink`); outputs then carry no rows, or name part
+    files. Ignored on one job and with an executor passed in, whose workers may be on other
+    machines.
     """
     engine = choose_engine(model, engine, record_events)
     if jobs <= 1 and executor is None:
@@ -204,7 +199,7 @@ def iterate_outputs(
         return
     work = batches(replications, jobs, replications_per_plan(model, engine))
     if executor is not None or not (with_rows or record_events):
-        rows_folder = None
+        rows = None
     window: deque = deque()
     # This process receives every batch's results (megabytes of deals.csv rows a batch): with
     # glibc's defaults each arrives in freshly mapped pages that the kernel must zero, which
@@ -228,7 +223,7 @@ def iterate_outputs(
                         record_events,
                         with_rows,
                         engine,
-                        rows_folder,
+                        rows,
                     )  # fmt: skip
                 )
 
@@ -261,7 +256,7 @@ def run(
     executor: Executor | None = None,
     engine: str = "auto",
     with_rows: bool = True,
-    rows_folder: str | None = None,
+    rows: RowSink | None = None,
 ) -> Aggregate:
     """Run the replications and aggregate them.
 
@@ -270,13 +265,14 @@ def run(
             its CSV rows); when None, rows are not even formatted.
         progress: called with the number of replications done so far.
         matrix: storage for the per-replication vectors (a memmap keeps memory flat).
-        rows_folder: where local workers may write their rows for ``on_output`` to append
-            (see :func:`iterate_outputs`); outputs then carry ``row_files``.
+        rows: the run's CSV files, which local workers may write their rows into (see
+            :func:`iterate_outputs`); ``on_output`` then appends only the part files of the
+            batches done before their turn (``row_files``).
     """
     aggregate = Aggregate(model, replications, matrix)
     outputs = iterate_outputs(
         model, seed, replications, jobs, record_events, on_output is not None and with_rows,
-        executor, engine, rows_folder,
+        executor, engine, rows,
     )  # fmt: skip
     # Closed on any exception here too, not only in the generator: an exception raised while an
     # output is handled (a stop signal, most likely, while a large one is written) must stop

@@ -32,15 +32,30 @@ def test_batches_hold_whole_blocks_then_end_in_small_ones():
         (2000, 2, 5),
     ]:
         work = batches(replications, jobs, per_plan)
-        size = len(work[0])
+        size = max(map(len, work))
         assert size >= per_plan and size % per_plan == 0
-        small = [batch for batch in work if len(batch) < size]
+        lead = work[: next(k for k, batch in enumerate(work) if len(batch) == size)]
+        assert len(lead) <= jobs - 1  # the lead-in: see the test below
+        small = [batch for batch in work[len(lead) :] if len(batch) < size]
+        if len(small[0]) > -(-size // 4):  # the batch before the tail, cut by the lead-in
+            small = small[1:]
         assert small == work[-len(small) :]  # the small ones come last
         assert all(len(batch) <= -(-size // 4) for batch in small)
         if len(small[0]) >= per_plan:  # whole blocks still
             assert all(len(batch) % per_plan == 0 for batch in small[:-1])
         assert sum(map(len, small)) < (2 * jobs + 1) * size
         assert len(small) >= 2 * jobs  # at least two small ones for each worker
+
+
+def test_the_first_batches_lead_in_so_that_workers_end_them_one_after_the_other():
+    """Workers start together: batches of one size would end at once, in any order; led in by
+    batches of 1/jobs, 2/jobs ... of the size, each ends after the one before (then a batch in
+    its turn writes its own rows, sim.row_sink)."""
+    assert [len(b) for b in batches(400, 2, 1)[:3]] == [6, 13, 13]
+    assert [len(b) for b in batches(4000, 4, 1)[:5]] == [6, 12, 18, 25, 25]
+    assert [len(b) for b in batches(1600, 2, 8)[:3]] == [8, 24, 24]  # whole blocks still
+    assert [len(b) for b in batches(1000, 8, 3)[:2]] == [6, 6]  # too small to differ: none
+    assert all(len(b) == 1 for b in batches(12, 2, 1))
 
 
 def test_an_outside_executor_gives_the_same_aggregate():
