@@ -150,10 +150,9 @@ def batches(replications: int, jobs: int, per_plan: int = 1) -> list[range]:
     if quarter >= per_plan:
         quarter -= quarter % per_plan
     lead = _lead_in(size, per_plan, jobs, tail_start)
-    ends = list(itertools.accumulate(lead))
-    body = [range(a, b) for a, b in zip([0, *ends], ends, strict=False)]
-    first = ends[-1] if ends else 0
-    return body + _cut(first, tail_start, size) + _cut(tail_start, replications, quarter)
+    ends = [0, *itertools.accumulate(lead)]
+    led = [range(a, b) for a, b in itertools.pairwise(ends)]
+    return led + _cut(ends[-1], tail_start, size) + _cut(tail_start, replications, quarter)
 
 
 def _lead_in(size: int, per_plan: int, jobs: int, room: int) -> list[int]:
