@@ -115,18 +115,25 @@ def _check_inputs_outside(folder: Path, inputs: Iterable[Path]) -> None:
             )
 
 
-def check_output_file(path: Path, force: bool = False) -> None:
+def check_output_file(path: Path, force: bool = False, inputs=()) -> None:
     """Refuse, before any work, an output file that cannot or must not be written.
 
     Raises:
         OutputError: ``path`` is a symbolic link (even a dangling one: it would be written
             through), a folder, or an existing file without ``force``; it lies under a file;
-            a name in it is too long; its folder cannot be written or its disk is full.
+            a name in it is too long; its folder cannot be written or its disk is full; it is
+            one of ``inputs``, the files the command reads (``force`` or not).
     """
     from sim.results import RUN_FILES  # here: sim.results builds on this module
 
     path = Path(path)
-    _check_place(path)
+    _check_place(path)  # first: a name too long cannot even be looked up
+    for given in inputs:
+        if path.exists() and Path(given).exists() and os.path.samefile(path, given):
+            raise OutputError(
+                f"{path}: is {given}, which this command reads; writing it would replace it "
+                "(--force or not): choose another name"
+            )
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
     if path.name in RUN_FILES and not _not_results_because(path.parent / "manifest.json"):

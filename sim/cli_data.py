@@ -145,13 +145,14 @@ def _check_output(path: Path, force: bool, standard_output: bool = False) -> Non
     """Before the work: an output file that can be written and is only replaced on request;
     ``-`` (standard output) where the command can print its file (``standard_output``)."""
     from sim.atomic import check_output_file
+    from sim.cli_options import command_inputs
     from sim.exports import to_standard_output
 
     if to_standard_output(path):
         if standard_output:
             return
         raise UserError(f"-o {path}: this command writes files only; give a file name")
-    check_output_file(path, force)
+    check_output_file(path, force, command_inputs())
 
 
 #: Shared by fit and backtest (the reader's message on an unknown "Closed ..." names it).
@@ -248,7 +249,14 @@ def fit_command(
     Rows dated after --as-of are left out: the fit sees the history as known on that day.
     """
     from sim.crm import read_history
-    from sim.fit import fit_history, fit_picture_path, fit_report, require_currency, write_fit
+    from sim.fit import (
+        fidelity_picture_path,
+        fit_history,
+        fit_picture_path,
+        fit_report,
+        require_currency,
+        write_fit,
+    )
     from sim.pipeline import parse_mapping
 
     when = _as_of(as_of, date_format)
@@ -262,6 +270,8 @@ def fit_command(
     _check_output(output, force)
     if not no_plot:
         _check_output(fit_picture_path(output), force)
+        if not no_fidelity:  # its figure too: a file of the user's is replaced only on request
+            _check_output(fidelity_picture_path(output), force)
     with status("Reading the history"):
         hist = read_history(
             history,
@@ -294,7 +304,7 @@ def fit_command(
         click.echo("")
         if not no_plot:
             with status("Drawing the fidelity figure"):
-                png_fidelity = plot_fidelity(check, output.with_name(f"{output.stem}-fidelity.png"))
+                png_fidelity = plot_fidelity(check, fidelity_picture_path(output))
             click.echo(f"wrote {png_fidelity}")
     click.echo(f"wrote {toml_path}")
     if png is not None:

@@ -30,6 +30,24 @@ OPTION_KEYWORDS = {
 }
 
 
+#: The parameters that name what a command writes; every other one that names a file is read.
+OUTPUT_PARAMETERS = frozenset({"output", "report", "picture"})
+
+
+def command_inputs() -> list[Path]:
+    """The files the running command reads: those its arguments and options name (any but its
+    outputs), which none of its outputs may replace, --force or not."""
+    ctx = click.get_current_context(silent=True)
+    found = []
+    for name, value in (ctx.params if ctx is not None else {}).items():
+        if name in OUTPUT_PARAMETERS:
+            continue
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, str | Path) and str(item).strip() and Path(item).is_file():
+                found.append(Path(item))
+    return found
+
+
 class OutputPath(click.Path):
     """A ``click.Path`` to write to that is not empty: click reads ``-o ''`` as the current
     folder, where a run would then write (or, with --force, replace) what nobody asked for."""

@@ -45,11 +45,13 @@ def check_report_path(report: str | None, force: bool = False) -> None:
 
 
 def check_report_file(path: Path, force: bool) -> None:
-    """An HTML file name, and not a file of the user's that would be overwritten silently."""
+    """An HTML file name, and not a file of the user's that would be overwritten silently, nor
+    one the command reads."""
     from sim.atomic import check_output_file
+    from sim.cli_options import command_inputs
     from sim.html.page import check_output
 
-    check_output_file(check_output(path), force)
+    check_output_file(check_output(path), force, command_inputs())
 
 
 def write_folder_report(folder: Path, report: str | None, err: bool = False) -> None:

@@ -137,12 +137,13 @@ def trace_command(
 
     if picture is not None:
         from sim.atomic import check_output_file
+        from sim.cli_options import command_inputs
 
         if picture.name.lower() == ".png":  # a name that is all suffix: Path has none
             raise UserError(f"--picture: {picture} needs a name before .png (e.g. story.png)")
         if picture.suffix.lower() != ".png":
             raise UserError(f"--picture: {picture} must end in .png (the timeline is a PNG image)")
-        check_output_file(picture, force)
+        check_output_file(picture, force, command_inputs())
     if report is not None:
         from sim.cli_report import check_report_file
 

@@ -1560,6 +1560,12 @@ def fit_picture_path(out: Path | str) -> Path:
     return out.with_name(f"{out.stem}-fit.png")
 
 
+def fidelity_picture_path(out: Path | str) -> Path:
+    """Where fit draws its check against the history, for a fit written to ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-fidelity.png")
+
+
 def write_fit(
     result: FitResult, out: Path | str, plot: bool = True, force: bool = False
 ) -> tuple[Path, Path | None]:

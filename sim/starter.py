@@ -88,6 +88,6 @@ def write_starter(
     target = Path(output) if output is not None else default_file(name)
     text = starter_text(path.read_text(encoding="utf-8").removeprefix("\ufeff"), name, where)
     scenario_from_dict(tomllib.loads(text), source=f"{where} named {name!r}")
-    check_output_file(target, force)
+    check_output_file(target, force, inputs=(path,))
     atomic_file(target, lambda tmp: tmp.write_bytes(text.encode("utf-8")), replace=force)
     return Starter(target, where)
