@@ -69,28 +69,35 @@ class PooledQuantiles:
     """Percentiles of values pooled over all replications, in constant memory.
 
     Values are counted in bins of ``resolution`` days from 0 to ``upper``; percentiles are
-    interpolated inside a bin, so they are exact to within ``resolution``. Counts are integers,
-    so the result is the same whatever order replications are added in.
+    interpolated inside a bin, so they are exact to within ``resolution``. Exact zeros (a deal
+    served without waiting) are counted apart, as the point they are: interpolated into the
+    first bin, a median of "no wait" read as a fraction of a day. Counts are integers, so the
+    result is the same whatever order replications are added in.
+
+    ``counts[0]`` holds the zeros, ``counts[1 + k]`` the values in bin k.
     """
 
     def __init__(self, upper: float, resolution: float = 1 / 16):
         self.resolution = resolution
         self.n_bins = int(math.ceil(upper / resolution)) + 1
-        self.counts = np.zeros(self.n_bins, dtype=np.int64)
+        self.counts = np.zeros(self.n_bins + 1, dtype=np.int64)
 
     def add(self, values: np.ndarray) -> None:
         self.add_counts(self.bin_counts(values))
 
     def bin_counts(self, values: np.ndarray) -> np.ndarray:
-        """The values' counts per bin, up to the largest bin they reach (most replications fill
-        a small part of the range): what ``add_counts`` takes, from wherever it was counted."""
-        bins = (np.asarray(values) / self.resolution).astype(np.int64)
+        """The values' counts (zeros first, then per bin), up to the largest bin they reach
+        (most replications fill a small part of the range): what ``add_counts`` takes, from
+        wherever it was counted."""
+        values = np.asarray(values)
+        bins = (values / self.resolution).astype(np.int64)
         np.minimum(bins, self.n_bins - 1, out=bins)
         np.maximum(bins, 0, out=bins)
+        bins += values != 0  # a zero is counted at 0, bin k at 1 + k
         return np.bincount(bins)
 
     def add_counts(self, counts: np.ndarray) -> None:
-        """Add counts per bin (``bin_counts`` of some values, counted here or in a worker)."""
+        """Add counts (``bin_counts`` of some values, counted here or in a worker)."""
         self.counts[: len(counts)] += counts
 
     @property
@@ -98,18 +105,21 @@ class PooledQuantiles:
         return int(self.counts.sum())
 
     def quantile(self, q: float) -> float:
-        """The q-quantile (q in [0, 1]), interpolated within its bin."""
+        """The q-quantile (q in [0, 1]): 0 while the zeros reach it, else interpolated within
+        its bin."""
         total = self.n
         if total == 0:
             return math.nan
         cumulative = np.cumsum(self.counts)
         target = q * total
         b = int(np.searchsorted(cumulative, target, side="left"))
-        b = min(b, self.n_bins - 1)
-        before = cumulative[b - 1] if b > 0 else 0
+        if b == 0:  # within the zeros
+            return 0.0
+        b = min(b, self.n_bins)
+        before = cumulative[b - 1]
         inside = self.counts[b]
         fraction = (target - before) / inside if inside else 0.0
-        return float((b + fraction) * self.resolution)
+        return float((b - 1 + fraction) * self.resolution)
 
     def percentiles(self, qs=PERCENTILES) -> dict[str, float]:
         return {f"p{q}": self.quantile(q / 100) for q in qs}
@@ -119,7 +129,8 @@ class PooledQuantiles:
         per_bin = max(1, int(round(bin_days / self.resolution)))
         n_bins = -(-self.n_bins // per_bin)
         padded = np.zeros(n_bins * per_bin, dtype=np.int64)
-        padded[: self.n_bins] = self.counts
+        padded[: self.n_bins] = self.counts[1:]
+        padded[0] += self.counts[0]  # the zeros are in the first bin's days
         counts = padded.reshape(n_bins, per_bin).sum(axis=1)
         last = int(np.flatnonzero(counts).max()) + 1 if counts.any() else 0
         return {"bin_days": bin_days, "counts": counts[:last].tolist()}

@@ -365,3 +365,25 @@ def test_team_records_do_not_depend_on_where_python_puts_objects(monkeypatch):
     for a, b in zip(plain, moved, strict=True):
         for field in ("busy", "queued", "waits", "hours"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+def test_the_median_wait_is_zero_when_most_deals_do_not_wait():
+    """M/M/4 at rho = 0.525: a fifth of the requests wait (Erlang C), so the median wait is no
+    wait at all; the P90 is where C exp(-(c mu - lambda) t) falls to 0.1. The zeros were
+    interpolated into the first quarter-day bin: "waited 48%, wait P50 0.2 d", and months with
+    a mean wait of 0 and a P50 of 0.125."""
+    from sim.api import simulate
+
+    lam, mu, c = 2.1, 1.0, 4
+    data = queue_scenario(lam, c, {"dist": "exponential", "mean": HOURS_PER_DAY})
+    summary = simulate(scenario_from_dict(data), replications=4, seed=5, write=False).summary
+    team = summary["teams"]["presales"]
+    p_wait = erlang_c(c, lam / mu)
+    assert p_wait < 0.25 and team["waited_share"] < 0.35
+    assert team["wait_days"]["p50"] == 0.0
+    p90 = math.log(p_wait / 0.1) / (c * mu - lam)  # 0.36 days
+    wrong = math.log(erlang_c(c - 1, lam / mu) / 0.1) / ((c - 1) * mu - lam)  # 1.77: three
+    assert abs(team["wait_days"]["p90"] - p90) < 0.6 < abs(team["wait_days"]["p90"] - wrong)
+    for period in team["periods"]:
+        if period["wait_mean"] == 0:
+            assert period["wait_p50"] in (0.0, None) and period["wait_p90"] in (0.0, None)
