@@ -19,7 +19,7 @@ import simpy
 
 from sim import __version__
 from sim.engine import choose_engine
-from sim.errors import UserError
+from sim.errors import UserError, require_whole
 from sim.model import Model, compile_scenario
 from sim.results import (
     FORECAST,
@@ -62,7 +62,10 @@ class RunResult:
 
 
 def check_run_options(replications: int, seed: int, jobs: int) -> None:
-    """Reject impossible options with a message naming the option."""
+    """Reject impossible options with a message naming the option (the Python API's keywords
+    too: 3.0 or "3" is no count, and True is not 1)."""
+    for name, value in (("replications", replications), ("seed", seed), ("jobs", jobs)):
+        require_whole(name, value)
     if not 2 <= replications <= MAX_REPLICATIONS:
         raise UserError(
             f"--replications: {replications} is outside 2..{MAX_REPLICATIONS} "

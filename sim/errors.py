@@ -29,6 +29,15 @@ class UserError(Exception):
     """An error the user caused (bad file, field, option): the CLI prints str(err) and exits 2."""
 
 
+def require_whole(name: str, value) -> None:
+    """A count given to the Python API as 3.0, "3" or True is refused by name (deep inside it
+    became a TypeError, or True a 1)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UserError(f"{name}: {value!r} is not a whole number (e.g. {name}=100)")
+
+
 class ScenarioError(UserError):
     """A scenario file (or override) that cannot be read or does not validate."""
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sim.errors import UserError
+from sim.errors import UserError, require_whole
 from sim.plural import counted
 
 if TYPE_CHECKING:  # the CLI imports this module for --force: numpy waits until a run
@@ -191,6 +191,8 @@ def estimate(model: Model, replications: int, rows: bool = False) -> RunCost:
     import numpy as np
 
     from sim.stage_chain import expected_visits
+
+    require_whole("replications", replications)  # the first to weigh it: compare, sweep...
 
     scenario = model.scenario
     horizon = model.horizon

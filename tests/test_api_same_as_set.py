@@ -80,3 +80,18 @@ def test_a_seed_or_replications_of_one_side_only_is_refused(small_file):
         sim.sweep(small_file, "replications=3,4", **FAST)
     with pytest.raises(UserError, match=r"sensitivity: --vary seed cannot vary.*--seed"):
         sim.sensitivity(small_file, ["seed=1..5"], replications=2, **FAST)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [("replications", 3.0), ("replications", "3"), ("replications", True), ("seed", 1.5),
+     ("jobs", 2.0)],
+)  # fmt: skip
+def test_a_count_that_is_no_whole_number_is_refused_by_name(small_file, keyword, value):
+    """3.0 or "3" became a TypeError deep inside; True read as 1 and named a CLI flag."""
+    arguments = {"replications": 3, "write": False, **FAST, keyword: value}
+    with pytest.raises(UserError, match=f"^{keyword}: .* is not a whole number"):
+        sim.simulate(small_file, **arguments)
+    if keyword == "replications":  # compare and sweep weigh their runs first: the same words
+        with pytest.raises(UserError, match="^replications: .* is not a whole number"):
+            sim.sweep(small_file, "deals.arrivals_per_month", [4, 5], replications=value)
