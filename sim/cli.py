@@ -287,7 +287,12 @@ def run_command(
         check_output_dir(output, force, inputs=input_files(path, pipeline))
     total = replications if replications is not None else loaded.replications
     from sim.cluster import connect
+    from sim.scenario import unreachable_stage_notes
+    from sim.status import note
 
+    if pipeline is None:  # an export may put deals anywhere
+        for text in unreachable_stage_notes(loaded):
+            note(text)
     progress = _Progress(total, f"Simulating {loaded.name}")
     with connect(scheduler) as executor, closing(progress):
         result = simulate(
@@ -469,11 +474,14 @@ def sweep_command(
 @click.argument("scenario", required=False)
 def validate(scenario):
     """Check SCENARIO and print OK, or every problem found."""
-    from sim.scenario import find_scenario, load_scenario, shown_path
+    from sim.scenario import find_scenario, load_scenario, shown_path, unreachable_stage_notes
+    from sim.status import note
 
     loaded = load_scenario(scenario)
     where = shown_path(find_scenario(scenario))
     click.echo(f"OK {where}: {loaded.name}, {counted(len(loaded.stages), 'stage')}")
+    for text in unreachable_stage_notes(loaded):
+        note(text)
 
 
 @cli.command()

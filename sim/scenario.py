@@ -75,7 +75,7 @@ from sim.scenario_bounds import (
     mean_problem,
 )
 from sim.scenario_teams import Team, team_problems
-from sim.stage_chain import stages_that_never_end, zero_time_cycles
+from sim.stage_chain import stages_that_never_end, unreachable_stages, zero_time_cycles
 from sim.toml_writer import toml_dumps, toml_key
 
 __all__ = [
@@ -1094,6 +1094,23 @@ def _check_nesting(data: Any, source: str) -> None:
             )
         items = node.values() if isinstance(node, dict) else node
         stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+
+
+def unreachable_stage_notes(s: Scenario) -> list[str]:
+    """Notes on the stages no deal of the scenario can reach: none starts there (new deals and
+    reactivated ones start in the first stage), and no exit, budget re-check, replacement or
+    shock leads there from where deals are. Valid, but its numbers change nothing: most likely
+    a typo in an exit. (A --pipeline may still put deals there.)"""
+    start = {s.stages[0].name, *(stage for stage, n in s.deals.initial.items() if n > 0)}
+    sent = [role.on_change.to for role in s.decision_group]
+    sent += [s.shocks.to] if s.shocks is not None else []
+    sent += [s.budget.recheck.to] if s.budget is not None and s.budget.recheck is not None else []
+    exits = {stage.name: stage.exits for stage in s.stages}
+    return [
+        f"stages.{toml_key(stage)}: no deal can reach it (none starts there, and no exit, "
+        "re-check, replacement or shock leads there): its numbers change nothing"
+        for stage in unreachable_stages(exits, start | set(sent))
+    ]
 
 
 def moved_scenario(scenario: Scenario, **update: Any) -> Scenario:

@@ -44,6 +44,20 @@ def stages_that_never_end(exits: Exits) -> list[str]:
     return [stage for stage in exits if stage not in can_end]
 
 
+def unreachable_stages(exits: Exits, start: Iterable[str]) -> list[str]:
+    """Stages (in the given order) that no exit path with probability > 0 reaches from
+    ``start`` (where deals begin, or are sent by a mechanism). A breadth-first walk forwards."""
+    edges = _edges(exits)
+    reached = set(start)
+    queue = deque(reached)
+    while queue:
+        for target in edges.get(queue.popleft(), ()):
+            if target not in reached:
+                reached.add(target)
+                queue.append(target)
+    return [stage for stage in exits if stage not in reached]
+
+
 def zero_time_cycles(exits: Exits, instant: Iterable[str]) -> list[str]:
     """Stages of ``instant`` (stages whose visit takes no time) that lie on a cycle of exits
     through instant stages only: a deal there can go round without time passing.

@@ -14,7 +14,7 @@ from sim import scenario_bounds as bounds
 from sim.crm import read_pipeline
 from sim.errors import ScenarioError, UserError
 from sim.scenario import apply_overrides, bundled_scenarios, load_scenario, scenario_from_dict
-from sim.stage_chain import stages_that_never_end, zero_time_cycles
+from sim.stage_chain import stages_that_never_end, unreachable_stages, zero_time_cycles
 
 
 def equipment() -> dict:
@@ -207,3 +207,52 @@ def test_a_huge_value_or_key_is_not_echoed_back_whole():
     with pytest.raises(Exception) as caught:  # the name's own length, not its quoted form's
         scenario_from_dict({"name": "é" * 300})
     assert "(300 characters)" in str(caught.value)
+
+
+def test_unreachable_stages_walk_forwards_from_where_deals_start():
+    exits = {"a": {"b": 0.5, "lost": 0.5}, "b": {"won": 1.0}, "c": {"d": 1.0}, "d": {"c": 0.0,
+             "won": 1.0}, "e": {"b": 1.0}}  # fmt: skip
+    assert unreachable_stages(exits, ["a"]) == ["c", "d", "e"]
+    assert unreachable_stages(exits, ["a", "c"]) == ["e"]  # a mechanism sends deals to c
+    assert unreachable_stages({"a": {"b": 0.0, "won": 1.0}, "b": {"won": 1.0}}, ["a"]) == ["b"]
+
+
+UNREACHABLE = """
+name = "unreachable"
+start_date = 2027-01-01
+horizon_days = 365
+[deals]
+initial = { a = 5 }
+arrivals_per_month = 5
+amount = { dist = "fixed", value = 1000 }
+[[stages]]
+name = "a"
+duration = { dist = "exponential", mean = 30 }
+exits = { b = 0.7, lost = 0.3 }
+[[stages]]
+name = "b"
+duration = { dist = "exponential", mean = 30 }
+exits = { won = 0.5, lost = 0.5 }
+[[stages]]
+name = "c"
+duration = { dist = "exponential", mean = 30 }
+exits = { won = 1.0 }
+"""
+
+
+def test_validate_and_run_note_a_stage_no_deal_can_reach(tmp_path):
+    """Valid, but its numbers change nothing: most likely a typo in an exit. A user's first
+    hour: `validate` said OK and `run` said nothing."""
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+
+    path = tmp_path / "unreachable.toml"
+    path.write_text(UNREACHABLE, encoding="utf-8")
+    for args in (["validate", str(path)], ["run", str(path), "-n", "2", "--no-plots",
+                                           "-o", str(tmp_path / "out")]):  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "Note: stages.c: no deal can reach it" in result.stderr
+    quiet = CliRunner().invoke(cli, ["validate", "portfolio"])
+    assert quiet.exit_code == 0 and "no deal can reach" not in quiet.stderr
