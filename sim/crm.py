@@ -72,6 +72,7 @@ from sim.crm_values import (
     split_amount,
 )
 from sim.errors import UserError
+from sim.plural import counted, verb
 from sim.scenario_bounds import (
     MAX_AMOUNT,
     MAX_CSV_BYTES,
@@ -1154,10 +1155,11 @@ class _PipelineRows:
             )
         if a["stage_unknown"]:
             out.append(
-                f"{a['stage_unknown']} deals have no date of entering their stage: assumed in it "
-                "since they were created (the longest they can have been; their remaining time "
-                "is drawn from the stage's duration given that age); add a stage-entered column "
-                "(or map one with --map COLUMN=stage_entered) for better"
+                f"{counted(a['stage_unknown'], 'deal')} {verb(a['stage_unknown'], 'has', 'have')} "
+                "no date of entering their stage: assumed in it since they were created (the "
+                "longest they can have been; their remaining time is drawn from the stage's "
+                "duration given that age); add a stage-entered column (or map one with --map "
+                "COLUMN=stage_entered) for ages of their own"
             )
         return out
 

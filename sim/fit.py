@@ -43,6 +43,7 @@ from sim.distributions import Z90
 from sim.empirical import parse_duration
 from sim.errors import UserError
 from sim.inflow_fit import HALF_LIFE_MONTHS, InflowFit, fit_inflow, wander_note
+from sim.plural import counted
 from sim.scenario import scenario_from_dict, toml_dumps
 from sim.scenario_bounds import MAX_DAYS, MAX_WALK_SD
 from sim.stage_keys import name_slug
@@ -605,8 +606,9 @@ def fit_history(
     notes: list[str] = list(history.notes) if history is not None else []
     if ignored_rows:
         notes.append(
-            f"{ignored_rows} rows dated after as-of {as_of} left out ({ignored_deals} deals not "
-            "created yet then): the history as known on that day"
+            f"{counted(ignored_rows, 'row')} dated after as-of {as_of} left out "
+            f"({counted(ignored_deals, 'deal')} not created yet then): the history as known on "
+            "that day"
         )
     _note_a_late_as_of(rows, instant, as_of, notes)
     durations_of: dict[str, list[float]] = defaultdict(list)
@@ -1320,9 +1322,9 @@ def fit_report(result: FitResult, out: Path | str | None = None) -> str:
     """
     fresh, command = fresh_start(result, out)
     lines = [
-        f"Fit of {result.source} as of {result.as_of_text}: {result.deals} deals, "
-        f"{result.rows} rows",
-        f"Arrivals: {result.arrivals} deals entered {result.window_start:%Y-%m-%d} .. "
+        f"Fit of {result.source} as of {result.as_of_text}: {counted(result.deals, 'deal')}, "
+        f"{counted(result.rows, 'row')}",
+        f"Arrivals: {counted(result.arrivals, 'deal')} entered {result.window_start:%Y-%m-%d} .. "
         f"{result.as_of_text}: "
         + (result.inflow.describe() if result.inflow else f"{result.arrivals_per_month:.2f}/month"),
         "Open at as-of: " + (", ".join(f"{k} {v}" for k, v in result.initial.items()) or "none"),
@@ -1332,8 +1334,8 @@ def fit_report(result: FitResult, out: Path | str | None = None) -> str:
     ]
     if result.ignored_rows:
         lines.append(
-            f"Left out: {result.ignored_rows} rows dated after as-of ({result.ignored_deals} "
-            "deals created later)"
+            f"Left out: {counted(result.ignored_rows, 'row')} dated after as-of "
+            f"({counted(result.ignored_deals, 'deal')} created later)"
         )
     if result.uncertainty:
         lines.append(

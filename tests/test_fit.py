@@ -617,7 +617,7 @@ def test_fit_cli_on_a_history_past_as_of_leaves_later_rows_out(tmp_path):
     args = ["fit", str(history), "--as-of", "2024-04-15", "-o", str(out), "--no-fidelity"]
     result = CliRunner().invoke(group, args)
     assert result.exit_code == 0, result.output
-    assert "rows dated after as-of 2024-04-15 left out" in result.output
+    assert "1 row dated after as-of 2024-04-15 left out" in result.output
     assert load_scenario(out).start_date == dt.date(2024, 4, 15)
 
 
