@@ -1061,6 +1061,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             ) from None
         raise ScenarioError(f"{shown}: TOML syntax error: {text}") from None
     except UnicodeDecodeError as exc:
+        if exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):  # what Windows editors call "Unicode"
+            raise ScenarioError(
+                f"{shown}: UTF-16 text; scenario files are UTF-8: save it as UTF-8"
+            ) from None
         raise ScenarioError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ScenarioError(f"{shown}: cannot read: {exc.strerror or exc}") from None

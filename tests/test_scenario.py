@@ -457,3 +457,15 @@ def test_wrong_exit_sum_always_fails(data: dict[str, Any], pick: st.DataObject) 
     msg = str(info.value)
     assert msg.startswith("prop.toml: ")
     assert f"stages.{stage['name']}.exits: probabilities must sum to 1" in msg
+
+
+def test_a_utf16_scenario_is_named_as_such(tmp_path: Path) -> None:
+    """Saved as "Unicode" by a Windows editor: the byte-0 message did not say what to do."""
+    path = tmp_path / "u16.toml"
+    text = (Path(__file__).parents[1] / "scenarios" / "textbook.toml").read_text("utf-8")
+    path.write_bytes(text.encode("utf-16"))
+    with pytest.raises(ScenarioError, match="UTF-16 text; scenario files are UTF-8: save it"):
+        load_scenario(path)
+    path.write_bytes(b"\x80\x81 not text")
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        load_scenario(path)
