@@ -239,7 +239,7 @@ def find_story(
                 f"(it has {records.n_deals} deals, numbered 0..{records.n_deals - 1})"
             )
         return _story(scenario, model, seed, records, deal, None)
-    pick = pick or "stalled"
+    asked, pick = pick, pick or "stalled"
     tried = [replication] if replication is not None else list(range(SEARCH))
     for rep in tried:
         records = run_with_events(model, seed, rep)
@@ -249,10 +249,30 @@ def find_story(
     where = (
         f"replication {replication}" if replication is not None else f"replications 0..{SEARCH - 1}"
     )
+    missing = _missing_mechanism(scenario, pick)
+    if missing:
+        picked = f"--{pick}" if asked else "a stalled deal (the default when no --deal is given)"
+        raise UserError(
+            f"{picked}: '{scenario.name}' has no {missing}: give --won, or --deal N for any deal"
+        )
     raise UserError(
         f"--{pick}: no deal in {where} of '{scenario.name}' (seed {seed}) is {PICKS[pick]}; "
         "try another --seed or --replication, or a scenario with that mechanism"
     )
+
+
+def _missing_mechanism(s: Scenario, pick: str) -> str | None:
+    """What the scenario lacks for any deal to be the ``pick`` (None: a deal can be)."""
+    resets = s.budget is not None and s.budget.recheck is not None, s.decision_group, s.shocks
+    if pick == "reset" and not any(resets):
+        return "mechanism that resets a deal (a [budget] re-check, [[decision_group]] or [shocks])"
+    ours = any(not team.unlimited for team in s.team)
+    if pick == "stalled" and not any((*resets, s.budget, s.timing, s.dormant, ours)):
+        return (
+            "stall mechanism ([budget], [timing], [dormant], [[decision_group]], [shocks] or "
+            "[[team]]), so no deal stalls"
+        )
+    return None
 
 
 def _prepare(

@@ -130,7 +130,7 @@ def test_select_deal_returns_none_without_such_story(tiny_scenario: Path):
     model = compile_scenario(scenario)
     records = run_with_events(model, 7, 0)
     assert select_deal(model, records, "reset") is None  # no budget, people or shocks
-    with pytest.raises(UserError, match="--reset: no deal"):
+    with pytest.raises(UserError, match="--reset: .* has no mechanism that resets a deal"):
         find_story(scenario, pick="reset")
 
 
@@ -396,3 +396,28 @@ def test_a_wait_for_our_work_alongside_ends_when_that_work_ends():
 def test_a_picture_name_that_is_only_the_suffix_is_told_what_is_missing(cli):
     result = CliRunner().invoke(cli, ["trace", "chain", "--deal", "1", "--picture", ".png"])
     assert result.exit_code == 2 and "needs a name before .png" in result.output
+
+
+def test_trace_of_a_scenario_without_stalls_says_why_no_deal_is_picked(tmp_path):
+    """A first-hour user's `dealsim trace base.toml` (no stall mechanism) was told no deal in
+    replications 0..19 is "the deal with the most stalled days", as if unlucky."""
+    from sim.cli import cli
+
+    path = tmp_path / "plain.toml"
+    path.write_text(
+        'name = "plain"\nstart_date = 2027-01-01\nhorizon_days = 365\n[deals]\n'
+        'initial = { a = 5 }\namount = { dist = "fixed", value = 1000 }\n[[stages]]\n'
+        'name = "a"\nduration = { dist = "exponential", mean = 30 }\n'
+        "exits = { won = 0.5, lost = 0.5 }\n",
+        encoding="utf-8",
+    )
+    default = CliRunner().invoke(cli, ["trace", str(path)])
+    assert default.exit_code == 2, default.output
+    assert "a stalled deal (the default when no --deal is given): 'plain' has no stall" in (
+        default.output
+    )
+    assert "give --won, or --deal N" in default.output
+    reset = CliRunner().invoke(cli, ["trace", str(path), "--reset"])
+    assert reset.exit_code == 2 and "--reset: 'plain' has no mechanism that resets" in reset.output
+    won = CliRunner().invoke(cli, ["trace", str(path), "--won"])
+    assert won.exit_code == 0, won.output
