@@ -73,6 +73,7 @@ from sim.scenario_bounds import (
     MIN_START_DATE,
     calendar_date,
     mean_problem,
+    plain_number,
 )
 from sim.scenario_teams import Team, team_problems
 from sim.stage_chain import stages_that_never_end, unreachable_stages, zero_time_cycles
@@ -884,6 +885,12 @@ def _error_message(err: Mapping[str, Any], parent_tp: Any) -> str:
         return f"{got}: a name needs a visible character and no control ones (tab, newline)"
     if kind == "string_pattern_mismatch":
         return f"{_short(value)} does not match the pattern {ctx.get('pattern')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        # 0.0006944444444444445 is a minute, and 36525.0 a century: said as a person says them
+        bound = next((ctx[k] for k in ("ge", "gt", "le", "lt") if k in ctx), None)
+        if isinstance(bound, float) and not float(bound).is_integer():
+            words = " (a minute, in days)" if bound == MIN_MEAN_DAYS else ""
+            msg = msg.replace(repr(bound), plain_number(bound) + words)
     if kind not in ("value_error", "assertion_error") and isinstance(value, int | float | str):
         if not isinstance(value, bool) or kind.endswith("_type"):
             msg = f"{msg} (got {_short(value)})"

@@ -469,3 +469,13 @@ def test_a_utf16_scenario_is_named_as_such(tmp_path: Path) -> None:
     path.write_bytes(b"\x80\x81 not text")
     with pytest.raises(ScenarioError, match="not UTF-8 text"):
         load_scenario(path)
+
+
+def test_a_bound_of_a_minute_is_said_as_one() -> None:
+    """pydantic's 'greater than or equal to 0.0006944444444444445' was a minute in days."""
+    data = tomllib.loads((Path(__file__).parents[1] / "scenarios" / "equipment.toml").read_text())
+    data["dormant"]["reactivate_mean_days"] = 0.0001
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(data, "e.toml")
+    assert "greater than or equal to 0.0006944 (a minute, in days) (got 0.0001)" in str(info.value)
+    assert "0.0006944444444444445" not in str(info.value)
