@@ -46,6 +46,7 @@ from sim.scenario_bounds import (
     MAX_REPLICATIONS,
     MAX_SEED,
     calendar_date,
+    plain_number,
 )
 from sim.stats import FAN_PERCENTILES, PERCENTILES
 
@@ -63,7 +64,37 @@ def summary_problems(summary: Mapping) -> list[Problem]:
     """Every value of ``summary`` that is not of the kind dealsim writes, in the file's order;
     when every value is, what does not agree between them."""
     problems = list(SUMMARY.problems(summary, ""))
-    return problems or [*_sections_written_together(summary), *_month_problems(summary)]
+    return problems or [
+        *_sections_written_together(summary),
+        *_month_problems(summary),
+        *_percentile_order_problems(summary, ""),
+    ]
+
+
+_PERCENTILE_KEY = re.compile(r"^(?:wait_)?p(\d{1,2})$")
+
+
+def _percentile_order_problems(value: object, path: str) -> Iterator[Problem]:
+    """Percentiles out of order anywhere (a P10 above its P50, edited by hand): every figure and
+    headline drawn from them would be a band turned inside out."""
+    if isinstance(value, Mapping):
+        found = sorted(
+            (int(m[1]), key)
+            for key in value
+            if (m := _PERCENTILE_KEY.match(str(key))) and isinstance(value[key], int | float)
+        )
+        for (_, low), (_, high) in zip(found, found[1:], strict=False):
+            if value[low] > value[high]:
+                yield (
+                    _key(path, low),
+                    f"at most {high} (percentiles in order)",
+                    f"{plain_number(value[low])} > {high} {plain_number(value[high])}",
+                )
+        for key, inner in value.items():
+            yield from _percentile_order_problems(inner, _key(path, str(key)))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _percentile_order_problems(inner, f"{path}[{i}]")
 
 
 def problems_text(problems: list[Problem], shown: int = SHOWN_PROBLEMS) -> str:

@@ -64,6 +64,15 @@ DAMAGES = {
     "negative replications": ("replications", lambda s: _set(s, "replications", -3)),
     "huge horizon": ("horizon_days", lambda s: _set(s, "horizon_days", 1e308)),
     "what-if as text": ("what_if", lambda s: _set(s, "what_if", "oops")),
+    # Each number of the kind dealsim writes, but a band turned inside out (a hand's edit).
+    "percentiles out of order": (
+        "bookings.p10: expected at most p50 (percentiles in order)",
+        lambda s: _set(s, "bookings", "p10", 2 * s["bookings"]["p90"] + 1),
+    ),
+    "a month's won band out of order": (
+        "periods[3].won.p50: expected at most p90",
+        lambda s: _set(s, "periods", 3, "won", "p50", s["periods"][3]["won"]["p90"] + 5),
+    ),
 }
 
 #: Each reading command, given the folder and somewhere for its output outside the folder.
