@@ -34,7 +34,7 @@ from sim.overrides import (
 )
 from sim.report import compact
 from sim.scenario import Scenario, _key_parts, scenario_hash
-from sim.stats import mean_and_se, paired_difference
+from sim.stats import few_replications_note, mean_and_se, paired_difference
 from sim.tables import Scale, render, scale_for, wrap
 
 __all__ = [
@@ -763,6 +763,9 @@ def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
         f"seed {comparison.seed}; delta = B - A, paired, with its {level} confidence interval",
         cap=None,
     )
+    few = few_replications_note(comparison.replications, " each")
+    if few:
+        lines += wrap(f"Rough: {few}.", cap=None)
     first = comparison.arms[0].label
     for entry in comparison.comparisons:
         short = max(len(first), len(entry["b"])) > 16

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sim.calendar import last_day
 from sim.plural import counted
+from sim.stats import few_replications_note
 from sim.tables import nobreak, render, scale_for, wrap
 
 OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
@@ -97,6 +98,9 @@ def run_summary(summary: dict, folder: Path | None) -> str:
         f"horizon {summary['horizon_days']:g} days from {summary['start_date']}",
         cap=None,
     )
+    few = few_replications_note(summary["replications"])
+    if few:
+        lines += wrap(f"Rough: {few}.", cap=None)
     lines += ["", "Outcomes (share of all deals, +- standard error)"]
     rows = []
     for key, label in OUTCOME_LABELS.items():

@@ -65,6 +65,7 @@ from sim.sobol import (
     sobol_sample,
     sobol_warnings,
 )
+from sim.stats import few_replications_note
 
 __all__ = [
     "METHODS",
@@ -592,6 +593,9 @@ def run_plan(
             warnings=sobol_warnings(rows, plan.samples, y),
             rest=sobol_rest(indices),
         )
+    few = few_replications_note(plan.replications, " per point")
+    if few:  # the same caveat as run, compare and sweep (terminal, sensitivity.json, figure)
+        result.warnings.append(few)
     result.manifest = _manifest(plan, jobs, executor, time.perf_counter() - started, command)
     return result
 

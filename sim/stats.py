@@ -18,6 +18,24 @@ PERCENTILES = (10, 50, 90)
 FAN_PERCENTILES = (10, 25, 50, 75, 90)  # for the bands of a fan chart
 
 
+#: Fewer replications than this make every percentile, +- and interval rough: one threshold and
+#: one sentence for every command that reports them (run, its report, compare, sweep,
+#: sensitivity, weighted).
+FEW_REPLICATIONS = 10
+
+
+def few_replications_note(replications: int, per: str = "") -> str | None:
+    """The caveat of a figure over fewer than FEW_REPLICATIONS replications (None at or above
+    it). ``per``: what each count is of, e.g. " per point" or " per value"."""
+    if replications >= FEW_REPLICATIONS:
+        return None
+    return (
+        f"only {replications} replication{'s' if replications != 1 else ''}{per}: the P10-P90, "
+        f"+- and intervals are rough on so few runs; use -n {FEW_REPLICATIONS} or more before "
+        "relying on them"
+    )
+
+
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
     """Mean of per-replication values and its standard error (sample sd / sqrt(R))."""
     values = np.asarray(values, dtype=float)

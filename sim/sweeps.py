@@ -35,6 +35,7 @@ from sim.comparison import (
 )
 from sim.errors import UserError
 from sim.overrides import ScenarioRef, format_sets, parse_sweep_values, resolve_scenario, value_text
+from sim.stats import FEW_REPLICATIONS, few_replications_note
 from sim.tables import wrap
 from sim.whatif import NOT_ASSUMPTIONS
 
@@ -47,8 +48,6 @@ MANIFEST = "manifest.json"
 
 #: What each kind of metric can be: a t interval is cut there (the true mean lies inside, so
 #: cutting loses no coverage), and the table says so.
-#: Below this many replications a t interval leans on the runs being near normal: rough.
-FEW_REPLICATIONS = 10
 
 
 def parse_sweep_options(texts: Sequence[str]) -> tuple[str, list[object], list[str], dict]:
@@ -145,11 +144,7 @@ class Sweep:
             return []
         if n < 2:
             return ["one replication per value: there is no interval, only the run's figures"]
-        return [
-            f"only {n} replications per value: a {100 * self.level:g}% interval on so few runs "
-            f"is rough (it assumes they are near normal); use -n {FEW_REPLICATIONS} or more "
-            "before relying on it"
-        ]
+        return [few_replications_note(n, " per value")]
 
     @property
     def scenario_name(self) -> str:

@@ -26,6 +26,7 @@ from sim.report import (
     team_scales,
 )
 from sim.results import MANIFEST, SCENARIO, read_summary
+from sim.stats import few_replications_note
 from sim.tables import Scale, scale_for
 from sim.whatif import KEY as WHAT_IF_KEY
 
@@ -135,6 +136,9 @@ def headline(summary: dict) -> dict:
         else [],
         "won_mean": _num(won["mean"], ".1f") if won else None,
         "drawn": _drawn_words(summary),
+        "few": few_replications_note(summary["replications"])
+        if "replications" in summary
+        else None,
     }
 
 

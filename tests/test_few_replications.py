@@ -1,0 +1,74 @@
+"""One threshold and one sentence for figures over few replications (sim.stats): run, its HTML
+report, compare, sweep, sensitivity and weighted all say the figures are rough below
+FEW_REPLICATIONS, and say nothing at or above it."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import cli
+from sim.stats import FEW_REPLICATIONS, few_replications_note
+
+CAVEAT = "rough on so few runs"
+
+
+def _run(args: list[str]) -> str:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_the_note_is_one_sentence_below_the_threshold():
+    assert FEW_REPLICATIONS == 10
+    assert few_replications_note(10) is None
+    note = few_replications_note(3, " per point")
+    assert "only 3 replications per point" in note and CAVEAT in note and "-n 10" in note
+
+
+@pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
+def test_run_terminal_and_report(tmp_path, n, said):
+    out = tmp_path / "run"
+    text = _run(["run", "textbook", "-n", str(n), "--no-plots", "-o", str(out), "--report"])
+    assert (CAVEAT in text) is said
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert (CAVEAT in page) is said
+
+
+@pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
+def test_compare(tmp_path, n, said):
+    text = _run(
+        [
+            "compare", "textbook", "--set", "deals.arrivals_per_month=8",
+            "-n", str(n), "--no-plots", "-o", str(tmp_path / "c"),
+        ]
+    )  # fmt: skip
+    assert (CAVEAT in text) is said
+
+
+@pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
+def test_sensitivity(tmp_path, n, said):
+    text = _run(
+        [
+            "sensitivity", "textbook", "--vary", "deals.arrivals_per_month=4..8",
+            "-n", str(n), "--no-plots", "-o", str(tmp_path / "s"),
+        ]
+    )  # fmt: skip
+    assert (CAVEAT in text) is said
+    assert ("only 2 replications per point" in text) is said
+
+
+@pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
+def test_weighted(n, said):
+    text = _run(["weighted", "equipment", "-n", str(n)])
+    assert (CAVEAT in text) is said
+
+
+def test_sweep_says_it_in_the_same_words(tmp_path):
+    text = _run(
+        [
+            "sweep", "textbook", "--set", "deals.arrivals_per_month=4,8", "-n", "2",
+            "--no-plots", "-o", str(tmp_path / "w"),
+        ]
+    )  # fmt: skip
+    assert "only 2 replications per value" in text and CAVEAT in text
