@@ -37,6 +37,7 @@ from sim.errors import UserError
 from sim.model import InitialPipeline, compile_scenario
 from sim.report import money
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
+from sim.stats import few_replications_note
 from sim.tables import render, render_with_note, scale_for
 
 if TYPE_CHECKING:
@@ -343,6 +344,9 @@ def weighted_text(found: dict) -> str:
         f"{_m(found['mean_amount'], cur)}, horizon {found['horizon_days']:g} days, "
         f"{found['replications']} replications, seed {found['seed']}, no new deals."
     )
+    few = few_replications_note(found["replications"])
+    if few:
+        lines += _wrap(f"Rough: {few}.")
     lines += ["", *_stage_table(found), *_forecast_table(found)]
     lines += ["", *_wrap(why_sentence(found))]
     if found["one_stage_earlier"] is not None:
@@ -432,10 +436,20 @@ def _forecast_table(found: dict) -> list[str]:
         (f"  {q.upper()}", [b["simulated"]["bookings"][q] for b in blocks])
         for q in ("p10", "p50", "p90")
     ]
+    errors = {  # the simulated means' standard errors, on the rows of those means
+        2: [b["simulated_stages_only"]["bookings"].get("se") for b in blocks],
+        3: [b["simulated"]["bookings"].get("se") for b in blocks],
+    }
     scale = scale_for([v for _, values in rows for v in values], digits=4)  # one for the table
     heads = ["as recorded", "one stage earlier"][: len(blocks)]
-    table = [[f"Forecast of the day-0 pipeline ({found['currency']})", *heads]]
-    table += [[label, *map(scale, values)] for label, values in rows]
+    table = [[f"Forecast of the day-0 pipeline ({found['currency']}; simulated: +- s.e.)", *heads]]
+    for i, (label, values) in enumerate(rows):
+        ses = errors.get(i, [None] * len(values))
+        cells = [
+            scale(v) + (f" +- {scale(se)}" if se is not None and math.isfinite(se) else "")
+            for v, se in zip(values, ses, strict=True)
+        ]
+        table.append([label, *cells])
     return render(table, right=set(range(1, len(blocks) + 1)))
 
 
@@ -468,7 +482,7 @@ def why_sentence(found: dict) -> str:
         f"First, its stage percentages are not this market's: the scenario's own chain weighs "
         f"the same deals at {_m(chain, cur)}, {_versus(chain, crm)} the CRM. But even that "
         f"counts every deal that will ever be won, at any time and as if nothing stalled: "
-        f"time alone (stage dynamics, simulated to the horizon) takes it to {_m(only, cur)}"
+        f"{_time_clause(found, chain, rec['simulated_stages_only']['bookings'])}"
         f"{_stalls_clause(found, only, full)}."
     )
     stall = sim["stall_days"]
@@ -497,6 +511,27 @@ def why_sentence(found: dict) -> str:
         text += " Deals sent back or shelved by " + ", ".join(resets) + "."
     text += f" {100 * sim['open_share']:.0f}% of the deals are still open at the horizon."
     return text
+
+
+#: A difference within this many standard errors of zero is not told as a cause.
+NOISE_SES = 2
+
+
+def _time_clause(found: dict, chain: float, only: dict) -> str:
+    """What time alone does to the chain's figure: the stage-dynamics simulation within the
+    horizon, with its standard error; a difference within about two standard errors of zero is
+    the noise of the replications, not an effect of time."""
+    cur, n = found["currency"], found["replications"]
+    se = only.get("se")
+    figure = f"{_m(only['mean'], cur)}" + (
+        f" +- {_m(se, cur)}" if se is not None and math.isfinite(se) else ""
+    )
+    if se is None or not math.isfinite(se) or abs(only["mean"] - chain) <= NOISE_SES * se:
+        return (
+            f"the stage dynamics simulated to the horizon give {figure}, a difference from the "
+            f"chain's {_m(chain, cur)} within the noise of {n} replications"
+        )
+    return f"time alone (stage dynamics, simulated to the horizon) takes it to {figure}"
 
 
 def _stalls_clause(found: dict, only: float, full: float) -> str:

@@ -263,3 +263,26 @@ def test_stalls_that_change_nothing_visible_are_not_a_second_equal_figure():
     found = {"currency": "EUR", "stall_mechanisms": ["budget"]}
     assert "leave it there" in _stalls_clause(found, 8_510_000.0, 8_510_400.0)
     assert "to 7.2M EUR" in _stalls_clause(found, 8_510_000.0, 7_200_000.0)
+
+
+def test_simulated_figures_carry_their_standard_error_and_noise_is_no_cause():
+    """At -n 2 the stage-dynamics figure is within two standard errors of the chain's: it is
+    the noise of 2 replications, not 'time alone takes it to X' (the sentence once said so of
+    a figure above the chain's eventual wins)."""
+    found = weighted_vs_simulation("equipment", replications=2, seed=1)
+    only = found["recorded"]["simulated_stages_only"]["bookings"]
+    assert abs(only["mean"] - found["recorded"]["chain_weighted"]) <= 2 * only["se"]
+    text = " ".join(weighted_text(found).split())
+    assert "+-" in text.split("Simulated within the horizon, stage dynamics only")[1][:40]
+    assert "time alone" not in text
+    assert "within the noise of 2 replications" in text
+
+
+def test_time_clause_tells_a_cause_only_beyond_two_standard_errors():
+    from sim.weighted import _time_clause
+
+    found = {"currency": "EUR", "replications": 2}
+    noisy = _time_clause(found, 2527.0, {"mean": 5160.0, "se": 2000.0})
+    assert "within the noise of 2 replications" in noisy and "time alone" not in noisy
+    clear = _time_clause({**found, "replications": 20}, 2527.0, {"mean": 2000.0, "se": 50.0})
+    assert clear.startswith("time alone") and "+- 50 EUR" in clear
