@@ -58,6 +58,7 @@ from sim.run_cost import announced, check_design_cost, check_runs_cost
 from sim.scenario import Scenario, scenario_hash
 from sim.sobol import (
     check_samples,
+    recommended_samples,
     sobol_indices,
     sobol_problem,
     sobol_rest,
@@ -211,6 +212,7 @@ class Sensitivity:
             varies = self.rest is not None  # else no indices: every one would be 0/0
             out["sum_S1"] = float(sum(r["S1"]["value"] for r in self.rows)) if varies else None
             out["one_minus_sum_S1"] = self.rest
+            out["recommended_samples"] = recommended_samples(self.rows, self.rest, self.samples)
         return out
 
     def to_csv(self) -> str:
@@ -590,7 +592,7 @@ def run_plan(
             },
             x=plan.x,
             samples=plan.samples,
-            warnings=sobol_warnings(rows, plan.samples, y),
+            warnings=sobol_warnings(rows, plan.samples, y, sobol_rest(indices)),
             rest=sobol_rest(indices),
         )
     few = few_replications_note(plan.replications, " per point")

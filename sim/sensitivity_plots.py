@@ -23,6 +23,8 @@ from sim.overrides import value_text  # noqa: E402
 from sim.plain_names import plain_name  # noqa: E402
 from sim.plots import SLIDE, SLIDE_PIXELS, money_formatter  # noqa: E402  (as every figure)
 from sim.report import compact  # noqa: E402
+from sim.sensitivity_text import index_text  # noqa: E402
+from sim.sobol import marked_noise, shown_share  # noqa: E402
 
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
@@ -167,7 +169,7 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
         y = len(rows) - 1 - i
         for name, color, offset in (("S1", ALONE_COLOR, 0.18), ("ST", TOTAL_COLOR, -0.18)):
             index = row[name]
-            ax.barh(y + offset, max(index["value"], 0.0), height=0.34, color=color)
+            ax.barh(y + offset, shown_share(index["value"]), height=0.34, color=color)
             ax.errorbar(
                 index["value"],
                 y + offset,
@@ -178,7 +180,7 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
                 capsize=3,
             )
             ax.annotate(
-                f"{index['value']:.2f}" if index["ci_low"] > 0 else "~0",  # as the table
+                index_text(index, marked_noise(row, name)),  # as the table
                 (max(index["ci_high"], index["value"]), y + offset),
                 xytext=(5, 0),
                 textcoords="offset points",

@@ -7,13 +7,22 @@ from typing import TYPE_CHECKING
 
 from sim.comparison import format_delta, format_interval, format_value, money_scale, render_table
 from sim.overrides import value_text
-from sim.sobol import MIN_CLAIM_SAMPLES, samples_for
+from sim.sobol import MIN_CLAIM_SAMPLES, marked_noise, recommended_samples, shown_share
 from sim.tables import wrap
 
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
 
-__all__ = ["same_decimals", "sobol_table", "sum_note", "tornado_scale", "tornado_table"]
+__all__ = [
+    "index_text",
+    "noise_notes",
+    "row_cell",
+    "same_decimals",
+    "sobol_table",
+    "sum_note",
+    "tornado_scale",
+    "tornado_table",
+]
 
 
 def _with_interval(kind: str, pair: dict, scale=None) -> str:
@@ -86,17 +95,53 @@ def tornado_table(result: Sensitivity) -> list[str]:
     return lines
 
 
-def _index_cell(index: dict) -> str:
-    """An index with its interval; ``~0`` when the interval does not exclude zero (noise), so a
-    negative or tiny estimate is never written as a confident figure."""
-    interval = f"[{index['ci_low']:.2f}, {index['ci_high']:.2f}]"
+#: The mark of an S1 or ST estimate that cannot be a share as it stands (outside 0-1, or an ST
+#: below its S1): shown clipped to 0-1, the note under the table giving the estimate.
+NOISE_MARK = "*"
+
+
+def index_text(index: dict, noise: str | None = None) -> str:
+    """An index without its interval: the share it can show (clipped to 0-1) and ``*`` when
+    the estimate is sampling noise; ``~0`` when its interval does not exclude zero."""
+    mark = NOISE_MARK if noise else ""
     if index["ci_low"] > 0:
-        return f"{index['value']:.2f} {interval}"
-    return f"~0 {interval}"
+        return f"{shown_share(index['value']):.2f}{mark}"
+    return f"~0{mark}"
 
 
-def _more_samples(result: Sensitivity, index: dict) -> str:
-    return f"--samples {samples_for(index['half_width'], result.samples)}"
+def _index_cell(index: dict, noise: str | None = None) -> str:
+    """An index with its interval; ``~0`` when the interval does not exclude zero (noise), so a
+    negative or tiny estimate is never written as a confident figure; an estimate outside 0-1
+    (or an ST below its S1) shown clipped and marked ``*`` (``noise``: why)."""
+    interval = f"[{index['ci_low']:.2f}, {index['ci_high']:.2f}]"
+    return f"{index_text(index, noise)} {interval}"
+
+
+def row_cell(row: dict, name: str) -> str:
+    """The S1 or ST cell of a row, with its noise mark."""
+    return _index_cell(row[name], marked_noise(row, name))
+
+
+def noise_notes(result: Sensitivity) -> list[str]:
+    """One note per marked estimate: what it was and why it is noise, with the one advice."""
+    notes = [
+        f"{NOISE_MARK} {name} of {row['key']}: {marked_noise(row, name)}; more --samples "
+        f"({_more_samples(result)})"
+        for row in result.rows
+        for name in ("S1", "ST")
+        if marked_noise(row, name)
+    ]
+    if notes and len(result.rows) == 1:
+        notes.append(
+            "With one parameter varied, S1 = ST = 1 by definition: the estimates show only how "
+            "noisy the analysis is at this sample size"
+        )
+    return notes
+
+
+def _more_samples(result: Sensitivity, index: dict | None = None) -> str:
+    """The one --samples advice of the analysis (:func:`sim.sobol.recommended_samples`)."""
+    return f"--samples {recommended_samples(result.rows, result.rest, result.samples)}"
 
 
 def _too_few(result: Sensitivity, index: dict) -> str | None:
@@ -181,12 +226,15 @@ def sobol_table(result: Sensitivity) -> list[str]:
             [
                 row["key"],
                 f"{value_text(row['low'])}..{value_text(row['high'])}",
-                _index_cell(row["S1"]),
-                _index_cell(row["ST"]),
+                row_cell(row, "S1"),
+                row_cell(row, "ST"),
             ]
         )
     lines += render_table(rows, right=set(), text={0, 1})
     total = sum(r["S1"]["value"] for r in result.rows)
+    notes = noise_notes(result)
+    if notes:
+        lines += ["", *(line for note in notes for line in wrap(f"{note}.", cap=None))]
     lines += ["", *wrap(f"Sum of S1: {total:.2f}; {sum_note(result)}.", cap=None)]
     lines += wrap(f"{together_note(result)}.", cap=None)
     return lines

@@ -27,7 +27,11 @@ __all__ = [
     "WIDE_INTERVAL",
     "check_samples",
     "does_not_vary",
+    "index_noise",
+    "marked_noise",
+    "recommended_samples",
     "samples_for",
+    "shown_share",
     "sobol_indices",
     "sobol_problem",
     "sobol_rest",
@@ -112,6 +116,39 @@ def _index(value: float, conf: float) -> dict[str, float]:
     return {"value": value, "ci_low": value - conf, "ci_high": value + conf, "half_width": conf}
 
 
+def shown_share(value: float) -> float:
+    """An index as a share can show: the estimate clipped to [0, 1] (the raw one stays in
+    sensitivity.json, and :func:`index_noise` says when the two differ)."""
+    return min(max(value, 0.0), 1.0)
+
+
+def index_noise(row: dict, name: str) -> str | None:
+    """Why an estimate of S1 or ST cannot be the share it estimates, or None: a share of
+    variance lies in 0-1 and ST >= S1 always, so an estimate outside them is sampling noise."""
+    value = row[name]["value"]
+    if not 0.0 <= value <= 1.0:
+        return f"estimate {value:.2f}: outside 0-1, sampling noise"
+    if name == "ST" and value < row["S1"]["value"]:
+        return f"estimate {value:.2f} below its S1 ({row['S1']['value']:.2f}): sampling noise"
+    return None
+
+
+def marked_noise(row: dict, name: str) -> str | None:
+    """The noise the tables mark with ``*``: that of :func:`index_noise`, but for an estimate
+    below zero, which they already write ``~0`` with its interval (and a warning when the
+    interval is below zero too)."""
+    return index_noise(row, name) if row[name]["value"] >= 0 else None
+
+
+def _flag(rows: list[dict]) -> list[dict]:
+    """Each S1 and ST with the share it can show and its noise status (None, or the reason)."""
+    for row in rows:
+        for name in ("S1", "ST"):
+            row[name]["shown"] = shown_share(row[name]["value"])
+            row[name]["noise"] = index_noise(row, name)
+    return rows
+
+
 def sobol_rows(factors: list[Factor], indices: dict[str, np.ndarray] | None) -> list[dict]:
     """One row per factor, largest total index first: ``S1``, ``ST`` and ``ST_minus_S1`` (what
     it does only together with others), each ``{value, ci_low, ci_high, half_width}``; all
@@ -130,7 +167,7 @@ def sobol_rows(factors: list[Factor], indices: dict[str, np.ndarray] | None) -> 
         for j, factor in enumerate(factors)
     ]
     rows.sort(key=lambda r: -r["ST"]["value"])
-    return rows
+    return _flag(rows)
 
 
 def sobol_rest(indices: dict[str, np.ndarray] | None) -> dict | None:
@@ -146,7 +183,20 @@ def samples_for(half_width: float, samples: int, target: float = WIDE_INTERVAL) 
     return int(2 ** math.ceil(math.log2(max(needed, samples * 2))))
 
 
-def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
+def recommended_samples(rows: list[dict], rest: dict | None, samples: int) -> int | None:
+    """The one --samples the command advises (table notes, warnings, figure, report): the power
+    of 2 that brings the widest interval of every S1, ST, ST - S1 and 1 - sum of S1 to about
+    +-WIDE_INTERVAL, at least twice the samples run (None: no indices)."""
+    if rest is None or not rows or rows[0]["S1"] is None:
+        return None
+    widths = [r[n]["half_width"] for r in rows for n in ("S1", "ST", "ST_minus_S1")]
+    widest = max([rest["half_width"], *widths])
+    return samples_for(widest, samples)
+
+
+def sobol_warnings(
+    rows: list[dict], samples: int, y: np.ndarray, rest: dict | None = None
+) -> list[str]:
     """What the reader must know before trusting the ranking."""
     out = []
     if does_not_vary(y):
@@ -155,12 +205,24 @@ def sobol_warnings(rows: list[dict], samples: int, y: np.ndarray) -> list[str]:
             "there is no spread to apportion and no index to show"
         )
         return out
+    advised = recommended_samples(rows, rest, samples) or samples_for(
+        max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows), samples
+    )
     widest = max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows)
     if widest > WIDE_INTERVAL:
         out.append(
             f"the intervals are too wide for --samples {samples}: up to +-{widest:.2f}, so "
             f"indices closer than that are not told apart; about --samples "
-            f"{samples_for(widest, samples)} would bring them to +-{WIDE_INTERVAL:g}"
+            f"{advised} would bring them to +-{WIDE_INTERVAL:g}"
+        )
+    noisy = [
+        f"{n} of {r['key']}" for r in rows for n in ("S1", "ST") if marked_noise(r, n) is not None
+    ]
+    if noisy:
+        out.append(
+            f"{', '.join(noisy)}: an estimate above 1 or an ST below its S1, which only "
+            f"sampling noise at --samples {samples} can give (shown clipped to 0-1 and marked "
+            f"*); use more samples (about --samples {advised})"
         )
     below = sorted({r["key"] for r in rows for n in ("S1", "ST") if r[n]["ci_high"] < 0})
     if below:  # an index is a share of variance: below zero is the estimator's error

@@ -219,7 +219,7 @@ def test_sobol_warns_when_intervals_are_too_wide_and_says_how_many_samples_would
     x = sobol_sample(factors, 16, seed=1)
     y = Ishigami.evaluate(x)
     rows = sobol_rows(factors, sobol_indices(sobol_problem(factors), y, 0.95, seed=1))
-    warnings = sobol_warnings(rows, 16, y)
+    warnings = [w for w in sobol_warnings(rows, 16, y) if "too wide" in w]  # (and noise)
     assert len(warnings) == 1 and "--samples 16" in warnings[0]
     widest = max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows)
     suggested = samples_for(widest, 16)

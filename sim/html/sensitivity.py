@@ -28,11 +28,13 @@ from sim.sensitivity_text import (
     _covers_zero,
     _index_cell,
     _with_interval,
+    index_text,
+    row_cell,
     same_decimals,
     sum_note,
     tornado_scale,
 )
-from sim.sobol import _index
+from sim.sobol import _index, marked_noise
 
 #: What sensitivity.json holds whatever the method.
 KEYS = ("method", "scenario", "metric", "seed", "replications", "level", "currency", "base")
@@ -183,8 +185,10 @@ def sobol_rows(result: Sensitivity) -> list[dict]:
             "key": row["key"],
             "base": set_text(row["base"]),
             "range": f"{set_text(row['low'])}..{set_text(row['high'])}",
-            "s1": _index_cell(row["S1"]),
-            "st": _index_cell(row["ST"]),
+            "s1": row_cell(row, "S1"),
+            "st": row_cell(row, "ST"),
+            "st_text": index_text(row["ST"], marked_noise(row, "ST")),
+            "st_noise": marked_noise(row, "ST"),
             "st_value": row["ST"]["value"],
             "st_interval": f"[{row['ST']['ci_low']:.2f}, {row['ST']['ci_high']:.2f}]",
             "together": _index_cell(row["ST_minus_S1"]),
@@ -247,9 +251,10 @@ def sobol_headline(result: Sensitivity) -> dict:
             {
                 "key": "factors.0.ST.value",
                 "value": top["st_value"],
-                "text": f"{top['st_value']:.2f}",
+                "text": top["st_text"],  # as the terminal's table writes it
                 "label": f"the largest total index (ST): {top['key']} over {top['range']} "
-                f"(interval {top['st_interval']})",
+                f"(interval {top['st_interval']})"
+                + (f"; * {top['st_noise']}: more --samples" if top["st_noise"] else ""),
             },
             {
                 "key": "base.mean",
