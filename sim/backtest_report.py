@@ -20,6 +20,7 @@ from sim.atomic import atomic_folder
 from sim.backtest import BASELINES, METRICS, Backtest
 from sim.plural import counted
 from sim.report import compact
+from sim.stats import few_replications_note
 from sim.tables import Scale, render, scale_for, wrap
 
 JSON_FILE = "backtest.json"
@@ -148,6 +149,9 @@ def table(bt: Backtest, folder: Path | None = None) -> str:
         f"parameter uncertainty {unc})",
         cap=None,
     )
+    few = few_replications_note(o.replications, " per cut-off")
+    if few:
+        lines += wrap(f"Rough: {few}.", cap=None)
     for n in bt.notes:
         lines += wrap(f"Note: {n}", subsequent="  ", cap=None)
     pooled = bt.pooled()

@@ -320,3 +320,18 @@ def test_old_deals_stay_open_as_long_as_the_history_says(histories):
     tolerance = 3 * fitted.std(ddof=1) / math.sqrt(len(fitted))
     assert abs(fitted.mean()) < tolerance
     assert planned.mean() > tolerance
+
+
+@pytest.mark.parametrize(("n", "said"), [(3, True), (10, False)])
+def test_few_replications_are_said_to_be_rough(tmp_path, histories, n, said):
+    """The caveat run, compare, sweep and sensitivity give below 10 replications (sim.stats)."""
+    history = Path(histories[0].source)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest", str(history), "--as-of", "2021-03-31", "--until", "2021-06-30",
+            "-n", str(n), "--no-plots", "-o", str(tmp_path / "bt"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ("rough on so few runs" in " ".join(result.output.split())) is said

@@ -1,6 +1,6 @@
 """One threshold and one sentence for figures over few replications (sim.stats): run, its HTML
-report, compare, sweep, sensitivity and weighted all say the figures are rough below
-FEW_REPLICATIONS, and say nothing at or above it."""
+report, compare, sweep, sensitivity, weighted and backtest (its test in test_backtest.py) all
+say the figures are rough below FEW_REPLICATIONS, and say nothing at or above it."""
 
 from __future__ import annotations
 
