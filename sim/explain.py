@@ -39,6 +39,7 @@ import numpy as np
 
 from sim.errors import UserError
 from sim.model import CAUSES
+from sim.plural import counted
 from sim.report import money
 from sim.scenario import Scenario, scenario_from_dict
 from sim.scenario_bounds import MAX_DAYS, MIN_MEAN_DAYS
@@ -445,7 +446,7 @@ def counterfactual_lines(found: dict, currency: str) -> list[str]:
     lines += render(table, right=())
     base = found.get("baseline_bookings")
     lines.append("")
-    lines += _wrap(_ranking_sentence(mechanisms, base, currency))
+    lines += _wrap(_ranking_sentence(mechanisms, base, currency, found.get("replications")))
     if "dormant" in mechanisms:
         lines += [""] + _wrap(
             "(Dormant time switched off: shelved deals come straight back to the first stage, "
@@ -479,8 +480,14 @@ def _interval(pair: dict, fmt: Callable[[float], str]) -> str:
     return f"[{fmt(lo)}, {fmt(hi)}]"
 
 
-def _ranking_sentence(mechanisms: dict, base: float | None, currency: str) -> str:
-    """'Switched off one at a time, X would add the most: ...; then Y ..., Z ....'"""
+def _ranking_sentence(
+    mechanisms: dict, base: float | None, currency: str, replications: int | None = None
+) -> str:
+    """'Switched off one at a time, X would add the most: ...; then Y ..., Z ....'
+
+    The baseline is the re-runs' own (``replications`` of them), which can differ from the
+    folder's run of more or fewer replications: it says so, not to read as a second figure of
+    the run."""
     ranked = sorted(mechanisms.items(), key=lambda kv: -kv[1]["bookings"]["delta"])
     parts = []
     for mechanism, cf in ranked:
@@ -491,8 +498,9 @@ def _ranking_sentence(mechanisms: dict, base: float | None, currency: str) -> st
         word = "more" if b["delta"] >= 0 else "less"
         hedge = "" if sure or b["delta"] == 0 else ", within the noise"
         parts.append(f"{SHORT_LABELS[mechanism].lower()} {amount} {word}{hedge}")
+    runs = f" of these re-runs ({counted(replications, 'replication')})" if replications else ""
     head = (
-        f"Baseline: {money(base, currency)} booked per replication within the horizon. "
+        f"Baseline{runs}: {money(base, currency)} booked per replication within the horizon. "
         if base
         else ""
     )

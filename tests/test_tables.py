@@ -221,8 +221,10 @@ def test_compare_sweep_and_explain_write_a_column_alike(columns, output):
     levels = re.findall(r"(\d+\.\d+M) \+-(\d+\.\d+M)", sweep)
     assert len(levels) == 2 and len(_precisions(" ".join(v for p in levels for v in p))) == 1
     explain = output("explain", columns)
-    costs = explain.split("interval:", 1)[1].split("Baseline:", 1)[0]
+    costs = explain.split("interval:", 1)[1].split("Baseline", 1)[0]
     assert len(_precisions(costs)) == 1, costs
+    # The re-runs' own baseline, not to be read as a second figure of the folder's run.
+    assert re.search(r"Baseline of these re-runs \(\d+ replications\): ", " ".join(explain.split()))
 
 
 def test_run_and_weighted_write_a_column_alike(output):
