@@ -262,10 +262,17 @@ class DealLives:
             asks += 1
         reworking = False  # whether rework[i] is set (only this deal's life sets it)
         while state < won:
-            # A plain stage visit is the stage's own work and nothing else (no wait for money,
-            # for our people or for the market): most visits, so it takes the shortest way,
-            # its numbers read at its start.
-            if plain[state] and not unfunded:
+            # A deal that came to the gate without money (``unfunded``: it is at the gate) may be
+            # sent back at the release by the re-check of the request it made on entering: then
+            # it makes no visit there.
+            send_back = False
+            if unfunded:
+                ask = asks - 1
+                if ask < VISITS:
+                    send_back = recheck_at[row, ask] < recheck_probability
+                else:
+                    send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
+            if not send_back:  # the visit's numbers, read at its start
                 if col < VISITS:
                     visit = starts[state] + at + col
                     duration, nxt = durations_at[visit], exits_at[visit]
@@ -275,6 +282,9 @@ class DealLives:
                         lists, row, state, k
                     )
                 k += 1
+            # A plain stage visit is the stage's own work and nothing else (no wait for money,
+            # for our people or for the market): most visits, so it takes the shortest way.
+            if plain[state] and not unfunded:
                 try:
                     yield timeout(duration)
                 except Interrupt as interrupt:  # the work so far is lost
@@ -285,15 +295,6 @@ class DealLives:
                     now += duration
                     cause = "stage"
             elif state == dormant:  # (never without money: that is at the gate)
-                if col < VISITS:
-                    visit = starts[state] + at + col
-                    duration, nxt = durations_at[visit], exits_at[visit]
-                    col += 1
-                else:
-                    duration, nxt, durations_at, exits_at, starts, at, col = self._draw(
-                        lists, row, state, k
-                    )
-                k += 1
                 entered[i] = now  # a dormant spell still under way at the horizon ends there
                 yield timeout(duration)  # not interruptible: no role matters, no shock hits here
                 later = now + duration  # = env.now
@@ -306,26 +307,6 @@ class DealLives:
                     self.rep.ended_by[i] = DORMANT_CAUSE
                 cause = "dormant"
             else:
-                # A deal that came to the gate without money (``unfunded``: it is at the gate)
-                # may be sent back at the release by the re-check of the request it made on
-                # entering: then it makes no visit there.
-                send_back = False
-                if unfunded:
-                    ask = asks - 1
-                    if ask < VISITS:
-                        send_back = recheck_at[row, ask] < recheck_probability
-                    else:
-                        send_back = self._budget_draw(lists, row, ask, True) < recheck_probability
-                if not send_back:
-                    if col < VISITS:
-                        visit = starts[state] + at + col
-                        duration, nxt = durations_at[visit], exits_at[visit]
-                        col += 1
-                    else:
-                        duration, nxt, durations_at, exits_at, starts, at, col = self._draw(
-                            lists, row, state, k
-                        )
-                    k += 1
                 # The stretch: [budget wait] + work + [timing wait].
                 work_start = work_end = INF  # not yet
                 helper = None  # our people's work alongside the client's, if any
