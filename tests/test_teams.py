@@ -383,7 +383,16 @@ def test_the_median_wait_is_zero_when_most_deals_do_not_wait():
     assert team["wait_days"]["p50"] == 0.0
     p90 = math.log(p_wait / 0.1) / (c * mu - lam)  # 0.36 days
     wrong = math.log(erlang_c(c - 1, lam / mu) / 0.1) / ((c - 1) * mu - lam)  # 1.77: three
-    assert abs(team["wait_days"]["p90"] - p90) < 0.6 < abs(team["wait_days"]["p90"] - wrong)
+    # The tolerance from the spread of the same replications' own P90s (each an independent
+    # estimate; the pooled one is no worse), plus the bins' quarter day.
+    from sim.team_results import WAIT_RESOLUTION
+
+    model = compile_scenario(scenario_from_dict(data))
+    own = [np.quantile(simulate_replication(model, 5, r).teams[0].waits[:, 1], 0.9)
+           for r in range(4)]  # fmt: skip
+    tolerance = 4 * np.std(own, ddof=1) / math.sqrt(len(own)) + WAIT_RESOLUTION
+    found = team["wait_days"]["p90"]
+    assert abs(found - p90) < tolerance < abs(found - wrong), (found, p90, tolerance)
     for period in team["periods"]:
         if period["wait_mean"] == 0:
             assert period["wait_p50"] in (0.0, None) and period["wait_p90"] in (0.0, None)
