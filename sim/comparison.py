@@ -535,6 +535,13 @@ class Comparison:
     def currency(self) -> str:
         return self.arms[0].scenario.currency
 
+    @property
+    def warnings(self) -> list[str]:
+        """What to know before reading the intervals (the table, comparison.json and its report
+        say the same)."""
+        few = few_replications_note(self.replications, " each")
+        return [few] if few else []
+
     def to_dict(self) -> dict:
         """The content of comparison.json (deterministic for the same inputs)."""
         scenarios = []
@@ -553,6 +560,7 @@ class Comparison:
             "currency": self.currency,
             "metrics": self.metrics,
             "comparisons": self.comparisons,
+            "warnings": self.warnings,
         }
         if self.what_if:
             out["what_if"] = self.what_if
@@ -763,9 +771,8 @@ def comparison_table(comparison: Comparison, folder: Path | None = None) -> str:
         f"seed {comparison.seed}; delta = B - A, paired, with its {level} confidence interval",
         cap=None,
     )
-    few = few_replications_note(comparison.replications, " each")
-    if few:
-        lines += wrap(f"Rough: {few}.", cap=None)
+    for warning in comparison.warnings:
+        lines += wrap(f"Rough: {warning}.", cap=None)
     first = comparison.arms[0].label
     for entry in comparison.comparisons:
         short = max(len(first), len(entry["b"])) > 16

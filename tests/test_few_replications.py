@@ -1,11 +1,16 @@
 """One threshold and one sentence for figures over few replications (sim.stats): run, its HTML
-report, compare, sweep, sensitivity, weighted and backtest (its test in test_backtest.py) all
-say the figures are rough below FEW_REPLICATIONS, and say nothing at or above it."""
+report, compare and sweep (their JSON and HTML report too), sensitivity, weighted and backtest
+(its test in test_backtest.py) all say the figures are rough below FEW_REPLICATIONS, and say
+nothing at or above it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
+from report_helpers import Page  # tests/ on sys.path
 
 from sim.cli import cli
 from sim.stats import FEW_REPLICATIONS, few_replications_note
@@ -17,6 +22,11 @@ def _run(args: list[str]) -> str:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())
+
+
+def _visible(page: Path) -> str:
+    """The report's visible text (its embedded JSON does not count)."""
+    return Page(page.read_text(encoding="utf-8")).visible
 
 
 def test_the_note_is_one_sentence_below_the_threshold():
@@ -36,14 +46,18 @@ def test_run_terminal_and_report(tmp_path, n, said):
 
 
 @pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
-def test_compare(tmp_path, n, said):
+def test_compare_terminal_json_and_report(tmp_path, n, said):
+    out = tmp_path / "c"
     text = _run(
         [
             "compare", "textbook", "--set", "deals.arrivals_per_month=8",
-            "-n", str(n), "--no-plots", "-o", str(tmp_path / "c"),
+            "-n", str(n), "--no-plots", "-o", str(out), "--report",
         ]
     )  # fmt: skip
     assert (CAVEAT in text) is said
+    warnings = json.loads((out / "comparison.json").read_text(encoding="utf-8"))["warnings"]
+    assert (any(CAVEAT in w for w in warnings)) is said
+    assert (CAVEAT in _visible(out / "report.html")) is said
 
 
 @pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
@@ -65,10 +79,15 @@ def test_weighted(n, said):
 
 
 def test_sweep_says_it_in_the_same_words(tmp_path):
+    out = tmp_path / "w"
     text = _run(
         [
             "sweep", "textbook", "--set", "deals.arrivals_per_month=4,8", "-n", "2",
-            "--no-plots", "-o", str(tmp_path / "w"),
+            "--no-plots", "-o", str(out), "--report",
         ]
     )  # fmt: skip
     assert "only 2 replications per value" in text and CAVEAT in text
+    warnings = json.loads((out / "sweep.json").read_text(encoding="utf-8"))["warnings"]
+    assert any(CAVEAT in w for w in warnings)
+    page = _visible(out / "report.html")
+    assert "only 2 replications per value" in page and CAVEAT in page

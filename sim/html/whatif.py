@@ -266,6 +266,7 @@ def read_compare(folder: Path) -> dict:
         "entries": entries,
         "cards": bookings_cards(entries, data["scenarios"], currency),
         "blocks": blocks,
+        "warnings": list(data.get("warnings") or []),  # older folders have none
         "differences": differences(scenarios) if scenarios else None,
         "figure": png_figure(folder / COMPARE_PLOT, "Bookings side by side", figure_caption(level)),
         "provenance": whatif_provenance(data, _manifest(folder), "label"),
@@ -363,6 +364,7 @@ def read_sweep(folder: Path) -> dict:
         "scenario_path": data["scenario"].get("path") or "-",
         "heads": [_label(name, currency) for name in MAIN_METRICS],
         "rows": rows,
+        "warnings": list(data.get("warnings") or []),
         "first": rows[0],
         "cards": sweep_cards(rows, best, data["parameter"], currency),
         "stalls": stall_table(points),
