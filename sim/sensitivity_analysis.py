@@ -595,8 +595,10 @@ def run_plan(
             warnings=sobol_warnings(rows, plan.samples, y, sobol_rest(indices)),
             rest=sobol_rest(indices),
         )
-    few = few_replications_note(plan.replications, " per point")
-    if few:  # the same caveat as run, compare and sweep (terminal, sensitivity.json, figure)
+    # The same caveat as run, compare and sweep (terminal, sensitivity.json, figure), naming
+    # only what a tornado or Sobol table prints: intervals, no P10-P90 or +-.
+    few = few_replications_note(plan.replications, " per point", what="the intervals")
+    if few:
         result.warnings.append(few)
     result.manifest = _manifest(plan, jobs, executor, time.perf_counter() - started, command)
     return result

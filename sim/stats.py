@@ -24,15 +24,20 @@ FAN_PERCENTILES = (10, 25, 50, 75, 90)  # for the bands of a fan chart
 FEW_REPLICATIONS = 10
 
 
-def few_replications_note(replications: int, per: str = "") -> str | None:
+#: What the caveat calls rough unless told otherwise: what run, compare and sweep print.
+SPREADS = "the P10-P90, +- and intervals"
+
+
+def few_replications_note(replications: int, per: str = "", what: str = SPREADS) -> str | None:
     """The caveat of a figure over fewer than FEW_REPLICATIONS replications (None at or above
-    it). ``per``: what each count is of, e.g. " per point" or " per value"."""
+    it). ``per``: what each count is of, e.g. " per point" or " per value"; ``what``: the
+    figures the output prints that so few runs make rough (an output without percentiles
+    should not name them)."""
     if replications >= FEW_REPLICATIONS:
         return None
     return (
-        f"only {replications} replication{'s' if replications != 1 else ''}{per}: the P10-P90, "
-        f"+- and intervals are rough on so few runs; use -n {FEW_REPLICATIONS} or more before "
-        "relying on them"
+        f"only {replications} replication{'s' if replications != 1 else ''}{per}: {what} are "
+        f"rough on so few runs; use -n {FEW_REPLICATIONS} or more before relying on them"
     )
 
 

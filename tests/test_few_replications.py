@@ -34,6 +34,9 @@ def test_the_note_is_one_sentence_below_the_threshold():
     assert few_replications_note(10) is None
     note = few_replications_note(3, " per point")
     assert "only 3 replications per point" in note and CAVEAT in note and "-n 10" in note
+    assert "the P10-P90, +- and intervals are" in note  # what run, compare and sweep print
+    named = few_replications_note(3, " per point", what="the intervals")
+    assert "per point: the intervals are" in named and "P10-P90" not in named
 
 
 @pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
@@ -69,7 +72,20 @@ def test_sensitivity(tmp_path, n, said):
         ]
     )  # fmt: skip
     assert (CAVEAT in text) is said
-    assert ("only 2 replications per point" in text) is said
+    assert ("only 2 replications per point: the intervals are rough" in text) is said
+    assert "P10-P90" not in text  # a tornado prints none, so its caveat names none
+
+
+def test_sobol_names_only_the_intervals_it_prints(tmp_path):
+    text = _run(
+        [
+            "sensitivity", "textbook", "--method", "sobol", "--samples", "8",
+            "--vary", "deals.arrivals_per_month=4..8", "--vary", "stages.0.duration.median=20..40",
+            "-n", "2", "--no-plots", "-o", str(tmp_path / "s"),
+        ]
+    )  # fmt: skip
+    assert "only 2 replications per point: the intervals are rough" in text
+    assert "P10-P90" not in text
 
 
 @pytest.mark.parametrize(("n", "said"), [(2, True), (10, False)])
