@@ -24,7 +24,7 @@ from sim.plain_names import plain_name  # noqa: E402
 from sim.plots import SLIDE, SLIDE_PIXELS, money_formatter  # noqa: E402  (as every figure)
 from sim.report import compact  # noqa: E402
 from sim.sensitivity_text import index_text  # noqa: E402
-from sim.sobol import marked_noise, shown_share  # noqa: E402
+from sim.sobol import index_noise, shown_share  # noqa: E402
 
 if TYPE_CHECKING:
     from sim.sensitivity_analysis import Sensitivity
@@ -180,7 +180,7 @@ def sobol_figure(result: Sensitivity, path: Path) -> Path:
                 capsize=3,
             )
             ax.annotate(
-                index_text(index, marked_noise(row, name)),  # as the table
+                index_text(index, index_noise(row, name)),  # as the table
                 (max(index["ci_high"], index["value"]), y + offset),
                 xytext=(5, 0),
                 textcoords="offset points",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sim.comparison import format_delta, format_interval, format_value, money_scale, render_table
 from sim.overrides import value_text
-from sim.sobol import MIN_CLAIM_SAMPLES, marked_noise, recommended_samples, shown_share
+from sim.sobol import MIN_CLAIM_SAMPLES, index_noise, recommended_samples, shown_share
 from sim.tables import wrap
 
 if TYPE_CHECKING:
@@ -119,17 +119,17 @@ def _index_cell(index: dict, noise: str | None = None) -> str:
 
 def row_cell(row: dict, name: str) -> str:
     """The S1 or ST cell of a row, with its noise mark."""
-    return _index_cell(row[name], marked_noise(row, name))
+    return _index_cell(row[name], index_noise(row, name))
 
 
 def noise_notes(result: Sensitivity) -> list[str]:
     """One note per marked estimate: what it was and why it is noise, with the one advice."""
     notes = [
-        f"{NOISE_MARK} {name} of {row['key']}: {marked_noise(row, name)}; more --samples "
+        f"{NOISE_MARK} {name} of {row['key']}: {index_noise(row, name)}; more --samples "
         f"({_more_samples(result)})"
         for row in result.rows
         for name in ("S1", "ST")
-        if marked_noise(row, name)
+        if index_noise(row, name)
     ]
     if notes and len(result.rows) == 1:
         notes.append(
@@ -174,6 +174,14 @@ def sum_note(result: Sensitivity) -> str:
         f"the share left to interactions, {left}, is not distinguishable from zero at this "
         f"sample size; use more samples ({_more_samples(result, rest)}) to tell"
     )
+
+
+def raw_sum_words(result: Sensitivity) -> str:
+    """What the sum of S1 adds up when the table shows an S1 clipped: the raw estimates (the
+    ones ``1 - sum`` and its interval are of), not the column as it reads; '' otherwise."""
+    if all(shown_share(r["S1"]["value"]) == r["S1"]["value"] for r in result.rows):
+        return ""
+    return f" of the raw estimates (those marked {NOISE_MARK} before clipping)"
 
 
 def together_note(result: Sensitivity) -> str:
@@ -235,6 +243,7 @@ def sobol_table(result: Sensitivity) -> list[str]:
     notes = noise_notes(result)
     if notes:
         lines += ["", *(line for note in notes for line in wrap(f"{note}.", cap=None))]
-    lines += ["", *wrap(f"Sum of S1: {total:.2f}; {sum_note(result)}.", cap=None)]
+    sum_line = f"Sum of S1{raw_sum_words(result)}: {total:.2f}; {sum_note(result)}."
+    lines += ["", *wrap(sum_line, cap=None)]
     lines += wrap(f"{together_note(result)}.", cap=None)
     return lines

@@ -27,8 +27,8 @@ __all__ = [
     "WIDE_INTERVAL",
     "check_samples",
     "does_not_vary",
+    "estimate_text",
     "index_noise",
-    "marked_noise",
     "recommended_samples",
     "samples_for",
     "shown_share",
@@ -122,22 +122,23 @@ def shown_share(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
+def estimate_text(value: float) -> str:
+    """A raw estimate in the notes: two decimals, or two significant digits when those would
+    round it to 0 (a tiny negative estimate read "-0.00" would say nothing)."""
+    return f"{value:.2f}" if abs(value) >= 0.005 or value == 0 else f"{value:.2g}"
+
+
 def index_noise(row: dict, name: str) -> str | None:
     """Why an estimate of S1 or ST cannot be the share it estimates, or None: a share of
-    variance lies in 0-1 and ST >= S1 always, so an estimate outside them is sampling noise."""
+    variance lies in 0-1 and ST >= S1 always, so an estimate outside them is sampling noise.
+    The tables mark every such estimate ``*`` (one below 0 is shown ``~0*``)."""
     value = row[name]["value"]
     if not 0.0 <= value <= 1.0:
-        return f"estimate {value:.2f}: outside 0-1, sampling noise"
+        return f"estimate {estimate_text(value)}: outside 0-1, sampling noise"
     if name == "ST" and value < row["S1"]["value"]:
-        return f"estimate {value:.2f} below its S1 ({row['S1']['value']:.2f}): sampling noise"
+        s1 = estimate_text(row["S1"]["value"])
+        return f"estimate {estimate_text(value)} below its S1 ({s1}): sampling noise"
     return None
-
-
-def marked_noise(row: dict, name: str) -> str | None:
-    """The noise the tables mark with ``*``: that of :func:`index_noise`, but for an estimate
-    below zero, which they already write ``~0`` with its interval (and a warning when the
-    interval is below zero too)."""
-    return index_noise(row, name) if row[name]["value"] >= 0 else None
 
 
 def _flag(rows: list[dict]) -> list[dict]:
@@ -216,11 +217,11 @@ def sobol_warnings(
             f"{advised} would bring them to +-{WIDE_INTERVAL:g}"
         )
     noisy = [
-        f"{n} of {r['key']}" for r in rows for n in ("S1", "ST") if marked_noise(r, n) is not None
+        f"{n} of {r['key']}" for r in rows for n in ("S1", "ST") if index_noise(r, n) is not None
     ]
     if noisy:
         out.append(
-            f"{', '.join(noisy)}: an estimate above 1 or an ST below its S1, which only "
+            f"{', '.join(noisy)}: an estimate outside 0-1 or an ST below its S1, which only "
             f"sampling noise at --samples {samples} can give (shown clipped to 0-1 and marked "
             f"*); use more samples (about --samples {advised})"
         )

@@ -217,11 +217,11 @@ def test_sensitivity_reports_in_the_browser(browser, tmp_path, tmp_path_factory)
         else:
             value, text = opened.number("factors.0.ST.value")
             from sim.sensitivity_text import index_text
-            from sim.sobol import marked_noise
+            from sim.sobol import index_noise
 
             top = data["factors"][0]  # written as the terminal's table writes it
             assert value == top["ST"]["value"]
-            assert text == index_text(top["ST"], marked_noise(top, "ST"))
+            assert text == index_text(top["ST"], index_noise(top, "ST"))
             warning = opened.page.locator(".warning").first
             assert warning.is_visible() and data["warnings"][0] in warning.inner_text()
         assert opened.fits_the_width()

@@ -100,7 +100,8 @@ def test_a_negative_first_order_estimate_is_written_about_zero_with_its_interval
             if s1["value"] < 0:
                 negatives += 1
                 assert s1["ci_low"] < 0  # not clipped: the interval is the estimator's
-                assert f"~0 [{s1['ci_low']:.2f}, {s1['ci_high']:.2f}]" in text
+                # about zero, marked as the noise it is (below 0 no share can be)
+                assert f"~0* [{s1['ci_low']:.2f}, {s1['ci_high']:.2f}]" in text
                 assert f"{s1['value']:.2f} [" not in text
     assert negatives > 0  # the check above ran
 

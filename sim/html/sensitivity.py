@@ -29,12 +29,13 @@ from sim.sensitivity_text import (
     _index_cell,
     _with_interval,
     index_text,
+    raw_sum_words,
     row_cell,
     same_decimals,
     sum_note,
     tornado_scale,
 )
-from sim.sobol import _index, marked_noise
+from sim.sobol import _index, index_noise
 
 #: What sensitivity.json holds whatever the method.
 KEYS = ("method", "scenario", "metric", "seed", "replications", "level", "currency", "base")
@@ -187,8 +188,8 @@ def sobol_rows(result: Sensitivity) -> list[dict]:
             "range": f"{set_text(row['low'])}..{set_text(row['high'])}",
             "s1": row_cell(row, "S1"),
             "st": row_cell(row, "ST"),
-            "st_text": index_text(row["ST"], marked_noise(row, "ST")),
-            "st_noise": marked_noise(row, "ST"),
+            "st_text": index_text(row["ST"], index_noise(row, "ST")),
+            "st_noise": index_noise(row, "ST"),
             "st_value": row["ST"]["value"],
             "st_interval": f"[{row['ST']['ci_low']:.2f}, {row['ST']['ci_high']:.2f}]",
             "together": _index_cell(row["ST_minus_S1"]),
@@ -267,7 +268,7 @@ def sobol_headline(result: Sensitivity) -> dict:
                 "key": "sum_S1",
                 "value": total,
                 "text": f"{total:.2f}",
-                "label": f"sum of the S1: {note}",
+                "label": f"sum of the S1{raw_sum_words(result)}: {note}",
             },
         ],
         "lead": "",
