@@ -10,20 +10,21 @@ from pathlib import Path
 from sim.calendar import last_day
 from sim.plural import counted
 from sim.stats import few_replications_note
-from sim.tables import nobreak, render, scale_for, wrap
+from sim.tables import MONEY_SUFFIXES, nobreak, render, scale_for, wrap
 
 OUTCOME_LABELS = {"won": "Won", "lost": "Lost", "no_decision": "No decision", "open": "Still open"}
 
 
 def compact(value: float, digits: int = 3, sign: bool = False) -> str:
-    """12345678 -> '12.3M', 350000 -> '350k', 999 -> '999': how every amount is written.
+    """12345678 -> '12.3M', 350000 -> '350k', 999 -> '999', 2e12 -> '2T': how every amount is
+    written.
 
     Args:
         digits: significant digits.
         sign: always show the sign (for differences).
     """
     plus = "+" if sign else ""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+    for size, suffix in MONEY_SUFFIXES:
         if abs(value) >= size * (1 - 0.5 * 10**-digits):  # 999,999 is '1M', not '1e+03k'
             text = f"{value / size:{plus}.{digits}g}"
             return (text if "e" not in text else f"{value / size:{plus}.0f}") + suffix

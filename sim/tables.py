@@ -93,7 +93,10 @@ def nobreak(text: str) -> str:
 
 # --- numbers -----------------------------------------------------------------------------------
 
-_SUFFIXES = ((1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+#: The letters of large amounts, largest first (one list for the tables and for
+#: sim.report.compact): without T a trillion would read "1,000B" (or "19,500B").
+MONEY_SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+_SUFFIXES = (*MONEY_SUFFIXES, (1.0, ""))
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class Scale:
 def scale_for(values: Iterable[float | None], digits: int = 3, suffix: bool = True) -> Scale:
     """The :class:`Scale` that writes the largest of ``values`` with ``digits`` significant
     digits (at least; an integer part longer than that keeps all its digits) and every other
-    value with the same suffix and decimals; ``suffix=False``: no k/M/B (days)."""
+    value with the same suffix and decimals; ``suffix=False``: no k/M/B/T (days)."""
     finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
     top = max(finite, default=0.0)
     for divisor, letter in _SUFFIXES if suffix else ((1.0, ""),):

@@ -114,6 +114,19 @@ def test_one_scale_per_column():
     assert scale_for([0.0])(0.0, sign=True) == "0"
 
 
+def test_trillions_have_their_letter():
+    """A trillion is 1T, not 1,000B, in a table's column and in a sentence's amount."""
+    from sim.report import compact, money
+
+    assert scale_for([1e12])(1e12) == "1.00T"
+    assert scale_for([1.95e13, 3e11])(3e11) == "0.3T"  # the column shares the T
+    assert scale_for([999.9e9])(999.9e9) == "1.00T"  # rounds up to the next letter
+    assert scale_for([2.5e9])(2.5e9) == "2.50B"
+    assert compact(1e12) == "1T" and compact(1.95e13) == "19.5T"
+    assert compact(-4.2e12, sign=True) == "-4.2T" and compact(2.5e9) == "2.5B"
+    assert money(1e12, "EUR") == "1T EUR"
+
+
 def test_a_column_without_suffix_groups_its_thousands():
     """Open deals and days are written whole, with no k: 2,000 is easier to read than 2000."""
     open_deals = scale_for([2000.0, 1234.0, 88.0], suffix=False)
