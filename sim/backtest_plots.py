@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from sim.backtest import METRICS, Backtest, CutoffResult
 from sim.plots import money_formatter
 from sim.plural import counted
+from sim.stats import p_text
 
 _TITLES = {"won_count": "won deals", "won_value": "won value"}
 
@@ -115,7 +117,8 @@ def pit_histogram(bt: Backtest, path: Path) -> Path:
                 label=f"totals ({len(totals)})")  # fmt: skip
         ax.axhline(1.0, color="tab:gray", ls="--", lw=1, label="calibrated")
         p = pooled[metric]["months"]["pit_ks_p"]
-        ax.set_title(f"PIT of {_TITLES[metric]} (months: KS p = {p:.2g})", fontsize=10)
+        tested = f"KS {p_text(p)}" if math.isfinite(p) else "not tested"
+        ax.set_title(f"PIT of {_TITLES[metric]} (months: {tested})", fontsize=10)
         ax.set_xlabel("where the actual fell in the simulated distribution")
         ax.set_xlim(0, 1)
         ax.legend(fontsize=7, loc="upper center")

@@ -20,7 +20,7 @@ from sim.atomic import atomic_folder
 from sim.backtest import BASELINES, METRICS, Backtest
 from sim.plural import counted
 from sim.report import compact
-from sim.stats import few_replications_note
+from sim.stats import few_replications_note, p_text
 from sim.tables import Scale, render, scale_for, wrap
 
 JSON_FILE = "backtest.json"
@@ -115,13 +115,6 @@ def to_csv(bt: Backtest) -> str:
                     ]
                 )
     return out.getvalue()
-
-
-def p_value_text(p: float) -> str:
-    """'0.41': a test's p-value, the terminal's and the report's alike. Rounded first as
-    backtest.json holds it (6 significant digits), so that the report, which reads the file,
-    cannot round 0.4049996 (terminal '0.40') up to 0.405 ('0.41'); two digits kept, zeros too."""
-    return f"{float(f'{p:.6g}'):#.2g}"
 
 
 def open_text(n: int) -> str:
@@ -236,7 +229,7 @@ def _verdict(p: dict, metric: str) -> list[str]:
         "(expected "
         f"{0.8 * t['n']:.1f}) and inside the 50% band in {t['in50']} of {t['n']}; "
         + (
-            f"PIT uniformity p = {p_value_text(t['pit_ks_p'])} (Kolmogorov-Smirnov)."
+            f"PIT uniformity {p_text(t['pit_ks_p'])} (Kolmogorov-Smirnov)."
             if math.isfinite(t["pit_ks_p"])
             else "PIT uniformity not tested (it needs two cut-offs or more)."
         ),

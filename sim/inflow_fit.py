@@ -47,6 +47,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from sim.calendar import DAYS_PER_MONTH
+from sim.stats import p_text
 from sim.uncertainty import walk_mean_factor, walk_range, walk_steps_over
 
 #: Default half-life of the weights, in months.
@@ -106,11 +107,11 @@ class InflowFit:
         if math.isfinite(self.trend_p):
             pct = 100 * math.expm1(self.trend_per_month)
             drifts = "drifts" if self.trend_p < 0.05 else "shows no clear trend"
-            parts.append(f"the rate {drifts} ({pct:+.1f}% a month, p = {self.trend_p:.2g})")
+            parts.append(f"the rate {drifts} ({pct:+.1f}% a month, {p_text(self.trend_p)})")
         if math.isfinite(self.dispersion_p):
             parts.append(
                 f"months vary {self.dispersion:.1f}x as much as a constant Poisson rate would "
-                f"(p = {self.dispersion_p:.2g})"
+                f"({p_text(self.dispersion_p)})"
             )
         if self.walk_from_trend:
             walk = "as wide as the drift per month"
@@ -200,8 +201,8 @@ def _walk_note(fit: InflowFit) -> str | None:
     names the number the file holds)."""
     if fit.walk_from_trend:
         return (
-            f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month (p = "
-            f"{fit.trend_p:.2g}): the month-to-month wander is taken at least as wide as that "
+            f"arrivals: the rate drifts {math.expm1(fit.trend_per_month):+.1%} a month "
+            f"({p_text(fit.trend_p)}): the month-to-month wander is taken at least as wide as that "
             f"drift, {fit.walk_sd:.3f} a month"
             + ("" if fit.walk_estimated else " (too few pairs of consecutive full months with "
                f"new deals, {MIN_MONTHS_WALK - 1} needed, to estimate it)")

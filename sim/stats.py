@@ -41,6 +41,22 @@ def few_replications_note(replications: int, per: str = "", what: str = SPREADS)
     )
 
 
+#: Below this a p-value is written "p < 0.001": a test gives no p of exactly 0, and "p = 0.0"
+#: or "p = 3.1e-09" claims a precision the few months or cut-offs it rests on do not have.
+SMALL_P = 0.001
+
+
+def p_text(p: float) -> str:
+    """'p = 0.41', or 'p < 0.001' below SMALL_P: a test's p-value as every output writes it.
+    Rounded first as the JSON files hold it (6 significant digits), so that a report, which
+    reads the file, cannot round 0.4049996 (terminal '0.40') up to 0.405 ('0.41'); two
+    significant digits kept, zeros too ('0.50')."""
+    p = float(f"{p:.6g}")
+    if p < SMALL_P:
+        return f"p < {SMALL_P:g}"
+    return f"p = {p:#.2g}"
+
+
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
     """Mean of per-replication values and its standard error (sample sd / sqrt(R))."""
     values = np.asarray(values, dtype=float)

@@ -213,12 +213,13 @@ def test_hours_by_outcome_have_one_scale_a_column(no_team_figures):
 
 def test_backtest_counts_and_p_values_are_written_alike():
     from sim.aggregate import clean_for_json
-    from sim.backtest_report import open_text, p_value_text
+    from sim.backtest_report import open_text
+    from sim.stats import p_text
 
     assert open_text(1686) == "1,686"
     raw = 0.4049996  # the terminal's value; backtest.json, which the report reads, holds 0.405
-    assert p_value_text(raw) == p_value_text(clean_for_json(raw)) == "0.41"
-    assert p_value_text(0.4) == "0.40" and p_value_text(0.00012) == "0.00012"
+    assert p_text(raw) == p_text(clean_for_json(raw)) == "p = 0.41"
+    assert p_text(0.4) == "p = 0.40" and p_text(0.00012) == "p < 0.001"
 
 
 def test_a_bound_is_written_without_an_exponent(write_scenario):

@@ -31,12 +31,12 @@ from sim.backtest_report import (
     _verdict,
     amount_scale,
     open_text,
-    p_value_text,
 )
 from sim.errors import UserError
 from sim.html.page import nan_for_null, png_figure, read_json, svg_figure
 from sim.html.whatif import _require
 from sim.scores import QUANTILES
+from sim.stats import p_text
 
 KEYS = ("source", "until", "replications", "seed", "scenario", "pooled", "cutoffs")
 WHAT = {"won_count": "Won deals", "won_value": "Won value"}
@@ -278,7 +278,7 @@ def headline_cards(pooled: dict, metric: str) -> list[dict]:
             "bad": math.isfinite(t["pit_ks_p"]) and t["pit_ks_p"] < 0.05,
             "key": f"pooled.{metric}.total.pit_ks_p",
             "value": t["pit_ks_p"],
-            "text": f"p = {p_value_text(t['pit_ks_p'])}" if math.isfinite(t["pit_ks_p"]) else "-",
+            "text": p_text(t["pit_ks_p"]) if math.isfinite(t["pit_ks_p"]) else "-",
             "label": "PIT uniformity (Kolmogorov-Smirnov p; below 0.05 says not calibrated)",
         },
     ]
