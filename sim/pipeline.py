@@ -88,6 +88,13 @@ def check_sets_with_pipeline(
 def apply_pipeline(scenario: Scenario, source: PipelineSource) -> tuple[Scenario, InitialPipeline]:
     """The scenario moved to the export day, and the export's open deals as its day-0 pipeline."""
     as_of = source.as_of or scenario.start_date
+    if source.as_of is None and source.report is not None:
+        # Said once here, where every command with --pipeline reads the export: an export
+        # taken on another day would age its deals wrongly, and nothing else would tell.
+        source.report(
+            f"{Path(source.path).name}: read as of the scenario's start_date, {as_of} (no "
+            "--as-of given); give --as-of with the export's day if it was taken on another"
+        )
     stage_map = dict(scenario.crm.stage_map) if scenario.crm is not None else {}
     deals = read_pipeline(
         source.path,

@@ -179,3 +179,28 @@ def test_quiet_leaves_the_day_0_pipeline_line_out(tmp_path, capsys):
     assert "Day-0 pipeline: 3 open deals" in capsys.readouterr().err
     assert main([*argv, "-q", "-o", str(tmp_path / "quiet")]) == 0
     assert "Day-0 pipeline" not in capsys.readouterr().err
+
+
+def test_without_as_of_one_note_says_the_export_is_read_as_of_the_start_date(tmp_path, capsys):
+    """run and weighted (and compare, once for its two arms): day 0 defaults to the scenario's
+    start_date, which a note says; with --as-of it is not said."""
+    scenario = tmp_path / "on-the-export-day.toml"  # the day the export was taken
+    scenario.write_text(SCENARIO.replace("start_date = 2024-01-01", "start_date = 2024-03-15"))
+    scenario = str(scenario)
+    export = ["--pipeline", str(CRM / "pipeline_salesforce_report.csv")]
+    said = "read as of the scenario's start_date, 2024-03-15 (no --as-of given)"
+    runs = {
+        "run": ["run", scenario, "-n", "2", "-j", "1", "--no-plots", "-o", str(tmp_path / "r")],
+        "weighted": ["weighted", scenario, "-n", "2", "-j", "1"],
+        "compare": [
+            "compare", scenario, "--set", "stages.qualify.duration.mean=60", "-n", "2",
+            "-j", "1", "--no-plots", "-o", str(tmp_path / "c"),
+        ],
+    }  # fmt: skip
+    for name, argv in runs.items():
+        assert main([*argv, *export]) == 0, name
+        err = capsys.readouterr().err
+        assert err.count(said) == 1, (name, err)
+    argv = [*runs["run"][:-1], str(tmp_path / "dated"), *export, "--as-of", "2024-03-15"]
+    assert main(argv) == 0
+    assert "no --as-of given" not in capsys.readouterr().err
