@@ -139,18 +139,18 @@ def noise_notes(result: Sensitivity) -> list[str]:
     return notes
 
 
-def _more_samples(result: Sensitivity, index: dict | None = None) -> str:
+def _more_samples(result: Sensitivity) -> str:
     """The one --samples advice of the analysis (:func:`sim.sobol.recommended_samples`)."""
     return f"--samples {recommended_samples(result.rows, result.rest, result.samples)}"
 
 
-def _too_few(result: Sensitivity, index: dict) -> str | None:
+def _too_few(result: Sensitivity) -> str | None:
     """Below MIN_CLAIM_SAMPLES base samples the bootstrap cannot tell interactions from noise."""
     if result.samples >= MIN_CLAIM_SAMPLES:
         return None
     return (
         f"N={result.samples} base samples are too few to tell interactions from noise; use "
-        f"more samples ({_more_samples(result, index)})"
+        f"more samples ({_more_samples(result)})"
     )
 
 
@@ -160,7 +160,7 @@ def sum_note(result: Sensitivity) -> str:
     rest = result.rest
     interval = f"[{rest['ci_low']:.2f}, {rest['ci_high']:.2f}]"
     left = f"1 - sum = {rest['value']:.2f} {interval}"
-    too_few = _too_few(result, rest)
+    too_few = _too_few(result)
     if too_few:
         return f"{left}; {too_few}"
     if rest["ci_low"] > 0:
@@ -168,11 +168,11 @@ def sum_note(result: Sensitivity) -> str:
     if rest["ci_high"] < 0:  # the estimates' error, not a property of the model
         return (
             f"above 1 beyond its interval ({left}), which only the estimates' error can give: "
-            f"use more samples ({_more_samples(result, rest)})"
+            f"use more samples ({_more_samples(result)})"
         )
     return (
         f"the share left to interactions, {left}, is not distinguishable from zero at this "
-        f"sample size; use more samples ({_more_samples(result, rest)}) to tell"
+        f"sample size; use more samples ({_more_samples(result)}) to tell"
     )
 
 
@@ -186,8 +186,7 @@ def raw_sum_words(result: Sensitivity) -> str:
 
 def together_note(result: Sensitivity) -> str:
     """Which parameters act together with others beyond the noise (``ST - S1`` above 0)."""
-    widest = max(result.rows, key=lambda r: r["ST_minus_S1"]["half_width"])["ST_minus_S1"]
-    too_few = _too_few(result, widest)
+    too_few = _too_few(result)
     if too_few:
         return f"What each parameter does only together with others (ST - S1): {too_few}"
     found = [r for r in result.rows if r["ST_minus_S1"]["ci_low"] > 0]
@@ -197,7 +196,7 @@ def together_note(result: Sensitivity) -> str:
         )
     return (
         "No parameter's ST - S1 (what it does only together with others) is distinguishable "
-        f"from zero at this sample size; use more samples ({_more_samples(result, widest)}) "
+        f"from zero at this sample size; use more samples ({_more_samples(result)}) "
         "to tell"
     )
 

@@ -206,10 +206,8 @@ def sobol_warnings(
             "there is no spread to apportion and no index to show"
         )
         return out
-    advised = recommended_samples(rows, rest, samples) or samples_for(
-        max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows), samples
-    )
     widest = max(max(r["S1"]["half_width"], r["ST"]["half_width"]) for r in rows)
+    advised = recommended_samples(rows, rest, samples) or samples_for(widest, samples)
     if widest > WIDE_INTERVAL:
         out.append(
             f"the intervals are too wide for --samples {samples}: up to +-{widest:.2f}, so "

@@ -520,13 +520,14 @@ NOISE_SES = 2
 def _time_clause(found: dict, chain: float, only: dict) -> str:
     """What time alone does to the chain's figure: the stage-dynamics simulation within the
     horizon, with its standard error; a difference within about two standard errors of zero is
-    the noise of the replications, not an effect of time."""
+    the noise of the replications, not an effect of time. Without a standard error to weigh
+    it by, the difference is told as it is, with no claim about the noise."""
     cur, n = found["currency"], found["replications"]
     se = only.get("se")
     figure = f"{_m(only['mean'], cur)}" + (
         f" +- {_m(se, cur)}" if se is not None and math.isfinite(se) else ""
     )
-    if se is None or not math.isfinite(se) or abs(only["mean"] - chain) <= NOISE_SES * se:
+    if se is not None and math.isfinite(se) and abs(only["mean"] - chain) <= NOISE_SES * se:
         return (
             f"the stage dynamics simulated to the horizon give {figure}, a difference from the "
             f"chain's {_m(chain, cur)} within the noise of {n} replications"

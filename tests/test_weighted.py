@@ -286,3 +286,14 @@ def test_time_clause_tells_a_cause_only_beyond_two_standard_errors():
     assert "within the noise of 2 replications" in noisy and "time alone" not in noisy
     clear = _time_clause({**found, "replications": 20}, 2527.0, {"mean": 2000.0, "se": 50.0})
     assert clear.startswith("time alone") and "+- 50 EUR" in clear
+
+
+def test_time_clause_claims_no_noise_without_a_standard_error():
+    """A mean with no standard error (none written, or nan) cannot be called noise: the
+    difference is told as it is, with no +-."""
+    from sim.weighted import _time_clause
+
+    found = {"currency": "EUR", "replications": 20}
+    for only in ({"mean": 2528.0}, {"mean": 2528.0, "se": float("nan")}):
+        text = _time_clause(found, 2527.0, only)
+        assert text.startswith("time alone") and "noise" not in text and "+-" not in text
